@@ -1,0 +1,122 @@
+//! Parse + validate throughput of the payload crate, against a baseline measured in the same
+//! run: parsing the same bytes into an untyped `serde_json::Value`, the least any JSON consumer
+//! does (and what a Python course skeleton's `json.loads` does).
+//!
+//! Run: `cargo bench -p garonne-payload --bench parse`. Figures go in BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use garonne_payload::{
+    Limits, Location, Quantity, Reading, Source, Timestamp, encode_senml, parse_reading,
+    parse_senml,
+};
+
+fn station_reading(seq: u64, time: Timestamp) -> Reading {
+    let mut r = Reading::new(
+        "42-station-meteo-toulouse-parc-compans-cafarelli",
+        "weather-station",
+        Source::OpendataReplay,
+        time,
+        seq,
+        Location {
+            lon: 1.431863473,
+            lat: 43.61245993,
+            alt: Some(135.41),
+        },
+    );
+    r.quantities
+        .set(Quantity::Temperature, 9.4)
+        .set(Quantity::RelativeHumidity, 0.77)
+        .set(Quantity::AtmosphericPressure, 998.0)
+        .set(Quantity::Precipitation, 0.0)
+        .set(Quantity::WindSpeed, 0.28)
+        .set(Quantity::GustSpeed, 2.22)
+        .set(Quantity::WindDirection, 0.0);
+    r
+}
+
+fn bench(c: &mut Criterion) {
+    let now = Timestamp::parse("2025-11-25T12:00:00Z").expect("valid");
+    let t0 = Timestamp::parse("2025-11-25T11:00:00Z").expect("valid");
+    let limits = Limits::default();
+
+    // A typical reading: a Toulouse station with 7 quantities (the spec's first example).
+    let reading = station_reading(96, t0).to_json();
+    let mut g = c.benchmark_group("reading");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("baseline: serde_json::Value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&reading)).expect("json"))
+    });
+    g.bench_function("garonne: parse_reading", |b| {
+        b.iter(|| parse_reading(black_box(&reading), now, &limits).expect("valid"))
+    });
+    g.finish();
+
+    // A Raspberry Pi's BME280 reading: 3 quantities, short id (the spec's Pi example's shape).
+    let mut pi = Reading::new(
+        "pi-lycee-bellevue-b12",
+        "bme280",
+        Source::RaspberryPi,
+        t0,
+        4,
+        Location {
+            lon: 1.4442,
+            lat: 43.6047,
+            alt: None,
+        },
+    );
+    pi.quantities
+        .set(Quantity::Temperature, 19.8)
+        .set(Quantity::RelativeHumidity, 0.46)
+        .set(Quantity::AtmosphericPressure, 1012.3);
+    let pi = pi.to_json();
+    let mut g = c.benchmark_group("pi-reading");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("baseline: serde_json::Value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&pi)).expect("json"))
+    });
+    g.bench_function("garonne: parse_reading", |b| {
+        b.iter(|| parse_reading(black_box(&pi), now, &limits).expect("valid"))
+    });
+    g.finish();
+
+    // A SenML pack of 100 readings (a 100 Hz logger's second, 3 quantities each).
+    let readings: Vec<Reading> = (0..100)
+        .map(|i| {
+            let mut r = station_reading(i, t0.add_nanos(i as i64 * 10_000_000));
+            r.quantities = [
+                (Quantity::Temperature, 9.4 + i as f64 * 0.01),
+                (Quantity::RelativeHumidity, 0.77),
+                (Quantity::AtmosphericPressure, 998.0),
+            ]
+            .into_iter()
+            .collect();
+            r
+        })
+        .collect();
+    let pack = encode_senml(&readings).expect("one sensor");
+    let mut g = c.benchmark_group("senml-pack-100-readings");
+    g.throughput(Throughput::Elements(readings.len() as u64));
+    g.bench_function("baseline: serde_json::Value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&pack)).expect("json"))
+    });
+    g.bench_function("garonne: parse_senml", |b| {
+        b.iter(|| parse_senml(black_box(&pack), now, &limits).expect("valid"))
+    });
+    g.finish();
+
+    // An invalid reading: the explaining path (every error, with pointers and hints).
+    let invalid = String::from_utf8(reading.clone())
+        .expect("utf-8")
+        .replace("9.4", "-50.0");
+    let mut g = c.benchmark_group("invalid-reading");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("garonne: parse_reading (refused)", |b| {
+        b.iter(|| parse_reading(black_box(invalid.as_bytes()), now, &limits).expect_err("invalid"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

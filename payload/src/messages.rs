@@ -1,0 +1,378 @@
+//! The other v1 messages: sensor status (birth and last will), per-sensor rolling statistics,
+//! neighbourhood aggregates, alerts and error reports. Realtime and the sensors publish them;
+//! the map, Grafana and any subscriber read them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::quantity::Quantity;
+use crate::reading::{Location, Source};
+use crate::time::Timestamp;
+use crate::validate::{Rule, Violation};
+
+impl Serialize for Quantity {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Quantity::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown quantity {name}")))
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule {name}")))
+    }
+}
+
+/// Whether a sensor is connected. Retained on `.../sensors/{id}/status`; the `Offline` form is
+/// the MQTT last will, so the broker announces a sensor that vanished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SensorState {
+    /// Connected and publishing.
+    Online,
+    /// Disconnected (cleanly, or announced by the broker's last will).
+    Offline,
+}
+
+/// The status message of a sensor: who it is, where, and how each of its modules is doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Status {
+    /// Spec major version.
+    pub v: u32,
+    /// The sensor.
+    pub sensor_id: String,
+    /// Online or offline.
+    pub state: SensorState,
+    /// When the state was entered (for a last will: when it was registered, at connection).
+    pub time: Timestamp,
+    /// Kind of device, as in readings.
+    pub kind: String,
+    /// Source of its values, as in readings.
+    pub source: Source,
+    /// Where it is, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Its hardware modules (a Pi's BME280, BH1750...), empty for single-module sensors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleStatus>,
+}
+
+/// The life cycle step of one hardware module of a sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModuleState {
+    /// Checking the module answers (I²C address, GPIO line, 1-wire device).
+    Probing,
+    /// Taking one reading and checking it is in range.
+    SampleTest,
+    /// Publishing readings.
+    Running,
+    /// Probe or sample test failed; the module is skipped.
+    Failed,
+    /// Removed gracefully (agent stopping or module unplugged).
+    Removed,
+}
+
+/// One module of a sensor and its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleStatus {
+    /// Module name, e.g. `bme280`.
+    pub name: String,
+    /// Current step.
+    pub state: ModuleState,
+    /// Quantities the module measures.
+    pub quantities: Vec<Quantity>,
+    /// Why it failed, or other detail for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Statistics of one quantity over a window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowStats {
+    /// Mean value. For a neighbourhood it weighs sensors equally: the mean of each sensor's mean.
+    pub mean: f64,
+    /// Smallest value seen.
+    pub min: f64,
+    /// Largest value seen.
+    pub max: f64,
+    /// Number of readings folded in.
+    pub readings: u64,
+    /// Number of distinct sensors.
+    pub sensors: u32,
+}
+
+/// Window statistics of one neighbourhood, retained on `.../neighbourhoods/{id}/aggregate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighbourhoodAggregate {
+    /// Spec major version.
+    pub v: u32,
+    /// Neighbourhood id (from the polygon file's id property).
+    pub neighbourhood_id: String,
+    /// Neighbourhood name, for people.
+    pub name: String,
+    /// Window start (inclusive), event time.
+    pub window_start: Timestamp,
+    /// Window end (exclusive), event time.
+    pub window_end: Timestamp,
+    /// When this aggregate was computed.
+    pub emitted_at: Timestamp,
+    /// Statistics per quantity, in Garonne units.
+    pub quantities: BTreeMap<Quantity, WindowStats>,
+}
+
+/// Rolling statistics of one sensor, retained on `.../sensors/{id}/rolling`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorRolling {
+    /// Spec major version.
+    pub v: u32,
+    /// The sensor.
+    pub sensor_id: String,
+    /// Length of the rolling window, seconds.
+    pub window_secs: u32,
+    /// Time of the newest reading in the window.
+    pub time: Timestamp,
+    /// Statistics per quantity (`sensors` is 1).
+    pub quantities: BTreeMap<Quantity, WindowStats>,
+}
+
+/// What an alert rule watches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "kebab-case")]
+pub enum AlertScope {
+    /// One neighbourhood's aggregate.
+    Neighbourhood(String),
+    /// One sensor's readings.
+    Sensor(String),
+}
+
+impl AlertScope {
+    /// The scope as one topic segment: `neighbourhood-{id}` or `sensor-{id}`.
+    pub fn topic_segment(&self) -> String {
+        match self {
+            AlertScope::Neighbourhood(id) => format!("neighbourhood-{id}"),
+            AlertScope::Sensor(id) => format!("sensor-{id}"),
+        }
+    }
+}
+
+impl fmt::Display for AlertScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.topic_segment())
+    }
+}
+
+/// Whether an alert is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertState {
+    /// The condition has held for the rule's minimum duration.
+    Raised,
+    /// The value came back past the hysteresis band.
+    Cleared,
+}
+
+/// How a value is compared with a threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Comparison {
+    /// Alert when the value is above the threshold.
+    Above,
+    /// Alert when the value is below the threshold.
+    Below,
+}
+
+/// An alert, retained on `.../alerts/{rule}/{scope}` while raised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    /// Spec major version.
+    pub v: u32,
+    /// Name of the rule in the realtime configuration.
+    pub rule: String,
+    /// What is watched.
+    pub scope: AlertScope,
+    /// Raised or cleared.
+    pub state: AlertState,
+    /// Quantity compared.
+    pub quantity: Quantity,
+    /// Comparison.
+    pub comparison: Comparison,
+    /// Threshold, in the quantity's Garonne unit.
+    pub threshold: f64,
+    /// The value that changed the state.
+    pub value: f64,
+    /// When the condition started (raised) or ended (cleared).
+    pub since: Timestamp,
+    /// When this message was produced.
+    pub time: Timestamp,
+}
+
+/// Why a payload was refused, published on `.../errors/{sensor_id}` so its sender can see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorReport {
+    /// Spec major version.
+    pub v: u32,
+    /// The sender, when the payload or its topic names one.
+    pub sensor_id: Option<String>,
+    /// The topic the payload arrived on.
+    pub topic: String,
+    /// When it arrived.
+    pub received_at: Timestamp,
+    /// Every problem found.
+    pub errors: Vec<Violation>,
+    /// The start of the payload (at most 256 bytes, lossy UTF-8), to recognise it.
+    pub excerpt: String,
+}
+
+impl Serialize for Violation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Violation", 4)?;
+        s.serialize_field("pointer", &self.pointer)?;
+        s.serialize_field("rule", &self.rule)?;
+        s.serialize_field("message", &self.message)?;
+        s.serialize_field("hint", &self.hint)?;
+        s.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Violation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            pointer: String,
+            rule: Rule,
+            message: String,
+            hint: String,
+        }
+        let w = Wire::deserialize(deserializer)?;
+        Ok(Violation {
+            pointer: w.pointer,
+            rule: w.rule,
+            message: w.message,
+            hint: w.hint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        Timestamp::parse(s).expect("valid")
+    }
+
+    #[test]
+    fn messages_round_trip_through_json() {
+        let mut quantities = BTreeMap::new();
+        quantities.insert(
+            Quantity::Temperature,
+            WindowStats {
+                mean: 11.5,
+                min: 9.0,
+                max: 14.0,
+                readings: 12,
+                sensors: 3,
+            },
+        );
+        let agg = NeighbourhoodAggregate {
+            v: 1,
+            neighbourhood_id: "7".into(),
+            name: "Croix-Daurade".into(),
+            window_start: t("2025-11-24T10:00:00Z"),
+            window_end: t("2025-11-24T10:15:00Z"),
+            emitted_at: t("2025-11-24T10:15:05Z"),
+            quantities,
+        };
+        let json = serde_json::to_string(&agg).expect("serialise");
+        assert!(
+            json.contains(r#""quantities":{"temperature":{"mean":11.5"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<NeighbourhoodAggregate>(&json).expect("parse"),
+            agg
+        );
+
+        let alert = Alert {
+            v: 1,
+            rule: "heat".into(),
+            scope: AlertScope::Neighbourhood("7".into()),
+            state: AlertState::Raised,
+            quantity: Quantity::Temperature,
+            comparison: Comparison::Above,
+            threshold: 35.0,
+            value: 36.2,
+            since: t("2025-07-01T12:00:00Z"),
+            time: t("2025-07-01T12:10:00Z"),
+        };
+        let json = serde_json::to_string(&alert).expect("serialise");
+        assert!(
+            json.contains(r#""scope":{"kind":"neighbourhood","id":"7"}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Alert>(&json).expect("parse"), alert);
+
+        let report = ErrorReport {
+            v: 1,
+            sensor_id: None,
+            topic: "garonne/v1/sensors/x/reading".into(),
+            received_at: t("2025-11-24T10:00:00Z"),
+            errors: vec![Violation::new("/v", Rule::Version, "bad", "fix")],
+            excerpt: "{".into(),
+        };
+        let json = serde_json::to_string(&report).expect("serialise");
+        assert!(json.contains(r#""rule":"version""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<ErrorReport>(&json).expect("parse"),
+            report
+        );
+    }
+
+    #[test]
+    fn status_omits_what_it_does_not_know() {
+        let status = Status {
+            v: 1,
+            sensor_id: "pi-1".into(),
+            state: SensorState::Offline,
+            time: t("2025-11-24T10:00:00Z"),
+            kind: "raspberry-pi".into(),
+            source: Source::RaspberryPi,
+            location: None,
+            modules: vec![],
+        };
+        let json = serde_json::to_string(&status).expect("serialise");
+        assert_eq!(
+            json,
+            r#"{"v":1,"sensor_id":"pi-1","state":"offline","time":"2025-11-24T10:00:00Z","kind":"raspberry-pi","source":"raspberry-pi"}"#
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The JSON Schema (draft 2020-12) of payload v1, generated from the same tables the validator
+//! uses, so the two cannot drift apart silently; `tests/examples.rs` proves they agree on every
+//! example of the spec.
+//!
+//! A schema cannot say everything: [`schema_can_express`] lists what only the Rust validator
+//! checks (the clock, byte sizes, duplicate keys, and the resolution of SenML names, units and
+//! times).
+
+use serde_json::{Map, Value, json};
+
+use crate::quantity::Quantity;
+use crate::reading::Source;
+use crate::validate::{Limits, Rule};
+
+/// The stable `$id` of the v1 schema.
+pub const SCHEMA_ID: &str = "urn:garonne:payload:v1";
+
+/// Regular expression of a sensor id (see [`crate::is_valid_sensor_id`]).
+pub const SENSOR_ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
+
+/// Regular expression of a kind (see [`crate::is_valid_kind`]).
+pub const KIND_PATTERN: &str = "^[a-z][a-z0-9-]{0,31}$";
+
+/// Regular expression of a time. It checks the shape and each field's range; only impossible
+/// days such as 30 February are left to the validator.
+pub const TIME_PATTERN: &str = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?Z$";
+
+/// Whether the JSON Schema can detect a violation of `rule` in a reading (`pack` false) or in a
+/// SenML pack (`pack` true).
+pub fn schema_can_express(rule: Rule, pack: bool) -> bool {
+    match rule {
+        // The receiver's clock, the raw bytes and duplicate keys are invisible to JSON Schema.
+        Rule::ClockSkew | Rule::TimeTooOld | Rule::Size | Rule::DuplicateKey => false,
+        // A JSON Schema validator is handed parsed JSON: unparseable bytes are refused by all.
+        Rule::JsonSyntax | Rule::NotFinite => true,
+        _ if pack => matches!(rule, Rule::Type | Rule::UnknownField | Rule::SenmlEmpty),
+        _ => true,
+    }
+}
+
+/// The JSON Schema of payload v1: one reading (an object) or one SenML pack (an array).
+pub fn json_schema() -> Value {
+    let limits = Limits::default();
+    let mut quantities = Map::new();
+    for q in Quantity::ALL {
+        let s = q.spec();
+        let mut p = Map::new();
+        p.insert(
+            "type".into(),
+            json!(if s.integer { "integer" } else { "number" }),
+        );
+        p.insert(
+            if s.min_exclusive {
+                "exclusiveMinimum"
+            } else {
+                "minimum"
+            }
+            .into(),
+            json!(s.min),
+        );
+        p.insert("maximum".into(), json!(s.max));
+        p.insert(
+            "description".into(),
+            json!(format!(
+                "{} ({}). {}",
+                s.description, s.unit, s.range_reason
+            )),
+        );
+        quantities.insert(s.name.into(), Value::Object(p));
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "Garonne sensor payload, version 1",
+        "description": "One reading of one sensor (a JSON object), or a SenML pack (RFC 8428, a JSON \
+                        array) of one sensor's readings. See docs/payload-spec.md.",
+        "oneOf": [{"$ref": "#/$defs/reading"}, {"$ref": "#/$defs/senmlPack"}],
+        "$defs": {
+            "reading": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["v", "sensor_id", "kind", "source", "time", "seq", "location", "quantities"],
+                "properties": {
+                    "v": {"const": 1, "description": "spec major version"},
+                    "sensor_id": {"type": "string", "pattern": SENSOR_ID_PATTERN,
+                                  "description": "unique sensor id; one MQTT topic level"},
+                    "kind": {"type": "string", "pattern": KIND_PATTERN,
+                             "description": "kind of device, e.g. weather-station, bme280"},
+                    "source": {"enum": Source::ALL.map(Source::as_str),
+                               "description": "where the values come from"},
+                    "time": {"type": "string", "pattern": TIME_PATTERN,
+                             "description": "when measured, RFC 3339 UTC with Z; at most \
+                                             max_future_skew_secs ahead of the receiver"},
+                    "seq": {"type": "integer", "minimum": 0,
+                            "description": "per-sensor sequence number, +1 per reading"},
+                    "location": {"$ref": "#/$defs/location"},
+                    "quantities": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "minProperties": 1,
+                        "properties": quantities,
+                    }
+                }
+            },
+            "location": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["lon", "lat"],
+                "properties": {
+                    "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "WGS84 longitude, degrees east"},
+                    "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "WGS84 latitude, degrees north"},
+                    "alt": {"type": "number", "minimum": -500, "maximum": 9000, "description": "altitude, metres above sea level"}
+                }
+            },
+            "senmlPack": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": limits.max_pack_records,
+                "items": {"$ref": "#/$defs/senmlRecord"},
+                "description": "RFC 8428 pack of one sensor; names are {sensor_id}:{field}"
+            },
+            "senmlRecord": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "bn": {"type": "string"}, "bt": {"type": "number"}, "bu": {"type": "string"},
+                    "bv": {"type": "number"}, "bver": {"type": "integer", "minimum": 0},
+                    "n": {"type": "string"}, "u": {"type": "string"}, "v": {"type": "number"},
+                    "vs": {"type": "string"}, "vb": {"type": "boolean"}, "t": {"type": "number"}
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_lists_every_quantity_with_its_range() {
+        let schema = json_schema();
+        let props = &schema["$defs"]["reading"]["properties"]["quantities"]["properties"];
+        for q in Quantity::ALL {
+            assert_eq!(props[q.name()]["maximum"], json!(q.spec().max), "{q}");
+        }
+        assert_eq!(props["relativeHumidity"]["exclusiveMinimum"], json!(0.0));
+        assert_eq!(schema["$id"], json!(SCHEMA_ID));
+    }
+}

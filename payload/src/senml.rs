@@ -1,0 +1,939 @@
+//! SenML packs (RFC 8428, JSON form): how batching devices send many values in one message, on
+//! `garonne/v1/sensors/{sensor_id}/senml`. A pack resolves into ordinary [`Reading`]s.
+//!
+//! # How a pack maps to readings
+//! - Each record's full name (`bn` + `n`) is `{sensor_id}:{field}`, so a pack usually sets
+//!   `"bn": "pi-lycee-b12:"` once and names each record `"n": "temperature"`. One pack, one sensor.
+//! - A field is a quantity name (value `v`, or `vb` for `motion`), or metadata: `lat` and `lon`
+//!   (required, units `lat`/`lon`), `alt` (m), `seq` (the sequence number of the pack's first
+//!   reading), `kind` and `source` (strings in `vs`; default `device`). Metadata apply to the whole
+//!   pack and are given once.
+//! - Time is `bt` + `t` in seconds since the Unix epoch, resolved to the microsecond. As RFC 8428
+//!   says, a time below 2²⁸ is relative to now (0 is now, -5 is five seconds ago).
+//! - Records with the same time form one reading; readings come out in time order with `seq`,
+//!   `seq`+1, ... Units (`u`, else `bu`) convert to Garonne units; without a unit the value is
+//!   already in the Garonne unit.
+
+use std::collections::BTreeMap;
+
+use std::borrow::Cow;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Number, Value, json};
+
+use crate::quantity::Quantity;
+use crate::reading::{Location, Quantities, Reading, Source};
+use crate::time::Timestamp;
+use crate::validate::{
+    Invalid, Limits, Rule, Violation, check_coordinate, check_kind, check_quantity,
+    check_sensor_id, check_source, check_time, parse_json, pointer, time_ok, too_large,
+    unknown_field, unknown_quantity, wrong_type,
+};
+
+/// The record labels Garonne understands; any other label is refused.
+const LABELS: [&str; 11] = [
+    "bn", "bt", "bu", "bv", "bver", "n", "u", "v", "vs", "vb", "t",
+];
+
+/// Times below this many seconds are relative to now (RFC 8428 §4.5.3).
+const RELATIVE_TIME_LIMIT: f64 = 268_435_456.0;
+
+/// Parses and validates a SenML pack, resolving it into readings in time order.
+pub fn parse_senml(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Vec<Reading>, Invalid> {
+    if bytes.len() > limits.max_pack_bytes {
+        return Err(too_large(bytes.len(), limits.max_pack_bytes, "SenML pack"));
+    }
+    let mut out = Vec::new();
+    // Design: as for readings, a typed fast path (borrowed strings, no JSON tree) and an
+    // explaining path over the JSON tree for type errors; both feed the same `resolve`. The
+    // typed path also sees duplicate keys, which the tree silently merges.
+    let readings = match serde_json::from_slice::<Vec<Record<'_>>>(bytes) {
+        Ok(records) => resolve(&records, now, limits, &mut out),
+        Err(fast_error) => match parse_json(bytes, &mut out) {
+            None => Vec::new(),
+            Some(value) => match records_from_value(&value, &mut out) {
+                Some(_) if fast_error.to_string().starts_with("duplicate") => {
+                    out.push(Violation::new(
+                        "",
+                        Rule::DuplicateKey,
+                        fast_error.to_string(),
+                        "write each label once per record; JSON readers disagree on which copy wins",
+                    ));
+                    Vec::new()
+                }
+                Some(records) => resolve(&records, now, limits, &mut out),
+                None => Vec::new(),
+            },
+        },
+    };
+    if out.is_empty() {
+        Ok(readings)
+    } else {
+        Err(Invalid { violations: out })
+    }
+}
+
+/// One SenML record (RFC 8428 §4, JSON labels), strings borrowed from the input when possible.
+#[derive(Debug, Default)]
+struct Record<'a> {
+    bn: Option<Cow<'a, str>>,
+    bt: Option<f64>,
+    bu: Option<Cow<'a, str>>,
+    bv: Option<f64>,
+    bver: Option<u64>,
+    n: Option<Cow<'a, str>>,
+    u: Option<Cow<'a, str>>,
+    v: Option<Number>,
+    vs: Option<Cow<'a, str>>,
+    vb: Option<bool>,
+    t: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for Record<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RecordVisitor;
+        impl<'de> Visitor<'de> for RecordVisitor {
+            type Value = Record<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a SenML record")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record<'de>, A::Error> {
+                use serde::de::Error;
+                fn once<T, E: Error>(slot: &mut Option<T>, value: T, key: &str) -> Result<(), E> {
+                    match slot.replace(value) {
+                        None => Ok(()),
+                        Some(_) => Err(E::custom(format!("duplicate field `{key}`"))),
+                    }
+                }
+                let mut r = Record::default();
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    let key = key.0;
+                    match &*key {
+                        "bn" => once(&mut r.bn, map.next_value::<Text<'de>>()?.0, &key)?,
+                        "bu" => once(&mut r.bu, map.next_value::<Text<'de>>()?.0, &key)?,
+                        "n" => once(&mut r.n, map.next_value::<Text<'de>>()?.0, &key)?,
+                        "u" => once(&mut r.u, map.next_value::<Text<'de>>()?.0, &key)?,
+                        "vs" => once(&mut r.vs, map.next_value::<Text<'de>>()?.0, &key)?,
+                        "bt" => once(&mut r.bt, map.next_value()?, &key)?,
+                        "bv" => once(&mut r.bv, map.next_value()?, &key)?,
+                        "t" => once(&mut r.t, map.next_value()?, &key)?,
+                        "bver" => once(&mut r.bver, map.next_value()?, &key)?,
+                        "v" => once(&mut r.v, map.next_value()?, &key)?,
+                        "vb" => once(&mut r.vb, map.next_value()?, &key)?,
+                        other => return Err(A::Error::custom(format!("unknown label `{other}`"))),
+                    }
+                }
+                Ok(r)
+            }
+        }
+        deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes, owned otherwise.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// The explaining path: the records of a JSON tree, reporting every type error and unknown
+/// label; `None` when there was any.
+fn records_from_value<'a>(value: &'a Value, out: &mut Vec<Violation>) -> Option<Vec<Record<'a>>> {
+    let Some(items) = value.as_array() else {
+        out.push(wrong_type(
+            "",
+            "an array of SenML records",
+            value,
+            "a SenML pack is [{\"bn\": ...}, ...]",
+        ));
+        return None;
+    };
+    let before = out.len();
+    let mut records = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(map) = item.as_object() else {
+            out.push(wrong_type(
+                &format!("/{i}"),
+                "an object (a SenML record)",
+                item,
+                "each record is {\"n\": ..., \"v\": ...}",
+            ));
+            continue;
+        };
+        let mut r = Record::default();
+        for (key, v) in map {
+            let p = || pointer(&format!("/{i}"), key);
+            let text = || v.as_str().map(Cow::Borrowed);
+            let ok = match key.as_str() {
+                "bn" => {
+                    r.bn = text();
+                    r.bn.is_some()
+                }
+                "bu" => {
+                    r.bu = text();
+                    r.bu.is_some()
+                }
+                "n" => {
+                    r.n = text();
+                    r.n.is_some()
+                }
+                "u" => {
+                    r.u = text();
+                    r.u.is_some()
+                }
+                "vs" => {
+                    r.vs = text();
+                    r.vs.is_some()
+                }
+                "bt" => {
+                    r.bt = v.as_f64();
+                    r.bt.is_some()
+                }
+                "bv" => {
+                    r.bv = v.as_f64();
+                    r.bv.is_some()
+                }
+                "t" => {
+                    r.t = v.as_f64();
+                    r.t.is_some()
+                }
+                "bver" => {
+                    r.bver = v.as_u64();
+                    r.bver.is_some()
+                }
+                "v" => {
+                    r.v = v.as_number().cloned();
+                    r.v.is_some()
+                }
+                "vb" => {
+                    r.vb = v.as_bool();
+                    r.vb.is_some()
+                }
+                _ => {
+                    out.push(unknown_field(&p(), key, &LABELS));
+                    continue;
+                }
+            };
+            if !ok {
+                let expected = match key.as_str() {
+                    "bn" | "bu" | "n" | "u" | "vs" => "a string",
+                    "bver" => "a whole number",
+                    "vb" => "a boolean",
+                    _ => "a number",
+                };
+                out.push(wrong_type(
+                    &p(),
+                    expected,
+                    v,
+                    "see RFC 8428 section 4 for each label's type",
+                ));
+            }
+        }
+        records.push(r);
+    }
+    (out.len() == before).then_some(records)
+}
+
+/// Metadata of the pack, each with the index of the record that gave it.
+#[derive(Default)]
+struct Meta {
+    lat: Option<(f64, usize)>,
+    lon: Option<(f64, usize)>,
+    alt: Option<(f64, usize)>,
+    seq: Option<(u64, usize)>,
+    kind: Option<(String, usize)>,
+    source: Option<(Source, usize)>,
+}
+
+/// Base values carried from record to record, borrowed from the pack, with the index of the
+/// record that set them.
+#[derive(Default)]
+struct Base<'a> {
+    name: &'a str,
+    name_at: Option<usize>,
+    time: f64,
+    time_at: Option<usize>,
+    unit: Option<&'a str>,
+    value: f64,
+}
+
+/// Where a problem is: a record, or one label of it. Performance: pointers are only formatted
+/// when a problem is reported, never for valid records.
+#[derive(Clone, Copy)]
+struct At {
+    record: usize,
+    label: Option<&'static str>,
+}
+
+impl At {
+    fn record(record: usize) -> At {
+        At {
+            record,
+            label: None,
+        }
+    }
+    fn label(record: usize, label: &'static str) -> At {
+        At {
+            record,
+            label: Some(label),
+        }
+    }
+    fn pointer(self) -> String {
+        match self.label {
+            Some(label) => format!("/{}/{label}", self.record),
+            None => format!("/{}", self.record),
+        }
+    }
+}
+
+/// Splits a record's full name `bn + n` at its last ':' into (sensor id, field), without
+/// concatenating in the usual case (`bn` ends with ':').
+fn split_name<'a>(
+    bn: &'a str,
+    n: &'a str,
+) -> Option<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)> {
+    use std::borrow::Cow;
+    let (sensor, field): (Cow<'a, str>, Cow<'a, str>) = match n.rfind(':') {
+        Some(k) if bn.is_empty() => (Cow::Borrowed(&n[..k]), Cow::Borrowed(&n[k + 1..])),
+        Some(k) => (
+            Cow::Owned(format!("{bn}{}", &n[..k])),
+            Cow::Borrowed(&n[k + 1..]),
+        ),
+        None => {
+            let k = bn.rfind(':')?;
+            let field = if k + 1 == bn.len() {
+                Cow::Borrowed(n)
+            } else {
+                Cow::Owned(format!("{}{n}", &bn[k + 1..]))
+            };
+            (Cow::Borrowed(&bn[..k]), field)
+        }
+    };
+    (!sensor.is_empty() && !field.is_empty()).then_some((sensor, field))
+}
+
+fn resolve(
+    records: &[Record<'_>],
+    now: Timestamp,
+    limits: &Limits,
+    out: &mut Vec<Violation>,
+) -> Vec<Reading> {
+    if records.is_empty() {
+        out.push(Violation::new(
+            "",
+            Rule::SenmlEmpty,
+            "the SenML pack has no records",
+            "send at least one record, or no message at all",
+        ));
+        return Vec::new();
+    }
+    if records.len() > limits.max_pack_records {
+        out.push(Violation::new(
+            "",
+            Rule::Size,
+            format!(
+                "the pack has {} records, more than the {} allowed",
+                records.len(),
+                limits.max_pack_records
+            ),
+            "split the pack into several messages",
+        ));
+        return Vec::new();
+    }
+    let mut base = Base::default();
+    let mut meta = Meta::default();
+    let mut sensor: Option<String> = None;
+    let mut groups: BTreeMap<Timestamp, Quantities> = BTreeMap::new();
+    let mut seen: BTreeMap<(Timestamp, Quantity), usize> = BTreeMap::new();
+
+    for (i, rec) in records.iter().enumerate() {
+        if let Some(bver) = rec.bver
+            && !(1..=10).contains(&bver)
+        {
+            out.push(Violation::new(
+                At::label(i, "bver").pointer(),
+                Rule::SenmlVersion,
+                format!("SenML version {bver} is not understood"),
+                "leave bver out (RFC 8428 is version 10)",
+            ));
+        }
+        if let Some(bn) = rec.bn.as_deref() {
+            base.name = bn;
+            base.name_at = Some(i);
+        }
+        if let Some(bt) = rec.bt {
+            base.time = bt;
+            base.time_at = Some(i);
+        }
+        if let Some(bu) = rec.bu.as_deref() {
+            base.unit = Some(bu);
+        }
+        if let Some(bv) = rec.bv {
+            base.value = bv;
+        }
+
+        // Name: {sensor_id}:{field}
+        let n = rec.n.as_deref().unwrap_or("");
+        let name_at = if rec.n.is_some() {
+            At::label(i, "n")
+        } else {
+            base.name_at.map_or(At::record(i), |j| At::label(j, "bn"))
+        };
+        let Some((sensor_id, field)) = split_name(base.name, n) else {
+            // A base name without its ':' spoils every record: say so once, at the base name.
+            let blame_base = !base.name.is_empty() && !base.name.contains(':');
+            let ptr = match (base.name_at, blame_base) {
+                (Some(j), true) => At::label(j, "bn").pointer(),
+                _ => name_at.pointer(),
+            };
+            if !out
+                .iter()
+                .any(|v| v.pointer == ptr && v.rule == Rule::SenmlName)
+            {
+                out.push(Violation::new(
+                    ptr,
+                    Rule::SenmlName,
+                    format!(
+                        "the record name \"{}{n}\" is not {{sensor_id}}:{{field}}",
+                        base.name
+                    ),
+                    "set \"bn\": \"your-sensor-id:\" (with the colon) in the first record and \
+                     \"n\": \"temperature\" in each",
+                ));
+            }
+            continue;
+        };
+        match &sensor {
+            None => {
+                let sensor_at = base.name_at.map_or(name_at, |j| At::label(j, "bn"));
+                let before = out.len();
+                check_sensor_id(&sensor_id, &sensor_at.pointer(), out);
+                if out.len() > before {
+                    return Vec::new();
+                }
+                sensor = Some(sensor_id.into_owned());
+            }
+            Some(first) if *first != *sensor_id => {
+                out.push(Violation::new(
+                    name_at.pointer(),
+                    Rule::SenmlSensor,
+                    format!("this record is for sensor \"{sensor_id}\", the pack's first for \"{first}\""),
+                    "send one pack per sensor, on that sensor's own topic",
+                ));
+                continue;
+            }
+            Some(_) => {}
+        }
+
+        // Time
+        let t = rec.t.unwrap_or(0.0);
+        let time_at = if rec.t.is_some() {
+            At::label(i, "t")
+        } else {
+            base.time_at.map_or(At::record(i), |j| At::label(j, "bt"))
+        };
+        let Some(time) = resolve_time(base.time, t, now) else {
+            out.push(Violation::new(
+                time_at.pointer(),
+                Rule::TimeFormat,
+                format!("bt + t = {} is not a time SenML can express", base.time + t),
+                "write times as seconds since 1970-01-01T00:00:00Z",
+            ));
+            continue;
+        };
+
+        // Value: exactly one of v, vs, vb
+        let present = [rec.v.is_some(), rec.vs.is_some(), rec.vb.is_some()];
+        let count = present.iter().filter(|p| **p).count();
+        if count != 1 {
+            let message = if count == 0 {
+                "the record has no value".to_owned()
+            } else {
+                let names: Vec<&str> = ["v", "vs", "vb"]
+                    .into_iter()
+                    .zip(present)
+                    .filter(|(_, p)| *p)
+                    .map(|(k, _)| k)
+                    .collect();
+                format!("the record has {count} values ({})", names.join(", "))
+            };
+            out.push(Violation::new(
+                At::record(i).pointer(),
+                Rule::SenmlValue,
+                message,
+                "give each record exactly one of v (number), vs (string) or vb (boolean)",
+            ));
+            continue;
+        }
+        let unit = rec.u.as_deref().or(base.unit);
+        let number = rec
+            .v
+            .as_ref()
+            .and_then(Number::as_f64)
+            .map(|v| v + base.value);
+        let string = rec.vs.as_deref();
+        let boolean = rec.vb;
+        let value_at = At::label(
+            i,
+            if present[0] {
+                "v"
+            } else if present[1] {
+                "vs"
+            } else {
+                "vb"
+            },
+        );
+
+        match &*field {
+            "lat" | "lon" | "alt" => {
+                let want_unit = if field == "alt" { "m" } else { &*field };
+                let Some(x) = number else {
+                    out.push(value_kind(value_at, &field, "a number in v"));
+                    continue;
+                };
+                if let Some(u) = unit.filter(|u| *u != want_unit) {
+                    out.push(Violation::new(
+                        At::label(i, "u").pointer(),
+                        Rule::SenmlUnit,
+                        format!("unit \"{u}\" is not accepted for {field}"),
+                        format!("write \"u\": \"{want_unit}\" or leave the unit out"),
+                    ));
+                    continue;
+                }
+                check_coordinate(&field, x, &value_at.pointer(), out);
+                let slot = match &*field {
+                    "lat" => &mut meta.lat,
+                    "lon" => &mut meta.lon,
+                    _ => &mut meta.alt,
+                };
+                set_once(slot, x, i, &field, out);
+            }
+            "seq" => {
+                // Read the integer itself: through f64, counters above 2^53 would lose their last digits.
+                let exact = rec
+                    .v
+                    .as_ref()
+                    .and_then(Number::as_u64)
+                    .filter(|_| base.value == 0.0);
+                let summed = number
+                    .filter(|x| *x >= 0.0 && x.fract() == 0.0 && *x < 9.007_199_254_740_992e15)
+                    .map(|x| x as u64);
+                match exact.or(summed) {
+                    Some(x) => set_once(&mut meta.seq, x, i, &field, out),
+                    None => out.push(value_kind(
+                        value_at,
+                        &field,
+                        "a whole number from 0 up in v",
+                    )),
+                }
+            }
+            "kind" => match string {
+                Some(s) => {
+                    check_kind(s, &value_at.pointer(), out);
+                    set_once(&mut meta.kind, s.to_owned(), i, &field, out);
+                }
+                None => out.push(value_kind(value_at, &field, "a string in vs")),
+            },
+            "source" => match string {
+                Some(s) => match Source::from_name(s) {
+                    Some(src) => set_once(&mut meta.source, src, i, &field, out),
+                    None => check_source(s, &value_at.pointer(), out),
+                },
+                None => out.push(value_kind(value_at, &field, "a string in vs")),
+            },
+            _ => {
+                let Some(q) = Quantity::from_name(&field) else {
+                    out.push(unknown_quantity(&name_at.pointer(), &field));
+                    continue;
+                };
+                let raw = match (number, boolean) {
+                    (Some(x), _) => x,
+                    (None, Some(b)) if q == Quantity::Motion => f64::from(u8::from(b)),
+                    _ => {
+                        out.push(value_kind(value_at, &field, "a number in v"));
+                        continue;
+                    }
+                };
+                let Some(x) = convert(q, raw, unit, i, out) else {
+                    continue;
+                };
+                if !(x.is_finite() && q.in_range(x)) {
+                    check_quantity(q, x, &value_at.pointer(), out);
+                    continue;
+                }
+                if !time_ok(time, now, limits) {
+                    check_time(time, now, limits, &time_at.pointer(), out);
+                    continue;
+                }
+                if let Some(first) = seen.insert((time, q), i) {
+                    out.push(Violation::new(
+                        At::record(i).pointer(),
+                        Rule::SenmlConflict,
+                        format!("{field} at {time} was already given by record /{first}"),
+                        "give each quantity once per instant",
+                    ));
+                    continue;
+                }
+                groups.entry(time).or_default().set(q, x);
+            }
+        }
+    }
+
+    let Some(sensor_id) = sensor else {
+        return Vec::new();
+    };
+    for (field, present) in [
+        ("lon", meta.lon.is_some()),
+        ("lat", meta.lat.is_some()),
+        ("seq", meta.seq.is_some()),
+    ] {
+        if !present {
+            let example = if field == "seq" {
+                "{\"n\": \"seq\", \"v\": 0}"
+            } else {
+                "{\"n\": \"lat\", \"u\": \"lat\", \"v\": 43.6047}"
+            };
+            out.push(Violation::new(
+                "",
+                Rule::Required,
+                format!("the pack has no \"{field}\" record"),
+                format!("add a record such as {example}; every reading needs it"),
+            ));
+        }
+    }
+    if groups.is_empty() && out.is_empty() {
+        out.push(Violation::new(
+            "",
+            Rule::NoQuantities,
+            "the pack has no measured value",
+            "add records named after quantities, e.g. {\"n\": \"temperature\", \"u\": \"Cel\", \"v\": 12.5}",
+        ));
+    }
+    if !out.is_empty() {
+        return Vec::new();
+    }
+    let location = Location {
+        lon: meta.lon.map_or(0.0, |m| m.0),
+        lat: meta.lat.map_or(0.0, |m| m.0),
+        alt: meta.alt.map(|m| m.0),
+    };
+    let first_seq = meta.seq.map_or(0, |m| m.0);
+    let kind = meta.kind.map_or_else(|| "device".to_owned(), |m| m.0);
+    let source = meta.source.map_or(Source::Device, |m| m.0);
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, (time, quantities))| Reading {
+            quantities,
+            ..Reading::new(
+                sensor_id.clone(),
+                kind.clone(),
+                source,
+                time,
+                first_seq + i as u64,
+                location,
+            )
+        })
+        .collect()
+}
+
+fn value_kind(at: At, field: &str, expected: &str) -> Violation {
+    Violation::new(
+        at.pointer(),
+        Rule::SenmlValue,
+        format!("{field} needs {expected}"),
+        "numbers go in v, strings in vs, booleans in vb",
+    )
+}
+
+fn set_once<T>(
+    slot: &mut Option<(T, usize)>,
+    value: T,
+    record: usize,
+    field: &str,
+    out: &mut Vec<Violation>,
+) {
+    if let Some((_, first)) = slot {
+        out.push(Violation::new(
+            At::record(record).pointer(),
+            Rule::SenmlConflict,
+            format!("{field} was already given by record /{first}"),
+            "give metadata (lat, lon, alt, seq, kind, source) once per pack",
+        ));
+    } else {
+        *slot = Some((value, record));
+    }
+}
+
+/// Converts a SenML value in `unit` to the quantity's Garonne unit.
+fn convert(
+    q: Quantity,
+    raw: f64,
+    unit: Option<&str>,
+    record: usize,
+    out: &mut Vec<Violation>,
+) -> Option<f64> {
+    let Some(unit) = unit else { return Some(raw) };
+    match q.spec().senml_units.iter().find(|u| u.symbol == unit) {
+        Some(u) => Some(u.to_garonne(raw)),
+        None => {
+            let accepted: Vec<&str> = q.spec().senml_units.iter().map(|u| u.symbol).collect();
+            let hint = if accepted.is_empty() {
+                format!("{q} takes no unit: leave u out")
+            } else {
+                format!(
+                    "use one of {} or leave u out to send {}",
+                    accepted.join(", "),
+                    q.unit()
+                )
+            };
+            out.push(Violation::new(
+                At::label(record, "u").pointer(),
+                Rule::SenmlUnit,
+                format!("unit \"{unit}\" is not accepted for {q}"),
+                hint,
+            ));
+            None
+        }
+    }
+}
+
+/// Resolves `bt + t`, relative to `now` below 2²⁸ s, to the microsecond.
+fn resolve_time(bt: f64, t: f64, now: Timestamp) -> Option<Timestamp> {
+    let total = bt + t;
+    if !total.is_finite() {
+        return None;
+    }
+    // Design: base and offset are converted separately so a long pack's offsets keep full precision.
+    let base = if total < RELATIVE_TIME_LIMIT {
+        now
+    } else {
+        Timestamp::from_unix_f64(bt)?
+    };
+    let offset = if total < RELATIVE_TIME_LIMIT {
+        total
+    } else {
+        t
+    };
+    let micros = (offset * 1e6).round();
+    if micros.abs() > 9.0e15 {
+        return None;
+    }
+    Some(base.add_nanos(micros as i64 * 1000))
+}
+
+/// Encodes readings of one sensor, with one location, kind and source and consecutive sequence
+/// numbers, as a SenML pack; `None` when they cannot share one pack.
+pub fn encode_senml(readings: &[Reading]) -> Option<Vec<u8>> {
+    let first = readings.first()?;
+    let same = readings.iter().enumerate().all(|(i, r)| {
+        r.sensor_id == first.sensor_id
+            && r.kind == first.kind
+            && r.source == first.source
+            && r.location == first.location
+            && r.seq == first.seq + i as u64
+    });
+    if !same {
+        return None;
+    }
+    let bt = first.time.unix_secs() as f64 + f64::from(first.time.subsec_nanos() / 1000) / 1e6;
+    let mut records = vec![
+        json!({"bn": format!("{}:", first.sensor_id), "bt": bt, "n": "lon", "u": "lon", "v": first.location.lon}),
+        json!({"n": "lat", "u": "lat", "v": first.location.lat}),
+    ];
+    if let Some(alt) = first.location.alt {
+        records.push(json!({"n": "alt", "u": "m", "v": alt}));
+    }
+    records.push(json!({"n": "seq", "v": first.seq}));
+    records.push(json!({"n": "kind", "vs": first.kind}));
+    records.push(json!({"n": "source", "vs": first.source.as_str()}));
+    let base = Timestamp::from_unix_f64(bt)?;
+    for r in readings {
+        let t = (r.time.unix_nanos() - base.unix_nanos()) as f64 / 1e9;
+        for (q, v) in r.quantities.iter() {
+            let mut rec = json!({"n": q.name(), "v": v});
+            if let Some(u) = q.spec().senml_units.first().filter(|u| u.is_identity()) {
+                rec["u"] = json!(u.symbol);
+            }
+            if t != 0.0 {
+                rec["t"] = json!(t);
+            }
+            records.push(rec);
+        }
+    }
+    serde_json::to_vec(&records).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::parse("2025-11-24T12:00:00Z").expect("valid")
+    }
+
+    const PACK: &str = r#"[
+        {"bn": "pi-lycee-b12:", "bt": 1763978400, "n": "lat", "u": "lat", "v": 43.6047},
+        {"n": "lon", "u": "lon", "v": 1.4442},
+        {"n": "seq", "v": 10},
+        {"n": "temperature", "u": "Cel", "v": 12.5},
+        {"n": "relativeHumidity", "u": "%RH", "v": 81},
+        {"n": "atmosphericPressure", "u": "Pa", "v": 101200},
+        {"n": "temperature", "u": "Cel", "v": 12.6, "t": 60}
+    ]"#;
+
+    fn rules(json: &str) -> Vec<(String, Rule)> {
+        match parse_senml(json.as_bytes(), now(), &Limits::default()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .violations
+                .into_iter()
+                .map(|v| (v.pointer, v.rule))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_pack_resolves_into_readings_in_garonne_units() {
+        let readings = parse_senml(PACK.as_bytes(), now(), &Limits::default()).expect("valid");
+        assert_eq!(readings.len(), 2);
+        let r = &readings[0];
+        assert_eq!(r.sensor_id, "pi-lycee-b12");
+        assert_eq!(r.time.to_string(), "2025-11-24T10:00:00Z");
+        assert_eq!(
+            (r.seq, r.source, r.kind.as_str()),
+            (10, Source::Device, "device")
+        );
+        assert_eq!(r.quantities.get(Quantity::RelativeHumidity), Some(0.81));
+        assert_eq!(
+            r.quantities.get(Quantity::AtmosphericPressure),
+            Some(1012.0)
+        );
+        assert_eq!(readings[1].time.to_string(), "2025-11-24T10:01:00Z");
+        assert_eq!(readings[1].seq, 11);
+        assert_eq!(readings[1].quantities.len(), 1);
+    }
+
+    #[test]
+    fn relative_times_count_from_now() {
+        let pack = r#"[{"bn":"s1:","n":"lat","v":43.6},{"n":"lon","v":1.4},{"n":"seq","v":0},
+                       {"n":"temperature","v":10,"t":-30}]"#;
+        let readings = parse_senml(pack.as_bytes(), now(), &Limits::default()).expect("valid");
+        assert_eq!(readings[0].time.to_string(), "2025-11-24T11:59:30Z");
+    }
+
+    #[test]
+    fn problems_point_at_the_record() {
+        let cases: &[(&str, &str, &str, Rule)] = &[
+            (
+                r#""u": "Cel", "v": 12.5"#,
+                r#""u": "degC", "v": 12.5"#,
+                "/3/u",
+                Rule::SenmlUnit,
+            ),
+            (
+                r#""u": "Cel", "v": 12.5"#,
+                r#""u": "Cel", "v": -50"#,
+                "/3/v",
+                Rule::Range,
+            ),
+            (
+                r#""u": "Cel", "v": 12.5"#,
+                r#""u": "Cel", "v": 12.5, "vs": "x""#,
+                "/3",
+                Rule::SenmlValue,
+            ),
+            (
+                r#""n": "seq", "v": 10"#,
+                r#""n": "seq", "v": 1.5"#,
+                "/2/v",
+                Rule::SenmlValue,
+            ),
+            (
+                r#""n": "relativeHumidity""#,
+                r#""n": "humidity""#,
+                "/4/n",
+                Rule::UnknownQuantity,
+            ),
+            (
+                r#""n": "lon""#,
+                r#""n": "other:lon""#,
+                "/1/n",
+                Rule::SenmlSensor,
+            ),
+            (
+                r#""bn": "pi-lycee-b12:""#,
+                r#""bn": "pi-lycee-b12""#,
+                "/0/bn",
+                Rule::SenmlName,
+            ),
+            (
+                r#""bt": 1763978400"#,
+                r#""bt": 1763978400, "ut": 5"#,
+                "/0/ut",
+                Rule::UnknownField,
+            ),
+            (r#""t": 60"#, r#""t": 0"#, "/6", Rule::SenmlConflict),
+            (r#""t": 60"#, r#""t": 36000"#, "/6/t", Rule::ClockSkew),
+        ];
+        for (from, to, ptr, rule) in cases {
+            assert!(PACK.contains(from), "{from}");
+            let got = rules(&PACK.replacen(from, to, 1));
+            assert_eq!(
+                got.first(),
+                Some(&(ptr.to_string(), *rule)),
+                "{to}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_label_written_twice_is_refused() {
+        // Regression (found by cargo fuzz): a JSON tree keeps the last copy of a duplicate key,
+        // so `"v": 46, "v": 19.9` used to pass as 19.9.
+        let pack = PACK.replacen(r#""v": 81"#, r#""v": 81, "v": 19.9"#, 1);
+        assert_eq!(rules(&pack), vec![(String::new(), Rule::DuplicateKey)]);
+    }
+
+    #[test]
+    fn escaped_strings_take_the_same_path_as_plain_ones() {
+        let pack = PACK.replacen(r#""n": "lon""#, r#""n": "l\u006fn""#, 1);
+        assert_eq!(rules(&pack), vec![]);
+    }
+
+    #[test]
+    fn missing_metadata_and_empty_packs_are_reported() {
+        assert_eq!(rules("[]"), vec![(String::new(), Rule::SenmlEmpty)]);
+        let got = rules(r#"[{"bn":"s1:","n":"temperature","v":10,"bt":1763978400}]"#);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got.iter()
+                .all(|(p, r)| p.is_empty() && *r == Rule::Required)
+        );
+    }
+
+    #[test]
+    fn encode_then_parse_gives_the_same_readings() {
+        let readings = parse_senml(PACK.as_bytes(), now(), &Limits::default()).expect("valid");
+        let bytes = encode_senml(&readings).expect("one sensor");
+        let again = parse_senml(&bytes, now(), &Limits::default()).expect("valid");
+        assert_eq!(again, readings);
+    }
+}

@@ -1,0 +1,1051 @@
+//! Validation that explains itself: every problem of a payload, each with a JSON pointer, the
+//! rule it breaks and a hint that says how to fix it.
+//!
+//! Design: two paths, one verdict. The fast path deserialises straight into [`Reading`] and
+//! checks values (ranges, ids, clock); it is what runs for the millions of valid readings. When
+//! it fails, the explaining path walks the JSON tree to report *every* problem with its place.
+//! Both call the same value checks below, and if the explaining path finds nothing the fast path's
+//! own message is reported, so a payload is never refused without a reason.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::quantity::Quantity;
+use crate::reading::{Location, Reading, SPEC_VERSION, Source};
+use crate::time::{Timestamp, TimestampError};
+
+/// The rule a payload breaks. Its kebab-case name is stable: tools and the spec refer to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// The payload is larger than the size bound.
+    Size,
+    /// The bytes are not JSON (or not UTF-8).
+    JsonSyntax,
+    /// A value has the wrong JSON type.
+    Type,
+    /// A required field is missing.
+    Required,
+    /// A field the spec does not define.
+    UnknownField,
+    /// A key appears twice in one object.
+    DuplicateKey,
+    /// `v` is not a version this validator knows.
+    Version,
+    /// The sensor id breaks the id rule.
+    SensorId,
+    /// The kind is not a lower-case slug.
+    Kind,
+    /// The source is not one of the spec's sources.
+    Source,
+    /// The time is not RFC 3339 UTC.
+    TimeFormat,
+    /// The time is further in the future than the clock-skew bound allows.
+    ClockSkew,
+    /// The time is before the earliest accepted instant (an unset device clock).
+    TimeTooOld,
+    /// A number is outside its physical range.
+    Range,
+    /// A number is NaN, infinite or too large for a 64-bit float.
+    NotFinite,
+    /// A quantity name the spec does not define.
+    UnknownQuantity,
+    /// A reading without any quantity.
+    NoQuantities,
+    /// A SenML record name that does not resolve to `{sensor_id}:{field}`.
+    SenmlName,
+    /// A SenML unit not accepted for the field.
+    SenmlUnit,
+    /// A SenML record without a value, or with a value of the wrong kind.
+    SenmlValue,
+    /// A SenML pack that mixes several sensors.
+    SenmlSensor,
+    /// The same field given twice for one instant.
+    SenmlConflict,
+    /// A SenML version (`bver`) this validator does not understand.
+    SenmlVersion,
+    /// An empty SenML pack.
+    SenmlEmpty,
+}
+
+impl Rule {
+    /// Every rule, in spec order.
+    pub const ALL: [Rule; 24] = [
+        Rule::Size,
+        Rule::JsonSyntax,
+        Rule::Type,
+        Rule::Required,
+        Rule::UnknownField,
+        Rule::DuplicateKey,
+        Rule::Version,
+        Rule::SensorId,
+        Rule::Kind,
+        Rule::Source,
+        Rule::TimeFormat,
+        Rule::ClockSkew,
+        Rule::TimeTooOld,
+        Rule::Range,
+        Rule::NotFinite,
+        Rule::UnknownQuantity,
+        Rule::NoQuantities,
+        Rule::SenmlName,
+        Rule::SenmlUnit,
+        Rule::SenmlValue,
+        Rule::SenmlSensor,
+        Rule::SenmlConflict,
+        Rule::SenmlVersion,
+        Rule::SenmlEmpty,
+    ];
+
+    /// The stable name of the rule.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Size => "size",
+            Rule::JsonSyntax => "json-syntax",
+            Rule::Type => "type",
+            Rule::Required => "required",
+            Rule::UnknownField => "unknown-field",
+            Rule::DuplicateKey => "duplicate-key",
+            Rule::Version => "version",
+            Rule::SensorId => "sensor-id",
+            Rule::Kind => "kind",
+            Rule::Source => "source",
+            Rule::TimeFormat => "time-format",
+            Rule::ClockSkew => "clock-skew",
+            Rule::TimeTooOld => "time-too-old",
+            Rule::Range => "range",
+            Rule::NotFinite => "not-finite",
+            Rule::UnknownQuantity => "unknown-quantity",
+            Rule::NoQuantities => "no-quantities",
+            Rule::SenmlName => "senml-name",
+            Rule::SenmlUnit => "senml-unit",
+            Rule::SenmlValue => "senml-value",
+            Rule::SenmlSensor => "senml-sensor",
+            Rule::SenmlConflict => "senml-conflict",
+            Rule::SenmlVersion => "senml-version",
+            Rule::SenmlEmpty => "senml-empty",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem of a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Where: an RFC 6901 JSON pointer into the payload (`""` is the whole payload).
+    pub pointer: String,
+    /// Which rule is broken.
+    pub rule: Rule,
+    /// What is wrong, naming the value.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+impl Violation {
+    /// A violation at `pointer`.
+    pub fn new(
+        pointer: impl Into<String>,
+        rule: Rule,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Violation {
+        Violation {
+            pointer: pointer.into(),
+            rule,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    /// One line: `pointer: rule: message; hint: hint` (the whole payload is shown as `(root)`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = if self.pointer.is_empty() {
+            "(root)"
+        } else {
+            &self.pointer
+        };
+        write!(
+            f,
+            "{at}: {}: {}; hint: {}",
+            self.rule, self.message, self.hint
+        )
+    }
+}
+
+/// A refused payload: every problem found, in document order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid payload: {}", summary(.violations))]
+pub struct Invalid {
+    /// The problems, at least one.
+    pub violations: Vec<Violation>,
+}
+
+fn summary(violations: &[Violation]) -> String {
+    match violations {
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
+        [] => "no reason recorded".to_owned(),
+    }
+}
+
+/// The bounds validation applies besides the physical ranges. [`Limits::default`] is the spec.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// How far ahead of the receiver's clock a reading's time may be, seconds.
+    pub max_future_skew_secs: u32,
+    /// The earliest accepted reading time: before it, the device clock is surely unset.
+    pub earliest: Timestamp,
+    /// Largest accepted single reading, bytes.
+    pub max_reading_bytes: usize,
+    /// Largest accepted SenML pack, bytes.
+    pub max_pack_bytes: usize,
+    /// Most records accepted in one SenML pack.
+    pub max_pack_records: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_future_skew_secs: 120,
+            // 2000-01-01T00:00:00Z
+            earliest: Timestamp::new(946_684_800, 0).unwrap_or(Timestamp::UNIX_EPOCH),
+            max_reading_bytes: 4096,
+            max_pack_bytes: 256 * 1024,
+            max_pack_records: 5000,
+        }
+    }
+}
+
+/// Parses and validates one reading. `now` is the receiver's clock, for the clock-skew bound.
+pub fn parse_reading(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Reading, Invalid> {
+    if bytes.len() > limits.max_reading_bytes {
+        return Err(too_large(bytes.len(), limits.max_reading_bytes, "reading"));
+    }
+    match serde_json::from_slice::<Reading>(bytes) {
+        Ok(reading) => validate_reading(&reading, now, limits).map(|()| reading),
+        Err(fast_error) => {
+            let mut out = Vec::new();
+            if let Some(value) = parse_json(bytes, &mut out) {
+                explain_reading(&value, now, limits, &mut out);
+            }
+            if out.is_empty() {
+                out.push(fallback(&fast_error));
+            }
+            Err(Invalid { violations: out })
+        }
+    }
+}
+
+/// Validates a reading built in code (the simulator's, the Pi agent's) before it is sent.
+pub fn validate_reading(reading: &Reading, now: Timestamp, limits: &Limits) -> Result<(), Invalid> {
+    let mut out = Vec::new();
+    check_version(u64::from(reading.v), "/v", &mut out);
+    check_sensor_id(&reading.sensor_id, "/sensor_id", &mut out);
+    check_kind(&reading.kind, "/kind", &mut out);
+    check_time(reading.time, now, limits, "/time", &mut out);
+    check_location(&reading.location, &mut out);
+    if reading.quantities.is_empty() {
+        out.push(no_quantities("/quantities"));
+    }
+    for (q, value) in reading.quantities.iter() {
+        // Performance: the pointer is only formatted for a value that is refused.
+        if !(value.is_finite() && q.in_range(value)) {
+            check_quantity(q, value, &format!("/quantities/{}", q.name()), &mut out);
+        }
+    }
+    if out.is_empty() {
+        Ok(())
+    } else {
+        Err(Invalid { violations: out })
+    }
+}
+
+pub(crate) fn too_large(len: usize, max: usize, what: &str) -> Invalid {
+    Invalid {
+        violations: vec![Violation::new(
+            "",
+            Rule::Size,
+            format!("the {what} is {len} bytes, more than the {max} bytes allowed"),
+            "send fewer values per message, or split a SenML pack into several",
+        )],
+    }
+}
+
+/// Parses JSON for the explaining path; a syntax error becomes a violation.
+pub(crate) fn parse_json(bytes: &[u8], out: &mut Vec<Violation>) -> Option<Value> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            out.push(syntax_violation(&e));
+            None
+        }
+    }
+}
+
+fn syntax_violation(e: &serde_json::Error) -> Violation {
+    let text = e.to_string();
+    if text.starts_with("number out of range") {
+        return Violation::new(
+            "",
+            Rule::NotFinite,
+            text,
+            "numbers must fit in a 64-bit float; leave a quantity out when it has no valid value",
+        );
+    }
+    let hint = if text.starts_with("expected value") {
+        "NaN, Infinity, undefined and unquoted words are not JSON; leave a quantity out when it \
+         has no valid value, and put strings in double quotes"
+    } else if text.contains("EOF") {
+        "the JSON ends too early: check that every { and [ is closed"
+    } else {
+        "check quotes, commas and braces at that place; keys need double quotes"
+    };
+    Violation::new(
+        "",
+        Rule::JsonSyntax,
+        format!("not valid JSON: {text}"),
+        hint,
+    )
+}
+
+fn fallback(e: &serde_json::Error) -> Violation {
+    let text = e.to_string();
+    if text.starts_with("duplicate") {
+        Violation::new(
+            "",
+            Rule::DuplicateKey,
+            text,
+            "write each field once; JSON readers disagree on which copy wins",
+        )
+    } else {
+        Violation::new(
+            "",
+            Rule::Type,
+            text,
+            "compare the payload with the spec's field table",
+        )
+    }
+}
+
+/// Appends `key` to a JSON pointer, escaping `~` and `/` as RFC 6901 says.
+pub(crate) fn pointer(base: &str, key: &str) -> String {
+    let mut p = String::with_capacity(base.len() + key.len() + 1);
+    p.push_str(base);
+    p.push('/');
+    for c in key.chars() {
+        match c {
+            '~' => p.push_str("~0"),
+            '/' => p.push_str("~1"),
+            c => p.push(c),
+        }
+    }
+    p
+}
+
+/// A value as people say it: the scalar itself, or the container's type.
+pub(crate) fn describe_value(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.chars().count() > 40 => "a long string".to_owned(),
+        Value::String(s) => format!("the string \"{s}\""),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+pub(crate) fn wrong_type(ptr: &str, expected: &str, found: &Value, hint: &str) -> Violation {
+    Violation::new(
+        ptr,
+        Rule::Type,
+        format!("expected {expected}, found {}", describe_value(found)),
+        hint,
+    )
+}
+
+/// The fields of a reading, in spec order, with the hint shown when one is missing.
+const READING_FIELDS: [(&str, &str); 8] = [
+    ("v", "add \"v\": 1, the spec version"),
+    (
+        "sensor_id",
+        "add \"sensor_id\", the sensor's unique name, e.g. \"pi-lycee-b12\"",
+    ),
+    (
+        "kind",
+        "add \"kind\", the kind of device, e.g. \"weather-station\" or \"bme280\"",
+    ),
+    (
+        "source",
+        "add \"source\": one of opendata-replay, opendata-estimate, virtual, raspberry-pi, device",
+    ),
+    (
+        "time",
+        "add \"time\", when it was measured, in UTC: e.g. \"2025-11-24T10:15:00Z\"",
+    ),
+    (
+        "seq",
+        "add \"seq\", a counter that goes up by 1 with every reading, starting at 0",
+    ),
+    (
+        "location",
+        "add \"location\": {\"lon\": 1.4442, \"lat\": 43.6047}",
+    ),
+    (
+        "quantities",
+        "add \"quantities\" with at least one value, e.g. {\"temperature\": 12.5}",
+    ),
+];
+
+/// Walks a JSON value as a reading, reporting every problem.
+pub(crate) fn explain_reading(
+    value: &Value,
+    now: Timestamp,
+    limits: &Limits,
+    out: &mut Vec<Violation>,
+) {
+    let Some(obj) = value.as_object() else {
+        out.push(wrong_type(
+            "",
+            "a JSON object (one reading) or an array (a SenML pack)",
+            value,
+            "a reading is an object such as {\"v\": 1, \"sensor_id\": ...}",
+        ));
+        return;
+    };
+    for (field, hint) in READING_FIELDS {
+        let ptr = pointer("", field);
+        let Some(v) = obj.get(field) else {
+            out.push(Violation::new(
+                ptr,
+                Rule::Required,
+                format!("missing field {field}"),
+                hint,
+            ));
+            continue;
+        };
+        match field {
+            "v" => match v.as_u64() {
+                Some(n) => check_version(n, &ptr, out),
+                None => out.push(wrong_type(&ptr, "a whole number", v, "write \"v\": 1")),
+            },
+            "sensor_id" | "kind" => match v.as_str() {
+                Some(s) if field == "sensor_id" => check_sensor_id(s, &ptr, out),
+                Some(s) => check_kind(s, &ptr, out),
+                None => out.push(wrong_type(&ptr, "a string", v, "put the text in double quotes")),
+            },
+            "source" => match v.as_str() {
+                Some(s) => check_source(s, &ptr, out),
+                None => out.push(wrong_type(&ptr, "a string", v, "e.g. \"source\": \"device\"")),
+            },
+            "time" => match v.as_str() {
+                Some(s) => match Timestamp::parse(s) {
+                    Ok(t) => check_time(t, now, limits, &ptr, out),
+                    Err(e) => out.push(time_format(&ptr, s, &e)),
+                },
+                None => out.push(wrong_type(
+                    &ptr,
+                    "a string",
+                    v,
+                    "write the time as text in UTC, e.g. \"2025-11-24T10:15:00Z\", not a Unix number",
+                )),
+            },
+            "seq" => {
+                if v.as_u64().is_none() {
+                    out.push(wrong_type(
+                        &ptr,
+                        "a whole number from 0 up",
+                        v,
+                        "count readings with an integer: 0, 1, 2...",
+                    ));
+                }
+            }
+            "location" => explain_location(v, &ptr, out),
+            _ => explain_quantities(v, &ptr, out),
+        }
+    }
+    for key in obj.keys() {
+        if !READING_FIELDS.iter().any(|(f, _)| f == key) {
+            out.push(unknown_field(
+                &pointer("", key),
+                key,
+                &READING_FIELDS.map(|(f, _)| f),
+            ));
+        }
+    }
+}
+
+fn explain_location(v: &Value, ptr: &str, out: &mut Vec<Violation>) {
+    let Some(obj) = v.as_object() else {
+        out.push(wrong_type(
+            ptr,
+            "an object",
+            v,
+            "write {\"lon\": 1.4442, \"lat\": 43.6047}",
+        ));
+        return;
+    };
+    let mut lon = None;
+    let mut lat = None;
+    let mut alt = None;
+    for (name, slot, required) in [
+        ("lon", &mut lon, true),
+        ("lat", &mut lat, true),
+        ("alt", &mut alt, false),
+    ] {
+        let p = pointer(ptr, name);
+        match obj.get(name) {
+            None if required => out.push(Violation::new(
+                p,
+                Rule::Required,
+                format!("missing field {name}"),
+                "a location has \"lon\" and \"lat\" in WGS84 degrees (GPS coordinates)",
+            )),
+            None => {}
+            Some(x) => match x.as_f64() {
+                Some(n) => *slot = Some(n),
+                None => {
+                    let hint = if name == "alt" {
+                        "write metres as a number, or leave alt out when unknown"
+                    } else {
+                        "write degrees as a number, e.g. 43.6047"
+                    };
+                    out.push(wrong_type(&p, "a number", x, hint));
+                }
+            },
+        }
+    }
+    for key in obj.keys() {
+        if !["lon", "lat", "alt"].contains(&key.as_str()) {
+            out.push(unknown_field(
+                &pointer(ptr, key),
+                key,
+                &["lon", "lat", "alt"],
+            ));
+        }
+    }
+    if let Some(lon) = lon {
+        check_coordinate("lon", lon, &pointer(ptr, "lon"), out);
+    }
+    if let Some(lat) = lat {
+        check_coordinate("lat", lat, &pointer(ptr, "lat"), out);
+    }
+    if let Some(alt) = alt {
+        check_coordinate("alt", alt, &pointer(ptr, "alt"), out);
+    }
+}
+
+fn explain_quantities(v: &Value, ptr: &str, out: &mut Vec<Violation>) {
+    let Some(obj) = v.as_object() else {
+        out.push(wrong_type(
+            ptr,
+            "an object",
+            v,
+            "write {\"temperature\": 12.5, \"relativeHumidity\": 0.8}",
+        ));
+        return;
+    };
+    if obj.is_empty() {
+        out.push(no_quantities(ptr));
+    }
+    for (name, x) in obj {
+        let p = pointer(ptr, name);
+        let Some(q) = Quantity::from_name(name) else {
+            out.push(unknown_quantity(&p, name));
+            continue;
+        };
+        match x.as_f64() {
+            Some(n) => check_quantity(q, n, &p, out),
+            None => {
+                let hint = match x {
+                    Value::Null => "leave the quantity out when the sensor has no value",
+                    Value::String(_) => "write the number without quotes",
+                    _ => "write one number in the spec's unit",
+                };
+                out.push(wrong_type(&p, "a number", x, hint));
+            }
+        }
+    }
+}
+
+pub(crate) fn unknown_field(ptr: &str, key: &str, known: &[&str]) -> Violation {
+    let alias = match key.to_ascii_lowercase().as_str() {
+        "timestamp" | "ts" | "date" | "datetime" | "dateobserved" | "t" => Some("time"),
+        "id" | "sensor" | "sensorid" | "device_id" | "deviceid" | "name" => Some("sensor_id"),
+        "values" | "data" | "measurements" | "readings" | "measures" => Some("quantities"),
+        "version" | "ver" => Some("v"),
+        "sequence" | "seq_no" | "counter" | "count" => Some("seq"),
+        "lng" | "long" | "longitude" | "x" => Some("lon"),
+        "latitude" | "y" => Some("lat"),
+        "altitude" | "elevation" | "z" => Some("alt"),
+        "position" | "geo" | "coordinates" | "loc" => Some("location"),
+        "type" => Some("kind"),
+        _ => None,
+    };
+    let hint = match alias.filter(|a| known.contains(a)) {
+        Some(a) => format!("did you mean \"{a}\"?"),
+        None => format!("remove it; the fields here are {}", known.join(", ")),
+    };
+    Violation::new(
+        ptr,
+        Rule::UnknownField,
+        format!("unknown field \"{key}\""),
+        hint,
+    )
+}
+
+pub(crate) fn unknown_quantity(ptr: &str, name: &str) -> Violation {
+    let hint = match Quantity::from_alias(name) {
+        Some(q) => format!("did you mean \"{}\"? (unit: {})", q.name(), q.unit_label()),
+        None => format!(
+            "the quantities are {}",
+            Quantity::ALL.map(Quantity::name).join(", ")
+        ),
+    };
+    Violation::new(
+        ptr,
+        Rule::UnknownQuantity,
+        format!("unknown quantity \"{name}\""),
+        hint,
+    )
+}
+
+pub(crate) fn no_quantities(ptr: &str) -> Violation {
+    Violation::new(
+        ptr,
+        Rule::NoQuantities,
+        "a reading must carry at least one quantity",
+        "add a measured value, e.g. {\"temperature\": 12.5}; a sensor with nothing to report \
+         sends no reading",
+    )
+}
+
+pub(crate) fn time_format(ptr: &str, text: &str, e: &TimestampError) -> Violation {
+    Violation::new(
+        ptr,
+        Rule::TimeFormat,
+        format!("\"{text}\" is not an RFC 3339 UTC time: {e}"),
+        "write UTC with a final Z, e.g. \"2025-11-24T10:15:00Z\" or \"2025-11-24T10:15:00.250Z\"",
+    )
+}
+
+// ---- Value checks shared by both paths -------------------------------------------------------
+
+pub(crate) fn check_version(v: u64, ptr: &str, out: &mut Vec<Violation>) {
+    if v != u64::from(SPEC_VERSION) {
+        out.push(Violation::new(
+            ptr,
+            Rule::Version,
+            format!(
+                "spec version {v} is not supported; this validator knows version {SPEC_VERSION}"
+            ),
+            "write \"v\": 1, or update Garonne if the sensor speaks a newer spec",
+        ));
+    }
+}
+
+/// Whether `id` is a valid sensor id: 1–128 of `A–Z a–z 0–9 . _ -`, starting alphanumeric.
+pub fn is_valid_sensor_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+pub(crate) fn check_sensor_id(id: &str, ptr: &str, out: &mut Vec<Violation>) {
+    if !is_valid_sensor_id(id) {
+        let why = if id.is_empty() {
+            "the sensor id is empty".to_owned()
+        } else if id.len() > 128 {
+            format!(
+                "the sensor id is {} characters long, more than 128",
+                id.len()
+            )
+        } else {
+            format!("\"{id}\" is not a valid sensor id")
+        };
+        out.push(Violation::new(
+            ptr,
+            Rule::SensorId,
+            why,
+            "use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit \
+             (no spaces, '/', '+' or '#': the id is part of the MQTT topic)",
+        ));
+    }
+}
+
+/// Whether `kind` is a lower-case slug of 1–32 characters.
+pub fn is_valid_kind(kind: &str) -> bool {
+    let b = kind.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+pub(crate) fn check_kind(kind: &str, ptr: &str, out: &mut Vec<Violation>) {
+    if !is_valid_kind(kind) {
+        out.push(Violation::new(
+            ptr,
+            Rule::Kind,
+            format!("\"{kind}\" is not a valid kind"),
+            "use 1 to 32 lower-case letters, digits or '-', starting with a letter, e.g. \
+             \"weather-station\"",
+        ));
+    }
+}
+
+pub(crate) fn check_source(source: &str, ptr: &str, out: &mut Vec<Violation>) {
+    if Source::from_name(source).is_none() {
+        out.push(Violation::new(
+            ptr,
+            Rule::Source,
+            format!("\"{source}\" is not a known source"),
+            format!("use one of {}", Source::ALL.map(Source::as_str).join(", ")),
+        ));
+    }
+}
+
+/// Whether a time passes [`check_time`], without building anything.
+pub(crate) fn time_ok(t: Timestamp, now: Timestamp, limits: &Limits) -> bool {
+    t.secs_since(now) <= f64::from(limits.max_future_skew_secs) && t >= limits.earliest
+}
+
+pub(crate) fn check_time(
+    t: Timestamp,
+    now: Timestamp,
+    limits: &Limits,
+    ptr: &str,
+    out: &mut Vec<Violation>,
+) {
+    let ahead = t.secs_since(now);
+    if ahead > f64::from(limits.max_future_skew_secs) {
+        out.push(Violation::new(
+            ptr,
+            Rule::ClockSkew,
+            format!(
+                "{t} is more than {} s ahead of the receiver's clock",
+                limits.max_future_skew_secs
+            ),
+            "set the device clock by NTP, and write the time in UTC, not local time",
+        ));
+    } else if t < limits.earliest {
+        out.push(Violation::new(
+            ptr,
+            Rule::TimeTooOld,
+            format!("{t} is before {}", limits.earliest),
+            "the device clock is not set: sync it by NTP (a Raspberry Pi has no battery clock)",
+        ));
+    }
+}
+
+fn check_location(loc: &Location, out: &mut Vec<Violation>) {
+    check_coordinate("lon", loc.lon, "/location/lon", out);
+    check_coordinate("lat", loc.lat, "/location/lat", out);
+    if let Some(alt) = loc.alt {
+        check_coordinate("alt", alt, "/location/alt", out);
+    }
+}
+
+pub(crate) fn check_coordinate(name: &str, value: f64, ptr: &str, out: &mut Vec<Violation>) {
+    let (min, max, unit, hint) = match name {
+        "lon" => (
+            -180.0,
+            180.0,
+            "°",
+            "longitude is in WGS84 degrees east (Toulouse: about 1.44)",
+        ),
+        "lat" => (
+            -90.0,
+            90.0,
+            "°",
+            "latitude is in WGS84 degrees north (Toulouse: about 43.60)",
+        ),
+        _ => (
+            -500.0,
+            9000.0,
+            " m",
+            "altitude is in metres above sea level; leave it out if unknown",
+        ),
+    };
+    if !value.is_finite() {
+        out.push(not_finite(ptr, name));
+    } else if !(min..=max).contains(&value) {
+        out.push(Violation::new(
+            ptr,
+            Rule::Range,
+            format!("{name} {value} is outside {min}{unit} to {max}{unit}"),
+            hint,
+        ));
+    }
+}
+
+fn not_finite(ptr: &str, name: &str) -> Violation {
+    Violation::new(
+        ptr,
+        Rule::NotFinite,
+        format!("{name} is not a finite number"),
+        "leave a value out when the sensor has none; never send NaN or infinity",
+    )
+}
+
+pub(crate) fn check_quantity(q: Quantity, value: f64, ptr: &str, out: &mut Vec<Violation>) {
+    if !value.is_finite() {
+        out.push(not_finite(ptr, q.name()));
+        return;
+    }
+    if q.in_range(value) {
+        return;
+    }
+    let message = if q.spec().integer {
+        format!("{} {value} is not {}", q.name(), q.range_label())
+    } else {
+        format!("{} {value} is outside {}", q.name(), q.range_label())
+    };
+    out.push(Violation::new(
+        ptr,
+        Rule::Range,
+        message,
+        range_hint(q, value),
+    ));
+}
+
+/// The hint for an out-of-range value: the known sentinels and unit mistakes first.
+fn range_hint(q: Quantity, value: f64) -> String {
+    const SENTINEL: &str = "is the Toulouse stations' \"no data\" value: leave the quantity out";
+    match q {
+        Quantity::Temperature if value == -50.0 => format!("-50 °C {SENTINEL}"),
+        Quantity::Temperature if value > 200.0 => {
+            "that looks like kelvin: subtract 273.15 to get °C".to_owned()
+        }
+        Quantity::RelativeHumidity if value == 0.0 => format!("0 % humidity {SENTINEL}"),
+        Quantity::RelativeHumidity if value > 1.0 && value <= 100.0 => {
+            format!(
+                "relativeHumidity is a fraction: divide the percentage by 100 ({value} % → {})",
+                value / 100.0
+            )
+        }
+        Quantity::AtmosphericPressure if value == 90_000.0 || value == 900.0 => {
+            format!("90000 Pa (900 hPa) {SENTINEL}")
+        }
+        Quantity::AtmosphericPressure if (80_000.0..=110_000.0).contains(&value) => {
+            format!(
+                "that looks like pascals: divide by 100 to get hPa ({value} Pa → {} hPa)",
+                value / 100.0
+            )
+        }
+        _ => format!(
+            "{} is in {}: {}",
+            q.name(),
+            q.unit_label(),
+            q.spec().range_reason
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::parse("2025-11-24T12:00:00Z").expect("valid")
+    }
+
+    const GOOD: &str = r#"{"v":1,"sensor_id":"pi-lycee-b12","kind":"bme280","source":"raspberry-pi","time":"2025-11-24T10:15:00Z","seq":3,"location":{"lon":1.4442,"lat":43.6047},"quantities":{"temperature":12.5}}"#;
+
+    fn errors(json: &str) -> Vec<(String, Rule)> {
+        match parse_reading(json.as_bytes(), now(), &Limits::default()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .violations
+                .into_iter()
+                .map(|v| (v.pointer, v.rule))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_good_reading_passes() {
+        let r = parse_reading(GOOD.as_bytes(), now(), &Limits::default()).expect("valid");
+        assert_eq!(r.quantities.get(Quantity::Temperature), Some(12.5));
+    }
+
+    #[test]
+    fn every_missing_field_is_reported_with_its_pointer() {
+        let got = errors("{}");
+        let want: Vec<(String, Rule)> = READING_FIELDS
+            .iter()
+            .map(|(f, _)| (format!("/{f}"), Rule::Required))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn each_rule_is_reported_where_it_is_broken() {
+        let cases: &[(&str, &str, Rule)] = &[
+            ("\"v\":1", "\"v\":2", Rule::Version),
+            ("\"v\":1", "\"v\":\"1\"", Rule::Type),
+            ("pi-lycee-b12", "pi lycee/b12", Rule::SensorId),
+            ("\"bme280\"", "\"BME 280\"", Rule::Kind),
+            ("raspberry-pi", "raspberry", Rule::Source),
+            (
+                "2025-11-24T10:15:00Z",
+                "2025-11-24T11:15:00+01:00",
+                Rule::TimeFormat,
+            ),
+            (
+                "2025-11-24T10:15:00Z",
+                "2025-11-24T12:03:00Z",
+                Rule::ClockSkew,
+            ),
+            (
+                "2025-11-24T10:15:00Z",
+                "1970-01-01T00:00:12Z",
+                Rule::TimeTooOld,
+            ),
+            ("\"seq\":3", "\"seq\":-1", Rule::Type),
+            ("\"lat\":43.6047", "\"lat\":95", Rule::Range),
+            ("\"temperature\":12.5", "\"temperature\":-50", Rule::Range),
+            (
+                "\"temperature\":12.5",
+                "\"temperature\":1e999",
+                Rule::NotFinite,
+            ),
+            (
+                "\"temperature\":12.5",
+                "\"temperature\":NaN",
+                Rule::JsonSyntax,
+            ),
+            (
+                "\"temperature\":12.5",
+                "\"humidity\":0.5",
+                Rule::UnknownQuantity,
+            ),
+            ("\"temperature\":12.5", "\"temperature\":null", Rule::Type),
+            ("{\"temperature\":12.5}", "{}", Rule::NoQuantities),
+            ("\"seq\":3,", "\"seq\":3,\"seq\":4,", Rule::DuplicateKey),
+            (
+                "\"seq\":3,",
+                "\"seq\":3,\"timestamp\":4,",
+                Rule::UnknownField,
+            ),
+        ];
+        for (from, to, rule) in cases {
+            assert!(GOOD.contains(from), "{from}");
+            let json = GOOD.replacen(from, to, 1);
+            let got = errors(&json);
+            assert_eq!(got.len(), 1, "{json}: {got:?}");
+            assert_eq!(got[0].1, *rule, "{json}");
+        }
+    }
+
+    #[test]
+    fn all_problems_are_reported_not_only_the_first() {
+        let json = GOOD
+            .replace("\"v\":1", "\"v\":2")
+            .replace("12.5", "-50")
+            .replace("43.6047", "95");
+        let got = errors(&json);
+        assert_eq!(
+            got,
+            vec![
+                ("/v".to_owned(), Rule::Version),
+                ("/location/lat".to_owned(), Rule::Range),
+                ("/quantities/temperature".to_owned(), Rule::Range),
+            ]
+        );
+    }
+
+    #[test]
+    fn sentinel_and_unit_mistakes_get_specific_hints() {
+        let hint = |q: Quantity, v: f64| range_hint(q, v);
+        assert!(hint(Quantity::Temperature, -50.0).contains("no data"));
+        assert!(hint(Quantity::RelativeHumidity, 83.0).contains("0.83"));
+        assert!(hint(Quantity::AtmosphericPressure, 99_800.0).contains("998 hPa"));
+        assert!(hint(Quantity::AtmosphericPressure, 90_000.0).contains("no data"));
+    }
+
+    #[test]
+    fn size_is_bounded_before_parsing() {
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(5000));
+        assert_eq!(errors(&big), vec![(String::new(), Rule::Size)]);
+    }
+
+    #[test]
+    fn built_readings_with_nan_are_refused() {
+        let mut r = parse_reading(GOOD.as_bytes(), now(), &Limits::default()).expect("valid");
+        r.quantities.set(Quantity::Temperature, f64::NAN);
+        let e = validate_reading(&r, now(), &Limits::default()).expect_err("NaN");
+        assert_eq!(e.violations[0].rule, Rule::NotFinite);
+    }
+
+    /// JSON values to put in place of a field: of every type, in and out of range.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-2000.0..2000.0f64).prop_map(Value::from),
+            "[a-zA-Z0-9 :._/-]{0,12}".prop_map(Value::from),
+            Just(serde_json::json!({"lon": 1.0, "lat": 43.0})),
+            Just(serde_json::json!({"temperature": 20})),
+            Just(serde_json::json!([])),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Regression guard for the two-path design: the fast typed path accepts a document
+        /// exactly when the explaining path finds nothing wrong with it.
+        #[test]
+        fn fast_and_explaining_paths_agree(
+            path in proptest::sample::select(vec![
+                "v", "sensor_id", "kind", "source", "time", "seq", "location", "quantities",
+                "extra", "location/lon", "location/alt", "location/x", "quantities/temperature",
+                "quantities/motion", "quantities/relativeHumidity", "quantities/nope",
+            ]),
+            replacement in proptest::option::of(any_json()),
+        ) {
+            let mut doc: Value = serde_json::from_str(GOOD).expect("json");
+            let (parent, key) = match path.split_once('/') {
+                Some((p, k)) => (doc.get_mut(p).and_then(Value::as_object_mut), k),
+                None => (doc.as_object_mut(), path),
+            };
+            let parent = parent.expect("object");
+            match replacement {
+                Some(v) => { parent.insert(key.to_owned(), v); }
+                None => { parent.remove(key); }
+            }
+            let bytes = serde_json::to_vec(&doc).expect("json");
+            let fast = parse_reading(&bytes, now(), &Limits::default());
+            let mut explained = Vec::new();
+            explain_reading(&doc, now(), &Limits::default(), &mut explained);
+            proptest::prop_assert_eq!(fast.is_ok(), explained.is_empty(), "{} {:?}", doc, explained);
+            if let Err(e) = fast {
+                proptest::prop_assert!(!e.violations.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn pointers_escape_slash_and_tilde() {
+        assert_eq!(pointer("/quantities", "a/b~c"), "/quantities/a~1b~0c");
+    }
+
+    #[test]
+    fn violation_line_names_pointer_rule_and_hint() {
+        let v = Violation::new("", Rule::Size, "too big", "split it");
+        assert_eq!(v.to_string(), "(root): size: too big; hint: split it");
+    }
+}

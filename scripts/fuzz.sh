@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the payload parser's fuzz target and runs it for a while (default 20 s), seeded with
+# the spec's examples. Usage: scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../payload/fuzz"
+seconds=${1:-20}
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  cargo install --locked cargo-fuzz
+fi
+# cargo fuzz passes nightly-only flags (sanitizers); this tells the stable compiler to accept them.
+export RUSTC_BOOTSTRAP=1
+mkdir -p corpus/parse
+cp ../../docs/examples/*/*.json ../../docs/examples/*/*.ndjson corpus/parse/
+cargo fuzz build parse
+cargo fuzz run parse corpus/parse -- -max_total_time="$seconds"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the servers the tests start on loopback (Debian packages), when they are missing.
+# As root it installs them with apt-get; otherwise it prints the command to run. Under CI=true a
+# server that is still missing afterwards is an error: the tests would fail on it anyway.
+set -euo pipefail
+
+# binary:package pairs, one per server the tests use.
+needed=(
+  "mosquitto:mosquitto"
+  "mosquitto_sub:mosquitto-clients"
+)
+
+missing=()
+for pair in "${needed[@]}"; do
+  binary=${pair%%:*}
+  package=${pair##*:}
+  if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$binary" ]; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "installing test servers: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts mosquitto as a system service on port 1883; the tests start their own.
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+else
+  echo "missing test servers: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install ${missing[*]}" >&2
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
+fi

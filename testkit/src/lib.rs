@@ -1,0 +1,50 @@
+//! Real servers for Garonne's tests.
+//!
+//! Garonne talks to an MQTT broker (and, later, to time-series databases and
+//! a web server). Mocks of those servers would only test our idea of how they
+//! behave, so the tests start the real programs instead: each one runs on a
+//! free port of 127.0.0.1, with its configuration, data and log in a fresh
+//! temporary directory, and is killed (and its directory removed) when the
+//! value that owns it is dropped. Nothing listens beyond loopback.
+//!
+//! A test asks for a server with a `start_or_skip` function such as
+//! [`Mosquitto::start_or_skip`]. When the server's program is not installed,
+//! the test prints one `skipping: ...` line and returns, so that a developer
+//! without the program can still run the rest of the suite; but when the
+//! environment variable `CI` is `true` (or `1`), a missing program is a
+//! failure, so that CI never passes by skipping. A program that is installed
+//! but fails to start is always a failure, never a skip.
+//!
+//! ```no_run
+//! use garonne_testkit::Mosquitto;
+//!
+//! let Some(broker) = Mosquitto::start_or_skip() else {
+//!     return; // not installed, and not under CI
+//! };
+//! println!("broker at {}", broker.url()); // mqtt://127.0.0.1:PORT
+//! ```
+//!
+//! # Layout
+//!
+//! - [`error`]: [`Error`], everything that can go wrong starting or stopping
+//!   a server.
+//! - [`install`]: finding a server's program ([`find`]) and the skip-or-fail
+//!   rule for a missing one ([`require`]).
+//! - [`port`]: picking a free loopback port ([`free_port`]).
+//! - [`server`]: the generic core: [`Launch`] describes a process, and
+//!   [`Server`] runs it, waits until its port accepts TCP connections (or
+//!   reports its early exit with the tail of its log), stops, restarts and
+//!   kills it on drop.
+//! - [`mosquitto`]: [`Mosquitto`], the MQTT broker, built on [`Server`].
+
+pub mod error;
+pub mod install;
+pub mod mosquitto;
+pub mod port;
+pub mod server;
+
+pub use error::Error;
+pub use install::{find, require};
+pub use mosquitto::Mosquitto;
+pub use port::free_port;
+pub use server::{Launch, Server};

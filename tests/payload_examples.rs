@@ -1,0 +1,215 @@
+//! Every example of the payload spec, run through the real `garonne payload validate`: its exit
+//! code and its exact output are what `docs/examples/*/NAME.expected` says, and both spec
+//! documents show each example and its output verbatim.
+//!
+//! After an intended change of messages, `GARONNE_BLESS=1 cargo test --test payload_examples`
+//! rewrites the `.expected` files; review the diff before committing it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const DOCS: [&str; 2] = ["docs/payload-spec.md", "docs/fr/specification-payload.md"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every example file, as `valid/NAME.json` or `invalid/NAME.ndjson`.
+fn examples() -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in ["valid", "invalid"] {
+        let path = root().join("docs/examples").join(dir);
+        for entry in std::fs::read_dir(&path).expect("docs/examples exists") {
+            let name = entry
+                .expect("readable")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name.ends_with(".json") || name.ends_with(".ndjson") {
+                out.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn expected_path(example: &str) -> PathBuf {
+    let stem = example.rsplit_once('.').map_or(example, |(s, _)| s);
+    root()
+        .join("docs/examples")
+        .join(format!("{stem}.expected"))
+}
+
+fn run_validate(example: &str) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_garonne"))
+        .args(["payload", "validate"])
+        .arg(root().join("docs/examples").join(example))
+        .output()
+        .expect("garonne runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).expect("utf-8 output"),
+    )
+}
+
+#[test]
+fn there_are_valid_and_invalid_examples() {
+    let all = examples();
+    assert!(
+        all.iter().filter(|e| e.starts_with("valid/")).count() >= 3,
+        "{all:?}"
+    );
+    assert!(
+        all.iter().filter(|e| e.starts_with("invalid/")).count() >= 8,
+        "{all:?}"
+    );
+}
+
+#[test]
+fn each_example_validates_or_fails_exactly_as_the_spec_says() {
+    let bless = std::env::var_os("GARONNE_BLESS").is_some();
+    for example in examples() {
+        let (code, output) = run_validate(&example);
+        let want_code = if example.starts_with("valid/") { 0 } else { 1 };
+        assert_eq!(code, want_code, "{example}: exit code; output:\n{output}");
+        let path = expected_path(&example);
+        if bless {
+            std::fs::write(&path, &output).expect("write expected output");
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} is missing: run with GARONNE_BLESS=1", path.display()));
+        assert_eq!(
+            output,
+            expected,
+            "{example}: output differs from {}",
+            path.display()
+        );
+    }
+}
+
+/// The fenced block that follows `marker` in `doc`.
+fn block_after<'a>(doc: &'a str, marker: &str) -> Option<&'a str> {
+    let after = &doc[doc.find(marker)? + marker.len()..];
+    let open = after.find("```")?;
+    let body_start = open + after[open..].find('\n')? + 1;
+    let body_len = after[body_start..].find("```")?;
+    Some(&after[body_start..body_start + body_len])
+}
+
+#[test]
+fn both_spec_documents_show_every_example_and_its_output_verbatim() {
+    for doc_path in DOCS {
+        let doc = std::fs::read_to_string(root().join(doc_path))
+            .unwrap_or_else(|e| panic!("{doc_path}: {e}"));
+        for example in examples() {
+            let file = std::fs::read_to_string(root().join("docs/examples").join(&example))
+                .expect("example readable");
+            let shown = block_after(&doc, &format!("<!-- example: {example} -->"))
+                .unwrap_or_else(|| panic!("{doc_path} does not show {example}"));
+            assert_eq!(
+                shown.trim_end(),
+                file.trim_end(),
+                "{doc_path}: {example} differs"
+            );
+            let expected = std::fs::read_to_string(expected_path(&example)).expect("expected");
+            let shown = block_after(&doc, &format!("<!-- output: {example} -->"))
+                .unwrap_or_else(|| panic!("{doc_path} does not show the output of {example}"));
+            assert_eq!(
+                shown.trim_end(),
+                expected.trim_end(),
+                "{doc_path}: output of {example} differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn validate_reports_unreadable_input_with_exit_code_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_garonne"))
+        .args(["payload", "validate", "/nonexistent/reading.json"])
+        .output()
+        .expect("garonne runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read /nonexistent/reading.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_reads_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_garonne"))
+        .args(["payload", "validate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("garonne runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"{}")
+        .expect("write");
+    let out = child.wait_with_output().expect("exits");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for field in [
+        "v",
+        "sensor_id",
+        "kind",
+        "source",
+        "time",
+        "seq",
+        "location",
+        "quantities",
+    ] {
+        assert!(
+            text.contains(&format!("/{field}: required: missing field {field};")),
+            "{field}: {text}"
+        );
+    }
+}
+
+#[test]
+fn schema_command_prints_the_schema() {
+    let out = Command::new(env!("CARGO_BIN_EXE_garonne"))
+        .args(["payload", "schema"])
+        .output()
+        .expect("garonne runs");
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(schema, garonne_payload::json_schema());
+    let committed = std::fs::read_to_string(Path::new(&root()).join("docs/payload-v1.schema.json"))
+        .expect("docs/payload-v1.schema.json is committed");
+    let committed: serde_json::Value = serde_json::from_str(&committed).expect("JSON");
+    assert_eq!(
+        committed, schema,
+        "docs/payload-v1.schema.json is stale: regenerate it with `garonne payload schema`"
+    );
+}
+
+#[test]
+fn both_spec_documents_state_each_quantity_as_the_code_does() {
+    use garonne_payload::Quantity;
+    for doc_path in DOCS {
+        let doc = std::fs::read_to_string(root().join(doc_path)).expect("doc readable");
+        for q in Quantity::ALL {
+            let row = format!(
+                "| `{}` | {} | {} |",
+                q.name(),
+                q.unit_label(),
+                q.range_label()
+            );
+            assert!(doc.contains(&row), "{doc_path} lacks the row {row}");
+        }
+        for rule in garonne_payload::Rule::ALL {
+            assert!(
+                doc.contains(&format!("| `{rule}` |")),
+                "{doc_path} does not list rule {rule}"
+            );
+        }
+    }
+}
