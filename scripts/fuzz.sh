@@ -12,4 +12,14 @@ export RUSTC_BOOTSTRAP=1
 mkdir -p corpus/parse
 cp ../../docs/examples/*/*.json ../../docs/examples/*/*.ndjson corpus/parse/
 cargo fuzz build parse
-cargo fuzz run parse corpus/parse -- -max_total_time="$seconds"
+# libFuzzer reports every new input; keep that in a log and show the end of it.
+log=$(mktemp)
+if cargo fuzz run parse corpus/parse -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+  grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log" || tail -n 5 "$log"
+  rm -f "$log"
+else
+  cat "$log"
+  echo "the fuzzer found a failing input: see the artifact named above (payload/fuzz/artifacts/parse/)" >&2
+  rm -f "$log"
+  exit 1
+fi

@@ -800,14 +800,7 @@ mod tests {
     ]"#;
 
     fn rules(json: &str) -> Vec<(String, Rule)> {
-        match parse_senml(json.as_bytes(), now(), &Limits::default()) {
-            Ok(_) => Vec::new(),
-            Err(e) => e
-                .violations
-                .into_iter()
-                .map(|v| (v.pointer, v.rule))
-                .collect(),
-        }
+        crate::validate::located(parse_senml(json.as_bytes(), now(), &Limits::default()))
     }
 
     #[test]

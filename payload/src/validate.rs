@@ -335,6 +335,19 @@ fn fallback(e: &serde_json::Error) -> Violation {
     }
 }
 
+/// Where and which rule each problem of a result is: what the tests compare.
+#[cfg(test)]
+pub(crate) fn located<T>(result: Result<T, Invalid>) -> Vec<(String, Rule)> {
+    match result {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .violations
+            .into_iter()
+            .map(|v| (v.pointer, v.rule))
+            .collect(),
+    }
+}
+
 /// Appends `key` to a JSON pointer, escaping `~` and `/` as RFC 6901 says.
 pub(crate) fn pointer(base: &str, key: &str) -> String {
     let mut p = String::with_capacity(base.len() + key.len() + 1);
@@ -865,14 +878,7 @@ mod tests {
     const GOOD: &str = r#"{"v":1,"sensor_id":"pi-lycee-b12","kind":"bme280","source":"raspberry-pi","time":"2025-11-24T10:15:00Z","seq":3,"location":{"lon":1.4442,"lat":43.6047},"quantities":{"temperature":12.5}}"#;
 
     fn errors(json: &str) -> Vec<(String, Rule)> {
-        match parse_reading(json.as_bytes(), now(), &Limits::default()) {
-            Ok(_) => Vec::new(),
-            Err(e) => e
-                .violations
-                .into_iter()
-                .map(|v| (v.pointer, v.rule))
-                .collect(),
-        }
+        located(parse_reading(json.as_bytes(), now(), &Limits::default()))
     }
 
     #[test]
