@@ -171,28 +171,33 @@ impl Location {
 
 /// The measured values of a reading, at most one per [`Quantity`].
 ///
-/// Performance: a fixed array indexed by quantity, so building, reading and parsing a reading's
-/// values allocates nothing.
-#[derive(Clone, Copy, Default, PartialEq)]
+/// Performance: a presence bitmask and a fixed array indexed by quantity (88 bytes, half the
+/// size of an array of `Option<f64>`), so building, parsing and moving a reading's values
+/// allocates nothing and copies little.
+#[derive(Clone, Copy, Default)]
 pub struct Quantities {
-    values: [Option<f64>; Quantity::COUNT],
+    present: u16,
+    values: [f64; Quantity::COUNT],
 }
 
 impl Quantities {
     /// Sets (or replaces) the value of `quantity`.
     pub fn set(&mut self, quantity: Quantity, value: f64) -> &mut Self {
-        self.values[quantity.index()] = Some(value);
+        self.present |= 1 << quantity.index();
+        self.values[quantity.index()] = value;
         self
     }
 
     /// The value of `quantity`, if measured.
     pub fn get(&self, quantity: Quantity) -> Option<f64> {
-        self.values[quantity.index()]
+        (self.present & (1 << quantity.index()) != 0).then(|| self.values[quantity.index()])
     }
 
     /// Removes the value of `quantity`.
     pub fn remove(&mut self, quantity: Quantity) -> Option<f64> {
-        self.values[quantity.index()].take()
+        let value = self.get(quantity);
+        self.present &= !(1 << quantity.index());
+        value
     }
 
     /// The measured values, in wire order.
@@ -204,12 +209,19 @@ impl Quantities {
 
     /// How many quantities are measured.
     pub fn len(&self) -> usize {
-        self.values.iter().filter(|v| v.is_some()).count()
+        self.present.count_ones() as usize
     }
 
     /// Whether no quantity is measured.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.present == 0
+    }
+}
+
+impl PartialEq for Quantities {
+    /// Equal when the same quantities are measured with equal values (absent slots are ignored).
+    fn eq(&self, other: &Quantities) -> bool {
+        self.present == other.present && self.iter().zip(other.iter()).all(|(a, b)| a.1 == b.1)
     }
 }
 
@@ -256,9 +268,10 @@ impl<'de> Deserialize<'de> for Quantities {
                     let q = Quantity::from_name(&name)
                         .ok_or_else(|| A::Error::custom(format!("unknown quantity {name}")))?;
                     let value = map.next_value_seed(ExactF64)?;
-                    if out.values[q.index()].replace(value).is_some() {
+                    if out.get(q).is_some() {
                         return Err(A::Error::custom(format!("duplicate quantity {name}")));
                     }
+                    out.set(q, value);
                 }
                 Ok(out)
             }
