@@ -1,0 +1,1 @@
+//! Loaders for the Toulouse open-data exports (being written).
