@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod data_cmd;
 mod payload_cmd;
+mod simulate_cmd;
 
 /// Garonne: live neighbourhood maps from a city's sensors.
 #[derive(Parser)]
@@ -22,11 +24,71 @@ enum Command {
         #[command(subcommand)]
         action: payload_cmd::PayloadCommand,
     },
+    /// Emulate the Toulouse sensor fleet from open-data files, publishing over MQTT.
+    Simulate(simulate_cmd::SimulateArgs),
+    /// Download the open-data files.
+    Data {
+        #[command(subcommand)]
+        action: data_cmd::DataCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GARONNE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
         Command::Payload { action } => payload_cmd::run(action),
+        Command::Simulate(args) => {
+            exit(runtime().and_then(|rt| rt.block_on(simulate_cmd::run(args))))
+        }
+        Command::Data { action } => {
+            exit(runtime().and_then(|rt| rt.block_on(data_cmd::run(action))))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Prints an error as one chain ("error: a: b: c") and maps it to exit code 1.
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

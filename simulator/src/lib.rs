@@ -4,5 +4,14 @@
 //! # Layout
 //! - [`opendata`]: loaders for the Toulouse Métropole open-data exports (station catalogue,
 //!   readings), with their quirks handled and reported.
+//! - [`fetch`]: `garonne data fetch`, downloading those exports into the data directory.
+//! - [`fleet`]: the simulated sensors and their schedule, a pure transform (data + `now` in,
+//!   messages out).
+//! - [`mqtt`]: broker addresses and the reconnecting MQTT event loop.
+//! - [`simulate`]: `garonne simulate`, the fleet's async driver.
 
+pub mod fetch;
+pub mod fleet;
+pub mod mqtt;
 pub mod opendata;
+pub mod simulate;

@@ -1,0 +1,227 @@
+//! The MQTT side shared by the simulator and the Pi agent: broker addresses, and an event loop
+//! that reconnects with capped exponential backoff, logs once per state change, and counts what
+//! went out and what the broker acknowledged.
+//!
+//! Design: rumqttc's `EventLoop::poll` reconnects immediately when called after an error
+//! (bytebeamio/rumqtt#703, #918), which turns a broker outage into a busy loop; the driver here
+//! waits between attempts, 100 ms doubling up to 5 s.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// First wait after a failed connection attempt.
+pub const BACKOFF_START: Duration = Duration::from_millis(100);
+/// Longest wait between connection attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Where the broker is: `mqtt://HOST[:PORT]` (port 1883 by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+/// Why a broker URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("broker URL \"{url}\" is not valid: {why} (write it like mqtt://127.0.0.1:1883)")]
+pub struct BrokerUrlError {
+    url: String,
+    why: &'static str,
+}
+
+impl std::str::FromStr for BrokerUrl {
+    type Err = BrokerUrlError;
+    fn from_str(url: &str) -> Result<BrokerUrl, BrokerUrlError> {
+        let err = |why| BrokerUrlError {
+            url: url.to_owned(),
+            why,
+        };
+        let rest = match url.split_once("://") {
+            Some(("mqtt" | "tcp", rest)) => rest,
+            Some(_) => return Err(err("only mqtt:// is supported")),
+            None => url,
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') || rest.contains('@') {
+            return Err(err(
+                "give only a host and a port (credentials come from the environment)",
+            ));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| err("the port is not a number from 1 to 65535"))?,
+            ),
+            None => (rest, 1883),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(err("the host is missing"));
+        }
+        if port == 0 {
+            return Err(err("the port is not a number from 1 to 65535"));
+        }
+        Ok(BrokerUrl {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mqtt://{}:{}", self.host, self.port)
+    }
+}
+
+/// Live counters of one connection, shared with its event loop.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Publish packets written to the socket.
+    pub sent: AtomicU64,
+    /// QoS 1 publishes the broker acknowledged.
+    pub acked: AtomicU64,
+    /// Connection attempts that failed or connections that were lost.
+    pub errors: AtomicU64,
+    /// Successful connections (the first one included).
+    pub connections: AtomicU64,
+    /// Whether the connection is up now.
+    pub connected: AtomicBool,
+}
+
+/// A client and the task that drives its event loop.
+pub struct Connection {
+    /// Publish through this.
+    pub client: AsyncClient,
+    /// Counters updated by the event loop.
+    pub counters: Arc<Counters>,
+    task: JoinHandle<()>,
+}
+
+impl Connection {
+    /// Starts driving `eventloop` in a task; it runs until the client sends DISCONNECT.
+    pub fn start(client: AsyncClient, eventloop: EventLoop, broker: BrokerUrl) -> Connection {
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(drive(eventloop, broker, Arc::clone(&counters)));
+        Connection {
+            client,
+            counters,
+            task,
+        }
+    }
+
+    /// Waits until `sent` publishes have gone out (and, for QoS 1, been acknowledged), at most
+    /// `timeout`; then disconnects cleanly and waits for the event loop to end. Returns whether
+    /// everything was delivered in time.
+    pub async fn finish(self, published: u64, qos1: bool, timeout: Duration) -> bool {
+        let delivered = tokio::time::timeout(timeout, async {
+            loop {
+                let done = if qos1 {
+                    self.counters.acked.load(Ordering::Relaxed) >= published
+                } else {
+                    self.counters.sent.load(Ordering::Relaxed) >= published
+                };
+                if done {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .is_ok();
+        // A failed disconnect means the event loop is gone already: nothing more to wait for.
+        if self.client.disconnect().await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        } else {
+            self.task.abort();
+        }
+        delivered
+    }
+}
+
+/// Polls the event loop until DISCONNECT is sent, reconnecting with capped backoff.
+async fn drive(mut eventloop: EventLoop, broker: BrokerUrl, counters: Arc<Counters>) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = BACKOFF_START;
+                counters.connected.store(true, Ordering::Relaxed);
+                if counters.connections.fetch_add(1, Ordering::Relaxed) > 0 {
+                    info!(broker = %broker, "MQTT connection restored");
+                }
+            }
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                counters.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Event::Outgoing(Outgoing::Publish(_))) => {
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                counters.connected.store(false, Ordering::Relaxed);
+                return;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+                if counters.connected.swap(false, Ordering::Relaxed) {
+                    warn!(broker = %broker, %error, "MQTT connection lost, reconnecting");
+                } else if counters.errors.load(Ordering::Relaxed) == 1 {
+                    warn!(broker = %broker, %error, "cannot reach the MQTT broker, retrying");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// MQTT options with Garonne's defaults: a persistent session (so unacknowledged QoS 1
+/// messages are sent again after a reconnection), 30 s keep-alive, a large in-flight window.
+pub fn options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
+    let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_clean_session(false);
+    options.set_inflight(1000);
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_parse_or_say_why_not() {
+        let ok = [
+            ("mqtt://127.0.0.1:1883", "127.0.0.1", 1883),
+            ("mqtt://broker", "broker", 1883),
+            ("tcp://broker:1884/", "broker", 1884),
+            ("localhost:9000", "localhost", 9000),
+            ("mqtt://[::1]:1883", "::1", 1883),
+        ];
+        for (url, host, port) in ok {
+            let parsed: BrokerUrl = url.parse().expect(url);
+            assert_eq!((parsed.host.as_str(), parsed.port), (host, port), "{url}");
+        }
+        for bad in [
+            "http://x:1",
+            "mqtt://:1883",
+            "mqtt://h:0",
+            "mqtt://h:99999",
+            "mqtt://u:p@h:1",
+            "mqtt://h:1/topic",
+        ] {
+            let e = bad.parse::<BrokerUrl>().expect_err(bad);
+            assert!(e.to_string().contains("mqtt://127.0.0.1:1883"), "{e}");
+        }
+    }
+}

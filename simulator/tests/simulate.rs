@@ -1,0 +1,191 @@
+//! `garonne simulate` against a real mosquitto, on the real Toulouse open-data files: every
+//! catalogue station publishes, every payload validates, every sensor is where it should be, and
+//! nothing published is lost on the way.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use garonne_neighbourhoods::{Neighbourhoods, Properties};
+use garonne_payload::{Limits, Reading, SensorState, Status, Timestamp, parse_reading};
+use garonne_simulator::fleet::FleetConfig;
+use garonne_simulator::mqtt::BrokerUrl;
+use garonne_simulator::opendata::load_catalogue;
+use garonne_simulator::simulate::{self, SimulateConfig};
+use garonne_testkit::Mosquitto;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio_util::sync::CancellationToken;
+
+fn shared_data() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/toulouse"
+    ))
+}
+
+/// Subscribes to everything under `prefix` and collects (topic, payload) until told to stop.
+async fn subscriber(
+    broker: &Mosquitto,
+    prefix: &str,
+) -> (
+    AsyncClient,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) {
+    let mut options = MqttOptions::new(format!("{prefix}-sub"), broker.host(), broker.port());
+    options.set_keep_alive(Duration::from_secs(30));
+    let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    client
+        .subscribe(format!("{prefix}/v1/sensors/#"), QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut subscribed = Some(subscribed_tx);
+        while let Ok(event) = eventloop.poll().await {
+            match event {
+                Event::Incoming(Packet::SubAck(_)) => {
+                    if let Some(s) = subscribed.take() {
+                        let _ = s.send(());
+                    }
+                }
+                Event::Incoming(Packet::Publish(p)) => {
+                    // The receiver is gone: the test is over.
+                    let Ok(()) = tx.send((p.topic, p.payload.to_vec())) else {
+                        return;
+                    };
+                }
+                _ => {}
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), subscribed_rx)
+        .await
+        .expect("SUBACK in time")
+        .expect("subscribed");
+    (client, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_catalogue_station_publishes_valid_readings_where_it_stands() {
+    let Some(broker) = Mosquitto::start_or_skip() else {
+        return;
+    };
+    let prefix = "sim-e2e";
+    let (_sub, mut rx) = subscriber(&broker, prefix).await;
+
+    let config = SimulateConfig {
+        broker: broker.url().parse::<BrokerUrl>().expect("url"),
+        client_id: "sim-e2e".to_owned(),
+        topic_prefix: prefix.to_owned(),
+        data_dir: shared_data(),
+        neighbourhoods: None,
+        fleet: FleetConfig {
+            speed: 3600.0,
+            rate_hz: 2.0,
+            density: 1,
+            seed: 42,
+            faults: 0.0,
+            rebase: true,
+        },
+        duration: Some(Duration::from_secs(3)),
+        qos: QoS::AtLeastOnce,
+        progress: false,
+    };
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        simulate::run(config, CancellationToken::new()),
+    )
+    .await
+    .expect("the run ends after its duration")
+    .expect("the run succeeds");
+    assert!(summary.delivered, "the broker acknowledged everything");
+    assert_eq!(summary.fleet.faults, [0; 5]);
+
+    // Everything the simulator published reaches a subscriber: readings, plus an online and an
+    // offline status per sensor and for the simulator itself.
+    let expected = summary.published as usize + 2 * (summary.sensors + 1);
+    let mut messages = Vec::new();
+    while messages.len() < expected {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(m)) => messages.push(m),
+            _ => break,
+        }
+    }
+    assert_eq!(messages.len(), expected, "every message arrives");
+
+    let now = Timestamp::new(i64::MAX / 4, 0).expect("far future");
+    let mut readings: BTreeMap<String, Vec<Reading>> = BTreeMap::new();
+    let mut statuses: BTreeMap<String, Vec<SensorState>> = BTreeMap::new();
+    for (topic, payload) in &messages {
+        if topic.ends_with("/reading") {
+            let reading = parse_reading(payload, now, &Limits::default())
+                .unwrap_or_else(|e| panic!("{topic}: {e}: {}", String::from_utf8_lossy(payload)));
+            assert_eq!(
+                topic,
+                &format!("{prefix}/v1/sensors/{}/reading", reading.sensor_id)
+            );
+            readings
+                .entry(reading.sensor_id.clone())
+                .or_default()
+                .push(reading);
+        } else {
+            let status: Status = serde_json::from_slice(payload).expect("status JSON");
+            statuses
+                .entry(status.sensor_id)
+                .or_default()
+                .push(status.state);
+        }
+    }
+
+    // Every one of the 77 catalogue stations published, at its catalogue location.
+    let catalogue =
+        load_catalogue(&shared_data().join("stations-meteo-en-place.json")).expect("catalogue");
+    assert_eq!(catalogue.len(), 77);
+    for station in &catalogue {
+        let got = readings
+            .get(&station.id)
+            .unwrap_or_else(|| panic!("{} published nothing", station.id));
+        for r in got {
+            assert_eq!(
+                (r.location.lon, r.location.lat, r.location.alt),
+                (station.lon, station.lat, station.alt),
+                "{}",
+                station.id
+            );
+            assert_eq!(r.kind, station.kind.payload_kind());
+        }
+    }
+    // One virtual sensor in each of the 20 quartiers, located inside its own quartier.
+    let quartiers = Neighbourhoods::load(
+        shared_data().join("quartiers-de-democratie-locale.geojson"),
+        &Properties::detect(),
+    )
+    .expect("quartiers");
+    let virtual_ids: BTreeSet<&String> = readings
+        .keys()
+        .filter(|id| id.starts_with("virtual-"))
+        .collect();
+    assert_eq!(virtual_ids.len(), 20, "{virtual_ids:?}");
+    for id in virtual_ids {
+        let quartier = id.trim_start_matches("virtual-").trim_end_matches("-000");
+        let r = &readings[id][0];
+        let at = quartiers
+            .locate(r.location.lon, r.location.lat)
+            .expect("inside a quartier");
+        assert_eq!(quartiers[at].id(), quartier, "{id}");
+    }
+    // No loss and no reordering per sensor: sequence numbers count 0, 1, 2...
+    for (id, rs) in &readings {
+        let seqs: Vec<u64> = rs.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>(), "{id}");
+    }
+    // Each sensor went online, then offline.
+    assert_eq!(statuses.len(), summary.sensors + 1);
+    assert!(
+        statuses
+            .values()
+            .all(|s| s == &[SensorState::Online, SensorState::Offline])
+    );
+    assert_eq!(summary.sensors, 77 + 20);
+}
