@@ -18,11 +18,22 @@ use rumqttc::QoS;
 use tokio_util::sync::CancellationToken;
 
 fn main() {
-    let secs: u64 = std::env::var("GARONNE_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let secs: u64 = std::env::var("GARONNE_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let data_dir = std::env::var_os("GARONNE_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/toulouse")));
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/data/toulouse"
+            ))
+        });
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let config: rumqttd::Config = toml::from_str(&format!(
         r#"
         id = 0
@@ -49,7 +60,9 @@ fn main() {
     // The counting subscriber: a link inside the broker, subscribed to every reading.
     let forwarded = Arc::new(AtomicU64::new(0));
     let (mut link_tx, mut link_rx) = broker.link("bench-counter").expect("a link");
-    link_tx.subscribe("garonne/v1/sensors/+/reading").expect("subscribe");
+    link_tx
+        .subscribe("garonne/v1/sensors/+/reading")
+        .expect("subscribe");
     let counter = Arc::clone(&forwarded);
     std::thread::spawn(move || {
         let mut received = 0u64;
@@ -68,8 +81,13 @@ fn main() {
     std::thread::spawn(move || broker.start());
     std::thread::sleep(Duration::from_millis(500));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    println!("10,077 sensors (77 stations + 20 quartiers × 500), {secs} s per run, rumqttd 0.20 in process");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "10,077 sensors (77 stations + 20 quartiers × 500), {secs} s per run, rumqttd 0.20 in process"
+    );
     println!("| publisher | messages the broker forwarded | messages/s |");
     println!("|---|---|---|");
     for (qos, label) in [(QoS::AtMostOnce, "QoS 0"), (QoS::AtLeastOnce, "QoS 1")] {
@@ -80,12 +98,21 @@ fn main() {
             topic_prefix: "garonne".to_owned(),
             data_dir: data_dir.clone(),
             neighbourhoods: None,
-            fleet: FleetConfig { speed: 60.0, rate_hz: 100.0, density: 500, seed: 1, faults: 0.0, rebase: true },
+            fleet: FleetConfig {
+                speed: 60.0,
+                rate_hz: 100.0,
+                density: 500,
+                seed: 1,
+                faults: 0.0,
+                rebase: true,
+            },
             duration: Some(Duration::from_secs(secs)),
             qos,
             progress: false,
         };
-        let summary = runtime.block_on(simulate::run(config, CancellationToken::new())).expect("the run succeeds");
+        let summary = runtime
+            .block_on(simulate::run(config, CancellationToken::new()))
+            .expect("the run succeeds");
         // Let the last forwards reach the counter.
         std::thread::sleep(Duration::from_secs(2));
         let count = forwarded.load(Ordering::Relaxed) - before;
