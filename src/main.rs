@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod data_cmd;
 mod payload_cmd;
+mod pi_cmd;
 mod simulate_cmd;
 
 /// Garonne: live neighbourhood maps from a city's sensors.
@@ -26,6 +27,8 @@ enum Command {
     },
     /// Emulate the Toulouse sensor fleet from open-data files, publishing over MQTT.
     Simulate(simulate_cmd::SimulateArgs),
+    /// The Raspberry Pi sensor agent: real sensors (BME280, BH1750, PIR, DS18B20) over MQTT.
+    Pi(pi_cmd::PiArgs),
     /// Download the open-data files.
     Data {
         #[command(subcommand)]
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => {
             exit(runtime().and_then(|rt| rt.block_on(simulate_cmd::run(args))))
         }
+        Command::Pi(args) => exit(runtime().and_then(|rt| rt.block_on(pi_cmd::run(args)))),
         Command::Data { action } => {
             exit(runtime().and_then(|rt| rt.block_on(data_cmd::run(action))))
         }

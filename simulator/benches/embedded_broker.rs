@@ -78,7 +78,12 @@ fn main() {
             }
         }
     });
-    std::thread::spawn(move || broker.start());
+    std::thread::spawn(move || {
+        // The broker runs until the process ends; a start-up failure is reported, not returned.
+        if let Err(error) = broker.start() {
+            eprintln!("the embedded broker stopped: {error}");
+        }
+    });
     std::thread::sleep(Duration::from_millis(500));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -9,9 +9,11 @@
 //!   messages out).
 //! - [`mqtt`]: broker addresses and the reconnecting MQTT event loop.
 //! - [`simulate`]: `garonne simulate`, the fleet's async driver.
+//! - [`pi`]: `garonne pi`, the Raspberry Pi sensor agent (drivers, fake hardware, disk queue).
 
 pub mod fetch;
 pub mod fleet;
 pub mod mqtt;
 pub mod opendata;
+pub mod pi;
 pub mod simulate;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -96,6 +97,26 @@ pub struct Counters {
     pub connections: AtomicU64,
     /// Whether the connection is up now.
     pub connected: AtomicBool,
+    /// Woken whenever a connection is made or lost, a publish is acknowledged, or the event
+    /// loop ends, so a caller can wait for the next acknowledgement instead of polling (see
+    /// [`Counters::wait_until`]).
+    pub changed: Notify,
+}
+
+impl Counters {
+    /// Waits until `ready` holds, re-checking it after every change of the counters.
+    pub async fn wait_until(&self, mut ready: impl FnMut(&Counters) -> bool) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a change between the check and the wait wakes us.
+            notified.as_mut().enable();
+            if ready(self) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// A client and the task that drives its event loop.
@@ -110,13 +131,42 @@ pub struct Connection {
 impl Connection {
     /// Starts driving `eventloop` in a task; it runs until the client sends DISCONNECT.
     pub fn start(client: AsyncClient, eventloop: EventLoop, broker: BrokerUrl) -> Connection {
+        Connection::spawn(client, eventloop, broker, true)
+    }
+
+    /// Like [`Connection::start`], but the event loop ends when an established connection is
+    /// lost instead of reconnecting (until the first connection it retries with the same
+    /// backoff). Every acknowledgement it counts then belongs to that one connection, and what
+    /// rumqttc still held dies with it: a caller that tracks deliveries itself (the Pi agent's
+    /// disk queue) starts a fresh connection and sends again, and no old message can surface,
+    /// or have its acknowledgement counted, on the new one.
+    pub fn start_until_lost(
+        client: AsyncClient,
+        eventloop: EventLoop,
+        broker: BrokerUrl,
+    ) -> Connection {
+        Connection::spawn(client, eventloop, broker, false)
+    }
+
+    fn spawn(
+        client: AsyncClient,
+        eventloop: EventLoop,
+        broker: BrokerUrl,
+        reconnect: bool,
+    ) -> Connection {
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(drive(eventloop, broker, Arc::clone(&counters)));
+        let task = tokio::spawn(drive(eventloop, broker, Arc::clone(&counters), reconnect));
         Connection {
             client,
             counters,
             task,
         }
+    }
+
+    /// Stops the event loop at once, without DISCONNECT (a broker still connected then sends
+    /// the last will).
+    pub fn abort(self) {
+        self.task.abort();
     }
 
     /// Waits until `sent` publishes have gone out (and, for QoS 1, been acknowledged), at most
@@ -148,8 +198,14 @@ impl Connection {
     }
 }
 
-/// Polls the event loop until DISCONNECT is sent, reconnecting with capped backoff.
-async fn drive(mut eventloop: EventLoop, broker: BrokerUrl, counters: Arc<Counters>) {
+/// Polls the event loop until DISCONNECT is sent, reconnecting with capped backoff (or, when
+/// `reconnect` is false, until an established connection is lost).
+async fn drive(
+    mut eventloop: EventLoop,
+    broker: BrokerUrl,
+    counters: Arc<Counters>,
+    reconnect: bool,
+) {
     let mut backoff = BACKOFF_START;
     loop {
         match eventloop.poll().await {
@@ -159,24 +215,32 @@ async fn drive(mut eventloop: EventLoop, broker: BrokerUrl, counters: Arc<Counte
                 if counters.connections.fetch_add(1, Ordering::Relaxed) > 0 {
                     info!(broker = %broker, "MQTT connection restored");
                 }
+                counters.changed.notify_waiters();
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 counters.acked.fetch_add(1, Ordering::Relaxed);
+                counters.changed.notify_waiters();
             }
             Ok(Event::Outgoing(Outgoing::Publish(_))) => {
                 counters.sent.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 counters.connected.store(false, Ordering::Relaxed);
+                counters.changed.notify_waiters();
                 return;
             }
             Ok(_) => {}
             Err(error) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
-                if counters.connected.swap(false, Ordering::Relaxed) {
+                let was_connected = counters.connected.swap(false, Ordering::Relaxed);
+                if was_connected {
                     warn!(broker = %broker, %error, "MQTT connection lost, reconnecting");
                 } else if counters.errors.load(Ordering::Relaxed) == 1 {
                     warn!(broker = %broker, %error, "cannot reach the MQTT broker, retrying");
+                }
+                counters.changed.notify_waiters();
+                if was_connected && !reconnect {
+                    return;
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);

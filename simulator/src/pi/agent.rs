@@ -1,0 +1,687 @@
+//! The agent's async driver: the modules' life cycle, the reading interval, the disk queue and
+//! the MQTT link, in one task. Hardware and disk work runs on blocking threads.
+//!
+//! Delivery: readings go out from the head of the disk queue, in order, at most [`WINDOW`] in
+//! flight, as QoS 1; a reading's file is deleted only when its PUBACK came. Statuses share the
+//! same ordered stream. Brokers acknowledge QoS 1 publishes in the order they received them
+//! (MQTT 3.1.1 §4.6), so the n-th acknowledgement on a connection is for the n-th publish on it.
+//!
+//! Design: each connection is a fresh client whose event loop ends when the connection is lost
+//! ([`Connection::start_until_lost`]), and the broker session is clean: what was in flight on a
+//! lost connection is simply sent again, from the queue, on the next one. Reusing one client
+//! across reconnections would let rumqttc resend its own copies (or, when the broker lost the
+//! session, silently drop them) and make acknowledgements impossible to match to readings.
+//! A reading the broker received just before the loss may thus arrive twice: QoS 1 is "at
+//! least once", and `seq` lets receivers drop the duplicate.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use garonne_payload::{
+    Limits, Location, ModuleState, Reading, SPEC_VERSION, SensorState, Source, Status, Topics,
+    validate_reading,
+};
+use rumqttc::{AsyncClient, LastWill, QoS};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::PiError;
+use super::config::{ConfigError, PiConfig, Problem};
+use super::modules::{Backend, ModuleSlot};
+use super::queue::DiskQueue;
+use crate::mqtt::{Connection, Counters, options};
+use crate::simulate::now;
+
+/// The `kind` of the Pi's readings and status.
+pub(crate) const KIND: &str = "raspberry-pi";
+
+/// Most readings published and not yet acknowledged on one connection.
+const WINDOW: usize = 32;
+/// Capacity of the MQTT client's request channel: the window, statuses, and room to spare.
+const CHANNEL_CAPACITY: usize = 256;
+/// How long the start waits for the broker, so the life cycle shows on the status topic; the
+/// agent then goes on without it (readings queue).
+const STARTUP_CONNECT_WAIT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for the offline status and the readings in flight to be
+/// acknowledged.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What went out on a connection, in order, awaiting its acknowledgement.
+enum Sent {
+    Status,
+    Reading(u64),
+}
+
+/// One MQTT connection and what was sent on it.
+struct Link {
+    /// `None` once closed.
+    connection: Option<Connection>,
+    counters: Arc<Counters>,
+    in_flight: VecDeque<Sent>,
+    /// Acknowledgements already matched to `in_flight`.
+    applied: u64,
+    /// The queue id of the last reading published on this connection.
+    last_sent: Option<u64>,
+    /// Whether the online status went out on this connection.
+    born: bool,
+}
+
+impl Link {
+    fn start(config: &PiConfig, topics: &Topics, will: &Status) -> Link {
+        let mut mqtt = options(&format!("garonne-pi-{}", config.sensor_id), &config.broker);
+        // The disk queue, not the broker session, carries readings across connections.
+        mqtt.set_clean_session(true);
+        if let Some(credentials) = &config.credentials {
+            mqtt.set_credentials(credentials.username.clone(), credentials.password());
+        }
+        mqtt.set_last_will(LastWill::new(
+            topics.status(&config.sensor_id),
+            serde_json::to_vec(will).unwrap_or_default(),
+            QoS::AtLeastOnce,
+            true,
+        ));
+        let (client, eventloop) = AsyncClient::new(mqtt, CHANNEL_CAPACITY);
+        let connection = Connection::start_until_lost(client, eventloop, config.broker.clone());
+        Link {
+            counters: Arc::clone(&connection.counters),
+            connection: Some(connection),
+            in_flight: VecDeque::new(),
+            applied: 0,
+            last_sent: None,
+            born: false,
+        }
+    }
+
+    fn connected(&self) -> bool {
+        self.counters.connected.load(Ordering::Relaxed)
+    }
+
+    /// Hands a publish to the MQTT client.
+    fn publish(&self, topic: String, retain: bool, payload: Vec<u8>) -> Result<(), String> {
+        let connection = self.connection.as_ref().ok_or("the connection is closed")?;
+        connection
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Whether the connection was made and then lost (its event loop has ended).
+    fn lost(&self) -> bool {
+        !self.connected() && self.counters.connections.load(Ordering::Relaxed) > 0
+    }
+
+    /// Resolves when there is something to do: an acknowledgement, the connection made (and
+    /// not yet greeted), or the connection lost.
+    fn changed(&self) -> impl Future<Output = ()> + use<> {
+        let counters = Arc::clone(&self.counters);
+        let applied = self.applied;
+        let born = self.born;
+        async move {
+            counters
+                .wait_until(|c| {
+                    let connected = c.connected.load(Ordering::Relaxed);
+                    c.acked.load(Ordering::Relaxed) > applied
+                        || (connected && !born)
+                        || (!connected && c.connections.load(Ordering::Relaxed) > 0)
+                })
+                .await;
+        }
+    }
+}
+
+pub(crate) struct Agent {
+    config: PiConfig,
+    topics: Topics,
+    location: Location,
+    modules: Vec<ModuleSlot>,
+    backend: Arc<Backend>,
+    queue: Arc<Mutex<DiskQueue>>,
+    link: Link,
+    /// The `seq` of the next reading.
+    seq: u64,
+    state: SensorState,
+    /// Shutting down: publish nothing new but the offline status, reconnect no more.
+    stopping: bool,
+    /// Whether the last reading was refused by the payload spec (to log once per episode).
+    refusing: bool,
+}
+
+impl Agent {
+    /// Opens the queue and connects, then runs until `shutdown`.
+    pub(crate) async fn start(
+        config: PiConfig,
+        backend: Backend,
+        shutdown: CancellationToken,
+    ) -> Result<(), PiError> {
+        let topics = Topics::new(&config.topic_prefix).ok_or_else(|| {
+            PiError::Config(ConfigError::Invalid {
+                problems: vec![Problem {
+                    key: "topic_prefix".into(),
+                    message: "is not a valid topic prefix".into(),
+                }],
+            })
+        })?;
+        let dir = config.queue_dir.clone();
+        let max_bytes = config.queue_max_bytes;
+        let sensor_id = config.sensor_id.clone();
+        let (queue, recovered, foreign) = blocking(move || open_queue(&dir, max_bytes, &sensor_id))
+            .await?
+            .map_err(|source| PiError::Queue {
+                dir: config.queue_dir.clone(),
+                source,
+            })?;
+        if foreign > 0 {
+            warn!(
+                dir = %config.queue_dir.display(),
+                removed = foreign,
+                "removed queued readings of another sensor_id (pi.toml's sensor_id changed): \
+                 they would have gone out under this sensor's topic"
+            );
+        }
+        if recovered.readings > 0 {
+            info!(
+                dir = %config.queue_dir.display(),
+                queued = queue.len(),
+                "readings queued by a previous run will go out first"
+            );
+        }
+        if recovered.partial + recovered.unreadable > 0 {
+            warn!(
+                dir = %config.queue_dir.display(),
+                partial = recovered.partial,
+                unreadable = recovered.unreadable,
+                "removed queue files that held no complete reading (the previous run stopped \
+                 while writing)"
+            );
+        }
+        // Design: `seq` carries on after the queued readings, so they and the new ones form
+        // one run; with an empty queue it restarts at 0, as the spec allows after a reboot.
+        let seq = queue.last_seq().map_or(0, |s| s + 1);
+        let location = Location {
+            lon: config.location.lon,
+            lat: config.location.lat,
+            alt: config.location.alt,
+        };
+        let modules = config
+            .module_names()
+            .into_iter()
+            .zip(config.modules.iter().cloned())
+            .map(|(name, module)| ModuleSlot::new(name, module))
+            .collect();
+        let agent = Agent {
+            link: Link::start(&config, &topics, &will(&config, location)),
+            config,
+            topics,
+            location,
+            modules,
+            backend: Arc::new(backend),
+            queue: Arc::new(Mutex::new(queue)),
+            seq,
+            state: SensorState::Online,
+            stopping: false,
+            refusing: false,
+        };
+        agent.run(shutdown).await
+    }
+
+    async fn run(mut self, shutdown: CancellationToken) -> Result<(), PiError> {
+        info!(
+            sensor = %self.config.sensor_id,
+            broker = %self.config.broker,
+            modules = self.modules.len(),
+            "garonne pi starting"
+        );
+        let deadline = Instant::now() + STARTUP_CONNECT_WAIT;
+        while !self.link.born && !shutdown.is_cancelled() {
+            let changed = self.link.changed();
+            tokio::select! {
+                () = changed => self.service_link().await?,
+                () = tokio::time::sleep_until(deadline) => {
+                    warn!(
+                        broker = %self.config.broker,
+                        "no MQTT broker yet: starting the modules anyway, readings will queue"
+                    );
+                    break;
+                }
+                () = shutdown.cancelled() => {}
+            }
+        }
+
+        self.life_cycle(&shutdown).await?;
+        if !shutdown.is_cancelled() && !self.modules.iter().any(|m| m.state == ModuleState::Running)
+        {
+            let failures = self
+                .modules
+                .iter()
+                .map(|m| format!("{}: {}", m.name, m.detail.as_deref().unwrap_or("failed")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            error!(sensor = %self.config.sensor_id, "no module works, stopping");
+            let error = PiError::NoModules {
+                sensor_id: self.config.sensor_id.clone(),
+                failures,
+            };
+            self.shut_down().await?;
+            return Err(error);
+        }
+
+        let mut ticker = tokio::time::interval(self.config.interval());
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let changed = self.link.changed();
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                () = changed => self.service_link().await?,
+                _ = ticker.tick() => self.take_reading().await?,
+            }
+        }
+        self.shut_down().await
+    }
+
+    /// Probe and sample test of each module, each step published on the status topic.
+    async fn life_cycle(&mut self, shutdown: &CancellationToken) -> Result<(), PiError> {
+        for i in 0..self.modules.len() {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let backend = Arc::clone(&self.backend);
+            self.on_modules(move |modules| modules[i].probe(&backend))
+                .await?;
+            self.service_link().await?;
+            self.send_status();
+            if self.modules[i].state == ModuleState::SampleTest {
+                self.on_modules(move |modules| modules[i].sample_test())
+                    .await?;
+                self.service_link().await?;
+                self.send_status();
+            }
+            let slot = &self.modules[i];
+            match slot.state {
+                ModuleState::Running => info!(
+                    module = %slot.name,
+                    quantities = ?slot.quantities,
+                    "module running"
+                ),
+                _ => warn!(
+                    module = %slot.name,
+                    detail = slot.detail.as_deref().unwrap_or(""),
+                    "module failed, skipped"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the modules on a blocking thread (drivers sleep and wait on buses).
+    async fn on_modules<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Vec<ModuleSlot>) -> T + Send + 'static,
+    ) -> Result<T, PiError> {
+        let mut modules = std::mem::take(&mut self.modules);
+        let (modules, out) = blocking(move || {
+            let out = f(&mut modules);
+            (modules, out)
+        })
+        .await?;
+        self.modules = modules;
+        Ok(out)
+    }
+
+    /// Reads every running module and queues one reading of all their values.
+    async fn take_reading(&mut self) -> Result<(), PiError> {
+        let time = now();
+        let results = self
+            .on_modules(|modules| {
+                modules
+                    .iter_mut()
+                    .map(|m| (m.state == ModuleState::Running).then(|| m.read()))
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        let mut reading = Reading::new(
+            self.config.sensor_id.clone(),
+            KIND,
+            Source::RaspberryPi,
+            time,
+            self.seq,
+            self.location,
+        );
+        let mut status_changed = false;
+        for (slot, result) in self.modules.iter_mut().zip(results) {
+            match result {
+                None => {}
+                Some(Ok(values)) => {
+                    if slot.detail.take().is_some() {
+                        info!(module = %slot.name, "module reads again");
+                        status_changed = true;
+                    }
+                    for (quantity, value) in values {
+                        if quantity.in_range(value) {
+                            reading.quantities.set(quantity, value);
+                        } else {
+                            warn!(
+                                module = %slot.name,
+                                quantity = quantity.name(),
+                                value,
+                                "value out of its physical range, left out of the reading"
+                            );
+                        }
+                    }
+                }
+                // Logged and shown once per failing episode.
+                Some(Err(detail)) if slot.detail.is_none() => {
+                    warn!(
+                        module = %slot.name,
+                        %detail,
+                        "module read failed; its values are left out until it reads again"
+                    );
+                    slot.detail = Some(format!("reads failing: {detail}"));
+                    status_changed = true;
+                }
+                Some(Err(_)) => {}
+            }
+        }
+        if status_changed {
+            self.send_status();
+        }
+        if reading.quantities.is_empty() {
+            debug!("no module gave a value: no reading this interval");
+            return Ok(());
+        }
+        // Design: a reading refused or not queued still uses its `seq`, so receivers see the
+        // gap and count it lost.
+        self.seq += 1;
+        if let Err(invalid) = validate_reading(&reading, now(), &Limits::default()) {
+            let violations = invalid
+                .violations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if self.refusing {
+                debug!(seq = reading.seq, %violations, "reading refused, not sent");
+            } else {
+                warn!(seq = reading.seq, %violations, "reading refused by the payload spec, not sent");
+            }
+            self.refusing = true;
+            return Ok(());
+        }
+        if self.refusing {
+            info!(seq = reading.seq, "readings valid again");
+            self.refusing = false;
+        }
+        let (seq, bytes) = (reading.seq, reading.to_json());
+        let queue = Arc::clone(&self.queue);
+        match blocking(move || lock(&queue).push(seq, bytes)).await? {
+            Ok(pushed) => debug!(seq, id = pushed.id, "reading queued"),
+            Err(error) => error!(
+                dir = %self.config.queue_dir.display(),
+                seq,
+                %error,
+                "cannot write the reading to the queue: it is lost"
+            ),
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Matches acknowledgements to what was sent, greets a new connection, replaces a lost
+    /// one, and sends what the window allows.
+    async fn service_link(&mut self) -> Result<(), PiError> {
+        let acked = self.link.counters.acked.load(Ordering::Relaxed);
+        let mut delivered = Vec::new();
+        while self.link.applied < acked {
+            match self.link.in_flight.pop_front() {
+                Some(Sent::Reading(id)) => delivered.push(id),
+                Some(Sent::Status) => {}
+                None => {
+                    error!(
+                        acked,
+                        "more acknowledgements than publishes; ignoring the extra"
+                    );
+                    self.link.applied = acked;
+                    break;
+                }
+            }
+            self.link.applied += 1;
+        }
+        if !delivered.is_empty() {
+            let queue = Arc::clone(&self.queue);
+            let removed = blocking(move || {
+                let mut queue = lock(&queue);
+                delivered
+                    .iter()
+                    .try_for_each(|&id| queue.remove(id).map(drop))
+            })
+            .await?;
+            if let Err(error) = removed {
+                // The file stays and is sent again later: a duplicate, not a loss.
+                error!(dir = %self.config.queue_dir.display(), %error, "cannot remove an acknowledged reading from the queue");
+            }
+        }
+        if self.link.lost() {
+            if self.stopping {
+                return Ok(());
+            }
+            debug!(
+                unacknowledged = self.link.in_flight.len(),
+                "connection lost; what was in flight goes out again on the next one"
+            );
+            self.link = Link::start(
+                &self.config,
+                &self.topics,
+                &will(&self.config, self.location),
+            );
+            return Ok(());
+        }
+        if self.link.connected() && !self.link.born {
+            self.link.born = true;
+            info!(
+                broker = %self.config.broker,
+                queued = lock(&self.queue).len(),
+                "connected to the MQTT broker"
+            );
+            self.send_status();
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Publishes queued readings after the last one sent, up to the window.
+    fn pump(&mut self) {
+        if self.stopping || !self.link.born || !self.link.connected() {
+            return;
+        }
+        let topic = self.topics.reading(&self.config.sensor_id);
+        let queue = lock(&self.queue);
+        let link = &mut self.link;
+        let mut in_flight = link
+            .in_flight
+            .iter()
+            .filter(|s| matches!(s, Sent::Reading(_)))
+            .count();
+        while in_flight < WINDOW {
+            let Some(entry) = queue.next_after(link.last_sent) else {
+                break;
+            };
+            match link.publish(topic.clone(), false, entry.bytes.clone()) {
+                Ok(()) => {
+                    link.in_flight.push_back(Sent::Reading(entry.id));
+                    link.last_sent = Some(entry.id);
+                    in_flight += 1;
+                }
+                Err(error) => {
+                    // The client is closing (connection lost): the next one sends it.
+                    debug!(%error, "reading not handed to MQTT");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Publishes the current status (retained) if connected; otherwise the next connection's
+    /// greeting carries it.
+    fn send_status(&mut self) {
+        if !self.link.born || !self.link.connected() {
+            return;
+        }
+        let status = self.status();
+        let payload = serde_json::to_vec(&status).unwrap_or_default();
+        match self
+            .link
+            .publish(self.topics.status(&self.config.sensor_id), true, payload)
+        {
+            Ok(()) => self.link.in_flight.push_back(Sent::Status),
+            Err(error) => debug!(%error, "status not handed to MQTT"),
+        }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            v: SPEC_VERSION,
+            sensor_id: self.config.sensor_id.clone(),
+            state: self.state,
+            time: now(),
+            kind: KIND.to_owned(),
+            source: Source::RaspberryPi,
+            location: Some(self.location),
+            modules: self.modules.iter().map(ModuleSlot::status).collect(),
+        }
+    }
+
+    /// Removes the modules, publishes the offline status, waits (a little) for the broker to
+    /// acknowledge it, and disconnects. Queued readings stay on disk for the next start.
+    async fn shut_down(mut self) -> Result<(), PiError> {
+        self.stopping = true;
+        self.state = SensorState::Offline;
+        self.on_modules(|modules| modules.iter_mut().for_each(ModuleSlot::remove))
+            .await?;
+        self.send_status();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.link.connected() && !self.link.in_flight.is_empty() {
+            let changed = self.link.changed();
+            tokio::select! {
+                () = changed => self.service_link().await?,
+                () = tokio::time::sleep_until(deadline) => {
+                    warn!("the broker did not acknowledge everything before shutdown");
+                    break;
+                }
+            }
+        }
+        self.service_link().await?;
+        if let Some(connection) = self.link.connection.take() {
+            if self.link.connected() {
+                let acked = self.link.counters.acked.load(Ordering::Relaxed);
+                connection.finish(acked, true, Duration::from_secs(1)).await;
+            } else {
+                connection.abort();
+            }
+        }
+        let queued = lock(&self.queue).len();
+        if queued > 0 {
+            info!(
+                dir = %self.config.queue_dir.display(),
+                queued,
+                "readings stay queued for the next start"
+            );
+        }
+        info!(sensor = %self.config.sensor_id, "garonne pi stopped");
+        Ok(())
+    }
+}
+
+impl Drop for Link {
+    /// A link dropped without a clean close (the agent's task cancelled) ends its connection as
+    /// a crash would: without DISCONNECT, so the broker publishes the last will. Otherwise the
+    /// event loop would keep the connection, and the sensor online, for the process's life.
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            connection.abort();
+        }
+    }
+}
+
+/// The offline status registered as the last will of each connection: no modules (the broker
+/// publishes it when the Pi vanished, whatever its modules were doing).
+fn will(config: &PiConfig, location: Location) -> Status {
+    Status {
+        v: SPEC_VERSION,
+        sensor_id: config.sensor_id.clone(),
+        state: SensorState::Offline,
+        time: now(),
+        kind: KIND.to_owned(),
+        source: Source::RaspberryPi,
+        location: Some(location),
+        modules: Vec::new(),
+    }
+}
+
+/// Opens the queue and removes the readings of another sensor, which a changed `sensor_id`
+/// leaves behind; returns how many were removed.
+fn open_queue(
+    dir: &std::path::Path,
+    max_bytes: u64,
+    sensor_id: &str,
+) -> std::io::Result<(DiskQueue, super::queue::Recovered, usize)> {
+    let (mut queue, recovered) = DiskQueue::open(dir, max_bytes)?;
+    let foreign: Vec<u64> = queue
+        .entries()
+        .filter(|e| {
+            serde_json::from_slice::<Reading>(&e.bytes).map_or(true, |r| r.sensor_id != sensor_id)
+        })
+        .map(|e| e.id)
+        .collect();
+    for &id in &foreign {
+        queue.remove(id)?;
+    }
+    Ok((queue, recovered, foreign.len()))
+}
+
+fn lock(queue: &Mutex<DiskQueue>) -> MutexGuard<'_, DiskQueue> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, PiError> {
+    tokio::task::spawn_blocking(f).await.map_err(PiError::Task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use garonne_payload::{Quantity, Timestamp};
+
+    fn reading(sensor_id: &str, seq: u64) -> Vec<u8> {
+        let mut r = Reading::new(
+            sensor_id,
+            KIND,
+            Source::RaspberryPi,
+            Timestamp::parse("2025-11-24T10:15:00Z").expect("valid"),
+            seq,
+            Location::new(1.44, 43.6),
+        );
+        r.quantities.set(Quantity::Illuminance, 12.0);
+        r.to_json()
+    }
+
+    /// Regression: readings queued under a former `sensor_id` must not go out under the new
+    /// one's topic.
+    #[test]
+    fn readings_of_a_former_sensor_id_are_removed_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
+            q.push(7, reading("pi-old", 7)).expect("push");
+            q.push(0, reading("pi-new", 0)).expect("push");
+            q.push(1, reading("pi-new", 1)).expect("push");
+        }
+        let (q, recovered, foreign) = open_queue(dir.path(), 1 << 20, "pi-new").expect("open");
+        assert_eq!((recovered.readings, foreign), (3, 1));
+        assert_eq!(q.entries().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(q.last_seq(), Some(1));
+    }
+}

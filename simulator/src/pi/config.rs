@@ -1,0 +1,929 @@
+//! The agent's configuration file, `pi.toml`: who the sensor is, where it is, where to publish,
+//! where to queue, and which modules are wired. The field docs are the user manual; the
+//! commented example is `deploy/pi/pi.toml`, and `docs/raspberry-pi.md` walks through it.
+//!
+//! MQTT credentials are never in the file: they come from the environment
+//! ([`USERNAME_VAR`], [`PASSWORD_VAR`]), so the file can be shared, copied into a bug report or
+//! committed, and no log line shows a secret.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use garonne_payload::{Quantity, Topics, is_valid_sensor_id};
+use serde::{Deserialize, Deserializer};
+
+use super::ds18b20;
+use crate::mqtt::BrokerUrl;
+
+/// Environment variable holding the MQTT user name.
+pub const USERNAME_VAR: &str = "GARONNE_MQTT_USERNAME";
+/// Environment variable holding the MQTT password.
+pub const PASSWORD_VAR: &str = "GARONNE_MQTT_PASSWORD";
+
+/// Default topic prefix.
+pub const DEFAULT_TOPIC_PREFIX: &str = "garonne";
+/// Default time between two readings, seconds.
+pub const DEFAULT_INTERVAL_SECS: f64 = 60.0;
+/// Default queue folder (systemd's `StateDirectory=garonne-pi`).
+pub const DEFAULT_QUEUE_DIR: &str = "/var/lib/garonne-pi/queue";
+/// Default queue bound: 16 MiB, about 50 000 readings, a month at one a minute.
+pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 16 * 1024 * 1024;
+/// Smallest accepted queue bound: 16 readings of the largest size the spec allows.
+pub const MIN_QUEUE_MAX_BYTES: u64 = 16 * 4096;
+/// Shortest accepted interval, seconds (tests use 0.2; real sensors want 1 or more, a DS18B20
+/// conversion alone takes 0.75 s).
+pub const MIN_INTERVAL_SECS: f64 = 0.1;
+/// Longest accepted interval, seconds (one day).
+pub const MAX_INTERVAL_SECS: f64 = 86_400.0;
+
+/// The agent's configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiConfig {
+    /// The sensor's unique name, the `sensor_id` of its readings and a level of its topics:
+    /// 1 to 128 letters, digits, `.`, `_` or `-`, starting with a letter or digit, e.g.
+    /// `pi-lycee-bellevue-b12`.
+    pub sensor_id: String,
+    /// The MQTT broker, `mqtt://HOST[:PORT]` (port 1883 by default). Credentials, if the broker
+    /// wants them, come from `GARONNE_MQTT_USERNAME` and `GARONNE_MQTT_PASSWORD`.
+    #[serde(deserialize_with = "broker_url")]
+    pub broker: BrokerUrl,
+    /// Topic prefix of the deployment (default `garonne`): readings go to
+    /// `{prefix}/v1/sensors/{sensor_id}/reading`, the status to `.../status`.
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// Where the sensor stands.
+    pub location: SiteLocation,
+    /// Time between two readings, seconds (default 60; fractions allowed, at least 0.1).
+    #[serde(default = "default_interval_secs")]
+    pub interval_secs: f64,
+    /// Folder of the on-disk queue of readings not yet acknowledged by the broker (default
+    /// `/var/lib/garonne-pi/queue`). It is created if missing; keep it on the Pi's own storage.
+    #[serde(default = "default_queue_dir")]
+    pub queue_dir: PathBuf,
+    /// Most bytes of readings the queue keeps while the broker is unreachable (default 16 MiB,
+    /// at least 64 KiB). When full, the oldest reading is dropped to make room.
+    #[serde(default = "default_queue_max_bytes")]
+    pub queue_max_bytes: u64,
+    /// The modules wired to the Pi, one `[[modules]]` table each.
+    pub modules: Vec<ModuleConfig>,
+    /// MQTT credentials, from the environment only (see [`Credentials::from_env`]).
+    #[serde(skip)]
+    pub credentials: Option<Credentials>,
+}
+
+/// Where the sensor stands, in WGS84 (GPS) coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteLocation {
+    /// Longitude, degrees east, -180 to 180 (Toulouse: 1.44).
+    pub lon: f64,
+    /// Latitude, degrees north, -90 to 90 (Toulouse: 43.60).
+    pub lat: f64,
+    /// Altitude above sea level, metres, -500 to 9000 (optional).
+    #[serde(default)]
+    pub alt: Option<f64>,
+}
+
+/// One module wired to the Pi: `type = "bme280"`, `"bh1750"`, `"pir"` or `"ds18b20"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ModuleConfig {
+    /// Bosch BME280: temperature, relative humidity, pressure.
+    Bme280 {
+        /// I²C bus number (default 1, `/dev/i2c-1`, pins 3 and 5).
+        #[serde(default = "default_i2c_bus")]
+        i2c_bus: u8,
+        /// I²C address: `0x76` (SDO to GND, most boards) or `0x77` (SDO to 3.3 V).
+        #[serde(default = "default_bme280_address")]
+        address: u8,
+        /// The quantities to publish (default all three); leave one out when another module
+        /// measures it, e.g. `["relativeHumidity", "atmosphericPressure"]` beside a DS18B20.
+        #[serde(default)]
+        quantities: Option<Vec<String>>,
+    },
+    /// ROHM BH1750: illuminance.
+    Bh1750 {
+        /// I²C bus number (default 1).
+        #[serde(default = "default_i2c_bus")]
+        i2c_bus: u8,
+        /// I²C address: `0x23` (ADDR low or unconnected) or `0x5c` (ADDR high).
+        #[serde(default = "default_bh1750_address")]
+        address: u8,
+    },
+    /// A PIR motion detector (HC-SR501...): motion 0/1 since the previous reading.
+    Pir {
+        /// The GPIO line of its output, BCM numbering (2 to 27; e.g. 17 is physical pin 11).
+        gpio: u8,
+    },
+    /// Maxim DS18B20 1-wire temperature probe.
+    Ds18b20 {
+        /// Its 1-wire id, as listed by `ls /sys/bus/w1/devices`, e.g. `28-00000a1b2c3d`.
+        device: String,
+        /// Where the kernel lists 1-wire devices (default `/sys/bus/w1/devices`).
+        #[serde(default = "default_w1_devices_dir")]
+        w1_devices_dir: PathBuf,
+    },
+}
+
+fn default_topic_prefix() -> String {
+    DEFAULT_TOPIC_PREFIX.to_owned()
+}
+fn default_interval_secs() -> f64 {
+    DEFAULT_INTERVAL_SECS
+}
+fn default_queue_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_QUEUE_DIR)
+}
+fn default_queue_max_bytes() -> u64 {
+    DEFAULT_QUEUE_MAX_BYTES
+}
+fn default_i2c_bus() -> u8 {
+    1
+}
+fn default_bme280_address() -> u8 {
+    super::bme280::ADDRESS_SDO_LOW
+}
+fn default_bh1750_address() -> u8 {
+    super::bh1750::ADDRESS_LOW
+}
+fn default_w1_devices_dir() -> PathBuf {
+    PathBuf::from(ds18b20::SYSFS_DEVICES)
+}
+
+fn broker_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BrokerUrl, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+impl ModuleConfig {
+    /// The module's type name, as in `type = "..."` and in the status.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModuleConfig::Bme280 { .. } => "bme280",
+            ModuleConfig::Bh1750 { .. } => "bh1750",
+            ModuleConfig::Pir { .. } => "pir",
+            ModuleConfig::Ds18b20 { .. } => "ds18b20",
+        }
+    }
+
+    /// Every quantity the module can measure.
+    pub fn measurable(&self) -> &'static [Quantity] {
+        match self {
+            ModuleConfig::Bme280 { .. } => &[
+                Quantity::Temperature,
+                Quantity::RelativeHumidity,
+                Quantity::AtmosphericPressure,
+            ],
+            ModuleConfig::Bh1750 { .. } => &[Quantity::Illuminance],
+            ModuleConfig::Pir { .. } => &[Quantity::Motion],
+            ModuleConfig::Ds18b20 { .. } => &[Quantity::Temperature],
+        }
+    }
+
+    /// The quantities the module publishes: what it measures, narrowed by `quantities`.
+    /// Unknown names are left out here; [`PiConfig::validate`] reports them.
+    pub fn quantities(&self) -> Vec<Quantity> {
+        match self {
+            ModuleConfig::Bme280 {
+                quantities: Some(names),
+                ..
+            } => self
+                .measurable()
+                .iter()
+                .copied()
+                .filter(|q| names.iter().any(|n| n == q.name()))
+                .collect(),
+            _ => self.measurable().to_vec(),
+        }
+    }
+
+    /// What tells two modules of one type apart: the address, the line or the device id.
+    fn discriminator(&self) -> String {
+        match self {
+            ModuleConfig::Bme280 {
+                i2c_bus, address, ..
+            }
+            | ModuleConfig::Bh1750 { i2c_bus, address } => format!("i2c{i2c_bus}-{address:#04x}"),
+            ModuleConfig::Pir { gpio } => format!("gpio{gpio}"),
+            ModuleConfig::Ds18b20 { device, .. } => device.clone(),
+        }
+    }
+}
+
+/// MQTT credentials, read from the environment. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub username: String,
+    password: String,
+}
+
+impl Credentials {
+    /// The credentials in [`USERNAME_VAR`] and [`PASSWORD_VAR`], if any.
+    pub fn from_env() -> Result<Option<Credentials>, ConfigError> {
+        Credentials::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The credentials `lookup` gives for the two variables (tests pass their own map).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Credentials>, ConfigError> {
+        match (lookup(USERNAME_VAR), lookup(PASSWORD_VAR)) {
+            (None, None) => Ok(None),
+            (Some(username), _) if username.is_empty() => Err(ConfigError::Credentials(
+                "GARONNE_MQTT_USERNAME is set but empty: set the user name, or unset both variables",
+            )),
+            (Some(username), password) => Ok(Some(Credentials {
+                username,
+                password: password.unwrap_or_default(),
+            })),
+            (None, Some(_)) => Err(ConfigError::Credentials(
+                "GARONNE_MQTT_PASSWORD is set without GARONNE_MQTT_USERNAME: set both, or neither",
+            )),
+        }
+    }
+
+    /// The password (for the MQTT CONNECT only; never log it).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One thing wrong in a configuration: the key, and what is wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key, e.g. `sensor_id` or `modules[2].address`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the configuration file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the expected shape (the cause names the line and the key).
+    #[error("the configuration file {} is not a valid garonne pi configuration", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The file holds a secret.
+    #[error(
+        "the configuration file {} sets `{key}`: MQTT credentials are read only from the \
+         environment (GARONNE_MQTT_USERNAME, GARONNE_MQTT_PASSWORD); remove the line",
+        path.display()
+    )]
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// The key that should not be there.
+        key: String,
+    },
+    /// The values break rules.
+    #[error("the configuration has {}: {}", count(problems.len()), join(problems))]
+    Invalid {
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+    /// The credential variables are inconsistent.
+    #[error("MQTT credentials: {0}")]
+    Credentials(&'static str),
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 problem".to_owned()
+    } else {
+        format!("{n} problems")
+    }
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Keys that would hold a secret, refused with a pointer to the environment variables.
+const SECRET_KEYS: [&str; 4] = ["username", "password", "user", "credentials"];
+
+impl PiConfig {
+    /// Reads, parses and validates `path`, and takes the credentials from the environment.
+    pub fn load(path: &Path) -> Result<PiConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = PiConfig::parse(&text, path)?;
+        config.credentials = Credentials::from_env()?;
+        Ok(config)
+    }
+
+    /// Parses and validates a configuration text (`path` names it in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<PiConfig, ConfigError> {
+        // Design: secrets are looked for before the typed parse, so that a password in the file
+        // gets an explanation rather than "unknown field".
+        if let Ok(table) = text.parse::<toml::Table>() {
+            if let Some(key) = SECRET_KEYS.iter().find(|k| table.contains_key(**k)) {
+                return Err(ConfigError::Secret {
+                    path: path.to_owned(),
+                    key: (*key).to_owned(),
+                });
+            }
+        }
+        let config: PiConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Time between two readings.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(
+            self.interval_secs
+                .clamp(MIN_INTERVAL_SECS, MAX_INTERVAL_SECS),
+        )
+    }
+
+    /// The status name of each module, in file order: its type, or, when two modules share a
+    /// type, the type and what tells them apart (`bme280-i2c1-0x77`, `pir-gpio17`...).
+    pub fn module_names(&self) -> Vec<String> {
+        self.modules
+            .iter()
+            .map(|m| {
+                let same_kind = self.modules.iter().filter(|o| o.kind() == m.kind()).count();
+                if same_kind > 1 {
+                    format!("{}-{}", m.kind(), m.discriminator())
+                } else {
+                    m.kind().to_owned()
+                }
+            })
+            .collect()
+    }
+
+    /// Checks every rule and reports every problem found, each with how to fix it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(Problem {
+                key: key.to_owned(),
+                message,
+            });
+        };
+
+        if !is_valid_sensor_id(&self.sensor_id) {
+            problem(
+                "sensor_id",
+                format!(
+                    "\"{}\" is not a valid sensor id: use 1 to 128 letters, digits, '.', '_' or \
+                     '-', starting with a letter or digit (no spaces, '/', '+' or '#': it is part \
+                     of the MQTT topic), e.g. \"pi-lycee-bellevue-b12\"",
+                    self.sensor_id
+                ),
+            );
+        }
+        if Topics::new(&self.topic_prefix).is_none() {
+            problem(
+                "topic_prefix",
+                format!(
+                    "\"{}\" is not a valid topic prefix: use one or more levels separated by '/', \
+                     without '+', '#' or empty levels, e.g. \"garonne\"",
+                    self.topic_prefix
+                ),
+            );
+        }
+        let SiteLocation { lon, lat, alt } = self.location;
+        if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
+            problem(
+                "location.lon",
+                format!(
+                    "{lon} is not a longitude: give degrees east from -180 to 180 (Toulouse is \
+                     about 1.44); check that lon and lat are not swapped"
+                ),
+            );
+        }
+        if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
+            problem(
+                "location.lat",
+                format!(
+                    "{lat} is not a latitude: give degrees north from -90 to 90 (Toulouse is \
+                     about 43.60); check that lon and lat are not swapped"
+                ),
+            );
+        }
+        if let Some(alt) = alt {
+            if !(alt.is_finite() && (-500.0..=9000.0).contains(&alt)) {
+                problem(
+                    "location.alt",
+                    format!(
+                        "{alt} is not an altitude: give metres above sea level from -500 to 9000, \
+                         or leave alt out"
+                    ),
+                );
+            }
+        }
+        if !(self.interval_secs.is_finite()
+            && (MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&self.interval_secs))
+        {
+            problem(
+                "interval_secs",
+                format!(
+                    "{} is out of range: give the seconds between two readings, from 0.1 to \
+                     86400 (60 is a good start)",
+                    self.interval_secs
+                ),
+            );
+        }
+        if self.queue_dir.as_os_str().is_empty() {
+            problem(
+                "queue_dir",
+                "is empty: give a folder for readings waiting for the broker, e.g. \
+                 \"/var/lib/garonne-pi/queue\""
+                    .to_owned(),
+            );
+        }
+        if self.queue_max_bytes < MIN_QUEUE_MAX_BYTES {
+            problem(
+                "queue_max_bytes",
+                format!(
+                    "{} is too small: give at least {MIN_QUEUE_MAX_BYTES} (64 KiB, 16 readings); \
+                     the default {DEFAULT_QUEUE_MAX_BYTES} keeps about a month of readings",
+                    self.queue_max_bytes
+                ),
+            );
+        }
+        if self.modules.is_empty() {
+            problem(
+                "modules",
+                "no module is configured: add a [[modules]] table for each sensor wired to the \
+                 Pi, e.g. type = \"bme280\" (see deploy/pi/pi.toml)"
+                    .to_owned(),
+            );
+        }
+
+        let uses_i2c_bus_1 = self.modules.iter().any(|m| {
+            matches!(
+                m,
+                ModuleConfig::Bme280 { i2c_bus: 1, .. } | ModuleConfig::Bh1750 { i2c_bus: 1, .. }
+            )
+        });
+        let uses_w1 = self
+            .modules
+            .iter()
+            .any(|m| matches!(m, ModuleConfig::Ds18b20 { .. }));
+        for (i, module) in self.modules.iter().enumerate() {
+            let key = |field: &str| format!("modules[{i}].{field}");
+            match module {
+                ModuleConfig::Bme280 {
+                    address,
+                    quantities,
+                    ..
+                } => {
+                    if ![0x76, 0x77].contains(address) {
+                        problem(
+                            &key("address"),
+                            format!(
+                                "{address:#04x} is not a BME280 address: use 0x76 (SDO to GND, \
+                                 most boards) or 0x77 (SDO to 3.3 V); `i2cdetect -y 1` lists \
+                                 what answers"
+                            ),
+                        );
+                    }
+                    if let Some(names) = quantities {
+                        for name in names {
+                            if !module.measurable().iter().any(|q| q.name() == name) {
+                                problem(
+                                    &key("quantities"),
+                                    format!(
+                                        "\"{name}\" is not measured by a BME280: use \
+                                         \"temperature\", \"relativeHumidity\" or \
+                                         \"atmosphericPressure\""
+                                    ),
+                                );
+                            }
+                        }
+                        if names.is_empty() {
+                            problem(
+                                &key("quantities"),
+                                "is empty: list at least one quantity, or remove the module"
+                                    .to_owned(),
+                            );
+                        }
+                    }
+                }
+                ModuleConfig::Bh1750 { address, .. } => {
+                    if ![0x23, 0x5c].contains(address) {
+                        problem(
+                            &key("address"),
+                            format!(
+                                "{address:#04x} is not a BH1750 address: use 0x23 (ADDR to GND \
+                                 or unconnected) or 0x5c (ADDR to 3.3 V)"
+                            ),
+                        );
+                    }
+                }
+                ModuleConfig::Pir { gpio } => {
+                    if !(2..=27).contains(gpio) {
+                        problem(
+                            &key("gpio"),
+                            format!(
+                                "{gpio} is not a GPIO line of the 40-pin header: use BCM numbers \
+                                 2 to 27 (e.g. 17, physical pin 11), not physical pin numbers"
+                            ),
+                        );
+                    } else if uses_i2c_bus_1 && (*gpio == 2 || *gpio == 3) {
+                        problem(
+                            &key("gpio"),
+                            format!(
+                                "GPIO {gpio} is I2C bus 1 ({}), used by the I2C modules: wire the \
+                                 PIR to another line, e.g. 17",
+                                if *gpio == 2 { "SDA" } else { "SCL" }
+                            ),
+                        );
+                    } else if uses_w1 && *gpio == 4 {
+                        problem(
+                            &key("gpio"),
+                            "GPIO 4 is the 1-wire line of the DS18B20 (dtoverlay=w1-gpio): wire \
+                             the PIR to another line, e.g. 17"
+                                .to_owned(),
+                        );
+                    }
+                }
+                ModuleConfig::Ds18b20 {
+                    device,
+                    w1_devices_dir,
+                } => {
+                    if !ds18b20::is_ds18b20_id(device) {
+                        problem(
+                            &key("device"),
+                            format!(
+                                "\"{device}\" is not a DS18B20 id: it looks like \
+                                 \"28-00000a1b2c3d\" (family 28, 12 hex digits); list the probes \
+                                 with `ls /sys/bus/w1/devices`"
+                            ),
+                        );
+                    }
+                    if w1_devices_dir.as_os_str().is_empty() {
+                        problem(
+                            &key("w1_devices_dir"),
+                            "is empty: remove the line to use /sys/bus/w1/devices".to_owned(),
+                        );
+                    }
+                }
+            }
+            // The same hardware twice.
+            if let Some(j) = (0..i).find(|&j| same_hardware(&self.modules[j], module)) {
+                problem(
+                    &format!("modules[{i}]"),
+                    format!(
+                        "is the same {} as modules[{j}] ({}): remove one of them",
+                        module.kind(),
+                        module.discriminator()
+                    ),
+                );
+            }
+        }
+
+        // One value per quantity in a reading.
+        let names = self.module_names();
+        for quantity in Quantity::ALL {
+            let owners: Vec<usize> = (0..self.modules.len())
+                .filter(|&i| self.modules[i].quantities().contains(&quantity))
+                .collect();
+            if owners.len() > 1 {
+                let listed: Vec<String> = owners
+                    .iter()
+                    .map(|&i| format!("modules[{i}] ({})", names[i]))
+                    .collect();
+                problem(
+                    "modules",
+                    format!(
+                        "{} is measured by {}: a reading carries one value per quantity; keep one \
+                         module for it (for a BME280, list the others in `quantities`, e.g. \
+                         quantities = [\"relativeHumidity\", \"atmosphericPressure\"])",
+                        quantity.name(),
+                        listed.join(" and ")
+                    ),
+                );
+            }
+        }
+
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid { problems })
+        }
+    }
+}
+
+fn same_hardware(a: &ModuleConfig, b: &ModuleConfig) -> bool {
+    use ModuleConfig::*;
+    match (a, b) {
+        (
+            Bme280 {
+                i2c_bus: ba,
+                address: aa,
+                ..
+            }
+            | Bh1750 {
+                i2c_bus: ba,
+                address: aa,
+            },
+            Bme280 {
+                i2c_bus: bb,
+                address: ab,
+                ..
+            }
+            | Bh1750 {
+                i2c_bus: bb,
+                address: ab,
+            },
+        ) => ba == bb && aa == ab,
+        (Pir { gpio: ga }, Pir { gpio: gb }) => ga == gb,
+        (Ds18b20 { device: da, .. }, Ds18b20 { device: db, .. }) => da == db,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../deploy/pi/pi.toml");
+
+    const MINIMAL: &str = r#"
+sensor_id = "pi-test"
+broker = "mqtt://127.0.0.1:1883"
+location = { lon = 1.4442, lat = 43.6047 }
+[[modules]]
+type = "bme280"
+"#;
+
+    fn parse(text: &str) -> Result<PiConfig, ConfigError> {
+        PiConfig::parse(text, Path::new("pi.toml"))
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(text) {
+            Err(ConfigError::Invalid { problems }) => {
+                problems.iter().map(Problem::to_string).collect()
+            }
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_documents_every_module_type() {
+        let config = parse(EXAMPLE).expect("deploy/pi/pi.toml is valid");
+        let kinds: Vec<&str> = config.modules.iter().map(ModuleConfig::kind).collect();
+        assert_eq!(kinds, ["bme280", "bh1750", "pir", "ds18b20"]);
+        assert_eq!(
+            config.module_names(),
+            ["bme280", "bh1750", "pir", "ds18b20"]
+        );
+        assert_eq!(config.topic_prefix, "garonne");
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let config = parse(MINIMAL).expect("valid");
+        assert_eq!(config.topic_prefix, DEFAULT_TOPIC_PREFIX);
+        assert_eq!(config.interval(), Duration::from_secs(60));
+        assert_eq!(config.queue_dir, PathBuf::from(DEFAULT_QUEUE_DIR));
+        assert_eq!(config.queue_max_bytes, DEFAULT_QUEUE_MAX_BYTES);
+        assert_eq!(
+            config.modules,
+            [ModuleConfig::Bme280 {
+                i2c_bus: 1,
+                address: 0x76,
+                quantities: None
+            }]
+        );
+        assert_eq!(config.credentials, None);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key_and_fix() {
+        let text = r#"
+sensor_id = "capteur salle B12"
+broker = "mqtt://127.0.0.1:1883"
+topic_prefix = "garonne/#"
+location = { lon = 43.6047, lat = 91.0, alt = 12000 }
+interval_secs = 0.01
+queue_dir = ""
+queue_max_bytes = 1000
+[[modules]]
+type = "bme280"
+address = 0x78
+quantities = ["humidity"]
+[[modules]]
+type = "bh1750"
+address = 0x24
+[[modules]]
+type = "pir"
+gpio = 40
+[[modules]]
+type = "ds18b20"
+device = "10-00000a1b2c3d"
+"#;
+        let got = problems(text);
+        let want = [
+            "sensor_id: \"capteur salle B12\" is not a valid sensor id",
+            "topic_prefix: \"garonne/#\" is not a valid topic prefix",
+            "location.lat: 91 is not a latitude",
+            "location.alt: 12000 is not an altitude",
+            "interval_secs: 0.01 is out of range",
+            "queue_dir: is empty",
+            "queue_max_bytes: 1000 is too small",
+            "modules[0].address: 0x78 is not a BME280 address: use 0x76",
+            "modules[0].quantities: \"humidity\" is not measured by a BME280",
+            "modules[1].address: 0x24 is not a BH1750 address",
+            "modules[2].gpio: 40 is not a GPIO line of the 40-pin header",
+            "modules[3].device: \"10-00000a1b2c3d\" is not a DS18B20 id",
+        ];
+        for (got, want) in got.iter().zip(want) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        // Longitude 43.6 is valid; swapped coordinates are caught by the latitude.
+        assert!(got[2].contains("check that lon and lat are not swapped"));
+    }
+
+    #[test]
+    fn shared_quantities_duplicates_and_pin_clashes_are_refused() {
+        let text = r#"
+sensor_id = "pi-test"
+broker = "mqtt://127.0.0.1:1883"
+location = { lon = 1.44, lat = 43.6 }
+[[modules]]
+type = "bme280"
+[[modules]]
+type = "ds18b20"
+device = "28-00000a1b2c3d"
+[[modules]]
+type = "pir"
+gpio = 3
+[[modules]]
+type = "pir"
+gpio = 3
+"#;
+        let got = problems(text);
+        assert_eq!(
+            got,
+            [
+                "modules[2].gpio: GPIO 3 is I2C bus 1 (SCL), used by the I2C modules: wire the \
+                 PIR to another line, e.g. 17",
+                "modules[3].gpio: GPIO 3 is I2C bus 1 (SCL), used by the I2C modules: wire the \
+                 PIR to another line, e.g. 17",
+                "modules[3]: is the same pir as modules[2] (gpio3): remove one of them",
+                "modules: temperature is measured by modules[0] (bme280) and modules[1] (ds18b20): \
+                 a reading carries one value per quantity; keep one module for it (for a BME280, \
+                 list the others in `quantities`, e.g. quantities = [\"relativeHumidity\", \
+                 \"atmosphericPressure\"])",
+                "modules: motion is measured by modules[2] (pir-gpio3) and modules[3] (pir-gpio3): \
+                 a reading carries one value per quantity; keep one module for it (for a BME280, \
+                 list the others in `quantities`, e.g. quantities = [\"relativeHumidity\", \
+                 \"atmosphericPressure\"])",
+            ]
+        );
+    }
+
+    #[test]
+    fn shape_errors_name_the_key_and_line() {
+        let cases = [
+            (
+                MINIMAL.replace("sensor_id", "sensor"),
+                "unknown field `sensor`",
+            ),
+            (
+                MINIMAL.replace("type = \"bme280\"", "type = \"bme680\""),
+                "unknown variant `bme680`",
+            ),
+            (
+                MINIMAL.replace("type = \"bme280\"", "type = \"bme280\"\nadress = 0x76"),
+                "unknown field `adress`",
+            ),
+            (
+                MINIMAL.replace("mqtt://127.0.0.1:1883", "http://broker"),
+                "only mqtt:// is supported",
+            ),
+            (
+                MINIMAL.replace("lat = 43.6047", "lat = 43.6047, alt_m = 3"),
+                "unknown field `alt_m`",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(&text).expect_err(want);
+            let chain = format!(
+                "{e}: {}",
+                std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            );
+            assert!(chain.contains(want), "{chain}");
+            assert!(
+                chain.starts_with("the configuration file pi.toml is not"),
+                "{chain}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_in_the_file_are_refused_with_the_variables_to_use() {
+        let text = format!("password = \"hunter2\"\n{MINIMAL}");
+        let e = parse(&text).expect_err("secret");
+        let message = e.to_string();
+        assert!(message.contains("GARONNE_MQTT_PASSWORD"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment_and_never_show_the_password() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(Credentials::from_lookup(env(&[])).expect("none"), None);
+        let c =
+            Credentials::from_lookup(env(&[(USERNAME_VAR, "pi-b12"), (PASSWORD_VAR, "s3cret")]))
+                .expect("both")
+                .expect("some");
+        assert_eq!((c.username.as_str(), c.password()), ("pi-b12", "s3cret"));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("pi-b12"),
+            "{shown}"
+        );
+        let only_user = Credentials::from_lookup(env(&[(USERNAME_VAR, "pi-b12")]))
+            .expect("user alone")
+            .expect("some");
+        assert_eq!(only_user.password(), "");
+        for bad in [
+            &[(PASSWORD_VAR, "s3cret")][..],
+            &[(USERNAME_VAR, ""), (PASSWORD_VAR, "s3cret")][..],
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = bad;
+            let e = Credentials::from_lookup(env(pairs)).expect_err("inconsistent");
+            assert!(!e.to_string().contains("s3cret"));
+        }
+    }
+
+    #[test]
+    fn same_type_modules_get_distinct_names() {
+        let text = r#"
+sensor_id = "pi-test"
+broker = "mqtt://127.0.0.1:1883"
+location = { lon = 1.44, lat = 43.6 }
+[[modules]]
+type = "bme280"
+address = 0x76
+quantities = ["temperature"]
+[[modules]]
+type = "bme280"
+address = 0x77
+quantities = ["relativeHumidity"]
+"#;
+        let config = parse(text).expect("valid");
+        assert_eq!(
+            config.module_names(),
+            ["bme280-i2c1-0x76", "bme280-i2c1-0x77"]
+        );
+    }
+}

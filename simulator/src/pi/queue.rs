@@ -1,0 +1,446 @@
+//! The on-disk queue of readings waiting for the broker's acknowledgement.
+//!
+//! One file per reading, named by a zero-padded counter (`00000000000000000042.json`), holding
+//! exactly the bytes to publish. A reading is queued only once it is on disk: written to
+//! `NAME.tmp`, fsynced, renamed to `NAME` and the folder fsynced, so a power cut leaves either
+//! the whole file or none (a stray `.tmp` is removed at the next start). The counter order is
+//! the publishing order; the agent restarted lists the folder and carries on where it stopped.
+//! A file is deleted only when the broker acknowledged the reading.
+//!
+//! The queue is bounded by `queue_max_bytes` (the sum of the files' sizes). When a new reading
+//! does not fit, the **oldest** readings are dropped and counted, with one warning per overflow
+//! episode (a later one when there is room again, with the count).
+//!
+//! Design: drop the oldest, not the newest, because a live neighbourhood map wants the latest
+//! values, an outage that outlasts the queue has lost its start either way, and the readings
+//! kept are then one contiguous recent run that receivers see as a single gap in `seq`.
+//!
+//! Performance: the queue also holds its readings in memory (at most `queue_max_bytes`), so
+//! publishing reads no file; disk I/O is one write and rename per reading queued and one unlink
+//! per reading acknowledged.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use garonne_payload::Reading;
+use tracing::{info, warn};
+
+/// Digits of a queue file's counter (every `u64` fits).
+const NAME_DIGITS: usize = 20;
+/// Extension of a queued reading.
+const EXTENSION: &str = "json";
+/// Extension of a reading being written.
+const TMP_EXTENSION: &str = "tmp";
+
+/// One queued reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its counter: the file name and the publishing order.
+    pub id: u64,
+    /// The reading's `seq`.
+    pub seq: u64,
+    /// The bytes to publish (the reading's JSON).
+    pub bytes: Vec<u8>,
+}
+
+/// What [`DiskQueue::open`] found on disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Readings found, ready to publish.
+    pub readings: usize,
+    /// Half-written files removed (the previous run stopped while writing them).
+    pub partial: usize,
+    /// Files removed because they did not hold a reading.
+    pub unreadable: usize,
+}
+
+/// What [`DiskQueue::push`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// The new entry's counter.
+    pub id: u64,
+    /// How many of the oldest readings were dropped to make room.
+    pub dropped: u64,
+}
+
+/// A bounded, crash-safe FIFO of readings in one folder.
+#[derive(Debug)]
+pub struct DiskQueue {
+    dir: PathBuf,
+    max_bytes: u64,
+    entries: VecDeque<Entry>,
+    bytes: u64,
+    next_id: u64,
+    dropped_total: u64,
+    /// Readings dropped in the overflow episode under way, if one is.
+    overflow: Option<u64>,
+}
+
+impl DiskQueue {
+    /// Opens the queue in `dir` (created if missing), bounded by `max_bytes`, with the readings
+    /// a previous run left. Readings beyond the bound (it may have been lowered) are dropped,
+    /// oldest first.
+    pub fn open(dir: &Path, max_bytes: u64) -> io::Result<(DiskQueue, Recovered)> {
+        fs::create_dir_all(dir)?;
+        let mut recovered = Recovered::default();
+        let mut found = Vec::new();
+        for item in fs::read_dir(dir)? {
+            let path = item?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.ends_with(&format!(".{TMP_EXTENSION}")) {
+                fs::remove_file(&path)?;
+                recovered.partial += 1;
+                continue;
+            }
+            let Some(id) = parse_name(name) else {
+                warn!(file = %path.display(), "ignoring a file that is not a queued reading");
+                continue;
+            };
+            let bytes = fs::read(&path)?;
+            match serde_json::from_slice::<Reading>(&bytes) {
+                Ok(reading) => found.push(Entry {
+                    id,
+                    seq: reading.seq,
+                    bytes,
+                }),
+                Err(error) => {
+                    warn!(file = %path.display(), %error, "removing a queued file that holds no reading");
+                    fs::remove_file(&path)?;
+                    recovered.unreadable += 1;
+                }
+            }
+        }
+        found.sort_by_key(|e| e.id);
+        recovered.readings = found.len();
+        let next_id = found.last().map_or(0, |e| e.id + 1);
+        let bytes = found.iter().map(|e| e.bytes.len() as u64).sum();
+        let mut queue = DiskQueue {
+            dir: dir.to_owned(),
+            max_bytes,
+            entries: found.into(),
+            bytes,
+            next_id,
+            dropped_total: 0,
+            overflow: None,
+        };
+        if recovered.partial + recovered.unreadable > 0 {
+            sync_dir(dir)?;
+        }
+        queue.make_room(0)?;
+        Ok((queue, recovered))
+    }
+
+    /// Queues a reading (its `seq` and JSON): durable on disk when this returns. Drops the
+    /// oldest readings first if it would not fit.
+    pub fn push(&mut self, seq: u64, bytes: Vec<u8>) -> io::Result<Pushed> {
+        let size = bytes.len() as u64;
+        if size > self.max_bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a reading of {size} bytes is larger than queue_max_bytes ({})",
+                    self.max_bytes
+                ),
+            ));
+        }
+        let dropped = self.make_room(size)?;
+        if dropped == 0 {
+            if let Some(episode) = self.overflow.take() {
+                info!(dir = %self.dir.display(), dropped = episode, "reading queue has room again");
+            }
+        }
+        let id = self.next_id;
+        let path = self.path(id);
+        let tmp = path.with_extension(TMP_EXTENSION);
+        {
+            let mut file = File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        sync_dir(&self.dir)?;
+        self.next_id += 1;
+        self.bytes += size;
+        self.entries.push_back(Entry { id, seq, bytes });
+        Ok(Pushed { id, dropped })
+    }
+
+    /// Drops the oldest entries until `incoming` more bytes fit; returns how many.
+    fn make_room(&mut self, incoming: u64) -> io::Result<u64> {
+        let mut dropped = 0;
+        while self.bytes + incoming > self.max_bytes {
+            let Some(oldest) = self.entries.front() else {
+                break;
+            };
+            let id = oldest.id;
+            self.remove(id)?;
+            dropped += 1;
+        }
+        if dropped > 0 {
+            self.dropped_total += dropped;
+            match &mut self.overflow {
+                Some(episode) => *episode += dropped,
+                None => {
+                    warn!(
+                        dir = %self.dir.display(),
+                        max_bytes = self.max_bytes,
+                        "reading queue full: dropping the oldest readings until the broker \
+                         is back (raise queue_max_bytes to keep more)"
+                    );
+                    self.overflow = Some(dropped);
+                }
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Removes the entry `id` (acknowledged by the broker). Returns whether it was queued: an
+    /// entry dropped by an overflow while in flight is simply gone.
+    pub fn remove(&mut self, id: u64) -> io::Result<bool> {
+        let Ok(index) = self.entries.binary_search_by_key(&id, |e| e.id) else {
+            return Ok(false);
+        };
+        match fs::remove_file(self.path(id)) {
+            Ok(()) => {}
+            // Already gone (removed by hand): the entry goes all the same.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        // Design: no fsync of the folder here: if a power cut brings a removed file back, the
+        // reading is published twice, which QoS 1 allows, and nothing is lost.
+        if let Some(entry) = self.entries.remove(index) {
+            self.bytes -= entry.bytes.len() as u64;
+        }
+        Ok(true)
+    }
+
+    /// The first entry after `id` (the first of all for `None`), in publishing order.
+    pub fn next_after(&self, id: Option<u64>) -> Option<&Entry> {
+        match id {
+            None => self.entries.front(),
+            Some(id) => {
+                let start = self.entries.partition_point(|e| e.id <= id);
+                self.entries.get(start)
+            }
+        }
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    /// How many readings are queued.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no reading is queued.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes queued (the sum of the readings' sizes).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The `seq` of the newest queued reading.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.entries.back().map(|e| e.seq)
+    }
+
+    /// Readings dropped for room since the queue was opened.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_total
+    }
+
+    /// Whether an overflow episode is under way.
+    pub fn overflowing(&self) -> bool {
+        self.overflow.is_some()
+    }
+
+    /// The queue's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, id: u64) -> PathBuf {
+        self.dir
+            .join(format!("{id:0width$}.{EXTENSION}", width = NAME_DIGITS))
+    }
+}
+
+/// The counter of a queue file name, `None` for any other name.
+fn parse_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(&format!(".{EXTENSION}"))?;
+    if stem.len() != NAME_DIGITS || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Makes a rename or removal in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use garonne_payload::{Location, Quantity, Source, Timestamp};
+
+    fn reading(seq: u64) -> Vec<u8> {
+        let mut r = Reading::new(
+            "pi-test",
+            "raspberry-pi",
+            Source::RaspberryPi,
+            Timestamp::parse("2025-11-24T10:15:00Z").expect("valid"),
+            seq,
+            Location::new(1.44, 43.6),
+        );
+        r.quantities.set(Quantity::Temperature, 20.0);
+        r.to_json()
+    }
+
+    fn seqs(q: &DiskQueue) -> Vec<u64> {
+        q.entries().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn readings_come_out_in_the_order_they_went_in() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut q, recovered) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
+        assert_eq!(recovered, Recovered::default());
+        for seq in 0..12 {
+            let pushed = q.push(seq, reading(seq)).expect("push");
+            assert_eq!(
+                pushed,
+                Pushed {
+                    id: seq,
+                    dropped: 0
+                }
+            );
+        }
+        assert_eq!(seqs(&q), (0..12).collect::<Vec<_>>());
+        // Walking with next_after visits every entry once, in order.
+        let mut walked = Vec::new();
+        let mut last = None;
+        while let Some(e) = q.next_after(last) {
+            walked.push(e.seq);
+            last = Some(e.id);
+        }
+        assert_eq!(walked, (0..12).collect::<Vec<_>>());
+        assert!(q.remove(0).expect("remove"));
+        assert!(q.remove(1).expect("remove"));
+        assert!(!q.remove(1).expect("remove again"), "already gone");
+        assert_eq!(q.next_after(None).map(|e| e.seq), Some(2));
+        assert_eq!(q.next_after(Some(5)).map(|e| e.seq), Some(6));
+        assert_eq!(q.next_after(Some(11)), None);
+        // Files sort like the counter: zero-padded names.
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names.first().map(String::as_str),
+            Some("00000000000000000002.json")
+        );
+        assert_eq!(names.len(), 10);
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let size = reading(0).len() as u64;
+        let (mut q, _) = DiskQueue::open(dir.path(), size * 5).expect("open");
+        for seq in 0..5 {
+            assert_eq!(q.push(seq, reading(seq)).expect("push").dropped, 0);
+        }
+        assert!(!q.overflowing());
+        for seq in 5..8 {
+            assert_eq!(q.push(seq, reading(seq)).expect("push").dropped, 1);
+        }
+        assert!(q.overflowing());
+        assert_eq!(seqs(&q), [3, 4, 5, 6, 7]);
+        assert_eq!(q.dropped(), 3);
+        assert!(q.bytes() <= size * 5);
+        assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 5);
+        // Acknowledgements make room: the episode ends with the next push that fits.
+        q.remove(3).expect("ack");
+        assert_eq!(q.push(8, reading(8)).expect("push").dropped, 0);
+        assert!(!q.overflowing());
+        assert_eq!(seqs(&q), [4, 5, 6, 7, 8]);
+        assert_eq!(q.dropped(), 3);
+        // A reading larger than the whole bound is refused, not queued.
+        assert!(q.push(9, vec![b' '; (size * 6) as usize]).is_err());
+    }
+
+    #[test]
+    fn a_restarted_queue_finds_its_readings_and_cleans_half_written_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
+            for seq in 40..46 {
+                q.push(seq, reading(seq)).expect("push");
+            }
+            q.remove(0).expect("ack");
+        }
+        // A crash while writing, a stranger, and a damaged file.
+        fs::write(dir.path().join("00000000000000000006.tmp"), b"{\"v\":1,").expect("tmp");
+        fs::write(dir.path().join("notes.txt"), b"hello").expect("stranger");
+        fs::write(dir.path().join("00000000000000000003.json"), b"garbage").expect("damage");
+
+        let (mut q, recovered) = DiskQueue::open(dir.path(), 1 << 20).expect("reopen");
+        assert_eq!(
+            recovered,
+            Recovered {
+                readings: 4,
+                partial: 1,
+                unreadable: 1
+            }
+        );
+        assert_eq!(seqs(&q), [41, 42, 44, 45]);
+        assert_eq!(q.last_seq(), Some(45));
+        // The counter continues after the newest file, so order holds across restarts.
+        assert_eq!(q.push(46, reading(46)).expect("push").id, 6);
+        assert_eq!(seqs(&q), [41, 42, 44, 45, 46]);
+        assert!(dir.path().join("notes.txt").exists());
+        assert!(!dir.path().join("00000000000000000006.tmp").exists());
+    }
+
+    #[test]
+    fn a_lowered_bound_is_applied_at_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let size = reading(0).len() as u64;
+        {
+            let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
+            for seq in 0..6 {
+                q.push(seq, reading(seq)).expect("push");
+            }
+        }
+        let (q, recovered) = DiskQueue::open(dir.path(), size * 2).expect("reopen");
+        assert_eq!(recovered.readings, 6);
+        assert_eq!(seqs(&q), [4, 5]);
+        assert_eq!(q.dropped(), 4);
+    }
+
+    #[test]
+    fn file_names_are_exactly_twenty_digits() {
+        assert_eq!(parse_name("00000000000000000042.json"), Some(42));
+        assert_eq!(parse_name("18446744073709551615.json"), Some(u64::MAX));
+        for bad in [
+            "42.json",
+            "0000000000000000004a.json",
+            "00000000000000000042.tmp",
+            "x",
+        ] {
+            assert_eq!(parse_name(bad), None, "{bad}");
+        }
+    }
+}
