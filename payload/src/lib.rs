@@ -50,7 +50,7 @@ pub use time::{Timestamp, TimestampError};
 pub use topic::{Topic, Topics};
 pub use validate::{
     Invalid, Limits, Rule, Violation, is_valid_kind, is_valid_sensor_id, parse_reading,
-    validate_reading,
+    sensor_id_from, validate_reading,
 };
 
 /// A parsed payload: one reading, or the readings of a SenML pack.

@@ -675,6 +675,27 @@ pub fn is_valid_sensor_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
+/// A valid sensor id made from any text (a neighbourhood id, a client id): characters outside
+/// `A–Z a–z 0–9 . _ -` become `-`, a leading `.`, `_` or `-` gets an `s` in front, and the result
+/// is cut to 128 characters. Empty text gives `s`.
+pub fn sensor_id_from(text: &str) -> String {
+    let mut id: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        id.insert(0, 's');
+    }
+    id.truncate(128);
+    id
+}
+
 pub(crate) fn check_sensor_id(id: &str, ptr: &str, out: &mut Vec<Violation>) {
     if !is_valid_sensor_id(id) {
         let why = if id.is_empty() {
@@ -1042,6 +1063,22 @@ mod tests {
                 proptest::prop_assert!(!e.violations.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn any_text_becomes_a_valid_sensor_id() {
+        let cases = [
+            ("virtual-7-001", "virtual-7-001"),
+            ("Croix Daurade/7", "Croix-Daurade-7"),
+            ("-lead", "s-lead"),
+            ("", "s"),
+            ("é", "s-"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(sensor_id_from(text), want, "{text:?}");
+            assert!(is_valid_sensor_id(&sensor_id_from(text)));
+        }
+        assert_eq!(sensor_id_from(&"x".repeat(300)).len(), 128);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::collections::VecDeque;
 use garonne_neighbourhoods::Neighbourhoods;
 use garonne_payload::{
     Location, Quantities, Quantity, Reading, SensorState, Source, Status, Timestamp, Topics,
+    sensor_id_from,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -349,7 +350,7 @@ impl Fleet {
         }
         if let Some(areas) = areas {
             for area in 0..areas.len() {
-                let area_id = sanitize_id(areas[area].id());
+                let area_id = sensor_id_from(areas[area].id());
                 for n in 0..config.density {
                     let (lon, lat) = areas.random_point_in(area, &mut rng);
                     sensors.push(Sensor {
@@ -696,19 +697,6 @@ fn nearest(
     by_distance
         .into_iter()
         .map(|(d2, i)| (i, 1.0 / d2.max(1e-8)))
-        .collect()
-}
-
-/// A neighbourhood id made safe for a sensor id: characters outside `A–Z a–z 0–9 . _ -` become `-`.
-fn sanitize_id(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
         .collect()
 }
 

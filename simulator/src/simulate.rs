@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
-use garonne_payload::{SensorState, Source, Status, Timestamp, Topics};
+use garonne_payload::{SensorState, Source, Status, Timestamp, Topics, sensor_id_from};
 use rumqttc::{AsyncClient, LastWill, QoS};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -146,7 +146,7 @@ pub async fn serve(
 ) -> Result<Summary, SimulateError> {
     let started = Instant::now();
     let mut mqtt = options(&config.client_id, &config.broker);
-    let will_id = format!("simulator-{}", sanitize(&config.client_id));
+    let will_id = format!("simulator-{}", sensor_id_from(&config.client_id));
     let will = Status {
         v: 1,
         sensor_id: will_id.clone(),
@@ -263,18 +263,6 @@ async fn send_status(
         .publish(topics.status(id), QoS::AtLeastOnce, true, payload)
         .await
         .map_err(SimulateError::Client)
-}
-
-fn sanitize(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 /// The wall clock as a payload timestamp.
