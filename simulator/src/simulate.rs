@@ -74,7 +74,10 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
     /// The open data could not be loaded.
-    #[error("cannot load the open data in {dir}")]
+    #[error(
+        "cannot load the open data in {dir} (download it with `garonne data fetch`, or point \
+         --data-dir / GARONNE_DATA_DIR at a folder that has it)"
+    )]
     Data {
         /// The folder.
         dir: PathBuf,
