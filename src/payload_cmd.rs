@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use clap::Subcommand;
 use garonne_payload::{Limits, Payload, Timestamp, Violation, json_schema, parse_payload};
@@ -76,10 +76,7 @@ fn read_input(file: &std::path::Path) -> std::io::Result<Vec<u8>> {
 }
 
 fn now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::new(d.as_secs() as i64, d.subsec_nanos()).unwrap_or(Timestamp::UNIX_EPOCH)
+    Timestamp::from_system_time(SystemTime::now())
 }
 
 /// What `validate` prints, and how many payloads were invalid.

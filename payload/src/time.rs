@@ -58,6 +58,21 @@ impl Timestamp {
         Timestamp::new(whole, nanos as u32)
     }
 
+    /// The instant a [`std::time::SystemTime`] stands for (what the caller's clock said: this
+    /// crate reads no clock itself). Instants before 1970 are kept, not clamped.
+    pub fn from_system_time(t: std::time::SystemTime) -> Timestamp {
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => Timestamp {
+                secs: d.as_secs() as i64,
+                nanos: d.subsec_nanos(),
+            },
+            Err(before) => {
+                let d = before.duration();
+                Timestamp::UNIX_EPOCH.add_nanos(-(d.as_nanos().min(i64::MAX as u128) as i64))
+            }
+        }
+    }
+
     /// A timestamp from milliseconds since the epoch.
     pub fn from_unix_millis(millis: i64) -> Timestamp {
         Timestamp {
@@ -322,6 +337,21 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn system_times_convert_on_both_sides_of_the_epoch() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let after = UNIX_EPOCH + Duration::new(1_763_979_300, 250_000_000);
+        assert_eq!(
+            Timestamp::from_system_time(after).to_string(),
+            "2025-11-24T10:15:00.250Z"
+        );
+        let before = UNIX_EPOCH - Duration::from_millis(1);
+        assert_eq!(
+            Timestamp::from_system_time(before).to_string(),
+            "1969-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]

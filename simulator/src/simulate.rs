@@ -270,10 +270,7 @@ async fn send_status(
 
 /// The wall clock as a payload timestamp.
 pub fn now() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::new(d.as_secs() as i64, d.subsec_nanos()).unwrap_or(Timestamp::UNIX_EPOCH)
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
 /// The live one-line progress: messages per second, sensors online, connection errors.

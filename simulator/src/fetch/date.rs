@@ -32,12 +32,8 @@ pub struct DateError {
 impl Date {
     /// Today, in UTC, by the system clock.
     pub fn today() -> Date {
-        let secs = match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2),
-            // A clock before 1970 is broken; the portal has nothing from then either.
-            Err(_) => 0,
-        };
-        Date::containing(Timestamp::new(secs, 0).unwrap_or(Timestamp::UNIX_EPOCH))
+        // A clock before 1970 is broken; the portal has nothing from then either.
+        Date::containing(Timestamp::from_system_time(SystemTime::now()).max(Timestamp::UNIX_EPOCH))
     }
 
     /// The day (in UTC) that contains `instant`.

@@ -591,10 +591,8 @@ async fn record(
 
 /// Now, to the second.
 fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    Timestamp::new(secs, 0).unwrap_or(Timestamp::UNIX_EPOCH)
+    let t = Timestamp::from_system_time(std::time::SystemTime::now());
+    Timestamp::new(t.unix_secs(), 0).unwrap_or(t)
 }
 
 #[cfg(test)]
