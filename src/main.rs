@@ -74,8 +74,19 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
+/// A token cancelled on Ctrl-C or SIGTERM: the `shutdown` every service's `run` takes.
+pub(crate) fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        on_signal.cancel();
+    });
+    shutdown
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn wait_for_signal() {
+async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 use garonne_simulator::pi::{self, Hardware, PiConfig};
-use tokio_util::sync::CancellationToken;
 
 /// The flags of `garonne pi`.
 #[derive(Args)]
@@ -33,12 +32,7 @@ pub async fn run(args: PiArgs) -> anyhow::Result<()> {
     } else {
         Hardware::Real
     };
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        crate::wait_for_signal().await;
-        on_signal.cancel();
-    });
+    let shutdown = crate::shutdown_on_signal();
     pi::run(config, hardware, shutdown).await?;
     Ok(())
 }

@@ -8,7 +8,6 @@ use garonne_simulator::fleet::{Fault, FleetConfig};
 use garonne_simulator::mqtt::BrokerUrl;
 use garonne_simulator::simulate::{self, SimulateConfig, Summary};
 use rumqttc::QoS;
-use tokio_util::sync::CancellationToken;
 
 /// The flags of `garonne simulate`.
 #[derive(Args)]
@@ -79,12 +78,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         },
         progress: true,
     };
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        crate::wait_for_signal().await;
-        on_signal.cancel();
-    });
+    let shutdown = crate::shutdown_on_signal();
     eprintln!(
         "simulating the fleet of {} on {}",
         config.data_dir.display(),
