@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod data_cmd;
 mod payload_cmd;
 mod pi_cmd;
+mod realtime_cmd;
 mod simulate_cmd;
 
 /// Garonne: live neighbourhood maps from a city's sensors.
@@ -29,6 +30,9 @@ enum Command {
     Simulate(simulate_cmd::SimulateArgs),
     /// The Raspberry Pi sensor agent: real sensors (BME280, BH1750, PIR, DS18B20) over MQTT.
     Pi(pi_cmd::PiArgs),
+    /// Place every reading in its neighbourhood and publish windowed aggregates, rolling
+    /// statistics, alerts and error reports over MQTT.
+    Realtime(realtime_cmd::RealtimeArgs),
     /// Download the open-data files.
     Data {
         #[command(subcommand)]
@@ -49,6 +53,9 @@ fn main() -> ExitCode {
         Command::Payload { action } => payload_cmd::run(action),
         Command::Simulate(args) => {
             exit(runtime().and_then(|rt| rt.block_on(simulate_cmd::run(args))))
+        }
+        Command::Realtime(args) => {
+            exit(runtime().and_then(|rt| rt.block_on(realtime_cmd::run(args))))
         }
         Command::Pi(args) => exit(runtime().and_then(|rt| rt.block_on(pi_cmd::run(args)))),
         Command::Data { action } => {

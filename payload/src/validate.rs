@@ -66,11 +66,19 @@ pub enum Rule {
     SenmlVersion,
     /// An empty SenML pack.
     SenmlEmpty,
+    /// A valid reading that reached the realtime service after its window had closed (its time
+    /// is older than the window length plus the allowed lateness). Realtime only.
+    Late,
+    /// A valid reading whose location lies outside every neighbourhood polygon: it counts for
+    /// the sensor's rolling statistics but for no neighbourhood. Realtime only.
+    OutsideArea,
+    /// A reading whose sensor id differs from the id in its MQTT topic. Realtime only.
+    SensorMismatch,
 }
 
 impl Rule {
     /// Every rule, in spec order.
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 27] = [
         Rule::Size,
         Rule::JsonSyntax,
         Rule::Type,
@@ -95,6 +103,9 @@ impl Rule {
         Rule::SenmlConflict,
         Rule::SenmlVersion,
         Rule::SenmlEmpty,
+        Rule::Late,
+        Rule::OutsideArea,
+        Rule::SensorMismatch,
     ];
 
     /// The stable name of the rule.
@@ -124,6 +135,9 @@ impl Rule {
             Rule::SenmlConflict => "senml-conflict",
             Rule::SenmlVersion => "senml-version",
             Rule::SenmlEmpty => "senml-empty",
+            Rule::Late => "late",
+            Rule::OutsideArea => "outside-area",
+            Rule::SensorMismatch => "sensor-mismatch",
         }
     }
 }

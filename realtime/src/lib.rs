@@ -1,4 +1,32 @@
-//! Garonne realtime: places every reading in its neighbourhood polygon and keeps windowed
-//! statistics per neighbourhood, republished over MQTT.
+//! Garonne realtime: every reading placed in its neighbourhood polygon and folded into windowed
+//! statistics, republished over MQTT for the map, Grafana and any subscriber.
 //!
-//! Not built yet: see issue 4. This crate exists so that the workspace has its final shape.
+//! Reads `{prefix}/v1/sensors/+/reading` and `.../senml`. Writes, retained,
+//! `.../neighbourhoods/{id}/aggregate` (per neighbourhood and quantity: the sensor-weighted
+//! mean, min, max, readings and sensors of each event-time window), `.../sensors/{id}/rolling`
+//! (each sensor's rolling statistics) and `.../alerts/{rule}/{scope}` (while raised); and
+//! `.../errors/{sensor_id}` for every payload it refuses, with the JSON pointer, rule and hint.
+//!
+//! # Layout
+//! - [`engine`]: the pure core (payload + `now` in, messages out): location cache, windows,
+//!   repeats, late readings, error reports, aggregation at emit time.
+//! - [`window`]: panes, windows and their arithmetic; the count/sum/min/max accumulator.
+//! - [`alerts`]: threshold rules with minimum duration and hysteresis.
+//! - [`snapshot`]: the state saved at shutdown and restored at start-up.
+//! - [`metrics`]: the core's counters and their Prometheus rendering.
+//! - [`config`]: the TOML configuration and its checks.
+//! - [`service`]: the async driver: MQTT, timers, `/metrics`, shutdown.
+
+pub mod alerts;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod service;
+pub mod snapshot;
+pub mod window;
+
+pub use alerts::{AlertRule, ScopeKind};
+pub use config::{Config, ConfigError};
+pub use engine::{Engine, Outcome, Publish, Settings};
+pub use service::{RealtimeError, Summary, run, serve};
+pub use snapshot::{Restored, Snapshot, SnapshotError};

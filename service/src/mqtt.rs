@@ -1,6 +1,7 @@
-//! The MQTT side shared by the simulator and the Pi agent: broker addresses, and an event loop
-//! that reconnects with capped exponential backoff, logs once per state change, and counts what
-//! went out and what the broker acknowledged.
+//! The MQTT side every service shares: broker addresses, and an event loop that reconnects with
+//! capped exponential backoff, logs once per state change, counts what went out and what the
+//! broker acknowledged, and (for subscribers) hands incoming publishes to a bounded channel,
+//! subscribing again whenever the broker has forgotten the session.
 //!
 //! Design: rumqttc's `EventLoop::poll` reconnects immediately when called after an error
 //! (bytebeamio/rumqtt#703, #918), which turns a broker outage into a busy loop; the driver here
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet};
-use tokio::sync::Notify;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -95,6 +96,8 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// Successful connections (the first one included).
     pub connections: AtomicU64,
+    /// Publishes received from the broker (subscribers only).
+    pub received: AtomicU64,
     /// Whether the connection is up now.
     pub connected: AtomicBool,
     /// Woken whenever a connection is made or lost, a publish is acknowledged, or the event
@@ -131,7 +134,28 @@ pub struct Connection {
 impl Connection {
     /// Starts driving `eventloop` in a task; it runs until the client sends DISCONNECT.
     pub fn start(client: AsyncClient, eventloop: EventLoop, broker: BrokerUrl) -> Connection {
-        Connection::spawn(client, eventloop, broker, true)
+        Connection::spawn(client, eventloop, broker, true, None)
+    }
+
+    /// Like [`Connection::start`], and subscribes to `filters` (again after every connection
+    /// where the broker kept no session), sending every publish received into `inbox`.
+    ///
+    /// Design: `inbox` is bounded and the event loop waits when it is full, so a slow consumer
+    /// stops reading the socket and the broker queues (or, past its limits, the TCP window
+    /// pushes back) instead of this process growing without bound.
+    pub fn start_subscriber(
+        client: AsyncClient,
+        eventloop: EventLoop,
+        broker: BrokerUrl,
+        filters: Vec<(String, QoS)>,
+        inbox: mpsc::Sender<Publish>,
+    ) -> Connection {
+        let subscription = Subscription {
+            client: client.clone(),
+            filters,
+            inbox,
+        };
+        Connection::spawn(client, eventloop, broker, true, Some(subscription))
     }
 
     /// Like [`Connection::start`], but the event loop ends when an established connection is
@@ -145,7 +169,7 @@ impl Connection {
         eventloop: EventLoop,
         broker: BrokerUrl,
     ) -> Connection {
-        Connection::spawn(client, eventloop, broker, false)
+        Connection::spawn(client, eventloop, broker, false, None)
     }
 
     fn spawn(
@@ -153,9 +177,16 @@ impl Connection {
         eventloop: EventLoop,
         broker: BrokerUrl,
         reconnect: bool,
+        subscription: Option<Subscription>,
     ) -> Connection {
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(drive(eventloop, broker, Arc::clone(&counters), reconnect));
+        let task = tokio::spawn(drive(
+            eventloop,
+            broker,
+            Arc::clone(&counters),
+            reconnect,
+            subscription,
+        ));
         Connection {
             client,
             counters,
@@ -198,6 +229,13 @@ impl Connection {
     }
 }
 
+/// What a subscriber asks for, and where its messages go.
+struct Subscription {
+    client: AsyncClient,
+    filters: Vec<(String, QoS)>,
+    inbox: mpsc::Sender<Publish>,
+}
+
 /// Polls the event loop until DISCONNECT is sent, reconnecting with capped backoff (or, when
 /// `reconnect` is false, until an established connection is lost).
 async fn drive(
@@ -205,17 +243,38 @@ async fn drive(
     broker: BrokerUrl,
     counters: Arc<Counters>,
     reconnect: bool,
+    subscription: Option<Subscription>,
 ) {
     let mut backoff = BACKOFF_START;
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff = BACKOFF_START;
+                if let Some(sub) = &subscription
+                    && !ack.session_present
+                {
+                    // try_: the request queue is read by this very loop, so waiting on it
+                    // here could never end. It holds far more than one request.
+                    let filters = sub
+                        .filters
+                        .iter()
+                        .map(|(f, qos)| rumqttc::SubscribeFilter::new(f.clone(), *qos));
+                    if let Err(error) = sub.client.try_subscribe_many(filters) {
+                        warn!(broker = %broker, %error, "cannot queue the MQTT subscription");
+                    }
+                }
                 counters.connected.store(true, Ordering::Relaxed);
                 if counters.connections.fetch_add(1, Ordering::Relaxed) > 0 {
                     info!(broker = %broker, "MQTT connection restored");
                 }
                 counters.changed.notify_waiters();
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                if let Some(sub) = &subscription {
+                    counters.received.fetch_add(1, Ordering::Relaxed);
+                    // A closed inbox means the consumer is shutting down: drop quietly.
+                    let _ = sub.inbox.send(publish).await;
+                }
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 counters.acked.fetch_add(1, Ordering::Relaxed);

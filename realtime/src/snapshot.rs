@@ -1,0 +1,312 @@
+//! The core's state on disk: written at a clean shutdown, read at start-up, so a restart does
+//! not reset the map. JSON (readable, diffable), written to a temporary file, synced, then
+//! renamed over the old one, so a crash mid-write leaves the previous snapshot whole.
+//!
+//! Neighbourhoods and rules are stored by id and name, not by position: a snapshot taken with
+//! one polygon file restores into another as far as the ids match (the rest is dropped and
+//! counted). Panes are dropped when the window length or pane count changed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use garonne_payload::{AlertScope, Quantity, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::{ScopeKind, Track};
+use crate::engine::{Engine, OUTSIDE, Pane, Place, RECENT, Sensor};
+use crate::window::Acc;
+
+/// The snapshot format version.
+pub const FORMAT: u32 = 1;
+
+/// The saved state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// When it was taken.
+    pub saved_at: Timestamp,
+    /// Window length it was taken with, seconds.
+    pub window_secs: u32,
+    /// Panes per window it was taken with.
+    pub panes_per_window: u32,
+    /// Every sensor.
+    pub sensors: Vec<SensorState>,
+    /// Every alert track that holds something.
+    pub alerts: Vec<AlertTrack>,
+}
+
+/// One sensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorState {
+    /// Its id.
+    pub id: String,
+    /// Its last location, `[lon, lat]`.
+    pub location: Option<[f64; 2]>,
+    /// Time of its newest reading.
+    pub newest: Option<Timestamp>,
+    /// Fingerprints of its last readings.
+    pub recent: Vec<u64>,
+    /// Its panes.
+    pub panes: Vec<PaneState>,
+}
+
+/// One pane of one sensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaneState {
+    /// Pane number.
+    pub no: i64,
+    /// Neighbourhood id, `None` outside every neighbourhood.
+    pub neighbourhood: Option<String>,
+    /// Readings folded in.
+    pub readings: u32,
+    /// Statistics of the quantities it has.
+    pub quantities: BTreeMap<Quantity, Acc>,
+}
+
+/// One alert rule's state for one scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertTrack {
+    /// Rule name.
+    pub rule: String,
+    /// Neighbourhood or sensor.
+    pub scope: AlertScope,
+    /// The state.
+    pub track: Track,
+}
+
+/// What a restore kept and dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Sensors restored.
+    pub sensors: usize,
+    /// Panes restored.
+    pub panes: usize,
+    /// Panes dropped (window settings changed, or their neighbourhood is not in the file).
+    pub dropped_panes: usize,
+    /// Alert tracks restored.
+    pub alerts: usize,
+    /// Alert tracks dropped (rule or scope gone).
+    pub dropped_alerts: usize,
+}
+
+/// Why a snapshot could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Reading or writing the file failed.
+    #[error("cannot {action} the realtime snapshot {}", path.display())]
+    Io {
+        /// `read` or `write`.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a snapshot this version understands.
+    #[error(
+        "the realtime snapshot {} is not readable (move it away to start with empty windows)",
+        path.display()
+    )]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Engine {
+    /// The state to save.
+    pub fn snapshot(&self, now: Timestamp) -> Snapshot {
+        let area_id = |a: u32| (a != OUTSIDE).then(|| self.areas.get(a as usize)).flatten();
+        let sensors = self
+            .sensors
+            .iter()
+            .map(|s| SensorState {
+                id: s.id.clone(),
+                location: s.place.map(|p| [p.lon, p.lat]),
+                newest: s.newest,
+                recent: s.recent.iter().copied().filter(|f| *f != 0).collect(),
+                panes: s
+                    .panes
+                    .iter()
+                    .map(|p| PaneState {
+                        no: p.no,
+                        neighbourhood: area_id(p.area).map(|n| n.id().to_owned()),
+                        readings: p.readings,
+                        quantities: Quantity::ALL
+                            .into_iter()
+                            .zip(p.accs)
+                            .filter(|(_, acc)| acc.count > 0)
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut alerts: Vec<AlertTrack> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.raised || t.holding_since.is_some())
+            .filter_map(|(&(r, scope), track)| {
+                let rule = self.rules.get(r as usize)?;
+                let scope = match rule.scope {
+                    ScopeKind::Neighbourhood => {
+                        AlertScope::Neighbourhood(self.areas.get(scope as usize)?.id().to_owned())
+                    }
+                    ScopeKind::Sensor => {
+                        AlertScope::Sensor(self.sensors.get(scope as usize)?.id.clone())
+                    }
+                };
+                Some(AlertTrack {
+                    rule: rule.name.clone(),
+                    scope,
+                    track: *track,
+                })
+            })
+            .collect();
+        alerts.sort_by(|a, b| {
+            (&a.rule, a.scope.topic_segment()).cmp(&(&b.rule, b.scope.topic_segment()))
+        });
+        Snapshot {
+            format: FORMAT,
+            saved_at: now,
+            window_secs: self.settings.window_secs,
+            panes_per_window: self.settings.panes_per_window,
+            sensors,
+            alerts,
+        }
+    }
+
+    /// Loads a snapshot into a fresh core (sensors already known are left as they are).
+    pub fn restore(&mut self, snapshot: Snapshot) -> Restored {
+        let mut restored = Restored::default();
+        let same_windows = snapshot.window_secs == self.settings.window_secs
+            && snapshot.panes_per_window == self.settings.panes_per_window;
+        for state in snapshot.sensors {
+            if self.index.contains_key(&state.id) {
+                continue;
+            }
+            let mut sensor = Sensor::new(&state.id);
+            sensor.place = state.location.map(|[lon, lat]| Place {
+                lon,
+                lat,
+                area: self.areas.locate(lon, lat).map_or(OUTSIDE, |a| a as u32),
+            });
+            sensor.newest = state.newest;
+            for (slot, f) in sensor
+                .recent
+                .iter_mut()
+                .zip(state.recent.iter().take(RECENT))
+            {
+                *slot = *f;
+            }
+            let mut panes = VecDeque::new();
+            for p in state.panes {
+                let area = match &p.neighbourhood {
+                    None => Some(OUTSIDE),
+                    Some(id) => self.areas.index_of(id).map(|a| a as u32),
+                };
+                let Some(area) = area.filter(|_| same_windows) else {
+                    restored.dropped_panes += 1;
+                    continue;
+                };
+                let mut accs = [Acc::EMPTY; Quantity::COUNT];
+                for (q, acc) in p.quantities {
+                    accs[q.index()] = acc;
+                }
+                panes.push_back(Pane {
+                    no: p.no,
+                    area,
+                    readings: p.readings,
+                    accs,
+                });
+                restored.panes += 1;
+            }
+            panes.make_contiguous().sort_by_key(|p| (p.no, p.area));
+            sensor.panes = panes;
+            self.index.insert(state.id, self.sensors.len() as u32);
+            self.sensors.push(sensor);
+            restored.sensors += 1;
+        }
+        for a in snapshot.alerts {
+            let rule = self.rules.iter().position(|r| {
+                r.name == a.rule
+                    && match a.scope {
+                        AlertScope::Neighbourhood(_) => r.scope == ScopeKind::Neighbourhood,
+                        AlertScope::Sensor(_) => r.scope == ScopeKind::Sensor,
+                    }
+            });
+            let scope = match &a.scope {
+                AlertScope::Neighbourhood(id) => self.areas.index_of(id),
+                AlertScope::Sensor(id) => self.index.get(id.as_str()).map(|s| *s as usize),
+            };
+            match (rule, scope) {
+                (Some(r), Some(s)) => {
+                    self.tracks.insert((r as u32, s as u32), a.track);
+                    restored.alerts += 1;
+                }
+                _ => restored.dropped_alerts += 1,
+            }
+        }
+        self.counters.sensors = self.sensors.len() as u64;
+        restored
+    }
+}
+
+impl Snapshot {
+    /// Reads a snapshot; `Ok(None)` when the file does not exist.
+    pub fn load(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(SnapshotError::Io {
+                    action: "read",
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| SnapshotError::Format {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    /// Writes the snapshot atomically: a temporary file beside it, synced, renamed over it.
+    pub fn save(&self, path: &Path) -> Result<(), SnapshotError> {
+        let io = |source| SnapshotError::Io {
+            action: "write",
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let bytes = serde_json::to_vec(self).map_err(|e| io(std::io::Error::other(e)))?;
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        file.write_all(&bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(dir) = std::fs::File::open(dir)
+        {
+            // Makes the rename itself durable; not every file system allows it on a directory.
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! Event-time arithmetic and the running statistics the windows are made of.
+//!
+//! Time is cut into **panes** of `window / panes_per_window` seconds, aligned on the Unix epoch.
+//! A **window** is `panes_per_window` consecutive panes, also aligned (a 15-minute window runs
+//! 10:00–10:15, 10:15–10:30, ...): the neighbourhood aggregates are tumbling windows on the
+//! readings' own times. The per-sensor rolling statistics slide by one pane: they cover the
+//! pane of `now` and the `panes_per_window − 1` before it.
+//!
+//! A window accepts readings until `now` passes its end plus the allowed lateness; a reading
+//! for a window already closed is *late*: counted, reported, not folded.
+
+use serde::{Deserialize, Serialize};
+
+/// Count, sum, min and max of the values of one quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Acc {
+    /// Values folded in.
+    pub count: u32,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest (+∞ when empty).
+    pub min: f64,
+    /// The largest (−∞ when empty).
+    pub max: f64,
+}
+
+impl Acc {
+    /// No value yet.
+    pub const EMPTY: Acc = Acc {
+        count: 0,
+        sum: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+    };
+
+    /// Folds one value in.
+    #[inline]
+    pub fn add(&mut self, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    /// Folds another accumulator in.
+    #[inline]
+    pub fn merge(&mut self, other: &Acc) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// The mean, when there is a value.
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / f64::from(self.count))
+    }
+}
+
+impl Default for Acc {
+    fn default() -> Acc {
+        Acc::EMPTY
+    }
+}
+
+/// Pane and window arithmetic for one configuration. All instants are whole Unix seconds
+/// (a reading at 10:14:59.9 is in the pane of 10:14:59).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pane_secs: i64,
+    panes_per_window: i64,
+    lateness_secs: i64,
+}
+
+impl Clock {
+    /// A clock for windows of `window_secs`, cut into `panes_per_window` panes (which must
+    /// divide it), accepting readings `lateness_secs` after a window's end.
+    pub fn new(window_secs: u32, panes_per_window: u32, lateness_secs: u32) -> Clock {
+        let panes = i64::from(panes_per_window.max(1));
+        Clock {
+            pane_secs: (i64::from(window_secs) / panes).max(1),
+            panes_per_window: panes,
+            lateness_secs: i64::from(lateness_secs),
+        }
+    }
+
+    /// Length of a window, seconds.
+    pub fn window_secs(&self) -> i64 {
+        self.pane_secs * self.panes_per_window
+    }
+
+    /// Panes per window.
+    pub fn panes_per_window(&self) -> i64 {
+        self.panes_per_window
+    }
+
+    /// The pane number of the instant `unix_secs`.
+    #[inline]
+    pub fn pane_of(&self, unix_secs: i64) -> i64 {
+        unix_secs.div_euclid(self.pane_secs)
+    }
+
+    /// The window number of a pane.
+    #[inline]
+    pub fn window_of_pane(&self, pane: i64) -> i64 {
+        pane.div_euclid(self.panes_per_window)
+    }
+
+    /// The window number of the instant `unix_secs`.
+    #[inline]
+    pub fn window_of(&self, unix_secs: i64) -> i64 {
+        self.window_of_pane(self.pane_of(unix_secs))
+    }
+
+    /// Start of window `w`, Unix seconds (inclusive).
+    pub fn window_start(&self, w: i64) -> i64 {
+        w * self.window_secs()
+    }
+
+    /// End of window `w`, Unix seconds (exclusive).
+    pub fn window_end(&self, w: i64) -> i64 {
+        (w + 1) * self.window_secs()
+    }
+
+    /// Whether window `w` no longer accepts readings at `now_secs`.
+    #[inline]
+    pub fn is_closed(&self, w: i64, now_secs: i64) -> bool {
+        now_secs >= self.window_end(w) + self.lateness_secs
+    }
+
+    /// The oldest window still open at `now_secs`.
+    pub fn oldest_open(&self, now_secs: i64) -> i64 {
+        (now_secs - self.lateness_secs).div_euclid(self.window_secs())
+    }
+
+    /// The oldest pane the rolling statistics cover at `now_secs`.
+    pub fn rolling_start(&self, now_secs: i64) -> i64 {
+        self.pane_of(now_secs) - self.panes_per_window + 1
+    }
+
+    /// Whether pane `p` serves nothing any more at `now_secs`: its window is closed and it has
+    /// left the rolling range.
+    #[inline]
+    pub fn is_expired(&self, pane: i64, now_secs: i64) -> bool {
+        pane < self.rolling_start(now_secs) && self.is_closed(self.window_of_pane(pane), now_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulators_keep_count_sum_min_max() {
+        let mut a = Acc::EMPTY;
+        assert_eq!(a.mean(), None);
+        for v in [3.0, -1.0, 4.0] {
+            a.add(v);
+        }
+        let mut b = Acc::EMPTY;
+        b.add(10.0);
+        a.merge(&b);
+        assert_eq!((a.count, a.sum, a.min, a.max), (4, 16.0, -1.0, 10.0));
+        assert_eq!(a.mean(), Some(4.0));
+    }
+
+    #[test]
+    fn panes_and_windows_are_aligned_on_the_epoch() {
+        // 15-minute windows of five 3-minute panes, 2 minutes of lateness.
+        let c = Clock::new(900, 5, 120);
+        let t = 1_763_719_200; // 2025-11-21T10:00:00Z, a window boundary
+        let cases = [
+            // (instant, pane offset from t's pane, window offset from t's window)
+            (t, 0, 0),
+            (t + 179, 0, 0),
+            (t + 180, 1, 0),
+            (t + 899, 4, 0),
+            (t + 900, 5, 1),
+            (t - 1, -1, -1),
+        ];
+        for (instant, pane, window) in cases {
+            assert_eq!(c.pane_of(instant) - c.pane_of(t), pane, "pane of {instant}");
+            assert_eq!(
+                c.window_of(instant) - c.window_of(t),
+                window,
+                "window of {instant}"
+            );
+        }
+        let w = c.window_of(t);
+        assert_eq!((c.window_start(w), c.window_end(w)), (t, t + 900));
+        // Open until end + lateness, exclusive.
+        assert!(!c.is_closed(w, t + 900 + 119));
+        assert!(c.is_closed(w, t + 900 + 120));
+        assert_eq!(c.oldest_open(t + 900 + 119), w);
+        assert_eq!(c.oldest_open(t + 900 + 120), w + 1);
+        // Before the epoch too (div_euclid, not truncation).
+        assert_eq!(c.pane_of(-1), -1);
+        assert_eq!(c.window_of(-1), -1);
+    }
+
+    #[test]
+    fn a_pane_expires_once_closed_and_out_of_the_rolling_range() {
+        let c = Clock::new(900, 5, 120);
+        let t = 1_763_719_200;
+        let p = c.pane_of(t); // first pane of its window
+        // Rolling covers the pane of now and the 4 before: p is in range until p + 5 is now's.
+        assert!(!c.is_expired(p, t + 4 * 180));
+        // At t + 900 p left the rolling range but its window is open for 120 s more.
+        assert!(!c.is_expired(p, t + 900));
+        assert!(c.is_expired(p, t + 1020));
+        // The last pane of the window stays for the rolling statistics after the close.
+        assert!(!c.is_expired(p + 4, t + 1020));
+    }
+}
