@@ -54,6 +54,10 @@ const MAX_REPORT_KEYS: usize = 100_000;
 /// Bytes of a refused payload quoted in its error report.
 const EXCERPT_BYTES: usize = 256;
 
+/// Most problems listed in one error report (a SenML pack of 5000 bad records has 5000); the
+/// last entry then says how many more there were.
+const MAX_REPORTED: usize = 20;
+
 /// The core's knobs (the service's configuration holds them too, with units and defaults).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -753,6 +757,18 @@ impl Engine {
             self.last_report.clear();
         }
         self.last_report.insert(key.to_owned(), now);
+        let mut errors = errors;
+        if errors.len() > MAX_REPORTED {
+            let more = errors.len() - (MAX_REPORTED - 1);
+            errors.truncate(MAX_REPORTED - 1);
+            let rule = errors.last().map_or(Rule::JsonSyntax, |v| v.rule);
+            errors.push(Violation::new(
+                "",
+                rule,
+                format!("and {more} more problems, not listed"),
+                "fix the problems above and check the payload again with                  `garonne payload validate`, which lists every one",
+            ));
+        }
         let excerpt = &payload[..payload.len().min(EXCERPT_BYTES)];
         let message = ErrorReport {
             v: SPEC_VERSION,
@@ -1153,6 +1169,35 @@ mod tests {
         assert_eq!(e.counters().readings, 1);
         e.handle("garonne/v1/alerts/x/y", b"{}", at(20), &mut out);
         assert_eq!(e.counters().ignored, 1);
+    }
+
+    #[test]
+    fn an_error_report_lists_at_most_twenty_problems() {
+        let mut e = engine(Vec::new());
+        let mut out = Vec::new();
+        let records: Vec<String> = (0..100)
+            .map(|i| {
+                format!(
+                    r#"{{"n":"pi-1:temperature","u":"Cel","v":{},"t":{i}}}"#,
+                    900 + i
+                )
+            })
+            .collect();
+        let pack = format!("[{}]", records.join(","));
+        e.handle(
+            "garonne/v1/sensors/pi-1/senml",
+            pack.as_bytes(),
+            at(20),
+            &mut out,
+        );
+        let reports = errors(&out);
+        let listed = &reports[0].1.errors;
+        assert_eq!(listed.len(), MAX_REPORTED);
+        assert!(
+            listed[MAX_REPORTED - 1].message.contains("more problems"),
+            "{listed:?}"
+        );
+        assert!(out[0].payload.len() < 16 * 1024);
     }
 
     #[test]

@@ -186,7 +186,8 @@ pub async fn serve(
         "realtime running"
     );
 
-    let tick_every = Duration::from_millis(config.emit_every_ms.clamp(10, 200));
+    // A quarter of the cadence: an emit is at most that late (200 ms at most).
+    let tick_every = Duration::from_millis((config.emit_every_ms / 4).clamp(5, 200));
     let mut ticker = tokio::time::interval(tick_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut out: Vec<Publish> = Vec::new();

@@ -308,13 +308,27 @@ async fn drive(
     }
 }
 
+/// Largest MQTT packet accepted from the broker: the protocol's own maximum.
+///
+/// Design: rumqttc drops the connection on a larger packet (10 KiB by default), and with a
+/// persistent QoS 1 session the broker then hands the same message over again at every
+/// reconnection: one oversized payload would stall a subscriber for good. Accepting anything
+/// the protocol allows leaves size checks to the payload validator (and to the broker's
+/// `message_size_limit`).
+pub const MAX_INCOMING_PACKET: usize = 268_435_455;
+
+/// Largest MQTT packet sent: well above any message Garonne builds.
+pub const MAX_OUTGOING_PACKET: usize = 1 << 20;
+
 /// MQTT options with Garonne's defaults: a persistent session (so unacknowledged QoS 1
-/// messages are sent again after a reconnection), 30 s keep-alive, a large in-flight window.
+/// messages are sent again after a reconnection), 30 s keep-alive, a large in-flight window,
+/// packet size limits of [`MAX_INCOMING_PACKET`] and [`MAX_OUTGOING_PACKET`].
 pub fn options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
     let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_session(false);
     options.set_inflight(1000);
+    options.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     options
 }
 
