@@ -291,14 +291,14 @@ impl Engine {
                             self.topics.reading(&first.sensor_id)
                         ),
                     );
-                    self.reject(
-                        topic,
-                        Some(topic_sensor),
-                        payload,
-                        vec![violation],
-                        now,
-                        out,
-                    );
+                    // The topic's owner hears of it; if the topic's id is not a sensor id,
+                    // there is no owner, and the payload's sender hears of it instead.
+                    let owner = if is_valid_sensor_id(topic_sensor) {
+                        topic_sensor
+                    } else {
+                        first.sensor_id.as_str()
+                    };
+                    self.reject(topic, Some(owner), payload, vec![violation], now, out);
                     return;
                 }
                 for reading in readings {
@@ -766,7 +766,8 @@ impl Engine {
                 "",
                 rule,
                 format!("and {more} more problems, not listed"),
-                "fix the problems above and check the payload again with                  `garonne payload validate`, which lists every one",
+                "fix the problems above and check the payload again with \
+                 `garonne payload validate`, which lists every one",
             ));
         }
         let excerpt = &payload[..payload.len().min(EXCERPT_BYTES)];

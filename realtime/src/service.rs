@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_payload::Timestamp;
-use garonne_service::mqtt::{Connection, options};
+use garonne_service::mqtt::{Acks, Connection, subscriber_options};
 use garonne_service::ops::{self, Probe};
 use garonne_service::prometheus::Exposition;
 use rumqttc::{AsyncClient, QoS};
@@ -133,7 +133,8 @@ pub async fn serve(
         }
     }
 
-    let (client, eventloop) = AsyncClient::new(options(&config.client_id, &broker), REQUESTS);
+    let (client, eventloop) =
+        AsyncClient::new(subscriber_options(&config.client_id, &broker), REQUESTS);
     let (inbox_tx, mut inbox) = mpsc::channel(INBOX);
     let filters = vec![
         (topics.all_readings(), QoS::AtLeastOnce),
@@ -193,6 +194,9 @@ pub async fn serve(
     let mut out: Vec<Publish> = Vec::new();
     let mut pending: VecDeque<Publish> = VecDeque::new();
     let mut published: u64 = 0;
+    // Messages are acknowledged once folded: one still in the inbox when the process stops is
+    // handed over again by the broker on the next start (and a repeat is recognised).
+    let mut acks = Acks::default();
     loop {
         tokio::select! {
             biased;
@@ -203,28 +207,35 @@ pub async fn serve(
                     c.clone_from(engine.counters());
                 }
             }
-            _ = tokio::time::sleep(Duration::from_millis(5)), if !pending.is_empty() => {}
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !pending.is_empty() || !acks.is_empty() => {}
             message = inbox.recv() => {
                 let Some(first) = message else { break };
                 let now = now();
                 engine.handle(&first.topic, &first.payload, now, &mut out);
+                acks.owe(&first);
                 for _ in 1..BATCH {
                     match inbox.try_recv() {
-                        Ok(m) => engine.handle(&m.topic, &m.payload, now, &mut out),
+                        Ok(m) => {
+                            engine.handle(&m.topic, &m.payload, now, &mut out);
+                            acks.owe(&m);
+                        }
                         Err(_) => break,
                     }
                 }
             }
         }
+        acks.send(&client);
         pending.extend(out.drain(..));
         published += hand_over(&client, &mut pending);
     }
 
-    // Shutdown: fold what already arrived, publish the final state, save it, then let the
-    // broker have the last messages.
+    // Shutdown: fold what already arrived, publish the final state, save it, then acknowledge
+    // what the saved state holds and let the broker have the last messages. What arrives after
+    // the inbox is closed is not acknowledged: the broker keeps it for the next start.
     let now = now();
     while let Ok(m) = inbox.try_recv() {
         engine.handle(&m.topic, &m.payload, now, &mut out);
+        acks.owe(&m);
     }
     drop(inbox);
     engine.emit(now, &mut out);
@@ -236,9 +247,10 @@ pub async fn serve(
         None => Ok(()),
     };
     let deadline = tokio::time::Instant::now() + FLUSH_TIMEOUT;
-    while !pending.is_empty() && tokio::time::Instant::now() < deadline {
+    while (!pending.is_empty() || !acks.is_empty()) && tokio::time::Instant::now() < deadline {
+        acks.send(&client);
         published += hand_over(&client, &mut pending);
-        if !pending.is_empty() {
+        if !pending.is_empty() || !acks.is_empty() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

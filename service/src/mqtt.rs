@@ -3,10 +3,16 @@
 //! broker acknowledged, and (for subscribers) hands incoming publishes to a bounded channel,
 //! subscribing again whenever the broker has forgotten the session.
 //!
+//! Design: a subscriber acknowledges a QoS 1 message only once it is done with it
+//! ([`subscriber_options`], [`Acks`]). rumqttc acknowledges on receipt by default, so a message
+//! still on its way to the consumer when the process stops would be lost; unacknowledged, the
+//! broker hands it over again on the next connection of the same persistent session.
+//!
 //! Design: rumqttc's `EventLoop::poll` reconnects immediately when called after an error
 //! (bytebeamio/rumqtt#703, #918), which turns a broker outage into a busy loop; the driver here
 //! waits between attempts, 100 ms doubling up to 5 s.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -330,6 +336,62 @@ pub fn options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
     options.set_inflight(1000);
     options.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     options
+}
+
+/// [`options`] for a subscriber that acknowledges each message itself, through [`Acks`], once it
+/// is done with it.
+pub fn subscriber_options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
+    let mut options = options(client_id, broker);
+    options.set_manual_acks(true);
+    options
+}
+
+/// Acknowledgements a subscriber (on [`subscriber_options`]) owes the broker, in the order the
+/// messages were handled.
+#[derive(Debug, Default)]
+pub struct Acks {
+    owed: VecDeque<Publish>,
+}
+
+impl Acks {
+    /// Records that `message` was handled and may be acknowledged.
+    pub fn owe(&mut self, message: &Publish) {
+        if message.qos != QoS::AtMostOnce {
+            // Only the QoS and packet id matter to an acknowledgement; the payload stays behind.
+            let mut ack = Publish::new("", message.qos, Vec::new());
+            ack.pkid = message.pkid;
+            self.owed.push_back(ack);
+        }
+    }
+
+    /// Hands owed acknowledgements to the client while its request queue has room; returns how
+    /// many are still owed.
+    pub fn send(&mut self, client: &AsyncClient) -> usize {
+        while let Some(ack) = self.owed.front() {
+            match client.try_ack(ack) {
+                Ok(()) => {
+                    self.owed.pop_front();
+                }
+                Err(rumqttc::ClientError::TryRequest(_)) => break,
+                // The event loop is gone: the broker hands these messages over again on the
+                // next connection, and repeats are the consumer's to recognise.
+                Err(_) => {
+                    self.owed.clear();
+                }
+            }
+        }
+        self.owed.len()
+    }
+
+    /// Number of acknowledgements still owed.
+    pub fn len(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// Whether nothing is owed.
+    pub fn is_empty(&self) -> bool {
+        self.owed.is_empty()
+    }
 }
 
 #[cfg(test)]

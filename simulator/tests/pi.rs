@@ -5,7 +5,6 @@
 //! offline with its modules removed.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use garonne_payload::{
@@ -13,9 +12,7 @@ use garonne_payload::{
     parse_reading,
 };
 use garonne_simulator::pi::{self, Hardware, ModuleConfig, PiConfig, PiError, SiteLocation};
-use garonne_testkit::Mosquitto;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::Notify;
+use garonne_testkit::{Message, Mosquitto};
 use tokio_util::sync::CancellationToken;
 
 const DEVICE: &str = "28-00000a1b2c3d";
@@ -69,89 +66,65 @@ struct Received {
     statuses: Vec<Status>,
 }
 
-/// A subscriber to one sensor's topics, with a persistent session so that it gets, after the
-/// broker restarts, what was published while it was reconnecting.
+/// A subscriber to one sensor's topics (testkit's, with a persistent session so that it gets,
+/// after the broker restarts, what was published while it was reconnecting), with what it
+/// received parsed.
 struct Subscriber {
-    received: Arc<Mutex<Received>>,
-    arrived: Arc<Notify>,
-    _client: AsyncClient,
+    sub: garonne_testkit::Subscriber,
+    received: Received,
+    parsed: usize,
 }
 
 impl Subscriber {
     async fn start(broker: &Mosquitto, prefix: &str, sensor_id: &str) -> Subscriber {
-        let mut options = MqttOptions::new(format!("{prefix}-sub"), broker.host(), broker.port());
-        options.set_keep_alive(Duration::from_secs(5));
-        options.set_clean_session(false);
-        let (client, mut eventloop) = AsyncClient::new(options, 100);
-        client
-            .subscribe(
-                format!("{prefix}/v1/sensors/{sensor_id}/#"),
-                QoS::AtLeastOnce,
-            )
-            .await
-            .expect("subscribe");
-        let received = Arc::new(Mutex::new(Received::default()));
-        let arrived = Arc::new(Notify::new());
-        let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
-        let (sink, notify) = (Arc::clone(&received), Arc::clone(&arrived));
-        tokio::spawn(async move {
-            let mut subscribed = Some(subscribed_tx);
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        if let Some(s) = subscribed.take() {
-                            let _ = s.send(());
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let mut r = sink.lock().expect("lock");
-                        if p.topic.ends_with("/reading") {
-                            let now = Timestamp::new(i64::MAX / 4, 0).expect("far future");
-                            let reading = parse_reading(&p.payload, now, &Limits::default())
-                                .unwrap_or_else(|e| {
-                                    panic!("{e}: {}", String::from_utf8_lossy(&p.payload))
-                                });
-                            r.readings.push(reading);
-                        } else if p.topic.ends_with("/status") {
-                            r.statuses
-                                .push(serde_json::from_slice(&p.payload).expect("status JSON"));
-                        }
-                        drop(r);
-                        notify.notify_waiters();
-                    }
-                    Ok(_) => {}
-                    // The broker is away: try again shortly (every wait of the test is bounded).
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(10), subscribed_rx)
-            .await
-            .expect("SUBACK in time")
-            .expect("subscribed");
+        let filter = format!("{prefix}/v1/sensors/{sensor_id}/#");
         Subscriber {
-            received,
-            arrived,
-            _client: client,
+            sub: garonne_testkit::Subscriber::start(broker, &format!("{prefix}-sub"), &[&filter])
+                .await,
+            received: Received::default(),
+            parsed: 0,
         }
     }
 
-    /// Waits until `done` holds for what was received, at most `timeout`.
-    async fn wait_for(&self, what: &str, timeout: Duration, done: impl Fn(&Received) -> bool) {
-        let waited = tokio::time::timeout(timeout, async {
-            loop {
-                let notified = self.arrived.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if done(&self.received.lock().expect("lock")) {
-                    return;
-                }
-                notified.await;
+    /// Parses the messages not parsed yet.
+    fn parse(received: &mut Received, parsed: &mut usize, messages: &[Message]) {
+        for m in &messages[*parsed..] {
+            if m.topic.ends_with("/reading") {
+                let now = Timestamp::new(i64::MAX / 4, 0).expect("far future");
+                let reading = parse_reading(&m.payload, now, &Limits::default())
+                    .unwrap_or_else(|e| panic!("{e}: {}", m.text()));
+                received.readings.push(reading);
+            } else if m.topic.ends_with("/status") {
+                received
+                    .statuses
+                    .push(serde_json::from_slice(&m.payload).expect("status JSON"));
             }
-        })
-        .await;
-        if waited.is_err() {
-            let r = self.received.lock().expect("lock");
+        }
+        *parsed = messages.len();
+    }
+
+    /// What has arrived so far.
+    fn received(&mut self) -> &Received {
+        let messages = self.sub.collect();
+        Subscriber::parse(&mut self.received, &mut self.parsed, messages);
+        &self.received
+    }
+
+    /// Waits until `done` holds for what was received, at most `timeout`.
+    async fn wait_for(&mut self, what: &str, timeout: Duration, done: impl Fn(&Received) -> bool) {
+        let Subscriber {
+            sub,
+            received,
+            parsed,
+        } = self;
+        let arrived = sub
+            .try_wait_for(timeout, |messages| {
+                Subscriber::parse(received, parsed, messages);
+                done(received)
+            })
+            .await;
+        if !arrived {
+            let r = &self.received;
             panic!(
                 "timed out waiting for {what}: {} readings (seqs {:?}), statuses {:#?}",
                 r.readings.len(),
@@ -161,18 +134,12 @@ impl Subscriber {
         }
     }
 
-    fn seqs(&self) -> Vec<u64> {
-        self.received
-            .lock()
-            .expect("lock")
-            .readings
-            .iter()
-            .map(|r| r.seq)
-            .collect()
+    fn seqs(&mut self) -> Vec<u64> {
+        self.received().readings.iter().map(|r| r.seq).collect()
     }
 
-    fn statuses(&self) -> Vec<Status> {
-        self.received.lock().expect("lock").statuses.clone()
+    fn statuses(&mut self) -> Vec<Status> {
+        self.received().statuses.clone()
     }
 }
 
@@ -232,7 +199,7 @@ async fn readings_go_out_valid_survive_a_broker_outage_in_order_and_end_offline(
     };
     let queue = tempfile::tempdir().expect("temp dir");
     let config = config("pi-e2e", &broker.url(), queue.path(), all_modules());
-    let sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
+    let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
     let shutdown = CancellationToken::new();
     let agent = tokio::spawn(pi::run(
         config,
@@ -275,7 +242,7 @@ async fn readings_go_out_valid_survive_a_broker_outage_in_order_and_end_offline(
     })
     .await;
     {
-        let r = sub.received.lock().expect("lock");
+        let r = sub.received();
         for reading in &r.readings {
             assert_eq!(reading.source.as_str(), "raspberry-pi");
             assert_eq!(reading.kind, "raspberry-pi");
@@ -369,7 +336,7 @@ async fn a_module_that_is_not_there_fails_with_a_fix_and_the_others_run() {
         ModuleConfig::Pir { gpio: 17 },
     ];
     let config = config("pi-failing", &broker.url(), queue.path(), modules);
-    let sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
+    let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
     let shutdown = CancellationToken::new();
     let agent = tokio::spawn(pi::run(
         config,
@@ -400,7 +367,7 @@ async fn a_module_that_is_not_there_fails_with_a_fix_and_the_others_run() {
     );
     assert_eq!(module(&done, "bh1750").state, ModuleState::Running);
     assert_eq!(module(&done, "pir").state, ModuleState::Running);
-    for reading in &sub.received.lock().expect("lock").readings {
+    for reading in &sub.received().readings {
         let quantities: Vec<Quantity> = reading.quantities.iter().map(|(q, _)| q).collect();
         assert_eq!(quantities, [Quantity::Illuminance, Quantity::Motion]);
     }
@@ -435,7 +402,7 @@ async fn no_module_left_ends_with_a_clear_error_after_reporting_it() {
         quantities: None,
     }];
     let config = config("pi-nothing", &broker.url(), queue.path(), modules);
-    let sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
+    let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
     let result = tokio::time::timeout(
         Duration::from_secs(20),
         pi::run(config, Hardware::Fake { seed: 1 }, CancellationToken::new()),
@@ -505,7 +472,7 @@ async fn readings_queued_while_the_broker_is_away_go_out_after_an_agent_restart(
 
     // Second run, broker up: the queued readings go out first, then new ones, seq continuing.
     let second = config("pi-restart", &broker.url(), queue.path(), all_modules());
-    let sub = Subscriber::start(&broker, &prefix, &second.sensor_id).await;
+    let mut sub = Subscriber::start(&broker, &prefix, &second.sensor_id).await;
     let shutdown = CancellationToken::new();
     let agent = tokio::spawn(pi::run(
         second,
@@ -537,7 +504,7 @@ async fn an_agent_that_vanishes_is_announced_offline_by_its_last_will() {
     };
     let queue = tempfile::tempdir().expect("temp dir");
     let config = config("pi-will", &broker.url(), queue.path(), all_modules());
-    let sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
+    let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
     let agent = tokio::spawn(pi::run(
         config,
         Hardware::Fake { seed: 2 },

@@ -12,8 +12,8 @@ use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::mqtt::BrokerUrl;
 use garonne_simulator::opendata::load_catalogue;
 use garonne_simulator::simulate::{self, SimulateConfig};
-use garonne_testkit::Mosquitto;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use garonne_testkit::{Mosquitto, Subscriber};
+use rumqttc::QoS;
 use tokio_util::sync::CancellationToken;
 
 fn shared_data() -> PathBuf {
@@ -23,56 +23,14 @@ fn shared_data() -> PathBuf {
     ))
 }
 
-/// Subscribes to everything under `prefix` and collects (topic, payload) until told to stop.
-async fn subscriber(
-    broker: &Mosquitto,
-    prefix: &str,
-) -> (
-    AsyncClient,
-    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-) {
-    let mut options = MqttOptions::new(format!("{prefix}-sub"), broker.host(), broker.port());
-    options.set_keep_alive(Duration::from_secs(30));
-    let (client, mut eventloop) = AsyncClient::new(options, 1000);
-    client
-        .subscribe(format!("{prefix}/v1/sensors/#"), QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut subscribed = Some(subscribed_tx);
-        while let Ok(event) = eventloop.poll().await {
-            match event {
-                Event::Incoming(Packet::SubAck(_)) => {
-                    if let Some(s) = subscribed.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Event::Incoming(Packet::Publish(p)) => {
-                    // The receiver is gone: the test is over.
-                    let Ok(()) = tx.send((p.topic, p.payload.to_vec())) else {
-                        return;
-                    };
-                }
-                _ => {}
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), subscribed_rx)
-        .await
-        .expect("SUBACK in time")
-        .expect("subscribed");
-    (client, rx)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_catalogue_station_publishes_valid_readings_where_it_stands() {
     let Some(broker) = Mosquitto::start_or_skip() else {
         return;
     };
     let prefix = "sim-e2e";
-    let (_sub, mut rx) = subscriber(&broker, prefix).await;
+    let sensors = format!("{prefix}/v1/sensors/#");
+    let mut sub = Subscriber::start(&broker, &format!("{prefix}-sub"), &[&sensors]).await;
 
     let config = SimulateConfig {
         broker: broker.url().parse::<BrokerUrl>().expect("url"),
@@ -105,19 +63,18 @@ async fn every_catalogue_station_publishes_valid_readings_where_it_stands() {
     // Everything the simulator published reaches a subscriber: readings, plus an online and an
     // offline status per sensor and for the simulator itself.
     let expected = summary.published as usize + 2 * (summary.sensors + 1);
-    let mut messages = Vec::new();
-    while messages.len() < expected {
-        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-            Ok(Some(m)) => messages.push(m),
-            _ => break,
-        }
-    }
-    assert_eq!(messages.len(), expected, "every message arrives");
+    let messages = sub
+        .wait_for("every message", Duration::from_secs(20), |m| {
+            m.len() >= expected
+        })
+        .await;
+    let messages = &messages[..expected];
 
     let now = Timestamp::new(i64::MAX / 4, 0).expect("far future");
     let mut readings: BTreeMap<String, Vec<Reading>> = BTreeMap::new();
     let mut statuses: BTreeMap<String, Vec<SensorState>> = BTreeMap::new();
-    for (topic, payload) in &messages {
+    for message in messages {
+        let (topic, payload) = (&message.topic, &message.payload);
         if topic.ends_with("/reading") {
             let reading = parse_reading(payload, now, &Limits::default())
                 .unwrap_or_else(|e| panic!("{topic}: {e}: {}", String::from_utf8_lossy(payload)));
@@ -190,61 +147,15 @@ async fn every_catalogue_station_publishes_valid_readings_where_it_stands() {
     assert_eq!(summary.sensors, 77 + 20);
 }
 
-/// A subscriber with a persistent session that reconnects after the broker comes back, and
-/// collects the readings it receives.
-async fn persistent_subscriber(
-    broker: &Mosquitto,
-    prefix: &str,
-) -> tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)> {
-    let mut options = MqttOptions::new(
-        format!("{prefix}-persistent-sub"),
-        broker.host(),
-        broker.port(),
-    );
-    options.set_keep_alive(Duration::from_secs(5));
-    options.set_clean_session(false);
-    let (client, mut eventloop) = AsyncClient::new(options, 1000);
-    client
-        .subscribe(format!("{prefix}/v1/sensors/+/reading"), QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let _client = client; // keeps the request channel open
-        let mut subscribed = Some(subscribed_tx);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(s) = subscribed.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let Ok(()) = tx.send((p.topic, p.payload.to_vec())) else {
-                        return;
-                    };
-                }
-                Ok(_) => {}
-                // The broker is away: try again shortly (the test bounds the whole run).
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), subscribed_rx)
-        .await
-        .expect("SUBACK in time")
-        .expect("subscribed");
-    rx
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_loses_nothing_and_the_fleet_keeps_its_place() {
     let Some(mut broker) = Mosquitto::start_or_skip() else {
         return;
     };
     let prefix = "sim-restart";
-    let mut rx = persistent_subscriber(&broker, prefix).await;
+    let readings = format!("{prefix}/v1/sensors/+/reading");
+    let mut sub =
+        Subscriber::start(&broker, &format!("{prefix}-persistent-sub"), &[&readings]).await;
     let config = SimulateConfig {
         broker: broker.url().parse::<BrokerUrl>().expect("url"),
         client_id: "sim-restart".to_owned(),
@@ -288,23 +199,28 @@ async fn a_broker_restart_loses_nothing_and_the_fleet_keeps_its_place() {
     let now = Timestamp::new(i64::MAX / 4, 0).expect("far future");
     let mut seen: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     let mut distinct = 0u64;
-    while distinct < summary.published {
-        let Ok(Some((_, payload))) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await
-        else {
-            break;
-        };
-        let reading = parse_reading(&payload, now, &Limits::default()).expect("valid reading");
-        if seen
-            .entry(reading.sensor_id)
-            .or_default()
-            .insert(reading.seq)
-        {
-            distinct += 1;
-        }
-    }
-    assert_eq!(
-        distinct, summary.published,
-        "every published reading arrived"
+    let mut parsed = 0;
+    let arrived = sub
+        .try_wait_for(Duration::from_secs(30), |messages| {
+            for message in &messages[parsed..] {
+                let reading = parse_reading(&message.payload, now, &Limits::default())
+                    .expect("valid reading");
+                if seen
+                    .entry(reading.sensor_id)
+                    .or_default()
+                    .insert(reading.seq)
+                {
+                    distinct += 1;
+                }
+            }
+            parsed = messages.len();
+            distinct >= summary.published
+        })
+        .await;
+    assert!(
+        arrived,
+        "every published reading arrived: {distinct} of {}",
+        summary.published
     );
     for (id, seqs) in &seen {
         let expected: BTreeSet<u64> = (0..seqs.len() as u64).collect();

@@ -36,15 +36,20 @@
 //!   reports its early exit with the tail of its log), stops, restarts and
 //!   kills it on drop.
 //! - [`mosquitto`]: [`Mosquitto`], the MQTT broker, built on [`Server`].
+//! - [`subscriber`]: [`Subscriber`], an MQTT client on a test's broker that
+//!   records what it receives, and waits (with a timeout) for what a test
+//!   expects.
 
 pub mod error;
 pub mod install;
 pub mod mosquitto;
 pub mod port;
 pub mod server;
+pub mod subscriber;
 
 pub use error::Error;
 pub use install::{find, require};
 pub use mosquitto::Mosquitto;
 pub use port::free_port;
 pub use server::{Launch, Server};
+pub use subscriber::{Message, Subscriber};
