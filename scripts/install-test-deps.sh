@@ -8,6 +8,8 @@ set -euo pipefail
 needed=(
   "mosquitto:mosquitto"
   "mosquitto_sub:mosquitto-clients"
+  "influxd:influxdb"
+  "victoria-metrics:victoria-metrics"
 )
 
 missing=()
@@ -28,8 +30,15 @@ if [ "$(id -u)" -eq 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts mosquitto as a system service on port 1883; the tests start their own.
-  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+  # Debian starts these servers as system services (mosquitto on 1883, influxdb on 8086 and
+  # 8088, victoria-metrics on 8428); the tests start their own, on free ports.
+  for package in "${missing[@]}"; do
+    case $package in
+      mosquitto | influxdb | victoria-metrics)
+        if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$package" >/dev/null 2>&1 || true; fi
+        ;;
+    esac
+  done
 else
   echo "missing test servers: ${missing[*]}" >&2
   echo "install them with: sudo apt-get install ${missing[*]}" >&2

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod data_cmd;
+mod historian_cmd;
 mod payload_cmd;
 mod pi_cmd;
 mod realtime_cmd;
@@ -33,6 +34,9 @@ enum Command {
     /// Place every reading in its neighbourhood and publish windowed aggregates, rolling
     /// statistics, alerts and error reports over MQTT.
     Realtime(realtime_cmd::RealtimeArgs),
+    /// Store readings, aggregates, alerts and statuses in InfluxDB or the embedded store,
+    /// losing nothing when the database, the broker or the historian goes away.
+    Historian(historian_cmd::HistorianArgs),
     /// Download the open-data files.
     Data {
         #[command(subcommand)]
@@ -56,6 +60,9 @@ fn main() -> ExitCode {
         }
         Command::Realtime(args) => {
             exit(runtime().and_then(|rt| rt.block_on(realtime_cmd::run(args))))
+        }
+        Command::Historian(args) => {
+            exit(runtime().and_then(|rt| rt.block_on(historian_cmd::run(args))))
         }
         Command::Pi(args) => exit(runtime().and_then(|rt| rt.block_on(pi_cmd::run(args)))),
         Command::Data { action } => {

@@ -1,11 +1,12 @@
 //! Real servers for Garonne's tests.
 //!
-//! Garonne talks to an MQTT broker (and, later, to time-series databases and
-//! a web server). Mocks of those servers would only test our idea of how they
-//! behave, so the tests start the real programs instead: each one runs on a
-//! free port of 127.0.0.1, with its configuration, data and log in a fresh
-//! temporary directory, and is killed (and its directory removed) when the
-//! value that owns it is dropped. Nothing listens beyond loopback.
+//! Garonne talks to an MQTT broker, to time-series databases (InfluxDB,
+//! VictoriaMetrics) and, later, to a web server. Mocks of those servers
+//! would only test our idea of how they behave, so the tests start the real
+//! programs instead: each one runs on a free port of 127.0.0.1, with its
+//! configuration, data and log in a fresh temporary directory, and is killed
+//! (and its directory removed) when the value that owns it is dropped.
+//! Nothing listens beyond loopback.
 //!
 //! A test asks for a server with a `start_or_skip` function such as
 //! [`Mosquitto::start_or_skip`]. When the server's program is not installed,
@@ -36,20 +37,26 @@
 //!   reports its early exit with the tail of its log), stops, restarts and
 //!   kills it on drop.
 //! - [`mosquitto`]: [`Mosquitto`], the MQTT broker, built on [`Server`].
+//! - [`influxd`]: [`Influxd`], InfluxDB 1.x, ready once `/ping` answers.
+//! - [`victoria`]: [`Victoria`], VictoriaMetrics, ready once `/health` answers.
 //! - [`subscriber`]: [`Subscriber`], an MQTT client on a test's broker that
 //!   records what it receives, and waits (with a timeout) for what a test
 //!   expects.
 
 pub mod error;
+pub mod influxd;
 pub mod install;
 pub mod mosquitto;
 pub mod port;
 pub mod server;
 pub mod subscriber;
+pub mod victoria;
 
 pub use error::Error;
+pub use influxd::Influxd;
 pub use install::{find, require};
 pub use mosquitto::Mosquitto;
 pub use port::free_port;
 pub use server::{Launch, Server};
 pub use subscriber::{Message, Subscriber};
+pub use victoria::Victoria;

@@ -1,0 +1,241 @@
+//! Write rate and history query times of the embedded store, on a file in a temporary
+//! directory, with a fleet of 10,000 sensors each reading three quantities (a BME280's
+//! temperature, humidity, pressure) once a minute, in time order, as the historian's drain hands
+//! them over. Measured in the same run:
+//! - `write`: batches of 5,000 reading points into a store already holding two hours of the
+//!   fleet (3.6 million values: every sensor's rows span pages of their own, the steady state),
+//!   the moves to `reading` they trigger included;
+//! - `history`: a sensor's history over its last 2 hours and over 7 days (raw values, then
+//!   hourly rows after a roll-up), with `reading_recent` just moved and nearly full (its rows
+//!   fall in the 2 hours, so those queries scan them); a neighbourhood's over 2 hours of
+//!   one-minute aggregates;
+//! - the roll-up of the preloaded hours, timed once and printed.
+//!
+//! Run: `cargo bench -p garonne-historian --bench embedded`. Figures go in BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use garonne_historian::embedded::{COMPACT_ROWS, EmbeddedHistory, EmbeddedStore, Retention};
+use garonne_historian::history::{History, Query, Subject};
+use garonne_historian::point::{Field, Point};
+use garonne_historian::store::Store;
+use garonne_payload::{Quantity, Timestamp};
+
+const SENSORS: usize = 10_000;
+const BATCH: usize = 5_000;
+const SEC: i64 = 1_000_000_000;
+const MINUTE: i64 = 60 * SEC;
+const HOUR: i64 = 60 * MINUTE;
+/// 2025-11-24T00:00:00Z: the fleet starts here; the probe's week ends here.
+const T0: i64 = 1_763_942_400 * SEC;
+/// Minutes of the fleet written before measuring.
+const PRELOAD_MINUTES: i64 = 120;
+
+/// The reading point of sensor `i` at minute `minute`: sensors report in turn, 6 ms apart.
+fn point(i: usize, minute: i64) -> Point {
+    let x = (i as f64 * 0.618 + minute as f64 * 0.1).fract();
+    Point {
+        measurement: "reading",
+        tags: vec![
+            ("kind", "bme280".to_owned()),
+            ("sensor", format!("bench-{i:05}")),
+            ("source", "simulator".to_owned()),
+        ],
+        fields: vec![
+            ("temperature", Field::Float(10.0 + 5.0 * x)),
+            ("relativeHumidity", Field::Float(0.5 + 0.4 * x)),
+            ("atmosphericPressure", Field::Float(990.0 + 20.0 * x)),
+            ("lat", Field::Float(43.6 + i as f64 * 1e-5)),
+            ("lon", Field::Float(1.44 + i as f64 * 1e-5)),
+            ("seq", Field::Int(minute)),
+        ],
+        time_ns: T0 + minute * MINUTE + i as i64 * 6_000_000,
+    }
+}
+
+/// The fleet's stream, cut in batches: batch `n` holds sensors of one half of minute `n / 2`.
+fn fleet_batch(n: i64) -> Vec<Point> {
+    let (minute, half) = (n / 2, (n % 2) as usize);
+    (half * BATCH..(half + 1) * BATCH)
+        .map(|i| point(i, minute))
+        .collect()
+}
+
+fn aggregate(neighbourhood: usize, quantity: Quantity, start_ns: i64) -> Point {
+    Point {
+        measurement: "aggregate",
+        tags: vec![
+            ("name", format!("Quartier {neighbourhood}")),
+            ("neighbourhood", neighbourhood.to_string()),
+            ("quantity", quantity.name().to_owned()),
+        ],
+        fields: vec![
+            ("mean", Field::Float(12.0)),
+            ("min", Field::Float(10.0)),
+            ("max", Field::Float(14.0)),
+            ("readings", Field::Int(160)),
+            ("sensors", Field::Int(160)),
+            ("window_secs", Field::Int(60)),
+        ],
+        time_ns: start_ns,
+    }
+}
+
+fn query(subject: Subject, from: i64, to: i64, every_secs: u32) -> Query {
+    Query {
+        subject,
+        quantity: Quantity::Temperature,
+        from: Timestamp::UNIX_EPOCH.add_nanos(from),
+        to: Timestamp::UNIX_EPOCH.add_nanos(to),
+        every_secs,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history.sqlite");
+    let mut store = runtime
+        .block_on(EmbeddedStore::open(&path, Retention::default()))
+        .expect("store");
+
+    // The probe: one sensor's week, once a minute, before the fleet starts.
+    let week: Vec<Point> = (0..7 * 24 * 60)
+        .map(|m| Point {
+            tags: vec![
+                ("kind", "bme280".to_owned()),
+                ("sensor", "probe".to_owned()),
+                ("source", "simulator".to_owned()),
+            ],
+            ..point(0, m - 7 * 24 * 60)
+        })
+        .collect();
+    let aggregates: Vec<Point> = (0..PRELOAD_MINUTES)
+        .flat_map(|m| {
+            (0..60).flat_map(move |n| {
+                [
+                    Quantity::Temperature,
+                    Quantity::RelativeHumidity,
+                    Quantity::AtmosphericPressure,
+                ]
+                .map(|q| aggregate(n, q, T0 + m * MINUTE))
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    runtime.block_on(async {
+        for batch in week.chunks(BATCH).chain(aggregates.chunks(BATCH)) {
+            store.write(batch).await.expect("preload");
+        }
+        for n in 0..PRELOAD_MINUTES * 2 {
+            store.write(&fleet_batch(n)).await.expect("preload");
+        }
+    });
+    let preload = PRELOAD_MINUTES as usize * SENSORS;
+    eprintln!(
+        "preload: {preload} fleet points in {:.1} s ({:.0} points/s)",
+        started.elapsed().as_secs_f64(),
+        preload as f64 / started.elapsed().as_secs_f64()
+    );
+
+    let mut next = PRELOAD_MINUTES * 2;
+    let mut group = c.benchmark_group("embedded");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("write", |b| {
+        b.iter_custom(|iters| {
+            let mut took = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = fleet_batch(next);
+                next += 1;
+                let start = Instant::now();
+                runtime.block_on(store.write(&batch)).expect("write");
+                took += start.elapsed();
+            }
+            took
+        })
+    });
+
+    let history = runtime
+        .block_on(EmbeddedHistory::open(&path))
+        .expect("history");
+    let sensor = || Subject::Sensor("bench-00042".to_owned());
+    let probe = || Subject::Sensor("probe".to_owned());
+    // The last two hours, up to the newest batch written (the preload's end at the latest).
+    let end = T0 + (next / 2 + 1) * MINUTE + COMPACT_ROWS as i64 / 3 / SENSORS as i64 * MINUTE;
+    let queries = [
+        (
+            "sensor 2 h every 60 s",
+            query(sensor(), end - 2 * HOUR, end, 60),
+        ),
+        (
+            "sensor 2 h every 3600 s",
+            query(sensor(), end - 2 * HOUR, end, 3600),
+        ),
+        (
+            "sensor 7 days every 3600 s",
+            query(probe(), T0 - 168 * HOUR, T0, 3600),
+        ),
+        (
+            "neighbourhood 2 h every 300 s",
+            query(
+                Subject::Neighbourhood("7".to_owned()),
+                T0,
+                T0 + 2 * HOUR,
+                300,
+            ),
+        ),
+    ];
+    group.throughput(Throughput::Elements(1));
+    let ask = |group: &mut criterion::BenchmarkGroup<_>, case: &str| {
+        for (name, query) in &queries {
+            let buckets = runtime.block_on(history.query(query)).expect("query");
+            assert!(!buckets.is_empty(), "{name}: no data");
+            group.bench_function(format!("history {name}, {case}"), |b| {
+                b.iter(|| runtime.block_on(history.query(black_box(query))))
+            });
+        }
+    };
+    // Right after a move: `reading_recent` empty.
+    runtime
+        .block_on(store.maintenance(Timestamp::UNIX_EPOCH.add_nanos(T0)))
+        .expect("move");
+    ask(&mut group, "recent rows moved");
+    // Just before the next move: `reading_recent` nearly full, scanned by every query.
+    let batches = COMPACT_ROWS / (3 * BATCH as u64) - 1;
+    runtime.block_on(async {
+        for _ in 0..batches {
+            store.write(&fleet_batch(next)).await.expect("write");
+            next += 1;
+        }
+    });
+    ask(
+        &mut group,
+        &format!("{} recent values", batches * 3 * BATCH as u64),
+    );
+
+    // Roll-up of everything written: the week of the probe and the fleet's hours.
+    let later = Timestamp::UNIX_EPOCH.add_nanos(T0 + 8 * 24 * HOUR);
+    let started = Instant::now();
+    let done = runtime.block_on(store.maintenance(later)).expect("roll-up");
+    eprintln!(
+        "maintenance: {} values rolled up into hourly rows in {:.1} s",
+        done.rolled_up,
+        started.elapsed().as_secs_f64()
+    );
+    let hourly = query(probe(), T0 - 168 * HOUR, T0, 3600);
+    group.bench_function("history sensor 7 days every 3600 s, hourly rows", |b| {
+        b.iter(|| runtime.block_on(history.query(black_box(&hourly))))
+    });
+    group.finish();
+    runtime.block_on(store.close()).expect("close");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

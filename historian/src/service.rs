@@ -1,0 +1,652 @@
+//! The historian's driver: MQTT in, the spool on disk, batches out to the store, `/metrics`.
+//!
+//! ```text
+//! broker ─► event loop ─► inbox ─► ingest: append, sync, acknowledge ─► spool (disk)
+//!                                                                        │
+//!                              store ◄─ drain: read, points, write, commit ┘
+//! ```
+//!
+//! Design: two loops joined only by the spool. The ingest loop takes whatever the inbox holds
+//! (a group), appends it to the spool, syncs it (on the blocking pool), and only then
+//! acknowledges each message to the broker: group commit, so one `fdatasync` covers many
+//! messages under load. The drain follows behind, turns records into points
+//! ([`crate::schema`]), writes them in batches and commits the spool cursor only once the store
+//! confirmed. A store that is down stops the drain, never the ingest; a full spool stops the
+//! ingest, and the broker keeps the messages.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use garonne_payload::{Limits, Timestamp, Topics};
+use garonne_service::mqtt::{Acks, Connection, subscriber_options};
+use garonne_service::ops::{self, Probe};
+use garonne_service::prometheus::Exposition;
+use rumqttc::{AsyncClient, Publish, QoS};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, ConfigError};
+use crate::lineproto;
+use crate::metrics::Metrics;
+use crate::point::Point;
+use crate::schema;
+use crate::spool::{
+    Position, Record, Recovered, Spool, SpoolCommitter, SpoolConfig, SpoolError, SpoolReader,
+};
+use crate::store::{Store, StoreError};
+
+/// Capacity of the channel from the MQTT event loop to the ingest loop.
+const INBOX: usize = 10_000;
+/// Capacity of the MQTT client's request queue (acknowledgements go through it).
+const REQUESTS: usize = 20_000;
+/// Most messages in one spool group.
+const GROUP: usize = 10_000;
+/// First and longest wait between attempts on a failing store or disk.
+const RETRY_START: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often the store's housekeeping runs.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(300);
+/// How long shutdown gives the acknowledgements and the batch under way.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// File of the spool directory where points the store refused for good are kept.
+pub const REJECTED_FILE: &str = "rejected.lp";
+
+/// Why the historian could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HistorianError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The spool cannot be used.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The metrics address is taken or not allowed.
+    #[error(transparent)]
+    Bind(#[from] ops::BindError),
+    /// The store cannot be opened.
+    #[error("cannot open the {store} store")]
+    Store {
+        /// Which store.
+        store: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages taken from MQTT.
+    pub received: u64,
+    /// Messages acknowledged to the broker (each after it was on disk).
+    pub acknowledged: u64,
+    /// Points the store confirmed.
+    pub points_written: u64,
+    /// Messages that gave no point (see `/metrics` for the reasons).
+    pub skipped: u64,
+    /// Points the store refused for good (kept in the spool's rejected file).
+    pub rejected_points: u64,
+    /// Messages left in the spool for the next start.
+    pub spool_left: u64,
+    /// What the spool held at start-up.
+    pub recovered: Recovered,
+}
+
+/// The wall clock.
+pub fn now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
+/// Runs the historian with `store` until `shutdown`, serving `/metrics` on `listener`.
+pub async fn serve<S: Store + 'static>(
+    config: Config,
+    store: S,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<Summary, HistorianError> {
+    config.validate()?;
+    let broker = config
+        .broker_url()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let topics = config
+        .topics()
+        .ok_or_else(|| ConfigError::Invalid("the topic prefix is not valid".into()))?;
+    let spool_config = SpoolConfig {
+        dir: config.spool_dir.clone(),
+        max_bytes: config.spool_max_bytes,
+        segment_bytes: config.spool_segment_bytes,
+    };
+    let spool = tokio::task::spawn_blocking(move || Spool::open(spool_config))
+        .await
+        .expect("opening the spool does not panic")?;
+    let recovered = spool.recovered;
+    if recovered.records > 0 {
+        info!(
+            spool = %config.spool_dir.display(),
+            records = recovered.records,
+            "messages from the last run are in the spool: writing them first"
+        );
+    }
+    let stats = Arc::clone(&spool.stats);
+    let metrics = Arc::new(Metrics::default());
+
+    let (client, eventloop) =
+        AsyncClient::new(subscriber_options(&config.client_id, &broker), REQUESTS);
+    let (inbox_tx, mut inbox) = mpsc::channel::<Publish>(INBOX);
+    let filters = config
+        .filters()
+        .into_iter()
+        .map(|f| (f, QoS::AtLeastOnce))
+        .collect();
+    let connection =
+        Connection::start_subscriber(client.clone(), eventloop, broker.clone(), filters, inbox_tx);
+
+    let mqtt = Arc::clone(&connection.counters);
+    let probe = Probe {
+        ready: {
+            let mqtt = Arc::clone(&mqtt);
+            Arc::new(move || mqtt.connected.load(Ordering::Relaxed))
+        },
+        metrics: {
+            let (metrics, stats, mqtt) =
+                (Arc::clone(&metrics), Arc::clone(&stats), Arc::clone(&mqtt));
+            Arc::new(move || {
+                let mut e = Exposition::new();
+                metrics.render(&stats, &mut e);
+                e.gauge(
+                    "garonne_historian_mqtt_connected",
+                    "1 while connected to the broker.",
+                    f64::from(u8::from(mqtt.connected.load(Ordering::Relaxed))),
+                )
+                .counter(
+                    "garonne_historian_mqtt_connection_errors_total",
+                    "Failed connection attempts and lost connections.",
+                    mqtt.errors.load(Ordering::Relaxed),
+                );
+                e.finish()
+            })
+        },
+    };
+    let ops_shutdown = CancellationToken::new();
+    let ops_task = tokio::spawn(ops::serve(listener, probe, ops_shutdown.clone()));
+
+    let stop_drain = CancellationToken::new();
+    let drain_task = tokio::spawn(drain(
+        Drain {
+            topics,
+            limits: Limits::default(),
+            batch_points: config.batch_points,
+            flush: Duration::from_millis(config.flush_interval_ms),
+            rejected: config.spool_dir.join(REJECTED_FILE),
+            metrics: Arc::clone(&metrics),
+            stop: stop_drain.clone(),
+        },
+        spool.reader,
+        store,
+    ));
+    info!(
+        broker = %broker,
+        spool = %config.spool_dir.display(),
+        shared_group = config.shared_group.as_deref().unwrap_or("-"),
+        "historian running"
+    );
+
+    // The ingest loop.
+    let mut writer = spool.writer;
+    let mut acks = Acks::default();
+    let mut group: Vec<Publish> = Vec::with_capacity(GROUP);
+    'ingest: loop {
+        if !writer.has_room() {
+            warn!(
+                spool = %config.spool_dir.display(),
+                "the spool is full: taking no more messages until the store catches up (the broker keeps them)"
+            );
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                () = writer.wait_for_room() => info!("the spool has room again"),
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            message = inbox.recv() => match message {
+                Some(m) => group.push(m),
+                None => break,
+            },
+            () = tokio::time::sleep(Duration::from_millis(5)), if !acks.is_empty() => {}
+        }
+        while group.len() < GROUP {
+            match inbox.try_recv() {
+                Ok(m) => group.push(m),
+                Err(_) => break,
+            }
+        }
+        if !group.is_empty() {
+            metrics
+                .received
+                .fetch_add(group.len() as u64, Ordering::Relaxed);
+            let received = now();
+            for m in &group {
+                // MQTT topics are at most 65,535 bytes: the spool frames every one.
+                writer
+                    .append(received, &m.topic, &m.payload)
+                    .map_err(HistorianError::Spool)?;
+            }
+            let mut retry = RETRY_START;
+            loop {
+                let started = Instant::now();
+                let (back, result) = tokio::task::spawn_blocking(move || {
+                    let result = writer.sync();
+                    (writer, result)
+                })
+                .await
+                .expect("a spool sync does not panic");
+                writer = back;
+                match result {
+                    Ok(()) => {
+                        metrics.spool_sync.observe(started.elapsed());
+                        break;
+                    }
+                    Err(e) => {
+                        metrics.spool_errors.fetch_add(1, Ordering::Relaxed);
+                        error!(error = %format!("{e:#}"), "cannot write to the spool, trying again (nothing is acknowledged meanwhile)");
+                        tokio::select! {
+                            // Not acknowledged: the broker hands the group over again next time.
+                            _ = shutdown.cancelled() => break 'ingest,
+                            () = tokio::time::sleep(retry) => {}
+                        }
+                        retry = (retry * 2).min(RETRY_MAX);
+                    }
+                }
+            }
+            for m in group.drain(..) {
+                acks.owe(&m);
+            }
+        }
+        send_acks(&mut acks, &client, &metrics);
+    }
+
+    // Shutdown: acknowledge what is on disk, stop the drain after its batch, disconnect.
+    drop(inbox);
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while !acks.is_empty() && Instant::now() < deadline {
+        send_acks(&mut acks, &client, &metrics);
+        if !acks.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    stop_drain.cancel();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, drain_task).await;
+    if drained.is_err() {
+        warn!("the store write under way did not finish in time; its messages stay in the spool");
+    }
+    connection.finish(0, false, SHUTDOWN_GRACE).await;
+    ops_shutdown.cancel();
+    let _ = ops_task.await;
+
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let summary = Summary {
+        received: load(&metrics.received),
+        acknowledged: load(&metrics.acknowledged),
+        points_written: load(&metrics.points_written),
+        skipped: metrics.skipped_total(),
+        rejected_points: load(&metrics.rejected_points),
+        spool_left: load(&stats.records),
+        recovered,
+    };
+    info!(
+        received = summary.received,
+        points = summary.points_written,
+        spool_left = summary.spool_left,
+        "historian stopped"
+    );
+    Ok(summary)
+}
+
+fn send_acks(acks: &mut Acks, client: &AsyncClient, metrics: &Metrics) {
+    let before = acks.len();
+    let left = acks.send(client);
+    metrics
+        .acknowledged
+        .fetch_add((before - left) as u64, Ordering::Relaxed);
+}
+
+/// What the drain needs besides the spool and the store.
+struct Drain {
+    topics: Topics,
+    limits: Limits,
+    batch_points: usize,
+    flush: Duration,
+    rejected: PathBuf,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+}
+
+/// A batch on its way from the spool to the store.
+struct Batch {
+    points: Vec<Point>,
+    /// The spool position after its last record.
+    position: Position,
+    /// How many spool records it holds.
+    records: u64,
+}
+
+/// Moves records from the spool to the store until `stop`, committing each batch once the
+/// store confirmed it. A batch under way when `stop` comes is abandoned uncommitted (it is
+/// written again at the next start).
+///
+/// Design: two tasks joined by a channel of one batch. This one reads the spool and makes
+/// points while the other waits for the store with the previous batch, so the store is never
+/// idle while the next batch is prepared; the writer commits in order.
+async fn drain<S: Store + 'static>(drain: Drain, mut reader: SpoolReader, store: S) {
+    let drain = Arc::new(drain);
+    let (batches, inbox) = mpsc::channel::<Batch>(1);
+    let writer = tokio::spawn(write_batches(
+        Arc::clone(&drain),
+        inbox,
+        store,
+        reader.committer(),
+    ));
+    let mut records: Vec<Record> = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = drain.stop.cancelled() => break,
+            ready = reader.wait(drain.flush) => if !ready { continue },
+        }
+        // A batch: up to batch_points points, or what came within the flush interval.
+        records.clear();
+        let mut points: Vec<Point> = Vec::with_capacity(drain.batch_points);
+        let deadline = tokio::time::Instant::now() + drain.flush;
+        let mut position = reader.position();
+        loop {
+            let before = records.len();
+            let room = drain.batch_points.saturating_sub(points.len()).max(1);
+            // Design: a plain file read on the async thread: the records were just written, so
+            // they come from the page cache, a few milliseconds per full batch at most.
+            position = match reader.read(room, &mut records) {
+                Ok(p) => p,
+                Err(e) => {
+                    error!(error = %format!("{e:#}"), "cannot read the spool, trying again");
+                    tokio::select! {
+                        _ = drain.stop.cancelled() => break,
+                        () = tokio::time::sleep(RETRY_MAX) => {}
+                    }
+                    reader.position()
+                }
+            };
+            for r in &records[before..] {
+                if let Err(skip) = schema::points(
+                    &drain.topics,
+                    &r.topic,
+                    &r.payload,
+                    r.received,
+                    &drain.limits,
+                    &mut points,
+                ) {
+                    drain.metrics.skip(skip);
+                }
+            }
+            if points.len() >= drain.batch_points || drain.stop.is_cancelled() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || !reader.wait(left).await {
+                break;
+            }
+        }
+        let batch = Batch {
+            points,
+            position,
+            records: records.len() as u64,
+        };
+        tokio::select! {
+            biased;
+            _ = drain.stop.cancelled() => break,
+            sent = batches.send(batch) => if sent.is_err() { break },
+        }
+    }
+    drop(batches);
+    let _ = writer.await;
+}
+
+/// Writes the batches in order, committing each once the store has it; runs the store's
+/// housekeeping between batches. Stops at `stop` without starting another batch.
+async fn write_batches<S: Store>(
+    drain: Arc<Drain>,
+    mut batches: mpsc::Receiver<Batch>,
+    mut store: S,
+    committer: SpoolCommitter,
+) {
+    let mut last_maintenance = Instant::now();
+    while let Some(batch) = batches.recv().await {
+        if drain.stop.is_cancelled() || !write_all(&drain, &mut store, &batch.points).await {
+            return; // stopped: the batch stays in the spool for the next start
+        }
+        if let Err(e) = committer.commit(batch.position, batch.records) {
+            // The store has the points; the cursor will be saved with the next batch, and
+            // points written again meanwhile are idempotent.
+            warn!(error = %format!("{e:#}"), "cannot save the spool cursor");
+        }
+        if last_maintenance.elapsed() >= MAINTAIN_EVERY {
+            last_maintenance = Instant::now();
+            if let Err(e) = store.maintain(now()).await {
+                warn!(store = store.name(), error = %e, "store housekeeping failed; trying again later");
+            }
+        }
+    }
+}
+
+/// Writes `points`, retrying while the store is unavailable and splitting a batch the store
+/// refuses until the points it will never take are found (kept in the rejected file). Returns
+/// false if stopped before the store took them.
+async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> bool {
+    let metrics = &drain.metrics;
+    let mut pending: Vec<&[Point]> = vec![points];
+    let mut retry = RETRY_START;
+    let mut failing_since: Option<Instant> = None;
+    while let Some(batch) = pending.pop() {
+        if batch.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        match store.write(batch).await {
+            Ok(()) => {
+                metrics.store_write.observe(started.elapsed());
+                metrics.batches_written.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .points_written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                if let Some(since) = failing_since.take() {
+                    info!(
+                        store = store.name(),
+                        after_secs = since.elapsed().as_secs(),
+                        "store writes resumed"
+                    );
+                }
+                retry = RETRY_START;
+            }
+            Err(StoreError::Unavailable(why)) => {
+                metrics.store_retries.fetch_add(1, Ordering::Relaxed);
+                if failing_since.is_none() {
+                    failing_since = Some(Instant::now());
+                    warn!(store = store.name(), error = %why, "cannot write to the store; the spool keeps everything and writing resumes when it is back");
+                }
+                pending.push(batch);
+                tokio::select! {
+                    _ = drain.stop.cancelled() => return false,
+                    () = tokio::time::sleep(retry) => {}
+                }
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+            Err(StoreError::Rejected(why)) if batch.len() > 1 => {
+                // Find the culprits: the halves are written (or split) in turn.
+                let (a, b) = batch.split_at(batch.len() / 2);
+                pending.push(b);
+                pending.push(a);
+                let _ = why;
+            }
+            Err(StoreError::Rejected(why)) => {
+                metrics.rejected_points.fetch_add(1, Ordering::Relaxed);
+                metrics.rejected_batches.fetch_add(1, Ordering::Relaxed);
+                warn!(store = store.name(), error = %why, file = %drain.rejected.display(), "the store refused a point for good; it is kept in the rejected file");
+                if let Err(e) = keep_rejected(&drain.rejected, &batch[0], &why) {
+                    error!(error = %e, file = %drain.rejected.display(), "cannot keep the refused point");
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Appends a refused point, in line protocol, with the store's reason as a comment line.
+fn keep_rejected(file: &Path, point: &Point, why: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut line = String::new();
+    lineproto::encode(point, &mut line);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    let reason = why.replace('\n', " ");
+    write!(f, "# {} refused: {reason}\n{line}", now())?;
+    if !line.ends_with('\n') {
+        writeln!(f)?;
+    }
+    f.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::point::Field;
+
+    /// A store that is down for its first `down_for` writes, then refuses any batch holding a
+    /// point whose time is in `bad`, and otherwise keeps the times it was given.
+    struct Scripted {
+        down_for: usize,
+        bad: BTreeSet<i64>,
+        calls: usize,
+        kept: Vec<i64>,
+    }
+
+    impl Store for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+
+        async fn write(&mut self, points: &[Point]) -> Result<(), StoreError> {
+            self.calls += 1;
+            if self.calls <= self.down_for {
+                return Err(StoreError::Unavailable("connection refused".into()));
+            }
+            if points.iter().any(|p| self.bad.contains(&p.time_ns)) {
+                return Err(StoreError::Rejected("field type conflict".into()));
+            }
+            self.kept.extend(points.iter().map(|p| p.time_ns));
+            Ok(())
+        }
+    }
+
+    fn point(time_ns: i64) -> Point {
+        Point {
+            measurement: "reading",
+            tags: vec![("sensor", "s-1".to_owned())],
+            fields: vec![("temperature", Field::Float(20.5))],
+            time_ns,
+        }
+    }
+
+    fn drain_settings(dir: &Path, stop: CancellationToken) -> Drain {
+        Drain {
+            topics: Topics::new("garonne").expect("prefix"),
+            limits: Limits::default(),
+            batch_points: 100,
+            flush: Duration::from_millis(10),
+            rejected: dir.join(REJECTED_FILE),
+            metrics: Arc::new(Metrics::default()),
+            stop,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_is_down_gets_the_same_batch_again_until_it_takes_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let drain = drain_settings(dir.path(), CancellationToken::new());
+        let mut store = Scripted {
+            down_for: 6,
+            bad: BTreeSet::new(),
+            calls: 0,
+            kept: Vec::new(),
+        };
+        let points: Vec<Point> = (0..10).map(point).collect();
+        assert!(write_all(&drain, &mut store, &points).await);
+        assert_eq!(store.kept, (0..10).collect::<Vec<_>>());
+        assert_eq!(drain.metrics.store_retries.load(Ordering::Relaxed), 6);
+        assert_eq!(drain.metrics.points_written.load(Ordering::Relaxed), 10);
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_is_split_until_only_the_bad_points_are_set_aside() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let drain = drain_settings(dir.path(), CancellationToken::new());
+        let bad = BTreeSet::from([3, 64, 65]);
+        let mut store = Scripted {
+            down_for: 0,
+            bad: bad.clone(),
+            calls: 0,
+            kept: Vec::new(),
+        };
+        let points: Vec<Point> = (0..100).map(point).collect();
+        assert!(write_all(&drain, &mut store, &points).await);
+        let mut kept = store.kept.clone();
+        kept.sort_unstable();
+        let good: Vec<i64> = (0..100).filter(|t| !bad.contains(t)).collect();
+        assert_eq!(kept, good, "every good point written once");
+        assert_eq!(drain.metrics.rejected_points.load(Ordering::Relaxed), 3);
+        let file = std::fs::read_to_string(dir.path().join(REJECTED_FILE)).expect("rejected file");
+        let lines: Vec<&str> = file.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "reading,sensor=s-1 temperature=20.5 3",
+                "reading,sensor=s-1 temperature=20.5 64",
+                "reading,sensor=s-1 temperature=20.5 65"
+            ]
+        );
+        assert!(file.contains("refused: field type conflict"), "{file}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_while_the_store_is_down_leaves_the_batch_uncommitted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stop = CancellationToken::new();
+        let drain = drain_settings(dir.path(), stop.clone());
+        let mut store = Scripted {
+            down_for: usize::MAX,
+            bad: BTreeSet::new(),
+            calls: 0,
+            kept: Vec::new(),
+        };
+        let points: Vec<Point> = (0..10).map(point).collect();
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            stop.cancel();
+        });
+        assert!(!write_all(&drain, &mut store, &points).await);
+        stopper.await.expect("stopper");
+        assert!(store.kept.is_empty());
+        assert!(
+            store.calls > 5,
+            "retried with backoff: {} calls",
+            store.calls
+        );
+    }
+}

@@ -1,0 +1,380 @@
+//! The historian loses nothing, with exact counts: the simulator's fleet publishes through a
+//! real mosquitto while the store (a real InfluxDB 1.6) goes away and comes back, while the
+//! broker restarts, and with two historians sharing the stream. Every reading the broker
+//! acknowledged to the simulator must be in InfluxDB exactly once (`count("seq")` over
+//! `reading` equals the number published: a lost reading makes it smaller, a reading stored
+//! twice as two points makes it larger).
+//!
+//! The historian runs in process through the same `serve` as `garonne historian`; the test
+//! where the historian is killed with SIGKILL runs the binary (tests/historian.rs at the
+//! workspace root).
+
+use std::time::Duration;
+
+use garonne_historian::config::{Config, InfluxApi, StoreKind};
+use garonne_historian::influx::{Credentials, InfluxV1};
+use garonne_historian::{Summary, serve};
+use garonne_payload::{Location, SPEC_VERSION, SensorState, Source, Status, Timestamp};
+use garonne_simulator::fleet::FleetConfig;
+use garonne_simulator::simulate::{self, SimulateConfig, Summary as Simulated};
+use garonne_testkit::{Influxd, Mosquitto};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const DB: &str = "garonne";
+
+/// Longest wait for the store to hold every reading once the fleet has stopped.
+const CATCH_UP: Duration = Duration::from_secs(60);
+
+fn data_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/toulouse"
+    ))
+}
+
+/// A historian running in this process.
+struct Historian {
+    task: JoinHandle<Result<Summary, garonne_historian::HistorianError>>,
+    shutdown: CancellationToken,
+    metrics: String,
+}
+
+impl Historian {
+    async fn start(config: Config, influx: &Influxd) -> Historian {
+        let store = InfluxV1::new(&influx.url(), DB, Credentials::None).expect("store");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
+        let metrics = format!("http://{}/metrics", listener.local_addr().expect("address"));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(config, store, listener, shutdown.clone()));
+        Historian {
+            task,
+            shutdown,
+            metrics,
+        }
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(&self.metrics)
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics body");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    }
+
+    /// Waits until the historian has taken the retained probe: its subscription is in place.
+    async fn wait_subscribed(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self
+            .metric("garonne_historian_messages_received_total")
+            .await
+            < 1.0
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the historian never received the retained probe"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the spool is empty: every message taken so far is in the store.
+    async fn wait_drained(&self) {
+        let deadline = tokio::time::Instant::now() + CATCH_UP;
+        while self.metric("garonne_historian_spool_records").await > 0.0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the spool never emptied"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) -> Summary {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the historian stops")
+            .expect("the historian task completes")
+            .expect("the historian ran")
+    }
+}
+
+fn config(broker: &Mosquitto, influx: &Influxd, prefix: &str, spool: &std::path::Path) -> Config {
+    let mut config = Config {
+        broker: broker.url(),
+        client_id: format!("{prefix}-historian"),
+        topic_prefix: prefix.to_owned(),
+        spool_dir: spool.to_owned(),
+        spool_segment_bytes: 1 << 20,
+        spool_max_bytes: 64 << 20,
+        batch_points: 1000,
+        flush_interval_ms: 100,
+        ..Config::default()
+    };
+    config.store.kind = StoreKind::Influx;
+    config.store.api = InfluxApi::V1;
+    config.store.url = influx.url();
+    config.store.db = DB.to_owned();
+    config
+}
+
+/// Creates the test database on `influx`.
+async fn create_database(influx: &Influxd) {
+    InfluxV1::new(&influx.url(), DB, Credentials::None)
+        .expect("store")
+        .create_database()
+        .await
+        .expect("database");
+}
+
+/// A retained status on the prefix: the broker hands it to the historian's subscription as
+/// soon as it exists.
+async fn publish_probe(broker: &Mosquitto, prefix: &str) {
+    let mut options = MqttOptions::new(format!("{prefix}-probe"), broker.host(), broker.port());
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    let status = Status {
+        v: SPEC_VERSION,
+        sensor_id: "probe".into(),
+        state: SensorState::Online,
+        time: Timestamp::from_system_time(std::time::SystemTime::now()),
+        kind: "probe".into(),
+        source: Source::Device,
+        location: Some(Location {
+            lon: 1.44,
+            lat: 43.6,
+            alt: None,
+        }),
+        modules: Vec::new(),
+    };
+    client
+        .publish(
+            format!("{prefix}/v1/sensors/probe/status"),
+            QoS::AtLeastOnce,
+            true,
+            serde_json::to_vec(&status).expect("JSON"),
+        )
+        .await
+        .expect("queued");
+    let acked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) =
+                eventloop.poll().await.expect("broker")
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(acked.is_ok(), "the broker took the probe");
+    let _ = client.disconnect().await;
+}
+
+/// The fleet of 20 quartiers × 2 sensors and the 77 stations, at `rate_hz` each, for `secs`.
+fn fleet(broker: &Mosquitto, prefix: &str, rate_hz: f64, secs: u64) -> SimulateConfig {
+    SimulateConfig {
+        broker: broker.url().parse().expect("broker URL"),
+        client_id: format!("{prefix}-simulator"),
+        topic_prefix: prefix.to_owned(),
+        data_dir: data_dir(),
+        neighbourhoods: None,
+        fleet: FleetConfig {
+            speed: 600.0,
+            rate_hz,
+            density: 2,
+            seed: 5,
+            faults: 0.0,
+            rebase: true,
+        },
+        duration: Some(Duration::from_secs(secs)),
+        qos: QoS::AtLeastOnce,
+        progress: false,
+    }
+}
+
+fn run_fleet(config: SimulateConfig) -> JoinHandle<Simulated> {
+    tokio::spawn(async move {
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            simulate::run(config, CancellationToken::new()),
+        )
+        .await
+        .expect("the simulator stops after its duration")
+        .expect("the simulator runs")
+    })
+}
+
+/// Readings stored in InfluxDB: `count("seq")` over `reading` (`None` while it does not
+/// answer).
+async fn stored_readings(influx_url: &str) -> Option<u64> {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{influx_url}/query"),
+        &[("db", DB), ("q", "SELECT count(\"seq\") FROM \"reading\"")],
+    )
+    .expect("query URL");
+    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+    let answer: Value = serde_json::from_str(&text).ok()?;
+    Some(
+        answer
+            .pointer("/results/0/series/0/values/0/1")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    )
+}
+
+/// Waits until InfluxDB holds `expected` readings (or the catch-up time is over), and returns
+/// what it holds then.
+async fn wait_for_readings(influx_url: &str, expected: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    loop {
+        let stored = stored_readings(influx_url).await.unwrap_or(0);
+        if stored >= expected || tokio::time::Instant::now() >= deadline {
+            return stored;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_going_away_under_load_loses_nothing() {
+    let (Some(broker), Some(mut influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
+    else {
+        return;
+    };
+    let prefix = "faults-store";
+    create_database(&influx).await;
+    let spool = tempfile::tempdir().expect("temp dir");
+    publish_probe(&broker, prefix).await;
+    let historian = Historian::start(config(&broker, &influx, prefix, spool.path()), &influx).await;
+    historian.wait_subscribed().await;
+
+    let fleet = run_fleet(fleet(&broker, prefix, 10.0, 8));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    influx.stop().expect("influxd stops");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let depth = historian.metric("garonne_historian_spool_records").await;
+    influx.restart().expect("influxd restarts");
+    let simulated = fleet.await.expect("fleet task");
+    assert!(simulated.delivered, "the broker took every reading");
+
+    let stored = wait_for_readings(&influx.url(), simulated.published).await;
+    let retries = historian
+        .metric("garonne_historian_store_retries_total")
+        .await;
+    historian.wait_drained().await;
+    let summary = historian.stop().await;
+    assert!(retries > 0.0, "the historian saw the store go away");
+    assert!(
+        depth > 0.0,
+        "readings waited in the spool while the store was away"
+    );
+    assert_eq!(
+        (stored, summary.spool_left, summary.rejected_points),
+        (simulated.published, 0, 0),
+        "readings in InfluxDB of {} published ({summary:?})",
+        simulated.published
+    );
+    // Nothing more arrives later: exactly once.
+    assert_eq!(
+        stored_readings(&influx.url()).await,
+        Some(simulated.published)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_under_load_loses_nothing() {
+    let (Some(mut broker), Some(influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
+    else {
+        return;
+    };
+    let prefix = "faults-broker";
+    create_database(&influx).await;
+    let spool = tempfile::tempdir().expect("temp dir");
+    publish_probe(&broker, prefix).await;
+    let historian = Historian::start(config(&broker, &influx, prefix, spool.path()), &influx).await;
+    historian.wait_subscribed().await;
+
+    let fleet = run_fleet(fleet(&broker, prefix, 10.0, 8));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    broker.restart().expect("mosquitto restarts");
+    let simulated = fleet.await.expect("fleet task");
+    assert!(simulated.delivered, "the broker took every reading");
+
+    let stored = wait_for_readings(&influx.url(), simulated.published).await;
+    let errors = historian
+        .metric("garonne_historian_mqtt_connection_errors_total")
+        .await;
+    historian.wait_drained().await;
+    let summary = historian.stop().await;
+    assert!(errors > 0.0, "the historian saw the broker go away");
+    assert_eq!(
+        (stored, summary.spool_left),
+        (simulated.published, 0),
+        "readings in InfluxDB of {} published ({summary:?})",
+        simulated.published
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_historians_in_a_shared_group_split_the_stream_and_store_it_once() {
+    let (Some(broker), Some(influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
+    else {
+        return;
+    };
+    let prefix = "faults-shared";
+    create_database(&influx).await;
+    let (spool_a, spool_b) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let member = |name: &str, spool: &std::path::Path| Config {
+        client_id: format!("{prefix}-{name}"),
+        shared_group: Some("historians".into()),
+        ..config(&broker, &influx, prefix, spool)
+    };
+    let a = Historian::start(member("a", spool_a.path()), &influx).await;
+    let b = Historian::start(member("b", spool_b.path()), &influx).await;
+    let ready = |h: &Historian| {
+        let metrics = h.metrics.replace("/metrics", "/readyz");
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+            while !reqwest::get(&metrics)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                assert!(tokio::time::Instant::now() < deadline, "not connected");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    ready(&a).await;
+    ready(&b).await;
+    // Connected is not subscribed: give the SUBSCRIBE packets their round trip.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let simulated = run_fleet(fleet(&broker, prefix, 10.0, 5))
+        .await
+        .expect("fleet task");
+    assert!(simulated.delivered, "the broker took every reading");
+    let stored = wait_for_readings(&influx.url(), simulated.published).await;
+    let (a, b) = (a.stop().await, b.stop().await);
+    assert_eq!(stored, simulated.published, "{a:?} {b:?}");
+    assert!(
+        a.received > 0 && b.received > 0,
+        "both historians took part: {} and {}",
+        a.received,
+        b.received
+    );
+    // Each message went to exactly one of them: the readings, and the fleet's statuses (online
+    // then offline, for each sensor and for the simulator itself).
+    let statuses = 2 * (simulated.sensors as u64 + 1);
+    assert_eq!(a.received + b.received, simulated.published + statuses);
+}

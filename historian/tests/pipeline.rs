@@ -1,0 +1,264 @@
+//! The whole path, broker to history: the simulator's fleet (with faults) through a real
+//! mosquitto, two historians (the same `serve` as `garonne historian`), one into InfluxDB 1.6,
+//! one into the embedded store, and a subscriber that records every reading. The history each
+//! store answers, through InfluxQL and through SQL, is recomputed here from the subscriber's
+//! readings: counts, min and max exactly, means to 1e-9; and the two stores agree.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use garonne_historian::config::{Config, InfluxApi, StoreKind};
+use garonne_historian::embedded::{EmbeddedHistory, EmbeddedStore, Retention};
+use garonne_historian::history::{Bucket, History, Query, Subject};
+use garonne_historian::influx::{Credentials, InfluxQl, InfluxV1};
+use garonne_historian::store::Store;
+use garonne_historian::{Summary, serve};
+use garonne_payload::{Limits, Quantity, Timestamp, parse_reading};
+use garonne_simulator::fleet::FleetConfig;
+use garonne_simulator::simulate::{self, SimulateConfig};
+use garonne_testkit::{Influxd, Mosquitto, Subscriber};
+use rumqttc::QoS;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const DB: &str = "garonne";
+const PREFIX: &str = "pipeline";
+/// History intervals: one minute.
+const EVERY: u32 = 60;
+
+struct Running {
+    task: JoinHandle<Result<Summary, garonne_historian::HistorianError>>,
+    shutdown: CancellationToken,
+    metrics: String,
+}
+
+async fn start<S: Store + 'static>(config: Config, store: S) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
+    let metrics = format!("http://{}/metrics", listener.local_addr().expect("address"));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(serve(config, store, listener, shutdown.clone()));
+    Running {
+        task,
+        shutdown,
+        metrics,
+    }
+}
+
+impl Running {
+    async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(&self.metrics)
+            .await
+            .expect("/metrics")
+            .text()
+            .await
+            .expect("body");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    }
+
+    async fn stop(self) -> Summary {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("stops")
+            .expect("task")
+            .expect("ran")
+    }
+}
+
+/// The statistics of one interval, recomputed from readings.
+#[derive(Default)]
+struct Expected {
+    values: Vec<f64>,
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn same(got: &[Bucket], want: &[Bucket]) -> bool {
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(g, w)| {
+            g.start == w.start
+                && g.count == w.count
+                && g.min == w.min
+                && g.max == w.max
+                && close(g.mean, w.mean)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() {
+    let (Some(broker), Some(influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
+    else {
+        return;
+    };
+    let influx_store = InfluxV1::new(&influx.url(), DB, Credentials::None).expect("store");
+    influx_store.create_database().await.expect("database");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("history.sqlite");
+    let embedded_store = EmbeddedStore::open(&file, Retention::default())
+        .await
+        .expect("embedded store");
+
+    let config = |name: &str, kind: StoreKind| {
+        let mut c = Config {
+            broker: broker.url(),
+            client_id: format!("{PREFIX}-{name}"),
+            topic_prefix: PREFIX.to_owned(),
+            spool_dir: dir.path().join(format!("spool-{name}")),
+            spool_segment_bytes: 1 << 20,
+            spool_max_bytes: 64 << 20,
+            batch_points: 1000,
+            flush_interval_ms: 100,
+            ..Config::default()
+        };
+        c.store.kind = kind;
+        c.store.api = InfluxApi::V1;
+        c.store.url = influx.url();
+        c.store.db = DB.to_owned();
+        c.store.path = file.clone();
+        c
+    };
+    let mut sub = Subscriber::start(
+        &broker,
+        &format!("{PREFIX}-recorder"),
+        &[&format!("{PREFIX}/v1/sensors/+/reading")],
+    )
+    .await;
+    let to_influx = start(config("influx", StoreKind::Influx), influx_store).await;
+    let to_embedded = start(config("embedded", StoreKind::Embedded), embedded_store).await;
+    for h in [&to_influx, &to_embedded] {
+        let ready = h.metrics.replace("/metrics", "/readyz");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(tokio::time::Instant::now() < deadline, "not connected");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Connected is not yet subscribed: give the SUBSCRIBE packets their round trip.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let fleet = SimulateConfig {
+        broker: broker.url().parse().expect("broker URL"),
+        client_id: format!("{PREFIX}-simulator"),
+        topic_prefix: PREFIX.to_owned(),
+        data_dir: std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/toulouse"
+        )),
+        neighbourhoods: None,
+        fleet: FleetConfig {
+            speed: 600.0,
+            rate_hz: 4.0,
+            density: 1,
+            seed: 17,
+            faults: 0.05,
+            rebase: true,
+        },
+        duration: Some(Duration::from_secs(5)),
+        qos: QoS::AtLeastOnce,
+        progress: false,
+    };
+    let simulated = tokio::time::timeout(
+        Duration::from_secs(60),
+        simulate::run(fleet, CancellationToken::new()),
+    )
+    .await
+    .expect("the simulator stops")
+    .expect("the simulator runs");
+    assert!(simulated.delivered);
+
+    // The readings, as the recorder saw them: valid ones, each (sensor, time) once.
+    let messages = sub
+        .wait_for("every reading", Duration::from_secs(20), |m| {
+            m.len() as u64 == simulated.published
+        })
+        .await
+        .to_vec();
+    let far_future = Timestamp::new(i64::MAX / 4, 0).expect("far future");
+    let mut seen = HashSet::new();
+    // (sensor, quantity) → interval start → values
+    let mut expected: BTreeMap<(String, Quantity), BTreeMap<i64, Expected>> = BTreeMap::new();
+    let (mut valid, mut from, mut to) = (0u64, i64::MAX, i64::MIN);
+    for m in &messages {
+        let Ok(r) = parse_reading(&m.payload, far_future, &Limits::default()) else {
+            continue;
+        };
+        let ns = r.time.unix_nanos() as i64;
+        if !seen.insert((r.sensor_id.clone(), ns)) {
+            continue; // a repeat: the stores keep one point
+        }
+        valid += 1;
+        from = from.min(r.time.unix_secs());
+        to = to.max(r.time.unix_secs() + 1);
+        let start = r.time.unix_secs().div_euclid(i64::from(EVERY)) * i64::from(EVERY);
+        for (q, v) in r.quantities.iter() {
+            expected
+                .entry((r.sensor_id.clone(), q))
+                .or_default()
+                .entry(start)
+                .or_default()
+                .values
+                .push(v);
+        }
+    }
+    assert!(valid > 500, "{valid} valid readings");
+
+    // Both historians have written every valid reading.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for h in [&to_influx, &to_embedded] {
+        while (h.metric("garonne_historian_points_written_total").await as u64) < valid {
+            assert!(tokio::time::Instant::now() < deadline, "not all written");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let (a, b) = (to_influx.stop().await, to_embedded.stop().await);
+    assert_eq!(a.skipped, b.skipped, "both skip the same faulty payloads");
+
+    let influxql = InfluxQl::new(&influx.url(), DB, Credentials::None).expect("InfluxQL");
+    let sqlite = EmbeddedHistory::open(&file)
+        .await
+        .expect("read-only history");
+    let (from, to) = (
+        Timestamp::new(from, 0).expect("from"),
+        Timestamp::new(to, 0).expect("to"),
+    );
+    let mut compared = 0;
+    for ((sensor, quantity), intervals) in &expected {
+        let want: Vec<Bucket> = intervals
+            .iter()
+            .map(|(start, e)| Bucket {
+                start: Timestamp::new(*start, 0).expect("start"),
+                mean: e.values.iter().sum::<f64>() / e.values.len() as f64,
+                min: e.values.iter().copied().fold(f64::INFINITY, f64::min),
+                max: e.values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                count: e.values.len() as u64,
+            })
+            .collect();
+        let query = Query {
+            subject: Subject::Sensor(sensor.clone()),
+            quantity: *quantity,
+            from,
+            to,
+            every_secs: EVERY,
+        };
+        let from_influx = influxql.query(&query).await.expect("InfluxQL answers");
+        let from_sqlite = sqlite.query(&query).await.expect("SQLite answers");
+        assert!(
+            same(&from_influx, &want),
+            "InfluxDB, {sensor} {quantity:?}: {from_influx:?}, recomputed {want:?}"
+        );
+        assert!(
+            same(&from_sqlite, &want),
+            "embedded, {sensor} {quantity:?}: {from_sqlite:?}, recomputed {want:?}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 100, "{compared} series compared");
+}

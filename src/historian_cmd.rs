@@ -1,0 +1,170 @@
+//! `garonne historian`: flags over the configuration file, then [`garonne_historian::run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use garonne_historian::config::{Config, InfluxApi, Secrets, StoreKind};
+
+/// Which store, on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreArg {
+    /// InfluxDB (or VictoriaMetrics through the v2 API).
+    Influx,
+    /// The embedded store: a SQLite file `garonne serve` reads.
+    Embedded,
+}
+
+/// Which InfluxDB API, on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+enum ApiArg {
+    /// InfluxDB 1.x: --db; credentials from INFLUX_USERNAME and INFLUX_PASSWORD.
+    V1,
+    /// InfluxDB 2.x/3.x: --org, --bucket; token from INFLUX_TOKEN.
+    V2,
+}
+
+/// The flags of `garonne historian`. Each one overrides the configuration file. Secrets come
+/// from the environment only: INFLUX_TOKEN (v2), INFLUX_USERNAME and INFLUX_PASSWORD (v1).
+#[derive(Args)]
+pub struct HistorianArgs {
+    /// Configuration file (TOML; see `--print-default-config`).
+    #[arg(long, env = "GARONNE_HISTORIAN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+    /// The MQTT broker.
+    #[arg(long, env = "GARONNE_BROKER")]
+    broker: Option<String>,
+    /// Data folder: default home of the spool and of the embedded store.
+    #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Where points go.
+    #[arg(long, value_enum)]
+    store: Option<StoreArg>,
+    /// Embedded store: the database file (default: history.sqlite in the data folder).
+    #[arg(long)]
+    store_path: Option<PathBuf>,
+    /// InfluxDB base URL, e.g. http://127.0.0.1:8086.
+    #[arg(long, env = "GARONNE_INFLUX_URL")]
+    influx_url: Option<String>,
+    /// InfluxDB write API.
+    #[arg(long, value_enum)]
+    influx_api: Option<ApiArg>,
+    /// InfluxDB 1.x database.
+    #[arg(long)]
+    db: Option<String>,
+    /// InfluxDB 2.x/3.x organisation.
+    #[arg(long)]
+    org: Option<String>,
+    /// InfluxDB 2.x/3.x bucket.
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Spool directory (default: historian-spool in the data folder).
+    #[arg(long)]
+    spool_dir: Option<PathBuf>,
+    /// Share the stream with the other historians of this group ($share/NAME/...).
+    #[arg(long)]
+    shared_group: Option<String>,
+    /// Most points in one write.
+    #[arg(long)]
+    batch_points: Option<usize>,
+    /// Longest wait for a batch to fill, e.g. 1s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    flush_interval: Option<Duration>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "GARONNE_HISTORIAN_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
+    /// MQTT client id (fixed, so the broker keeps the session across restarts).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Topic prefix.
+    #[arg(long, env = "GARONNE_TOPIC_PREFIX")]
+    prefix: Option<String>,
+}
+
+/// Runs the historian until Ctrl-C or SIGTERM, then prints what it did.
+pub async fn run(args: HistorianArgs) -> anyhow::Result<()> {
+    if args.print_default_config {
+        print!("{}", Config::default_toml());
+        return Ok(());
+    }
+    let config = config(args)?;
+    let shutdown = crate::shutdown_on_signal();
+    let s = garonne_historian::run(config, Secrets::from_env(), shutdown).await?;
+    eprintln!(
+        "historian stopped: {} messages received, {} points written, {} messages skipped, \
+         {} points refused by the store, {} messages left in the spool for the next start",
+        s.received, s.points_written, s.skipped, s.rejected_points, s.spool_left
+    );
+    Ok(())
+}
+
+fn config(args: HistorianArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => {
+            let mut c = Config {
+                spool_dir: args.data_dir.join("historian-spool"),
+                ..Config::default()
+            };
+            c.store.path = args.data_dir.join("history.sqlite");
+            c
+        }
+    };
+    if let Some(v) = args.broker {
+        config.broker = v;
+    }
+    if let Some(v) = args.store {
+        config.store.kind = match v {
+            StoreArg::Influx => StoreKind::Influx,
+            StoreArg::Embedded => StoreKind::Embedded,
+        };
+    }
+    if let Some(v) = args.store_path {
+        config.store.path = v;
+    }
+    if let Some(v) = args.influx_url {
+        config.store.url = v;
+    }
+    if let Some(v) = args.influx_api {
+        config.store.api = match v {
+            ApiArg::V1 => InfluxApi::V1,
+            ApiArg::V2 => InfluxApi::V2,
+        };
+    }
+    if let Some(v) = args.db {
+        config.store.db = v;
+    }
+    if let Some(v) = args.org {
+        config.store.org = v;
+    }
+    if let Some(v) = args.bucket {
+        config.store.bucket = v;
+    }
+    if let Some(v) = args.spool_dir {
+        config.spool_dir = v;
+    }
+    if let Some(v) = args.shared_group {
+        config.shared_group = Some(v);
+    }
+    if let Some(v) = args.batch_points {
+        config.batch_points = v;
+    }
+    if let Some(v) = args.flush_interval {
+        config.flush_interval_ms = u64::try_from(v.as_millis()).unwrap_or(u64::MAX);
+    }
+    if let Some(v) = args.metrics_addr {
+        config.metrics_addr = v;
+    }
+    if let Some(v) = args.client_id {
+        config.client_id = v;
+    }
+    if let Some(v) = args.prefix {
+        config.topic_prefix = v;
+    }
+    config.validate()?;
+    Ok(config)
+}
