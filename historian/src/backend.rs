@@ -90,6 +90,14 @@ impl Store for Backend {
         }
     }
 
+    fn concurrent(&self) -> Option<Self> {
+        match self {
+            Backend::InfluxV1(s) => s.concurrent().map(Backend::InfluxV1),
+            Backend::InfluxV2(s) => s.concurrent().map(Backend::InfluxV2),
+            Backend::Embedded(s) => s.concurrent().map(Backend::Embedded),
+        }
+    }
+
     async fn write(&mut self, points: &[Point]) -> Result<(), StoreError> {
         match self {
             Backend::InfluxV1(s) => s.write(points).await,

@@ -26,6 +26,7 @@ use garonne_service::prometheus::Exposition;
 use rumqttc::{AsyncClient, Publish, QoS};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -345,7 +346,7 @@ struct Batch {
 /// idle while the next batch is prepared; the writer commits in order.
 async fn drain<S: Store + 'static>(drain: Drain, mut reader: SpoolReader, store: S) {
     let drain = Arc::new(drain);
-    let (batches, inbox) = mpsc::channel::<Batch>(1);
+    let (batches, inbox) = mpsc::channel::<Batch>(CONCURRENT_WRITES);
     let writer = tokio::spawn(write_batches(
         Arc::clone(&drain),
         inbox,
@@ -415,30 +416,80 @@ async fn drain<S: Store + 'static>(drain: Drain, mut reader: SpoolReader, store:
     let _ = writer.await;
 }
 
-/// Writes the batches in order, committing each once the store has it; runs the store's
+/// How many batches are written at once when the store takes concurrent writes.
+const CONCURRENT_WRITES: usize = 2;
+
+/// Writes the batches, up to [`CONCURRENT_WRITES`] at once if the store allows, committing
+/// each in order once the store has it and every batch before it; runs the store's
 /// housekeeping between batches. Stops at `stop` without starting another batch.
-async fn write_batches<S: Store>(
+async fn write_batches<S: Store + 'static>(
     drain: Arc<Drain>,
     mut batches: mpsc::Receiver<Batch>,
-    mut store: S,
+    store: S,
     committer: SpoolCommitter,
 ) {
+    type Written<S> = JoinHandle<(bool, S, Position, u64)>;
+    let mut idle: Vec<S> = Vec::new();
+    while idle.len() + 1 < CONCURRENT_WRITES {
+        match store.concurrent() {
+            Some(another) => idle.push(another),
+            None => break,
+        }
+    }
+    idle.push(store);
+    let mut under_way: std::collections::VecDeque<Written<S>> = std::collections::VecDeque::new();
     let mut last_maintenance = Instant::now();
-    while let Some(batch) = batches.recv().await {
-        if drain.stop.is_cancelled() || !write_all(&drain, &mut store, &batch.points).await {
-            return; // stopped: the batch stays in the spool for the next start
-        }
-        if let Err(e) = committer.commit(batch.position, batch.records) {
-            // The store has the points; the cursor will be saved with the next batch, and
-            // points written again meanwhile are idempotent.
-            warn!(error = %format!("{e:#}"), "cannot save the spool cursor");
-        }
-        if last_maintenance.elapsed() >= MAINTAIN_EVERY {
-            last_maintenance = Instant::now();
-            if let Err(e) = store.maintain(now()).await {
-                warn!(store = store.name(), error = %e, "store housekeeping failed; trying again later");
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            // The oldest write finished: commit it (commits go in order).
+            done = async { under_way.front_mut().expect("a write under way").await },
+                if !under_way.is_empty() =>
+            {
+                under_way.pop_front();
+                let Ok((written, mut store, position, records)) = done else {
+                    break;
+                };
+                if !written {
+                    break; // stopped: this batch and the later ones stay in the spool
+                }
+                if let Err(e) = committer.commit(position, records) {
+                    // The store has the points; the cursor will be saved with the next
+                    // batch, and points written again meanwhile are idempotent.
+                    warn!(error = %format!("{e:#}"), "cannot save the spool cursor");
+                }
+                if last_maintenance.elapsed() >= MAINTAIN_EVERY {
+                    last_maintenance = Instant::now();
+                    if let Err(e) = store.maintain(now()).await {
+                        warn!(store = store.name(), error = %e, "store housekeeping failed; trying again later");
+                    }
+                }
+                idle.push(store);
             }
+            // A batch is ready and a handle idle: start writing it.
+            batch = batches.recv(), if open && !idle.is_empty() => {
+                let Some(batch) = batch else {
+                    open = false;
+                    continue;
+                };
+                if drain.stop.is_cancelled() {
+                    break;
+                }
+                let mut store = idle.pop().expect("an idle handle");
+                let drain = Arc::clone(&drain);
+                under_way.push_back(tokio::spawn(async move {
+                    let written = write_all(&drain, &mut store, &batch.points).await;
+                    (written, store, batch.position, batch.records)
+                }));
+            }
+            else => break,
         }
+    }
+    // Whatever is still under way is left to finish or to stop on its own; nothing after the
+    // last commit is committed.
+    for write in under_way {
+        let _ = write.await;
     }
 }
 

@@ -147,6 +147,10 @@ impl InfluxV1 {
 }
 
 impl Store for InfluxV1 {
+    fn concurrent(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+
     fn name(&self) -> &'static str {
         "influx-v1"
     }

@@ -92,6 +92,10 @@ impl InfluxV2 {
 }
 
 impl Store for InfluxV2 {
+    fn concurrent(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+
     fn name(&self) -> &'static str {
         "influx-v2"
     }
