@@ -166,24 +166,9 @@ impl Secrets {
 /// Why a configuration is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("cannot read the historian configuration {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this configuration.
-    #[error("the historian configuration {} is not valid", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// Why (with line and column).
-        #[source]
-        source: toml::de::Error,
-    },
+    /// The file cannot be read, or is not valid TOML for this configuration.
+    #[error(transparent)]
+    File(#[from] garonne_service::config::FileError),
     /// A value is out of bounds; the text says which and how to fix it.
     #[error("historian configuration: {0}")]
     Invalid(String),
@@ -192,19 +177,12 @@ pub enum ConfigError {
 impl Config {
     /// Reads a TOML file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        Ok(garonne_service::config::load("historian", path)?)
     }
 
     /// The default configuration as TOML, for `--print-default-config`.
     pub fn default_toml() -> String {
-        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+        garonne_service::config::to_toml(&Config::default())
     }
 
     /// Checks every value; the error says what is wrong and how to fix it.
@@ -221,7 +199,7 @@ impl Config {
             ));
         }
         if let Some(group) = &self.shared_group
-            && (group.is_empty() || group.contains(['/', '+', '#', '\0']))
+            && !garonne_payload::topic::is_topic_segment(group)
         {
             return invalid(format!(
                 "shared group \"{group}\" cannot be a topic level: use letters, digits, - or _ \
@@ -302,13 +280,12 @@ impl Config {
         let Some(topics) = self.topics() else {
             return Vec::new();
         };
-        let root = format!("{}/v1", self.topic_prefix);
         let filters = [
             topics.all_readings(),
             topics.all_senml(),
-            format!("{root}/sensors/+/status"),
-            format!("{root}/neighbourhoods/+/aggregate"),
-            format!("{root}/alerts/+/+"),
+            topics.all_status(),
+            topics.all_aggregates(),
+            topics.all_alerts(),
         ];
         match &self.shared_group {
             Some(group) => filters

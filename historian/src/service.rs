@@ -159,16 +159,7 @@ pub async fn serve<S: Store + 'static>(
             Arc::new(move || {
                 let mut e = Exposition::new();
                 metrics.render(&stats, &mut e);
-                e.gauge(
-                    "garonne_historian_mqtt_connected",
-                    "1 while connected to the broker.",
-                    f64::from(u8::from(mqtt.connected.load(Ordering::Relaxed))),
-                )
-                .counter(
-                    "garonne_historian_mqtt_connection_errors_total",
-                    "Failed connection attempts and lost connections.",
-                    mqtt.errors.load(Ordering::Relaxed),
-                );
+                mqtt.render("historian", &mut e);
                 e.finish()
             })
         },

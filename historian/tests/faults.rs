@@ -13,17 +13,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::publish_probe;
+use common::{Historian, publish_probe};
 
 use garonne_historian::config::{Config, InfluxApi, StoreKind};
 use garonne_historian::influx::{Credentials, InfluxV1};
-use garonne_historian::{Summary, serve};
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig, Summary as Simulated};
 use garonne_testkit::{Influxd, Mosquitto};
 use rumqttc::QoS;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -39,75 +37,10 @@ fn data_dir() -> std::path::PathBuf {
     ))
 }
 
-/// A historian running in this process.
-struct Historian {
-    task: JoinHandle<Result<Summary, garonne_historian::HistorianError>>,
-    shutdown: CancellationToken,
-    metrics: String,
-}
-
-impl Historian {
-    async fn start(config: Config, influx: &Influxd) -> Historian {
-        let store = InfluxV1::new(&influx.url(), DB, Credentials::None).expect("store");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
-        let metrics = format!("http://{}/metrics", listener.local_addr().expect("address"));
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(config, store, listener, shutdown.clone()));
-        Historian {
-            task,
-            shutdown,
-            metrics,
-        }
-    }
-
-    async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(&self.metrics)
-            .await
-            .expect("/metrics answers")
-            .text()
-            .await
-            .expect("/metrics body");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-    }
-
-    /// Waits until the historian has taken the retained probe: its subscription is in place.
-    async fn wait_subscribed(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while self
-            .metric("garonne_historian_messages_received_total")
-            .await
-            < 1.0
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the historian never received the retained probe"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits until the spool is empty: every message taken so far is in the store.
-    async fn wait_drained(&self) {
-        let deadline = tokio::time::Instant::now() + CATCH_UP;
-        while self.metric("garonne_historian_spool_records").await > 0.0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the spool never emptied"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(self) -> Summary {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("the historian stops")
-            .expect("the historian task completes")
-            .expect("the historian ran")
-    }
+/// A historian on `influx`, running in this process.
+async fn start_historian(config: Config, influx: &Influxd) -> Historian {
+    let store = InfluxV1::new(&influx.url(), DB, Credentials::None).expect("store");
+    Historian::start(config, store).await
 }
 
 fn config(broker: &Mosquitto, influx: &Influxd, prefix: &str, spool: &std::path::Path) -> Config {
@@ -213,7 +146,7 @@ async fn the_store_going_away_under_load_loses_nothing() {
     create_database(&influx).await;
     let spool = tempfile::tempdir().expect("temp dir");
     publish_probe(&broker, prefix).await;
-    let historian = Historian::start(config(&broker, &influx, prefix, spool.path()), &influx).await;
+    let historian = start_historian(config(&broker, &influx, prefix, spool.path()), &influx).await;
     historian.wait_subscribed().await;
 
     let fleet = run_fleet(fleet(&broker, prefix, 10.0, 8));
@@ -259,7 +192,7 @@ async fn a_broker_restart_under_load_loses_nothing() {
     create_database(&influx).await;
     let spool = tempfile::tempdir().expect("temp dir");
     publish_probe(&broker, prefix).await;
-    let historian = Historian::start(config(&broker, &influx, prefix, spool.path()), &influx).await;
+    let historian = start_historian(config(&broker, &influx, prefix, spool.path()), &influx).await;
     historian.wait_subscribed().await;
 
     let fleet = run_fleet(fleet(&broker, prefix, 10.0, 8));
@@ -300,8 +233,8 @@ async fn two_historians_in_a_shared_group_split_the_stream_and_store_it_once() {
         shared_group: Some("historians".into()),
         ..config(&broker, &influx, prefix, spool)
     };
-    let a = Historian::start(member("a", spool_a.path()), &influx).await;
-    let b = Historian::start(member("b", spool_b.path()), &influx).await;
+    let a = start_historian(member("a", spool_a.path()), &influx).await;
+    let b = start_historian(member("b", spool_b.path()), &influx).await;
     let ready = |h: &Historian| {
         let metrics = h.metrics.replace("/metrics", "/readyz");
         async move {

@@ -91,24 +91,9 @@ impl Default for Config {
 /// Why a configuration is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("cannot read the realtime configuration {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this configuration.
-    #[error("the realtime configuration {} is not valid", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// Why (with line and column).
-        #[source]
-        source: toml::de::Error,
-    },
+    /// The file cannot be read, or is not valid TOML for this configuration.
+    #[error(transparent)]
+    File(#[from] garonne_service::config::FileError),
     /// A value is out of bounds; the text says which and how to fix it.
     #[error("realtime configuration: {0}")]
     Invalid(String),
@@ -117,19 +102,12 @@ pub enum ConfigError {
 impl Config {
     /// Reads a TOML file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        Ok(garonne_service::config::load("realtime", path)?)
     }
 
     /// The default configuration as TOML, for `--print-default-config`.
     pub fn default_toml() -> String {
-        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+        garonne_service::config::to_toml(&Config::default())
     }
 
     /// Checks every value; the error says what is wrong and how to fix it.

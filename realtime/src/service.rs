@@ -158,17 +158,8 @@ pub async fn serve(
                 if let Ok(counters) = shared.lock() {
                     counters.render(&mut e);
                 }
+                mqtt.render("realtime", &mut e);
                 e.gauge(
-                    "garonne_realtime_mqtt_connected",
-                    "1 while connected to the broker.",
-                    f64::from(u8::from(mqtt.connected.load(Ordering::Relaxed))),
-                )
-                .counter(
-                    "garonne_realtime_mqtt_connection_errors_total",
-                    "Failed connection attempts and lost connections.",
-                    mqtt.errors.load(Ordering::Relaxed),
-                )
-                .gauge(
                     "garonne_realtime_neighbourhoods",
                     "Neighbourhood polygons loaded.",
                     n_areas as f64,

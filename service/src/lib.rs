@@ -3,10 +3,12 @@
 //! in the Prometheus text format) that compose, Prometheus and people probe.
 //!
 //! # Layout
+//! - [`config`]: reading a service's TOML configuration file.
 //! - [`mqtt`]: broker addresses, client options, the event-loop driver and its counters.
 //! - [`ops`]: the operations HTTP router and server.
 //! - [`prometheus`]: a small writer of the Prometheus text exposition format.
 
+pub mod config;
 pub mod mqtt;
 pub mod ops;
 pub mod prometheus;

@@ -113,6 +113,21 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Adds the connection's state to a Prometheus exposition, under the service's names:
+    /// `garonne_{service}_mqtt_connected` and `garonne_{service}_mqtt_connection_errors_total`.
+    pub fn render(&self, service: &str, e: &mut crate::prometheus::Exposition) {
+        e.gauge(
+            &format!("garonne_{service}_mqtt_connected"),
+            "1 while connected to the broker.",
+            f64::from(u8::from(self.connected.load(Ordering::Relaxed))),
+        )
+        .counter(
+            &format!("garonne_{service}_mqtt_connection_errors_total"),
+            "Failed connection attempts and lost connections.",
+            self.errors.load(Ordering::Relaxed),
+        );
+    }
+
     /// Waits until `ready` holds, re-checking it after every change of the counters.
     pub async fn wait_until(&self, mut ready: impl FnMut(&Counters) -> bool) {
         loop {

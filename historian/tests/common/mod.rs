@@ -2,9 +2,15 @@
 
 use std::time::Duration;
 
+use garonne_historian::config::Config;
+use garonne_historian::store::Store;
+use garonne_historian::{Summary, serve};
 use garonne_payload::{Location, SPEC_VERSION, SensorState, Source, Status, Timestamp};
 use garonne_testkit::Mosquitto;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A retained status on the prefix: the broker hands it to the historian's subscription as
 /// soon as it exists.
@@ -47,4 +53,81 @@ pub async fn publish_probe(broker: &Mosquitto, prefix: &str) {
     .await;
     assert!(acked.is_ok(), "the broker took the probe");
     let _ = client.disconnect().await;
+}
+
+/// Longest wait for a historian's spool to empty.
+const DRAIN_WAIT: Duration = Duration::from_secs(60);
+
+/// A historian running in this process, through the same `serve` as `garonne historian`.
+pub struct Historian {
+    task: JoinHandle<Result<Summary, garonne_historian::HistorianError>>,
+    shutdown: CancellationToken,
+    /// Its `/metrics` URL.
+    pub metrics: String,
+}
+
+impl Historian {
+    /// Starts `serve` with `store`, its metrics on a free loopback port.
+    pub async fn start<S: Store + 'static>(config: Config, store: S) -> Historian {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
+        let metrics = format!("http://{}/metrics", listener.local_addr().expect("address"));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(config, store, listener, shutdown.clone()));
+        Historian {
+            task,
+            shutdown,
+            metrics,
+        }
+    }
+
+    /// The value of metric `name` now.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(&self.metrics)
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics body");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    }
+
+    /// Waits until the historian has taken the retained probe: its subscription is in place.
+    pub async fn wait_subscribed(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self
+            .metric("garonne_historian_messages_received_total")
+            .await
+            < 1.0
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the historian never received the retained probe"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the spool is empty: every message taken so far is in the store.
+    pub async fn wait_drained(&self) {
+        let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
+        while self.metric("garonne_historian_spool_records").await > 0.0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the spool never emptied"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops it and returns its summary.
+    pub async fn stop(self) -> Summary {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the historian stops")
+            .expect("the historian task completes")
+            .expect("the historian ran")
+    }
 }
