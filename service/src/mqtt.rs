@@ -240,11 +240,21 @@ impl Connection {
         })
         .await
         .is_ok();
-        // A failed disconnect means the event loop is gone already: nothing more to wait for.
-        if self.client.disconnect().await.is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
-        } else {
-            self.task.abort();
+        // Connected, the event loop ends once the broker has the DISCONNECT. With the broker
+        // gone the loop is waiting to reconnect and would never send it: stop the loop here, or
+        // whatever it holds (a subscriber's inbox) would keep its reader waiting forever.
+        let mut task = self.task;
+        let ended = self.counters.connected.load(Ordering::Relaxed)
+            && matches!(
+                tokio::time::timeout(Duration::from_secs(1), self.client.disconnect()).await,
+                Ok(Ok(()))
+            )
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_ok();
+        if !ended {
+            task.abort();
+            let _ = task.await;
         }
         delivered
     }
