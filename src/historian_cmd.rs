@@ -4,26 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
-use garonne_historian::config::{Config, InfluxApi, Secrets, StoreKind};
+use clap::Args;
+use garonne_historian::config::{Config, Secrets};
 
-/// Which store, on the command line.
-#[derive(Clone, Copy, ValueEnum)]
-enum StoreArg {
-    /// InfluxDB (or VictoriaMetrics through the v2 API).
-    Influx,
-    /// The embedded store: a SQLite file `garonne serve` reads.
-    Embedded,
-}
-
-/// Which InfluxDB API, on the command line.
-#[derive(Clone, Copy, ValueEnum)]
-enum ApiArg {
-    /// InfluxDB 1.x: --db; credentials from INFLUX_USERNAME and INFLUX_PASSWORD.
-    V1,
-    /// InfluxDB 2.x/3.x: --org, --bucket; token from INFLUX_TOKEN.
-    V2,
-}
+use crate::store_args::StoreArgs;
 
 /// The flags of `garonne historian`. Each one overrides the configuration file. Secrets come
 /// from the environment only: INFLUX_TOKEN (v2), INFLUX_USERNAME and INFLUX_PASSWORD (v1).
@@ -41,27 +25,8 @@ pub struct HistorianArgs {
     /// Data folder: default home of the spool and of the embedded store.
     #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Where points go.
-    #[arg(long, value_enum)]
-    store: Option<StoreArg>,
-    /// Embedded store: the database file (default: history.sqlite in the data folder).
-    #[arg(long)]
-    store_path: Option<PathBuf>,
-    /// InfluxDB base URL, e.g. http://127.0.0.1:8086.
-    #[arg(long, env = "GARONNE_INFLUX_URL")]
-    influx_url: Option<String>,
-    /// InfluxDB write API.
-    #[arg(long, value_enum)]
-    influx_api: Option<ApiArg>,
-    /// InfluxDB 1.x database.
-    #[arg(long)]
-    db: Option<String>,
-    /// InfluxDB 2.x/3.x organisation.
-    #[arg(long)]
-    org: Option<String>,
-    /// InfluxDB 2.x/3.x bucket.
-    #[arg(long)]
-    bucket: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Spool directory (default: historian-spool in the data folder).
     #[arg(long)]
     spool_dir: Option<PathBuf>,
@@ -117,33 +82,7 @@ fn config(args: HistorianArgs) -> anyhow::Result<Config> {
     if let Some(v) = args.broker {
         config.broker = v;
     }
-    if let Some(v) = args.store {
-        config.store.kind = match v {
-            StoreArg::Influx => StoreKind::Influx,
-            StoreArg::Embedded => StoreKind::Embedded,
-        };
-    }
-    if let Some(v) = args.store_path {
-        config.store.path = v;
-    }
-    if let Some(v) = args.influx_url {
-        config.store.url = v;
-    }
-    if let Some(v) = args.influx_api {
-        config.store.api = match v {
-            ApiArg::V1 => InfluxApi::V1,
-            ApiArg::V2 => InfluxApi::V2,
-        };
-    }
-    if let Some(v) = args.db {
-        config.store.db = v;
-    }
-    if let Some(v) = args.org {
-        config.store.org = v;
-    }
-    if let Some(v) = args.bucket {
-        config.store.bucket = v;
-    }
+    args.store.apply(&mut config.store);
     if let Some(v) = args.spool_dir {
         config.spool_dir = v;
     }

@@ -7,10 +7,13 @@ use clap::{Parser, Subcommand};
 
 mod data_cmd;
 mod historian_cmd;
+mod neighbourhood_args;
 mod payload_cmd;
 mod pi_cmd;
 mod realtime_cmd;
+mod serve_cmd;
 mod simulate_cmd;
+mod store_args;
 
 /// Garonne: live neighbourhood maps from a city's sensors.
 #[derive(Parser)]
@@ -37,6 +40,9 @@ enum Command {
     /// Store readings, aggregates, alerts and statuses in InfluxDB or the embedded store,
     /// losing nothing when the database, the broker or the historian goes away.
     Historian(historian_cmd::HistorianArgs),
+    /// The web server: the live neighbourhood map, its JSON API and live events, history from
+    /// the store, and the payload validator page.
+    Serve(serve_cmd::ServeArgs),
     /// Download the open-data files.
     Data {
         #[command(subcommand)]
@@ -64,6 +70,7 @@ fn main() -> ExitCode {
         Command::Historian(args) => {
             exit(runtime().and_then(|rt| rt.block_on(historian_cmd::run(args))))
         }
+        Command::Serve(args) => exit(runtime().and_then(|rt| rt.block_on(serve_cmd::run(args)))),
         Command::Pi(args) => exit(runtime().and_then(|rt| rt.block_on(pi_cmd::run(args)))),
         Command::Data { action } => {
             exit(runtime().and_then(|rt| rt.block_on(data_cmd::run(action))))

@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::Args;
 use garonne_realtime::Config;
 
+use crate::neighbourhood_args::NeighbourhoodArgs;
+
 /// The flags of `garonne realtime`. Each one overrides the configuration file.
 #[derive(Args)]
 pub struct RealtimeArgs {
@@ -22,16 +24,8 @@ pub struct RealtimeArgs {
     /// Data folder: default home of the polygons and of the snapshot.
     #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Neighbourhood polygons (GeoJSON); default: quartiers-de-democratie-locale.geojson in
-    /// the data folder.
-    #[arg(long)]
-    neighbourhoods: Option<PathBuf>,
-    /// Feature property holding a neighbourhood's id (detected for the Toulouse files).
-    #[arg(long)]
-    id_property: Option<String>,
-    /// Feature property holding a neighbourhood's name (detected for the Toulouse files).
-    #[arg(long)]
-    name_property: Option<String>,
+    #[command(flatten)]
+    neighbourhoods: NeighbourhoodArgs,
     /// Window length, e.g. 15m.
     #[arg(long, value_parser = humantime::parse_duration)]
     window: Option<Duration>,
@@ -98,15 +92,11 @@ fn config(args: RealtimeArgs) -> anyhow::Result<Config> {
     if let Some(v) = args.broker {
         config.broker = v;
     }
-    if let Some(v) = args.neighbourhoods {
-        config.neighbourhoods = v;
-    }
-    if let Some(v) = args.id_property {
-        config.id_property = Some(v);
-    }
-    if let Some(v) = args.name_property {
-        config.name_property = Some(v);
-    }
+    args.neighbourhoods.apply(
+        &mut config.neighbourhoods,
+        &mut config.id_property,
+        &mut config.name_property,
+    );
     if let Some(v) = args.window {
         config.window_secs = secs(v, "window")?;
     }

@@ -95,6 +95,43 @@ pub struct StoreConfig {
     pub bucket: String,
 }
 
+impl StoreConfig {
+    /// Checks the store's values; the error says what is wrong and how to fix it.
+    pub fn validate(&self) -> Result<(), String> {
+        let store = self;
+        match store.kind {
+            StoreKind::Embedded => {
+                if store.raw_retention_days == 0
+                    || store.hourly_retention_days < store.raw_retention_days
+                {
+                    return Err(format!(
+                        "retention of {} days raw and {} days hourly: keep raw readings at least \
+                         a day, and hourly roll-ups at least as long as raw readings",
+                        store.raw_retention_days, store.hourly_retention_days
+                    ));
+                }
+            }
+            StoreKind::Influx => {
+                if !(store.url.starts_with("http://") || store.url.starts_with("https://")) {
+                    return Err(format!(
+                        "InfluxDB URL \"{}\" is not valid: write it like http://127.0.0.1:8086",
+                        store.url
+                    ));
+                }
+                let empty = match store.api {
+                    InfluxApi::V1 => store.db.is_empty().then_some("db (--db)"),
+                    InfluxApi::V2 if store.org.is_empty() => Some("org (--org)"),
+                    InfluxApi::V2 => store.bucket.is_empty().then_some("bucket (--bucket)"),
+                };
+                if let Some(what) = empty {
+                    return Err(format!("the InfluxDB {what} is empty: give one"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
         StoreConfig {
@@ -188,16 +225,7 @@ impl Config {
     /// Checks every value; the error says what is wrong and how to fix it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |s: String| Err(ConfigError::Invalid(s));
-        if let Err(e) = self.broker_url() {
-            return invalid(e.to_string());
-        }
-        if self.topics().is_none() {
-            return invalid(format!(
-                "topic prefix \"{}\" is not valid: use levels of letters, digits, - or _ \
-                 separated by / (e.g. garonne)",
-                self.topic_prefix
-            ));
-        }
+        self.mqtt()?;
         if let Some(group) = &self.shared_group
             && !garonne_payload::topic::is_topic_segment(group)
         {
@@ -231,42 +259,14 @@ impl Config {
                 self.flush_interval_ms
             ));
         }
-        let store = &self.store;
-        match store.kind {
-            StoreKind::Embedded => {
-                if store.raw_retention_days == 0
-                    || store.hourly_retention_days < store.raw_retention_days
-                {
-                    return invalid(format!(
-                        "retention of {} days raw and {} days hourly: keep raw readings at least \
-                         a day, and hourly roll-ups at least as long as raw readings",
-                        store.raw_retention_days, store.hourly_retention_days
-                    ));
-                }
-            }
-            StoreKind::Influx => {
-                if !(store.url.starts_with("http://") || store.url.starts_with("https://")) {
-                    return invalid(format!(
-                        "InfluxDB URL \"{}\" is not valid: write it like http://127.0.0.1:8086",
-                        store.url
-                    ));
-                }
-                let empty = match store.api {
-                    InfluxApi::V1 => store.db.is_empty().then_some("db (--db)"),
-                    InfluxApi::V2 if store.org.is_empty() => Some("org (--org)"),
-                    InfluxApi::V2 => store.bucket.is_empty().then_some("bucket (--bucket)"),
-                };
-                if let Some(what) = empty {
-                    return invalid(format!("the InfluxDB {what} is empty: give one"));
-                }
-            }
-        }
+        self.store.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
-    /// The broker address.
-    pub fn broker_url(&self) -> Result<BrokerUrl, garonne_service::mqtt::BrokerUrlError> {
-        self.broker.parse()
+    /// The broker address and the topics, checked.
+    pub fn mqtt(&self) -> Result<(BrokerUrl, Topics), ConfigError> {
+        garonne_service::config::parse_mqtt(&self.broker, &self.topic_prefix, Topics::new)
+            .map_err(ConfigError::Invalid)
     }
 
     /// The topics.

@@ -111,12 +111,7 @@ pub async fn serve<S: Store + 'static>(
     shutdown: CancellationToken,
 ) -> Result<Summary, HistorianError> {
     config.validate()?;
-    let broker = config
-        .broker_url()
-        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    let topics = config
-        .topics()
-        .ok_or_else(|| ConfigError::Invalid("the topic prefix is not valid".into()))?;
+    let (broker, topics) = config.mqtt()?;
     let spool_config = SpoolConfig {
         dir: config.spool_dir.clone(),
         max_bytes: config.spool_max_bytes,

@@ -113,16 +113,7 @@ impl Config {
     /// Checks every value; the error says what is wrong and how to fix it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |s: String| Err(ConfigError::Invalid(s));
-        if let Err(e) = self.broker_url() {
-            return invalid(e.to_string());
-        }
-        if self.topics().is_none() {
-            return invalid(format!(
-                "topic prefix \"{}\" is not valid: use levels of letters, digits, - or _ \
-                 separated by / (e.g. garonne)",
-                self.topic_prefix
-            ));
-        }
+        self.mqtt()?;
         if self.panes_per_window == 0 || self.panes_per_window > 60 {
             return invalid(format!(
                 "panes_per_window is {}: use 1 to 60",
@@ -171,9 +162,10 @@ impl Config {
         Ok(())
     }
 
-    /// The broker address.
-    pub fn broker_url(&self) -> Result<BrokerUrl, garonne_service::mqtt::BrokerUrlError> {
-        self.broker.parse()
+    /// The broker address and the topics, checked.
+    pub fn mqtt(&self) -> Result<(BrokerUrl, Topics), ConfigError> {
+        garonne_service::config::parse_mqtt(&self.broker, &self.topic_prefix, Topics::new)
+            .map_err(ConfigError::Invalid)
     }
 
     /// The topics.

@@ -94,12 +94,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<Summary, RealtimeError> {
     config.validate()?;
-    let broker = config
-        .broker_url()
-        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    let topics = config
-        .topics()
-        .ok_or_else(|| ConfigError::Invalid("the topic prefix is not valid".into()))?;
+    let (broker, topics) = config.mqtt()?;
     let n_areas = areas.len();
     let mut engine = Engine::new(
         areas,

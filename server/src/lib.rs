@@ -1,3 +1,40 @@
-//! Garonne server: the web app (live map, JSON/GeoJSON API, payload validator page).
+//! Garonne server: what people open in their browser. The live neighbourhood map and the
+//! payload validator pages, the JSON/GeoJSON API behind them (described by an OpenAPI 3.1
+//! document at `/api/openapi.json`), live updates as Server-Sent Events on `/events`, and
+//! `/healthz`, `/readyz`, `/metrics` — all on one address (ARCHITECTURE §8, server/CONTRACT.md).
 //!
-//! Not built yet: see issue 6. This crate exists so that the workspace has its final shape.
+//! Reads, over MQTT (QoS 0, clean session): `{prefix}/v1/neighbourhoods/+/aggregate`,
+//! `.../sensors/+/status`, `.../sensors/+/rolling`, `.../alerts/#` (retained: they rebuild the
+//! state at every connection) and the live `.../sensors/+/reading` and `.../senml`. Reads history
+//! from the store the historian writes (the embedded SQLite file, or InfluxDB through InfluxQL).
+//! Writes nothing to MQTT.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration and its checks.
+//! - [`live`]: the live state, a pure transform of MQTT messages (latest per neighbourhood and
+//!   sensor, active alerts), and the events it fans out.
+//! - [`geojson`]: the polygons as GeoJSON, rendered once.
+//! - [`history`]: the history store, and the parameters of `/api/history`.
+//! - [`app`]: the shared state, the routes, `/metrics`.
+//! - [`api`]: the `/api` handlers and the OpenAPI document.
+//! - [`events`]: `/events`, Server-Sent Events from a broadcast channel.
+//! - [`pages`]: the askama page shells, French and English.
+//! - [`error`]: API errors (JSON with what to fix) and start-up errors.
+//! - [`service`]: the MQTT feed and the HTTP server: [`run`] and [`serve`].
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod geojson;
+pub mod history;
+pub mod live;
+pub mod pages;
+pub mod service;
+
+pub use app::{App, router};
+pub use config::{Config, ConfigError, StoreConfig};
+pub use error::{ApiError, ServerError};
+pub use history::HistorySource;
+pub use service::{Summary, bind, load_neighbourhoods, run, serve};

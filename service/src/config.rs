@@ -1,11 +1,14 @@
 //! Configuration files: every service reads a TOML file into its own `Config` (with
 //! `deny_unknown_fields`), and prints its defaults for `--print-default-config`. What each value
-//! may be is the service's to check; reading the file and saying where it is wrong is here.
+//! may be is the service's to check; reading the file and saying where it is wrong is here, and
+//! so is the check of the two values every service has: the broker and the topic prefix.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::mqtt::{BrokerUrl, BrokerUrlError};
 
 /// Why a configuration file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,24 @@ pub fn to_toml<T: Serialize>(config: &T) -> String {
     toml::to_string_pretty(config).unwrap_or_default()
 }
 
+/// The broker address and the topics of a configuration, checked; the error says what is wrong
+/// and how to fix it. `topics` is the topic scheme's constructor (`garonne_payload::Topics::new`),
+/// which refuses a prefix that cannot be a topic.
+pub fn parse_mqtt<T>(
+    broker: &str,
+    topic_prefix: &str,
+    topics: impl FnOnce(&str) -> Option<T>,
+) -> Result<(BrokerUrl, T), String> {
+    let broker = broker.parse().map_err(|e: BrokerUrlError| e.to_string())?;
+    let topics = topics(topic_prefix).ok_or_else(|| {
+        format!(
+            "topic prefix \"{topic_prefix}\" is not valid: use levels of letters, digits, - or _ \
+             separated by / (e.g. garonne)"
+        )
+    })?;
+    Ok((broker, topics))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +107,22 @@ mod tests {
         let e = load::<Example>("historian", &missing).expect_err("no file");
         assert!(matches!(e, FileError::Read { .. }), "{e:?}");
         assert!(e.to_string().contains("missing.toml"), "{e}");
+    }
+
+    #[test]
+    fn the_broker_and_the_topic_prefix_parse_or_say_how_to_fix_them() {
+        let not_empty = |p: &str| (!p.is_empty()).then(|| p.to_owned());
+        let (broker, topics) =
+            parse_mqtt("mqtt://127.0.0.1:1883", "garonne", not_empty).expect("valid");
+        assert_eq!(broker.to_string(), "mqtt://127.0.0.1:1883");
+        assert_eq!(topics, "garonne");
+
+        let e = parse_mqtt("http://x", "garonne", not_empty).expect_err("not MQTT");
+        assert!(e.contains("mqtt://127.0.0.1:1883"), "{e}");
+        let e = parse_mqtt("mqtt://127.0.0.1:1883", "", not_empty).expect_err("no prefix");
+        assert!(
+            e.starts_with("topic prefix \"\" is not valid") && e.contains("(e.g. garonne)"),
+            "{e}"
+        );
     }
 }

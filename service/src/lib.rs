@@ -3,7 +3,8 @@
 //! in the Prometheus text format) that compose, Prometheus and people probe.
 //!
 //! # Layout
-//! - [`config`]: reading a service's TOML configuration file.
+//! - [`config`]: reading a service's TOML configuration file, and checking the broker and
+//!   topic prefix every service has.
 //! - [`mqtt`]: broker addresses, client options, the event-loop driver and its counters.
 //! - [`ops`]: the operations HTTP router and server.
 //! - [`prometheus`]: a small writer of the Prometheus text exposition format.

@@ -1,0 +1,148 @@
+//! The driver: the MQTT subscription that feeds the live state, and the HTTP server.
+//!
+//! Design: the server subscribes at QoS 0 with a clean session. It needs no message twice and
+//! none it missed while away: on every (re)connection the broker sends the retained
+//! aggregates, statuses, rolling statistics and alerts again, which rebuild the state, and the
+//! next live messages follow. Nothing is acknowledged, so nothing queues on the broker for a
+//! server that is gone.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use garonne_historian::influx::Credentials;
+use garonne_neighbourhoods::{Neighbourhoods, Properties};
+use garonne_service::mqtt::{Connection, options};
+use rumqttc::{AsyncClient, Publish, QoS};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::api::now;
+use crate::app::{App, router};
+use crate::config::Config;
+use crate::error::ServerError;
+use crate::history::HistorySource;
+use crate::live::Counters;
+
+/// Capacity of the channel from the MQTT event loop to the live state.
+const INBOX: usize = 4096;
+
+/// Most messages applied under one lock.
+const BATCH: usize = 256;
+
+/// Capacity of the MQTT client's request queue (subscriptions only).
+const REQUESTS: usize = 64;
+
+/// How long shutdown waits for the broker to take the DISCONNECT.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The live state's counters at the end.
+    pub counters: Counters,
+    /// Sensors known at the end.
+    pub sensors: usize,
+}
+
+/// Loads the polygons, opens the history store (credentials from `credentials`), binds the
+/// HTTP address, and serves until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    credentials: Credentials,
+    shutdown: CancellationToken,
+) -> Result<Summary, ServerError> {
+    config.validate()?;
+    let areas = load_neighbourhoods(&config)?;
+    let history = HistorySource::open(&config.store, credentials)?;
+    let listener = bind(config.http_addr).await?;
+    serve(config, areas, history, listener, shutdown).await
+}
+
+/// The polygons named by the configuration.
+pub fn load_neighbourhoods(config: &Config) -> Result<Neighbourhoods, ServerError> {
+    let properties = Properties {
+        id: config.id_property.clone(),
+        name: config.name_property.clone(),
+    };
+    Neighbourhoods::load(&config.neighbourhoods, &properties).map_err(ServerError::Neighbourhoods)
+}
+
+/// Binds the HTTP address (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// Serves on an already bound `listener` (tests bind port 0) until `shutdown` is cancelled;
+/// returns once the HTTP connections and the MQTT connection are closed.
+pub async fn serve(
+    config: Config,
+    areas: Neighbourhoods,
+    history: HistorySource,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<Summary, ServerError> {
+    config.validate()?;
+    let (broker, topics) = config.mqtt()?;
+    let app = App::new(&config, &areas, history, shutdown.clone());
+
+    let mut mqtt_options = options(&config.client_id(), &broker);
+    mqtt_options.set_clean_session(true);
+    let (client, eventloop) = AsyncClient::new(mqtt_options, REQUESTS);
+    let (inbox_tx, inbox) = mpsc::channel(INBOX);
+    let filters = [
+        topics.all_aggregates(),
+        topics.all_status(),
+        topics.rolling("+"),
+        topics.all_alerts(),
+        topics.all_readings(),
+        topics.all_senml(),
+    ]
+    .into_iter()
+    .map(|f| (f, QoS::AtMostOnce))
+    .collect();
+    let connection =
+        Connection::start_subscriber(client, eventloop, broker.clone(), filters, inbox_tx);
+    app.set_mqtt(Arc::clone(&connection.counters));
+    let feeder = tokio::spawn(feed(Arc::clone(&app), inbox));
+
+    let addr = listener.local_addr().ok();
+    info!(
+        http = ?addr,
+        broker = %broker,
+        neighbourhoods = areas.len(),
+        history = %app.history().describe(),
+        static_dir = %config.static_dir.display(),
+        "server running"
+    );
+    let served = axum::serve(listener, router(Arc::clone(&app)))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+
+    // The event loop ends once the broker has the DISCONNECT; the inbox then closes and the
+    // feeder ends.
+    connection.finish(0, false, DISCONNECT_TIMEOUT).await;
+    let _ = feeder.await;
+    served.map_err(ServerError::Serve)?;
+    let live = app.live();
+    Ok(Summary {
+        counters: live.counters().clone(),
+        sensors: live.sensors().len(),
+    })
+}
+
+/// Applies what the broker sends to the live state, in batches, until the inbox closes.
+async fn feed(app: Arc<App>, mut inbox: mpsc::Receiver<Publish>) {
+    let mut batch: Vec<Publish> = Vec::with_capacity(BATCH);
+    while inbox.recv_many(&mut batch, BATCH).await > 0 {
+        app.apply_all(
+            batch.iter().map(|m| (m.topic.as_str(), m.payload.as_ref())),
+            now(),
+        );
+        batch.clear();
+    }
+}
