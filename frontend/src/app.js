@@ -1,0 +1,202 @@
+// The map page (dist/app.js): Toulouse's neighbourhoods coloured by what the sensors say now,
+// live sensor markers, a panel with history and Grafana links, a replay slider and the alerts.
+//
+// Data flow: the page loads /api/config, /api/neighbourhoods, /api/sensors and /api/alerts,
+// then listens to /events (Server-Sent Events) and applies each message to the module it
+// concerns. The modules, in map/:
+//   neighbourhoods.js  the choropleth        sensors.js   the markers
+//   panel.js           the side panel        alerts.js    the alert list
+//   timeline.js        the replay slider     legend.js    the legend
+// and in lib/: config, API calls, the SSE stream, colours, charts, formats, i18n.
+import 'leaflet/dist/leaflet.css';
+import './app.css';
+import L from 'leaflet';
+import { loadConfig } from './lib/config.js';
+import { getJson } from './lib/api.js';
+import { connectLive } from './lib/live.js';
+import { scaleFor } from './lib/colour.js';
+import { h } from './lib/dom.js';
+import { lang, onLanguageChange, switchLanguage, t, translate } from './lib/i18n.js';
+import { quantityLabel } from './lib/format.js';
+import { createNeighbourhoods } from './map/neighbourhoods.js';
+import { createSensors } from './map/sensors.js';
+import { createLegend } from './map/legend.js';
+import { createPanel } from './map/panel.js';
+import { createAlerts } from './map/alerts.js';
+import { createTimeline } from './map/timeline.js';
+
+const TOULOUSE = [43.6045, 1.444];
+const LIVE_KINDS = 'aggregate,status,alert,reading';
+
+async function main() {
+  document.body.dataset.titleKey = 'app.title';
+  const root = document.getElementById('garonne-app') ?? document.body.appendChild(h('div', { id: 'garonne-app' }));
+  root.classList.add('g-app');
+  translate();
+
+  let config;
+  try {
+    config = await loadConfig();
+  } catch (error) {
+    root.replaceChildren(h('p', { class: 'g-error g-banner' }, t('app.error', { what: '/api/config', error: error.message })));
+    return;
+  }
+
+  // --- the page's frame --------------------------------------------------------------------
+  let quantity = config.default_quantity ?? config.quantities[0]?.name;
+  const quantitySelect = h('select', { id: 'g-quantity', onchange: (event) => setQuantity(event.target.value) });
+  const liveState = h('span', { class: 'g-live', role: 'status', 'data-state': 'connecting' });
+  const validatorLink = h('a', { class: 'g-nav', 'data-i18n': 'app.validator' });
+  const langButton = h('button', { type: 'button', class: 'g-lang', onclick: switchLanguage });
+  const mapEl = h('div', { class: 'g-map', id: 'g-map' });
+  const banner = h('div', { class: 'g-banner g-error', hidden: true });
+  const panelEl = h('section', { class: 'g-panel', 'aria-live': 'polite' });
+  const alertsEl = h('section', { class: 'g-alerts' });
+  const timelineEl = h('div', { class: 'g-timeline' });
+  root.replaceChildren(
+    h('header', { class: 'g-bar' },
+      h('h1', {}, 'Garonne'),
+      h('label', { for: 'g-quantity', 'data-i18n': 'app.quantity' }), quantitySelect,
+      liveState,
+      h('span', { class: 'g-spacer' }),
+      validatorLink, langButton),
+    h('main', { class: 'g-main' },
+      h('div', { class: 'g-map-wrap' }, mapEl, banner),
+      h('aside', { class: 'g-side' }, panelEl, alertsEl)),
+    h('footer', { class: 'g-foot' }, timelineEl));
+
+  function renderFrame() {
+    quantitySelect.replaceChildren(...config.quantities.map((q) => h('option', { value: q.name }, quantityLabel(config, q.name))));
+    quantitySelect.value = quantity;
+    validatorLink.href = `${config.base}/validate?lang=${lang()}`;
+    langButton.textContent = t('lang.switch');
+    liveState.textContent = t(`live.${liveState.dataset.state}`);
+    translate(root);
+  }
+  renderFrame();
+
+  function showError(what, error) {
+    banner.hidden = false;
+    banner.textContent = t('app.error', { what, error: error.message });
+  }
+
+  // --- the map and its layers --------------------------------------------------------------
+  let replay = null; // {values, all} while the slider is in the past
+  let paintPending = false;
+  const map = L.map(mapEl, { zoomSnap: 0.25, attributionControl: true }).setView(TOULOUSE, 12);
+  map.attributionControl.setPrefix(false).addAttribution('© Toulouse Métropole (ODbL)');
+  if (config.tiles_url) {
+    L.tileLayer(config.tiles_url, {
+      maxZoom: 19,
+      attribution: config.tiles_attribution ?? '© OpenStreetMap contributors',
+    }).addTo(map);
+  } else {
+    mapEl.classList.add('g-no-tiles');
+  }
+
+  const select = (subject) => {
+    neighbourhoods.select(subject?.kind === 'neighbourhood' ? String(subject.id) : null);
+    panel.show(subject && { kind: subject.kind, id: String(subject.id) });
+    schedulePaint();
+  };
+  const neighbourhoods = createNeighbourhoods(map, config, { onSelect: (id) => select({ kind: 'neighbourhood', id }) });
+  const sensors = createSensors(map, { onSelect: (id) => select({ kind: 'sensor', id }) });
+  const legend = createLegend(map, config);
+  const panel = createPanel(panelEl, {
+    config, neighbourhoods, sensors, quantity: () => quantity, setQuantity, onClose: () => select(null),
+  });
+  const alerts = createAlerts(alertsEl, config, {
+    name: (id) => neighbourhoods.name(String(id)),
+    onSelect: (scope) => {
+      select(scope);
+      if (scope.kind === 'neighbourhood') neighbourhoods.focus(String(scope.id));
+    },
+    onChange: (ids) => {
+      neighbourhoods.setAlerted(ids);
+      schedulePaint();
+    },
+  });
+  const timeline = createTimeline(timelineEl, {
+    config,
+    quantity: () => quantity,
+    neighbourhoodIds: () => neighbourhoods.ids(),
+    onFrame: (values, all) => {
+      replay = values ? { values, all } : null;
+      schedulePaint();
+    },
+  });
+
+  // --- painting: at most once per animation frame, however many messages arrive ------------
+  function schedulePaint() {
+    if (paintPending) return;
+    paintPending = true;
+    requestAnimationFrame(() => {
+      paintPending = false;
+      const values = replay?.values ?? neighbourhoods.liveValues(quantity);
+      const scale = scaleFor(quantity, replay ? replay.all : [...values.values()]);
+      neighbourhoods.paint(quantity, values, scale);
+      legend.show(quantity, scale);
+    });
+  }
+
+  function setQuantity(next) {
+    quantity = next;
+    quantitySelect.value = next;
+    timeline.quantityChanged();
+    panel.redraw();
+    schedulePaint();
+  }
+
+  onLanguageChange(() => {
+    renderFrame();
+    panel.redraw();
+    alerts.render();
+    timeline.render();
+    schedulePaint();
+  });
+
+  // --- data: a first load, then live messages ----------------------------------------------
+  async function loadAll() {
+    const [nb, se, al] = await Promise.allSettled([
+      getJson(config.base, '/api/neighbourhoods'),
+      getJson(config.base, '/api/sensors'),
+      getJson(config.base, '/api/alerts'),
+    ]);
+    if (nb.status === 'fulfilled') neighbourhoods.load(nb.value);
+    else showError('/api/neighbourhoods', nb.reason);
+    if (se.status === 'fulfilled') sensors.load(se.value);
+    else showError('/api/sensors', se.reason);
+    if (al.status === 'fulfilled') alerts.load(al.value);
+    else showError('/api/alerts', al.reason);
+    if ([nb, se, al].every((r) => r.status === 'fulfilled')) banner.hidden = true;
+    schedulePaint();
+    const subject = panel.subject();
+    if (subject) panel.refresh(subject.kind, subject.id);
+  }
+  await loadAll();
+  root.dataset.ready = 'true'; // the browser tests wait for this
+  root.dataset.readyMs = String(Math.round(performance.now())); // time to the first full map
+
+  connectLive(`${config.base}/events?kinds=${LIVE_KINDS}`, {
+    aggregate(aggregate) {
+      if (!neighbourhoods.update(aggregate)) return;
+      schedulePaint();
+      panel.refresh('neighbourhood', String(aggregate.neighbourhood_id));
+    },
+    status(status) {
+      if (sensors.onStatus(status)) panel.refresh('sensor', status.sensor_id);
+    },
+    reading(reading) {
+      if (sensors.onReading(reading)) panel.refresh('sensor', reading.sensor_id);
+    },
+    alert: (alert) => alerts.onAlert(alert),
+  }, {
+    onState(state) {
+      liveState.dataset.state = state;
+      liveState.textContent = t(`live.${state}`);
+    },
+    onResync: loadAll,
+  });
+}
+
+main();

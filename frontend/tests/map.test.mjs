@@ -1,0 +1,200 @@
+// Browser tests of the map page, in Debian's chromium: the polygons, a live update, the panel.
+// Against GARONNE_URL when set (the real server), else against the fixture server.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, launchBrowser, openPage, screenshot, startTarget } from './harness.mjs';
+
+const EXPECTED_NEIGHBOURHOODS = Number(process.env.GARONNE_EXPECT_NEIGHBOURHOODS ?? 20);
+
+let target;
+let browser;
+
+before(async () => {
+  target = await startTarget();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await target?.close();
+});
+
+/** A point of the page inside neighbourhood `id`'s polygon, on top (what a user can click). */
+async function pointInside(page, id) {
+  return page.evaluate((nb) => {
+    const path = document.querySelector(`path.g-nb[data-id="${nb}"]`);
+    const box = path.getBoundingClientRect();
+    for (let k = 0; k < 400; k++) {
+      // A spiral from the box's centre outwards: the first point where the polygon is on top.
+      const angle = k * 2.4;
+      const r = Math.sqrt(k / 400) / 2;
+      const x = box.left + box.width * (0.5 + r * Math.cos(angle));
+      const y = box.top + box.height * (0.5 + r * Math.sin(angle));
+      if (document.elementFromPoint(x, y) === path) return { x, y };
+    }
+    return null;
+  }, id);
+}
+
+const fill = (page, id) => page.locator(`path.g-nb[data-id="${id}"]`).getAttribute('fill');
+
+test('the map draws every neighbourhood polygon', async (t) => {
+  const page = await openPage(browser, target, '/');
+  t.diagnostic(`map ready (polygons, sensors, alerts) ${await page.locator('#garonne-app').getAttribute('data-ready-ms')} ms after navigation`);
+  const api = await (await fetch(`${target.url}/api/neighbourhoods`)).json();
+  assert.equal(api.features.length, EXPECTED_NEIGHBOURHOODS, 'neighbourhoods in /api/neighbourhoods');
+  assert.equal(await page.locator('path.g-nb').count(), EXPECTED_NEIGHBOURHOODS, 'polygons drawn');
+  // Each polygon is a real shape on screen, not an empty path.
+  const sizes = await page.locator('path.g-nb').evaluateAll((paths) => paths.map((p) => p.getBBox().width * p.getBBox().height));
+  assert.ok(sizes.every((area) => area > 20), `every polygon has an area on screen: ${sizes}`);
+  assert.ok(await page.locator('.g-legend .g-legend-title').first().isVisible(), 'the legend is shown');
+  await screenshot(page, 'map');
+  assert.deepEqual(page.problems, [], 'no error in the page');
+  await page.close();
+});
+
+test("a neighbourhood's colour changes when a live aggregate arrives", async (t) => {
+  if (!target.push) return t.skip('no way to publish: set GARONNE_MQTT_URL or GARONNE_PUSH_URL');
+  const page = await openPage(browser, target, '/');
+  await eventually(async () => (await page.locator('.g-live').getAttribute('data-state')) === 'live', { what: 'the live stream' });
+  const id = '1';
+  const api = await (await fetch(`${target.url}/api/neighbourhoods`)).json();
+  const original = api.features.find((f) => String(f.id ?? f.properties.id) === id)?.properties.aggregate;
+  const before = await fill(page, id);
+  // A value far below, then far above, every other: one of them changes the colour whatever
+  // the neighbourhood's colour was.
+  let after = before;
+  for (const mean of [-30, 55]) {
+    const now = Date.now();
+    const windowStart = new Date(Math.floor(now / 900_000) * 900_000);
+    await target.push('aggregate', {
+      v: 1, neighbourhood_id: id, name: 'test', window_start: windowStart.toISOString(),
+      window_end: new Date(windowStart.getTime() + 900_000).toISOString(), emitted_at: new Date(now).toISOString(),
+      quantities: { temperature: { mean, min: mean - 1, max: mean + 1, readings: 3, sensors: 1 } },
+    });
+    after = await eventually(async () => {
+      const colour = await fill(page, id);
+      return colour !== before ? colour : undefined;
+    }, { timeoutMs: 5000, what: `neighbourhood ${id} to change colour` }).catch(() => before);
+    if (after !== before) break;
+  }
+  await screenshot(page, 'map-live-update');
+  // Put the neighbourhood back as it was, for the tests (and people) that look at it next.
+  if (original) await target.push('aggregate', original);
+  assert.notEqual(after, before, `the fill of neighbourhood ${id} changed (was ${before})`);
+  await page.close();
+});
+
+test('live readings, statuses and alerts reach the markers and the alert list', async (t) => {
+  if (!target.push) return t.skip('no way to publish: set GARONNE_MQTT_URL or GARONNE_PUSH_URL');
+  const page = await openPage(browser, target, '/');
+  await eventually(async () => (await page.locator('.g-live').getAttribute('data-state')) === 'live', { what: 'the live stream' });
+  const id = `browser-test-${process.pid}`;
+  const location = { lon: 1.4442, lat: 43.6047 }; // Capitole
+  const now = () => new Date().toISOString();
+  const dot = page.locator(`.leaflet-marker-icon[data-id="${id}"] .g-dot`);
+
+  await target.push('status', { v: 1, sensor_id: id, state: 'online', time: now(), kind: 'raspberry-pi', source: 'raspberry-pi', location });
+  await eventually(async () => (await dot.count()) === 1 && (await dot.getAttribute('class')).includes('g-state-online'), { what: 'a marker for the new sensor' });
+  assert.match(await dot.getAttribute('class'), /g-src-raspberry-pi/);
+
+  await target.push('reading', {
+    v: 1, sensor_id: id, kind: 'raspberry-pi', source: 'raspberry-pi', time: now(), seq: 0, location, quantities: { temperature: 19.5 },
+  });
+  await eventually(async () => (await dot.getAttribute('class')).includes('g-blink'), { what: 'the marker to blink' });
+
+  await target.push('status', { v: 1, sensor_id: id, state: 'offline', time: now(), kind: 'raspberry-pi', source: 'raspberry-pi', location });
+  await eventually(async () => (await dot.getAttribute('class')).includes('g-state-offline'), { what: 'the marker to show offline' });
+
+  const alerts = page.locator('.g-alerts .g-alert');
+  const count = await alerts.count();
+  const alert = {
+    v: 1, rule: 'browser-test', scope: { kind: 'neighbourhood', id: '1' }, state: 'raised', quantity: 'temperature',
+    comparison: 'above', threshold: 30, value: 31.5, since: now(), time: now(),
+  };
+  await target.push('alert', alert);
+  await eventually(async () => (await alerts.count()) === count + 1, { what: 'the alert to be listed' });
+  await eventually(async () => /#c00000/i.test(await page.locator('path.g-nb[data-id="1"]').getAttribute('stroke')),
+    { what: 'its neighbourhood to be outlined in red' });
+  await screenshot(page, 'map-live-alert');
+  await target.push('alert', { ...alert, state: 'cleared', value: 28, time: now() });
+  await eventually(async () => (await alerts.count()) === count, { what: 'the cleared alert to go' });
+  await page.close();
+});
+
+test('a click on a neighbourhood shows its statistics, a history chart and a Grafana link', async () => {
+  const page = await openPage(browser, target, '/');
+  const id = '1';
+  const point = await pointInside(page, id);
+  assert.ok(point, `a visible point inside neighbourhood ${id}`);
+  await page.mouse.click(point.x, point.y);
+  const name = await page.locator('.g-panel h2').textContent();
+  assert.ok(name.length > 0, 'the panel names the neighbourhood');
+  await page.locator('.g-panel .g-chart canvas').waitFor({ timeout: 10_000 });
+  const config = await (await fetch(`${target.url}/api/config`)).json();
+  assert.ok(config.grafana_url, 'the server under test is given a Grafana URL');
+  const href = await page.locator('.g-panel a.g-grafana').getAttribute('href');
+  assert.equal(href, `${config.grafana_url.replace(/\/$/, '')}/d/garonne-neighbourhood?var-neighbourhood=${id}`);
+  await screenshot(page, 'map-neighbourhood');
+  assert.deepEqual(page.problems, [], 'no error in the page');
+  await page.close();
+});
+
+test('a click on a sensor shows its latest reading and a sparkline', async () => {
+  const page = await openPage(browser, target, '/');
+  const sensors = await (await fetch(`${target.url}/api/sensors`)).json();
+  const withReading = new Set(sensors.features.filter((f) => f.properties.reading).map((f) => f.properties.sensor_id));
+  assert.ok(withReading.size > 0, 'sensors with a reading in /api/sensors');
+  // In a dense fleet markers overlap: click one that is on top at its centre, as a user would.
+  const hit = await page.evaluate((ids) => {
+    for (const marker of document.querySelectorAll('.leaflet-marker-icon[data-id]')) {
+      if (!ids.includes(marker.dataset.id)) continue;
+      const box = marker.getBoundingClientRect();
+      const x = box.left + box.width / 2;
+      const y = box.top + box.height / 2;
+      if (marker.contains(document.elementFromPoint(x, y))) return { id: marker.dataset.id, x, y };
+    }
+    return null;
+  }, [...withReading]);
+  assert.ok(hit, 'a sensor marker on top, to click');
+  await page.mouse.click(hit.x, hit.y);
+  assert.equal(await page.locator('.g-panel h2').textContent(), hit.id);
+  await page.locator('.g-panel .g-stats').waitFor();
+  await page.locator('.g-panel .g-sparkline:not([aria-busy])').waitFor({ timeout: 10_000 });
+  await screenshot(page, 'map-sensor');
+  await page.close();
+});
+
+test('the language switches between French and English', async () => {
+  const page = await openPage(browser, target, '/?lang=fr');
+  assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
+  assert.equal(await page.locator('label[for="g-quantity"]').textContent(), 'Grandeur');
+  await page.locator('button.g-lang').click();
+  assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+  assert.equal(await page.locator('label[for="g-quantity"]').textContent(), 'Quantity');
+  await page.close();
+});
+
+test('the replay slider paints the map from history', async () => {
+  const page = await openPage(browser, target, '/');
+  const slider = page.locator('.g-slider');
+  await slider.fill('2');
+  await eventually(async () => (await page.locator('.g-timeline').getAttribute('class')).includes('g-replaying')
+    && !(await page.locator('.g-time').textContent()).includes('…'), { what: 'the replay to load' });
+  await screenshot(page, 'map-replay');
+  await slider.fill(await slider.getAttribute('max'));
+  await eventually(async () => !(await page.locator('.g-timeline').getAttribute('class')).includes('g-replaying'), { what: 'back to live' });
+  await page.close();
+});
+
+test('a dropped live stream shows "reconnecting", then live again', async (t) => {
+  if (!target.drop) return t.skip('only the fixture server can drop its streams on demand');
+  const page = await openPage(browser, target, '/');
+  const state = () => page.locator('.g-live').getAttribute('data-state');
+  await eventually(async () => (await state()) === 'live', { what: 'the live stream' });
+  target.drop(1500);
+  await eventually(async () => (await state()) === 'reconnecting', { what: 'the reconnecting indicator' });
+  await screenshot(page, 'map-reconnecting');
+  await eventually(async () => (await state()) === 'live', { timeoutMs: 15_000, what: 'the stream to come back' });
+  await page.close();
+});
