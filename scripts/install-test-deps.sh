@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the servers the tests start on loopback (Debian packages), when they are missing.
+# Installs the servers the tests start on loopback, and the browser the web app's tests drive
+# (Debian packages), when they are missing.
 # As root it installs them with apt-get; otherwise it prints the command to run. Under CI=true a
 # server that is still missing afterwards is an error: the tests would fail on it anyway.
 set -euo pipefail
@@ -10,6 +11,7 @@ needed=(
   "mosquitto_sub:mosquitto-clients"
   "influxd:influxdb"
   "victoria-metrics:victoria-metrics"
+  "chromium:chromium"
 )
 
 missing=()
