@@ -14,10 +14,11 @@ mod realtime_cmd;
 mod serve_cmd;
 mod simulate_cmd;
 mod store_args;
+mod up_cmd;
 
 /// Garonne: live neighbourhood maps from a city's sensors.
 #[derive(Parser)]
-#[command(name = "garonne", version, about, arg_required_else_help = true)]
+#[command(name = "garonne", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Everything in one process (what `garonne` alone runs): an embedded MQTT broker, the
+    /// simulated Toulouse fleet, realtime, the historian into the embedded store, and the map
+    /// on http://127.0.0.1:8080/.
+    Up(up_cmd::UpArgs),
     /// Check payloads against the spec, or print its JSON Schema.
     Payload {
         #[command(subcommand)]
@@ -51,15 +56,23 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `garonne` alone is `garonne up`: `cargo run --release` shows the live map.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.len() == 1 {
+        argv.push("up".into());
+    }
+    let cli = Cli::parse_from(argv);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GARONNE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // The embedded broker (rumqttd) logs every connection, and clients gone at
+                // shutdown as errors: GARONNE_LOG=info,rumqttd=info shows them.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off")),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Up(args) => exit(runtime().and_then(|rt| rt.block_on(up_cmd::run(args)))),
         Command::Payload { action } => payload_cmd::run(action),
         Command::Simulate(args) => {
             exit(runtime().and_then(|rt| rt.block_on(simulate_cmd::run(args))))

@@ -1,0 +1,319 @@
+//! `garonne up` (and `garonne` alone, so `cargo run --release`): the whole pipeline in one
+//! process. An embedded MQTT broker, the simulated Toulouse fleet, realtime, the historian into
+//! the embedded store and the web server, each the same library entry point its own command
+//! runs, talking to the others through the broker and the store only (ARCHITECTURE §3).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use garonne_simulator::fetch::{FetchOptions, fetch};
+use garonne_simulator::fleet::FleetConfig;
+use garonne_simulator::simulate::SimulateConfig;
+use rumqttc::QoS;
+use tokio::task::JoinSet;
+
+/// How long the services have, all together, to stop and save their state after Ctrl-C.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+
+/// The open-data files the pipeline cannot start without: the station catalogue and the
+/// quartiers (the simulator's fleet and the neighbourhoods of the map).
+const REQUIRED: [&str; 2] = [
+    "stations-meteo-en-place.json",
+    "quartiers-de-democratie-locale.geojson",
+];
+
+/// The flags of `garonne up`.
+#[derive(Args)]
+pub struct UpArgs {
+    /// Folder with the open-data files; they are downloaded into it when missing.
+    #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Folder for what the pipeline keeps: the history store, the historian's spool, the
+    /// realtime snapshot.
+    #[arg(long, env = "GARONNE_STATE_DIR", default_value = "data")]
+    state_dir: PathBuf,
+    /// Address of the embedded MQTT broker (Pi agents and mosquitto_sub connect here). Loopback
+    /// only: the embedded broker has no passwords.
+    #[arg(long, env = "GARONNE_MQTT_ADDR", default_value = "127.0.0.1:1883")]
+    mqtt: SocketAddr,
+    /// Address of the web server.
+    #[arg(long, env = "GARONNE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// Address of realtime's /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        env = "GARONNE_REALTIME_METRICS_ADDR",
+        default_value = "127.0.0.1:9181"
+    )]
+    realtime_metrics: SocketAddr,
+    /// Address of the historian's /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        env = "GARONNE_HISTORIAN_METRICS_ADDR",
+        default_value = "127.0.0.1:9182"
+    )]
+    historian_metrics: SocketAddr,
+    /// Virtual sensors the simulator adds per neighbourhood.
+    #[arg(long, default_value_t = 2)]
+    density: u32,
+    /// Readings per second of each simulated sensor.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// No simulated fleet: only what real sensors publish to the embedded broker.
+    #[arg(long)]
+    no_simulator: bool,
+    /// The built front-end (`cd frontend && npm ci && npm run build`).
+    #[arg(long, default_value = "frontend/dist")]
+    static_dir: PathBuf,
+    /// Grafana's base URL, for the map's "open in Grafana" links.
+    #[arg(long, env = "GARONNE_GRAFANA_URL")]
+    grafana_url: Option<String>,
+    /// Where missing open data is downloaded from (the Opendatasoft portal).
+    #[arg(
+        long,
+        env = "GARONNE_OPENDATA_URL",
+        default_value = "https://data.toulouse-metropole.fr"
+    )]
+    opendata_url: String,
+}
+
+/// Runs everything until Ctrl-C or SIGTERM.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    check_addresses(&args)?;
+    ensure_open_data(&args.data_dir, &args.opendata_url).await?;
+    std::fs::create_dir_all(&args.state_dir).with_context(|| {
+        format!(
+            "cannot create the state folder {}: give a writable one with --state-dir",
+            args.state_dir.display()
+        )
+    })?;
+
+    start_broker(args.mqtt)?;
+    let broker = format!("mqtt://{}", args.mqtt);
+    let shutdown = crate::shutdown_on_signal();
+    let polygons = args.data_dir.join(REQUIRED[1]);
+    let store_path = args.state_dir.join("history.sqlite");
+
+    let mut services: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+    let realtime = garonne_realtime::Config {
+        broker: broker.clone(),
+        neighbourhoods: polygons.clone(),
+        snapshot: Some(args.state_dir.join("realtime-snapshot.json")),
+        metrics_addr: args.realtime_metrics,
+        ..garonne_realtime::Config::default()
+    };
+    let token = shutdown.clone();
+    services.spawn(async move {
+        let result = garonne_realtime::run(realtime, token).await;
+        ("realtime", result.map(drop).map_err(Into::into))
+    });
+
+    let mut historian = garonne_historian::config::Config {
+        broker: broker.clone(),
+        spool_dir: args.state_dir.join("historian-spool"),
+        metrics_addr: args.historian_metrics,
+        ..garonne_historian::config::Config::default()
+    };
+    historian.store.path = store_path.clone();
+    let token = shutdown.clone();
+    services.spawn(async move {
+        let secrets = garonne_historian::config::Secrets::default();
+        let result = garonne_historian::run(historian, secrets, token).await;
+        ("historian", result.map(drop).map_err(Into::into))
+    });
+
+    let mut server = garonne_server::Config {
+        broker: broker.clone(),
+        http_addr: args.http,
+        neighbourhoods: polygons.clone(),
+        static_dir: args.static_dir.clone(),
+        grafana_url: args.grafana_url.clone(),
+        ..garonne_server::Config::default()
+    };
+    server.store.path = store_path;
+    let token = shutdown.clone();
+    services.spawn(async move {
+        let credentials = garonne_historian::influx::Credentials::default();
+        let result = garonne_server::run(server, credentials, token).await;
+        ("web server", result.map(drop).map_err(Into::into))
+    });
+
+    if !args.no_simulator {
+        let simulate = SimulateConfig {
+            broker: broker.parse().context("the embedded broker's address")?,
+            client_id: "garonne-simulator".to_owned(),
+            topic_prefix: "garonne".to_owned(),
+            data_dir: args.data_dir.clone(),
+            neighbourhoods: Some(polygons),
+            fleet: FleetConfig {
+                density: args.density,
+                rate_hz: args.rate,
+                ..FleetConfig::default()
+            },
+            duration: None,
+            qos: QoS::AtLeastOnce,
+            progress: false,
+        };
+        let token = shutdown.clone();
+        services.spawn(async move {
+            let result = garonne_simulator::simulate::run(simulate, token).await;
+            ("simulator", result.map(drop).map_err(Into::into))
+        });
+    }
+
+    println!(
+        "Garonne is running: the map on http://{}/ , MQTT on {broker} (Ctrl-C stops everything)",
+        args.http
+    );
+
+    // The first service to end (with an error, or at shutdown) stops the others.
+    let mut failure = None;
+    if let Some(ended) = services.join_next().await {
+        failure = failed(ended);
+        shutdown.cancel();
+    }
+    let stopping = Instant::now();
+    let rest = tokio::time::timeout(STOP_WITHIN, async {
+        while let Some(ended) = services.join_next().await {
+            failure = failure.take().or(failed(ended));
+        }
+    })
+    .await;
+    if rest.is_err() {
+        eprintln!(
+            "some services did not stop within {} s; stopping anyway",
+            STOP_WITHIN.as_secs()
+        );
+    } else {
+        eprintln!(
+            "stopped in {:.1} s, state saved in {}",
+            stopping.elapsed().as_secs_f64(),
+            args.state_dir.display()
+        );
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The error of a service that ended with one.
+fn failed(
+    ended: Result<(&'static str, anyhow::Result<()>), tokio::task::JoinError>,
+) -> Option<anyhow::Error> {
+    match ended {
+        Ok((_, Ok(()))) => None,
+        Ok((name, Err(e))) => Some(e.context(format!("the {name} stopped"))),
+        Err(e) => Some(anyhow::anyhow!("a service crashed: {e}")),
+    }
+}
+
+/// Loopback for the broker (no passwords), and both addresses free.
+fn check_addresses(args: &UpArgs) -> anyhow::Result<()> {
+    if !args.mqtt.ip().is_loopback() {
+        bail!(
+            "the embedded broker listens on loopback only ({} asked): it has no passwords. \
+             For sensors on the network, run mosquitto with passwords and an ACL (the docker \
+             compose deployment) and point the services at it with --broker",
+            args.mqtt
+        );
+    }
+    for (addr, what, flag) in [
+        (args.mqtt, "MQTT broker", "--mqtt"),
+        (args.http, "web server", "--http"),
+        (
+            args.realtime_metrics,
+            "realtime metrics",
+            "--realtime-metrics",
+        ),
+        (
+            args.historian_metrics,
+            "historian metrics",
+            "--historian-metrics",
+        ),
+    ] {
+        if let Err(e) = TcpListener::bind(addr) {
+            bail!(
+                "the {what}'s address {addr} is not free ({e}); is another Garonne or MQTT \
+                 broker running? Stop it, or choose another address with {flag}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The open data is there, or is downloaded; offline, one line says how to provide it.
+async fn ensure_open_data(dir: &Path, base_url: &str) -> anyhow::Result<()> {
+    let missing = || REQUIRED.iter().filter(|f| !dir.join(f).is_file()).count();
+    if missing() == 0 {
+        return Ok(());
+    }
+    eprintln!(
+        "the open data is not in {}: downloading it (garonne data fetch)",
+        dir.display()
+    );
+    let mut options = FetchOptions::new(dir);
+    options.base_url = base_url.to_owned();
+    let fetched = fetch(&options).await;
+    if missing() == 0 {
+        return Ok(());
+    }
+    let why = match fetched {
+        Ok(summary) => summary.to_string().lines().last().unwrap_or("").to_owned(),
+        Err(e) => e.to_string(),
+    };
+    bail!(
+        "the open data is not in {} and could not be downloaded ({why}): run `garonne data \
+         fetch` where there is internet, or point --data-dir (or GARONNE_DATA_DIR) at a folder \
+         that holds it",
+        dir.display()
+    )
+}
+
+/// Starts the embedded broker (rumqttd) on its own thread, and waits until it accepts
+/// connections.
+fn start_broker(addr: SocketAddr) -> anyhow::Result<()> {
+    // Limits as the deployment's mosquitto has them: payloads up to 256 KiB (a SenML pack of
+    // a 100 Hz logger's second is 16 KiB), 1,000 messages in flight per client (the historian
+    // acknowledges by the batch).
+    let config: rumqttd::Config = toml::from_str(&format!(
+        r#"
+        id = 0
+        [router]
+        id = 0
+        max_connections = 1000
+        max_outgoing_packet_count = 1000
+        max_segment_size = 104857600
+        max_segment_count = 10
+        [v4.1]
+        name = "v4-1"
+        listen = "{addr}"
+        next_connection_delay_ms = 1
+        [v4.1.connections]
+        connection_timeout_ms = 60000
+        max_payload_size = 262144
+        max_inflight_count = 1000
+        dynamic_filters = true
+        "#
+    ))
+    .context("the embedded broker's configuration")?;
+    std::thread::Builder::new()
+        .name("mqtt-broker".into())
+        .spawn(move || {
+            if let Err(e) = rumqttd::Broker::new(config).start() {
+                eprintln!("the embedded MQTT broker stopped: {e}");
+            }
+        })
+        .context("cannot start the embedded broker's thread")?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("the embedded MQTT broker did not start listening on {addr} within 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! `garonne` alone (what `cargo run --release` runs), the real binary on the Toulouse open data:
+//! the map's API fills with live aggregates for every quartier, a client from outside receives
+//! readings from the embedded broker, and SIGTERM stops everything with its state saved. Then the
+//! ways it refuses to start: open data missing and not downloadable, an address taken, a broker
+//! beyond loopback.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use garonne_testkit::free_port;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+
+/// The Toulouse open data (ARCHITECTURE: tests read it from the shared folder).
+fn data_dir() -> PathBuf {
+    std::env::var_os("GARONNE_DATA_DIR").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/data/toulouse"
+            ))
+        },
+        PathBuf::from,
+    )
+}
+
+/// `garonne` with no arguments; everything else from the environment, as a user would set it.
+fn garonne(data: &std::path::Path, state: &std::path::Path, ports: [u16; 4]) -> Command {
+    let [mqtt, http, realtime, historian] = ports;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_garonne"));
+    command
+        .env("GARONNE_DATA_DIR", data)
+        .env("GARONNE_STATE_DIR", state)
+        .env("GARONNE_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
+        .env("GARONNE_HTTP_ADDR", format!("127.0.0.1:{http}"))
+        .env(
+            "GARONNE_REALTIME_METRICS_ADDR",
+            format!("127.0.0.1:{realtime}"),
+        )
+        .env(
+            "GARONNE_HISTORIAN_METRICS_ADDR",
+            format!("127.0.0.1:{historian}"),
+        )
+        .env("GARONNE_LOG", "warn,rumqttd=off")
+        // Nothing is downloaded by the tests: a portal that answers nothing.
+        .env(
+            "GARONNE_OPENDATA_URL",
+            format!("http://127.0.0.1:{}", free_port().expect("a free port")),
+        );
+    command
+}
+
+fn ports() -> [u16; 4] {
+    [(); 4].map(|()| free_port().expect("a free port"))
+}
+
+/// Runs `command` to its end (at most 60 s) and returns what it printed.
+fn finish(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("garonne starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("garonne did not stop by itself");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Kills the child if the test fails before stopping it.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
+    let data = data_dir();
+    if !data
+        .join("quartiers-de-democratie-locale.geojson")
+        .is_file()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: the Toulouse open data is missing at {}",
+            data.display()
+        );
+        eprintln!(
+            "skipped: no open data at {} (set GARONNE_DATA_DIR)",
+            data.display()
+        );
+        return;
+    }
+    let state = tempfile::tempdir().expect("temp dir");
+    let ports = ports();
+    let mut command = garonne(&data, state.path(), ports);
+    let mut running = Running(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("garonne starts"),
+    );
+    let base = format!("http://127.0.0.1:{}", ports[1]);
+
+    // Every quartier gets its live aggregate on the map's API.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (neighbourhoods, sensors) = loop {
+        let answer = async |path: &str| -> Option<Value> {
+            let body = reqwest::get(format!("{base}{path}"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            serde_json::from_str(&body).ok()
+        };
+        if let (Some(n), Some(s)) = (
+            answer("/api/neighbourhoods").await,
+            answer("/api/sensors").await,
+        ) {
+            let features = n["features"].as_array().cloned().unwrap_or_default();
+            if features.len() == 20
+                && features
+                    .iter()
+                    .all(|f| !f["properties"]["aggregate"].is_null())
+            {
+                break (features, s);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the 20 quartiers never all had an aggregate"
+        );
+        assert!(
+            running.0.try_wait().expect("wait").is_none(),
+            "garonne stopped early"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        neighbourhoods
+            .iter()
+            .all(|f| f["properties"]["aggregate"]["quantities"]["temperature"]["mean"].is_f64()),
+        "every quartier has a mean temperature"
+    );
+    let markers = sensors["features"].as_array().map_or(0, Vec::len);
+    assert!(
+        markers >= 20 * 2,
+        "the simulated sensors are on the map ({markers})"
+    );
+    let page = reqwest::get(format!("{base}/"))
+        .await
+        .expect("the map page");
+    assert_eq!(page.status(), 200);
+
+    // A client from outside the process, as a Pi agent or mosquitto_sub, gets the readings.
+    let mut options = MqttOptions::new("up-test-outside", "127.0.0.1", ports[0]);
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    client
+        .subscribe("garonne/v1/sensors/+/reading", QoS::AtMostOnce)
+        .await
+        .expect("subscribe");
+    let reading = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => break p,
+                Ok(_) => {}
+                Err(e) => panic!("the embedded broker refused an outside client: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("a reading from the embedded broker");
+    let now = garonne_payload::Timestamp::from_system_time(std::time::SystemTime::now());
+    garonne_payload::parse_reading(&reading.payload, now, &garonne_payload::Limits::default())
+        .unwrap_or_else(|e| panic!("a valid reading on {}: {e:?}", reading.topic));
+
+    // SIGTERM stops everything, in time, and the state is on disk.
+    let pid = running.0.id().to_string();
+    let stopping = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = running.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(10),
+            "garonne still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.success(),
+        "garonne exits cleanly after SIGTERM: {status}"
+    );
+    let snapshot: Value = serde_json::from_slice(
+        &std::fs::read(state.path().join("realtime-snapshot.json")).expect("realtime's snapshot"),
+    )
+    .expect("the snapshot is JSON");
+    let saved = snapshot["sensors"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        saved, markers,
+        "the snapshot holds every sensor the map showed"
+    );
+    assert!(
+        state.path().join("history.sqlite").is_file(),
+        "the history store"
+    );
+}
+
+#[test]
+fn without_open_data_and_offline_it_says_how_to_provide_it() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let state = tempfile::tempdir().expect("temp dir");
+    let output = finish(garonne(empty.path(), state.path(), ports()));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(error.len(), 1, "one line of error: {stderr}");
+    for fix in ["garonne data fetch", "--data-dir", "GARONNE_DATA_DIR"] {
+        assert!(
+            error[0].contains(fix),
+            "the error names {fix}: {}",
+            error[0]
+        );
+    }
+}
+
+#[test]
+fn a_taken_address_or_a_broker_beyond_loopback_is_refused_with_the_fix() {
+    let state = tempfile::tempdir().expect("temp dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut ports = ports();
+    ports[1] = taken.local_addr().expect("addr").port();
+    let output = finish(garonne(&data_dir(), state.path(), ports));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not free") && stderr.contains("--http"),
+        "{stderr}"
+    );
+
+    let mut command = garonne(&data_dir(), state.path(), self::ports());
+    command.env("GARONNE_MQTT_ADDR", "0.0.0.0:1883");
+    let output = finish(command);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("loopback only") && stderr.contains("passwords"),
+        "{stderr}"
+    );
+}
