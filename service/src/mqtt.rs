@@ -351,11 +351,24 @@ pub const MAX_INCOMING_PACKET: usize = 268_435_455;
 /// Largest MQTT packet sent: well above any message Garonne builds.
 pub const MAX_OUTGOING_PACKET: usize = 1 << 20;
 
+/// Environment variable holding the MQTT user name of a service (the Pi agent reads the same).
+pub const USERNAME_VAR: &str = "GARONNE_MQTT_USERNAME";
+/// Environment variable holding the MQTT password of a service.
+pub const PASSWORD_VAR: &str = "GARONNE_MQTT_PASSWORD";
+
 /// MQTT options with Garonne's defaults: a persistent session (so unacknowledged QoS 1
 /// messages are sent again after a reconnection), 30 s keep-alive, a large in-flight window,
-/// packet size limits of [`MAX_INCOMING_PACKET`] and [`MAX_OUTGOING_PACKET`].
+/// packet size limits of [`MAX_INCOMING_PACKET`] and [`MAX_OUTGOING_PACKET`], and the
+/// credentials in [`USERNAME_VAR`] and [`PASSWORD_VAR`] when they are set (a broker with
+/// passwords, as the docker compose deployment runs it). Credentials never come from a flag or
+/// a file, so they never show in a process list or a configuration shared in a bug report.
 pub fn options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
     let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    if let Ok(username) = std::env::var(USERNAME_VAR)
+        && !username.is_empty()
+    {
+        options.set_credentials(username, std::env::var(PASSWORD_VAR).unwrap_or_default());
+    }
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_session(false);
     options.set_inflight(1000);
