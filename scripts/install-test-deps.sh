@@ -12,6 +12,8 @@ needed=(
   "influxd:influxdb"
   "victoria-metrics:victoria-metrics"
   "chromium:chromium"
+  "nginx:nginx"
+  "promtool:prometheus"
 )
 
 missing=()
@@ -33,10 +35,11 @@ if [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts these servers as system services (mosquitto on 1883, influxdb on 8086 and
-  # 8088, victoria-metrics on 8428); the tests start their own, on free ports.
+  # 8088, victoria-metrics on 8428, nginx on 80, prometheus on 9090); the tests start their own,
+  # on free ports.
   for package in "${missing[@]}"; do
     case $package in
-      mosquitto | influxdb | victoria-metrics)
+      mosquitto | influxdb | victoria-metrics | nginx | prometheus)
         if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$package" >/dev/null 2>&1 || true; fi
         ;;
     esac

@@ -66,7 +66,7 @@ pub struct UpArgs {
     #[arg(long)]
     no_simulator: bool,
     /// The built front-end (`cd frontend && npm ci && npm run build`).
-    #[arg(long, default_value = "frontend/dist")]
+    #[arg(long, env = "GARONNE_STATIC_DIR", default_value = "frontend/dist")]
     static_dir: PathBuf,
     /// Grafana's base URL, for the map's "open in Grafana" links.
     #[arg(long, env = "GARONNE_GRAFANA_URL")]
@@ -84,6 +84,7 @@ pub struct UpArgs {
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     check_addresses(&args)?;
     ensure_open_data(&args.data_dir, &args.opendata_url).await?;
+    ensure_front_end(&args.static_dir);
     std::fs::create_dir_all(&args.state_dir).with_context(|| {
         format!(
             "cannot create the state folder {}: give a writable one with --state-dir",
@@ -271,6 +272,44 @@ async fn ensure_open_data(dir: &Path, base_url: &str) -> anyhow::Result<()> {
          that holds it",
         dir.display()
     )
+}
+
+/// The map's pages are built, or built now from `frontend/` when npm is there (once: the build
+/// stays in `frontend/dist`). Without npm the server still runs, and its page says how to build
+/// them.
+fn ensure_front_end(static_dir: &Path) {
+    if static_dir.join("app.js").is_file() {
+        return;
+    }
+    let Some(frontend) = static_dir
+        .parent()
+        .filter(|dir| dir.join("package.json").is_file())
+    else {
+        eprintln!(
+            "the map's pages are not in {}: build them with `cd frontend && npm ci && npm run \
+             build`, or give their folder with --static-dir",
+            static_dir.display()
+        );
+        return;
+    };
+    eprintln!(
+        "building the map's pages once (npm ci && npm run build in {})",
+        frontend.display()
+    );
+    let built = ["ci --no-audit --no-fund", "run build"].iter().all(|args| {
+        std::process::Command::new("npm")
+            .args(args.split(' '))
+            .current_dir(frontend)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    });
+    if !built {
+        eprintln!(
+            "could not build the map's pages (is Node.js 20 or later with npm installed?): the \
+             API and live events work; the page says how to build them"
+        );
+    }
 }
 
 /// Starts the embedded broker (rumqttd) on its own thread, and waits until it accepts
