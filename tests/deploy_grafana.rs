@@ -1,0 +1,811 @@
+//! Grafana's provisioning in the docker compose deployment (deploy/grafana), tested without
+//! Grafana:
+//!
+//! - every InfluxQL query of every dashboard — panels and template variables — runs against a
+//!   real InfluxDB 1.x loaded with the historian's points for the last hours, with Grafana's
+//!   macros and variables replaced as Grafana replaces them, and returns rows;
+//! - the map's Grafana links (frontend/src) open provisioned dashboards, by uid, with a
+//!   variable of the name the link sets;
+//! - every panel and query names a provisioned datasource, and every Prometheus query names
+//!   metrics the services export (their Rust sources);
+//! - the provisioning files agree with docker-compose.yml (mounts, environment).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use garonne_historian::influx::{Credentials, InfluxV1};
+use garonne_historian::point::Point;
+use garonne_historian::schema;
+use garonne_historian::store::Store;
+use garonne_payload::{
+    Alert, AlertScope, AlertState, Comparison, Limits, Location, ModuleState, ModuleStatus,
+    NeighbourhoodAggregate, Quantity, Reading, SensorState, Source, Status, Timestamp, Topics,
+    WindowStats,
+};
+use garonne_testkit::Influxd;
+use serde_json::Value;
+
+/// The database the datasource reads (`jsonData.dbName`).
+const DB: &str = "garonne";
+
+/// The datasources' uids, as provisioned and as the dashboards name them.
+const INFLUX_UID: &str = "garonne-influxdb";
+const PROMETHEUS_UID: &str = "garonne-prometheus";
+
+/// The time range the queries are run over, what `$timeFilter` stands for.
+const RANGE: &str = "6h";
+
+/// What `$__interval` stands for: Grafana derives it from the range and the panel's width.
+const INTERVAL: &str = "1m";
+const INTERVAL_MS: &str = "60000";
+
+/// A path under the repository.
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn read(path: &str) -> String {
+    fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
+
+/// Every dashboard of deploy/grafana/dashboards: file name and JSON model.
+fn dashboards() -> Vec<(String, Value)> {
+    let dir = repo("deploy/grafana/dashboards");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            let text = fs::read_to_string(&path).expect("dashboard readable");
+            let model = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{name} is not valid JSON: {e}"));
+            (name, model)
+        })
+        .collect()
+}
+
+fn uid(dashboard: &Value) -> &str {
+    dashboard["uid"].as_str().expect("dashboard uid")
+}
+
+/// A dashboard's panels, those inside collapsed rows included, rows themselves excluded.
+fn panels(dashboard: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for panel in dashboard["panels"].as_array().into_iter().flatten() {
+        if panel["type"] == "row" {
+            out.extend(panel["panels"].as_array().into_iter().flatten());
+        } else {
+            out.push(panel);
+        }
+    }
+    out
+}
+
+fn title(panel: &Value) -> &str {
+    panel["title"].as_str().unwrap_or("(untitled)")
+}
+
+/// The template variables of a dashboard.
+fn variables(dashboard: &Value) -> Vec<&Value> {
+    dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The uid a `datasource` value names: `{"type": ..., "uid": ...}` or a bare uid string.
+fn datasource_uid(datasource: &Value) -> Option<&str> {
+    datasource["uid"].as_str().or_else(|| datasource.as_str())
+}
+
+/// The queries of a panel: each target with the uid of its datasource (its own, or else the
+/// panel's, as Grafana resolves it).
+fn targets(panel: &Value) -> Vec<(&Value, Option<&str>)> {
+    let panel_uid = datasource_uid(&panel["datasource"]);
+    panel["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (t, datasource_uid(&t["datasource"]).or(panel_uid)))
+        .collect()
+}
+
+/// The datasources of the provisioning file, each as its `key: value` lines.
+fn provisioned_datasources() -> Vec<BTreeMap<String, String>> {
+    let text = read("deploy/grafana/provisioning/datasources/garonne.yml");
+    let mut out: Vec<BTreeMap<String, String>> = Vec::new();
+    for line in text.lines() {
+        let line = line.split(" #").next().unwrap_or("");
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("  - ") {
+            out.push(BTreeMap::new());
+            insert_pair(out.last_mut().expect("a datasource"), rest);
+        } else if line.starts_with("    ")
+            && let Some(current) = out.last_mut()
+        {
+            insert_pair(current, line.trim());
+        }
+    }
+    out
+}
+
+fn insert_pair(map: &mut BTreeMap<String, String>, line: &str) {
+    if let Some((key, value)) = line.split_once(':') {
+        let value = value.trim().trim_matches('"');
+        if !value.is_empty() {
+            map.insert(key.trim().to_owned(), value.to_owned());
+        }
+    }
+}
+
+#[test]
+fn the_datasources_are_provisioned_from_the_environment() {
+    let datasources = provisioned_datasources();
+    let by_uid = |uid: &str| {
+        datasources
+            .iter()
+            .find(|d| d.get("uid").is_some_and(|u| u == uid))
+            .unwrap_or_else(|| panic!("no datasource with uid {uid}: {datasources:?}"))
+    };
+    let influx = by_uid(INFLUX_UID);
+    for (key, value) in [
+        ("type", "influxdb"),
+        ("url", "http://influxdb:8086"),
+        ("version", "InfluxQL"),
+        ("dbName", DB),
+    ] {
+        assert_eq!(influx.get(key).map(String::as_str), Some(value), "{key}");
+    }
+    let prometheus = by_uid(PROMETHEUS_UID);
+    assert_eq!(prometheus["type"], "prometheus");
+    assert_eq!(prometheus["url"], "http://prometheus:9090");
+
+    // The credentials are Grafana's $VAR interpolation, never a value, and the grafana
+    // service of docker-compose.yml sets those variables.
+    let compose = read("docker-compose.yml");
+    for key in ["user", "password"] {
+        let value = influx
+            .get(key)
+            .unwrap_or_else(|| panic!("InfluxDB datasource without {key}"));
+        let name = value
+            .strip_prefix("${")
+            .and_then(|v| v.strip_suffix('}'))
+            .or_else(|| value.strip_prefix('$'))
+            .unwrap_or_else(|| panic!("{key} must come from the environment ($VAR): {value}"));
+        assert!(
+            compose.contains(&format!("{name}:")),
+            "docker-compose.yml does not set {name} for Grafana"
+        );
+    }
+}
+
+#[test]
+fn the_dashboards_provider_reads_the_mounted_directory() {
+    let provider = read("deploy/grafana/provisioning/dashboards/garonne.yml");
+    let path = provider
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("path:"))
+        .map(str::trim)
+        .expect("a file provider with options.path");
+    assert!(provider.contains("type: file"), "{provider}");
+    let compose = read("docker-compose.yml");
+    for mount in [
+        format!("./deploy/grafana/dashboards:{path}"),
+        "./deploy/grafana/provisioning:/etc/grafana/provisioning".to_owned(),
+    ] {
+        assert!(
+            compose.contains(&mount),
+            "docker-compose.yml does not mount {mount}"
+        );
+    }
+}
+
+/// The links the map builds: (dashboard uid, variable name), read from frontend/src.
+fn map_links() -> Vec<(String, String)> {
+    // The link's shape: /d/UID?var-VARIABLE=ID, Grafana's URL for a dashboard with a variable.
+    let config = read("frontend/src/lib/config.js");
+    assert!(
+        config.contains("/d/${dashboard}?var-${variable}=${encodeURIComponent(id)}"),
+        "grafanaLink in frontend/src/lib/config.js no longer builds /d/UID?var-NAME=ID"
+    );
+    // Its uses: grafana('UID', 'VARIABLE', id).
+    let panel = read("frontend/src/map/panel.js");
+    let mut links = Vec::new();
+    for call in panel.split("grafana('").skip(1) {
+        let mut quoted = call.split('\'');
+        let dashboard = quoted.next().expect("uid");
+        let variable = quoted.nth(1).expect("variable");
+        links.push((dashboard.to_owned(), variable.to_owned()));
+    }
+    links
+}
+
+#[test]
+fn the_map_links_open_provisioned_dashboards_with_their_variable() {
+    let links = map_links();
+    let uids: BTreeSet<&str> = links.iter().map(|(uid, _)| uid.as_str()).collect();
+    assert_eq!(
+        uids,
+        BTreeSet::from(["garonne-neighbourhood", "garonne-sensor"]),
+        "the map links these dashboards: {links:?}"
+    );
+    let dashboards = dashboards();
+    for (link_uid, variable) in &links {
+        let (file, dashboard) = dashboards
+            .iter()
+            .find(|(_, d)| uid(d) == link_uid)
+            .unwrap_or_else(|| panic!("the map links to {link_uid}, no dashboard has that uid"));
+        assert!(
+            variables(dashboard).iter().any(|v| v["name"] == *variable),
+            "the map sets var-{variable} on {link_uid}, {file} has no variable {variable}"
+        );
+    }
+}
+
+#[test]
+fn every_dashboard_is_provisioned_with_its_datasources() {
+    let dashboards = dashboards();
+    let uids: BTreeSet<&str> = dashboards.iter().map(|(_, d)| uid(d)).collect();
+    assert_eq!(
+        uids,
+        BTreeSet::from([
+            "garonne-city",
+            "garonne-neighbourhood",
+            "garonne-pipeline",
+            "garonne-sensor",
+        ]),
+    );
+    let provisioned: BTreeSet<String> = provisioned_datasources()
+        .into_iter()
+        .filter_map(|mut d| d.remove("uid"))
+        .collect();
+    for (file, dashboard) in &dashboards {
+        let panels = panels(dashboard);
+        assert!(!panels.is_empty(), "{file}: no panel");
+        for panel in panels {
+            let name = title(panel);
+            let panel_uid = datasource_uid(&panel["datasource"])
+                .unwrap_or_else(|| panic!("{file}, panel {name:?}: no datasource"));
+            assert!(
+                provisioned.contains(panel_uid),
+                "{file}, panel {name:?}: datasource {panel_uid} is not provisioned"
+            );
+            let targets = targets(panel);
+            assert!(!targets.is_empty(), "{file}, panel {name:?}: no query");
+            for (target, target_uid) in targets {
+                let target_uid = target_uid.unwrap_or_default();
+                assert!(
+                    provisioned.contains(target_uid),
+                    "{file}, panel {name:?}, query {}: datasource {target_uid:?} is not provisioned",
+                    target["refId"]
+                );
+            }
+        }
+        for variable in variables(dashboard) {
+            let var_uid = datasource_uid(&variable["datasource"]).unwrap_or_default();
+            assert!(
+                provisioned.contains(var_uid),
+                "{file}, variable {}: datasource {var_uid:?} is not provisioned",
+                variable["name"]
+            );
+        }
+    }
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_sources(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = fs::read_to_string(&path).expect("source readable");
+            out.push((path, text));
+        }
+    }
+}
+
+/// The `garonne_*` metric names in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(start) = rest.find("garonne_") {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(&tail[..end]);
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn every_prometheus_query_names_metrics_the_services_export() {
+    let services = ["realtime", "historian", "server"];
+    let sources: BTreeMap<&str, String> = services
+        .iter()
+        .chain(&["service"])
+        .map(|crate_dir| {
+            let mut files = Vec::new();
+            rust_sources(&repo(&format!("{crate_dir}/src")), &mut files);
+            let text = files.into_iter().map(|(_, t)| t).collect::<String>();
+            (*crate_dir, text)
+        })
+        .collect();
+    // garonne-service renders the MQTT connection's metrics under each service's name.
+    let exported = |name: &str| {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        let literal = |n: &str| sources.values().any(|t| t.contains(&format!("\"{n}\"")));
+        if literal(name) || literal(base) {
+            return true;
+        }
+        services.iter().any(|service| {
+            name.strip_prefix(&format!("garonne_{service}_"))
+                .is_some_and(|suffix| {
+                    sources["service"].contains(&format!("\"garonne_{{service}}_{suffix}\""))
+                        && sources[service].contains(&format!(".render(\"{service}\""))
+                })
+        })
+    };
+    let mut checked = BTreeSet::new();
+    for (file, dashboard) in dashboards() {
+        for panel in panels(&dashboard) {
+            for (target, target_uid) in targets(panel) {
+                if target_uid != Some(PROMETHEUS_UID) {
+                    continue;
+                }
+                let expr = target["expr"].as_str().unwrap_or_else(|| {
+                    panic!(
+                        "{file}, panel {:?}: Prometheus query without expr",
+                        title(panel)
+                    )
+                });
+                let names = metric_names(expr);
+                assert!(
+                    !names.is_empty(),
+                    "{file}, panel {:?}: {expr}",
+                    title(panel)
+                );
+                for name in names {
+                    assert!(
+                        exported(name),
+                        "{file}, panel {:?}: no service exports {name} ({expr})",
+                        title(panel)
+                    );
+                    checked.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    assert!(checked.len() >= 10, "few metrics checked: {checked:?}");
+}
+
+// --- The InfluxQL queries against a real InfluxDB ---------------------------------------------
+
+/// The sensors of the test data: id, source and the quantities each reports.
+const SENSORS: [(&str, Source, &[Quantity]); 3] = [
+    (
+        "pi-lycee-b12",
+        Source::RaspberryPi,
+        &[
+            Quantity::Temperature,
+            Quantity::RelativeHumidity,
+            Quantity::AtmosphericPressure,
+            Quantity::Illuminance,
+            Quantity::Motion,
+        ],
+    ),
+    (
+        "station-42",
+        Source::OpendataReplay,
+        &[
+            Quantity::Temperature,
+            Quantity::WindSpeed,
+            Quantity::GustSpeed,
+            Quantity::WindDirection,
+            Quantity::Precipitation,
+        ],
+    ),
+    (
+        "virtual-7-1",
+        Source::Virtual,
+        &[Quantity::Temperature, Quantity::StreamGauge],
+    ),
+];
+
+/// The neighbourhoods of the test data: id, name and the quantities aggregated there.
+const NEIGHBOURHOODS: [(&str, &str, &[Quantity]); 2] = [
+    (
+        "3",
+        "Capitole",
+        &[Quantity::Temperature, Quantity::RelativeHumidity],
+    ),
+    (
+        "7",
+        "Croix-Daurade",
+        &[Quantity::Temperature, Quantity::WindSpeed],
+    ),
+];
+
+/// A plausible value of `quantity` at step `k`.
+fn value(quantity: Quantity, k: i64) -> f64 {
+    let wave = ((k % 12) as f64) / 12.0;
+    match quantity {
+        Quantity::Temperature => 9.0 + 4.0 * wave,
+        Quantity::RelativeHumidity => 0.6 + 0.2 * wave,
+        Quantity::AtmosphericPressure => 1013.0 + wave,
+        Quantity::Precipitation => 0.2 * wave,
+        Quantity::WindSpeed => 3.0 + wave,
+        Quantity::GustSpeed => 6.0 + wave,
+        Quantity::WindDirection => 180.0 + 90.0 * wave,
+        Quantity::Illuminance => 200.0 + 100.0 * wave,
+        Quantity::StreamGauge => 1.5 + wave,
+        Quantity::Motion => (k % 2) as f64,
+    }
+}
+
+/// The points of one message, through the historian's schema, received at `now`.
+fn points_of(topic: &str, payload: &[u8], now: Timestamp, out: &mut Vec<Point>) {
+    schema::points(
+        &Topics::default(),
+        topic,
+        payload,
+        now,
+        &Limits::default(),
+        out,
+    )
+    .unwrap_or_else(|skip| panic!("{topic}: {skip}"));
+}
+
+/// Six hours of the historian's points up to `now`, from real payloads: a reading of every
+/// sensor and an aggregate of every neighbourhood every 5 minutes, statuses, and alerts raised
+/// and cleared.
+fn simulated_points(now: Timestamp) -> Vec<Point> {
+    let topics = Topics::default();
+    let at = |minutes_ago: i64| now.add_nanos(-minutes_ago * 60_000_000_000);
+    let mut out = Vec::new();
+    for k in 0..70_i64 {
+        let minutes_ago = 5 * (70 - k);
+        for (id, source, quantities) in SENSORS {
+            let mut reading = Reading::new(
+                id,
+                "test",
+                source,
+                at(minutes_ago),
+                k as u64,
+                Location::new(1.4442, 43.6047),
+            );
+            for &q in quantities {
+                reading.quantities.set(q, value(q, k));
+            }
+            points_of(&topics.reading(id), &reading.to_json(), now, &mut out);
+        }
+        for (id, name, quantities) in NEIGHBOURHOODS {
+            let aggregate = NeighbourhoodAggregate {
+                v: 1,
+                neighbourhood_id: id.into(),
+                name: name.into(),
+                window_start: at(minutes_ago + 5),
+                window_end: at(minutes_ago),
+                emitted_at: at(minutes_ago),
+                quantities: quantities
+                    .iter()
+                    .map(|&q| {
+                        let mean = value(q, k);
+                        let stats = WindowStats {
+                            mean,
+                            min: mean - 0.5,
+                            max: mean + 0.5,
+                            readings: 10,
+                            sensors: 2,
+                        };
+                        (q, stats)
+                    })
+                    .collect(),
+            };
+            let payload = serde_json::to_vec(&aggregate).expect("JSON");
+            points_of(&topics.aggregate(id), &payload, now, &mut out);
+        }
+    }
+    for (id, source, _) in SENSORS {
+        for (minutes_ago, state) in [
+            (330, SensorState::Online),
+            (120, SensorState::Offline),
+            (60, SensorState::Online),
+        ] {
+            let status = Status {
+                v: 1,
+                sensor_id: id.into(),
+                state,
+                time: at(minutes_ago),
+                kind: "test".into(),
+                source,
+                location: Some(Location::new(1.4442, 43.6047)),
+                modules: vec![ModuleStatus {
+                    name: "bme280".into(),
+                    state: ModuleState::Running,
+                    quantities: vec![Quantity::Temperature],
+                    detail: None,
+                }],
+            };
+            let payload = serde_json::to_vec(&status).expect("JSON");
+            points_of(&topics.status(id), &payload, now, &mut out);
+        }
+    }
+    // Neighbourhood 3: a heat alert raised then cleared; neighbourhood 7: one still raised.
+    for (id, minutes_ago, state) in [
+        ("3", 180, AlertState::Raised),
+        ("3", 150, AlertState::Cleared),
+        ("7", 60, AlertState::Raised),
+    ] {
+        let scope = AlertScope::Neighbourhood(id.into());
+        let alert = Alert {
+            v: 1,
+            rule: "heat".into(),
+            scope: scope.clone(),
+            state,
+            quantity: Quantity::Temperature,
+            comparison: Comparison::Above,
+            threshold: 12.0,
+            value: 12.5,
+            since: at(minutes_ago),
+            time: at(minutes_ago),
+        };
+        let payload = serde_json::to_vec(&alert).expect("JSON");
+        let topic = topics.alert("heat", &scope.topic_segment());
+        points_of(&topic, &payload, now, &mut out);
+    }
+    out
+}
+
+/// Runs one InfluxQL statement through `/query` and returns the series of its answer, or the
+/// error InfluxDB gave.
+async fn influxql(url: &str, q: &str) -> Result<Vec<Value>, String> {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{url}/query"),
+        &[("db", DB), ("epoch", "ms"), ("q", q)],
+    )
+    .expect("valid URL");
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach InfluxDB: {e}"))?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {body}"));
+    }
+    let answer: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    if let Some(error) = answer["error"]
+        .as_str()
+        .or_else(|| answer["results"][0]["error"].as_str())
+    {
+        return Err(error.to_owned());
+    }
+    Ok(answer["results"][0]["series"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// Whether some row of `series` has a value besides its time.
+fn has_values(series: &[Value]) -> bool {
+    series.iter().any(|s| {
+        let time_column = s["columns"]
+            .as_array()
+            .and_then(|c| c.iter().position(|name| name == "time").map(|i| i as isize));
+        s["values"].as_array().into_iter().flatten().any(|row| {
+            row.as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .any(|(i, v)| Some(i as isize) != time_column && !v.is_null())
+        })
+    })
+}
+
+/// The values a variable query offers: the `value` column of `SHOW TAG VALUES`, else the first
+/// column (`SHOW FIELD KEYS`, `SHOW MEASUREMENTS`).
+fn offered_values(series: &[Value]) -> Vec<String> {
+    let mut values = Vec::new();
+    for s in series {
+        let columns = s["columns"].as_array().cloned().unwrap_or_default();
+        let column = columns.iter().position(|c| c == "value").unwrap_or(0);
+        for row in s["values"].as_array().into_iter().flatten() {
+            if let Some(v) = row[column].as_str() {
+                values.push(v.to_owned());
+            }
+        }
+    }
+    values
+}
+
+/// Escapes a value for a regular expression, as Grafana's InfluxDB datasource does for a
+/// variable inside `/.../`.
+fn regex_escape(value: &str) -> String {
+    let mut out = String::new();
+    for c in value.chars() {
+        if "\\^$*+?.()|{}[]/".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `query` as Grafana sends it: the time range and interval macros, then the variables
+/// (`$name`, `${name}`, `[[name]]`; inside `/^...$/` regex-escaped, elsewhere as they are:
+/// every variable here has one value, a repeated panel's included).
+fn interpolate(query: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut q = query
+        .replace(
+            "$timeFilter",
+            &format!("time >= now() - {RANGE} and time <= now()"),
+        )
+        .replace("$__interval_ms", INTERVAL_MS)
+        .replace("$__interval", INTERVAL);
+    // Longest names first, so that $quantity does not eat $quantity_unit.
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    for name in names {
+        let value = &vars[name];
+        for form in [
+            format!("${{{name}}}"),
+            format!("[[{name}]]"),
+            format!("${name}"),
+        ] {
+            while let Some(at) = q.find(&form) {
+                let in_regex = q[..at].ends_with("/^");
+                let text = if in_regex {
+                    regex_escape(value)
+                } else {
+                    value.clone()
+                };
+                q.replace_range(at..at + form.len(), &text);
+            }
+        }
+    }
+    q
+}
+
+/// Whether `query` still holds a `$name` Grafana would have replaced.
+fn unreplaced(query: &str) -> bool {
+    query
+        .split('$')
+        .skip(1)
+        .any(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '{'))
+}
+
+/// The variable values a dashboard is looked at with: every value of the variables the map
+/// sets and of those panels repeat over, and the saved (or else the first) value of the
+/// others, each variable's values given by its query as Grafana asks it.
+async fn variable_sets(
+    url: &str,
+    file: &str,
+    dashboard: &Value,
+    linked: &BTreeSet<String>,
+) -> Vec<BTreeMap<String, String>> {
+    let repeated: BTreeSet<&str> = panels(dashboard)
+        .iter()
+        .filter_map(|p| p["repeat"].as_str())
+        .collect();
+    let mut sets = vec![BTreeMap::new()];
+    for variable in variables(dashboard) {
+        let name = variable["name"].as_str().expect("variable name").to_owned();
+        assert_eq!(
+            variable["type"], "query",
+            "{file}, variable {name}: only query variables are emulated"
+        );
+        assert_eq!(
+            variable["regex"].as_str().unwrap_or_default(),
+            "",
+            "{file}, variable {name}: a variable regex is not emulated"
+        );
+        let query = variable["query"]
+            .as_str()
+            .or_else(|| variable["query"]["query"].as_str())
+            .unwrap_or_else(|| panic!("{file}, variable {name}: no query"));
+        let every = linked.contains(&name) || repeated.contains(name.as_str());
+        let saved = variable["current"]["value"].as_str();
+        let mut next = Vec::new();
+        for set in sets {
+            let q = interpolate(query, &set);
+            let series = influxql(url, &q)
+                .await
+                .unwrap_or_else(|e| panic!("{file}, variable {name}: {e}\n{q}"));
+            let values = offered_values(&series);
+            assert!(
+                !values.is_empty(),
+                "{file}, variable {name} offers no value with {set:?}\n{q}"
+            );
+            let chosen: Vec<String> = if every {
+                values
+            } else {
+                let pick = saved
+                    .filter(|s| values.iter().any(|v| v == s))
+                    .unwrap_or(&values[0]);
+                vec![pick.to_owned()]
+            };
+            for value in chosen {
+                let mut set = set.clone();
+                set.insert(name.clone(), value);
+                next.push(set);
+            }
+        }
+        sets = next;
+    }
+    sets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_influxql_query_returns_rows_from_the_historians_points() {
+    let Some(influxd) = Influxd::start_or_skip() else {
+        return;
+    };
+    let url = influxd.url();
+    let mut store = InfluxV1::new(&url, DB, Credentials::None).expect("valid URL");
+    store.create_database().await.expect("database created");
+    let now = Timestamp::from_system_time(SystemTime::now());
+    let points = simulated_points(now);
+    store.write(&points).await.expect("points written");
+
+    let linked: BTreeSet<String> = map_links().into_iter().map(|(_, v)| v).collect();
+    let mut queries = 0;
+    for (file, dashboard) in dashboards() {
+        let sets = variable_sets(&url, &file, &dashboard, &linked).await;
+        for panel in panels(&dashboard) {
+            for (target, target_uid) in targets(panel) {
+                if target_uid != Some(INFLUX_UID) {
+                    continue;
+                }
+                let name = title(panel);
+                let ref_id = &target["refId"];
+                assert_eq!(
+                    target["rawQuery"], true,
+                    "{file}, panel {name:?}, query {ref_id}: only raw InfluxQL is emulated"
+                );
+                let query = target["query"].as_str().unwrap_or_else(|| {
+                    panic!("{file}, panel {name:?}, query {ref_id}: no query text")
+                });
+                for set in &sets {
+                    let q = interpolate(query, set);
+                    assert!(
+                        !unreplaced(&q),
+                        "{file}, panel {name:?}, query {ref_id}: a variable Grafana would \
+                         replace is left: {q}"
+                    );
+                    let series = influxql(&url, &q).await.unwrap_or_else(|e| {
+                        panic!("{file}, panel {name:?}, query {ref_id} with {set:?}: {e}\n{q}")
+                    });
+                    assert!(
+                        has_values(&series),
+                        "{file}, panel {name:?}, query {ref_id} with {set:?} returns no rows\n\
+                         {q}\n{series:?}"
+                    );
+                    queries += 1;
+                }
+            }
+        }
+    }
+    assert!(queries >= 15, "only {queries} InfluxQL queries run");
+}
