@@ -122,54 +122,28 @@ fn targets(panel: &Value) -> Vec<(&Value, Option<&str>)> {
         .collect()
 }
 
-/// The datasources of the provisioning file, each as its `key: value` lines.
-fn provisioned_datasources() -> Vec<BTreeMap<String, String>> {
-    let text = read("deploy/grafana/provisioning/datasources/garonne.yml");
-    let mut out: Vec<BTreeMap<String, String>> = Vec::new();
-    for line in text.lines() {
-        let line = line.split(" #").next().unwrap_or("");
-        if line.trim_start().starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("  - ") {
-            out.push(BTreeMap::new());
-            insert_pair(out.last_mut().expect("a datasource"), rest);
-        } else if line.starts_with("    ")
-            && let Some(current) = out.last_mut()
-        {
-            insert_pair(current, line.trim());
-        }
-    }
-    out
-}
-
-fn insert_pair(map: &mut BTreeMap<String, String>, line: &str) {
-    if let Some((key, value)) = line.split_once(':') {
-        let value = value.trim().trim_matches('"');
-        if !value.is_empty() {
-            map.insert(key.trim().to_owned(), value.to_owned());
-        }
-    }
+/// A YAML file of the repository, as JSON values.
+fn yaml(path: &str) -> Value {
+    serde_norway::from_str(&read(path)).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
 }
 
 #[test]
 fn the_datasources_are_provisioned_from_the_environment() {
-    let datasources = provisioned_datasources();
+    let provisioning = yaml("deploy/grafana/provisioning/datasources/garonne.yml");
+    let datasources = provisioning["datasources"]
+        .as_array()
+        .expect("a datasources list");
     let by_uid = |uid: &str| {
         datasources
             .iter()
-            .find(|d| d.get("uid").is_some_and(|u| u == uid))
+            .find(|d| d["uid"] == uid)
             .unwrap_or_else(|| panic!("no datasource with uid {uid}: {datasources:?}"))
     };
     let influx = by_uid(INFLUX_UID);
-    for (key, value) in [
-        ("type", "influxdb"),
-        ("url", "http://influxdb:8086"),
-        ("version", "InfluxQL"),
-        ("dbName", DB),
-    ] {
-        assert_eq!(influx.get(key).map(String::as_str), Some(value), "{key}");
-    }
+    assert_eq!(influx["type"], "influxdb");
+    assert_eq!(influx["url"], "http://influxdb:8086");
+    assert_eq!(influx["jsonData"]["version"], "InfluxQL");
+    assert_eq!(influx["jsonData"]["dbName"], DB);
     let prometheus = by_uid(PROMETHEUS_UID);
     assert_eq!(prometheus["type"], "prometheus");
     assert_eq!(prometheus["url"], "http://prometheus:9090");
@@ -177,9 +151,12 @@ fn the_datasources_are_provisioned_from_the_environment() {
     // The credentials are Grafana's $VAR interpolation, never a value, and the grafana
     // service of docker-compose.yml sets those variables.
     let compose = read("docker-compose.yml");
-    for key in ["user", "password"] {
-        let value = influx
-            .get(key)
+    for (key, value) in [
+        ("user", &influx["user"]),
+        ("password", &influx["secureJsonData"]["password"]),
+    ] {
+        let value = value
+            .as_str()
             .unwrap_or_else(|| panic!("InfluxDB datasource without {key}"));
         let name = value
             .strip_prefix("${")
@@ -195,13 +172,12 @@ fn the_datasources_are_provisioned_from_the_environment() {
 
 #[test]
 fn the_dashboards_provider_reads_the_mounted_directory() {
-    let provider = read("deploy/grafana/provisioning/dashboards/garonne.yml");
-    let path = provider
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("path:"))
-        .map(str::trim)
+    let provisioning = yaml("deploy/grafana/provisioning/dashboards/garonne.yml");
+    let provider = &provisioning["providers"][0];
+    assert_eq!(provider["type"], "file", "{provider}");
+    let path = provider["options"]["path"]
+        .as_str()
         .expect("a file provider with options.path");
-    assert!(provider.contains("type: file"), "{provider}");
     let compose = read("docker-compose.yml");
     for mount in [
         format!("./deploy/grafana/dashboards:{path}"),
@@ -269,9 +245,12 @@ fn every_dashboard_is_provisioned_with_its_datasources() {
             "garonne-sensor",
         ]),
     );
-    let provisioned: BTreeSet<String> = provisioned_datasources()
-        .into_iter()
-        .filter_map(|mut d| d.remove("uid"))
+    let provisioned: BTreeSet<String> = yaml("deploy/grafana/provisioning/datasources/garonne.yml")
+        ["datasources"]
+        .as_array()
+        .expect("a datasources list")
+        .iter()
+        .filter_map(|d| d["uid"].as_str().map(str::to_owned))
         .collect();
     for (file, dashboard) in &dashboards {
         let panels = panels(dashboard);
