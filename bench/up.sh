@@ -37,9 +37,9 @@ cpu_ticks() { local total=0 pid; for pid in "$@"; do total=$((total + $(awk '{pr
 rss_kib() { local total=0 pid; for pid in "$@"; do total=$((total + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status"))); done; echo $total; }
 received() { curl -fs "http://$1/metrics" | awk '$1 == "garonne_realtime_messages_received_total" {print $2}'; }
 
-# measure NAME METRICS_ADDR PID... : one table row.
+# measure KEY NAME METRICS_ADDR PID... : one table row; KEY names its figures for the ratios.
 measure() {
-  local name=$1 metrics=$2; shift 2
+  local key=$1 name=$2 metrics=$3; shift 3
   sleep "$warmup"
   local t0 m0 t1 m1
   t0=$(cpu_ticks "$@") m0=$(received "$metrics")
@@ -50,7 +50,7 @@ measure() {
   rss=$(($(rss_kib "$@") / 1024))
   rate_seen=$(python3 -c "print(f'{($m1 - $m0) / $secs:.0f}')")
   printf '| %s | %s | %s %% | %s MiB |\n' "$name" "$rate_seen" "$cpu" "$rss"
-  echo "$cpu $rss" >"$work/$name"
+  echo "$cpu $rss" >"$work/$key"
 }
 stop() { for pid in "$@"; do kill "$pid"; done; for pid in "$@"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; done; }
 
@@ -71,11 +71,11 @@ echo "| configuration | readings/s reached | CPU (share of one core) | resident 
 echo "|---|---|---|---|"
 
 up --no-simulator
-measure "up, at rest (no simulator)" "$UP_METRICS" "$UP_PID"
+measure up-rest "up, at rest (no simulator)" "$UP_METRICS" "$UP_PID"
 stop "$UP_PID"
 
 up --density 2 --rate "$rate"
-measure "up, simulator at ~1,000/s" "$UP_METRICS" "$UP_PID"
+measure up-load "up, simulator at ~1,000/s" "$UP_METRICS" "$UP_PID"
 stop "$UP_PID"
 
 # The baseline: the same services as separate processes around mosquitto.
@@ -95,10 +95,10 @@ export GARONNE_LOG=warn
   --metrics-addr "127.0.0.1:$(free_port)" >"$work/historian.log" 2>&1 & hi=$!; pids+=($hi)
 "$bin" serve --broker "$broker" --http "127.0.0.1:$(free_port)" --neighbourhoods "$polygons" \
   --store embedded --store-path "$state/history.sqlite" >"$work/serve.log" 2>&1 & se=$!; pids+=($se)
-measure "separate processes + mosquitto, at rest" "$metrics" "$mosq" "$rt" "$hi" "$se"
+measure sep-rest "separate processes + mosquitto, at rest" "$metrics" "$mosq" "$rt" "$hi" "$se"
 "$bin" simulate --broker "$broker" --data-dir "$DATA" --density 2 --rate "$rate" \
   >"$work/simulate.log" 2>&1 & si=$!; pids+=($si)
-measure "separate processes + mosquitto, ~1,000/s" "$metrics" "$mosq" "$rt" "$hi" "$se" "$si"
+measure sep-load "separate processes + mosquitto, ~1,000/s" "$metrics" "$mosq" "$rt" "$hi" "$se" "$si"
 echo
 python3 - "$work" <<'EOF'
 import sys
@@ -106,8 +106,7 @@ w = sys.argv[1]
 def row(name):
     cpu, rss = open(f"{w}/{name}").read().split()
     return float(cpu), float(rss)
-for load, up, sep in [("at rest", "up, at rest (no simulator)", "separate processes + mosquitto, at rest"),
-                      ("~1,000/s", "up, simulator at ~1,000/s", "separate processes + mosquitto, ~1,000/s")]:
+for load, up, sep in [("at rest", "up-rest", "sep-rest"), ("~1,000/s", "up-load", "sep-load")]:
     (uc, ur), (sc, sr) = row(up), row(sep)
     print(f"{load}: up / separate = CPU {uc / sc:.2f}x, memory {ur / sr:.2f}x" if sc > 0 else f"{load}: memory {ur / sr:.2f}x")
 EOF

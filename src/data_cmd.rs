@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use garonne_simulator::fetch::{Date, FetchOptions, fetch};
+use garonne_simulator::fetch::{Date, ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
 
 /// What `garonne data` does.
 #[derive(Subcommand)]
@@ -32,6 +32,10 @@ pub struct FetchArgs {
     /// Download again even what is already there and unchanged.
     #[arg(long)]
     force: bool,
+    /// Download nothing when the station catalogue and the quartiers are already there (a
+    /// deployment's restart then needs no internet).
+    #[arg(long, conflicts_with = "force")]
+    if_missing: bool,
     /// Base URL of the Opendatasoft portal.
     #[arg(
         long,
@@ -44,6 +48,14 @@ pub struct FetchArgs {
 /// Runs a `garonne data` command.
 pub async fn run(command: DataCommand) -> anyhow::Result<()> {
     let DataCommand::Fetch(args) = command;
+    if args.if_missing && essential_missing(&args.data_dir).is_empty() {
+        println!(
+            "the open data is already in {} ({}): nothing downloaded (--if-missing)",
+            args.data_dir.display(),
+            ESSENTIAL_FILES.join(", ")
+        );
+        return Ok(());
+    }
     let mut options = FetchOptions::new(args.data_dir);
     options.from = args.from;
     options.to = args.to;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use garonne_simulator::fetch::{FetchOptions, fetch};
+use garonne_simulator::fetch::{ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::SimulateConfig;
 use rumqttc::QoS;
@@ -17,13 +17,6 @@ use tokio::task::JoinSet;
 
 /// How long the services have, all together, to stop and save their state after Ctrl-C.
 const STOP_WITHIN: Duration = Duration::from_secs(5);
-
-/// The open-data files the pipeline cannot start without: the station catalogue and the
-/// quartiers (the simulator's fleet and the neighbourhoods of the map).
-const REQUIRED: [&str; 2] = [
-    "stations-meteo-en-place.json",
-    "quartiers-de-democratie-locale.geojson",
-];
 
 /// The flags of `garonne up`.
 #[derive(Args)]
@@ -95,7 +88,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     start_broker(args.mqtt)?;
     let broker = format!("mqtt://{}", args.mqtt);
     let shutdown = crate::shutdown_on_signal();
-    let polygons = args.data_dir.join(REQUIRED[1]);
+    let polygons = args.data_dir.join(ESSENTIAL_FILES[1]);
     let store_path = args.state_dir.join("history.sqlite");
 
     let mut services: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
@@ -248,8 +241,7 @@ fn check_addresses(args: &UpArgs) -> anyhow::Result<()> {
 
 /// The open data is there, or is downloaded; offline, one line says how to provide it.
 async fn ensure_open_data(dir: &Path, base_url: &str) -> anyhow::Result<()> {
-    let missing = || REQUIRED.iter().filter(|f| !dir.join(f).is_file()).count();
-    if missing() == 0 {
+    if essential_missing(dir).is_empty() {
         return Ok(());
     }
     eprintln!(
@@ -259,7 +251,7 @@ async fn ensure_open_data(dir: &Path, base_url: &str) -> anyhow::Result<()> {
     let mut options = FetchOptions::new(dir);
     options.base_url = base_url.to_owned();
     let fetched = fetch(&options).await;
-    if missing() == 0 {
+    if essential_missing(dir).is_empty() {
         return Ok(());
     }
     let why = match fetched {

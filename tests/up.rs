@@ -266,3 +266,47 @@ fn a_taken_address_or_a_broker_beyond_loopback_is_refused_with_the_fix() {
         "{stderr}"
     );
 }
+
+#[test]
+fn data_fetch_if_missing_downloads_nothing_when_the_open_data_is_there() {
+    let data = data_dir();
+    if !data
+        .join("quartiers-de-democratie-locale.geojson")
+        .is_file()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: the Toulouse open data is missing at {}",
+            data.display()
+        );
+        eprintln!("skipped: no open data at {}", data.display());
+        return;
+    }
+    // The portal is unreachable: only a run that downloads nothing can succeed.
+    let unreachable = format!("http://127.0.0.1:{}", free_port().expect("a free port"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_garonne"));
+    command
+        .args(["data", "fetch", "--if-missing", "--data-dir"])
+        .arg(&data)
+        .env("GARONNE_OPENDATA_URL", &unreachable);
+    let output = finish(command);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("nothing downloaded"), "{stdout}");
+
+    // Without the files, --if-missing downloads (and, offline, fails saying so).
+    let empty = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_garonne"));
+    command
+        .args(["data", "fetch", "--if-missing", "--data-dir"])
+        .arg(empty.path())
+        .env("GARONNE_OPENDATA_URL", &unreachable);
+    assert!(
+        !finish(command).status.success(),
+        "an offline download fails"
+    );
+}

@@ -55,6 +55,21 @@ use reqwest::{StatusCode, Url};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+/// The files nothing starts without: the weather-station catalogue (the simulator's fleet) and
+/// the quartiers (the neighbourhoods of realtime and of the map).
+pub const ESSENTIAL_FILES: [&str; 2] = [
+    "stations-meteo-en-place.json",
+    "quartiers-de-democratie-locale.geojson",
+];
+
+/// Which of [`ESSENTIAL_FILES`] `data_dir` lacks.
+pub fn essential_missing(data_dir: &Path) -> Vec<&'static str> {
+    ESSENTIAL_FILES
+        .into_iter()
+        .filter(|file| !data_dir.join(file).is_file())
+        .collect()
+}
+
 pub use catalogue::{Catalogue, CatalogueError, Dataset, ExportFormat};
 pub use date::{DEFAULT_WINDOW_DAYS, Date, DateError, DateWindow, EmptyWindow};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestEntry};
