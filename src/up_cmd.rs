@@ -3,12 +3,14 @@
 //! the embedded store and the web server, each the same library entry point its own command
 //! runs, talking to the others through the broker and the store only (ARCHITECTURE §3).
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use garonne_service::mqtt;
 use garonne_simulator::fetch::{ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::SimulateConfig;
@@ -28,8 +30,9 @@ pub struct UpArgs {
     /// realtime snapshot.
     #[arg(long, env = "GARONNE_STATE_DIR", default_value = "data")]
     state_dir: PathBuf,
-    /// Address of the embedded MQTT broker (Pi agents and mosquitto_sub connect here). Loopback
-    /// only: the embedded broker has no passwords.
+    /// Address of the embedded MQTT broker (Pi agents and mosquitto_sub connect here). Beyond
+    /// loopback it needs GARONNE_MQTT_USERNAME and GARONNE_MQTT_PASSWORD, which every client
+    /// then logs in with (the services of this process too).
     #[arg(long, env = "GARONNE_MQTT_ADDR", default_value = "127.0.0.1:1883")]
     mqtt: SocketAddr,
     /// Address of the web server.
@@ -85,7 +88,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         )
     })?;
 
-    start_broker(args.mqtt)?;
+    start_broker(args.mqtt, credentials())?;
     let broker = format!("mqtt://{}", args.mqtt);
     let shutdown = crate::shutdown_on_signal();
     let polygons = args.data_dir.join(ESSENTIAL_FILES[1]);
@@ -207,12 +210,14 @@ fn failed(
 
 /// Loopback for the broker (no passwords), and both addresses free.
 fn check_addresses(args: &UpArgs) -> anyhow::Result<()> {
-    if !args.mqtt.ip().is_loopback() {
+    if !args.mqtt.ip().is_loopback() && credentials().is_none() {
         bail!(
-            "the embedded broker listens on loopback only ({} asked): it has no passwords. \
-             For sensors on the network, run mosquitto with passwords and an ACL (the docker \
-             compose deployment) and point the services at it with --broker",
-            args.mqtt
+            "the embedded broker listens beyond loopback ({}) only with a password: set {} and \
+             {} (every client then logs in with them, the Pi agents too), or keep the broker on \
+             127.0.0.1; for a password per sensor and an ACL, use the docker compose deployment",
+            args.mqtt,
+            mqtt::USERNAME_VAR,
+            mqtt::PASSWORD_VAR
         );
     }
     for (addr, what, flag) in [
@@ -304,13 +309,26 @@ fn ensure_front_end(static_dir: &Path) {
     }
 }
 
+/// The user and password of [`mqtt::USERNAME_VAR`] and [`mqtt::PASSWORD_VAR`], when both are set:
+/// the embedded broker then accepts that login only, and the services of this process log in
+/// with it (`garonne_service::mqtt::options` reads the same variables).
+fn credentials() -> Option<(String, String)> {
+    let username = std::env::var(mqtt::USERNAME_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let password = std::env::var(mqtt::PASSWORD_VAR)
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    Some((username, password))
+}
+
 /// Starts the embedded broker (rumqttd) on its own thread, and waits until it accepts
-/// connections.
-fn start_broker(addr: SocketAddr) -> anyhow::Result<()> {
+/// connections; with `login`, it accepts that user and password only.
+fn start_broker(addr: SocketAddr, login: Option<(String, String)>) -> anyhow::Result<()> {
     // Limits as the deployment's mosquitto has them: payloads up to 256 KiB (a SenML pack of
     // a 100 Hz logger's second is 16 KiB), 1,000 messages in flight per client (the historian
     // acknowledges by the batch).
-    let config: rumqttd::Config = toml::from_str(&format!(
+    let mut config: rumqttd::Config = toml::from_str(&format!(
         r#"
         id = 0
         [router]
@@ -331,6 +349,15 @@ fn start_broker(addr: SocketAddr) -> anyhow::Result<()> {
         "#
     ))
     .context("the embedded broker's configuration")?;
+    if let Some((username, password)) = login {
+        for server in config
+            .v4
+            .iter_mut()
+            .flat_map(|servers| servers.values_mut())
+        {
+            server.connections.auth = Some(HashMap::from([(username.clone(), password.clone())]));
+        }
+    }
     std::thread::Builder::new()
         .name("mqtt-broker".into())
         .spawn(move || {

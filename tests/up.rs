@@ -2,7 +2,7 @@
 //! the map's API fills with live aggregates for every quartier, a client from outside receives
 //! readings from the embedded broker, and SIGTERM stops everything with its state saved. Then the
 //! ways it refuses to start: open data missing and not downloadable, an address taken, a broker
-//! beyond loopback.
+//! beyond loopback without a password; and with one, the login it then asks of every client.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -262,7 +262,7 @@ fn a_taken_address_or_a_broker_beyond_loopback_is_refused_with_the_fix() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("loopback only") && stderr.contains("passwords"),
+        stderr.contains("only with a password") && stderr.contains("GARONNE_MQTT_PASSWORD"),
         "{stderr}"
     );
 }
@@ -309,4 +309,75 @@ fn data_fetch_if_missing_downloads_nothing_when_the_open_data_is_there() {
         !finish(command).status.success(),
         "an offline download fails"
     );
+}
+
+/// Connects to the broker at `port` with `login`; whether the broker accepted it.
+async fn broker_accepts(port: u16, login: Option<(&str, &str)>) -> bool {
+    let mut options = MqttOptions::new("up-test-login", "127.0.0.1", port);
+    if let Some((username, password)) = login {
+        options.set_credentials(username, password);
+    }
+    let (_client, mut eventloop) = AsyncClient::new(options, 10);
+    let answer = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    });
+    answer.await.expect("the broker answers a CONNECT")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_loopback_the_embedded_broker_asks_every_client_for_the_password() {
+    let data = data_dir();
+    if !data
+        .join("quartiers-de-democratie-locale.geojson")
+        .is_file()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: the Toulouse open data is missing at {}",
+            data.display()
+        );
+        eprintln!("skipped: no open data at {}", data.display());
+        return;
+    }
+    let state = tempfile::tempdir().expect("temp dir");
+    let ports = ports();
+    let mut command = garonne(&data, state.path(), ports);
+    command
+        .env("GARONNE_MQTT_ADDR", format!("0.0.0.0:{}", ports[0]))
+        .env("GARONNE_MQTT_USERNAME", "classroom")
+        .env("GARONNE_MQTT_PASSWORD", "a-long-secret")
+        .arg("up")
+        .arg("--no-simulator");
+    let _running = Running(
+        command
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("garonne starts"),
+    );
+
+    // The web server is ready once it is logged in to the embedded broker.
+    let ready = format!("http://127.0.0.1:{}/readyz", ports[1]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reqwest::get(&ready)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the web server never logged in to the broker"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(broker_accepts(ports[0], Some(("classroom", "a-long-secret"))).await);
+    assert!(
+        !broker_accepts(ports[0], Some(("classroom", "wrong"))).await,
+        "a wrong password"
+    );
+    assert!(!broker_accepts(ports[0], None).await, "no login");
 }
