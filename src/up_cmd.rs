@@ -208,7 +208,7 @@ fn failed(
     }
 }
 
-/// Loopback for the broker (no passwords), and both addresses free.
+/// The broker on loopback unless a login is set (see [`credentials`]), and every address free.
 fn check_addresses(args: &UpArgs) -> anyhow::Result<()> {
     if !args.mqtt.ip().is_loopback() && credentials().is_none() {
         bail!(
