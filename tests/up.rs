@@ -25,6 +25,27 @@ fn data_dir() -> PathBuf {
     )
 }
 
+/// The open data, or `None` (said) when it is missing outside CI; under CI=true a failure.
+fn open_data_or_skip() -> Option<PathBuf> {
+    let data = data_dir();
+    if data
+        .join("quartiers-de-democratie-locale.geojson")
+        .is_file()
+    {
+        return Some(data);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true: the Toulouse open data is missing at {} (set GARONNE_DATA_DIR)",
+        data.display()
+    );
+    eprintln!(
+        "skipped: no open data at {} (set GARONNE_DATA_DIR)",
+        data.display()
+    );
+    None
+}
+
 /// `garonne` with no arguments; everything else from the environment, as a user would set it.
 fn garonne(data: &std::path::Path, state: &std::path::Path, ports: [u16; 4]) -> Command {
     let [mqtt, http, realtime, historian] = ports;
@@ -85,22 +106,9 @@ impl Drop for Running {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
-    let data = data_dir();
-    if !data
-        .join("quartiers-de-democratie-locale.geojson")
-        .is_file()
-    {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: the Toulouse open data is missing at {}",
-            data.display()
-        );
-        eprintln!(
-            "skipped: no open data at {} (set GARONNE_DATA_DIR)",
-            data.display()
-        );
+    let Some(data) = open_data_or_skip() else {
         return;
-    }
+    };
     let state = tempfile::tempdir().expect("temp dir");
     let ports = ports();
     let mut command = garonne(&data, state.path(), ports);
@@ -269,19 +277,9 @@ fn a_taken_address_or_a_broker_beyond_loopback_is_refused_with_the_fix() {
 
 #[test]
 fn data_fetch_if_missing_downloads_nothing_when_the_open_data_is_there() {
-    let data = data_dir();
-    if !data
-        .join("quartiers-de-democratie-locale.geojson")
-        .is_file()
-    {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: the Toulouse open data is missing at {}",
-            data.display()
-        );
-        eprintln!("skipped: no open data at {}", data.display());
+    let Some(data) = open_data_or_skip() else {
         return;
-    }
+    };
     // The portal is unreachable: only a run that downloads nothing can succeed.
     let unreachable = format!("http://127.0.0.1:{}", free_port().expect("a free port"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_garonne"));
@@ -332,19 +330,9 @@ async fn broker_accepts(port: u16, login: Option<(&str, &str)>) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_loopback_the_embedded_broker_asks_every_client_for_the_password() {
-    let data = data_dir();
-    if !data
-        .join("quartiers-de-democratie-locale.geojson")
-        .is_file()
-    {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: the Toulouse open data is missing at {}",
-            data.display()
-        );
-        eprintln!("skipped: no open data at {}", data.display());
+    let Some(data) = open_data_or_skip() else {
         return;
-    }
+    };
     let state = tempfile::tempdir().expect("temp dir");
     let ports = ports();
     let mut command = garonne(&data, state.path(), ports);
