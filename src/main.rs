@@ -71,6 +71,16 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Every MQTT client takes its login from the environment (`garonne_service::mqtt::options`):
+    // inconsistent variables are refused here, once, rather than ignored (`up` and `pi` read
+    // them through the same `Credentials::from_env`).
+    let mqtt_client = matches!(
+        cli.command,
+        Command::Simulate(_) | Command::Realtime(_) | Command::Historian(_) | Command::Serve(_)
+    );
+    if mqtt_client && let Err(e) = garonne_service::mqtt::Credentials::from_env() {
+        return exit(Err(e.into()));
+    }
     match cli.command {
         Command::Up(args) => exit(runtime().and_then(|rt| rt.block_on(up_cmd::run(args)))),
         Command::Payload { action } => payload_cmd::run(action),

@@ -78,7 +78,9 @@ pub struct UpArgs {
 
 /// Runs everything until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    check_addresses(&args)?;
+    // A login with a password: the embedded broker then asks every client for it.
+    let login = mqtt::Credentials::from_env()?.filter(|l| !l.password().is_empty());
+    check_addresses(&args, login.is_some())?;
     ensure_open_data(&args.data_dir, &args.opendata_url).await?;
     ensure_front_end(&args.static_dir);
     std::fs::create_dir_all(&args.state_dir).with_context(|| {
@@ -88,7 +90,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         )
     })?;
 
-    start_broker(args.mqtt, credentials())?;
+    start_broker(args.mqtt, login)?;
     let broker = format!("mqtt://{}", args.mqtt);
     let shutdown = crate::shutdown_on_signal();
     let polygons = args.data_dir.join(ESSENTIAL_FILES[1]);
@@ -208,9 +210,9 @@ fn failed(
     }
 }
 
-/// The broker on loopback unless a login is set (see [`credentials`]), and every address free.
-fn check_addresses(args: &UpArgs) -> anyhow::Result<()> {
-    if !args.mqtt.ip().is_loopback() && credentials().is_none() {
+/// The broker on loopback unless it has a `login`, and every address free.
+fn check_addresses(args: &UpArgs, login: bool) -> anyhow::Result<()> {
+    if !args.mqtt.ip().is_loopback() && !login {
         bail!(
             "the embedded broker listens beyond loopback ({}) only with a password: set {} and \
              {} (every client then logs in with them, the Pi agents too), or keep the broker on \
@@ -309,22 +311,10 @@ fn ensure_front_end(static_dir: &Path) {
     }
 }
 
-/// The user and password of [`mqtt::USERNAME_VAR`] and [`mqtt::PASSWORD_VAR`], when both are set:
-/// the embedded broker then accepts that login only, and the services of this process log in
-/// with it (`garonne_service::mqtt::options` reads the same variables).
-fn credentials() -> Option<(String, String)> {
-    let username = std::env::var(mqtt::USERNAME_VAR)
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let password = std::env::var(mqtt::PASSWORD_VAR)
-        .ok()
-        .filter(|p| !p.is_empty())?;
-    Some((username, password))
-}
-
 /// Starts the embedded broker (rumqttd) on its own thread, and waits until it accepts
-/// connections; with `login`, it accepts that user and password only.
-fn start_broker(addr: SocketAddr, login: Option<(String, String)>) -> anyhow::Result<()> {
+/// connections; with a `login` (from [`mqtt::Credentials::from_env`], which the services of
+/// this process log in with too), it accepts that user and password only.
+fn start_broker(addr: SocketAddr, login: Option<mqtt::Credentials>) -> anyhow::Result<()> {
     // Limits as the deployment's mosquitto has them: payloads up to 256 KiB (a SenML pack of
     // a 100 Hz logger's second is 16 KiB), 1,000 messages in flight per client (the historian
     // acknowledges by the batch).
@@ -349,13 +339,14 @@ fn start_broker(addr: SocketAddr, login: Option<(String, String)>) -> anyhow::Re
         "#
     ))
     .context("the embedded broker's configuration")?;
-    if let Some((username, password)) = login {
+    if let Some(login) = login {
+        let users = HashMap::from([(login.username.clone(), login.password().to_owned())]);
         for server in config
             .v4
             .iter_mut()
             .flat_map(|servers| servers.values_mut())
         {
-            server.connections.auth = Some(HashMap::from([(username.clone(), password.clone())]));
+            server.connections.auth = Some(users.clone());
         }
     }
     std::thread::Builder::new()

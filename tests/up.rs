@@ -369,3 +369,23 @@ async fn beyond_loopback_the_embedded_broker_asks_every_client_for_the_password(
     );
     assert!(!broker_accepts(ports[0], None).await, "no login");
 }
+
+#[test]
+fn inconsistent_mqtt_credentials_are_refused_by_every_mqtt_command() {
+    let state = tempfile::tempdir().expect("temp dir");
+    for command in ["up", "simulate", "realtime", "historian", "serve"] {
+        let mut garonne = garonne(&data_dir(), state.path(), ports());
+        garonne
+            .arg(command)
+            .env_remove("GARONNE_MQTT_USERNAME")
+            .env("GARONNE_MQTT_PASSWORD", "s3cret");
+        let output = finish(garonne);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("GARONNE_MQTT_PASSWORD is set without GARONNE_MQTT_USERNAME")
+                && !stderr.contains("s3cret"),
+            "{command}: {stderr}"
+        );
+    }
+}

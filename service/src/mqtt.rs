@@ -351,23 +351,84 @@ pub const MAX_INCOMING_PACKET: usize = 268_435_455;
 /// Largest MQTT packet sent: well above any message Garonne builds.
 pub const MAX_OUTGOING_PACKET: usize = 1 << 20;
 
-/// Environment variable holding the MQTT user name of a service (the Pi agent reads the same).
+/// Environment variable holding the MQTT user name of a service or a Pi agent.
 pub const USERNAME_VAR: &str = "GARONNE_MQTT_USERNAME";
-/// Environment variable holding the MQTT password of a service.
+/// Environment variable holding the MQTT password.
 pub const PASSWORD_VAR: &str = "GARONNE_MQTT_PASSWORD";
+
+/// MQTT credentials, read from the environment only (never a flag or a file, so they never show
+/// in a process list or a configuration shared in a bug report). `Debug` never shows the
+/// password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub username: String,
+    password: String,
+}
+
+/// Why the credential variables are refused: the text says how to fix them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("MQTT credentials: {0}")]
+pub struct CredentialsError(pub &'static str);
+
+impl Credentials {
+    /// The credentials in [`USERNAME_VAR`] and [`PASSWORD_VAR`], if any.
+    ///
+    /// # Errors
+    ///
+    /// [`CredentialsError`] when they are inconsistent (an empty user name, a password alone).
+    pub fn from_env() -> Result<Option<Credentials>, CredentialsError> {
+        Credentials::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The credentials `lookup` gives for the two variables (tests pass their own map).
+    ///
+    /// # Errors
+    ///
+    /// As [`Credentials::from_env`].
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Credentials>, CredentialsError> {
+        match (lookup(USERNAME_VAR), lookup(PASSWORD_VAR)) {
+            (None, None) => Ok(None),
+            (Some(username), _) if username.is_empty() => Err(CredentialsError(
+                "GARONNE_MQTT_USERNAME is set but empty: set the user name, or unset both variables",
+            )),
+            (Some(username), password) => Ok(Some(Credentials {
+                username,
+                password: password.unwrap_or_default(),
+            })),
+            (None, Some(_)) => Err(CredentialsError(
+                "GARONNE_MQTT_PASSWORD is set without GARONNE_MQTT_USERNAME: set both, or neither",
+            )),
+        }
+    }
+
+    /// The password (for the MQTT CONNECT only; never log it).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
 
 /// MQTT options with Garonne's defaults: a persistent session (so unacknowledged QoS 1
 /// messages are sent again after a reconnection), 30 s keep-alive, a large in-flight window,
 /// packet size limits of [`MAX_INCOMING_PACKET`] and [`MAX_OUTGOING_PACKET`], and the
-/// credentials in [`USERNAME_VAR`] and [`PASSWORD_VAR`] when they are set (a broker with
-/// passwords, as the docker compose deployment runs it). Credentials never come from a flag or
-/// a file, so they never show in a process list or a configuration shared in a bug report.
+/// [`Credentials::from_env`] when they are set (a broker with passwords, as the docker compose
+/// deployment runs it). Inconsistent variables are refused once at start-up by the command line
+/// (`garonne`), with the error of [`Credentials::from_env`].
 pub fn options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
     let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
-    if let Ok(username) = std::env::var(USERNAME_VAR)
-        && !username.is_empty()
-    {
-        options.set_credentials(username, std::env::var(PASSWORD_VAR).unwrap_or_default());
+    if let Ok(Some(credentials)) = Credentials::from_env() {
+        options.set_credentials(credentials.username, credentials.password);
     }
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_session(false);

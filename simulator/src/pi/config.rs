@@ -16,10 +16,7 @@ use serde::{Deserialize, Deserializer};
 use super::ds18b20;
 use crate::mqtt::BrokerUrl;
 
-/// Environment variable holding the MQTT user name.
-pub const USERNAME_VAR: &str = "GARONNE_MQTT_USERNAME";
-/// Environment variable holding the MQTT password.
-pub const PASSWORD_VAR: &str = "GARONNE_MQTT_PASSWORD";
+pub use crate::mqtt::{Credentials, PASSWORD_VAR, USERNAME_VAR};
 
 /// Default topic prefix.
 pub const DEFAULT_TOPIC_PREFIX: &str = "garonne";
@@ -212,54 +209,6 @@ impl ModuleConfig {
     }
 }
 
-/// MQTT credentials, read from the environment. `Debug` never shows the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// User name.
-    pub username: String,
-    password: String,
-}
-
-impl Credentials {
-    /// The credentials in [`USERNAME_VAR`] and [`PASSWORD_VAR`], if any.
-    pub fn from_env() -> Result<Option<Credentials>, ConfigError> {
-        Credentials::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// The credentials `lookup` gives for the two variables (tests pass their own map).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Credentials>, ConfigError> {
-        match (lookup(USERNAME_VAR), lookup(PASSWORD_VAR)) {
-            (None, None) => Ok(None),
-            (Some(username), _) if username.is_empty() => Err(ConfigError::Credentials(
-                "GARONNE_MQTT_USERNAME is set but empty: set the user name, or unset both variables",
-            )),
-            (Some(username), password) => Ok(Some(Credentials {
-                username,
-                password: password.unwrap_or_default(),
-            })),
-            (None, Some(_)) => Err(ConfigError::Credentials(
-                "GARONNE_MQTT_PASSWORD is set without GARONNE_MQTT_USERNAME: set both, or neither",
-            )),
-        }
-    }
-
-    /// The password (for the MQTT CONNECT only; never log it).
-    pub fn password(&self) -> &str {
-        &self.password
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
 /// One thing wrong in a configuration: the key, and what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -315,8 +264,8 @@ pub enum ConfigError {
         problems: Vec<Problem>,
     },
     /// The credential variables are inconsistent.
-    #[error("MQTT credentials: {0}")]
-    Credentials(&'static str),
+    #[error(transparent)]
+    Credentials(#[from] crate::mqtt::CredentialsError),
 }
 
 fn count(n: usize) -> String {
