@@ -5,7 +5,7 @@
 # free loopback ports. Screenshots land in target/browser/.
 #
 # Needs node (>= 20) and npm, chromium (installed by scripts/install-test-deps.sh), the
-# Toulouse open data in ../shared/data/toulouse (or GARONNE_DATA_DIR).
+# Toulouse open data in testkit/fixtures/toulouse (or GARONNE_DATA_DIR).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

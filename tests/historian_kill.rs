@@ -4,7 +4,7 @@
 //! the second run; messages not yet synced were never acknowledged, so the broker hands them
 //! over again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -97,10 +97,7 @@ async fn a_historian_killed_mid_stream_loses_nothing_once_restarted() {
         broker: broker.url().parse().expect("broker URL"),
         client_id: "kill-simulator".into(),
         topic_prefix: PREFIX.into(),
-        data_dir: PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/toulouse"
-        )),
+        data_dir: garonne_testkit::open_data_dir(),
         neighbourhoods: None,
         fleet: FleetConfig {
             speed: 600.0,

@@ -12,17 +12,9 @@ use garonne_testkit::free_port;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
-/// The Toulouse open data (ARCHITECTURE: tests read it from the shared folder).
+/// The Toulouse open data: the testkit's committed fixture, or `GARONNE_DATA_DIR`.
 fn data_dir() -> PathBuf {
-    std::env::var_os("GARONNE_DATA_DIR").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/data/toulouse"
-            ))
-        },
-        PathBuf::from,
-    )
+    garonne_testkit::open_data_dir()
 }
 
 /// The open data, or `None` (said) when it is missing outside CI; under CI=true a failure.

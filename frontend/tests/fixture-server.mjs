@@ -1,7 +1,7 @@
 // A stand-in for the Garonne web server, for developing and checking the front-end alone: it
 // serves dist/ under /static/, the two pages (pages/*.html with the config block), the JSON API
 // of server/CONTRACT.md with fixed answers built from the real Toulouse quartiers (read from
-// ../shared at start, never copied), and an SSE stream that tests push messages into.
+// the testkit's fixture at start, never copied), and an SSE stream that tests push messages into.
 //
 // It is NOT Garonne's server: the CI browser tests run against the real one (GARONNE_URL).
 //
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const FRONTEND = resolve(fileURLToPath(import.meta.url), '../..');
 const REPO = resolve(FRONTEND, '..');
 const QUARTIERS = process.env.GARONNE_NEIGHBOURHOODS
-  ?? resolve(REPO, '../shared/data/toulouse/quartiers-de-democratie-locale.geojson');
+  ?? resolve(REPO, 'testkit/fixtures/toulouse/quartiers-de-democratie-locale.geojson');
 
 const TYPES = {
   '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.map': 'application/json',

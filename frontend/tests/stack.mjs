@@ -5,7 +5,7 @@
 //
 // GARONNE_BIN is the garonne binary (default: the workspace's target/debug/garonne, then
 // target/release/garonne); GARONNE_DATA_DIR the Toulouse open-data folder (default:
-// ../shared/data/toulouse beside the repository); MOSQUITTO the broker (default: mosquitto on
+// testkit/fixtures/toulouse, the committed fixture); MOSQUITTO the broker (default: mosquitto on
 // PATH, then /usr/sbin/mosquitto).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, openSync } from 'node:fs';
@@ -60,7 +60,7 @@ export async function startStack() {
   const bin = firstExisting(
     [process.env.GARONNE_BIN, join(REPO, 'target/debug/garonne'), join(REPO, 'target/release/garonne')],
     'the garonne binary', 'build it with `cargo build --bin garonne` or set GARONNE_BIN');
-  const data = firstExisting([process.env.GARONNE_DATA_DIR, resolve(REPO, '../shared/data/toulouse')],
+  const data = firstExisting([process.env.GARONNE_DATA_DIR, resolve(REPO, 'testkit/fixtures/toulouse')],
     'the Toulouse open-data folder', 'set GARONNE_DATA_DIR (`garonne data fetch` downloads it)');
   const mosquitto = firstExisting([process.env.MOSQUITTO, '/usr/sbin/mosquitto', '/usr/bin/mosquitto'],
     'mosquitto', 'install it (apt-get install mosquitto) or set MOSQUITTO');

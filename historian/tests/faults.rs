@@ -31,10 +31,7 @@ const DB: &str = "garonne";
 const CATCH_UP: Duration = Duration::from_secs(60);
 
 fn data_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/toulouse"
-    ))
+    garonne_testkit::open_data_dir()
 }
 
 /// A historian on `influx`, running in this process.

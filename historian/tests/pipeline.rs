@@ -98,10 +98,7 @@ async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() 
         broker: broker.url().parse().expect("broker URL"),
         client_id: format!("{PREFIX}-simulator"),
         topic_prefix: PREFIX.to_owned(),
-        data_dir: std::path::PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/toulouse"
-        )),
+        data_dir: garonne_testkit::open_data_dir(),
         neighbourhoods: None,
         fleet: FleetConfig {
             speed: 600.0,

@@ -1,4 +1,4 @@
-//! The Toulouse polygon layers and weather stations (/work/shared/data/toulouse, see SOURCES.md §1
+//! The Toulouse polygon layers and weather stations (the testkit fixture, see its SOURCES.md §1
 //! and §2): detection of the known layers, the border rule on real shared vertices, and the
 //! station counts SOURCES.md records.
 
@@ -10,18 +10,17 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/toulouse");
 const QUARTIERS: &str = "quartiers-de-democratie-locale.geojson";
 const GRANDS_QUARTIERS: &str = "grands-quartiers-2015-population.geojson";
 const COMMUNES: &str = "communes-toulouse-metropole.geojson";
 
 fn load(file: &str) -> Neighbourhoods {
-    Neighbourhoods::load(format!("{DATA}/{file}"), &Properties::detect())
+    Neighbourhoods::load(garonne_testkit::open_data_file(file), &Properties::detect())
         .unwrap_or_else(|e| panic!("{file} loads with detected properties: {e}"))
 }
 
 fn json(file: &str) -> Value {
-    let bytes = std::fs::read(format!("{DATA}/{file}")).expect("data file readable");
+    let bytes = std::fs::read(garonne_testkit::open_data_file(file)).expect("data file readable");
     serde_json::from_slice(&bytes).expect("data file is JSON")
 }
 
@@ -88,7 +87,7 @@ fn known_layers_are_detected() {
 #[test]
 fn explicit_properties_override_detection() {
     let set = Neighbourhoods::load(
-        format!("{DATA}/{COMMUNES}"),
+        garonne_testkit::open_data_file(COMMUNES),
         &Properties::new("libcom", "libelle"),
     )
     .expect("communes by upper-case name");
@@ -96,7 +95,7 @@ fn explicit_properties_override_detection() {
 
     // The grands quartiers all share one code_insee: as an id, it is a duplicate.
     let err = Neighbourhoods::load(
-        format!("{DATA}/{GRANDS_QUARTIERS}"),
+        garonne_testkit::open_data_file(GRANDS_QUARTIERS),
         &Properties::new("code_insee", "libelle_des_grands_quartiers"),
     )
     .expect_err("code_insee is not unique in the grands quartiers");

@@ -41,10 +41,7 @@ const WAIT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(50);
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/toulouse"
-    ))
+    garonne_testkit::open_data_dir()
 }
 
 /// A polygon file and the properties holding each feature's id and name.

@@ -660,9 +660,8 @@ fn positions(coordinates: &Value, out: &mut Vec<(f64, f64)>) {
 
 #[tokio::test]
 async fn the_toulouse_quartiers_come_out_with_every_polygon_and_position() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/toulouse/quartiers-de-democratie-locale.geojson");
-    let source = json(&std::fs::read_to_string(&path).expect("the shared Toulouse data"));
+    let path = garonne_testkit::open_data_file("quartiers-de-democratie-locale.geojson");
+    let source = json(&std::fs::read_to_string(&path).expect("the Toulouse open data"));
     let areas = garonne_neighbourhoods::Neighbourhoods::load(
         &path,
         &garonne_neighbourhoods::Properties::detect(),

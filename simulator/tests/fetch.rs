@@ -22,9 +22,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// The shared reference copies of the portal's files.
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/toulouse");
-
 const STATIONS: &str = "stations-meteo-en-place";
 const QUARTIERS: &str = "quartiers-de-democratie-locale";
 const GRANDS_QUARTIERS: &str = "recensement-population-2015-grands-quartiers-population";
@@ -226,7 +223,7 @@ async fn serve(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
         .iter()
         .find(|(id, f, _, _)| *id == dataset && *f == format)
         .filter(|(id, ..)| !behaviour.missing.contains(id))
-        .map(|(_, _, shared, _)| Path::new(SHARED).join(shared));
+        .map(|(_, _, shared, _)| garonne_testkit::open_data_file(shared));
     let (Some(file), "GET") = (file, method) else {
         log(state, &dataset, &format, &query, &range, 404);
         let body = br#"{"error_code":"NotFound","message":"Unknown dataset"}"#;
@@ -345,7 +342,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn shared_bytes(shared_name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(SHARED).join(shared_name)).unwrap()
+    std::fs::read(garonne_testkit::open_data_file(shared_name)).unwrap()
 }
 
 /// Every served file is in `dir`, byte for byte, and in the manifest with its SHA-256.

@@ -17,10 +17,7 @@ use rumqttc::QoS;
 use tokio_util::sync::CancellationToken;
 
 fn shared_data() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/toulouse"
-    ))
+    garonne_testkit::open_data_dir()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

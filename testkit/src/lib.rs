@@ -39,10 +39,12 @@
 //! - [`mosquitto`]: [`Mosquitto`], the MQTT broker, built on [`Server`].
 //! - [`influxd`]: [`Influxd`], InfluxDB 1.x, ready once `/ping` answers.
 //! - [`victoria`]: [`Victoria`], VictoriaMetrics, ready once `/health` answers.
+//! - [`data`]: the Toulouse open data tests read ([`open_data_dir`]): a committed fixture.
 //! - [`subscriber`]: [`Subscriber`], an MQTT client on a test's broker that
 //!   records what it receives, and waits (with a timeout) for what a test
 //!   expects.
 
+pub mod data;
 pub mod error;
 pub mod influxd;
 pub mod install;
@@ -52,6 +54,7 @@ pub mod server;
 pub mod subscriber;
 pub mod victoria;
 
+pub use data::{open_data_dir, open_data_file};
 pub use error::Error;
 pub use influxd::Influxd;
 pub use install::{find, require};

@@ -8,7 +8,6 @@ use garonne_payload::{Limits, Quantity, Reading, Source, Timestamp, validate_rea
 
 use super::*;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/toulouse");
 const CATALOGUE: &str = "stations-meteo-en-place.json";
 const RECORDS_42: &str = "station-42-compans-caffarelli-records-2025-11-24.json";
 const HOURLY_1: &str = "stations-meteo-hourly-2025-11-02_to_06-10stations.csv";
@@ -16,7 +15,7 @@ const HOURLY_2: &str = "stations-meteo-hourly-2025-11-23_to_27-9stations.csv";
 const COMPANS: &str = "42-station-meteo-toulouse-parc-compans-cafarelli";
 
 fn data(name: &str) -> PathBuf {
-    Path::new(DATA).join(name)
+    garonne_testkit::open_data_file(name)
 }
 
 fn catalogue() -> Vec<Station> {
@@ -365,7 +364,7 @@ fn station_37_keeps_only_physically_possible_pressures() {
 
 #[test]
 fn every_observation_of_the_real_files_is_a_valid_reading() {
-    let open = load_dir(Path::new(DATA)).expect("load_dir");
+    let open = load_dir(&garonne_testkit::open_data_dir()).expect("load_dir");
     let mut checked = 0;
     for (seq, o) in open.observations.iter().enumerate() {
         let station = open
@@ -398,7 +397,7 @@ fn every_observation_of_the_real_files_is_a_valid_reading() {
 
 #[test]
 fn load_dir_loads_the_real_folder_and_skips_other_files() {
-    let open = load_dir(Path::new(DATA)).expect("load_dir");
+    let open = load_dir(&garonne_testkit::open_data_dir()).expect("load_dir");
     assert_eq!(open.stations.len(), 77);
     assert_invariants(&open.observations, &open.report);
 
