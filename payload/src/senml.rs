@@ -329,12 +329,91 @@ fn split_name<'a>(
     (!sensor.is_empty() && !field.is_empty()).then_some((sensor, field))
 }
 
+/// Why a record gives nothing to the pack: the record is skipped (its problem is reported), or
+/// the whole pack is (its sensor id is not valid).
+enum Skip {
+    Record,
+    Pack,
+}
+
+/// One record after its name, time and value are resolved against the base values.
+struct Resolved<'a> {
+    /// The record's index in the pack.
+    index: usize,
+    /// The field: a quantity or a metadata name.
+    field: Cow<'a, str>,
+    /// Where the name was given (`n`, else the base name).
+    name_at: At,
+    /// `bt + t`, resolved.
+    time: Timestamp,
+    /// Where the time was given (`t`, else `bt`).
+    time_at: At,
+    /// The record's one value.
+    value: RecordValue<'a>,
+}
+
+/// The one value of a record (`v`, `vs` or `vb`), with the unit that applies to it.
+struct RecordValue<'a> {
+    /// `bv + v`.
+    number: Option<f64>,
+    /// `v` as written, for integers that f64 cannot hold exactly.
+    raw: Option<&'a Number>,
+    /// `bv`, which `number` includes.
+    offset: f64,
+    string: Option<&'a str>,
+    boolean: Option<bool>,
+    /// `u`, else `bu`.
+    unit: Option<&'a str>,
+    /// The label that gave the value.
+    at: At,
+}
+
+/// The pack being resolved: the base values so far, the metadata, its sensor and its readings
+/// grouped by time.
+struct Pack<'a> {
+    now: Timestamp,
+    limits: &'a Limits,
+    base: Base<'a>,
+    meta: Meta,
+    /// The sensor of the first well-named record; every other record must name it too.
+    sensor: Option<String>,
+    groups: BTreeMap<Timestamp, Quantities>,
+    /// The record that gave each quantity at each time.
+    seen: BTreeMap<(Timestamp, Quantity), usize>,
+}
+
+/// Resolves a pack's records into readings, reporting every problem in `out` (and then giving
+/// no readings): the pack-size checks, each record's steps, then the pack-level checks.
 fn resolve(
     records: &[Record<'_>],
     now: Timestamp,
     limits: &Limits,
     out: &mut Vec<Violation>,
 ) -> Vec<Reading> {
+    if !check_pack_size(records, limits, out) {
+        return Vec::new();
+    }
+    let mut pack = Pack {
+        now,
+        limits,
+        base: Base::default(),
+        meta: Meta::default(),
+        sensor: None,
+        groups: BTreeMap::new(),
+        seen: BTreeMap::new(),
+    };
+    for (i, record) in records.iter().enumerate() {
+        match pack.resolve_record(i, record, out) {
+            Ok(resolved) => pack.apply(&resolved, out),
+            Err(Skip::Record) => {}
+            Err(Skip::Pack) => return Vec::new(),
+        }
+    }
+    pack.finish(out)
+}
+
+/// A pack has at least one record and at most [`Limits::max_pack_records`].
+fn check_pack_size(records: &[Record<'_>], limits: &Limits, out: &mut Vec<Violation>) -> bool {
     if records.is_empty() {
         out.push(Violation::new(
             "",
@@ -342,7 +421,7 @@ fn resolve(
             "the SenML pack has no records",
             "send at least one record, or no message at all",
         ));
-        return Vec::new();
+        return false;
     }
     if records.len() > limits.max_pack_records {
         out.push(Violation::new(
@@ -355,111 +434,117 @@ fn resolve(
             ),
             "split the pack into several messages",
         ));
-        return Vec::new();
+        return false;
     }
-    let mut base = Base::default();
-    let mut meta = Meta::default();
-    let mut sensor: Option<String> = None;
-    let mut groups: BTreeMap<Timestamp, Quantities> = BTreeMap::new();
-    let mut seen: BTreeMap<(Timestamp, Quantity), usize> = BTreeMap::new();
+    true
+}
 
-    for (i, rec) in records.iter().enumerate() {
-        if let Some(bver) = rec.bver
-            && !(1..=10).contains(&bver)
-        {
-            out.push(Violation::new(
-                At::label(i, "bver").pointer(),
-                Rule::SenmlVersion,
-                format!("SenML version {bver} is not understood"),
-                "leave bver out (RFC 8428 is version 10)",
-            ));
-        }
+/// Versions 1 to 10 are understood (RFC 8428 is 10).
+fn check_version(record: usize, bver: Option<u64>, out: &mut Vec<Violation>) {
+    if let Some(bver) = bver
+        && !(1..=10).contains(&bver)
+    {
+        out.push(Violation::new(
+            At::label(record, "bver").pointer(),
+            Rule::SenmlVersion,
+            format!("SenML version {bver} is not understood"),
+            "leave bver out (RFC 8428 is version 10)",
+        ));
+    }
+}
+
+impl<'a> Base<'a> {
+    /// Takes the base fields a record sets (`bn`, `bt`, `bu`, `bv`).
+    fn update(&mut self, record: usize, rec: &'a Record<'_>) {
         if let Some(bn) = rec.bn.as_deref() {
-            base.name = bn;
-            base.name_at = Some(i);
+            self.name = bn;
+            self.name_at = Some(record);
         }
         if let Some(bt) = rec.bt {
-            base.time = bt;
-            base.time_at = Some(i);
+            self.time = bt;
+            self.time_at = Some(record);
         }
         if let Some(bu) = rec.bu.as_deref() {
-            base.unit = Some(bu);
+            self.unit = Some(bu);
         }
         if let Some(bv) = rec.bv {
-            base.value = bv;
+            self.value = bv;
         }
+    }
 
-        // Name: {sensor_id}:{field}
-        let n = rec.n.as_deref().unwrap_or("");
-        let name_at = if rec.n.is_some() {
-            At::label(i, "n")
+    /// Where a record's name comes from: its `n`, else the base name.
+    fn name_at(&self, record: usize, rec: &Record<'_>) -> At {
+        if rec.n.is_some() {
+            At::label(record, "n")
         } else {
-            base.name_at.map_or(At::record(i), |j| At::label(j, "bn"))
-        };
-        let Some((sensor_id, field)) = split_name(base.name, n) else {
-            // A base name without its ':' spoils every record: say so once, at the base name.
-            let blame_base = !base.name.is_empty() && !base.name.contains(':');
-            let ptr = match (base.name_at, blame_base) {
-                (Some(j), true) => At::label(j, "bn").pointer(),
-                _ => name_at.pointer(),
-            };
-            if !out
-                .iter()
-                .any(|v| v.pointer == ptr && v.rule == Rule::SenmlName)
-            {
-                out.push(Violation::new(
-                    ptr,
-                    Rule::SenmlName,
-                    format!(
-                        "the record name \"{}{n}\" is not {{sensor_id}}:{{field}}",
-                        base.name
-                    ),
-                    "set \"bn\": \"your-sensor-id:\" (with the colon) in the first record and \
-                     \"n\": \"temperature\" in each",
-                ));
-            }
-            continue;
-        };
-        match &sensor {
-            None => {
-                let sensor_at = base.name_at.map_or(name_at, |j| At::label(j, "bn"));
-                let before = out.len();
-                check_sensor_id(&sensor_id, &sensor_at.pointer(), out);
-                if out.len() > before {
-                    return Vec::new();
-                }
-                sensor = Some(sensor_id.into_owned());
-            }
-            Some(first) if *first != *sensor_id => {
-                out.push(Violation::new(
-                    name_at.pointer(),
-                    Rule::SenmlSensor,
-                    format!("this record is for sensor \"{sensor_id}\", the pack's first for \"{first}\""),
-                    "send one pack per sensor, on that sensor's own topic",
-                ));
-                continue;
-            }
-            Some(_) => {}
+            self.name_at
+                .map_or(At::record(record), |j| At::label(j, "bn"))
         }
+    }
 
-        // Time
+    /// Reports a full name `bn + n` that is not `{sensor_id}:{field}`. A base name without its
+    /// ':' spoils every record: said once, at the base name.
+    fn report_bad_name(&self, n: &str, name_at: At, out: &mut Vec<Violation>) {
+        let blame_base = !self.name.is_empty() && !self.name.contains(':');
+        let ptr = match (self.name_at, blame_base) {
+            (Some(j), true) => At::label(j, "bn").pointer(),
+            _ => name_at.pointer(),
+        };
+        if out
+            .iter()
+            .any(|v| v.pointer == ptr && v.rule == Rule::SenmlName)
+        {
+            return;
+        }
+        out.push(Violation::new(
+            ptr,
+            Rule::SenmlName,
+            format!(
+                "the record name \"{}{n}\" is not {{sensor_id}}:{{field}}",
+                self.name
+            ),
+            "set \"bn\": \"your-sensor-id:\" (with the colon) in the first record and \
+             \"n\": \"temperature\" in each",
+        ));
+    }
+
+    /// A record's time `bt + t` and where it was given; `None` (reported) when SenML cannot
+    /// express it.
+    fn time_of(
+        &self,
+        record: usize,
+        rec: &Record<'_>,
+        now: Timestamp,
+        out: &mut Vec<Violation>,
+    ) -> Option<(Timestamp, At)> {
         let t = rec.t.unwrap_or(0.0);
         let time_at = if rec.t.is_some() {
-            At::label(i, "t")
+            At::label(record, "t")
         } else {
-            base.time_at.map_or(At::record(i), |j| At::label(j, "bt"))
+            self.time_at
+                .map_or(At::record(record), |j| At::label(j, "bt"))
         };
-        let Some(time) = resolve_time(base.time, t, now) else {
-            out.push(Violation::new(
-                time_at.pointer(),
-                Rule::TimeFormat,
-                format!("bt + t = {} is not a time SenML can express", base.time + t),
-                "write times as seconds since 1970-01-01T00:00:00Z",
-            ));
-            continue;
-        };
+        match resolve_time(self.time, t, now) {
+            Some(time) => Some((time, time_at)),
+            None => {
+                out.push(Violation::new(
+                    time_at.pointer(),
+                    Rule::TimeFormat,
+                    format!("bt + t = {} is not a time SenML can express", self.time + t),
+                    "write times as seconds since 1970-01-01T00:00:00Z",
+                ));
+                None
+            }
+        }
+    }
 
-        // Value: exactly one of v, vs, vb
+    /// A record's one value; `None` (reported) unless it has exactly one of `v`, `vs`, `vb`.
+    fn value_of(
+        &self,
+        record: usize,
+        rec: &'a Record<'_>,
+        out: &mut Vec<Violation>,
+    ) -> Option<RecordValue<'a>> {
         let present = [rec.v.is_some(), rec.vs.is_some(), rec.vb.is_some()];
         let count = present.iter().filter(|p| **p).count();
         if count != 1 {
@@ -475,183 +560,307 @@ fn resolve(
                 format!("the record has {count} values ({})", names.join(", "))
             };
             out.push(Violation::new(
-                At::record(i).pointer(),
+                At::record(record).pointer(),
                 Rule::SenmlValue,
                 message,
                 "give each record exactly one of v (number), vs (string) or vb (boolean)",
             ));
-            continue;
+            return None;
         }
-        let unit = rec.u.as_deref().or(base.unit);
-        let number = rec
-            .v
-            .as_ref()
-            .and_then(Number::as_f64)
-            .map(|v| v + base.value);
-        let string = rec.vs.as_deref();
-        let boolean = rec.vb;
-        let value_at = At::label(
-            i,
-            if present[0] {
-                "v"
-            } else if present[1] {
-                "vs"
-            } else {
-                "vb"
-            },
-        );
+        let label = if present[0] {
+            "v"
+        } else if present[1] {
+            "vs"
+        } else {
+            "vb"
+        };
+        Some(RecordValue {
+            number: rec
+                .v
+                .as_ref()
+                .and_then(Number::as_f64)
+                .map(|v| v + self.value),
+            raw: rec.v.as_ref(),
+            offset: self.value,
+            string: rec.vs.as_deref(),
+            boolean: rec.vb,
+            unit: rec.u.as_deref().or(self.unit),
+            at: At::label(record, label),
+        })
+    }
+}
 
-        match &*field {
-            "lat" | "lon" | "alt" => {
-                let want_unit = if field == "alt" { "m" } else { &*field };
-                let Some(x) = number else {
-                    out.push(value_kind(value_at, &field, "a number in v"));
-                    continue;
-                };
-                if let Some(u) = unit.filter(|u| *u != want_unit) {
-                    out.push(Violation::new(
-                        At::label(i, "u").pointer(),
-                        Rule::SenmlUnit,
-                        format!("unit \"{u}\" is not accepted for {field}"),
-                        format!("write \"u\": \"{want_unit}\" or leave the unit out"),
-                    ));
-                    continue;
+impl<'a> Pack<'a> {
+    /// One record's steps: its version, the base values it sets, then its name, time and value.
+    fn resolve_record(
+        &mut self,
+        i: usize,
+        rec: &'a Record<'_>,
+        out: &mut Vec<Violation>,
+    ) -> Result<Resolved<'a>, Skip> {
+        check_version(i, rec.bver, out);
+        self.base.update(i, rec);
+        let (field, name_at) = self.name(i, rec, out)?;
+        let (time, time_at) = self
+            .base
+            .time_of(i, rec, self.now, out)
+            .ok_or(Skip::Record)?;
+        let value = self.base.value_of(i, rec, out).ok_or(Skip::Record)?;
+        Ok(Resolved {
+            index: i,
+            field,
+            name_at,
+            time,
+            time_at,
+            value,
+        })
+    }
+
+    /// A record's field and where its name was given, once its full name is
+    /// `{sensor_id}:{field}` for the pack's sensor.
+    fn name(
+        &mut self,
+        i: usize,
+        rec: &'a Record<'_>,
+        out: &mut Vec<Violation>,
+    ) -> Result<(Cow<'a, str>, At), Skip> {
+        let n = rec.n.as_deref().unwrap_or("");
+        let name_at = self.base.name_at(i, rec);
+        let Some((sensor_id, field)) = split_name(self.base.name, n) else {
+            self.base.report_bad_name(n, name_at, out);
+            return Err(Skip::Record);
+        };
+        self.check_sensor(&sensor_id, name_at, out)?;
+        Ok((field, name_at))
+    }
+
+    /// The first record names the pack's sensor (which must be a valid id, else the pack is
+    /// refused); every other record must name the same one.
+    fn check_sensor(
+        &mut self,
+        sensor_id: &str,
+        name_at: At,
+        out: &mut Vec<Violation>,
+    ) -> Result<(), Skip> {
+        match &self.sensor {
+            None => {
+                let sensor_at = self.base.name_at.map_or(name_at, |j| At::label(j, "bn"));
+                let before = out.len();
+                check_sensor_id(sensor_id, &sensor_at.pointer(), out);
+                if out.len() > before {
+                    return Err(Skip::Pack);
                 }
-                check_coordinate(&field, x, &value_at.pointer(), out);
-                let slot = match &*field {
-                    "lat" => &mut meta.lat,
-                    "lon" => &mut meta.lon,
-                    _ => &mut meta.alt,
-                };
-                set_once(slot, x, i, &field, out);
+                self.sensor = Some(sensor_id.to_owned());
             }
-            "seq" => {
-                // Read the integer itself: through f64, counters above 2^53 would lose their last digits.
-                let exact = rec
-                    .v
-                    .as_ref()
-                    .and_then(Number::as_u64)
-                    .filter(|_| base.value == 0.0);
-                let summed = number
-                    .filter(|x| *x >= 0.0 && x.fract() == 0.0 && *x < 9.007_199_254_740_992e15)
-                    .map(|x| x as u64);
-                match exact.or(summed) {
-                    Some(x) => set_once(&mut meta.seq, x, i, &field, out),
-                    None => out.push(value_kind(
-                        value_at,
-                        &field,
-                        "a whole number from 0 up in v",
-                    )),
-                }
+            Some(first) if first != sensor_id => {
+                out.push(Violation::new(
+                    name_at.pointer(),
+                    Rule::SenmlSensor,
+                    format!(
+                        "this record is for sensor \"{sensor_id}\", the pack's first for \"{first}\""
+                    ),
+                    "send one pack per sensor, on that sensor's own topic",
+                ));
+                return Err(Skip::Record);
             }
-            "kind" => match string {
-                Some(s) => {
-                    check_kind(s, &value_at.pointer(), out);
-                    set_once(&mut meta.kind, s.to_owned(), i, &field, out);
-                }
-                None => out.push(value_kind(value_at, &field, "a string in vs")),
-            },
-            "source" => match string {
-                Some(s) => match Source::from_name(s) {
-                    Some(src) => set_once(&mut meta.source, src, i, &field, out),
-                    None => check_source(s, &value_at.pointer(), out),
-                },
-                None => out.push(value_kind(value_at, &field, "a string in vs")),
-            },
-            _ => {
-                let Some(q) = Quantity::from_name(&field) else {
-                    out.push(unknown_quantity(&name_at.pointer(), &field));
-                    continue;
-                };
-                let raw = match (number, boolean) {
-                    (Some(x), _) => x,
-                    (None, Some(b)) if q == Quantity::Motion => f64::from(u8::from(b)),
-                    _ => {
-                        out.push(value_kind(value_at, &field, "a number in v"));
-                        continue;
-                    }
-                };
-                let Some(x) = convert(q, raw, unit, i, out) else {
-                    continue;
-                };
-                if !(x.is_finite() && q.in_range(x)) {
-                    check_quantity(q, x, &value_at.pointer(), out);
-                    continue;
-                }
-                if !time_ok(time, now, limits) {
-                    check_time(time, now, limits, &time_at.pointer(), out);
-                    continue;
-                }
-                if let Some(first) = seen.insert((time, q), i) {
-                    out.push(Violation::new(
-                        At::record(i).pointer(),
-                        Rule::SenmlConflict,
-                        format!("{field} at {time} was already given by record /{first}"),
-                        "give each quantity once per instant",
-                    ));
-                    continue;
-                }
-                groups.entry(time).or_default().set(q, x);
-            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Applies a resolved record to the pack's metadata or to its readings.
+    fn apply(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+        match &*r.field {
+            "lat" | "lon" | "alt" => self.coordinate(r, out),
+            "seq" => self.sequence(r, out),
+            "kind" => self.kind(r, out),
+            "source" => self.source(r, out),
+            _ => self.quantity(r, out),
         }
     }
 
-    let Some(sensor_id) = sensor else {
-        return Vec::new();
-    };
-    for (field, present) in [
-        ("lon", meta.lon.is_some()),
-        ("lat", meta.lat.is_some()),
-        ("seq", meta.seq.is_some()),
-    ] {
-        if !present {
-            let example = if field == "seq" {
-                "{\"n\": \"seq\", \"v\": 0}"
-            } else {
-                "{\"n\": \"lat\", \"u\": \"lat\", \"v\": 43.6047}"
-            };
+    /// `lat`, `lon` (in their own units) or `alt` (in metres).
+    fn coordinate(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+        let field = &*r.field;
+        let want_unit = if field == "alt" { "m" } else { field };
+        let Some(x) = r.value.number else {
+            out.push(value_kind(r.value.at, field, "a number in v"));
+            return;
+        };
+        if let Some(u) = r.value.unit.filter(|u| *u != want_unit) {
+            out.push(Violation::new(
+                At::label(r.index, "u").pointer(),
+                Rule::SenmlUnit,
+                format!("unit \"{u}\" is not accepted for {field}"),
+                format!("write \"u\": \"{want_unit}\" or leave the unit out"),
+            ));
+            return;
+        }
+        check_coordinate(field, x, &r.value.at.pointer(), out);
+        let slot = match field {
+            "lat" => &mut self.meta.lat,
+            "lon" => &mut self.meta.lon,
+            _ => &mut self.meta.alt,
+        };
+        set_once(slot, x, r.index, field, out);
+    }
+
+    /// `seq`: a whole number from 0 up.
+    fn sequence(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+        // Read the integer itself: through f64, counters above 2^53 would lose their last digits.
+        let exact = r
+            .value
+            .raw
+            .and_then(Number::as_u64)
+            .filter(|_| r.value.offset == 0.0);
+        let summed = r
+            .value
+            .number
+            .filter(|x| *x >= 0.0 && x.fract() == 0.0 && *x < 9.007_199_254_740_992e15)
+            .map(|x| x as u64);
+        match exact.or(summed) {
+            Some(x) => set_once(&mut self.meta.seq, x, r.index, &r.field, out),
+            None => out.push(value_kind(
+                r.value.at,
+                &r.field,
+                "a whole number from 0 up in v",
+            )),
+        }
+    }
+
+    /// `kind`: a string.
+    fn kind(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+        match r.value.string {
+            Some(s) => {
+                check_kind(s, &r.value.at.pointer(), out);
+                set_once(&mut self.meta.kind, s.to_owned(), r.index, &r.field, out);
+            }
+            None => out.push(value_kind(r.value.at, &r.field, "a string in vs")),
+        }
+    }
+
+    /// `source`: the name of a [`Source`].
+    fn source(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+        match r.value.string {
+            Some(s) => match Source::from_name(s) {
+                Some(src) => set_once(&mut self.meta.source, src, r.index, &r.field, out),
+                None => check_source(s, &r.value.at.pointer(), out),
+            },
+            None => out.push(value_kind(r.value.at, &r.field, "a string in vs")),
+        }
+    }
+
+    /// A measured quantity: converted to its Garonne unit, in range, at an accepted time, once
+    /// per instant.
+    fn quantity(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+        let field = &*r.field;
+        let Some(q) = Quantity::from_name(field) else {
+            out.push(unknown_quantity(&r.name_at.pointer(), field));
+            return;
+        };
+        let raw = match (r.value.number, r.value.boolean) {
+            (Some(x), _) => x,
+            (None, Some(b)) if q == Quantity::Motion => f64::from(u8::from(b)),
+            _ => {
+                out.push(value_kind(r.value.at, field, "a number in v"));
+                return;
+            }
+        };
+        let Some(x) = convert(q, raw, r.value.unit, r.index, out) else {
+            return;
+        };
+        if !(x.is_finite() && q.in_range(x)) {
+            check_quantity(q, x, &r.value.at.pointer(), out);
+            return;
+        }
+        if !time_ok(r.time, self.now, self.limits) {
+            check_time(r.time, self.now, self.limits, &r.time_at.pointer(), out);
+            return;
+        }
+        if let Some(first) = self.seen.insert((r.time, q), r.index) {
+            out.push(Violation::new(
+                At::record(r.index).pointer(),
+                Rule::SenmlConflict,
+                format!("{field} at {} was already given by record /{first}", r.time),
+                "give each quantity once per instant",
+            ));
+            return;
+        }
+        self.groups.entry(r.time).or_default().set(q, x);
+    }
+
+    /// The pack-level checks (a sensor, the required metadata, at least one measured value),
+    /// then the readings, in time order with consecutive sequence numbers.
+    fn finish(self, out: &mut Vec<Violation>) -> Vec<Reading> {
+        let Some(sensor_id) = self.sensor else {
+            return Vec::new();
+        };
+        self.meta.check_required(out);
+        if self.groups.is_empty() && out.is_empty() {
             out.push(Violation::new(
                 "",
-                Rule::Required,
-                format!("the pack has no \"{field}\" record"),
-                format!("add a record such as {example}; every reading needs it"),
+                Rule::NoQuantities,
+                "the pack has no measured value",
+                "add records named after quantities, e.g. {\"n\": \"temperature\", \"u\": \"Cel\", \"v\": 12.5}",
             ));
         }
+        if !out.is_empty() {
+            return Vec::new();
+        }
+        self.meta.readings(sensor_id, self.groups)
     }
-    if groups.is_empty() && out.is_empty() {
-        out.push(Violation::new(
-            "",
-            Rule::NoQuantities,
-            "the pack has no measured value",
-            "add records named after quantities, e.g. {\"n\": \"temperature\", \"u\": \"Cel\", \"v\": 12.5}",
-        ));
+}
+
+impl Meta {
+    /// Every pack gives `lon`, `lat` and `seq`.
+    fn check_required(&self, out: &mut Vec<Violation>) {
+        for (field, present) in [
+            ("lon", self.lon.is_some()),
+            ("lat", self.lat.is_some()),
+            ("seq", self.seq.is_some()),
+        ] {
+            if !present {
+                let example = if field == "seq" {
+                    "{\"n\": \"seq\", \"v\": 0}"
+                } else {
+                    "{\"n\": \"lat\", \"u\": \"lat\", \"v\": 43.6047}"
+                };
+                out.push(Violation::new(
+                    "",
+                    Rule::Required,
+                    format!("the pack has no \"{field}\" record"),
+                    format!("add a record such as {example}; every reading needs it"),
+                ));
+            }
+        }
     }
-    if !out.is_empty() {
-        return Vec::new();
+
+    /// One reading per instant, carrying the pack's metadata, numbered from its `seq` up.
+    fn readings(self, sensor_id: String, groups: BTreeMap<Timestamp, Quantities>) -> Vec<Reading> {
+        let location = Location {
+            lon: self.lon.map_or(0.0, |m| m.0),
+            lat: self.lat.map_or(0.0, |m| m.0),
+            alt: self.alt.map(|m| m.0),
+        };
+        let first_seq = self.seq.map_or(0, |m| m.0);
+        let kind = self.kind.map_or_else(|| "device".to_owned(), |m| m.0);
+        let source = self.source.map_or(Source::Device, |m| m.0);
+        groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, (time, quantities))| Reading {
+                quantities,
+                ..Reading::new(
+                    sensor_id.clone(),
+                    kind.clone(),
+                    source,
+                    time,
+                    first_seq + i as u64,
+                    location,
+                )
+            })
+            .collect()
     }
-    let location = Location {
-        lon: meta.lon.map_or(0.0, |m| m.0),
-        lat: meta.lat.map_or(0.0, |m| m.0),
-        alt: meta.alt.map(|m| m.0),
-    };
-    let first_seq = meta.seq.map_or(0, |m| m.0);
-    let kind = meta.kind.map_or_else(|| "device".to_owned(), |m| m.0);
-    let source = meta.source.map_or(Source::Device, |m| m.0);
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, (time, quantities))| Reading {
-            quantities,
-            ..Reading::new(
-                sensor_id.clone(),
-                kind.clone(),
-                source,
-                time,
-                first_seq + i as u64,
-                location,
-            )
-        })
-        .collect()
 }
 
 fn value_kind(at: At, field: &str, expected: &str) -> Violation {
