@@ -2,7 +2,8 @@
 # The browser tests of the web app (frontend/tests), in Debian's chromium driven by
 # playwright-core, against the real stack: frontend/tests/stack.mjs starts mosquitto,
 # `garonne serve` with the embedded history store, realtime, historian and the simulated fleet on
-# free loopback ports. Screenshots land in target/browser/.
+# free loopback ports, first with a Grafana URL (as in the docker compose deployment), then the
+# map's tests again without one (the default of `garonne up`). Screenshots land in target/browser/.
 #
 # Needs node (>= 20) and npm, chromium (installed by scripts/install-test-deps.sh), the
 # Toulouse open data in testkit/fixtures/toulouse (or GARONNE_DATA_DIR).
@@ -28,3 +29,5 @@ cd frontend
 npm ci --no-audit --no-fund --loglevel=error
 npm run build
 GARONNE_STACK=1 npm test
+echo "browser tests: the map again, without a Grafana URL"
+GARONNE_STACK=1 GARONNE_TEST_NO_GRAFANA=1 node --test tests/map.test.mjs

@@ -21,6 +21,8 @@ const FRONTEND = resolve(fileURLToPath(import.meta.url), '../..');
 const REPO = resolve(FRONTEND, '..');
 const QUARTIERS = process.env.GARONNE_NEIGHBOURHOODS
   ?? resolve(REPO, 'testkit/fixtures/toulouse/quartiers-de-democratie-locale.geojson');
+// GARONNE_TEST_NO_GRAFANA=1: no Grafana URL in the config, as by default in `garonne up`.
+const GRAFANA_URL = process.env.GARONNE_TEST_NO_GRAFANA === '1' ? null : 'http://grafana.example:3000';
 
 const TYPES = {
   '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.map': 'application/json',
@@ -255,7 +257,7 @@ export async function startFixtureServer({ port = 0, host = '127.0.0.1' } = {}) 
 
   function page(file, url, response) {
     const lang = url.searchParams.get('lang') === 'en' ? 'en' : 'fr';
-    const config = JSON.stringify({ base: '', grafana_url: 'http://grafana.example:3000' }).replaceAll('<', '\\u003c');
+    const config = JSON.stringify({ base: '', grafana_url: GRAFANA_URL }).replaceAll('<', '\\u003c');
     const html = readFileSync(join(FRONTEND, 'pages', file), 'utf8').replace('{{lang}}', lang).replace('{{config}}', config);
     response.writeHead(200, { 'content-type': TYPES['.html'] }).end(html);
   }
@@ -278,7 +280,7 @@ export async function startFixtureServer({ port = 0, host = '127.0.0.1' } = {}) 
       }
     }
     if (path === '/api/config') {
-      return json(200, { grafana_url: 'http://grafana.example:3000', tiles_url: null, default_quantity: 'temperature', quantities: QUANTITIES });
+      return json(200, { grafana_url: GRAFANA_URL, tiles_url: null, default_quantity: 'temperature', quantities: QUANTITIES });
     }
     if (path === '/api/neighbourhoods') return json(200, fixtures.neighbourhoods);
     if (path === '/api/sensors') return json(200, fixtures.sensors);

@@ -11,6 +11,8 @@
 //   tests are skipped (and fail under CI=true);
 // - otherwise the fixture server of this folder (a stand-in following server/CONTRACT.md), on a
 //   free port, which pushes and drops streams itself.
+// GARONNE_TEST_NO_GRAFANA=1 runs the stack or the fixture server without a Grafana URL (the
+// default of `garonne up`), and the map tests then expect no Grafana link.
 import { mkdirSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';

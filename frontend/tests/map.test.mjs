@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { eventually, launchBrowser, openPage, screenshot, startTarget } from './harness.mjs';
 
 const EXPECTED_NEIGHBOURHOODS = Number(process.env.GARONNE_EXPECT_NEIGHBOURHOODS ?? 20);
+/** The server under test runs without a Grafana URL (the default of `garonne up`). */
+const NO_GRAFANA = process.env.GARONNE_TEST_NO_GRAFANA === '1';
 
 let target;
 let browser;
@@ -37,6 +39,39 @@ async function pointInside(page, id) {
 }
 
 const fill = (page, id) => page.locator(`path.g-nb[data-id="${id}"]`).getAttribute('fill');
+
+/** Clicks inside neighbourhood `id`'s polygon and waits for its panel's history chart. */
+async function openNeighbourhood(page, id) {
+  const point = await pointInside(page, id);
+  assert.ok(point, `a visible point inside neighbourhood ${id}`);
+  await page.mouse.click(point.x, point.y);
+  const name = await page.locator('.g-panel h2').textContent();
+  assert.ok(name.length > 0, 'the panel names the neighbourhood');
+  await page.locator('.g-panel .g-chart canvas').waitFor({ timeout: 10_000 });
+}
+
+/** Clicks a sensor with a reading whose marker is on top, and waits for its panel's sparkline. */
+async function openSensor(page) {
+  const sensors = await (await fetch(`${target.url}/api/sensors`)).json();
+  const withReading = new Set(sensors.features.filter((f) => f.properties.reading).map((f) => f.properties.sensor_id));
+  assert.ok(withReading.size > 0, 'sensors with a reading in /api/sensors');
+  // In a dense fleet markers overlap: click one that is on top at its centre, as a user would.
+  const hit = await page.evaluate((ids) => {
+    for (const marker of document.querySelectorAll('.leaflet-marker-icon[data-id]')) {
+      if (!ids.includes(marker.dataset.id)) continue;
+      const box = marker.getBoundingClientRect();
+      const x = box.left + box.width / 2;
+      const y = box.top + box.height / 2;
+      if (marker.contains(document.elementFromPoint(x, y))) return { id: marker.dataset.id, x, y };
+    }
+    return null;
+  }, [...withReading]);
+  assert.ok(hit, 'a sensor marker on top, to click');
+  await page.mouse.click(hit.x, hit.y);
+  assert.equal(await page.locator('.g-panel h2').textContent(), hit.id);
+  await page.locator('.g-panel .g-stats').waitFor();
+  await page.locator('.g-panel .g-sparkline:not([aria-busy])').waitFor({ timeout: 10_000 });
+}
 
 test('the map draws every neighbourhood polygon', async (t) => {
   const page = await openPage(browser, target, '/');
@@ -122,15 +157,12 @@ test('live readings, statuses and alerts reach the markers and the alert list', 
   await page.close();
 });
 
-test('a click on a neighbourhood shows its statistics, a history chart and a Grafana link', async () => {
+test('a click on a neighbourhood shows its statistics, a history chart and a Grafana link', {
+  skip: NO_GRAFANA && 'the server under test has no Grafana URL (GARONNE_TEST_NO_GRAFANA=1)',
+}, async () => {
   const page = await openPage(browser, target, '/');
   const id = '1';
-  const point = await pointInside(page, id);
-  assert.ok(point, `a visible point inside neighbourhood ${id}`);
-  await page.mouse.click(point.x, point.y);
-  const name = await page.locator('.g-panel h2').textContent();
-  assert.ok(name.length > 0, 'the panel names the neighbourhood');
-  await page.locator('.g-panel .g-chart canvas').waitFor({ timeout: 10_000 });
+  await openNeighbourhood(page, id);
   const config = await (await fetch(`${target.url}/api/config`)).json();
   assert.ok(config.grafana_url, 'the server under test is given a Grafana URL');
   const href = await page.locator('.g-panel a.g-grafana').getAttribute('href');
@@ -142,26 +174,28 @@ test('a click on a neighbourhood shows its statistics, a history chart and a Gra
 
 test('a click on a sensor shows its latest reading and a sparkline', async () => {
   const page = await openPage(browser, target, '/');
-  const sensors = await (await fetch(`${target.url}/api/sensors`)).json();
-  const withReading = new Set(sensors.features.filter((f) => f.properties.reading).map((f) => f.properties.sensor_id));
-  assert.ok(withReading.size > 0, 'sensors with a reading in /api/sensors');
-  // In a dense fleet markers overlap: click one that is on top at its centre, as a user would.
-  const hit = await page.evaluate((ids) => {
-    for (const marker of document.querySelectorAll('.leaflet-marker-icon[data-id]')) {
-      if (!ids.includes(marker.dataset.id)) continue;
-      const box = marker.getBoundingClientRect();
-      const x = box.left + box.width / 2;
-      const y = box.top + box.height / 2;
-      if (marker.contains(document.elementFromPoint(x, y))) return { id: marker.dataset.id, x, y };
-    }
-    return null;
-  }, [...withReading]);
-  assert.ok(hit, 'a sensor marker on top, to click');
-  await page.mouse.click(hit.x, hit.y);
-  assert.equal(await page.locator('.g-panel h2').textContent(), hit.id);
-  await page.locator('.g-panel .g-stats').waitFor();
-  await page.locator('.g-panel .g-sparkline:not([aria-busy])').waitFor({ timeout: 10_000 });
+  await openSensor(page);
   await screenshot(page, 'map-sensor');
+  await page.close();
+});
+
+// Regression: with no Grafana URL (the default of `garonne up`) both panels showed the word
+// "null" where the link would be (a null child given to the DOM's replaceChildren).
+test('the panels of a neighbourhood and of a sensor have a Grafana link exactly when one is configured, and no "null"', async () => {
+  const config = await (await fetch(`${target.url}/api/config`)).json();
+  if (NO_GRAFANA) assert.equal(config.grafana_url ?? null, null, 'the server under test has no Grafana URL');
+  const links = config.grafana_url ? 1 : 0;
+  const page = await openPage(browser, target, '/');
+  const panel = page.locator('.g-panel');
+  await openNeighbourhood(page, '1');
+  assert.equal(await panel.locator('a.g-grafana').count(), links, 'Grafana links in the panel of a neighbourhood');
+  assert.doesNotMatch(await panel.textContent(), /\b(null|undefined)\b/, 'the panel of a neighbourhood');
+  if (!config.grafana_url) await screenshot(page, 'map-neighbourhood-no-grafana');
+  await openSensor(page);
+  assert.equal(await panel.locator('a.g-grafana').count(), links, 'Grafana links in the panel of a sensor');
+  assert.doesNotMatch(await panel.textContent(), /\b(null|undefined)\b/, 'the panel of a sensor');
+  if (!config.grafana_url) await screenshot(page, 'map-sensor-no-grafana');
+  assert.deepEqual(page.problems, [], 'no error in the page');
   await page.close();
 });
 

@@ -6,7 +6,8 @@
 // GARONNE_BIN is the garonne binary (default: the workspace's target/debug/garonne, then
 // target/release/garonne); GARONNE_DATA_DIR the Toulouse open-data folder (default:
 // testkit/fixtures/toulouse, the committed fixture); MOSQUITTO the broker (default: mosquitto on
-// PATH, then /usr/sbin/mosquitto).
+// PATH, then /usr/sbin/mosquitto). `garonne serve` gets a Grafana URL (http://grafana.example:3000)
+// unless GARONNE_TEST_NO_GRAFANA=1, which runs it as `garonne up` does by default: without one.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -70,7 +71,10 @@ export async function startStack() {
   const log = openSync(join(dir, 'stack.log'), 'a');
   const children = [];
   const start = (name, command, args) => {
-    const child = spawn(command, args, { stdio: ['ignore', log, log], env: { ...process.env, RUST_LOG: 'warn' } });
+    // Only the flags configure the stack: a GARONNE_GRAFANA_URL of the caller's would not.
+    const env = { ...process.env, RUST_LOG: 'warn' };
+    delete env.GARONNE_GRAFANA_URL;
+    const child = spawn(command, args, { stdio: ['ignore', log, log], env });
     child.name = name;
     child.exited = new Promise((done) => child.on('exit', (code, signal) => done({ code, signal })));
     children.push(child);
@@ -92,10 +96,11 @@ export async function startStack() {
   const url = `http://127.0.0.1:${httpPort}`;
   const store = join(dir, 'history.sqlite');
   const polygons = join(data, POLYGONS);
+  const grafana = process.env.GARONNE_TEST_NO_GRAFANA === '1' ? [] : ['--grafana-url', 'http://grafana.example:3000'];
   let server;
   const startServer = () => {
     server = start('serve', bin, ['serve', '--broker', broker, '--http', `127.0.0.1:${httpPort}`,
-      '--neighbourhoods', polygons, '--grafana-url', 'http://grafana.example:3000',
+      '--neighbourhoods', polygons, ...grafana,
       '--store', 'embedded', '--store-path', store, '--static-dir', join(FRONTEND, 'dist')]);
   };
   startServer();

@@ -14,8 +14,21 @@ export function h(tag, attributes = {}, ...children) {
     else if (name === 'class') el.className = value;
     else el.setAttribute(name, value === true ? '' : value);
   }
-  el.append(...children.flat().filter((child) => child != null && child !== false));
+  el.append(...present(children));
   return el;
+}
+
+/**
+ * Replaces `el`'s children, skipping `null`, `undefined` and `false` as `h` does (the DOM's own
+ * `replaceChildren` would show them as the words "null"…): `replace(el, a, maybe ? b : null)`.
+ */
+export function replace(el, ...children) {
+  el.replaceChildren(...present(children));
+}
+
+/** The children to insert: arrays flattened, absent ones (`null`, `undefined`, `false`) left out. */
+function present(children) {
+  return children.flat().filter((child) => child != null && child !== false);
 }
 
 /** A `<select>` of `[value, text]` options with `selected` chosen. */

@@ -1,7 +1,7 @@
 // The side panel: what a click on the map selects. For a neighbourhood, its current statistics,
 // the history chart of the chosen quantity (last 24 h by default, step chosen) and its Grafana
 // dashboard; for a sensor, its latest reading, a sparkline and its Grafana dashboard.
-import { h, select } from '../lib/dom.js';
+import { h, replace, select } from '../lib/dom.js';
 import { t } from '../lib/i18n.js';
 import { history } from '../lib/api.js';
 import { grafanaLink } from '../lib/config.js';
@@ -84,7 +84,7 @@ export function createPanel(el, ctx) {
       h('label', {}, t('panel.every'), ' ', select(
         STEPS_SECS.map((secs) => [secs, secs < 3600 ? t('unit.minutes', { n: secs / 60 }) : t('unit.hours', { n: secs / 3600 })]),
         everySecs, (value) => { everySecs = Number(value); showNeighbourhood(id); })));
-    el.replaceChildren(
+    replace(el,
       header(ctx.neighbourhoods.name(id)),
       statsEl,
       h('h3', {}, t('panel.history', { quantity: quantityLabel(config, q) })),
@@ -129,7 +129,7 @@ export function createPanel(el, ctx) {
     const q = quantities.includes(ctx.quantity()) || quantities.length === 0 ? ctx.quantity() : quantities[0];
     statsEl = h('div', { class: 'g-stats-wrap' }, sensorStats(sensor));
     const chartEl = h('div', { class: 'g-sparkline', 'aria-busy': 'true' });
-    el.replaceChildren(
+    replace(el,
       header(id, t(`source.${sensor.source}`)),
       statsEl,
       h('h3', {}, t('panel.sparkline', { quantity: quantityLabel(config, q) })),
