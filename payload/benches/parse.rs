@@ -36,6 +36,24 @@ fn station_reading(seq: u64, time: Timestamp) -> Reading {
     r
 }
 
+/// A group timing `parse` (as `name`) and, on the same bytes, the baseline.
+fn against_baseline<T>(
+    c: &mut Criterion,
+    group: &str,
+    bytes: &[u8],
+    elements: u64,
+    name: &str,
+    parse: impl Fn(&[u8]) -> T,
+) {
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(elements));
+    g.bench_function("baseline: serde_json::Value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(bytes)).expect("json"))
+    });
+    g.bench_function(name, |b| b.iter(|| parse(black_box(bytes))));
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let now = Timestamp::parse("2025-11-25T12:00:00Z").expect("valid");
     let t0 = Timestamp::parse("2025-11-25T11:00:00Z").expect("valid");
@@ -43,15 +61,14 @@ fn bench(c: &mut Criterion) {
 
     // A typical reading: a Toulouse station with 7 quantities (the spec's first example).
     let reading = station_reading(96, t0).to_json();
-    let mut g = c.benchmark_group("reading");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("baseline: serde_json::Value", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&reading)).expect("json"))
-    });
-    g.bench_function("garonne: parse_reading", |b| {
-        b.iter(|| parse_reading(black_box(&reading), now, &limits).expect("valid"))
-    });
-    g.finish();
+    against_baseline(
+        c,
+        "reading",
+        &reading,
+        1,
+        "garonne: parse_reading",
+        |bytes| parse_reading(bytes, now, &limits).expect("valid"),
+    );
 
     // A Raspberry Pi's BME280 reading: 3 quantities, short id (the spec's Pi example's shape).
     let mut pi = Reading::new(
@@ -71,15 +88,9 @@ fn bench(c: &mut Criterion) {
         .set(Quantity::RelativeHumidity, 0.46)
         .set(Quantity::AtmosphericPressure, 1012.3);
     let pi = pi.to_json();
-    let mut g = c.benchmark_group("pi-reading");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("baseline: serde_json::Value", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&pi)).expect("json"))
+    against_baseline(c, "pi-reading", &pi, 1, "garonne: parse_reading", |bytes| {
+        parse_reading(bytes, now, &limits).expect("valid")
     });
-    g.bench_function("garonne: parse_reading", |b| {
-        b.iter(|| parse_reading(black_box(&pi), now, &limits).expect("valid"))
-    });
-    g.finish();
 
     // A SenML pack of 100 readings (a 100 Hz logger's second, 3 quantities each).
     let readings: Vec<Reading> = (0..100)
@@ -96,15 +107,14 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let pack = encode_senml(&readings).expect("one sensor");
-    let mut g = c.benchmark_group("senml-pack-100-readings");
-    g.throughput(Throughput::Elements(readings.len() as u64));
-    g.bench_function("baseline: serde_json::Value", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&pack)).expect("json"))
-    });
-    g.bench_function("garonne: parse_senml", |b| {
-        b.iter(|| parse_senml(black_box(&pack), now, &limits).expect("valid"))
-    });
-    g.finish();
+    against_baseline(
+        c,
+        "senml-pack-100-readings",
+        &pack,
+        readings.len() as u64,
+        "garonne: parse_senml",
+        |bytes| parse_senml(bytes, now, &limits).expect("valid"),
+    );
 
     // An invalid reading: the explaining path (every error, with pointers and hints).
     let invalid = String::from_utf8(reading.clone())

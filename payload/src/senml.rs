@@ -153,6 +153,12 @@ impl<'de> Deserialize<'de> for Text<'de> {
     }
 }
 
+/// Puts a label's value, if it has the label's type, in its slot; whether it had.
+fn take<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
+    *slot = value;
+    slot.is_some()
+}
+
 /// The explaining path: the records of a JSON tree, reporting every type error and unknown
 /// label; `None` when there was any.
 fn records_from_value<'a>(value: &'a Value, out: &mut Vec<Violation>) -> Option<Vec<Record<'a>>> {
@@ -182,50 +188,17 @@ fn records_from_value<'a>(value: &'a Value, out: &mut Vec<Violation>) -> Option<
             let p = || pointer(&format!("/{i}"), key);
             let text = || v.as_str().map(Cow::Borrowed);
             let ok = match key.as_str() {
-                "bn" => {
-                    r.bn = text();
-                    r.bn.is_some()
-                }
-                "bu" => {
-                    r.bu = text();
-                    r.bu.is_some()
-                }
-                "n" => {
-                    r.n = text();
-                    r.n.is_some()
-                }
-                "u" => {
-                    r.u = text();
-                    r.u.is_some()
-                }
-                "vs" => {
-                    r.vs = text();
-                    r.vs.is_some()
-                }
-                "bt" => {
-                    r.bt = v.as_f64();
-                    r.bt.is_some()
-                }
-                "bv" => {
-                    r.bv = v.as_f64();
-                    r.bv.is_some()
-                }
-                "t" => {
-                    r.t = v.as_f64();
-                    r.t.is_some()
-                }
-                "bver" => {
-                    r.bver = v.as_u64();
-                    r.bver.is_some()
-                }
-                "v" => {
-                    r.v = v.as_number().cloned();
-                    r.v.is_some()
-                }
-                "vb" => {
-                    r.vb = v.as_bool();
-                    r.vb.is_some()
-                }
+                "bn" => take(&mut r.bn, text()),
+                "bu" => take(&mut r.bu, text()),
+                "n" => take(&mut r.n, text()),
+                "u" => take(&mut r.u, text()),
+                "vs" => take(&mut r.vs, text()),
+                "bt" => take(&mut r.bt, v.as_f64()),
+                "bv" => take(&mut r.bv, v.as_f64()),
+                "t" => take(&mut r.t, v.as_f64()),
+                "bver" => take(&mut r.bver, v.as_u64()),
+                "v" => take(&mut r.v, v.as_number().cloned()),
+                "vb" => take(&mut r.vb, v.as_bool()),
                 _ => {
                     out.push(unknown_field(&p(), key, &LABELS));
                     continue;
@@ -305,11 +278,7 @@ impl At {
 
 /// Splits a record's full name `bn + n` at its last ':' into (sensor id, field), without
 /// concatenating in the usual case (`bn` ends with ':').
-fn split_name<'a>(
-    bn: &'a str,
-    n: &'a str,
-) -> Option<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)> {
-    use std::borrow::Cow;
+fn split_name<'a>(bn: &'a str, n: &'a str) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
     let (sensor, field): (Cow<'a, str>, Cow<'a, str>) = match n.rfind(':') {
         Some(k) if bn.is_empty() => (Cow::Borrowed(&n[..k]), Cow::Borrowed(&n[k + 1..])),
         Some(k) => (
