@@ -39,6 +39,7 @@
 # GARONNE_BENCH_POINTS (points per store-only run, default 1,000,000).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
 DENSITY=500            # 20 quartiers × 500 + 77 stations = 10,077 sensors
 SENSORS=10077
@@ -82,37 +83,9 @@ esac
 
 dir=$(mktemp -d)
 shm=$(mktemp -d -p /dev/shm garonne-bench.XXXXXX) # the spool in memory (tmpfs)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pids=()
-cleanup() { # TERM, then KILL whatever has not stopped 10 s later
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for pid in "${pids[@]}"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
-    [ $alive = 1 ] || break
-    sleep 0.2
-  done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+temp_dirs+=("$dir" "$shm")
+before_cleanup() {
   if [ -n "${KEEP_LOGS:-}" ]; then cp "$dir"/*.log "$dir"/*.metrics "$KEEP_LOGS/" 2>/dev/null || true; fi
-  rm -rf "$dir" "$shm"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-whole_secs_since() { echo "(${EPOCHREALTIME/,/.} - ${1/,/.}) / 1" | bc; } # $1: an $EPOCHREALTIME
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # user + system
-kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status" 2>/dev/null || echo 0; }
-wait_for() { # seconds, what, log, command...: until the command succeeds
-  local secs=$1 what=$2 log=$3; shift 3
-  for _ in $(seq $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  echo "$what did not start in $secs s; its log:" >&2; tail -20 "$log" >&2; exit 1
-}
-stop_pid() { # pid: TERM, then KILL after 10 s
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
 }
 
 # A fresh broker for each run: no retained statuses or sessions left by the one before.

@@ -18,6 +18,7 @@
 # default ../shared/data/toulouse).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
 DENSITY=500   # 20 quartiers × 500 + 77 stations = 10,077 sensors
 SENSORS=10077
@@ -68,7 +69,7 @@ case " $CONSUMERS " in *" python "*)
 esac
 
 dir=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+temp_dirs+=("$dir")
 port=$(free_port)
 mport=$(free_port)
 # A slow consumer gets a backlog in the broker rather than losses: the queue holds the whole run.
@@ -77,35 +78,11 @@ listener $port 127.0.0.1
 allow_anonymous true
 max_queued_messages 10000000
 CONF
-pids=()
-cleanup() { # TERM, then KILL whatever has not stopped 10 s later
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for pid in "${pids[@]}"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
-    [ $alive = 1 ] || break
-    sleep 0.2
-  done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
 broker=$!
 pids+=("$broker")
 sleep 1
 kill -0 $broker 2>/dev/null || { echo "mosquitto did not start:" >&2; cat "$dir/mosquitto.log" >&2; exit 1; }
-
-whole_secs_since() { echo "(${EPOCHREALTIME/,/.} - ${1/,/.}) / 1" | bc; } # $1: an $EPOCHREALTIME
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # user + system
-kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status" 2>/dev/null || echo 0; }
-wait_for() { # seconds, consumer, command...: until the command succeeds
-  local secs=$1 name=$2; shift 2
-  for _ in $(seq $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  echo "$name did not start in $secs s; its log:" >&2; cat "$dir/$name.log" >&2; exit 1
-}
 
 # Each consumer: how to start it (setting cmd and its MQTT client id), how to tell it has
 # subscribed, and how many messages it has processed so far.
@@ -124,7 +101,7 @@ start_garonne() {
        --metrics-addr "127.0.0.1:$mport" --client-id $client --no-snapshot)
   "${cmd[@]}" >"$dir/garonne.log" 2>&1 &
 }
-ready_garonne() { wait_for 30 garonne count_garonne; sleep 1; }
+ready_garonne() { wait_for 30 garonne "$dir/garonne.log" count_garonne; sleep 1; }
 count_garonne() {
   curl -fs "http://127.0.0.1:$mport/metrics" |
     awk '$1 ~ /^garonne_realtime_messages_received_total({.*})?$/ {n += $2} END {printf "%d\n", n}'
@@ -137,15 +114,9 @@ start_python() {
        --count-file "$dir/python.count" --client-id $client --persistent)
   "${cmd[@]}" >"$dir/python.log" 2>&1 &
 }
-ready_python() { wait_for 30 python grep -q '^connected' "$dir/python.log"; sleep 1; }
+ready_python() { wait_for 30 python "$dir/python.log" grep -q '^connected' "$dir/python.log"; sleep 1; }
 count_python() { cat "$dir/python.count" 2>/dev/null || echo 0; } # rewritten once a second
 
-stop_consumer() { # pid
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 forget_session() { # client id: connecting once with a clean session wipes the persistent one
   mosquitto_sub -h 127.0.0.1 -p "$port" -i "$1" -t bench/none -E
 }
@@ -168,7 +139,7 @@ run_backlog() { # consumer: prints its row of the backlog table
   local pid=$!
   pids+=("$pid")
   "ready_$name"
-  stop_consumer "$pid"
+  stop_pid "$pid"
   load
   local broker_kib; broker_kib=$(kib VmRSS "$broker")
   local t0=$EPOCHREALTIME
@@ -188,7 +159,7 @@ run_backlog() { # consumer: prints its row of the backlog table
   local peak_kib; peak_kib=$(kib VmHWM "$pid")
   local cpu_us=—
   if [ "$count" -gt 0 ]; then cpu_us=$(printf '%.1f' "$(echo "$(cpu_ticks "$pid") * 1000000 / $(getconf CLK_TCK) / $count" | bc -l)"); fi
-  stop_consumer "$pid"
+  stop_pid "$pid"
   forget_session "$client"
   local done=yes
   [ "$count" -ge "$published" ] || done="no: $count of $published"
@@ -237,7 +208,7 @@ run() { # consumer: prints its row of the table
   local peak_kib; peak_kib=$(kib VmHWM "$pid")
   local cpu_us=—
   if [ "$count" -gt 0 ]; then cpu_us=$(printf '%.1f' "$(echo "$(cpu_ticks "$pid") * 1000000 / $(getconf CLK_TCK) / $count" | bc -l)"); fi
-  stop_consumer "$pid"
+  stop_pid "$pid"
   # Every consumer keeps a persistent session: the broker would go on queueing readings for it
   # during the next runs. Connecting once with a clean session under its id wipes it.
   forget_session "$client"

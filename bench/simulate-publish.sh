@@ -7,6 +7,7 @@
 #        bench/simulate-publish.sh --soak [MINUTES]   (memory over a long run, default 10 min)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
 DENSITY=500   # 20 quartiers × 500 + 77 stations = 10,077 sensors
 SENSORS=10077
@@ -20,7 +21,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+temp_dirs+=("$dir")
+port=$(free_port)
 cat > "$dir/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
 allow_anonymous true
@@ -29,7 +31,7 @@ max_queued_messages 1000000
 CONF
 mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
 broker=$!
-trap 'kill $broker 2>/dev/null; rm -rf "$dir"' EXIT
+pids+=("$broker")
 sleep 1
 
 received() { # PUBLISH packets the broker has received so far
@@ -43,6 +45,7 @@ if [ "${1:-}" = "--soak" ]; then
   ./target/release/garonne simulate --broker "mqtt://127.0.0.1:$port" --data-dir "$DATA" \
     --density $DENSITY --rate 1 --qos 1 --duration "${minutes}m" --client-id soak >"$dir/soak.out" 2>/dev/null &
   pid=$!
+  pids+=("$pid")
   while kill -0 $pid 2>/dev/null; do
     rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null || true)
     [ -n "$rss" ] && echo "$(date -u +%H:%M:%S) $((rss / 1024))"

@@ -12,6 +12,7 @@
 # Usage: bench/up.sh [SECONDS]   (default 30 s per measurement, after 10 s of warm-up)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
 secs=${1:-30}
 warmup=10
@@ -25,16 +26,7 @@ bin=$PWD/target/release/garonne
 hz=$(getconf CLK_TCK)
 
 work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-cpu_ticks() { local total=0 pid; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $total; }
-rss_kib() { local total=0 pid; for pid in "$@"; do total=$((total + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status"))); done; echo $total; }
+temp_dirs+=("$work")
 received() { curl -fs "http://$1/metrics" | awk '$1 == "garonne_realtime_messages_received_total" {print $2}'; }
 
 # measure KEY NAME METRICS_ADDR PID... : one table row; KEY names its figures for the ratios.
@@ -52,7 +44,6 @@ measure() {
   printf '| %s | %s | %s %% | %s MiB |\n' "$name" "$rate_seen" "$cpu" "$rss"
   echo "$cpu $rss" >"$work/$key"
 }
-stop() { for pid in "$@"; do kill "$pid"; done; for pid in "$@"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; done; }
 
 # up LOAD_FLAGS...: garonne up on free ports, its state in a fresh folder.
 up() {
@@ -72,11 +63,11 @@ echo "|---|---|---|---|"
 
 up --no-simulator
 measure up-rest "up, at rest (no simulator)" "$UP_METRICS" "$UP_PID"
-stop "$UP_PID"
+stop_pid "$UP_PID"
 
 up --density 2 --rate "$rate"
 measure up-load "up, simulator at ~1,000/s" "$UP_METRICS" "$UP_PID"
-stop "$UP_PID"
+stop_pid "$UP_PID"
 
 # The baseline: the same services as separate processes around mosquitto.
 mqtt=$(free_port)

@@ -14,6 +14,7 @@
 # GARONNE_DATA_DIR (default ../shared/data/toulouse).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
 POLYGONS=$DATA/quartiers-de-democratie-locale.geojson
 clients=1000 secs=10
@@ -38,20 +39,7 @@ bin=$PWD/target/release/garonne
 
 work=$(mktemp -d)
 chmod 755 "$work" # nginx workers (not root) read the baseline document here
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # what, command...
-  local what=$1; shift
-  for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  echo "timed out waiting for $what (logs in $work)" >&2; exit 1
-}
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+temp_dirs+=("$work")
 
 mqtt=$(free_port) http=$(free_port) static=$(free_port)
 broker=mqtt://127.0.0.1:$mqtt
@@ -67,11 +55,11 @@ sleep 0.5
   --store-path "$work/history.sqlite" --metrics-addr 127.0.0.1:0 >"$work/historian.log" 2>&1 & pids+=($!)
 "$bin" simulate --broker "$broker" --data-dir "$DATA" --density 2 >"$work/simulate.log" 2>&1 & pids+=($!)
 base=http://127.0.0.1:$http
-wait_for "garonne serve" curl -fs "$base/readyz"
+wait_for 60 "garonne serve" "$work/serve.log" curl -fs "$base/readyz"
 every_neighbourhood_live() {
   [ "$(curl -fs "$base/api/neighbourhoods" | python3 -c 'import json,sys; print(all(f["properties"]["aggregate"] for f in json.load(sys.stdin)["features"]))')" = True ]
 }
-wait_for "an aggregate for every neighbourhood" every_neighbourhood_live
+wait_for 60 "an aggregate for every neighbourhood" "$work/realtime.log" every_neighbourhood_live
 sleep 2
 
 echo "# Garonne web server: $(date -u +%FT%TZ), $(nproc) cores, ${secs}s per measurement"
@@ -99,7 +87,7 @@ http {
 }
 EOF
 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' & pids+=($!)
-wait_for nginx curl -fs "http://127.0.0.1:$static/api/neighbourhoods"
+wait_for 60 nginx "$work/nginx-error.log" curl -fs "http://127.0.0.1:$static/api/neighbourhoods"
 
 load() { # name url [header]
   local out
