@@ -58,8 +58,14 @@ impl Timestamp {
         Timestamp::new(whole, nanos as u32)
     }
 
-    /// The instant a [`std::time::SystemTime`] stands for (what the caller's clock said: this
-    /// crate reads no clock itself). Instants before 1970 are kept, not clamped.
+    /// The wall clock now: the one place Garonne reads it (services pass it on to their pure
+    /// cores as `now`, which then read no clock themselves).
+    pub fn now() -> Timestamp {
+        Timestamp::from_system_time(std::time::SystemTime::now())
+    }
+
+    /// The instant a [`std::time::SystemTime`] stands for. Instants before 1970 are kept, not
+    /// clamped.
     pub fn from_system_time(t: std::time::SystemTime) -> Timestamp {
         match t.duration_since(std::time::UNIX_EPOCH) {
             Ok(d) => Timestamp {

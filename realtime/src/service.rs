@@ -1,23 +1,19 @@
-//! The async driver of the [`Engine`]: MQTT in and out, the emit timer, `/metrics`, and the
-//! snapshot at shutdown.
-//!
-//! Design: the loop never waits on MQTT to publish. Outputs go to a local queue that is handed
-//! to the client with `try_publish` as room allows. Waiting there could deadlock: the event loop
-//! that would take our publishes may itself be waiting for us to read the incoming queue.
+//! The realtime service on the host: the [`Engine`] as a [`Transform`], its snapshot at start
+//! and stop, and its `/metrics`. The MQTT connection, acknowledgements, outbox, ticks and
+//! shutdown are the host's ([`garonne_service::host`]).
 
-use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_payload::Timestamp;
-use garonne_service::mqtt::{Acks, Connection, subscriber_options};
-use garonne_service::ops::{self, Probe};
-use garonne_service::prometheus::Exposition;
-use rumqttc::{AsyncClient, QoS};
+use garonne_service::host::{Handled, Host, Ops, Transform};
+use garonne_service::ops;
+use garonne_service::outbox::{Outbox, Outgoing};
+use garonne_service::report::Chain;
+use rumqttc::{Publish as Received, QoS};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -25,15 +21,6 @@ use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, Publish};
 use crate::metrics::Counters;
 use crate::snapshot::{Restored, Snapshot, SnapshotError};
-
-/// Capacity of the channel from the MQTT event loop to the core.
-const INBOX: usize = 4096;
-
-/// Capacity of the MQTT client's request queue.
-const REQUESTS: usize = 10_000;
-
-/// Most messages handled per wake-up before the timers get a look.
-const BATCH: usize = 1024;
 
 /// How long shutdown waits for the broker to take the last publications.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -102,187 +89,158 @@ pub async fn serve(
         config.alerts.clone(),
         topics.clone(),
     );
+    let restored = config
+        .snapshot
+        .as_deref()
+        .map(|path| restore(&mut engine, path))
+        .unwrap_or_default();
 
-    let mut restored = Restored::default();
-    if let Some(path) = &config.snapshot {
-        match Snapshot::load(path) {
-            Ok(Some(snapshot)) => {
-                restored = engine.restore(snapshot);
-                info!(
-                    path = %path.display(),
-                    sensors = restored.sensors,
-                    panes = restored.panes,
-                    dropped_panes = restored.dropped_panes,
-                    alerts = restored.alerts,
-                    "state restored from the snapshot"
-                );
-            }
-            Ok(None) => {}
-            Err(error) => {
-                // Kept aside, not deleted: someone may want to look at it.
-                let mut aside = path.as_os_str().to_owned();
-                aside.push(".unreadable");
-                let _ = std::fs::rename(path, &aside);
-                warn!(error = %format!("{error:#}"), moved_to = ?aside, "starting with empty windows");
-            }
-        }
-    }
-
-    let (client, eventloop) =
-        AsyncClient::new(subscriber_options(&config.client_id, &broker), REQUESTS);
-    let (inbox_tx, mut inbox) = mpsc::channel(INBOX);
-    let filters = vec![
+    let mut host = Host::new("realtime", broker, config.client_id.clone());
+    host.subscriptions = vec![
         (topics.all_readings(), QoS::AtLeastOnce),
         (topics.all_senml(), QoS::AtLeastOnce),
     ];
-    let connection =
-        Connection::start_subscriber(client.clone(), eventloop, broker.clone(), filters, inbox_tx);
-
-    let shared = Arc::new(Mutex::new(engine.counters().clone()));
-    let mqtt = Arc::clone(&connection.counters);
-    let probe = Probe {
-        ready: {
-            let mqtt = Arc::clone(&mqtt);
-            Arc::new(move || mqtt.connected.load(Ordering::Relaxed))
-        },
-        metrics: {
-            let shared = Arc::clone(&shared);
-            let mqtt = Arc::clone(&mqtt);
-            Arc::new(move || {
-                let mut e = Exposition::new();
-                if let Ok(counters) = shared.lock() {
-                    counters.render(&mut e);
-                }
-                mqtt.render("realtime", &mut e);
-                e.gauge(
-                    "garonne_realtime_neighbourhoods",
-                    "Neighbourhood polygons loaded.",
-                    n_areas as f64,
-                );
-                e.finish()
-            })
-        },
-    };
-    let ops_shutdown = CancellationToken::new();
-    let ops_task = tokio::spawn(ops::serve(listener, probe, ops_shutdown.clone()));
+    // A quarter of the cadence: an emit is at most that late (200 ms at most).
+    host.tick_every = Some(Duration::from_millis(
+        (config.emit_every_ms / 4).clamp(5, 200),
+    ));
+    host.shutdown_grace = FLUSH_TIMEOUT;
     info!(
-        broker = %broker,
+        broker = %host.broker,
         neighbourhoods = n_areas,
         window_secs = config.window_secs,
         emit_every_ms = config.emit_every_ms,
         "realtime running"
     );
 
-    // A quarter of the cadence: an emit is at most that late (200 ms at most).
-    let tick_every = Duration::from_millis((config.emit_every_ms / 4).clamp(5, 200));
-    let mut ticker = tokio::time::interval(tick_every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut out: Vec<Publish> = Vec::new();
-    let mut pending: VecDeque<Publish> = VecDeque::new();
-    let mut published: u64 = 0;
-    // Messages are acknowledged once folded: one still in the inbox when the process stops is
-    // handed over again by the broker on the next start (and a repeat is recognised).
-    let mut acks = Acks::default();
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            _ = ticker.tick() => {
-                engine.tick(now(), &mut out);
-                if let Ok(mut c) = shared.lock() {
-                    c.clone_from(engine.counters());
-                }
-            }
-            _ = tokio::time::sleep(Duration::from_millis(5)), if !pending.is_empty() || !acks.is_empty() => {}
-            message = inbox.recv() => {
-                let Some(first) = message else { break };
-                let now = now();
-                engine.handle(&first.topic, &first.payload, now, &mut out);
-                acks.owe(&first);
-                for _ in 1..BATCH {
-                    match inbox.try_recv() {
-                        Ok(m) => {
-                            engine.handle(&m.topic, &m.payload, now, &mut out);
-                            acks.owe(&m);
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
-        }
-        acks.send(&client);
-        pending.extend(out.drain(..));
-        published += hand_over(&client, &mut pending);
-    }
-
-    // Shutdown: fold what already arrived, publish the final state, save it, then acknowledge
-    // what the saved state holds and let the broker have the last messages. What arrives after
-    // the inbox is closed is not acknowledged: the broker keeps it for the next start.
-    let now = now();
-    while let Ok(m) = inbox.try_recv() {
-        engine.handle(&m.topic, &m.payload, now, &mut out);
-        acks.owe(&m);
-    }
-    drop(inbox);
-    engine.emit(now, &mut out);
-    pending.extend(out.drain(..));
-    let saved = match &config.snapshot {
-        Some(path) => engine.snapshot(now).save(path).map(|()| {
-            info!(path = %path.display(), sensors = engine.counters().sensors, "state saved");
-        }),
-        None => Ok(()),
+    let mut realtime = Realtime::new(engine, config.snapshot.clone());
+    let ops = Ops {
+        listener,
+        metrics: realtime.metrics(n_areas),
     };
-    let deadline = tokio::time::Instant::now() + FLUSH_TIMEOUT;
-    while (!pending.is_empty() || !acks.is_empty()) && tokio::time::Instant::now() < deadline {
-        acks.send(&client);
-        published += hand_over(&client, &mut pending);
-        if !pending.is_empty() || !acks.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    let delivered = pending.is_empty() && connection.finish(published, true, FLUSH_TIMEOUT).await;
-    if !delivered {
-        warn!(
-            unsent = pending.len(),
-            "the broker did not take every last publication before the timeout"
-        );
-    }
-    ops_shutdown.cancel();
-    let _ = ops_task.await;
-    saved?;
+    let ran = host.run(&mut realtime, Some(ops), shutdown).await?;
     Ok(Summary {
-        counters: engine.counters().clone(),
+        counters: realtime.engine.counters().clone(),
         restored,
-        delivered,
+        delivered: ran.delivered,
     })
 }
 
-/// Hands queued publications to the MQTT client while it has room; returns how many.
-fn hand_over(client: &AsyncClient, pending: &mut VecDeque<Publish>) -> u64 {
-    let mut handed = 0;
-    while let Some(p) = pending.front() {
-        match client.try_publish(
-            p.topic.as_str(),
-            QoS::AtLeastOnce,
-            p.retain,
-            p.payload.clone(),
-        ) {
-            Ok(()) => {
-                pending.pop_front();
-                handed += 1;
-            }
-            Err(rumqttc::ClientError::TryRequest(_)) => break,
-            Err(error) => {
-                // Only a topic rumqttc refuses lands here; the core builds valid ones.
-                warn!(topic = %p.topic, %error, "publication refused by the MQTT client");
-                pending.pop_front();
-            }
+/// Restores the engine from the snapshot at `path`, if there is one; an unreadable snapshot is
+/// moved aside (someone may want to look at it) and the windows start empty.
+fn restore(engine: &mut Engine, path: &Path) -> Restored {
+    match Snapshot::load(path) {
+        Ok(Some(snapshot)) => {
+            let restored = engine.restore(snapshot);
+            info!(
+                path = %path.display(),
+                sensors = restored.sensors,
+                panes = restored.panes,
+                dropped_panes = restored.dropped_panes,
+                alerts = restored.alerts,
+                "state restored from the snapshot"
+            );
+            restored
+        }
+        Ok(None) => Restored::default(),
+        Err(error) => {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(".unreadable");
+            let _ = std::fs::rename(path, &aside);
+            warn!(error = %Chain(&error), moved_to = ?aside, "starting with empty windows");
+            Restored::default()
         }
     }
-    handed
 }
 
-/// The wall clock.
-pub fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
+/// The engine driven by the host.
+struct Realtime {
+    /// The pure core.
+    engine: Engine,
+    /// The core's outputs, before they go to the outbox (reused).
+    out: Vec<Publish>,
+    /// The core's counters as of the last tick, for `/metrics` (read by the ops task).
+    shared: Arc<Mutex<Counters>>,
+    /// Where the state is saved at shutdown.
+    snapshot: Option<PathBuf>,
+}
+
+impl Realtime {
+    fn new(engine: Engine, snapshot: Option<PathBuf>) -> Realtime {
+        let shared = Arc::new(Mutex::new(engine.counters().clone()));
+        Realtime {
+            engine,
+            out: Vec::new(),
+            shared,
+            snapshot,
+        }
+    }
+
+    fn metrics(&self, n_areas: usize) -> garonne_service::host::RenderMetrics {
+        let shared = Arc::clone(&self.shared);
+        Arc::new(move |e| {
+            if let Ok(counters) = shared.lock() {
+                counters.render(e);
+            }
+            e.gauge(
+                "garonne_realtime_neighbourhoods",
+                "Neighbourhood polygons loaded.",
+                n_areas as f64,
+            );
+        })
+    }
+
+    /// Moves the core's outputs to the outbox.
+    fn publish(&mut self, outbox: &mut Outbox) {
+        for p in self.out.drain(..) {
+            let message = if p.retain && p.payload.is_empty() {
+                // The core withdraws a retained message (a cleared alert) on purpose.
+                Outgoing::clear(p.topic)
+            } else {
+                match Outgoing::message(p.topic, p.payload, p.retain) {
+                    Ok(message) => message,
+                    Err(error) => {
+                        warn!(%error, "not published");
+                        continue;
+                    }
+                }
+            };
+            outbox.push(message);
+        }
+    }
+}
+
+impl Transform for Realtime {
+    type Error = RealtimeError;
+
+    async fn handle(
+        &mut self,
+        batch: &[Received],
+        now: Timestamp,
+        outbox: &mut Outbox,
+    ) -> Result<Handled, RealtimeError> {
+        for m in batch {
+            self.engine.handle(&m.topic, &m.payload, now, &mut self.out);
+        }
+        self.publish(outbox);
+        Ok(Handled::Done)
+    }
+
+    fn tick(&mut self, now: Timestamp, outbox: &mut Outbox) {
+        self.engine.tick(now, &mut self.out);
+        self.publish(outbox);
+        if let Ok(mut c) = self.shared.lock() {
+            c.clone_from(self.engine.counters());
+        }
+    }
+
+    async fn shutdown(&mut self, now: Timestamp, outbox: &mut Outbox) -> Result<(), RealtimeError> {
+        self.engine.emit(now, &mut self.out);
+        self.publish(outbox);
+        if let Some(path) = &self.snapshot {
+            self.engine.snapshot(now).save(path)?;
+            info!(path = %path.display(), sensors = self.engine.counters().sensors, "state saved");
+        }
+        Ok(())
+    }
 }

@@ -1,15 +1,26 @@
-//! What every Garonne service shares: the MQTT connection that reconnects with capped backoff
-//! (publisher and subscriber), and the operations endpoints (`/healthz`, `/readyz`, `/metrics`
-//! in the Prometheus text format) that compose, Prometheus and people probe.
+//! What every Garonne service shares: the [`host`] that drives a service (its MQTT connection
+//! with capped, jittered backoff, inbox, acknowledgements, outbox, ticks, operations endpoints
+//! and shutdown), so that a service's own code is its logic, not its plumbing; and the pieces
+//! the publishers (simulator, Pi agent) use alone.
 //!
 //! # Layout
+//! - [`host`]: the [`host::Host`] and the [`host::Transform`] a service implements.
+//! - [`inbox`]: the channel from the event loop to a service, bounded in bytes.
+//! - [`outbox`]: publications waiting for the client, bounded in bytes, newest retained kept.
+//! - [`backoff`]: the one retry policy: capped exponential backoff with jitter.
+//! - [`report`]: an error with its whole source chain, for log lines.
 //! - [`config`]: reading a service's TOML configuration file, and checking the broker and
 //!   topic prefix every service has.
 //! - [`mqtt`]: broker addresses, client options, the event-loop driver and its counters.
 //! - [`ops`]: the operations HTTP router and server.
 //! - [`prometheus`]: a small writer of the Prometheus text exposition format.
 
+pub mod backoff;
 pub mod config;
+pub mod host;
+pub mod inbox;
 pub mod mqtt;
 pub mod ops;
+pub mod outbox;
 pub mod prometheus;
+pub mod report;

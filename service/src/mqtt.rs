@@ -10,7 +10,14 @@
 //!
 //! Design: rumqttc's `EventLoop::poll` reconnects immediately when called after an error
 //! (bytebeamio/rumqtt#703, #918), which turns a broker outage into a busy loop; the driver here
-//! waits between attempts, 100 ms doubling up to 5 s.
+//! waits between attempts through the one [`Backoff`]: 100 ms doubling up to 5 s, jittered.
+//!
+//! Design: a subscriber may *linger* (Nagle's idea, for reads): after handing over what one
+//! read gave, the driver waits a moment before reading again, so that under a steady trickle
+//! of messages one wake-up takes many of them, and the acknowledgements the service sent
+//! meanwhile go out together. Live, one message per wake-up cost realtime 16 µs of CPU per
+//! reading against 3 µs when it read a backlog; a linger of a few milliseconds adds that much
+//! latency and nothing more.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,14 +26,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+
+use crate::backoff::Backoff;
+use crate::inbox;
 
 /// First wait after a failed connection attempt.
 pub const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest wait between connection attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A poll of the event loop that took this long had to wait for the socket.
+const WAITED: Duration = Duration::from_micros(50);
 
 /// Where the broker is: `mqtt://HOST[:PORT]` (port 1883 by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,22 +171,25 @@ impl Connection {
     }
 
     /// Like [`Connection::start`], and subscribes to `filters` (again after every connection
-    /// where the broker kept no session), sending every publish received into `inbox`.
+    /// where the broker kept no session), sending every publish received into `inbox`, and
+    /// waiting `linger` after each read that gave messages (see the module's design notes).
     ///
-    /// Design: `inbox` is bounded and the event loop waits when it is full, so a slow consumer
-    /// stops reading the socket and the broker queues (or, past its limits, the TCP window
-    /// pushes back) instead of this process growing without bound.
+    /// Design: `inbox` is bounded (in bytes) and the event loop waits when it is full, so a slow
+    /// consumer stops reading the socket and the broker queues (or, past its limits, the TCP
+    /// window pushes back) instead of this process growing without bound.
     pub fn start_subscriber(
         client: AsyncClient,
         eventloop: EventLoop,
         broker: BrokerUrl,
         filters: Vec<(String, QoS)>,
-        inbox: mpsc::Sender<Publish>,
+        inbox: inbox::Sender,
+        linger: Duration,
     ) -> Connection {
         let subscription = Subscription {
             client: client.clone(),
             filters,
             inbox,
+            linger,
         };
         Connection::spawn(client, eventloop, broker, true, Some(subscription))
     }
@@ -264,7 +279,8 @@ impl Connection {
 struct Subscription {
     client: AsyncClient,
     filters: Vec<(String, QoS)>,
-    inbox: mpsc::Sender<Publish>,
+    inbox: inbox::Sender,
+    linger: Duration,
 }
 
 /// Polls the event loop until DISCONNECT is sent, reconnecting with capped backoff (or, when
@@ -276,11 +292,17 @@ async fn drive(
     reconnect: bool,
     subscription: Option<Subscription>,
 ) {
-    let mut backoff = BACKOFF_START;
+    let mut backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX);
     loop {
-        match eventloop.poll().await {
+        // A poll that took this long waited for the socket: a fresh wake-up, after which a
+        // subscriber lingers (rather than cancelling a pending poll, which rumqttc does not
+        // promise to survive).
+        let started = std::time::Instant::now();
+        let event = eventloop.poll().await;
+        let woken = started.elapsed() >= WAITED;
+        match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                backoff = BACKOFF_START;
+                backoff.reset();
                 if let Some(sub) = &subscription
                     && !ack.session_present
                 {
@@ -305,6 +327,9 @@ async fn drive(
                     counters.received.fetch_add(1, Ordering::Relaxed);
                     // A closed inbox means the consumer is shutting down: drop quietly.
                     let _ = sub.inbox.send(publish).await;
+                    if woken && !sub.linger.is_zero() {
+                        tokio::time::sleep(sub.linger).await;
+                    }
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
@@ -332,8 +357,7 @@ async fn drive(
                 if was_connected && !reconnect {
                     return;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                backoff.wait().await;
             }
         }
     }
