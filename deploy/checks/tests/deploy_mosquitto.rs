@@ -72,7 +72,7 @@ const FILE_SENSOR: (&str, &str) = ("pi-c", "a pass phrase with spaces");
 
 /// The project's broker configuration directory.
 fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/mosquitto")
+    garonne_deploy_checks::repo_path("deploy/mosquitto")
 }
 
 /// The password of a user of this test.

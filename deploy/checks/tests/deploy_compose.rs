@@ -47,7 +47,7 @@ const VOLUMES: [&str; 5] = [
 ];
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    garonne_deploy_checks::repo_path("")
 }
 
 /// A compose file: its text, and its document with the `<<` merge keys applied.
@@ -400,7 +400,7 @@ fn check_volumes_and_mounts(compose: &Compose) -> Result<BTreeSet<String>> {
 /// values are parsed, then it prints and exits), `--help` elsewhere (clap parses the values
 /// before it, and every flag must be in the help).
 fn check_arguments(what: &str, args: &[String], env: &[(String, String)]) -> Result<()> {
-    let binary = env!("CARGO_BIN_EXE_garonne");
+    let binary = garonne_deploy_checks::garonne();
     let args: Vec<String> = args.iter().map(|a| interpolate(a, "placeholder")).collect();
     let subcommand = args.first().map(String::as_str);
     let probe = match subcommand {
@@ -417,7 +417,7 @@ fn check_arguments(what: &str, args: &[String], env: &[(String, String)]) -> Res
     for (key, value) in env {
         run.env(key, interpolate(value, "placeholder"));
     }
-    let output = run.output().with_context(|| format!("run {binary}"))?;
+    let output = run.output().with_context(|| format!("run {}", binary.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     ensure!(
         output.status.success(),

@@ -15,15 +15,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use garonne_historian::influx::{Credentials, InfluxV1};
-use garonne_historian::point::Point;
 use garonne_historian::schema;
-use garonne_historian::store::Store;
 use garonne_payload::{
     Alert, AlertScope, AlertState, Comparison, Limits, Location, ModuleState, ModuleStatus,
     NeighbourhoodAggregate, Quantity, Reading, SensorState, Source, Status, Timestamp, Topics,
     WindowStats,
 };
+use garonne_store::influx::{Credentials, InfluxV1};
+use garonne_store::point::Point;
+use garonne_store::store::Store;
 use garonne_testkit::Influxd;
 use serde_json::Value;
 
@@ -43,7 +43,7 @@ const INTERVAL_MS: &str = "60000";
 
 /// A path under the repository.
 fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    garonne_deploy_checks::repo_path(path)
 }
 
 fn read(path: &str) -> String {

@@ -20,7 +20,7 @@ use rumqttc::QoS;
 use serde_json::Value;
 
 /// The configuration under test, as deployed.
-const CONFIG: &str = include_str!("../nginx/nginx.conf");
+const CONFIG: &str = include_str!("../../../nginx/nginx.conf");
 
 /// Longest wait for anything.
 const WAIT: Duration = Duration::from_secs(15);
@@ -91,7 +91,7 @@ fn start_server(broker: &Mosquitto, dir: &Path) -> Server {
     Server::start_on_free_port(3, |port| {
         Ok(Launch::new(
             "garonne serve",
-            env!("CARGO_BIN_EXE_garonne"),
+            garonne_deploy_checks::garonne(),
             port,
             dir.join("serve.log"),
         )
