@@ -10,30 +10,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use garonne_historian::influx::Credentials;
+use garonne_payload::Timestamp;
+use garonne_service::host::{Handled, Host, Session, Transform};
+use garonne_service::outbox::Outbox;
+
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
-use garonne_service::mqtt::{Connection, options};
-use rumqttc::{AsyncClient, Publish, QoS};
+use garonne_store::influx::Credentials;
+use rumqttc::{Publish, QoS};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::api::now;
 use crate::app::{App, router};
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::history::HistorySource;
 use crate::live::Counters;
 
-/// Capacity of the channel from the MQTT event loop to the live state.
-const INBOX: usize = 4096;
-
 /// Most messages applied under one lock.
 const BATCH: usize = 256;
-
-/// Capacity of the MQTT client's request queue (subscriptions only).
-const REQUESTS: usize = 64;
 
 /// How long shutdown waits for the broker to take the DISCONNECT.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -90,11 +85,11 @@ pub async fn serve(
     let (broker, topics) = config.mqtt()?;
     let app = App::new(&config, &areas, history, shutdown.clone());
 
-    let mut mqtt_options = options(&config.client_id(), &broker);
-    mqtt_options.set_clean_session(true);
-    let (client, eventloop) = AsyncClient::new(mqtt_options, REQUESTS);
-    let (inbox_tx, inbox) = mpsc::channel(INBOX);
-    let filters = [
+    let mut host = Host::new("server", broker.clone(), config.client_id());
+    host.session = Session::Clean;
+    host.batch = BATCH;
+    host.shutdown_grace = DISCONNECT_TIMEOUT;
+    host.subscriptions = [
         topics.all_aggregates(),
         topics.all_status(),
         topics.rolling("+"),
@@ -105,10 +100,10 @@ pub async fn serve(
     .into_iter()
     .map(|f| (f, QoS::AtMostOnce))
     .collect();
-    let connection =
-        Connection::start_subscriber(client, eventloop, broker.clone(), filters, inbox_tx);
-    app.set_mqtt(Arc::clone(&connection.counters));
-    let feeder = tokio::spawn(feed(Arc::clone(&app), inbox));
+    app.set_mqtt(Arc::clone(&host.mqtt));
+    let mut feed = Feed(Arc::clone(&app));
+    let mqtt_shutdown = shutdown.clone();
+    let feeder = tokio::spawn(async move { host.run(&mut feed, None, mqtt_shutdown).await });
 
     let addr = listener.local_addr().ok();
     info!(
@@ -123,9 +118,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
 
-    // The event loop ends once the broker has the DISCONNECT; the inbox then closes and the
-    // feeder ends.
-    connection.finish(0, false, DISCONNECT_TIMEOUT).await;
+    // The host applies what already arrived and disconnects.
     let _ = feeder.await;
     served.map_err(ServerError::Serve)?;
     let live = app.live();
@@ -135,14 +128,26 @@ pub async fn serve(
     })
 }
 
-/// Applies what the broker sends to the live state, in batches, until the inbox closes.
-async fn feed(app: Arc<App>, mut inbox: mpsc::Receiver<Publish>) {
-    let mut batch: Vec<Publish> = Vec::with_capacity(BATCH);
-    while inbox.recv_many(&mut batch, BATCH).await > 0 {
-        app.apply_all(
+/// The live state, fed by the host with what the broker sends.
+struct Feed(Arc<App>);
+
+impl Transform for Feed {
+    type Error = std::convert::Infallible;
+
+    async fn handle(
+        &mut self,
+        batch: &[Publish],
+        now: Timestamp,
+        _out: &mut Outbox,
+    ) -> Result<Handled, Self::Error> {
+        self.0.apply_all(
             batch.iter().map(|m| (m.topic.as_str(), m.payload.as_ref())),
-            now(),
+            now,
         );
-        batch.clear();
+        Ok(Handled::Done)
+    }
+
+    async fn shutdown(&mut self, _now: Timestamp, _out: &mut Outbox) -> Result<(), Self::Error> {
+        Ok(())
     }
 }

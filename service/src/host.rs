@@ -116,6 +116,9 @@ pub struct Host {
     pub linger: Duration,
     /// How long shutdown gives the broker to take the last messages and acknowledgements.
     pub shutdown_grace: Duration,
+    /// The connection's counters (connected, received…), for a service that shows them
+    /// elsewhere than on the host's `/metrics` (the web server's `/readyz`).
+    pub mqtt: Arc<Counters>,
 }
 
 impl Host {
@@ -134,6 +137,7 @@ impl Host {
             batch: 1024,
             linger: Duration::from_millis(2),
             shutdown_grace: Duration::from_secs(3),
+            mqtt: Arc::default(),
         }
     }
 }
@@ -235,6 +239,7 @@ impl Host {
             self.subscriptions.clone(),
             tx,
             self.linger,
+            Arc::clone(&self.mqtt),
         );
         Running {
             client,

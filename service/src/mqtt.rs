@@ -167,12 +167,13 @@ pub struct Connection {
 impl Connection {
     /// Starts driving `eventloop` in a task; it runs until the client sends DISCONNECT.
     pub fn start(client: AsyncClient, eventloop: EventLoop, broker: BrokerUrl) -> Connection {
-        Connection::spawn(client, eventloop, broker, true, None)
+        Connection::spawn(client, eventloop, broker, true, None, Arc::default())
     }
 
     /// Like [`Connection::start`], and subscribes to `filters` (again after every connection
     /// where the broker kept no session), sending every publish received into `inbox`, and
-    /// waiting `linger` after each read that gave messages (see the module's design notes).
+    /// waiting `linger` after each read that gave messages (see the module's design notes);
+    /// the event loop keeps `counters` up to date.
     ///
     /// Design: `inbox` is bounded (in bytes) and the event loop waits when it is full, so a slow
     /// consumer stops reading the socket and the broker queues (or, past its limits, the TCP
@@ -184,6 +185,7 @@ impl Connection {
         filters: Vec<(String, QoS)>,
         inbox: inbox::Sender,
         linger: Duration,
+        counters: Arc<Counters>,
     ) -> Connection {
         let subscription = Subscription {
             client: client.clone(),
@@ -191,7 +193,14 @@ impl Connection {
             inbox,
             linger,
         };
-        Connection::spawn(client, eventloop, broker, true, Some(subscription))
+        Connection::spawn(
+            client,
+            eventloop,
+            broker,
+            true,
+            Some(subscription),
+            counters,
+        )
     }
 
     /// Like [`Connection::start`], but the event loop ends when an established connection is
@@ -205,7 +214,7 @@ impl Connection {
         eventloop: EventLoop,
         broker: BrokerUrl,
     ) -> Connection {
-        Connection::spawn(client, eventloop, broker, false, None)
+        Connection::spawn(client, eventloop, broker, false, None, Arc::default())
     }
 
     fn spawn(
@@ -214,8 +223,8 @@ impl Connection {
         broker: BrokerUrl,
         reconnect: bool,
         subscription: Option<Subscription>,
+        counters: Arc<Counters>,
     ) -> Connection {
-        let counters = Arc::new(Counters::default());
         let task = tokio::spawn(drive(
             eventloop,
             broker,
