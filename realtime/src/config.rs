@@ -120,7 +120,8 @@ impl Config {
                 self.panes_per_window
             ));
         }
-        if self.window_secs < self.panes_per_window || self.window_secs % self.panes_per_window != 0
+        if self.window_secs < self.panes_per_window
+            || !self.window_secs.is_multiple_of(self.panes_per_window)
         {
             return invalid(format!(
                 "window of {} s cannot be cut into {} equal whole-second panes: use a window \

@@ -73,7 +73,7 @@ fn main() {
             }
             // A local link asks the router for more, as network links do after each write;
             // without it the router stops after `max_outgoing_packet_count` forwards.
-            if notification.is_none() || received % 64 == 0 {
+            if notification.is_none() || received.is_multiple_of(64) {
                 let _ = link_rx.ready();
             }
         }

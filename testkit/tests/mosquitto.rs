@@ -52,10 +52,10 @@ async fn next_packet(
 ) -> Result<Packet, Box<dyn Error>> {
     let found = timeout(WAIT, async {
         loop {
-            if let Event::Incoming(packet) = events.poll().await? {
-                if wanted(&packet) {
-                    return Ok::<_, ConnectionError>(packet);
-                }
+            if let Event::Incoming(packet) = events.poll().await?
+                && wanted(&packet)
+            {
+                return Ok::<_, ConnectionError>(packet);
             }
         }
     })
