@@ -193,7 +193,7 @@ fn digits(b: &[u8]) -> Result<u32, TimestampError> {
 }
 
 fn is_leap(year: u32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -245,9 +245,9 @@ impl fmt::Display for Timestamp {
         )?;
         let n = self.nanos;
         if n == 0 {
-        } else if n % 1_000_000 == 0 {
+        } else if n.is_multiple_of(1_000_000) {
             write!(f, ".{:03}", n / 1_000_000)?;
-        } else if n % 1000 == 0 {
+        } else if n.is_multiple_of(1000) {
             write!(f, ".{:06}", n / 1000)?;
         } else {
             write!(f, ".{n:09}")?;
