@@ -14,6 +14,8 @@
 # Usage: bench/realtime-e2e.sh [--neighbourhoods FILE] [--id-property P --name-property P]
 #                              [--rate R] [--backlog] [SECONDS]  (default 20 s of load per consumer)
 #        CONSUMERS="bare python" bench/realtime-e2e.sh   (default: bare garonne python)
+#        BASELINE_BIN=/path/to/older/garonne CONSUMERS="bare baseline garonne" bench/realtime-e2e.sh
+#          (baseline: the same realtime from another build, for a before/after in one run)
 # The default polygons are the 60 INSEE grands quartiers of the data folder (GARONNE_DATA_DIR,
 # default ../shared/data/toulouse).
 set -euo pipefail
@@ -48,7 +50,11 @@ case $(basename "$polygons") in
 esac
 [ -f "$polygons" ] || { echo "no neighbourhood polygons at $polygons: set GARONNE_DATA_DIR or pass --neighbourhoods FILE" >&2; exit 1; }
 for name in $CONSUMERS; do
-  case $name in bare|garonne|python) ;; *) echo "unknown consumer $name in CONSUMERS (bare, garonne, python)" >&2; exit 2 ;; esac
+  case $name in
+    bare|garonne|python) ;;
+    baseline) [ -x "${BASELINE_BIN:-}" ] || { echo "consumer baseline needs BASELINE_BIN, an older garonne binary" >&2; exit 2; } ;;
+    *) echo "unknown consumer $name in CONSUMERS (bare, baseline, garonne, python)" >&2; exit 2 ;;
+  esac
 done
 
 for tool in mosquitto mosquitto_sub bc; do
@@ -94,12 +100,16 @@ start_bare() {
 ready_bare() { sleep 1; }
 count_bare() { wc -l <"$dir/bare.out"; }
 
-start_garonne() {
-  client=bench-realtime
-  cmd=(./target/release/garonne realtime --broker "mqtt://127.0.0.1:$port" --neighbourhoods "$polygons"
+start_garonne() { start_realtime ./target/release/garonne bench-realtime garonne; }
+start_baseline() { start_realtime "$BASELINE_BIN" bench-baseline baseline; }
+ready_baseline() { wait_for 30 baseline "$dir/baseline.log" count_garonne; sleep 1; }
+count_baseline() { count_garonne; }
+start_realtime() { # binary, client id, log name
+  client=$2
+  cmd=("$1" realtime --broker "mqtt://127.0.0.1:$port" --neighbourhoods "$polygons"
        --id-property "$id_property" --name-property "$name_property" --window 15m --emit-every 5s
        --metrics-addr "127.0.0.1:$mport" --client-id $client --no-snapshot)
-  "${cmd[@]}" >"$dir/garonne.log" 2>&1 &
+  "${cmd[@]}" >"$dir/$3.log" 2>&1 &
 }
 ready_garonne() { wait_for 30 garonne "$dir/garonne.log" count_garonne; sleep 1; }
 count_garonne() {

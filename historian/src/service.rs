@@ -17,13 +17,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use garonne_payload::{Limits, Timestamp, Topics};
-use garonne_service::mqtt::{Acks, Connection, subscriber_options};
-use garonne_service::ops::{self, Probe};
-use garonne_service::prometheus::Exposition;
-use rumqttc::{AsyncClient, Publish, QoS};
+use garonne_service::backoff::Backoff;
+use garonne_service::host::{Handled, Host, Ops, Transform};
+use garonne_service::ops;
+use garonne_service::outbox::Outbox;
+use garonne_service::report::Chain;
+use rumqttc::{Publish, QoS};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -31,19 +33,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, ConfigError};
-use crate::lineproto;
 use crate::metrics::Metrics;
-use crate::point::Point;
 use crate::schema;
 use crate::spool::{
     Position, Record, Recovered, Spool, SpoolCommitter, SpoolConfig, SpoolError, SpoolReader,
+    SpoolWriter,
 };
-use crate::store::{Store, StoreError};
+use garonne_store::lineproto;
+use garonne_store::point::Point;
+use garonne_store::store::{Store, StoreError};
 
-/// Capacity of the channel from the MQTT event loop to the ingest loop.
-const INBOX: usize = 10_000;
-/// Capacity of the MQTT client's request queue (acknowledgements go through it).
-const REQUESTS: usize = 20_000;
 /// Most messages in one spool group.
 const GROUP: usize = 10_000;
 /// First and longest wait between attempts on a failing store or disk.
@@ -100,7 +99,7 @@ pub struct Summary {
 
 /// The wall clock.
 pub fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
+    Timestamp::now()
 }
 
 /// Runs the historian with `store` until `shutdown`, serving `/metrics` on `listener`.
@@ -131,36 +130,21 @@ pub async fn serve<S: Store + 'static>(
     let stats = Arc::clone(&spool.stats);
     let metrics = Arc::new(Metrics::default());
 
-    let (client, eventloop) =
-        AsyncClient::new(subscriber_options(&config.client_id, &broker), REQUESTS);
-    let (inbox_tx, mut inbox) = mpsc::channel::<Publish>(INBOX);
-    let filters = config
+    let mut host = Host::new("historian", broker, config.client_id.clone());
+    host.subscriptions = config
         .filters()
         .into_iter()
         .map(|f| (f, QoS::AtLeastOnce))
         .collect();
-    let connection =
-        Connection::start_subscriber(client.clone(), eventloop, broker.clone(), filters, inbox_tx);
-
-    let mqtt = Arc::clone(&connection.counters);
-    let probe = Probe {
-        ready: {
-            let mqtt = Arc::clone(&mqtt);
-            Arc::new(move || mqtt.connected.load(Ordering::Relaxed))
-        },
+    host.batch = GROUP;
+    host.shutdown_grace = SHUTDOWN_GRACE;
+    let ops = Ops {
+        listener,
         metrics: {
-            let (metrics, stats, mqtt) =
-                (Arc::clone(&metrics), Arc::clone(&stats), Arc::clone(&mqtt));
-            Arc::new(move || {
-                let mut e = Exposition::new();
-                metrics.render(&stats, &mut e);
-                mqtt.render("historian", &mut e);
-                e.finish()
-            })
+            let (metrics, stats) = (Arc::clone(&metrics), Arc::clone(&stats));
+            Arc::new(move |e| metrics.render(&stats, e))
         },
     };
-    let ops_shutdown = CancellationToken::new();
-    let ops_task = tokio::spawn(ops::serve(listener, probe, ops_shutdown.clone()));
 
     let stop_drain = CancellationToken::new();
     let drain_task = tokio::spawn(drain(
@@ -177,104 +161,27 @@ pub async fn serve<S: Store + 'static>(
         store,
     ));
     info!(
-        broker = %broker,
+        broker = %host.broker,
         spool = %config.spool_dir.display(),
         shared_group = config.shared_group.as_deref().unwrap_or("-"),
         "historian running"
     );
 
-    // The ingest loop.
-    let mut writer = spool.writer;
-    let mut acks = Acks::default();
-    let mut group: Vec<Publish> = Vec::with_capacity(GROUP);
-    'ingest: loop {
-        if !writer.has_room() {
-            warn!(
-                spool = %config.spool_dir.display(),
-                "the spool is full: taking no more messages until the store catches up (the broker keeps them)"
-            );
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                () = writer.wait_for_room() => info!("the spool has room again"),
-            }
-        }
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            message = inbox.recv() => match message {
-                Some(m) => group.push(m),
-                None => break,
-            },
-            () = tokio::time::sleep(Duration::from_millis(5)), if !acks.is_empty() => {}
-        }
-        while group.len() < GROUP {
-            match inbox.try_recv() {
-                Ok(m) => group.push(m),
-                Err(_) => break,
-            }
-        }
-        if !group.is_empty() {
-            metrics
-                .received
-                .fetch_add(group.len() as u64, Ordering::Relaxed);
-            let received = now();
-            for m in &group {
-                // MQTT topics are at most 65,535 bytes: the spool frames every one.
-                writer
-                    .append(received, &m.topic, &m.payload)
-                    .map_err(HistorianError::Spool)?;
-            }
-            let mut retry = RETRY_START;
-            loop {
-                let started = Instant::now();
-                let (back, result) = tokio::task::spawn_blocking(move || {
-                    let result = writer.sync();
-                    (writer, result)
-                })
-                .await
-                .expect("a spool sync does not panic");
-                writer = back;
-                match result {
-                    Ok(()) => {
-                        metrics.spool_sync.observe(started.elapsed());
-                        break;
-                    }
-                    Err(e) => {
-                        metrics.spool_errors.fetch_add(1, Ordering::Relaxed);
-                        error!(error = %format!("{e:#}"), "cannot write to the spool, trying again (nothing is acknowledged meanwhile)");
-                        tokio::select! {
-                            // Not acknowledged: the broker hands the group over again next time.
-                            _ = shutdown.cancelled() => break 'ingest,
-                            () = tokio::time::sleep(retry) => {}
-                        }
-                        retry = (retry * 2).min(RETRY_MAX);
-                    }
-                }
-            }
-            for m in group.drain(..) {
-                acks.owe(&m);
-            }
-        }
-        send_acks(&mut acks, &client, &metrics);
-    }
+    let mut ingest = Ingest {
+        writer: Some(spool.writer),
+        metrics: Arc::clone(&metrics),
+        spool_dir: config.spool_dir.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let ran = host.run(&mut ingest, Some(ops), shutdown).await;
 
-    // Shutdown: acknowledge what is on disk, stop the drain after its batch, disconnect.
-    drop(inbox);
-    let deadline = Instant::now() + SHUTDOWN_GRACE;
-    while !acks.is_empty() && Instant::now() < deadline {
-        send_acks(&mut acks, &client, &metrics);
-        if !acks.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
+    // Shutdown: the host has acknowledged what is on disk; stop the drain after its batch.
     stop_drain.cancel();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, drain_task).await;
     if drained.is_err() {
         warn!("the store write under way did not finish in time; its messages stay in the spool");
     }
-    connection.finish(0, false, SHUTDOWN_GRACE).await;
-    ops_shutdown.cancel();
-    let _ = ops_task.await;
+    ran?;
 
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let summary = Summary {
@@ -295,12 +202,107 @@ pub async fn serve<S: Store + 'static>(
     Ok(summary)
 }
 
-fn send_acks(acks: &mut Acks, client: &AsyncClient, metrics: &Metrics) {
-    let before = acks.len();
-    let left = acks.send(client);
-    metrics
-        .acknowledged
-        .fetch_add((before - left) as u64, Ordering::Relaxed);
+/// The ingest side on the host: each batch appended to the spool and synced, then (the host)
+/// acknowledged.
+struct Ingest {
+    /// The spool's writer; away on the blocking pool during a sync.
+    writer: Option<SpoolWriter>,
+    metrics: Arc<Metrics>,
+    spool_dir: PathBuf,
+    /// Stops a wait for room or a retried sync: what is not synced stays unacknowledged.
+    shutdown: CancellationToken,
+}
+
+impl Ingest {
+    /// Waits until the spool has room; false if shutdown came first.
+    async fn room(&mut self, writer: &mut SpoolWriter) -> bool {
+        if writer.has_room() {
+            return true;
+        }
+        warn!(
+            spool = %self.spool_dir.display(),
+            "the spool is full: taking no more messages until the store catches up (the broker keeps them)"
+        );
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            () = writer.wait_for_room() => {
+                info!("the spool has room again");
+                true
+            }
+        }
+    }
+
+    /// Syncs the spool, retrying with backoff; returns the writer, and false if shutdown came
+    /// first (nothing is acknowledged meanwhile).
+    async fn sync(&self, mut writer: SpoolWriter) -> (SpoolWriter, bool) {
+        let mut backoff = Backoff::new(RETRY_START, RETRY_MAX);
+        loop {
+            let started = Instant::now();
+            let (back, result) = tokio::task::spawn_blocking(move || {
+                let result = writer.sync();
+                (writer, result)
+            })
+            .await
+            .expect("a spool sync does not panic");
+            writer = back;
+            match result {
+                Ok(()) => {
+                    self.metrics.spool_sync.observe(started.elapsed());
+                    return (writer, true);
+                }
+                Err(e) => {
+                    self.metrics.spool_errors.fetch_add(1, Ordering::Relaxed);
+                    error!(error = %Chain(&e), "cannot write to the spool, trying again (nothing is acknowledged meanwhile)");
+                    tokio::select! {
+                        // Not acknowledged: the broker hands the group over again next time.
+                        _ = self.shutdown.cancelled() => return (writer, false),
+                        () = backoff.wait() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Transform for Ingest {
+    type Error = HistorianError;
+
+    async fn handle(
+        &mut self,
+        batch: &[Publish],
+        now: Timestamp,
+        _out: &mut Outbox,
+    ) -> Result<Handled, HistorianError> {
+        let Some(mut writer) = self.writer.take() else {
+            return Ok(Handled::Withheld);
+        };
+        if !self.room(&mut writer).await {
+            self.writer = Some(writer);
+            return Ok(Handled::Withheld);
+        }
+        self.metrics
+            .received
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for m in batch {
+            // MQTT topics are at most 65,535 bytes: the spool frames every one.
+            writer
+                .append(now, &m.topic, &m.payload)
+                .map_err(HistorianError::Spool)?;
+        }
+        let (writer, synced) = self.sync(writer).await;
+        self.writer = Some(writer);
+        if !synced {
+            return Ok(Handled::Withheld);
+        }
+        self.metrics
+            .acknowledged
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(Handled::Done)
+    }
+
+    async fn shutdown(&mut self, _now: Timestamp, _out: &mut Outbox) -> Result<(), HistorianError> {
+        Ok(())
+    }
 }
 
 /// What the drain needs besides the spool and the store.
@@ -359,7 +361,7 @@ async fn drain<S: Store + 'static>(drain: Drain, mut reader: SpoolReader, store:
             position = match reader.read(room, &mut records) {
                 Ok(p) => p,
                 Err(e) => {
-                    error!(error = %format!("{e:#}"), "cannot read the spool, trying again");
+                    error!(error = %Chain(&e), "cannot read the spool, trying again");
                     tokio::select! {
                         _ = drain.stop.cancelled() => break,
                         () = tokio::time::sleep(RETRY_MAX) => {}
@@ -443,7 +445,7 @@ async fn write_batches<S: Store + 'static>(
                 if let Err(e) = committer.commit(position, records) {
                     // The store has the points; the cursor will be saved with the next
                     // batch, and points written again meanwhile are idempotent.
-                    warn!(error = %format!("{e:#}"), "cannot save the spool cursor");
+                    warn!(error = %Chain(&e), "cannot save the spool cursor");
                 }
                 if last_maintenance.elapsed() >= MAINTAIN_EVERY {
                     last_maintenance = Instant::now();
@@ -485,7 +487,7 @@ async fn write_batches<S: Store + 'static>(
 async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> bool {
     let metrics = &drain.metrics;
     let mut pending: Vec<&[Point]> = vec![points];
-    let mut retry = RETRY_START;
+    let mut backoff = Backoff::new(RETRY_START, RETRY_MAX);
     let mut failing_since: Option<Instant> = None;
     while let Some(batch) = pending.pop() {
         if batch.is_empty() {
@@ -506,7 +508,7 @@ async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> 
                         "store writes resumed"
                     );
                 }
-                retry = RETRY_START;
+                backoff.reset();
             }
             Err(StoreError::Unavailable(why)) => {
                 metrics.store_retries.fetch_add(1, Ordering::Relaxed);
@@ -517,9 +519,8 @@ async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> 
                 pending.push(batch);
                 tokio::select! {
                     _ = drain.stop.cancelled() => return false,
-                    () = tokio::time::sleep(retry) => {}
+                    () = backoff.wait() => {}
                 }
-                retry = (retry * 2).min(RETRY_MAX);
             }
             Err(StoreError::Rejected(why)) if batch.len() > 1 => {
                 // Find the culprits: the halves are written (or split) in turn.
@@ -563,7 +564,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::point::Field;
+    use garonne_store::point::Field;
 
     /// A store that is down for its first `down_for` writes, then refuses any batch holding a
     /// point whose time is in `bad`, and otherwise keeps the times it was given.
