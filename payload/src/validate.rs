@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::quantity::Quantity;
 use crate::reading::{Location, Reading, SPEC_VERSION, Source};
@@ -459,53 +459,76 @@ pub(crate) fn explain_reading(
             ));
             continue;
         };
-        match field {
-            "v" => match v.as_u64() {
-                Some(n) => check_version(n, &ptr, out),
-                None => out.push(wrong_type(&ptr, "a whole number", v, "write \"v\": 1")),
-            },
-            "sensor_id" | "kind" => match v.as_str() {
-                Some(s) if field == "sensor_id" => check_sensor_id(s, &ptr, out),
-                Some(s) => check_kind(s, &ptr, out),
-                None => out.push(wrong_type(&ptr, "a string", v, "put the text in double quotes")),
-            },
-            "source" => match v.as_str() {
-                Some(s) => check_source(s, &ptr, out),
-                None => out.push(wrong_type(&ptr, "a string", v, "e.g. \"source\": \"device\"")),
-            },
-            "time" => match v.as_str() {
-                Some(s) => match Timestamp::parse(s) {
-                    Ok(t) => check_time(t, now, limits, &ptr, out),
-                    Err(e) => out.push(time_format(&ptr, s, &e)),
-                },
-                None => out.push(wrong_type(
-                    &ptr,
-                    "a string",
-                    v,
-                    "write the time as text in UTC, e.g. \"2025-11-24T10:15:00Z\", not a Unix number",
-                )),
-            },
-            "seq" => {
-                if v.as_u64().is_none() {
-                    out.push(wrong_type(
-                        &ptr,
-                        "a whole number from 0 up",
-                        v,
-                        "count readings with an integer: 0, 1, 2...",
-                    ));
-                }
-            }
-            "location" => explain_location(v, &ptr, out),
-            _ => explain_quantities(v, &ptr, out),
-        }
+        explain_field(field, v, &ptr, now, limits, out);
     }
+    unknown_fields(obj, "", &READING_FIELDS.map(|(f, _)| f), out);
+}
+
+/// Checks one field of a reading at `ptr`.
+fn explain_field(
+    field: &str,
+    v: &Value,
+    ptr: &str,
+    now: Timestamp,
+    limits: &Limits,
+    out: &mut Vec<Violation>,
+) {
+    match field {
+        "v" => match v.as_u64() {
+            Some(n) => check_version(n, ptr, out),
+            None => out.push(wrong_type(ptr, "a whole number", v, "write \"v\": 1")),
+        },
+        "sensor_id" | "kind" => match v.as_str() {
+            Some(s) if field == "sensor_id" => check_sensor_id(s, ptr, out),
+            Some(s) => check_kind(s, ptr, out),
+            None => out.push(wrong_type(
+                ptr,
+                "a string",
+                v,
+                "put the text in double quotes",
+            )),
+        },
+        "source" => match v.as_str() {
+            Some(s) => check_source(s, ptr, out),
+            None => out.push(wrong_type(
+                ptr,
+                "a string",
+                v,
+                "e.g. \"source\": \"device\"",
+            )),
+        },
+        "time" => match v.as_str() {
+            Some(s) => match Timestamp::parse(s) {
+                Ok(t) => check_time(t, now, limits, ptr, out),
+                Err(e) => out.push(time_format(ptr, s, &e)),
+            },
+            None => out.push(wrong_type(
+                ptr,
+                "a string",
+                v,
+                "write the time as text in UTC, e.g. \"2025-11-24T10:15:00Z\", not a Unix number",
+            )),
+        },
+        "seq" => {
+            if v.as_u64().is_none() {
+                out.push(wrong_type(
+                    ptr,
+                    "a whole number from 0 up",
+                    v,
+                    "count readings with an integer: 0, 1, 2...",
+                ));
+            }
+        }
+        "location" => explain_location(v, ptr, out),
+        _ => explain_quantities(v, ptr, out),
+    }
+}
+
+/// Reports each key of `obj` (at `ptr`) that is not one of `known`.
+fn unknown_fields(obj: &Map<String, Value>, ptr: &str, known: &[&str], out: &mut Vec<Violation>) {
     for key in obj.keys() {
-        if !READING_FIELDS.iter().any(|(f, _)| f == key) {
-            out.push(unknown_field(
-                &pointer("", key),
-                key,
-                &READING_FIELDS.map(|(f, _)| f),
-            ));
+        if !known.contains(&key.as_str()) {
+            out.push(unknown_field(&pointer(ptr, key), key, known));
         }
     }
 }
@@ -550,23 +573,11 @@ fn explain_location(v: &Value, ptr: &str, out: &mut Vec<Violation>) {
             },
         }
     }
-    for key in obj.keys() {
-        if !["lon", "lat", "alt"].contains(&key.as_str()) {
-            out.push(unknown_field(
-                &pointer(ptr, key),
-                key,
-                &["lon", "lat", "alt"],
-            ));
+    unknown_fields(obj, ptr, &["lon", "lat", "alt"], out);
+    for (name, value) in [("lon", lon), ("lat", lat), ("alt", alt)] {
+        if let Some(x) = value {
+            check_coordinate(name, x, &pointer(ptr, name), out);
         }
-    }
-    if let Some(lon) = lon {
-        check_coordinate("lon", lon, &pointer(ptr, "lon"), out);
-    }
-    if let Some(lat) = lat {
-        check_coordinate("lat", lat, &pointer(ptr, "lat"), out);
-    }
-    if let Some(alt) = alt {
-        check_coordinate("alt", alt, &pointer(ptr, "alt"), out);
     }
 }
 
