@@ -37,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::schema;
 use crate::spool::{
     Position, Record, Recovered, Spool, SpoolCommitter, SpoolConfig, SpoolError, SpoolReader,
-    SpoolWriter,
+    SpoolStats, SpoolWriter,
 };
 use garonne_store::lineproto;
 use garonne_store::point::Point;
@@ -111,22 +111,8 @@ pub async fn serve<S: Store + 'static>(
 ) -> Result<Summary, HistorianError> {
     config.validate()?;
     let (broker, topics) = config.mqtt()?;
-    let spool_config = SpoolConfig {
-        dir: config.spool_dir.clone(),
-        max_bytes: config.spool_max_bytes,
-        segment_bytes: config.spool_segment_bytes,
-    };
-    let spool = tokio::task::spawn_blocking(move || Spool::open(spool_config))
-        .await
-        .expect("opening the spool does not panic")?;
+    let spool = open_spool(&config).await?;
     let recovered = spool.recovered;
-    if recovered.records > 0 {
-        info!(
-            spool = %config.spool_dir.display(),
-            records = recovered.records,
-            "messages from the last run are in the spool: writing them first"
-        );
-    }
     let stats = Arc::clone(&spool.stats);
     let metrics = Arc::new(Metrics::default());
 
@@ -182,17 +168,7 @@ pub async fn serve<S: Store + 'static>(
         warn!("the store write under way did not finish in time; its messages stay in the spool");
     }
     ran?;
-
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let summary = Summary {
-        received: load(&metrics.received),
-        acknowledged: load(&metrics.acknowledged),
-        points_written: load(&metrics.points_written),
-        skipped: metrics.skipped_total(),
-        rejected_points: load(&metrics.rejected_points),
-        spool_left: load(&stats.records),
-        recovered,
-    };
+    let summary = summarize(&metrics, &stats, recovered);
     info!(
         received = summary.received,
         points = summary.points_written,
@@ -200,6 +176,40 @@ pub async fn serve<S: Store + 'static>(
         "historian stopped"
     );
     Ok(summary)
+}
+
+/// Opens the spool (on the blocking pool: it reads the segments left by the last run).
+async fn open_spool(config: &Config) -> Result<Spool, HistorianError> {
+    let spool_config = SpoolConfig {
+        dir: config.spool_dir.clone(),
+        max_bytes: config.spool_max_bytes,
+        segment_bytes: config.spool_segment_bytes,
+    };
+    let spool = tokio::task::spawn_blocking(move || Spool::open(spool_config))
+        .await
+        .expect("opening the spool does not panic")?;
+    if spool.recovered.records > 0 {
+        info!(
+            spool = %config.spool_dir.display(),
+            records = spool.recovered.records,
+            "messages from the last run are in the spool: writing them first"
+        );
+    }
+    Ok(spool)
+}
+
+/// What a run did, from its counters.
+fn summarize(metrics: &Metrics, stats: &SpoolStats, recovered: Recovered) -> Summary {
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Summary {
+        received: load(&metrics.received),
+        acknowledged: load(&metrics.acknowledged),
+        points_written: load(&metrics.points_written),
+        skipped: metrics.skipped_total(),
+        rejected_points: load(&metrics.rejected_points),
+        spool_left: load(&stats.records),
+        recovered,
+    }
 }
 
 /// The ingest side on the host: each batch appended to the spool and synced, then (the host)
@@ -450,7 +460,7 @@ async fn write_batches<S: Store + 'static>(
                 if last_maintenance.elapsed() >= MAINTAIN_EVERY {
                     last_maintenance = Instant::now();
                     if let Err(e) = store.maintain(now()).await {
-                        warn!(store = store.name(), error = %e, "store housekeeping failed; trying again later");
+                        warn!(store = store.name(), error = %Chain(&e), "store housekeeping failed; trying again later");
                     }
                 }
                 idle.push(store);
