@@ -24,10 +24,7 @@ const SENSORS: usize = 10_000;
 const ROUNDS: usize = 10;
 
 fn grands_quartiers() -> Neighbourhoods {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/toulouse/grands-quartiers-2015-population.geojson"
-    );
+    let path = garonne_testkit::open_data_file("grands-quartiers-2015-population.geojson");
     Neighbourhoods::load(path, &Properties::detect()).expect("the 60 grands quartiers load")
 }
 

@@ -31,10 +31,7 @@ fn main() {
         eprintln!("mosquitto is not installed: apt-get install mosquitto");
         std::process::exit(1);
     };
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/toulouse/grands-quartiers-2015-population.geojson"
-    );
+    let path = garonne_testkit::open_data_file("grands-quartiers-2015-population.geojson");
     let areas = Neighbourhoods::load(path, &Properties::detect()).expect("grands quartiers");
     println!(
         "| emit cadence | offered readings/s | readings | p50 | p99 | max |\n|---|---|---|---|---|---|"
