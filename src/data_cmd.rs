@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use garonne_simulator::fetch::{Date, ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
+use garonne_opendata::fetch::{Date, ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
 
 /// What `garonne data` does.
 #[derive(Subcommand)]

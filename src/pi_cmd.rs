@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use garonne_simulator::pi::{self, Hardware, PiConfig};
+use garonne_agent::{Hardware, PiConfig};
 
 /// The flags of `garonne pi`.
 #[derive(Args)]
@@ -33,6 +33,6 @@ pub async fn run(args: PiArgs) -> anyhow::Result<()> {
         Hardware::Real
     };
     let shutdown = crate::shutdown_on_signal();
-    pi::run(config, hardware, shutdown).await?;
+    garonne_agent::run(config, hardware, shutdown).await?;
     Ok(())
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use garonne_opendata::fetch::{ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
 use garonne_service::mqtt;
-use garonne_simulator::fetch::{ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::SimulateConfig;
 use rumqttc::QoS;

@@ -33,7 +33,7 @@ use garonne_payload::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::opendata::{Observation, Station, StationKind};
+use garonne_opendata::{Observation, Station, StationKind};
 
 /// Readings further apart than this are not interpolated across: the station had a gap.
 const MAX_INTERPOLATION_GAP_SECS: f64 = 3.0 * 3600.0;

@@ -1,20 +1,20 @@
-//! The Garonne simulator: a Toulouse sensor fleet replayed from open-data files, and the
-//! Raspberry Pi agent that publishes real sensors' readings with the same payload.
+//! The Garonne simulator: a Toulouse sensor fleet replayed from open-data files (loaded by
+//! `garonne-opendata`) and published over MQTT with the payload of a real sensor.
+//!
+//! Topics written, under `{prefix}/v1/sensors/{sensor_id}/`: `reading` (each sensor's readings
+//! on schedule, QoS 0 or 1) and `status` (retained, QoS 1: online at start, offline at
+//! shutdown); the simulator's own `simulator-{client}` status is its MQTT last will.
 //!
 //! # Layout
-//! - [`opendata`]: loaders for the Toulouse Métropole open-data exports (station catalogue,
-//!   readings), with their quirks handled and reported.
-//! - [`fetch`]: `garonne data fetch`, downloading those exports into the data directory.
 //! - [`fleet`]: the simulated sensors and their schedule, a pure transform (data + `now` in,
 //!   messages out).
 //! - [`mqtt`]: broker addresses and the reconnecting MQTT event loop (from `garonne-service`).
 //! - [`simulate`]: `garonne simulate`, the fleet's async driver.
-//! - [`pi`]: `garonne pi`, the Raspberry Pi sensor agent (drivers, fake hardware, disk queue).
+//!
+//! The open-data loaders, the dataset catalogue and `garonne data fetch` are in
+//! `garonne-opendata`; the Raspberry Pi agent (`garonne pi`) is in `garonne-agent`.
 
-pub mod fetch;
 pub mod fleet;
-pub mod opendata;
-pub mod pi;
 pub mod simulate;
 
 pub use garonne_service::mqtt;

@@ -20,7 +20,7 @@ use tracing::info;
 
 use crate::fleet::{Fleet, FleetConfig, FleetError, FleetStats, Outgoing};
 use crate::mqtt::{BrokerUrl, Connection, options};
-use crate::opendata;
+use garonne_opendata as opendata;
 
 /// Most readings produced per scheduling step, so a slow broker slows the fleet instead of
 /// piling messages up in memory.
@@ -134,7 +134,7 @@ pub async fn run(
         areas.as_ref(),
         config.fleet.clone(),
         topics.clone(),
-        now(),
+        Timestamp::now(),
     )
     .map_err(SimulateError::Fleet)?;
     serve(fleet, &config, topics, shutdown).await
@@ -154,7 +154,7 @@ pub async fn serve(
         v: 1,
         sensor_id: will_id.clone(),
         state: SensorState::Offline,
-        time: now(),
+        time: Timestamp::now(),
         kind: "simulator".to_owned(),
         source: Source::Virtual,
         location: None,
@@ -172,13 +172,13 @@ pub async fn serve(
 
     let mut published = 0u64; // QoS of readings
     let mut statuses = 0u64; // always QoS 1
-    for status in fleet.statuses(SensorState::Online, now()) {
+    for status in fleet.statuses(SensorState::Online, Timestamp::now()) {
         send(&connection.client, status, QoS::AtLeastOnce).await?;
         statuses += 1;
     }
     let online = Status {
         state: SensorState::Online,
-        time: now(),
+        time: Timestamp::now(),
         ..will
     };
     send_status(&connection.client, &topics, &will_id, &online).await?;
@@ -192,14 +192,17 @@ pub async fn serve(
             break;
         }
         batch.clear();
-        fleet.poll(now(), BATCH, &mut batch);
+        fleet.poll(Timestamp::now(), BATCH, &mut batch);
         for message in batch.drain(..) {
             send(&connection.client, message, config.qos).await?;
             published += 1;
         }
         progress.tick(published, fleet.sensors().len(), &connection);
         // Sleep until the next reading is due, but wake for shutdown and the deadline.
-        let wait = fleet.next_due().secs_since(now()).clamp(0.0, 0.25);
+        let wait = fleet
+            .next_due()
+            .secs_since(Timestamp::now())
+            .clamp(0.0, 0.25);
         if wait > 0.0 {
             let wait = Duration::from_secs_f64(wait);
             let wait = deadline.map_or(wait, |d| {
@@ -219,13 +222,13 @@ pub async fn serve(
         send(&connection.client, message, config.qos).await?;
         published += 1;
     }
-    for status in fleet.statuses(SensorState::Offline, now()) {
+    for status in fleet.statuses(SensorState::Offline, Timestamp::now()) {
         send(&connection.client, status, QoS::AtLeastOnce).await?;
         statuses += 1;
     }
     let offline = Status {
         state: SensorState::Offline,
-        time: now(),
+        time: Timestamp::now(),
         ..online
     };
     send_status(&connection.client, &topics, &will_id, &offline).await?;
@@ -266,11 +269,6 @@ async fn send_status(
         .publish(topics.status(id), QoS::AtLeastOnce, true, payload)
         .await
         .map_err(SimulateError::Client)
-}
-
-/// The wall clock as a payload timestamp.
-pub fn now() -> Timestamp {
-    Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
 /// The live one-line progress: messages per second, sensors online, connection errors.

@@ -15,8 +15,8 @@
 //! matches its entry, unless [`FetchOptions::force`].
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), garonne_simulator::fetch::FetchError> {
-//! use garonne_simulator::fetch::{FetchOptions, fetch};
+//! # async fn demo() -> Result<(), garonne_opendata::fetch::FetchError> {
+//! use garonne_opendata::fetch::{FetchOptions, fetch};
 //!
 //! let mut options = FetchOptions::new("data");
 //! options.from = Some("2025-11-24".parse().expect("a date"));

@@ -13,13 +13,13 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::i2c::{ErrorKind, I2c, NoAcknowledgeSource};
 use garonne_payload::{ModuleState, ModuleStatus, Quantity};
 
-use super::bh1750::Bh1750;
-use super::bme280::{self, Bme280};
-use super::config::{ModuleConfig, PiConfig};
-use super::ds18b20::{self, Ds18b20, SysfsW1, W1Source};
-use super::fake::FakeWorld;
-use super::pir::{EdgeInput, Pir};
-use super::{Hardware, PiError};
+use crate::bh1750::Bh1750;
+use crate::bme280::{self, Bme280};
+use crate::config::{ModuleConfig, PiConfig};
+use crate::ds18b20::{self, Ds18b20, SysfsW1, W1Source};
+use crate::fake::FakeWorld;
+use crate::pir::{EdgeInput, Pir};
+use crate::{Hardware, PiError};
 
 /// A delay that sleeps the thread (drivers run on blocking threads, never on the runtime's).
 #[derive(Debug, Clone, Copy, Default)]
@@ -418,7 +418,7 @@ impl ModuleSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pi::config::ModuleConfig;
+    use crate::config::ModuleConfig;
 
     fn fake(devices: &[&str]) -> Backend {
         Backend::Fake(FakeWorld::new(11, devices).expect("fake world"))

@@ -11,9 +11,9 @@ use std::path::Path;
 
 use garonne_payload::is_valid_sensor_id;
 
-use super::detect::{self, Sniffed};
-use super::record::{Cell, CsvRow, JsonRow, Num, Record};
-use super::{Format, LoadError, Station, StationKind};
+use crate::detect::{self, Sniffed};
+use crate::record::{Cell, CsvRow, JsonRow, Num, Record};
+use crate::{Format, LoadError, Station, StationKind};
 
 /// Alternative names of the geo point column; the value is `{lon, lat}` (JSON object), `[lat,
 /// lon]` (JSON array, the ODS convention) or `"lat, lon"` (text, in ODS CSV exports).
@@ -189,14 +189,14 @@ fn station(path: &Path, row: &dyn Record) -> Result<Station, LoadError> {
     }
 
     let alt = number("altitude")?;
-    if let Some(a) = alt {
-        if !(-500.0..=9000.0).contains(&a) {
-            return Err(bad(
-                "altitude",
-                Cell::Number(a),
-                "not an altitude (-500 to 9000 m)",
-            ));
-        }
+    if let Some(a) = alt
+        && !(-500.0..=9000.0).contains(&a)
+    {
+        return Err(bad(
+            "altitude",
+            Cell::Number(a),
+            "not an altitude (-500 to 9000 m)",
+        ));
     }
 
     let commune = row.cell(&["ville"]).written().into_owned();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use garonne_payload::{Limits, Quantity, Reading, Source, Timestamp, validate_reading};
 
-use super::*;
+use crate::*;
 
 const CATALOGUE: &str = "stations-meteo-en-place.json";
 const RECORDS_42: &str = "station-42-compans-caffarelli-records-2025-11-24.json";

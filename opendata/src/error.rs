@@ -7,8 +7,8 @@
 use std::num::ParseFloatError;
 use std::path::{Path, PathBuf};
 
-use super::Format;
-use super::datetime::TimeError;
+use crate::Format;
+use crate::datetime::TimeError;
 
 /// An error loading the open-data files.
 ///

@@ -21,10 +21,10 @@ use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operatio
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::bh1750;
-use super::bme280::{self, Calibration, Raw, register};
-use super::ds18b20::{self, SysfsW1, W1Source};
-use super::pir::EdgeInput;
+use crate::bh1750;
+use crate::bme280::{self, Calibration, Raw, register};
+use crate::ds18b20::{self, SysfsW1, W1Source};
+use crate::pir::EdgeInput;
 
 /// The I²C bus the fake Pi has (the Pi's user bus, `/dev/i2c-1`).
 pub const FAKE_I2C_BUS: u8 = 1;
@@ -461,8 +461,8 @@ fn derive_seed(seed: u64, device: &str, index: u8) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pi::bme280::Bme280;
-    use crate::pi::ds18b20::Ds18b20;
+    use crate::bme280::Bme280;
+    use crate::ds18b20::Ds18b20;
 
     #[test]
     fn the_same_seed_gives_the_same_readings() {

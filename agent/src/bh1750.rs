@@ -60,7 +60,7 @@ impl<I: I2c> Bh1750<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pi::fake::{FakeI2c, NoDelay};
+    use crate::fake::{FakeI2c, NoDelay};
 
     #[test]
     fn lux_is_the_count_over_1_2() {

@@ -148,10 +148,10 @@ impl DiskQueue {
             ));
         }
         let dropped = self.make_room(size)?;
-        if dropped == 0 {
-            if let Some(episode) = self.overflow.take() {
-                info!(dir = %self.dir.display(), dropped = episode, "reading queue has room again");
-            }
+        if dropped == 0
+            && let Some(episode) = self.overflow.take()
+        {
+            info!(dir = %self.dir.display(), dropped = episode, "reading queue has room again");
         }
         let id = self.next_id;
         let path = self.path(id);

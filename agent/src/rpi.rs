@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
 use rppal::gpio::{Gpio, InputPin, Trigger};
 
-use super::config::ModuleConfig;
-use super::ds18b20::{Ds18b20, SysfsW1};
-use super::modules::{
+use crate::config::ModuleConfig;
+use crate::ds18b20::{Ds18b20, SysfsW1};
+use crate::modules::{
     Ds18b20Sampler, I2cPlace, PirSampler, Sampler, i2c_open_detail, open_bh1750, open_bme280,
     probe_w1,
 };
-use super::pir::{EdgeInput, Pir};
+use crate::pir::{EdgeInput, Pir};
 
 /// `ENXIO`: the Pi's I²C controller reports an unacknowledged address with it.
 const ENXIO: i32 = 6;

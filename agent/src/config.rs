@@ -13,10 +13,10 @@ use std::time::Duration;
 use garonne_payload::{Quantity, Topics, is_valid_sensor_id};
 use serde::{Deserialize, Deserializer};
 
-use super::ds18b20;
-use crate::mqtt::BrokerUrl;
+use crate::ds18b20;
+use garonne_service::mqtt::BrokerUrl;
 
-pub use crate::mqtt::{Credentials, PASSWORD_VAR, USERNAME_VAR};
+pub use garonne_service::mqtt::{Credentials, PASSWORD_VAR, USERNAME_VAR};
 
 /// Default topic prefix.
 pub const DEFAULT_TOPIC_PREFIX: &str = "garonne";
@@ -265,7 +265,7 @@ pub enum ConfigError {
     },
     /// The credential variables are inconsistent.
     #[error(transparent)]
-    Credentials(#[from] crate::mqtt::CredentialsError),
+    Credentials(#[from] garonne_service::mqtt::CredentialsError),
 }
 
 fn count(n: usize) -> String {
@@ -303,13 +303,13 @@ impl PiConfig {
     pub fn parse(text: &str, path: &Path) -> Result<PiConfig, ConfigError> {
         // Design: secrets are looked for before the typed parse, so that a password in the file
         // gets an explanation rather than "unknown field".
-        if let Ok(table) = text.parse::<toml::Table>() {
-            if let Some(key) = SECRET_KEYS.iter().find(|k| table.contains_key(**k)) {
-                return Err(ConfigError::Secret {
-                    path: path.to_owned(),
-                    key: (*key).to_owned(),
-                });
-            }
+        if let Ok(table) = text.parse::<toml::Table>()
+            && let Some(key) = SECRET_KEYS.iter().find(|k| table.contains_key(**k))
+        {
+            return Err(ConfigError::Secret {
+                path: path.to_owned(),
+                key: (*key).to_owned(),
+            });
         }
         let config: PiConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
@@ -345,16 +345,19 @@ impl PiConfig {
 
     /// Checks every rule and reports every problem found, each with how to fix it.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        let mut problem = |key: &str, message: String| {
-            problems.push(Problem {
-                key: key.to_owned(),
-                message,
-            });
-        };
+        let mut problems = Problems::default();
+        self.check_names(&mut problems);
+        self.location.check(&mut problems);
+        self.check_interval_and_queue(&mut problems);
+        self.check_modules(&mut problems);
+        self.check_one_module_per_quantity(&mut problems);
+        problems.into_result()
+    }
 
+    /// `sensor_id` and `topic_prefix`: both are levels of the MQTT topics.
+    fn check_names(&self, problems: &mut Problems) {
         if !is_valid_sensor_id(&self.sensor_id) {
-            problem(
+            problems.add(
                 "sensor_id",
                 format!(
                     "\"{}\" is not a valid sensor id: use 1 to 128 letters, digits, '.', '_' or \
@@ -365,7 +368,7 @@ impl PiConfig {
             );
         }
         if Topics::new(&self.topic_prefix).is_none() {
-            problem(
+            problems.add(
                 "topic_prefix",
                 format!(
                     "\"{}\" is not a valid topic prefix: use one or more levels separated by '/', \
@@ -374,40 +377,14 @@ impl PiConfig {
                 ),
             );
         }
-        let SiteLocation { lon, lat, alt } = self.location;
-        if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
-            problem(
-                "location.lon",
-                format!(
-                    "{lon} is not a longitude: give degrees east from -180 to 180 (Toulouse is \
-                     about 1.44); check that lon and lat are not swapped"
-                ),
-            );
-        }
-        if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
-            problem(
-                "location.lat",
-                format!(
-                    "{lat} is not a latitude: give degrees north from -90 to 90 (Toulouse is \
-                     about 43.60); check that lon and lat are not swapped"
-                ),
-            );
-        }
-        if let Some(alt) = alt {
-            if !(alt.is_finite() && (-500.0..=9000.0).contains(&alt)) {
-                problem(
-                    "location.alt",
-                    format!(
-                        "{alt} is not an altitude: give metres above sea level from -500 to 9000, \
-                         or leave alt out"
-                    ),
-                );
-            }
-        }
+    }
+
+    /// `interval_secs`, `queue_dir` and `queue_max_bytes`.
+    fn check_interval_and_queue(&self, problems: &mut Problems) {
         if !(self.interval_secs.is_finite()
             && (MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&self.interval_secs))
         {
-            problem(
+            problems.add(
                 "interval_secs",
                 format!(
                     "{} is out of range: give the seconds between two readings, from 0.1 to \
@@ -417,15 +394,14 @@ impl PiConfig {
             );
         }
         if self.queue_dir.as_os_str().is_empty() {
-            problem(
+            problems.add(
                 "queue_dir",
                 "is empty: give a folder for readings waiting for the broker, e.g. \
-                 \"/var/lib/garonne-pi/queue\""
-                    .to_owned(),
+                 \"/var/lib/garonne-pi/queue\"",
             );
         }
         if self.queue_max_bytes < MIN_QUEUE_MAX_BYTES {
-            problem(
+            problems.add(
                 "queue_max_bytes",
                 format!(
                     "{} is too small: give at least {MIN_QUEUE_MAX_BYTES} (64 KiB, 16 readings); \
@@ -434,129 +410,24 @@ impl PiConfig {
                 ),
             );
         }
+    }
+
+    /// The `[[modules]]` tables: at least one, each valid for its type and its wiring, none
+    /// the same hardware as an earlier one.
+    fn check_modules(&self, problems: &mut Problems) {
         if self.modules.is_empty() {
-            problem(
+            problems.add(
                 "modules",
                 "no module is configured: add a [[modules]] table for each sensor wired to the \
-                 Pi, e.g. type = \"bme280\" (see deploy/pi/pi.toml)"
-                    .to_owned(),
+                 Pi, e.g. type = \"bme280\" (see deploy/pi/pi.toml)",
             );
         }
-
-        let uses_i2c_bus_1 = self.modules.iter().any(|m| {
-            matches!(
-                m,
-                ModuleConfig::Bme280 { i2c_bus: 1, .. } | ModuleConfig::Bh1750 { i2c_bus: 1, .. }
-            )
-        });
-        let uses_w1 = self
-            .modules
-            .iter()
-            .any(|m| matches!(m, ModuleConfig::Ds18b20 { .. }));
+        let wiring = Wiring::of(&self.modules);
         for (i, module) in self.modules.iter().enumerate() {
-            let key = |field: &str| format!("modules[{i}].{field}");
-            match module {
-                ModuleConfig::Bme280 {
-                    address,
-                    quantities,
-                    ..
-                } => {
-                    if ![0x76, 0x77].contains(address) {
-                        problem(
-                            &key("address"),
-                            format!(
-                                "{address:#04x} is not a BME280 address: use 0x76 (SDO to GND, \
-                                 most boards) or 0x77 (SDO to 3.3 V); `i2cdetect -y 1` lists \
-                                 what answers"
-                            ),
-                        );
-                    }
-                    if let Some(names) = quantities {
-                        for name in names {
-                            if !module.measurable().iter().any(|q| q.name() == name) {
-                                problem(
-                                    &key("quantities"),
-                                    format!(
-                                        "\"{name}\" is not measured by a BME280: use \
-                                         \"temperature\", \"relativeHumidity\" or \
-                                         \"atmosphericPressure\""
-                                    ),
-                                );
-                            }
-                        }
-                        if names.is_empty() {
-                            problem(
-                                &key("quantities"),
-                                "is empty: list at least one quantity, or remove the module"
-                                    .to_owned(),
-                            );
-                        }
-                    }
-                }
-                ModuleConfig::Bh1750 { address, .. } => {
-                    if ![0x23, 0x5c].contains(address) {
-                        problem(
-                            &key("address"),
-                            format!(
-                                "{address:#04x} is not a BH1750 address: use 0x23 (ADDR to GND \
-                                 or unconnected) or 0x5c (ADDR to 3.3 V)"
-                            ),
-                        );
-                    }
-                }
-                ModuleConfig::Pir { gpio } => {
-                    if !(2..=27).contains(gpio) {
-                        problem(
-                            &key("gpio"),
-                            format!(
-                                "{gpio} is not a GPIO line of the 40-pin header: use BCM numbers \
-                                 2 to 27 (e.g. 17, physical pin 11), not physical pin numbers"
-                            ),
-                        );
-                    } else if uses_i2c_bus_1 && (*gpio == 2 || *gpio == 3) {
-                        problem(
-                            &key("gpio"),
-                            format!(
-                                "GPIO {gpio} is I2C bus 1 ({}), used by the I2C modules: wire the \
-                                 PIR to another line, e.g. 17",
-                                if *gpio == 2 { "SDA" } else { "SCL" }
-                            ),
-                        );
-                    } else if uses_w1 && *gpio == 4 {
-                        problem(
-                            &key("gpio"),
-                            "GPIO 4 is the 1-wire line of the DS18B20 (dtoverlay=w1-gpio): wire \
-                             the PIR to another line, e.g. 17"
-                                .to_owned(),
-                        );
-                    }
-                }
-                ModuleConfig::Ds18b20 {
-                    device,
-                    w1_devices_dir,
-                } => {
-                    if !ds18b20::is_ds18b20_id(device) {
-                        problem(
-                            &key("device"),
-                            format!(
-                                "\"{device}\" is not a DS18B20 id: it looks like \
-                                 \"28-00000a1b2c3d\" (family 28, 12 hex digits); list the probes \
-                                 with `ls /sys/bus/w1/devices`"
-                            ),
-                        );
-                    }
-                    if w1_devices_dir.as_os_str().is_empty() {
-                        problem(
-                            &key("w1_devices_dir"),
-                            "is empty: remove the line to use /sys/bus/w1/devices".to_owned(),
-                        );
-                    }
-                }
-            }
-            // The same hardware twice.
+            module.check(i, wiring, problems);
             if let Some(j) = (0..i).find(|&j| same_hardware(&self.modules[j], module)) {
-                problem(
-                    &format!("modules[{i}]"),
+                problems.add(
+                    format!("modules[{i}]"),
                     format!(
                         "is the same {} as modules[{j}] ({}): remove one of them",
                         module.kind(),
@@ -565,8 +436,10 @@ impl PiConfig {
                 );
             }
         }
+    }
 
-        // One value per quantity in a reading.
+    /// One value per quantity in a reading: no quantity measured by two modules.
+    fn check_one_module_per_quantity(&self, problems: &mut Problems) {
         let names = self.module_names();
         for quantity in Quantity::ALL {
             let owners: Vec<usize> = (0..self.modules.len())
@@ -577,7 +450,7 @@ impl PiConfig {
                     .iter()
                     .map(|&i| format!("modules[{i}] ({})", names[i]))
                     .collect();
-                problem(
+                problems.add(
                     "modules",
                     format!(
                         "{} is measured by {}: a reading carries one value per quantity; keep one \
@@ -589,12 +462,211 @@ impl PiConfig {
                 );
             }
         }
+    }
+}
 
-        if problems.is_empty() {
+/// The problems [`PiConfig::validate`] found so far, in the order of the file.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn into_result(self) -> Result<(), ConfigError> {
+        if self.0.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid { problems })
+            Err(ConfigError::Invalid { problems: self.0 })
         }
+    }
+}
+
+impl SiteLocation {
+    /// `location.lon`, `location.lat` and `location.alt` in their ranges.
+    fn check(&self, problems: &mut Problems) {
+        let SiteLocation { lon, lat, alt } = *self;
+        if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
+            problems.add(
+                "location.lon",
+                format!(
+                    "{lon} is not a longitude: give degrees east from -180 to 180 (Toulouse is \
+                     about 1.44); check that lon and lat are not swapped"
+                ),
+            );
+        }
+        if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
+            problems.add(
+                "location.lat",
+                format!(
+                    "{lat} is not a latitude: give degrees north from -90 to 90 (Toulouse is \
+                     about 43.60); check that lon and lat are not swapped"
+                ),
+            );
+        }
+        if let Some(alt) = alt
+            && !(alt.is_finite() && (-500.0..=9000.0).contains(&alt))
+        {
+            problems.add(
+                "location.alt",
+                format!(
+                    "{alt} is not an altitude: give metres above sea level from -500 to 9000, \
+                     or leave alt out"
+                ),
+            );
+        }
+    }
+}
+
+/// The lines the configured modules take, which a PIR must not use.
+#[derive(Clone, Copy)]
+struct Wiring {
+    /// A BME280 or BH1750 is on I²C bus 1 (GPIO 2 and 3).
+    uses_i2c_bus_1: bool,
+    /// A DS18B20 is configured (1-wire on GPIO 4).
+    uses_w1: bool,
+}
+
+impl Wiring {
+    fn of(modules: &[ModuleConfig]) -> Wiring {
+        Wiring {
+            uses_i2c_bus_1: modules.iter().any(|m| {
+                matches!(
+                    m,
+                    ModuleConfig::Bme280 { i2c_bus: 1, .. }
+                        | ModuleConfig::Bh1750 { i2c_bus: 1, .. }
+                )
+            }),
+            uses_w1: modules
+                .iter()
+                .any(|m| matches!(m, ModuleConfig::Ds18b20 { .. })),
+        }
+    }
+}
+
+impl ModuleConfig {
+    /// The rules of this module's type, for `modules[i]`.
+    fn check(&self, i: usize, wiring: Wiring, problems: &mut Problems) {
+        let key = |field: &str| format!("modules[{i}].{field}");
+        match self {
+            ModuleConfig::Bme280 {
+                address,
+                quantities,
+                ..
+            } => self.check_bme280(*address, quantities.as_deref(), key, problems),
+            ModuleConfig::Bh1750 { address, .. } => check_bh1750(*address, key, problems),
+            ModuleConfig::Pir { gpio } => check_pir(*gpio, wiring, key, problems),
+            ModuleConfig::Ds18b20 {
+                device,
+                w1_devices_dir,
+            } => check_ds18b20(device, w1_devices_dir, key, problems),
+        }
+    }
+
+    /// A BME280's address and its `quantities` list.
+    fn check_bme280(
+        &self,
+        address: u8,
+        quantities: Option<&[String]>,
+        key: impl Fn(&str) -> String,
+        problems: &mut Problems,
+    ) {
+        if ![0x76, 0x77].contains(&address) {
+            problems.add(
+                key("address"),
+                format!(
+                    "{address:#04x} is not a BME280 address: use 0x76 (SDO to GND, most boards) \
+                     or 0x77 (SDO to 3.3 V); `i2cdetect -y 1` lists what answers"
+                ),
+            );
+        }
+        let Some(names) = quantities else { return };
+        for name in names {
+            if !self.measurable().iter().any(|q| q.name() == name) {
+                problems.add(
+                    key("quantities"),
+                    format!(
+                        "\"{name}\" is not measured by a BME280: use \"temperature\", \
+                         \"relativeHumidity\" or \"atmosphericPressure\""
+                    ),
+                );
+            }
+        }
+        if names.is_empty() {
+            problems.add(
+                key("quantities"),
+                "is empty: list at least one quantity, or remove the module",
+            );
+        }
+    }
+}
+
+/// A BH1750's address.
+fn check_bh1750(address: u8, key: impl Fn(&str) -> String, problems: &mut Problems) {
+    if ![0x23, 0x5c].contains(&address) {
+        problems.add(
+            key("address"),
+            format!(
+                "{address:#04x} is not a BH1750 address: use 0x23 (ADDR to GND or unconnected) \
+                 or 0x5c (ADDR to 3.3 V)"
+            ),
+        );
+    }
+}
+
+/// A PIR's GPIO line: on the header, and not a line I²C bus 1 or 1-wire uses.
+fn check_pir(gpio: u8, wiring: Wiring, key: impl Fn(&str) -> String, problems: &mut Problems) {
+    if !(2..=27).contains(&gpio) {
+        problems.add(
+            key("gpio"),
+            format!(
+                "{gpio} is not a GPIO line of the 40-pin header: use BCM numbers 2 to 27 (e.g. \
+                 17, physical pin 11), not physical pin numbers"
+            ),
+        );
+    } else if wiring.uses_i2c_bus_1 && (gpio == 2 || gpio == 3) {
+        problems.add(
+            key("gpio"),
+            format!(
+                "GPIO {gpio} is I2C bus 1 ({}), used by the I2C modules: wire the PIR to another \
+                 line, e.g. 17",
+                if gpio == 2 { "SDA" } else { "SCL" }
+            ),
+        );
+    } else if wiring.uses_w1 && gpio == 4 {
+        problems.add(
+            key("gpio"),
+            "GPIO 4 is the 1-wire line of the DS18B20 (dtoverlay=w1-gpio): wire the PIR to \
+             another line, e.g. 17",
+        );
+    }
+}
+
+/// A DS18B20's device id and 1-wire folder.
+fn check_ds18b20(
+    device: &str,
+    w1_devices_dir: &Path,
+    key: impl Fn(&str) -> String,
+    problems: &mut Problems,
+) {
+    if !ds18b20::is_ds18b20_id(device) {
+        problems.add(
+            key("device"),
+            format!(
+                "\"{device}\" is not a DS18B20 id: it looks like \"28-00000a1b2c3d\" (family 28, \
+                 12 hex digits); list the probes with `ls /sys/bus/w1/devices`"
+            ),
+        );
+    }
+    if w1_devices_dir.as_os_str().is_empty() {
+        problems.add(
+            key("w1_devices_dir"),
+            "is empty: remove the line to use /sys/bus/w1/devices",
+        );
     }
 }
 
@@ -631,7 +703,7 @@ fn same_hardware(a: &ModuleConfig, b: &ModuleConfig) -> bool {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../../deploy/pi/pi.toml");
+    const EXAMPLE: &str = include_str!("../../deploy/pi/pi.toml");
 
     const MINIMAL: &str = r#"
 sensor_id = "pi-test"

@@ -21,20 +21,22 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use garonne_payload::{
-    Limits, Location, ModuleState, Reading, SPEC_VERSION, SensorState, Source, Status, Topics,
-    validate_reading,
+    Limits, Location, ModuleState, Quantity, Reading, SPEC_VERSION, SensorState, Source, Status,
+    Timestamp, Topics, validate_reading,
 };
+use garonne_service::mqtt::{Connection, Counters, options};
 use rumqttc::{AsyncClient, LastWill, QoS};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::PiError;
-use super::config::{ConfigError, PiConfig, Problem};
-use super::modules::{Backend, ModuleSlot};
-use super::queue::DiskQueue;
-use crate::mqtt::{Connection, Counters, options};
-use crate::simulate::now;
+use crate::PiError;
+use crate::config::{ConfigError, PiConfig, Problem};
+use crate::modules::{Backend, ModuleSlot};
+use crate::queue::DiskQueue;
+
+/// One module's read: its values, or why it failed.
+type ModuleRead = Result<Vec<(Quantity, f64)>, String>;
 
 /// The `kind` of the Pi's readings and status.
 pub(crate) const KIND: &str = "raspberry-pi";
@@ -334,7 +336,7 @@ impl Agent {
 
     /// Reads every running module and queues one reading of all their values.
     async fn take_reading(&mut self) -> Result<(), PiError> {
-        let time = now();
+        let time = Timestamp::now();
         let results = self
             .on_modules(|modules| {
                 modules
@@ -351,6 +353,28 @@ impl Agent {
             self.seq,
             self.location,
         );
+        if self.collect_values(results, &mut reading) {
+            self.send_status();
+        }
+        if reading.quantities.is_empty() {
+            debug!("no module gave a value: no reading this interval");
+            return Ok(());
+        }
+        // Design: a reading refused or not queued still uses its `seq`, so receivers see the
+        // gap and count it lost.
+        self.seq += 1;
+        if !self.passes_the_spec(&reading) {
+            return Ok(());
+        }
+        self.queue_reading(&reading).await?;
+        self.pump();
+        Ok(())
+    }
+
+    /// Puts each module's values (`None`: not running) into `reading`, leaving out values
+    /// beyond their physical range, and notes modules that fail or read again. Returns whether
+    /// a module's status detail changed.
+    fn collect_values(&mut self, results: Vec<Option<ModuleRead>>, reading: &mut Reading) -> bool {
         let mut status_changed = false;
         for (slot, result) in self.modules.iter_mut().zip(results) {
             match result {
@@ -386,17 +410,13 @@ impl Agent {
                 Some(Err(_)) => {}
             }
         }
-        if status_changed {
-            self.send_status();
-        }
-        if reading.quantities.is_empty() {
-            debug!("no module gave a value: no reading this interval");
-            return Ok(());
-        }
-        // Design: a reading refused or not queued still uses its `seq`, so receivers see the
-        // gap and count it lost.
-        self.seq += 1;
-        if let Err(invalid) = validate_reading(&reading, now(), &Limits::default()) {
+        status_changed
+    }
+
+    /// Whether `reading` passes the payload spec; a refusal is logged as a warning once per
+    /// episode, then at debug level.
+    fn passes_the_spec(&mut self, reading: &Reading) -> bool {
+        if let Err(invalid) = validate_reading(reading, Timestamp::now(), &Limits::default()) {
             let violations = invalid
                 .violations
                 .iter()
@@ -409,12 +429,17 @@ impl Agent {
                 warn!(seq = reading.seq, %violations, "reading refused by the payload spec, not sent");
             }
             self.refusing = true;
-            return Ok(());
+            return false;
         }
         if self.refusing {
             info!(seq = reading.seq, "readings valid again");
             self.refusing = false;
         }
+        true
+    }
+
+    /// Writes `reading` to the disk queue (fsynced); a failure is logged and the reading lost.
+    async fn queue_reading(&mut self, reading: &Reading) -> Result<(), PiError> {
         let (seq, bytes) = (reading.seq, reading.to_json());
         let queue = Arc::clone(&self.queue);
         match blocking(move || lock(&queue).push(seq, bytes)).await? {
@@ -426,7 +451,6 @@ impl Agent {
                 "cannot write the reading to the queue: it is lost"
             ),
         }
-        self.pump();
         Ok(())
     }
 
@@ -546,7 +570,7 @@ impl Agent {
             v: SPEC_VERSION,
             sensor_id: self.config.sensor_id.clone(),
             state: self.state,
-            time: now(),
+            time: Timestamp::now(),
             kind: KIND.to_owned(),
             source: Source::RaspberryPi,
             location: Some(self.location),
@@ -613,7 +637,7 @@ fn will(config: &PiConfig, location: Location) -> Status {
         v: SPEC_VERSION,
         sensor_id: config.sensor_id.clone(),
         state: SensorState::Offline,
-        time: now(),
+        time: Timestamp::now(),
         kind: KIND.to_owned(),
         source: Source::RaspberryPi,
         location: Some(location),

@@ -8,7 +8,7 @@ use std::num::ParseFloatError;
 
 use serde_json::{Map, Value};
 
-use super::detect::RawRecord;
+use crate::detect::RawRecord;
 
 /// One value of a row.
 #[derive(Debug, Clone, Copy)]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use garonne_simulator::fetch::{
+use garonne_opendata::fetch::{
     FetchError, FetchOptions, FetchSummary, Manifest, fetch, manifest::sha256_file,
 };
 use sha2::{Digest, Sha256};

@@ -26,10 +26,10 @@ use std::path::Path;
 
 use garonne_payload::{Quantities, Quantity, Timestamp};
 
-use super::datetime::{Naive, parse_utc};
-use super::detect::{self, Sniffed};
-use super::record::{Cell, CsvRow, JsonRow, Num, Record};
-use super::{FileReport, Format, LoadError, Observation, Station, StationKind, catalogue};
+use crate::datetime::{Naive, parse_utc};
+use crate::detect::{self, Sniffed};
+use crate::record::{Cell, CsvRow, JsonRow, Num, Record};
+use crate::{FileReport, Format, LoadError, Observation, Station, StationKind, catalogue};
 
 /// Column of the station number.
 const ID: &[&str] = &["id"];

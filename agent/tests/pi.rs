@@ -11,7 +11,7 @@ use garonne_payload::{
     Limits, ModuleState, ModuleStatus, Quantity, Reading, SensorState, Status, Timestamp,
     parse_reading,
 };
-use garonne_simulator::pi::{self, Hardware, ModuleConfig, PiConfig, PiError, SiteLocation};
+use garonne_agent::{Hardware, ModuleConfig, PiConfig, PiError, SiteLocation};
 use garonne_testkit::{Message, Mosquitto};
 use tokio_util::sync::CancellationToken;
 
@@ -201,7 +201,7 @@ async fn readings_go_out_valid_survive_a_broker_outage_in_order_and_end_offline(
     let config = config("pi-e2e", &broker.url(), queue.path(), all_modules());
     let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
     let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(pi::run(
+    let agent = tokio::spawn(garonne_agent::run(
         config,
         Hardware::Fake { seed: 7 },
         shutdown.clone(),
@@ -338,7 +338,7 @@ async fn a_module_that_is_not_there_fails_with_a_fix_and_the_others_run() {
     let config = config("pi-failing", &broker.url(), queue.path(), modules);
     let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
     let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(pi::run(
+    let agent = tokio::spawn(garonne_agent::run(
         config,
         Hardware::Fake { seed: 1 },
         shutdown.clone(),
@@ -405,7 +405,7 @@ async fn no_module_left_ends_with_a_clear_error_after_reporting_it() {
     let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
     let result = tokio::time::timeout(
         Duration::from_secs(20),
-        pi::run(config, Hardware::Fake { seed: 1 }, CancellationToken::new()),
+        garonne_agent::run(config, Hardware::Fake { seed: 1 }, CancellationToken::new()),
     )
     .await
     .expect("the agent stops by itself");
@@ -455,7 +455,7 @@ async fn readings_queued_while_the_broker_is_away_go_out_after_an_agent_restart(
     let first = config("pi-restart", &nowhere, queue.path(), all_modules());
     let prefix = first.topic_prefix.clone();
     let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(pi::run(first, Hardware::Fake { seed: 3 }, shutdown.clone()));
+    let agent = tokio::spawn(garonne_agent::run(first, Hardware::Fake { seed: 3 }, shutdown.clone()));
     let queue_dir = queue.path().to_owned();
     wait_until("5 readings queued on disk", Duration::from_secs(20), || {
         queued_files(&queue_dir) >= 5
@@ -474,7 +474,7 @@ async fn readings_queued_while_the_broker_is_away_go_out_after_an_agent_restart(
     let second = config("pi-restart", &broker.url(), queue.path(), all_modules());
     let mut sub = Subscriber::start(&broker, &prefix, &second.sensor_id).await;
     let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(pi::run(
+    let agent = tokio::spawn(garonne_agent::run(
         second,
         Hardware::Fake { seed: 3 },
         shutdown.clone(),
@@ -505,7 +505,7 @@ async fn an_agent_that_vanishes_is_announced_offline_by_its_last_will() {
     let queue = tempfile::tempdir().expect("temp dir");
     let config = config("pi-will", &broker.url(), queue.path(), all_modules());
     let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
-    let agent = tokio::spawn(pi::run(
+    let agent = tokio::spawn(garonne_agent::run(
         config,
         Hardware::Fake { seed: 2 },
         CancellationToken::new(),
@@ -536,7 +536,7 @@ async fn real_hardware_needs_the_rpi_feature() {
     let config = config("pi-real", "mqtt://127.0.0.1:9", queue.path(), all_modules());
     let error = tokio::time::timeout(
         Duration::from_secs(5),
-        pi::run(config, Hardware::Real, CancellationToken::new()),
+        garonne_agent::run(config, Hardware::Real, CancellationToken::new()),
     )
     .await
     .expect("refused at once")

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use garonne_payload::Quantity;
 
-use super::{Format, LoadError};
+use crate::{Format, LoadError};
 
 /// What loading did, file by file.
 #[derive(Debug, Default)]

@@ -18,7 +18,7 @@ use std::path::Path;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{Format, LoadError};
+use crate::{Format, LoadError};
 
 /// Column names that make a header a station catalogue's.
 const CATALOGUE_KEYS: [&str; 3] = ["id_nom", "id_numero", "type_stati"];

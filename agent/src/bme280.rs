@@ -491,7 +491,7 @@ fn wait_status<I: I2c, D: DelayNs>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pi::fake::{FakeI2c, NoDelay};
+    use crate::fake::{FakeI2c, NoDelay};
 
     const EXAMPLE: Calibration = Calibration::DATASHEET_EXAMPLE;
 
