@@ -50,6 +50,7 @@ use garonne_payload::{
     Limits, Payload, Quantity, Reading, Timestamp, Topic, Topics, is_valid_sensor_id, parse_payload,
 };
 use rustc_hash::FxHashMap;
+use serde::Serialize;
 
 use crate::alerts::{AlertRule, Track};
 use crate::metrics::Counters;
@@ -100,6 +101,20 @@ pub struct Publish {
     pub payload: Vec<u8>,
     /// Retained.
     pub retain: bool,
+}
+
+impl Publish {
+    /// A message carrying `message` as JSON; `None` if it cannot be serialised, so that a
+    /// retained topic never receives an empty payload by mistake (one deletes its retained
+    /// message).
+    fn json(topic: String, message: &impl Serialize, retain: bool) -> Option<Publish> {
+        let payload = serde_json::to_vec(message).ok()?;
+        Some(Publish {
+            topic,
+            payload,
+            retain,
+        })
+    }
 }
 
 /// What became of one reading.

@@ -94,26 +94,19 @@ impl Engine {
             since,
             time: now,
         };
-        let payload = serde_json::to_vec(&message).unwrap_or_default();
-        match state {
-            AlertState::Raised => out.push(Publish {
-                topic,
-                payload,
-                retain: true,
-            }),
-            AlertState::Cleared => {
-                out.push(Publish {
-                    topic: topic.clone(),
-                    payload,
-                    retain: false,
-                });
-                out.push(Publish {
-                    topic,
-                    payload: Vec::new(),
-                    retain: true,
-                });
-            }
-        }
+        let raised = state == AlertState::Raised;
+        let Some(publish) = Publish::json(topic, &message, raised) else {
+            return;
+        };
+        // Retained only while raised: the cleared message goes to those listening now, then an
+        // empty retained message removes the raised one from the broker.
+        let removal = (!raised).then(|| Publish {
+            topic: publish.topic.clone(),
+            payload: Vec::new(),
+            retain: true,
+        });
+        out.push(publish);
+        out.extend(removal);
         self.counters.alerts += 1;
     }
 }

@@ -182,12 +182,11 @@ impl Engine {
                     emitted_at: now,
                     quantities: stats_map(cell.quantities.iter().map(AreaStats::published)),
                 };
-                out.push(Publish {
-                    topic: self.topics.aggregate(area.id()),
-                    payload: serde_json::to_vec(&message).unwrap_or_default(),
-                    retain: true,
-                });
-                self.counters.aggregates += 1;
+                let topic = self.topics.aggregate(area.id());
+                if let Some(publish) = Publish::json(topic, &message, true) {
+                    out.push(publish);
+                    self.counters.aggregates += 1;
+                }
             }
         }
         self.published.retain(|(w, _), _| *w >= windows.lo);
@@ -223,12 +222,10 @@ impl Engine {
             time,
             quantities,
         };
-        out.push(Publish {
-            topic: self.topics.rolling(&sensor.id),
-            payload: serde_json::to_vec(&message).unwrap_or_default(),
-            retain: true,
-        });
-        self.counters.rolling += 1;
+        if let Some(publish) = Publish::json(self.topics.rolling(&sensor.id), &message, true) {
+            out.push(publish);
+            self.counters.rolling += 1;
+        }
     }
 }
 

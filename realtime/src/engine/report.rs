@@ -70,12 +70,10 @@ impl Engine {
             errors: at_most_reported(errors),
             excerpt: String::from_utf8_lossy(excerpt).into_owned(),
         };
-        out.push(Publish {
-            topic: self.topics.error(key),
-            payload: serde_json::to_vec(&message).unwrap_or_default(),
-            retain: false,
-        });
-        self.counters.error_reports += 1;
+        if let Some(publish) = Publish::json(self.topics.error(key), &message, false) {
+            out.push(publish);
+            self.counters.error_reports += 1;
+        }
     }
 
     /// Why a payload from `payload_sensor` is refused on the topic of `topic_sensor`.
