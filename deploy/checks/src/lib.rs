@@ -86,6 +86,10 @@ fn build_garonne() -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot run {cargo:?}: {e}"));
     assert!(status.success(), "{cargo:?} failed: {status}");
     let binary = profile_dir.join(format!("garonne{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.is_file(), "{} is missing after the build", binary.display());
+    assert!(
+        binary.is_file(),
+        "{} is missing after the build",
+        binary.display()
+    );
     binary
 }

@@ -417,7 +417,9 @@ fn check_arguments(what: &str, args: &[String], env: &[(String, String)]) -> Res
     for (key, value) in env {
         run.env(key, interpolate(value, "placeholder"));
     }
-    let output = run.output().with_context(|| format!("run {}", binary.display()))?;
+    let output = run
+        .output()
+        .with_context(|| format!("run {}", binary.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     ensure!(
         output.status.success(),

@@ -326,7 +326,8 @@ fn every_prometheus_query_names_metrics_the_services_export() {
             (*crate_dir, text)
         })
         .collect();
-    // garonne-service renders the MQTT connection's metrics under each service's name.
+    // garonne-service renders the host's metrics (MQTT connection, acknowledgements, outbox)
+    // under the name a service gives its host (or the connection's renderer).
     let exported = |name: &str| {
         let base = ["_bucket", "_sum", "_count"]
             .iter()
@@ -340,7 +341,9 @@ fn every_prometheus_query_names_metrics_the_services_export() {
             name.strip_prefix(&format!("garonne_{service}_"))
                 .is_some_and(|suffix| {
                     sources["service"].contains(&format!("\"garonne_{{service}}_{suffix}\""))
-                        && sources[service].contains(&format!(".render(\"{service}\""))
+                        && [".render(", "Host::new("]
+                            .iter()
+                            .any(|call| sources[service].contains(&format!("{call}\"{service}\"")))
                 })
         })
     };
