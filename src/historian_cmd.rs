@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use garonne_historian::config::{Config, Secrets};
+use garonne_historian::config::Config;
+use garonne_store::StoreConfig;
 
-use crate::store_args::StoreArgs;
+use crate::store_args::{StoreArgs, influx_credentials};
 
 /// The flags of `garonne historian`. Each one overrides the configuration file. Secrets come
 /// from the environment only: INFLUX_TOKEN (v2), INFLUX_USERNAME and INFLUX_PASSWORD (v1).
@@ -58,7 +59,7 @@ pub async fn run(args: HistorianArgs) -> anyhow::Result<()> {
     }
     let config = config(args)?;
     let shutdown = crate::shutdown_on_signal();
-    let s = garonne_historian::run(config, Secrets::from_env(), shutdown).await?;
+    let s = garonne_historian::run(config, influx_credentials(), shutdown).await?;
     eprintln!(
         "historian stopped: {} messages received, {} points written, {} messages skipped, \
          {} points refused by the store, {} messages left in the spool for the next start",
@@ -70,19 +71,16 @@ pub async fn run(args: HistorianArgs) -> anyhow::Result<()> {
 fn config(args: HistorianArgs) -> anyhow::Result<Config> {
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
-        None => {
-            let mut c = Config {
-                spool_dir: args.data_dir.join("historian-spool"),
-                ..Config::default()
-            };
-            c.store.path = args.data_dir.join("history.sqlite");
-            c
-        }
+        None => Config {
+            spool_dir: args.data_dir.join("historian-spool"),
+            store: StoreConfig::embedded(args.data_dir.join("history.sqlite")),
+            ..Config::default()
+        },
     };
     if let Some(v) = args.broker {
         config.broker = v;
     }
-    args.store.apply(&mut config.store);
+    config.store = args.store.apply(config.store);
     if let Some(v) = args.spool_dir {
         config.spool_dir = v;
     }

@@ -4,11 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use garonne_historian::influx::Credentials;
-use garonne_server::Config;
+use garonne_server::{Config, StoreConfig};
 
 use crate::neighbourhood_args::NeighbourhoodArgs;
-use crate::store_args::StoreArgs;
+use crate::store_args::{StoreArgs, influx_credentials};
 
 /// The flags of `garonne serve`. Each one overrides the configuration file. Secrets come from
 /// the environment only: INFLUX_TOKEN (v2), INFLUX_USERNAME and INFLUX_PASSWORD (v1).
@@ -62,7 +61,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = crate::shutdown_on_signal();
     let addr = config.http_addr;
     eprintln!("Garonne map on http://{addr}/");
-    let summary = garonne_server::run(config, Credentials::from_env(), shutdown).await?;
+    let summary = garonne_server::run(config, influx_credentials(), shutdown).await?;
     eprintln!(
         "server stopped: {} messages applied, {} sensors known",
         summary.counters.applied.iter().sum::<u64>(),
@@ -74,14 +73,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 fn config(args: ServeArgs) -> anyhow::Result<Config> {
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
-        None => {
-            let mut c = Config {
-                neighbourhoods: args.data_dir.join("quartiers-de-democratie-locale.geojson"),
-                ..Config::default()
-            };
-            c.store.path = args.data_dir.join("history.sqlite");
-            c
-        }
+        None => Config {
+            neighbourhoods: args.data_dir.join("quartiers-de-democratie-locale.geojson"),
+            store: StoreConfig::embedded(args.data_dir.join("history.sqlite")),
+            ..Config::default()
+        },
     };
     if let Some(v) = args.broker {
         config.broker = v;
@@ -103,7 +99,7 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
     if let Some(v) = args.static_dir {
         config.static_dir = v;
     }
-    args.store.apply(&mut config.store);
+    config.store = args.store.apply(config.store);
     if let Some(v) = args.client_id {
         config.client_id = Some(v);
     }

@@ -116,11 +116,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         metrics_addr: args.historian_metrics,
         ..garonne_historian::config::Config::default()
     };
-    historian.store.path = store_path.clone();
+    historian.store = garonne_store::StoreConfig::embedded(store_path.clone());
     let token = shutdown.clone();
     services.spawn(async move {
-        let secrets = garonne_historian::config::Secrets::default();
-        let result = garonne_historian::run(historian, secrets, token).await;
+        let credentials = garonne_store::Credentials::default();
+        let result = garonne_historian::run(historian, credentials, token).await;
         ("historian", result.map(drop).map_err(Into::into))
     });
 
@@ -132,10 +132,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         grafana_url: args.grafana_url.clone(),
         ..garonne_server::Config::default()
     };
-    server.store.path = store_path;
+    server.store = garonne_store::StoreConfig::embedded(store_path);
     let token = shutdown.clone();
     services.spawn(async move {
-        let credentials = garonne_historian::influx::Credentials::default();
+        let credentials = garonne_store::Credentials::default();
         let result = garonne_server::run(server, credentials, token).await;
         ("web server", result.map(drop).map_err(Into::into))
     });

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use garonne_historian::influx::{Credentials, InfluxV1};
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig};
+use garonne_store::influx::{Credentials, InfluxV1};
 use garonne_testkit::{Influxd, Mosquitto, free_port};
 use rumqttc::QoS;
 use serde_json::Value;

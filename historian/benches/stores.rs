@@ -19,13 +19,13 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use garonne_historian::embedded::{EmbeddedStore, Retention};
-use garonne_historian::influx::{Credentials, InfluxV1, InfluxV2};
-use garonne_historian::lineproto;
-use garonne_historian::point::Point;
 use garonne_historian::schema;
-use garonne_historian::store::Store;
 use garonne_payload::{Limits, Location, Quantity, Reading, Source, Timestamp, Topics};
+use garonne_store::embedded::{EmbeddedStore, Retention};
+use garonne_store::influx::{Credentials, InfluxV1, InfluxV2};
+use garonne_store::lineproto;
+use garonne_store::point::Point;
+use garonne_store::store::Store;
 use garonne_testkit::{Influxd, Victoria};
 
 const STATIONS: usize = 77;

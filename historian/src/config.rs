@@ -1,15 +1,15 @@
 //! The historian's configuration: a TOML file (`--config`), every key overridable by a flag.
-//! Units are in the names; defaults live in [`Config::default`]. Secrets never live here: the
-//! InfluxDB token and credentials come from the environment ([`Secrets`]).
+//! Units are in the names; defaults live in [`Config::default`] (the store's in
+//! [`StoreConfig`]'s variants). Secrets never live here: the InfluxDB token or user comes from
+//! the environment, read by the `garonne` command ([`garonne_store::Credentials`]).
 //!
 //! ```toml
 //! broker = "mqtt://127.0.0.1:1883"
 //! spool_dir = "data/historian-spool"
 //!
 //! [store]
-//! kind = "influx"            # or "embedded"
+//! kind = "influx-v1"         # or "influx-v2" (org, bucket), "embedded" (path)
 //! url = "http://127.0.0.1:8086"
-//! api = "v1"                 # v1: InfluxDB 1.x (db); v2: InfluxDB 2.x/3.x (org, bucket)
 //! db = "garonne"
 //! ```
 
@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use garonne_payload::Topics;
 use garonne_service::mqtt::BrokerUrl;
+use garonne_store::StoreConfig;
 use serde::{Deserialize, Serialize};
 
 /// Everything `garonne historian` needs.
@@ -51,103 +52,6 @@ pub struct Config {
     pub store: StoreConfig,
 }
 
-/// Which store, and where.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StoreKind {
-    /// InfluxDB (or any server speaking its write API, e.g. VictoriaMetrics).
-    Influx,
-    /// The embedded store: a SQLite file the web server reads.
-    Embedded,
-}
-
-/// Which InfluxDB write API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InfluxApi {
-    /// InfluxDB 1.x: `/write?db=`, credentials `INFLUX_USERNAME` / `INFLUX_PASSWORD`.
-    V1,
-    /// InfluxDB 2.x/3.x (and VictoriaMetrics): org and bucket, token `INFLUX_TOKEN`.
-    V2,
-}
-
-/// The store's settings; the keys of the other kind are ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `influx` or `embedded`.
-    pub kind: StoreKind,
-    /// Embedded: the database file.
-    pub path: PathBuf,
-    /// Embedded: how long raw readings are kept, days.
-    pub raw_retention_days: u32,
-    /// Embedded: how long hourly roll-ups, aggregates, alerts and statuses are kept, days.
-    pub hourly_retention_days: u32,
-    /// InfluxDB: base URL.
-    pub url: String,
-    /// InfluxDB: `v1` or `v2`.
-    pub api: InfluxApi,
-    /// InfluxDB 1.x: database.
-    pub db: String,
-    /// InfluxDB 2.x/3.x: organisation.
-    pub org: String,
-    /// InfluxDB 2.x/3.x: bucket.
-    pub bucket: String,
-}
-
-impl StoreConfig {
-    /// Checks the store's values; the error says what is wrong and how to fix it.
-    pub fn validate(&self) -> Result<(), String> {
-        let store = self;
-        match store.kind {
-            StoreKind::Embedded => {
-                if store.raw_retention_days == 0
-                    || store.hourly_retention_days < store.raw_retention_days
-                {
-                    return Err(format!(
-                        "retention of {} days raw and {} days hourly: keep raw readings at least \
-                         a day, and hourly roll-ups at least as long as raw readings",
-                        store.raw_retention_days, store.hourly_retention_days
-                    ));
-                }
-            }
-            StoreKind::Influx => {
-                if !(store.url.starts_with("http://") || store.url.starts_with("https://")) {
-                    return Err(format!(
-                        "InfluxDB URL \"{}\" is not valid: write it like http://127.0.0.1:8086",
-                        store.url
-                    ));
-                }
-                let empty = match store.api {
-                    InfluxApi::V1 => store.db.is_empty().then_some("db (--db)"),
-                    InfluxApi::V2 if store.org.is_empty() => Some("org (--org)"),
-                    InfluxApi::V2 => store.bucket.is_empty().then_some("bucket (--bucket)"),
-                };
-                if let Some(what) = empty {
-                    return Err(format!("the InfluxDB {what} is empty: give one"));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Default for StoreConfig {
-    fn default() -> StoreConfig {
-        StoreConfig {
-            kind: StoreKind::Embedded,
-            path: PathBuf::from("data/history.sqlite"),
-            raw_retention_days: 7,
-            hourly_retention_days: 400,
-            url: "http://127.0.0.1:8086".to_owned(),
-            api: InfluxApi::V1,
-            db: "garonne".to_owned(),
-            org: "garonne".to_owned(),
-            bucket: "garonne".to_owned(),
-        }
-    }
-}
-
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -162,40 +66,6 @@ impl Default for Config {
             flush_interval_ms: 1000,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9182)),
             store: StoreConfig::default(),
-        }
-    }
-}
-
-/// Secrets, from the environment only (never in a file, a flag or a log line).
-#[derive(Clone, Default)]
-pub struct Secrets {
-    /// `INFLUX_TOKEN`: InfluxDB 2.x/3.x API token.
-    pub token: Option<String>,
-    /// `INFLUX_USERNAME`: InfluxDB 1.x user.
-    pub username: Option<String>,
-    /// `INFLUX_PASSWORD`: InfluxDB 1.x password.
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = |s: &Option<String>| if s.is_some() { "set" } else { "unset" };
-        f.debug_struct("Secrets")
-            .field("token", &set(&self.token))
-            .field("username", &set(&self.username))
-            .field("password", &set(&self.password))
-            .finish()
-    }
-}
-
-impl Secrets {
-    /// Reads `INFLUX_TOKEN`, `INFLUX_USERNAME` and `INFLUX_PASSWORD`.
-    pub fn from_env() -> Secrets {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        Secrets {
-            token: var("INFLUX_TOKEN"),
-            username: var("INFLUX_USERNAME"),
-            password: var("INFLUX_PASSWORD"),
         }
     }
 }
@@ -219,7 +89,8 @@ impl Config {
 
     /// The default configuration as TOML, for `--print-default-config`.
     pub fn default_toml() -> String {
-        garonne_service::config::to_toml(&Config::default())
+        let config = Config::default();
+        garonne_service::config::to_toml(&config) + &config.store.other_kinds_toml()
     }
 
     /// Checks every value; the error says what is wrong and how to fix it.
@@ -299,6 +170,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use garonne_store::config::{InfluxV1Config, InfluxV2Config};
+
     use super::*;
 
     #[test]
@@ -319,13 +192,16 @@ mod tests {
             ("at least 4 segments", |c| c.spool_max_bytes = 1 << 20),
             ("1 to 100000", |c| c.batch_points = 0),
             ("http://127.0.0.1:8086", |c| {
-                c.store.kind = StoreKind::Influx;
-                c.store.url = "127.0.0.1:8086".into();
+                c.store = StoreConfig::InfluxV1(InfluxV1Config {
+                    url: "127.0.0.1:8086".into(),
+                    ..InfluxV1Config::default()
+                });
             }),
             ("bucket (--bucket)", |c| {
-                c.store.kind = StoreKind::Influx;
-                c.store.api = InfluxApi::V2;
-                c.store.bucket.clear();
+                c.store = StoreConfig::InfluxV2(InfluxV2Config {
+                    bucket: String::new(),
+                    ..InfluxV2Config::default()
+                });
             }),
         ];
         for (fix, spoil) in cases {
@@ -353,20 +229,6 @@ mod tests {
                 .iter()
                 .all(|f| f.starts_with("$share/historians/garonne/v1/")),
             "{filters:?}"
-        );
-    }
-
-    #[test]
-    fn secrets_never_show_in_debug_output() {
-        let secrets = Secrets {
-            token: Some("s3cr3t".into()),
-            username: None,
-            password: Some("hunter2".into()),
-        };
-        let shown = format!("{secrets:?}");
-        assert!(
-            !shown.contains("s3cr3t") && !shown.contains("hunter2"),
-            "{shown}"
         );
     }
 }

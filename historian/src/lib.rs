@@ -1,43 +1,47 @@
-//! Garonne historian: readings, aggregates, alerts and statuses from MQTT into InfluxDB (1.x
-//! through the v1 API, 2.x/3.x and VictoriaMetrics through the v2 API) or into the embedded
-//! store, losing nothing when the database, the broker or the historian itself goes away
-//! (ARCHITECTURE §7, docs/historian.md).
+//! Garonne historian: readings, aggregates, alerts and statuses from MQTT into a store of
+//! `garonne-store` (InfluxDB 1.x through the v1 API, 2.x/3.x and VictoriaMetrics through the
+//! v2 API, or the embedded store), losing nothing when the database, the broker or the
+//! historian itself goes away (docs/historian.md).
 //!
-//! - [`point`]: a point of the schema (measurement, tags, fields, time), what every store takes.
+//! Reads, over MQTT (QoS 1, a persistent session): `{prefix}/v1/sensors/+/reading`,
+//! `.../senml`, `.../status`, `.../neighbourhoods/+/aggregate` and `.../alerts/#`. Writes
+//! nothing to MQTT.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration and its checks (the `[store]` block is
+//!   [`garonne_store::StoreConfig`]).
 //! - [`schema`]: MQTT messages into points: the documented measurements, tags and fields.
-//! - [`lineproto`]: the InfluxDB line-protocol encoder, a pure function.
-//! - [`store`]: the [`store::Store`] trait a sink implements, and its error classes.
-//! - [`history`]: the history queries the server asks, the same answers from every store.
-//! - [`influx`]: InfluxDB stores (v1 and v2 write APIs) and InfluxQL history.
-//! - [`embedded`]: the embedded store (SQLite), readable by another process while written.
+//! - [`spool`]: the disk buffer between the broker and the store.
+//! - [`metrics`]: the historian's `/metrics`.
+//! - [`service`]: the driver: MQTT in, the spool, batches out to the store.
 
-pub mod backend;
 pub mod config;
-pub mod embedded;
-pub mod history;
-pub mod influx;
-pub mod lineproto;
 pub mod metrics;
-pub mod point;
 pub mod schema;
 pub mod service;
 pub mod spool;
-pub mod store;
 
-pub use config::{Config, Secrets};
+pub use config::Config;
 pub use service::{HistorianError, Summary, serve};
 
+use garonne_store::{Credentials, backend};
 use tokio_util::sync::CancellationToken;
 
 /// Runs the historian until `shutdown`: binds the metrics address, opens the store the
-/// configuration names (secrets from `secrets`), then [`serve`]s.
+/// configuration names (InfluxDB `credentials` read from the environment by the caller), then
+/// [`serve`]s.
 pub async fn run(
     config: Config,
-    secrets: Secrets,
+    credentials: Credentials,
     shutdown: CancellationToken,
 ) -> Result<Summary, HistorianError> {
     config.validate()?;
     let listener = garonne_service::ops::bind(config.metrics_addr).await?;
-    let store = backend::open(&config.store, &secrets).await?;
+    let store = backend::open(&config.store, &credentials)
+        .await
+        .map_err(|e| HistorianError::Store {
+            store: e.store,
+            source: e.source,
+        })?;
     serve(config, store, listener, shutdown).await
 }

@@ -30,7 +30,7 @@ use garonne_payload::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::point::{Field, Point};
+use garonne_store::point::{Field, Point};
 
 /// Why a message gave no point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

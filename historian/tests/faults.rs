@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use common::{Historian, publish_probe};
 
-use garonne_historian::config::{Config, InfluxApi, StoreKind};
-use garonne_historian::influx::{Credentials, InfluxV1};
+use garonne_historian::config::Config;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig, Summary as Simulated};
+use garonne_store::config::{InfluxV1Config, StoreConfig};
+use garonne_store::influx::{Credentials, InfluxV1};
 use garonne_testkit::{Influxd, Mosquitto};
 use rumqttc::QoS;
 use serde_json::Value;
@@ -41,7 +42,7 @@ async fn start_historian(config: Config, influx: &Influxd) -> Historian {
 }
 
 fn config(broker: &Mosquitto, influx: &Influxd, prefix: &str, spool: &std::path::Path) -> Config {
-    let mut config = Config {
+    Config {
         broker: broker.url(),
         client_id: format!("{prefix}-historian"),
         topic_prefix: prefix.to_owned(),
@@ -50,13 +51,12 @@ fn config(broker: &Mosquitto, influx: &Influxd, prefix: &str, spool: &std::path:
         spool_max_bytes: 64 << 20,
         batch_points: 1000,
         flush_interval_ms: 100,
+        store: StoreConfig::InfluxV1(InfluxV1Config {
+            url: influx.url(),
+            db: DB.to_owned(),
+        }),
         ..Config::default()
-    };
-    config.store.kind = StoreKind::Influx;
-    config.store.api = InfluxApi::V1;
-    config.store.url = influx.url();
-    config.store.db = DB.to_owned();
-    config
+    }
 }
 
 /// Creates the test database on `influx`.

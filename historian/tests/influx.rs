@@ -6,16 +6,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use garonne_historian::history::{Bucket, History, HistoryError, Query, Subject};
-use garonne_historian::influx::{Credentials, InfluxQl, InfluxV1, InfluxV2};
-use garonne_historian::point::{Field, Point};
 use garonne_historian::schema;
-use garonne_historian::store::{Store, StoreError};
 use garonne_payload::{
     Alert, AlertScope, AlertState, Comparison, Limits, Location, ModuleState, ModuleStatus,
     NeighbourhoodAggregate, Quantity, Reading, SensorState, Source, Status, Timestamp, Topics,
     WindowStats, encode_senml,
 };
+use garonne_store::history::{Bucket, History, HistoryError, Query, Subject};
+use garonne_store::influx::{Credentials, InfluxQl, InfluxV1, InfluxV2};
+use garonne_store::point::{Field, Point};
+use garonne_store::store::{Store, StoreError};
 use garonne_testkit::{Influxd, Victoria};
 use serde_json::Value;
 
@@ -412,7 +412,7 @@ async fn a_batch_written_twice_is_stored_once() -> TestResult {
     Ok(())
 }
 
-/// The buckets the test expects, by the semantics of `garonne_historian::history`, from the
+/// The buckets the test expects, by the semantics of `garonne_store::history`, from the
 /// samples it wrote as `(time_ns, mean, min, max, readings)`: a reading is one sample with
 /// its value three times; an aggregate window is one sample. Samples with `from <= time <
 /// to` are grouped by `floor(time / every) * every`; the count is the number of samples, or

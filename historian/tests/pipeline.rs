@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use common::{Historian, publish_probe};
-use garonne_historian::config::{Config, InfluxApi, StoreKind};
-use garonne_historian::embedded::{EmbeddedHistory, EmbeddedStore, Retention};
-use garonne_historian::history::{Bucket, History, Query, Subject};
-use garonne_historian::influx::{Credentials, InfluxQl, InfluxV1};
+use garonne_historian::config::Config;
 use garonne_payload::{Limits, Quantity, Timestamp, parse_reading};
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig};
+use garonne_store::config::{InfluxV1Config, StoreConfig};
+use garonne_store::embedded::{EmbeddedHistory, EmbeddedStore, Retention};
+use garonne_store::history::{Bucket, History, Query, Subject};
+use garonne_store::influx::{Credentials, InfluxQl, InfluxV1};
 use garonne_testkit::{Influxd, Mosquitto, Subscriber};
 use rumqttc::QoS;
 use tokio_util::sync::CancellationToken;
@@ -61,24 +62,17 @@ async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() 
         .await
         .expect("embedded store");
 
-    let config = |name: &str, kind: StoreKind| {
-        let mut c = Config {
-            broker: broker.url(),
-            client_id: format!("{PREFIX}-{name}"),
-            topic_prefix: PREFIX.to_owned(),
-            spool_dir: dir.path().join(format!("spool-{name}")),
-            spool_segment_bytes: 1 << 20,
-            spool_max_bytes: 64 << 20,
-            batch_points: 1000,
-            flush_interval_ms: 100,
-            ..Config::default()
-        };
-        c.store.kind = kind;
-        c.store.api = InfluxApi::V1;
-        c.store.url = influx.url();
-        c.store.db = DB.to_owned();
-        c.store.path = file.clone();
-        c
+    let config = |name: &str, store: StoreConfig| Config {
+        broker: broker.url(),
+        client_id: format!("{PREFIX}-{name}"),
+        topic_prefix: PREFIX.to_owned(),
+        spool_dir: dir.path().join(format!("spool-{name}")),
+        spool_segment_bytes: 1 << 20,
+        spool_max_bytes: 64 << 20,
+        batch_points: 1000,
+        flush_interval_ms: 100,
+        store,
+        ..Config::default()
     };
     let mut sub = Subscriber::start(
         &broker,
@@ -87,9 +81,13 @@ async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() 
     )
     .await;
     publish_probe(&broker, PREFIX).await;
-    let to_influx = Historian::start(config("influx", StoreKind::Influx), influx_store).await;
-    let to_embedded =
-        Historian::start(config("embedded", StoreKind::Embedded), embedded_store).await;
+    let influx_config = StoreConfig::InfluxV1(InfluxV1Config {
+        url: influx.url(),
+        db: DB.to_owned(),
+    });
+    let to_influx = Historian::start(config("influx", influx_config), influx_store).await;
+    let embedded_config = StoreConfig::embedded(file.clone());
+    let to_embedded = Historian::start(config("embedded", embedded_config), embedded_store).await;
     // Subscribed once each has taken the retained probe.
     to_influx.wait_subscribed().await;
     to_embedded.wait_subscribed().await;

@@ -171,10 +171,10 @@ pub async fn history(
             metrics.history_queries.fetch_add(1, Ordering::Relaxed);
             Ok(body(JSON, history::answer(&query, &buckets).to_string()))
         }
-        Err(garonne_historian::history::HistoryError::Invalid(message)) => {
+        Err(garonne_store::history::HistoryError::Invalid(message)) => {
             Err(ApiError::bad_request(message))
         }
-        Err(garonne_historian::history::HistoryError::Unavailable(message)) => {
+        Err(garonne_store::history::HistoryError::Unavailable(message)) => {
             metrics.history_failures.fetch_add(1, Ordering::Relaxed);
             Err(ApiError::unavailable(format!(
                 "history is not available: {message}"

@@ -1,6 +1,7 @@
 //! The server's configuration: a TOML file (`--config`), every key overridable by a flag.
-//! Units are in the names; defaults live in [`Config::default`]. Secrets never live here: the
-//! InfluxDB token or user comes from the environment, as for the historian.
+//! Units are in the names; defaults live in [`Config::default`] (the store's in
+//! [`StoreConfig`]'s variants). Secrets never live here: the InfluxDB token or user comes from
+//! the environment, read by the `garonne` command, as for the historian.
 //!
 //! ```toml
 //! broker = "mqtt://127.0.0.1:1883"
@@ -10,17 +11,17 @@
 //! static_dir = "frontend/dist"
 //!
 //! [store]
-//! kind = "embedded"          # or "influx"
+//! kind = "embedded"          # or "influx-v1", "influx-v2" (url, db)
 //! path = "data/history.sqlite"
 //! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use garonne_historian::config::StoreConfig;
-use garonne_historian::config::StoreKind;
 use garonne_payload::{Quantity, Topics};
 use garonne_service::mqtt::BrokerUrl;
+pub use garonne_store::StoreConfig;
+use garonne_store::config::{InfluxV1Config, InfluxV2Config};
 use serde::{Deserialize, Serialize};
 
 /// Everything `garonne serve` needs.
@@ -63,7 +64,7 @@ pub struct Config {
     /// Most event-stream (`/events`) clients at once; past it, new ones get 503.
     pub max_event_clients: usize,
     /// Where history comes from: the historian's `[store]` block, copied as it is (the
-    /// server reads `kind`, `path`, `url`, `api` and `db`).
+    /// server reads `kind`, `path`, `url` and `db`).
     pub store: StoreConfig,
 }
 
@@ -108,7 +109,8 @@ impl Config {
 
     /// The default configuration as TOML, for `--print-default-config`.
     pub fn default_toml() -> String {
-        garonne_service::config::to_toml(&Config::default())
+        let config = Config::default();
+        garonne_service::config::to_toml(&config) + &config.store.other_kinds_toml()
     }
 
     /// Checks every value; the error says what is wrong and how to fix it.
@@ -159,7 +161,10 @@ impl Config {
         self.store.validate().map_err(ConfigError::Invalid)?;
         // History is read with InfluxQL, from a database: for 2.x/3.x the one mapped to the
         // bucket (DBRP).
-        if self.store.kind == StoreKind::Influx && self.store.db.is_empty() {
+        if let StoreConfig::InfluxV1(InfluxV1Config { db, .. })
+        | StoreConfig::InfluxV2(InfluxV2Config { db, .. }) = &self.store
+            && db.is_empty()
+        {
             return invalid(
                 "the InfluxDB db (--db) is empty: give the database history is read from \
                  (2.x/3.x: the name mapped to the bucket)"
@@ -207,6 +212,8 @@ fn is_web_address(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use garonne_store::StoreKind;
+
     use super::*;
 
     #[test]
@@ -233,12 +240,16 @@ mod tests {
             ("100000 holds", |c| c.max_sensors = 0),
             ("16 to 1000000", |c| c.events_buffer = 1),
             ("http://127.0.0.1:8086", |c| {
-                c.store.kind = StoreKind::Influx;
-                c.store.url = "127.0.0.1:8086".into();
+                c.store = StoreConfig::InfluxV1(InfluxV1Config {
+                    url: "127.0.0.1:8086".into(),
+                    ..InfluxV1Config::default()
+                });
             }),
             ("db (--db)", |c| {
-                c.store.kind = StoreKind::Influx;
-                c.store.db.clear();
+                c.store = StoreConfig::InfluxV1(InfluxV1Config {
+                    db: String::new(),
+                    ..InfluxV1Config::default()
+                });
             }),
         ];
         for (fix, spoil) in cases {
@@ -269,10 +280,10 @@ mod tests {
         let e = toml::from_str::<Config>("http_adr = \"127.0.0.1:80\"").expect_err("typo");
         assert!(e.to_string().contains("http_adr"), "{e}");
         let c: Config = toml::from_str(
-            "default_quantity = \"relativeHumidity\"\n[store]\nkind = \"influx\"\ndb = \"g\"",
+            "default_quantity = \"relativeHumidity\"\n[store]\nkind = \"influx-v1\"\ndb = \"g\"",
         )
         .expect("parses");
         assert_eq!(c.default_quantity, Quantity::RelativeHumidity);
-        assert_eq!(c.store.kind, StoreKind::Influx);
+        assert_eq!(c.store.kind(), StoreKind::InfluxV1);
     }
 }

@@ -73,7 +73,7 @@ pub enum ServerError {
     Neighbourhoods(#[source] garonne_neighbourhoods::LoadError),
     /// The history store's settings are unusable.
     #[error("cannot use the history store")]
-    History(#[source] garonne_historian::influx::ConfigError),
+    History(#[source] garonne_store::influx::ConfigError),
     /// The HTTP address is taken or not allowed.
     #[error("cannot listen on {addr} for the web server (pick another address with --http)")]
     Bind {

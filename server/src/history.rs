@@ -1,5 +1,5 @@
 //! History for `/api/history`: the store the historian writes, read through
-//! [`garonne_historian::history::History`], and the parsing of the request's parameters.
+//! [`garonne_store::history::History`], and the parsing of the request's parameters.
 //!
 //! The embedded store is opened on the first query, and again after a failure: the server may
 //! start before the historian has created the file (`garonne up`, compose), and history then
@@ -7,14 +7,13 @@
 
 use std::path::PathBuf;
 
-use garonne_historian::config::StoreKind;
-use garonne_historian::embedded::EmbeddedHistory;
-use garonne_historian::history::{Bucket, History, HistoryError, Query, Subject};
-use garonne_historian::influx::{Credentials, InfluxQl};
 use garonne_payload::{Quantity, Timestamp, is_valid_sensor_id};
+use garonne_store::config::{InfluxV1Config, InfluxV2Config, StoreConfig};
+use garonne_store::embedded::EmbeddedHistory;
+use garonne_store::history::{Bucket, History, HistoryError, Query, Subject};
+use garonne_store::influx::{Credentials, InfluxQl};
 use tokio::sync::OnceCell;
 
-use crate::config::StoreConfig;
 use crate::error::{ApiError, ServerError};
 
 /// Default history range: the last 24 hours.
@@ -41,11 +40,11 @@ pub enum HistorySource {
 impl HistorySource {
     /// The store `config` names; `credentials` (from the environment) for InfluxDB.
     pub fn open(config: &StoreConfig, credentials: Credentials) -> Result<Self, ServerError> {
-        Ok(match config.kind {
-            StoreKind::Embedded => HistorySource::embedded(config.path.clone()),
-            StoreKind::Influx => HistorySource::Influx(
-                InfluxQl::new(&config.url, &config.db, credentials)
-                    .map_err(ServerError::History)?,
+        Ok(match config {
+            StoreConfig::Embedded(embedded) => HistorySource::embedded(embedded.path.clone()),
+            StoreConfig::InfluxV1(InfluxV1Config { url, db })
+            | StoreConfig::InfluxV2(InfluxV2Config { url, db, .. }) => HistorySource::Influx(
+                InfluxQl::new(url, db, credentials).map_err(ServerError::History)?,
             ),
         })
     }

@@ -1,1 +1,39 @@
-//! Garonne's stores: points, the Store trait, line protocol, InfluxDB and the embedded store, history queries (being moved here; see issue 12).
+//! Garonne's stores: where readings, aggregates, alerts and statuses are kept, and how their
+//! history is read back. The historian writes points through the [`Store`] trait (its spool
+//! and schema stay in `garonne-historian`); the web server reads history through the
+//! [`History`] trait (`/api/history`). Both open the same `[store]` block ([`StoreConfig`]), so
+//! the server reads what the historian writes, without depending on the historian:
+//!
+//! ```text
+//! historian: MQTT ─► schema ─► spool ─► Store::write ─► InfluxDB (v1, v2) | embedded (SQLite)
+//! server:    /api/history ─► History::query ──────────────┘
+//! ```
+//!
+//! Nothing here reads the environment: InfluxDB [`Credentials`] are read by the `garonne`
+//! command and passed in.
+//!
+//! # Layout
+//! - [`point`]: a point (measurement, tags, fields, time), what every store takes.
+//! - [`store`]: the [`Store`] trait a sink implements, and its error classes.
+//! - [`lineproto`]: the InfluxDB line-protocol encoder, a pure function.
+//! - [`history`]: the history queries the server asks, the same answers from every store.
+//! - [`influx`]: InfluxDB stores (v1 and v2 write APIs), InfluxQL history, credentials.
+//! - [`embedded`]: the embedded store (SQLite), readable by another process while written.
+//! - [`config`]: the `[store]` block, one variant per kind.
+//! - [`backend`]: the store a configuration names, opened.
+
+pub mod backend;
+pub mod config;
+pub mod embedded;
+pub mod history;
+pub mod influx;
+pub mod lineproto;
+pub mod point;
+pub mod store;
+
+pub use backend::Backend;
+pub use config::{StoreConfig, StoreKind};
+pub use history::{Bucket, History, HistoryError, Query, Subject};
+pub use influx::Credentials;
+pub use point::{Field, Point};
+pub use store::{Store, StoreError};

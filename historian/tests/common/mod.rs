@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use garonne_historian::config::Config;
-use garonne_historian::store::Store;
 use garonne_historian::{Summary, serve};
 use garonne_payload::{Location, SPEC_VERSION, SensorState, Source, Status, Timestamp};
+use garonne_store::store::Store;
 use garonne_testkit::Mosquitto;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::net::TcpListener;

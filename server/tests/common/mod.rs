@@ -1,6 +1,6 @@
 //! What the server's tests share: a small polygon file, messages as realtime and the sensors
-//! publish them, an embedded history store written through the historian's own code, and
-//! helpers to read responses.
+//! publish them, an embedded history store written as the historian writes it, and helpers to
+//! read responses.
 
 #![allow(dead_code, missing_docs)]
 
@@ -9,10 +9,11 @@ use std::path::Path;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use garonne_historian::embedded::{EmbeddedStore, Retention};
-use garonne_historian::store::Store;
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
-use garonne_payload::{Limits, Timestamp, Topics};
+use garonne_payload::{Limits, NeighbourhoodAggregate, Timestamp, Topic, Topics, parse_reading};
+use garonne_store::embedded::{EmbeddedStore, Retention};
+use garonne_store::point::{Field, Point};
+use garonne_store::store::Store;
 
 /// Two squares side by side: `west` (0..1) and `east` (1..2), longitude and latitude 0..1.
 pub const SQUARES: &str = r#"{"type": "FeatureCollection", "features": [
@@ -65,27 +66,74 @@ pub fn alert(state: &str) -> String {
     )
 }
 
-/// Writes `messages` (topic, payload) into a new embedded store at `path`, through the
-/// historian's schema and store: what the historian would have written.
+/// Writes `messages` (topic, payload: readings and aggregates) into a new embedded store at
+/// `path`, as the points the historian's schema makes of them (docs/historian.md; the server
+/// does not depend on the historian): the `reading` and `aggregate` points history reads.
 pub async fn write_history(path: &Path, messages: &[(String, String)], received: Timestamp) {
     let topics = Topics::default();
     let mut points = Vec::new();
     for (topic, payload) in messages {
-        garonne_historian::schema::points(
-            &topics,
-            topic,
-            payload.as_bytes(),
-            received,
-            &Limits::default(),
-            &mut points,
-        )
-        .unwrap_or_else(|e| panic!("{topic}: {e}"));
+        match topics.parse(topic) {
+            Some(Topic::Reading { .. }) => {
+                let r = parse_reading(payload.as_bytes(), received, &Limits::default())
+                    .unwrap_or_else(|e| panic!("{topic}: {e:?}"));
+                let source = r.source.as_str().to_owned();
+                let tags = vec![
+                    ("kind", r.kind),
+                    ("sensor", r.sensor_id),
+                    ("source", source),
+                ];
+                let fields = r
+                    .quantities
+                    .iter()
+                    .map(|(q, v)| (q.name(), Field::Float(v)));
+                points.push(point("reading", tags, fields.collect(), r.time));
+            }
+            Some(Topic::Aggregate { .. }) => {
+                let a: NeighbourhoodAggregate =
+                    serde_json::from_str(payload).unwrap_or_else(|e| panic!("{topic}: {e}"));
+                let window_secs = a.window_end.unix_secs() - a.window_start.unix_secs();
+                for (quantity, s) in &a.quantities {
+                    let tags = vec![
+                        ("name", a.name.clone()),
+                        ("neighbourhood", a.neighbourhood_id.clone()),
+                        ("quantity", quantity.name().to_owned()),
+                    ];
+                    let count = |n: u64| Field::Int(i64::try_from(n).expect("count"));
+                    let fields = vec![
+                        ("mean", Field::Float(s.mean)),
+                        ("min", Field::Float(s.min)),
+                        ("max", Field::Float(s.max)),
+                        ("readings", count(s.readings)),
+                        ("sensors", count(u64::from(s.sensors))),
+                        ("window_secs", Field::Int(window_secs)),
+                    ];
+                    points.push(point("aggregate", tags, fields, a.window_start));
+                }
+            }
+            _ => panic!("{topic}: the tests' history holds readings and aggregates only"),
+        }
     }
     let mut store = EmbeddedStore::open(path, Retention::default())
         .await
         .expect("store opens");
     store.write(&points).await.expect("points written");
     store.close().await.expect("store closes");
+}
+
+/// A point at `time`.
+fn point(
+    measurement: &'static str,
+    tags: Vec<(&'static str, String)>,
+    fields: Vec<(&'static str, Field)>,
+    time: Timestamp,
+) -> Point {
+    Point {
+        measurement,
+        tags,
+        fields,
+        time_ns: i64::try_from(time.unix_nanos()).expect("time within i64 nanoseconds"),
+    }
 }
 
 /// A response's status, headers and body text.

@@ -6,13 +6,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use garonne_historian::embedded::{
-    EmbeddedHistory, EmbeddedStore, Maintenance, OpenError, Retention,
-};
-use garonne_historian::history::{Bucket, History, HistoryError, Query, Subject};
-use garonne_historian::point::{Field, Point};
-use garonne_historian::store::Store;
 use garonne_payload::{Quantity, Timestamp};
+use garonne_store::embedded::{EmbeddedHistory, EmbeddedStore, Maintenance, OpenError, Retention};
+use garonne_store::history::{Bucket, History, HistoryError, Query, Subject};
+use garonne_store::point::{Field, Point};
+use garonne_store::store::Store;
 
 const SEC: i64 = 1_000_000_000;
 const HOUR: i64 = 3600 * SEC;

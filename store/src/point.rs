@@ -1,6 +1,7 @@
-//! A point of the historian's schema: what [`crate::schema`] makes of an MQTT message and what
-//! every [`crate::store::Store`] writes. It mirrors InfluxDB's data model: a measurement, tags
-//! (indexed strings that name a series), fields (the values) and a time in nanoseconds.
+//! A point: what the historian's schema (`garonne_historian::schema`) makes of an MQTT message
+//! and what every [`crate::store::Store`] writes. It mirrors InfluxDB's data model: a
+//! measurement, tags (indexed strings that name a series), fields (the values) and a time in
+//! nanoseconds.
 //!
 //! Two points with the same measurement, tags and time are the same point: a store keeps the
 //! fields of the last one written. That is what makes writing a reading twice yield one point.
@@ -21,7 +22,7 @@ pub enum Field {
 /// One point: `measurement,tag=value field=value time`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    /// The measurement: `reading`, `aggregate`, `alert` or `status` (see [`crate::schema`]).
+    /// The measurement: `reading`, `aggregate`, `alert` or `status` (see the historian's schema, docs/historian.md).
     pub measurement: &'static str,
     /// Tags, sorted by key (InfluxDB's advice for write speed), values non-empty.
     pub tags: Vec<(&'static str, String)>,

@@ -25,7 +25,7 @@ pub struct InfluxV1 {
 impl InfluxV1 {
     /// A store for `database` on the server at `url` (such as `http://127.0.0.1:8086`; a
     /// path, as behind a reverse proxy, is kept), authenticating with `credentials` (see
-    /// [`Credentials::from_env`]). Nothing is sent yet: [`InfluxV1::check`] tries the
+    /// [`Credentials::from_values`]). Nothing is sent yet: [`InfluxV1::check`] tries the
     /// server.
     ///
     /// # Errors

@@ -11,17 +11,17 @@
 //!   one-minute aggregates;
 //! - the roll-up of the preloaded hours, timed once and printed.
 //!
-//! Run: `cargo bench -p garonne-historian --bench embedded`. Figures go in BENCHMARKS.md.
+//! Run: `cargo bench -p garonne-store --bench embedded`. Figures go in BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use garonne_historian::embedded::{COMPACT_ROWS, EmbeddedHistory, EmbeddedStore, Retention};
-use garonne_historian::history::{History, Query, Subject};
-use garonne_historian::point::{Field, Point};
-use garonne_historian::store::Store;
 use garonne_payload::{Quantity, Timestamp};
+use garonne_store::embedded::{COMPACT_ROWS, EmbeddedHistory, EmbeddedStore, Retention};
+use garonne_store::history::{History, Query, Subject};
+use garonne_store::point::{Field, Point};
+use garonne_store::store::Store;
 
 const SENSORS: usize = 10_000;
 const BATCH: usize = 5_000;

@@ -1,5 +1,5 @@
-//! InfluxDB as the historian's store: points written as line protocol over HTTP, history read
-//! with InfluxQL (ARCHITECTURE §7).
+//! InfluxDB as a store: points written as line protocol over HTTP, history read with InfluxQL
+//! (docs/historian.md).
 //!
 //! - [`InfluxV1`]: a [`Store`](crate::store::Store) on the v1 write API, `POST /write?db=`
 //!   (InfluxDB 1.x; 2.x and 3.x also answer it for a database mapped to a bucket).
@@ -11,11 +11,12 @@
 //!
 //! # Credentials
 //!
-//! Secrets come from the environment only, never from flags or files:
-//! `INFLUX_USERNAME` and `INFLUX_PASSWORD` (InfluxDB 1.x users, sent as HTTP basic
-//! authentication) or `INFLUX_TOKEN` (InfluxDB 2.x/3.x tokens, sent as
-//! `Authorization: Token ...`); see [`Credentials::from_env`]. They never appear in a log line
-//! or an error message, and neither does a password written in a URL.
+//! [`Credentials`]: InfluxDB 1.x users (sent as HTTP basic authentication) or InfluxDB
+//! 2.x/3.x tokens (sent as `Authorization: Token ...`). This crate never reads them: the
+//! `garonne` command reads [`TOKEN_VAR`], or [`USERNAME_VAR`] and [`PASSWORD_VAR`], from the
+//! environment, never from flags or files, and passes them in ([`Credentials::from_values`]).
+//! They never appear in a log line or an error message, and neither does a password written in
+//! a URL.
 //!
 //! # Errors: retry or set aside
 //!
@@ -81,27 +82,31 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    /// The credentials the environment gives: a token from `INFLUX_TOKEN` if it is set and
-    /// not empty, else a user from `INFLUX_USERNAME` and `INFLUX_PASSWORD` (empty if unset)
-    /// if the user name is set and not empty, else none.
-    pub fn from_env() -> Credentials {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        Self::from_values(var(TOKEN_VAR), var(USERNAME_VAR), var(PASSWORD_VAR))
-    }
-
-    /// [`Credentials::from_env`] with the variables' values given.
-    fn from_values(
+    /// The credentials the environment variables' values give (the variables themselves are
+    /// read by the caller): a token from [`TOKEN_VAR`] if it is set and not empty, else a user
+    /// from [`USERNAME_VAR`] and [`PASSWORD_VAR`] (empty if unset) if the user name is set and
+    /// not empty, else none.
+    pub fn from_values(
         token: Option<String>,
         username: Option<String>,
         password: Option<String>,
     ) -> Credentials {
-        match (token, username) {
+        let token = token.filter(|t| !t.is_empty());
+        match (token, username.filter(|u| !u.is_empty())) {
             (Some(token), _) => Credentials::Token(token),
             (None, Some(username)) => Credentials::Basic {
                 username,
                 password: password.unwrap_or_default(),
             },
             (None, None) => Credentials::None,
+        }
+    }
+
+    /// The token, for the v2 write API (which knows no users): empty for other credentials.
+    pub fn token(&self) -> &str {
+        match self {
+            Credentials::Token(token) => token,
+            Credentials::None | Credentials::Basic { .. } => "",
         }
     }
 
@@ -510,6 +515,17 @@ mod tests {
             Credentials::Token("secret".into())
         );
         assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let token = Credentials::from_values(Some("s3cr3t".into()), None, None);
+        let user = Credentials::from_values(None, Some("u".into()), Some("hunter2".into()));
+        let shown = format!("{token:?} {user:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub struct InfluxQl {
 impl InfluxQl {
     /// History from `database` on the server at `url` (such as `http://127.0.0.1:8086`),
     /// authenticating with `credentials`: a 1.x user ([`Credentials::Basic`]) or a 2.x/3.x
-    /// token ([`Credentials::Token`]); see [`Credentials::from_env`].
+    /// token ([`Credentials::Token`]); see [`Credentials::from_values`].
     ///
     /// # Errors
     ///

@@ -1,7 +1,7 @@
 //! [`InfluxV2`]: the store on the v2 write API, through the `influxdb2` crate.
 
 use super::{
-    Base, ConfigError, Container, Credentials, REQUEST_TIMEOUT, TOKEN_VAR, Target, status_error,
+    Base, ConfigError, Container, Credentials, REQUEST_TIMEOUT, Target, status_error,
     transport_error,
 };
 use crate::lineproto;
@@ -10,8 +10,8 @@ use crate::store::{Store, StoreError};
 
 /// A store writing to one bucket with `POST /api/v2/write?org=ORG&bucket=BUCKET&precision=ns`
 /// (InfluxDB 2.x and 3.x, VictoriaMetrics), through [`influxdb2::Client`]'s
-/// `write_line_protocol`: the body is the historian's own line protocol
-/// ([`crate::lineproto`]), so every store writes the same text. Every write times out after
+/// `write_line_protocol`: the body is this crate's own line protocol ([`crate::lineproto`]),
+/// so every store writes the same text. Every write times out after
 /// [`REQUEST_TIMEOUT`].
 ///
 /// The crate writes at the root of the server (`{url}/api/v2/write`): a URL with a path is
@@ -62,17 +62,6 @@ impl InfluxV2 {
             bucket: bucket.to_owned(),
             credentials,
         })
-    }
-
-    /// [`InfluxV2::new`] with the token from the environment variable `INFLUX_TOKEN` (none
-    /// when unset).
-    ///
-    /// # Errors
-    ///
-    /// As [`InfluxV2::new`].
-    pub fn from_env(url: &str, org: &str, bucket: &str) -> Result<Self, ConfigError> {
-        let token = std::env::var(TOKEN_VAR).unwrap_or_default();
-        Self::new(url, org, bucket, &token)
     }
 
     /// The server's URL, without credentials.

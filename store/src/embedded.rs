@@ -21,7 +21,7 @@
 //! | `other_point` | measurement, tags (JSON), time | fields (JSON) of what the tables above have no column for |
 //! | `meta` | key | `raw_before_ns`: raw readings before it are kept as hourly rows only |
 //!
-//! Every point of [`crate::schema`] has its row, and writing a point again replaces it (last
+//! Every point of the historian's schema (docs/historian.md) has its row, and writing a point again replaces it (last
 //! write wins, as in InfluxDB). A reading keeps its values; its `lat`, `lon`, `kind` and
 //! `source` become the sensor's when they change (sensors are fixed: a moving sensor keeps its
 //! newest position only) and its `seq` is not kept (it serves duplicate detection on the way
