@@ -20,7 +20,7 @@ use std::borrow::Cow;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::{Number, Value, json};
+use serde_json::{Map, Number, Value, json};
 
 use crate::quantity::Quantity;
 use crate::reading::{Location, Quantities, Reading, Source};
@@ -183,45 +183,55 @@ fn records_from_value<'a>(value: &'a Value, out: &mut Vec<Violation>) -> Option<
             ));
             continue;
         };
-        let mut r = Record::default();
-        for (key, v) in map {
-            let p = || pointer(&format!("/{i}"), key);
-            let text = || v.as_str().map(Cow::Borrowed);
-            let ok = match key.as_str() {
-                "bn" => take(&mut r.bn, text()),
-                "bu" => take(&mut r.bu, text()),
-                "n" => take(&mut r.n, text()),
-                "u" => take(&mut r.u, text()),
-                "vs" => take(&mut r.vs, text()),
-                "bt" => take(&mut r.bt, v.as_f64()),
-                "bv" => take(&mut r.bv, v.as_f64()),
-                "t" => take(&mut r.t, v.as_f64()),
-                "bver" => take(&mut r.bver, v.as_u64()),
-                "v" => take(&mut r.v, v.as_number().cloned()),
-                "vb" => take(&mut r.vb, v.as_bool()),
-                _ => {
-                    out.push(unknown_field(&p(), key, &LABELS));
-                    continue;
-                }
-            };
-            if !ok {
-                let expected = match key.as_str() {
-                    "bn" | "bu" | "n" | "u" | "vs" => "a string",
-                    "bver" => "a whole number",
-                    "vb" => "a boolean",
-                    _ => "a number",
-                };
-                out.push(wrong_type(
-                    &p(),
-                    expected,
-                    v,
-                    "see RFC 8428 section 4 for each label's type",
-                ));
-            }
-        }
-        records.push(r);
+        records.push(record_from_map(i, map, out));
     }
     (out.len() == before).then_some(records)
+}
+
+/// One record of the explaining path (record `i` of the pack), reporting every label of the
+/// wrong type or unknown.
+fn record_from_map<'a>(
+    i: usize,
+    map: &'a Map<String, Value>,
+    out: &mut Vec<Violation>,
+) -> Record<'a> {
+    let mut r = Record::default();
+    for (key, v) in map {
+        let p = || pointer(&format!("/{i}"), key);
+        let text = || v.as_str().map(Cow::Borrowed);
+        let ok = match key.as_str() {
+            "bn" => take(&mut r.bn, text()),
+            "bu" => take(&mut r.bu, text()),
+            "n" => take(&mut r.n, text()),
+            "u" => take(&mut r.u, text()),
+            "vs" => take(&mut r.vs, text()),
+            "bt" => take(&mut r.bt, v.as_f64()),
+            "bv" => take(&mut r.bv, v.as_f64()),
+            "t" => take(&mut r.t, v.as_f64()),
+            "bver" => take(&mut r.bver, v.as_u64()),
+            "v" => take(&mut r.v, v.as_number().cloned()),
+            "vb" => take(&mut r.vb, v.as_bool()),
+            _ => {
+                out.push(unknown_field(&p(), key, &LABELS));
+                continue;
+            }
+        };
+        if !ok {
+            let expected = match key.as_str() {
+                "bn" | "bu" | "n" | "u" | "vs" => "a string",
+                "bver" => "a whole number",
+                "vb" => "a boolean",
+                _ => "a number",
+            };
+            out.push(wrong_type(
+                &p(),
+                expected,
+                v,
+                "see RFC 8428 section 4 for each label's type",
+            ));
+        }
+    }
+    r
 }
 
 /// Metadata of the pack, each with the index of the record that gave it.
