@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use garonne_opendata::fetch::{Date, ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
+use garonne_opendata::starter;
 
 /// What `garonne data` does.
 #[derive(Subcommand)]
@@ -56,7 +57,7 @@ pub async fn run(command: DataCommand) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut options = FetchOptions::new(args.data_dir);
+    let mut options = FetchOptions::new(args.data_dir.clone());
     options.from = args.from;
     options.to = args.to;
     options.datasets = (!args.datasets.is_empty()).then_some(args.datasets);
@@ -67,6 +68,13 @@ pub async fn run(command: DataCommand) -> anyhow::Result<()> {
     if !summary.is_complete() {
         anyhow::bail!(
             "some datasets could not be downloaded (listed above); run the command again to retry them"
+        );
+    }
+    // The full data is there: what only the starter dataset brought goes.
+    if starter::retire(&args.data_dir)? {
+        println!(
+            "the starter dataset's readings and note are removed from {}: the full data replaces them",
+            args.data_dir.display()
         );
     }
     Ok(())

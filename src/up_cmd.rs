@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use garonne_opendata::fetch::{ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
+use garonne_opendata::fetch::{
+    ESSENTIAL_FILES, FetchError, FetchOptions, essential_missing, fetch,
+};
+use garonne_opendata::starter;
 use garonne_service::mqtt;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::SimulateConfig;
@@ -74,6 +77,10 @@ pub struct UpArgs {
         default_value = "https://data.toulouse-metropole.fr"
     )]
     opendata_url: String,
+    /// When the data folder lacks the open data and the portal cannot be reached, stop with
+    /// an error instead of starting on the starter dataset built into garonne.
+    #[arg(long, env = "GARONNE_NO_STARTER")]
+    no_starter: bool,
 }
 
 /// Runs everything until Ctrl-C or SIGTERM.
@@ -81,7 +88,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // A login with a password: the embedded broker then asks every client for it.
     let login = mqtt::Credentials::from_env()?.filter(|l| !l.password().is_empty());
     check_addresses(&args, login.is_some())?;
-    ensure_open_data(&args.data_dir, &args.opendata_url).await?;
+    ensure_open_data(&args.data_dir, &args.opendata_url, !args.no_starter).await?;
     ensure_front_end(&args.static_dir);
     std::fs::create_dir_all(&args.state_dir).with_context(|| {
         format!(
@@ -246,8 +253,9 @@ fn check_addresses(args: &UpArgs, login: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The open data is there, or is downloaded; offline, one line says how to provide it.
-async fn ensure_open_data(dir: &Path, base_url: &str) -> anyhow::Result<()> {
+/// The open data is there, or is downloaded; with the portal out of reach, the starter dataset
+/// built in (when `use_starter`), said in one line; otherwise one line says how to provide it.
+async fn ensure_open_data(dir: &Path, base_url: &str, use_starter: bool) -> anyhow::Result<()> {
     if essential_missing(dir).is_empty() {
         return Ok(());
     }
@@ -259,6 +267,16 @@ async fn ensure_open_data(dir: &Path, base_url: &str) -> anyhow::Result<()> {
     options.base_url = base_url.to_owned();
     let fetched = fetch(&options).await;
     if essential_missing(dir).is_empty() {
+        return Ok(());
+    }
+    if use_starter && matches!(fetched, Err(FetchError::Unreachable { .. })) {
+        starter::write(dir)?;
+        eprintln!(
+            "the open-data portal cannot be reached: starting on the starter dataset built into \
+             garonne (20 quartiers, the station catalogue, readings of 23-27 November 2025), \
+             written to {}; `garonne data fetch` brings the full, current data",
+            dir.display()
+        );
         return Ok(());
     }
     let why = match fetched {

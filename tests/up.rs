@@ -1,8 +1,10 @@
 //! `garonne` alone (what `cargo run --release` runs), the real binary on the Toulouse open data:
 //! the map's API fills with live aggregates for every quartier, a client from outside receives
-//! readings from the embedded broker, and SIGTERM stops everything with its state saved. Then the
-//! ways it refuses to start: open data missing and not downloadable, an address taken, a broker
-//! beyond loopback without a password; and with one, the login it then asks of every client.
+//! readings from the embedded broker, and SIGTERM stops everything with its state saved. With an
+//! empty data folder and the portal out of reach, it starts on its built-in starter dataset.
+//! Then the ways it refuses to start: open data missing and not downloadable (starter refused),
+//! an address taken, a broker beyond loopback without a password; and with one, the login it
+//! then asks of every client.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -96,26 +98,11 @@ impl Drop for Running {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
-    let Some(data) = open_data_or_skip() else {
-        return;
-    };
-    let state = tempfile::tempdir().expect("temp dir");
-    let ports = ports();
-    let mut command = garonne(&data, state.path(), ports);
-    let mut running = Running(
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("garonne starts"),
-    );
-    let base = format!("http://127.0.0.1:{}", ports[1]);
-
-    // Every quartier gets its live aggregate on the map's API.
+/// Waits (at most 60 s) until the map's API shows the 20 quartiers, each with its live
+/// aggregate; returns them and the sensors' GeoJSON.
+async fn every_quartier_live(base: &str, running: &mut Running) -> (Vec<Value>, Value) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (neighbourhoods, sensors) = loop {
+    loop {
         let answer = async |path: &str| -> Option<Value> {
             let body = reqwest::get(format!("{base}{path}"))
                 .await
@@ -135,7 +122,7 @@ async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
                     .iter()
                     .all(|f| !f["properties"]["aggregate"].is_null())
             {
-                break (features, s);
+                return (features, s);
             }
         }
         assert!(
@@ -147,7 +134,28 @@ async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
             "garonne stopped early"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
+    let Some(data) = open_data_or_skip() else {
+        return;
     };
+    let state = tempfile::tempdir().expect("temp dir");
+    let ports = ports();
+    let mut command = garonne(&data, state.path(), ports);
+    let mut running = Running(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("garonne starts"),
+    );
+    let base = format!("http://127.0.0.1:{}", ports[1]);
+
+    // Every quartier gets its live aggregate on the map's API.
+    let (neighbourhoods, sensors) = every_quartier_live(&base, &mut running).await;
     assert!(
         neighbourhoods
             .iter()
@@ -225,10 +233,12 @@ async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
 }
 
 #[test]
-fn without_open_data_and_offline_it_says_how_to_provide_it() {
+fn without_open_data_offline_and_no_starter_it_says_how_to_provide_it() {
     let empty = tempfile::tempdir().expect("temp dir");
     let state = tempfile::tempdir().expect("temp dir");
-    let output = finish(garonne(empty.path(), state.path(), ports()));
+    let mut command = garonne(empty.path(), state.path(), ports());
+    command.env("GARONNE_NO_STARTER", "true");
+    let output = finish(command);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
@@ -239,6 +249,40 @@ fn without_open_data_and_offline_it_says_how_to_provide_it() {
             "the error names {fix}: {}",
             error[0]
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_open_data_and_offline_it_starts_on_the_built_in_starter() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let state = tempfile::tempdir().expect("temp dir");
+    let ports = ports();
+    let log = state.path().join("stderr.log");
+    let mut command = garonne(empty.path(), state.path(), ports);
+    let mut running = Running(
+        command
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("garonne starts"),
+    );
+    let base = format!("http://127.0.0.1:{}", ports[1]);
+    let (neighbourhoods, _) = every_quartier_live(&base, &mut running).await;
+    assert_eq!(neighbourhoods.len(), 20, "the starter's 20 quartiers");
+
+    let stderr = std::fs::read_to_string(&log).expect("the log");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("starter dataset"))
+        .collect();
+    assert_eq!(said.len(), 1, "one line says so: {stderr}");
+    assert!(said[0].contains("garonne data fetch"), "{}", said[0]);
+    for file in [
+        "stations-meteo-en-place.json",
+        "quartiers-de-democratie-locale.geojson",
+        "STARTER-ATTRIBUTION.md",
+    ] {
+        assert!(empty.path().join(file).is_file(), "{file} written");
     }
 }
 

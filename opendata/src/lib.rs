@@ -41,8 +41,10 @@
 //! - `catalogue`, `readings`: the two loaders; `datetime`: offset times to UTC.
 //! - `report`, `error`: what loading did, and why it failed.
 //! - [`fetch`]: `garonne data fetch`, the dataset catalogue, the manifest, the essential files.
+//! - [`starter`]: the starter dataset built into the binary, for a first start offline.
 
 pub mod fetch;
+pub mod starter;
 
 mod catalogue;
 mod datetime;
