@@ -7,11 +7,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use garonne_agent::{Hardware, ModuleConfig, PiConfig, PiError, SiteLocation};
 use garonne_payload::{
     Limits, ModuleState, ModuleStatus, Quantity, Reading, SensorState, Status, Timestamp,
     parse_reading,
 };
-use garonne_agent::{Hardware, ModuleConfig, PiConfig, PiError, SiteLocation};
 use garonne_testkit::{Message, Mosquitto};
 use tokio_util::sync::CancellationToken;
 
@@ -455,7 +455,11 @@ async fn readings_queued_while_the_broker_is_away_go_out_after_an_agent_restart(
     let first = config("pi-restart", &nowhere, queue.path(), all_modules());
     let prefix = first.topic_prefix.clone();
     let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(garonne_agent::run(first, Hardware::Fake { seed: 3 }, shutdown.clone()));
+    let agent = tokio::spawn(garonne_agent::run(
+        first,
+        Hardware::Fake { seed: 3 },
+        shutdown.clone(),
+    ));
     let queue_dir = queue.path().to_owned();
     wait_until("5 readings queued on disk", Duration::from_secs(20), || {
         queued_files(&queue_dir) >= 5

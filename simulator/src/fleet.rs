@@ -941,6 +941,44 @@ mod tests {
         assert_eq!(statuses[1].topic, "garonne/v1/sensors/b/status");
     }
 
+    /// The starter dataset `garonne up` writes offline has readings of November 2025: the
+    /// fleet replays them on today's clock, every reading valid now.
+    #[test]
+    fn the_starter_dataset_replays_now() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        garonne_opendata::starter::write(dir.path()).expect("starter written");
+        let data = garonne_opendata::load_dir(dir.path()).expect("starter loads");
+        let now = Timestamp::now();
+        let config = FleetConfig {
+            rate_hz: 1.0,
+            ..FleetConfig::default()
+        };
+        let mut fleet = Fleet::new(
+            &data.stations,
+            &data.observations,
+            None,
+            config,
+            Topics::default(),
+            now,
+        )
+        .expect("fleet");
+        let mut out = Vec::new();
+        fleet.poll(now.add_nanos(999_000_000), usize::MAX, &mut out);
+        let readings: Vec<Reading> = out
+            .iter()
+            .filter(|o| o.topic.ends_with("/reading"))
+            .map(|o| {
+                parse_reading(&o.payload, Timestamp::now(), &Limits::default()).expect("valid now")
+            })
+            .collect();
+        assert_eq!(readings.len(), data.stations.len(), "every station, once");
+        assert!(fleet.stats().replayed > 0, "stations replay their readings");
+        assert!(
+            readings.iter().all(|r| r.time.secs_since(now).abs() < 2.0),
+            "published on today's clock"
+        );
+    }
+
     #[test]
     fn bad_knobs_are_refused_with_the_fix() {
         for (config, needle) in [

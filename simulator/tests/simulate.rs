@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
+use garonne_opendata::load_catalogue;
 use garonne_payload::{Limits, Reading, SensorState, Status, Timestamp, parse_reading};
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::mqtt::BrokerUrl;
-use garonne_opendata::load_catalogue;
 use garonne_simulator::simulate::{self, SimulateConfig};
 use garonne_testkit::{Mosquitto, Subscriber};
 use rumqttc::QoS;
