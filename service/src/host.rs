@@ -25,6 +25,7 @@ use std::time::Duration;
 use garonne_payload::Timestamp;
 use rumqttc::{AsyncClient, Publish, QoS};
 use tokio::net::TcpListener;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -122,7 +123,7 @@ pub struct Host {
 }
 
 impl Host {
-    /// Settings with the defaults: 16 MiB inbox and outbox, batches of 1,024, a 2 ms linger, a
+    /// Settings with the defaults: 4 MiB inbox and outbox, batches of 1,024, a 5 ms linger, a
     /// 3 s grace, a persistent session and no ticks.
     pub fn new(service: &'static str, broker: BrokerUrl, client_id: impl Into<String>) -> Host {
         Host {
@@ -132,10 +133,10 @@ impl Host {
             session: Session::Persistent,
             subscriptions: Vec::new(),
             tick_every: None,
-            inbox_bytes: 16 << 20,
-            outbox_bytes: 16 << 20,
+            inbox_bytes: 4 << 20,
+            outbox_bytes: 4 << 20,
             batch: 1024,
-            linger: Duration::from_millis(2),
+            linger: Duration::from_millis(5),
             shutdown_grace: Duration::from_secs(3),
             mqtt: Arc::default(),
         }
@@ -181,6 +182,9 @@ struct Running {
     outbox: Outbox,
     acks: Acks,
     stats: Arc<Stats>,
+    /// The batch being handled (reused), and its share of the inbox, given back after.
+    messages: Vec<Publish>,
+    rooms: Vec<OwnedSemaphorePermit>,
 }
 
 impl Host {
@@ -248,6 +252,8 @@ impl Host {
             outbox: Outbox::new(self.outbox_bytes),
             acks: Acks::default(),
             stats: Arc::default(),
+            messages: Vec::with_capacity(self.batch),
+            rooms: Vec::with_capacity(self.batch),
         }
     }
 
@@ -362,18 +368,23 @@ impl Running {
         transform: &mut T,
         batch: &mut Vec<Inbound>,
     ) -> Result<(), T::Error> {
-        let messages: Vec<Publish> = batch.iter().map(|m| m.publish.clone()).collect();
+        self.messages.clear();
+        for Inbound { publish, room } in batch.drain(..) {
+            self.messages.push(publish);
+            self.rooms.push(room);
+        }
         let handled = transform
-            .handle(&messages, Timestamp::now(), &mut self.outbox)
-            .await?;
-        if handled == Handled::Done {
-            for message in &messages {
+            .handle(&self.messages, Timestamp::now(), &mut self.outbox)
+            .await;
+        if matches!(handled, Ok(Handled::Done)) {
+            for message in &self.messages {
                 self.acks.owe(message);
             }
         }
-        // Dropping the batch gives its bytes back to the inbox.
-        batch.clear();
-        Ok(())
+        // Handled or not, the batch leaves the inbox: its bytes are free again.
+        self.messages.clear();
+        self.rooms.clear();
+        handled.map(|_| ())
     }
 
     /// Hands owed acknowledgements and waiting publications to the client while it has room;

@@ -19,7 +19,8 @@ pub const OVERHEAD: usize = 64;
 pub struct Inbound {
     /// The message.
     pub publish: Publish,
-    _room: OwnedSemaphorePermit,
+    /// Its share of the inbox, given back when dropped.
+    pub room: OwnedSemaphorePermit,
 }
 
 /// The event loop's end.
@@ -58,12 +59,7 @@ impl Sender {
         else {
             return false;
         };
-        self.tx
-            .send(Inbound {
-                publish,
-                _room: room,
-            })
-            .is_ok()
+        self.tx.send(Inbound { publish, room }).is_ok()
     }
 }
 
