@@ -144,11 +144,12 @@ impl Engine {
         let skew_secs = i64::from(self.settings.limits.max_future_skew_secs);
         let mut windows = Windows::new(clock, now_secs, skew_secs, self.areas.len());
         let rolling_lo = clock.rolling_start(now_secs);
+        let mut rolling = [Acc::EMPTY; Quantity::COUNT];
         for s in 0..self.sensors.len() {
             let sensor = &mut self.sensors[s];
             sensor.expire_panes(clock, now_secs);
             windows.add_sensor(&sensor.panes, clock);
-            if let Some(rolling) = sensor.take_rolling(rolling_lo) {
+            if sensor.take_rolling(rolling_lo, &mut rolling) {
                 self.publish_rolling(s, &rolling, out);
             }
         }
@@ -230,20 +231,21 @@ impl Engine {
 }
 
 impl Sensor {
-    /// The sensor's statistics over its panes from `rolling_lo` on, if it has new readings
-    /// since the last call.
-    fn take_rolling(&mut self, rolling_lo: i64) -> Option<[Acc; Quantity::COUNT]> {
+    /// Puts in `rolling` the sensor's statistics over its panes from `rolling_lo` on, if it
+    /// has new readings since the last call; whether it had. Performance: `rolling` is the
+    /// caller's buffer, not a new array per sensor.
+    fn take_rolling(&mut self, rolling_lo: i64, rolling: &mut [Acc; Quantity::COUNT]) -> bool {
         if !self.rolling_dirty {
-            return None;
+            return false;
         }
         self.rolling_dirty = false;
-        let mut rolling = [Acc::EMPTY; Quantity::COUNT];
+        rolling.fill(Acc::EMPTY);
         for pane in self.panes.iter().filter(|p| p.no >= rolling_lo) {
             for (acc, add) in rolling.iter_mut().zip(&pane.accs) {
                 acc.merge(add);
             }
         }
-        Some(rolling)
+        true
     }
 }
 
