@@ -33,6 +33,9 @@
 #        CONSUMERS="spool influx" WINDOWS="" LIVE_WINDOWS="20" bench/historian.sh 5
 #        (default CONSUMERS: bare spool tmpfs influx victoria embedded python; the window runs
 #        need spool among them)
+#        BASELINE_BIN=/path/to/older/garonne CONSUMERS="baseline-spool spool" bench/historian.sh
+#        (baseline-spool, baseline-embedded: the same runs with another build of garonne, for a
+#        before/after in one run)
 # Environment: GARONNE_DATA_DIR (default ../shared/data/toulouse), DRAIN_CAP (longest wait for
 # one backlog, default 120 s), PYTHON_CAP (default 60 s), KEEP_LOGS (a directory to keep the
 # consumers', stores' and broker's logs and the historian's final metrics in),
@@ -61,7 +64,9 @@ while [ $# -gt 0 ]; do
 done
 for name in $CONSUMERS; do
   case $name in bare|spool|tmpfs|influx|victoria|embedded|python) ;;
-    *) echo "unknown consumer $name in CONSUMERS (bare spool tmpfs influx victoria embedded python)" >&2; exit 2 ;;
+    baseline-spool|baseline-embedded)
+      [ -x "${BASELINE_BIN:-}" ] || { echo "consumer $name needs BASELINE_BIN, an older garonne binary" >&2; exit 2; } ;;
+    *) echo "unknown consumer $name in CONSUMERS (bare spool tmpfs influx victoria embedded python baseline-spool baseline-embedded)" >&2; exit 2 ;;
   esac
 done
 if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS"; KEEP_LOGS=$(cd "$KEEP_LOGS" && pwd); fi
@@ -176,7 +181,7 @@ metric() { # name [file]: the sum of the samples of a metric
 start_historian() { # spool dir, store flags...
   client=bench-historian
   local spool=$1; shift
-  cmd=(./target/release/garonne historian --broker "mqtt://127.0.0.1:$port" --spool-dir "$spool"
+  cmd=("$historian_bin" historian --broker "mqtt://127.0.0.1:$port" --spool-dir "$spool"
        --metrics-addr "127.0.0.1:$mport" --client-id $client "$@")
   "${cmd[@]}" >>"$dir/$name.log" 2>&1 &
   consumer=$!
@@ -240,18 +245,19 @@ commands=() notes=() rows=() spool_rows=() live_rows=() python_rate=
 # Sets up one run: a fresh broker with the given window, the consumer's store, and what the
 # consumer is (kind, store, start and progress functions, spool directory).
 setup() { # consumer, window
-  name=$1
-  kind=$1 store=none start=start_$1 ready=ready_$1 progress=progress_$1 spool_only= cap=$DRAIN_CAP
+  name=$1 historian_bin=./target/release/garonne
+  case $name in baseline-*) historian_bin=$BASELINE_BIN ;; esac
+  kind=${1#baseline-} store=none start=start_${1#baseline-} ready=ready_$1 progress=progress_$1 spool_only= cap=$DRAIN_CAP
   case $name in
     influx|python) store=influxd ;;
     victoria) store=victoria ;;
-    embedded) store=embedded ;;
+    embedded|baseline-embedded) store=embedded ;;
   esac
-  case $name in spool|tmpfs|influx|victoria|embedded)
+  case $name in spool|tmpfs|influx|victoria|embedded|baseline-spool|baseline-embedded)
     kind=historian ready=ready_historian progress=progress_historian ;;
   esac
   case $name in
-    spool) start="start_spool $dir/spool" spool_only=1 ;;
+    spool|baseline-spool) start="start_spool $dir/spool" spool_only=1 ;;
     tmpfs) start="start_spool $shm/spool" spool_only=1 ;;
     python) cap=$PYTHON_CAP ;;
   esac

@@ -113,7 +113,8 @@ pub struct Host {
     pub outbox_bytes: usize,
     /// Most messages handed to the transform at once.
     pub batch: usize,
-    /// How long the event loop waits after a fresh read before reading again.
+    /// How long the event loop waits after a fresh read before reading again, while nothing is
+    /// owed to the broker (see [`crate::mqtt`]); zero: never.
     pub linger: Duration,
     /// How long shutdown gives the broker to take the last messages and acknowledgements.
     pub shutdown_grace: Duration,
@@ -123,7 +124,7 @@ pub struct Host {
 }
 
 impl Host {
-    /// Settings with the defaults: 4 MiB inbox and outbox, batches of 1,024, a 5 ms linger, a
+    /// Settings with the defaults: 4 MiB inbox and outbox, batches of 1,024, no linger, a
     /// 3 s grace, a persistent session and no ticks.
     pub fn new(service: &'static str, broker: BrokerUrl, client_id: impl Into<String>) -> Host {
         Host {
@@ -136,7 +137,7 @@ impl Host {
             inbox_bytes: 4 << 20,
             outbox_bytes: 4 << 20,
             batch: 1024,
-            linger: Duration::from_millis(5),
+            linger: Duration::ZERO,
             shutdown_grace: Duration::from_secs(3),
             mqtt: Arc::default(),
         }
