@@ -19,6 +19,7 @@ use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::SimulateConfig;
 use rumqttc::QoS;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// How long the services have, all together, to stop and save their state after Ctrl-C.
 const STOP_WITHIN: Duration = Duration::from_secs(5);
@@ -100,10 +101,31 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     start_broker(args.mqtt, login)?;
     let broker = format!("mqtt://{}", args.mqtt);
     let shutdown = crate::shutdown_on_signal();
+    let mut services = Services::new();
+    spawn_pipeline(&args, &broker, &shutdown, &mut services);
+    if !args.no_simulator {
+        spawn_simulator(&args, &broker, &shutdown, &mut services)?;
+    }
+    println!(
+        "Garonne is running: the map on http://{}/ , MQTT on {broker} (Ctrl-C stops everything)",
+        args.http
+    );
+    stop_together(services, &shutdown, &args.state_dir).await
+}
+
+/// The services `garonne up` runs, each ending with its name and how it ended.
+type Services = JoinSet<(&'static str, anyhow::Result<()>)>;
+
+/// Starts realtime, the historian (into the embedded store) and the web server.
+fn spawn_pipeline(
+    args: &UpArgs,
+    broker: &str,
+    shutdown: &CancellationToken,
+    services: &mut Services,
+) {
     let polygons = args.data_dir.join(ESSENTIAL_FILES[1]);
     let store_path = args.state_dir.join("history.sqlite");
-
-    let mut services: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+    let broker = broker.to_owned();
     let realtime = garonne_realtime::Config {
         broker: broker.clone(),
         neighbourhoods: polygons.clone(),
@@ -146,36 +168,46 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let result = garonne_server::run(server, credentials, token).await;
         ("web server", result.map(drop).map_err(Into::into))
     });
+}
 
-    if !args.no_simulator {
-        let simulate = SimulateConfig {
-            broker: broker.parse().context("the embedded broker's address")?,
-            client_id: "garonne-simulator".to_owned(),
-            topic_prefix: "garonne".to_owned(),
-            data_dir: args.data_dir.clone(),
-            neighbourhoods: Some(polygons),
-            fleet: FleetConfig {
-                density: args.density,
-                rate_hz: args.rate,
-                ..FleetConfig::default()
-            },
-            duration: None,
-            qos: QoS::AtLeastOnce,
-            progress: false,
-        };
-        let token = shutdown.clone();
-        services.spawn(async move {
-            let result = garonne_simulator::simulate::run(simulate, token).await;
-            ("simulator", result.map(drop).map_err(Into::into))
-        });
-    }
+/// Starts the simulated fleet.
+fn spawn_simulator(
+    args: &UpArgs,
+    broker: &str,
+    shutdown: &CancellationToken,
+    services: &mut Services,
+) -> anyhow::Result<()> {
+    let polygons = args.data_dir.join(ESSENTIAL_FILES[1]);
+    let simulate = SimulateConfig {
+        broker: broker.parse().context("the embedded broker's address")?,
+        client_id: "garonne-simulator".to_owned(),
+        topic_prefix: "garonne".to_owned(),
+        data_dir: args.data_dir.clone(),
+        neighbourhoods: Some(polygons),
+        fleet: FleetConfig {
+            density: args.density,
+            rate_hz: args.rate,
+            ..FleetConfig::default()
+        },
+        duration: None,
+        qos: QoS::AtLeastOnce,
+        progress: false,
+    };
+    let token = shutdown.clone();
+    services.spawn(async move {
+        let result = garonne_simulator::simulate::run(simulate, token).await;
+        ("simulator", result.map(drop).map_err(Into::into))
+    });
+    Ok(())
+}
 
-    println!(
-        "Garonne is running: the map on http://{}/ , MQTT on {broker} (Ctrl-C stops everything)",
-        args.http
-    );
-
-    // The first service to end (with an error, or at shutdown) stops the others.
+/// Waits for the first service to end (with an error, or at shutdown), then stops the others
+/// within [`STOP_WITHIN`]; the first error wins.
+async fn stop_together(
+    mut services: Services,
+    shutdown: &CancellationToken,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<()> {
     let mut failure = None;
     if let Some(ended) = services.join_next().await {
         failure = failed(ended);
@@ -197,7 +229,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         eprintln!(
             "stopped in {:.1} s, state saved in {}",
             stopping.elapsed().as_secs_f64(),
-            args.state_dir.display()
+            state_dir.display()
         );
     }
     match failure {
