@@ -1,5 +1,5 @@
 //! `garonne`: the one command line of the platform. It composes the crates' entry points and
-//! owns no pipeline logic (see ARCHITECTURE §3).
+//! owns no pipeline logic (see docs/architecture.md).
 
 use std::process::ExitCode;
 

@@ -1,7 +1,7 @@
 //! `garonne up` (and `garonne` alone, so `cargo run --release`): the whole pipeline in one
 //! process. An embedded MQTT broker, the simulated Toulouse fleet, realtime, the historian into
 //! the embedded store and the web server, each the same library entry point its own command
-//! runs, talking to the others through the broker and the store only (ARCHITECTURE §3).
+//! runs, talking to the others through the broker and the store only (docs/architecture.md).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -4,7 +4,7 @@
 # the org, the bucket and the operator token (the `influx` command is configured with it). A
 # volume that is already set up skips every init script.
 #
-# It makes InfluxQL work (ARCHITECTURE.md §7: history and Grafana read with InfluxQL):
+# It makes InfluxQL work (docs/architecture.md: history and Grafana read with InfluxQL):
 #   - the DBRP mapping: database GARONNE_INFLUX_DATABASE, retention policy autogen -> the bucket;
 #   - two v1 users (InfluxDB 1.x-style user name and password, no token to copy around):
 #       GARONNE_INFLUX_HISTORIAN_USERNAME  write the bucket only (`garonne historian --influx-api v1`)

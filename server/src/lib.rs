@@ -1,7 +1,7 @@
 //! Garonne server: what people open in their browser. The live neighbourhood map and the
 //! payload validator pages, the JSON/GeoJSON API behind them (described by an OpenAPI 3.1
 //! document at `/api/openapi.json`), live updates as Server-Sent Events on `/events`, and
-//! `/healthz`, `/readyz`, `/metrics` — all on one address (ARCHITECTURE §8, server/CONTRACT.md).
+//! `/healthz`, `/readyz`, `/metrics` — all on one address (docs/architecture.md, server/CONTRACT.md).
 //!
 //! Reads, over MQTT (QoS 0, clean session): `{prefix}/v1/neighbourhoods/+/aggregate`,
 //! `.../sensors/+/status`, `.../sensors/+/rolling`, `.../alerts/#` (retained: they rebuild the

@@ -1,6 +1,6 @@
 //! The embedded store: every point in one SQLite file, written by the historian and read, for
 //! history, by the web server in another process while the writes go on (`garonne up`,
-//! ARCHITECTURE §3 and §7).
+//! docs/architecture.md).
 //!
 //! - [`EmbeddedStore`]: the [`Store`] the historian writes through (one per file), with
 //!   [`EmbeddedStore::maintenance`], the roll-up and retention it runs every few minutes.

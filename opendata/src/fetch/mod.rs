@@ -80,7 +80,7 @@ use progress::Bars;
 /// The Toulouse Métropole open-data portal.
 pub const DEFAULT_BASE_URL: &str = "https://data.toulouse-metropole.fr";
 
-/// The default data directory (ARCHITECTURE §3); the repository git-ignores everything in it
+/// The default data directory (docs/architecture.md); the repository git-ignores everything in it
 /// but `datasets.toml` and `README.md`.
 pub const DEFAULT_DATA_DIR: &str = "data";
 
