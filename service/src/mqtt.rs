@@ -119,6 +119,9 @@ pub struct Counters {
     pub received: AtomicU64,
     /// Whether the connection is up now.
     pub connected: AtomicBool,
+    /// Whether the broker holds the subscriptions now (a SUBACK came, or the session it kept
+    /// has them); subscribers only.
+    pub subscribed: AtomicBool,
     /// Woken whenever a connection is made or lost, a publish is acknowledged, or the event
     /// loop ends, so a caller can wait for the next acknowledgement instead of polling (see
     /// [`Counters::wait_until`]).
@@ -316,6 +319,9 @@ async fn drive(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff.reset();
                 owed = 0;
+                if subscription.is_some() && ack.session_present {
+                    counters.subscribed.store(true, Ordering::Relaxed);
+                }
                 if let Some(sub) = &subscription
                     && !ack.session_present
                 {
@@ -348,6 +354,10 @@ async fn drive(
                     }
                 }
             }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                counters.subscribed.store(true, Ordering::Relaxed);
+                counters.changed.notify_waiters();
+            }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 counters.acked.fetch_add(1, Ordering::Relaxed);
                 counters.changed.notify_waiters();
@@ -367,6 +377,7 @@ async fn drive(
             Err(error) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
                 let was_connected = counters.connected.swap(false, Ordering::Relaxed);
+                counters.subscribed.store(false, Ordering::Relaxed);
                 if was_connected {
                     warn!(broker = %broker, %error, "MQTT connection lost, reconnecting");
                 } else if counters.errors.load(Ordering::Relaxed) == 1 {
