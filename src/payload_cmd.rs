@@ -6,7 +6,6 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use clap::Subcommand;
 use garonne_payload::{Limits, Payload, Timestamp, Violation, json_schema, parse_payload};
@@ -76,7 +75,7 @@ fn read_input(file: &std::path::Path) -> std::io::Result<Vec<u8>> {
 }
 
 fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
+    Timestamp::now()
 }
 
 /// What `validate` prints, and how many payloads were invalid.

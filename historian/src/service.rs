@@ -97,11 +97,6 @@ pub struct Summary {
     pub recovered: Recovered,
 }
 
-/// The wall clock.
-pub fn now() -> Timestamp {
-    Timestamp::now()
-}
-
 /// Runs the historian with `store` until `shutdown`, serving `/metrics` on `listener`.
 pub async fn serve<S: Store + 'static>(
     config: Config,
@@ -459,7 +454,7 @@ async fn write_batches<S: Store + 'static>(
                 }
                 if last_maintenance.elapsed() >= MAINTAIN_EVERY {
                     last_maintenance = Instant::now();
-                    if let Err(e) = store.maintain(now()).await {
+                    if let Err(e) = store.maintain(Timestamp::now()).await {
                         warn!(store = store.name(), error = %Chain(&e), "store housekeeping failed; trying again later");
                     }
                 }
@@ -562,7 +557,7 @@ fn keep_rejected(file: &Path, point: &Point, why: &str) -> std::io::Result<()> {
         .append(true)
         .open(file)?;
     let reason = why.replace('\n', " ");
-    write!(f, "# {} refused: {reason}\n{line}", now())?;
+    write!(f, "# {} refused: {reason}\n{line}", Timestamp::now())?;
     if !line.ends_with('\n') {
         writeln!(f)?;
     }

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use garonne_payload::{
     ErrorReport, Limits, Location, NeighbourhoodAggregate, Quantity, Reading, Rule, Source,
@@ -311,7 +311,7 @@ fn reading(sensor: &str, seq: u64, time: Timestamp, (lon, lat): (f64, f64), t: f
 }
 
 fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
+    Timestamp::now()
 }
 
 /// The aggregates among `messages`, decoded, in arrival order.

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -252,7 +251,7 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
 
 /// The wall clock.
 pub fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
+    Timestamp::now()
 }
 
 #[cfg(test)]

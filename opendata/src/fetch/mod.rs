@@ -606,7 +606,7 @@ async fn record(
 
 /// Now, to the second.
 fn now() -> Timestamp {
-    let t = Timestamp::from_system_time(std::time::SystemTime::now());
+    let t = Timestamp::now();
     Timestamp::new(t.unix_secs(), 0).unwrap_or(t)
 }
 
