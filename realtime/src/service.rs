@@ -10,7 +10,7 @@ use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_payload::Timestamp;
 use garonne_service::host::{Handled, Host, Ops, Transform};
 use garonne_service::ops;
-use garonne_service::outbox::{Outbox, Outgoing};
+use garonne_service::outbox::{EmptyRetained, Outbox, Outgoing};
 use garonne_service::report::Chain;
 use rumqttc::{Publish as Received, QoS};
 use tokio::net::TcpListener;
@@ -193,18 +193,10 @@ impl Realtime {
     /// Moves the core's outputs to the outbox.
     fn publish(&mut self, outbox: &mut Outbox) {
         for p in self.out.drain(..) {
-            let message = if p.retain && p.payload.is_empty() {
-                // The core withdraws a retained message (a cleared alert) on purpose.
-                Outgoing::clear(p.topic)
-            } else {
-                match Outgoing::message(p.topic, p.payload, p.retain) {
-                    Ok(message) => message,
-                    Err(error) => {
-                        warn!(%error, "not published");
-                        continue;
-                    }
-                }
-            };
+            // The core makes an empty retained payload only to withdraw a retained message (a
+            // cleared alert), on purpose: its JSON goes through `Publish::json`, never empty.
+            let message = Outgoing::message(p.topic, p.payload, p.retain)
+                .unwrap_or_else(|EmptyRetained(topic)| Outgoing::clear(topic));
             outbox.push(message);
         }
     }

@@ -209,7 +209,7 @@ impl Host {
             let probe = self.probe(ops.metrics, &running);
             tokio::spawn(ops::serve(ops.listener, probe, ops_shutdown.clone()))
         });
-        info!(service = self.service, broker = %self.broker, "connected to MQTT");
+        info!(service = self.service, broker = %self.broker, "MQTT connection started");
         let result = self.drive(transform, &mut running, &shutdown).await;
         let summary = match result {
             Ok(()) => self.finish(transform, running).await,
@@ -260,7 +260,7 @@ impl Host {
 
     fn probe(&self, service_metrics: RenderMetrics, running: &Running) -> Probe {
         let service = self.service;
-        let mqtt = Arc::clone(&running.connection.counters);
+        let mqtt = Arc::clone(&self.mqtt);
         let stats = Arc::clone(&running.stats);
         Probe {
             ready: {
@@ -288,8 +288,8 @@ impl Host {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         ticker.tick().await; // the first tick is immediate
         let mut batch: Vec<Inbound> = Vec::with_capacity(self.batch);
+        let mut owed = false;
         loop {
-            let owed = !running.outbox.is_empty() || !running.acks.is_empty();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Ok(()),
@@ -305,7 +305,7 @@ impl Host {
                     running.handle(transform, &mut batch).await?;
                 }
             }
-            running.hand_over();
+            owed = running.hand_over();
         }
     }
 
@@ -334,7 +334,6 @@ impl Host {
         while running.hand_over() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(RETRY_EVERY).await;
         }
-        let mqtt = running.connection_counters();
         let unsent = running.outbox.len();
         let published = running.outbox.handed();
         let delivered = unsent == 0
@@ -353,7 +352,7 @@ impl Host {
         }
         closed?;
         Ok(Summary {
-            received: mqtt.received.load(Ordering::Relaxed),
+            received: self.mqtt.received.load(Ordering::Relaxed),
             acknowledged: running.stats.acknowledged.load(Ordering::Relaxed),
             published,
             dropped: running.outbox.dropped(),
@@ -399,10 +398,6 @@ impl Running {
         self.outbox.hand_over(&self.client);
         self.stats.observe(&self.outbox);
         !self.acks.is_empty() || !self.outbox.is_empty()
-    }
-
-    fn connection_counters(&self) -> Arc<Counters> {
-        Arc::clone(&self.connection.counters)
     }
 }
 

@@ -36,7 +36,8 @@ pub type Receiver = mpsc::UnboundedReceiver<Inbound>;
 
 /// An inbox holding at most `max_bytes` (a single larger message still passes, alone).
 pub fn channel(max_bytes: usize) -> (Sender, Receiver) {
-    let max_bytes = max_bytes.clamp(OVERHEAD, Semaphore::MAX_PERMITS);
+    // At most u32::MAX: one message takes at most max_bytes permits in one u32 request.
+    let max_bytes = max_bytes.clamp(OVERHEAD, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let (tx, rx) = mpsc::unbounded_channel();
     let room = Arc::new(Semaphore::new(max_bytes));
     (

@@ -308,13 +308,15 @@ async fn drive(
     let mut backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX);
     // Received QoS 1 messages whose acknowledgement has not been written yet.
     let mut owed: u64 = 0;
+    // Only a subscriber that lingers times its polls: the clock stays off the others' hot path.
+    let lingers = subscription.as_ref().is_some_and(|s| !s.linger.is_zero());
     loop {
         // A poll that took this long waited for the socket: a fresh wake-up, after which a
         // subscriber lingers (rather than cancelling a pending poll, which rumqttc does not
         // promise to survive).
-        let started = std::time::Instant::now();
+        let started = lingers.then(std::time::Instant::now);
         let event = eventloop.poll().await;
-        let woken = started.elapsed() >= WAITED;
+        let woken = started.is_some_and(|t| t.elapsed() >= WAITED);
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff.reset();
@@ -349,7 +351,7 @@ async fn drive(
                         owed += 1;
                     }
                     let _ = sub.inbox.send(publish).await;
-                    if woken && owed == 0 && !sub.linger.is_zero() {
+                    if woken && owed == 0 {
                         tokio::time::sleep(sub.linger).await;
                     }
                 }
