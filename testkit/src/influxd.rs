@@ -4,25 +4,23 @@
 //! Also the small HTTP probe the database servers share: [`Server`] only knows when a port
 //! accepts TCP connections, and an HTTP server can accept them before it answers.
 
-use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
-use crate::{Error, Launch, Server, find, free_port, require};
+use crate::instance::{Instance, Program, deref_instance, write_config};
+use crate::{Error, Launch, Server, free_port};
 
 /// The server's program.
 const BINARY: &str = "influxd";
 
-/// The Debian package that installs it.
-const PACKAGE: &str = "influxdb";
-
-/// How many ports to try when another process takes a free one first.
-const PORT_ATTEMPTS: usize = 5;
+/// The server's program and package.
+const PROGRAM: Program = Program {
+    binary: BINARY,
+    package: "influxdb",
+};
 
 /// How long influxd is given to start, and to answer `/ping` after that.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -37,15 +35,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// shards (`data/`), write-ahead log (`wal/`) and log (`influxd.log`) are in a temporary
 /// directory removed when the value is dropped. No database exists at first.
 ///
-/// Dropping it kills the server; [`Influxd::stop`] and [`Influxd::restart`] take it down
-/// and bring it back mid-test, with its data.
+/// Dropping it kills the server; [`Instance::stop`] and [`Influxd::restart`] take it down
+/// and bring it back mid-test, with its data. Its port, directory and log are [`Instance`]'s.
 #[derive(Debug)]
 pub struct Influxd {
-    // Declared first so that it is dropped (the process killed) before the directory it
-    // writes to is removed.
-    server: Server,
-    dir: TempDir,
+    instance: Instance,
 }
+
+deref_instance!(Influxd);
 
 impl Influxd {
     /// Starts a server and waits until `/ping` answers 204 (up to 20 s).
@@ -55,7 +52,7 @@ impl Influxd {
     /// [`Error::NotInstalled`] when influxd is not installed, [`Error::Timeout`] when it
     /// does not answer in time, or any error of [`Server::start`].
     pub fn start() -> Result<Self, Error> {
-        Self::start_program(Self::program()?, false)
+        Self::start_program(PROGRAM.find()?, false)
     }
 
     /// Starts a server with authentication on (`auth-enabled = true`), which InfluxDB 1.x
@@ -66,7 +63,7 @@ impl Influxd {
     ///
     /// As [`Influxd::start`].
     pub fn start_with_auth() -> Result<Self, Error> {
-        Self::start_program(Self::program()?, true)
+        Self::start_program(PROGRAM.find()?, true)
     }
 
     /// Starts a server as [`Influxd::start`] does, or returns `None` (after printing
@@ -84,8 +81,7 @@ impl Influxd {
     /// When influxd is installed but does not start (a failure, never a skip), and when it
     /// is missing while the environment variable `CI` is `true` or `1` (see [`require`]).
     pub fn start_or_skip() -> Option<Self> {
-        let program = require(BINARY, PACKAGE)?;
-        Some(Self::start_program(program, false).unwrap_or_else(|e| panic!("{}", chain(&e))))
+        PROGRAM.start_or_skip(|program| Self::start_program(program, false))
     }
 
     /// [`Influxd::start_with_auth`], skipping as [`Influxd::start_or_skip`] does.
@@ -94,18 +90,7 @@ impl Influxd {
     ///
     /// As [`Influxd::start_or_skip`].
     pub fn start_with_auth_or_skip() -> Option<Self> {
-        let program = require(BINARY, PACKAGE)?;
-        Some(Self::start_program(program, true).unwrap_or_else(|e| panic!("{}", chain(&e))))
-    }
-
-    /// The host the server listens on: `127.0.0.1`.
-    pub fn host(&self) -> &'static str {
-        "127.0.0.1"
-    }
-
-    /// The HTTP port; it stays the same across restarts.
-    pub fn port(&self) -> u16 {
-        self.server.port()
+        PROGRAM.start_or_skip(|program| Self::start_program(program, true))
     }
 
     /// The HTTP API's base URL: `http://127.0.0.1:PORT`.
@@ -113,81 +98,30 @@ impl Influxd {
         format!("http://{}:{}", self.host(), self.port())
     }
 
-    /// The temporary directory with the configuration, data and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The server's log file.
-    pub fn log(&self) -> &Path {
-        self.server.log()
-    }
-
-    /// The last lines the server wrote to its log since it last started, for assertion
-    /// messages.
-    pub fn log_tail(&self) -> String {
-        self.server.log_tail()
-    }
-
-    /// Whether the server process is running (it may have crashed).
-    pub fn is_running(&mut self) -> bool {
-        self.server.is_running()
-    }
-
-    /// Stops the server cleanly (SIGTERM) and waits for it to exit; clients then get
-    /// connection refused. Does nothing if it is already stopped.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Stop`] when the process cannot be signalled or waited for.
-    pub fn stop(&mut self) -> Result<(), Error> {
-        self.server.stop()
-    }
-
     /// Stops the server if it runs, then starts it again on the same ports with the same
     /// data, and waits until `/ping` answers.
     ///
     /// # Errors
     ///
-    /// As [`Influxd::stop`] and [`Influxd::start`].
+    /// As [`Instance::stop`] and [`Influxd::start`].
     pub fn restart(&mut self) -> Result<(), Error> {
-        self.server.restart()?;
-        wait_for_http(&mut self.server, "/ping", 204, START_TIMEOUT)
-    }
-
-    /// The program, or [`Error::NotInstalled`].
-    fn program() -> Result<PathBuf, Error> {
-        find(BINARY).ok_or_else(|| Error::NotInstalled {
-            binary: BINARY.to_owned(),
-            package: PACKAGE.to_owned(),
-        })
+        self.server().restart()?;
+        wait_for_http(self.server(), "/ping", 204, START_TIMEOUT)
     }
 
     /// Writes the configuration in a new temporary directory and starts `program` with it,
     /// on other ports if the first ones are taken.
     fn start_program(program: PathBuf, auth: bool) -> Result<Self, Error> {
-        let dir = tempfile::Builder::new()
-            .prefix("garonne-influxd-")
-            .tempdir()
-            .map_err(|source| Error::TempDir {
-                name: BINARY.to_owned(),
-                source,
-            })?;
-        let config = dir.path().join("influxdb.conf");
-        let log = dir.path().join("influxd.log");
-        let mut server = Server::start_on_free_port(PORT_ATTEMPTS, |port| {
-            let text = configuration(port, free_port()?, dir.path(), auth);
-            std::fs::write(&config, text).map_err(|source| Error::Write {
-                path: config.clone(),
-                source,
-            })?;
-            Ok(Launch::new(BINARY, &program, port, &log)
+        let mut instance = Instance::start(BINARY, |port, dir| {
+            let config = dir.join("influxdb.conf");
+            write_config(&config, &configuration(port, free_port()?, dir, auth))?;
+            Ok(Launch::new(BINARY, &program, port, dir.join("influxd.log"))
                 .arg("-config")
                 .arg(&config)
                 .timeout(START_TIMEOUT))
         })?;
-        wait_for_http(&mut server, "/ping", 204, START_TIMEOUT)?;
-        Ok(Self { server, dir })
+        wait_for_http(instance.server(), "/ping", 204, START_TIMEOUT)?;
+        Ok(Self { instance })
     }
 }
 
@@ -288,18 +222,6 @@ pub(crate) fn http_status(address: SocketAddr, path: &str) -> std::io::Result<u1
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text:?}")))
 }
 
-/// An error and its sources, one per line.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        // Writing to a String cannot fail.
-        let _ = write!(text, "\ncaused by: {cause}");
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,7 +250,7 @@ mod tests {
         let Some(mut influxd) = Influxd::start_or_skip() else {
             return Ok(());
         };
-        let address = influxd.server.address();
+        let address = influxd.server().address();
         assert_eq!(http_status(address, "/ping")?, 204);
         assert!(influxd.url().starts_with("http://127.0.0.1:"));
         influxd.stop()?;

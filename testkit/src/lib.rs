@@ -36,9 +36,14 @@
 //!   [`Server`] runs it, waits until its port accepts TCP connections (or
 //!   reports its early exit with the tail of its log), stops, restarts and
 //!   kills it on drop.
+//! - [`instance`]: [`Instance`], a [`Server`] and the temporary directory it keeps its
+//!   files in; the servers below deref to it for their port, directory, log and stop.
 //! - [`mosquitto`]: [`Mosquitto`], the MQTT broker, built on [`Server`].
 //! - [`influxd`]: [`Influxd`], InfluxDB 1.x, ready once `/ping` answers.
 //! - [`victoria`]: [`Victoria`], VictoriaMetrics, ready once `/health` answers.
+//! - [`service`]: [`Service`], a Garonne service's `serve` run in this process on a free ops
+//!   port, stopped on drop, with waits on its `/metrics` and `/readyz`.
+//! - [`metrics`]: [`Metrics`], a `/metrics` page scraped and parsed into `name{labels}` samples.
 //! - [`data`]: the Toulouse open data tests read ([`open_data_dir`]): a committed fixture.
 //! - [`subscriber`]: [`Subscriber`], an MQTT client on a test's broker that
 //!   records what it receives, and waits (with a timeout) for what a test
@@ -48,9 +53,12 @@ pub mod data;
 pub mod error;
 pub mod influxd;
 pub mod install;
+pub mod instance;
+pub mod metrics;
 pub mod mosquitto;
 pub mod port;
 pub mod server;
+pub mod service;
 pub mod subscriber;
 pub mod victoria;
 
@@ -58,8 +66,11 @@ pub use data::{open_data_dir, open_data_file};
 pub use error::Error;
 pub use influxd::Influxd;
 pub use install::{find, require};
+pub use instance::Instance;
+pub use metrics::Metrics;
 pub use mosquitto::Mosquitto;
 pub use port::free_port;
 pub use server::{Launch, Server};
+pub use service::Service;
 pub use subscriber::{Message, Subscriber};
 pub use victoria::Victoria;

@@ -1,20 +1,18 @@
 //! [`Mosquitto`]: a real MQTT broker on a free loopback port.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use tempfile::TempDir;
-
-use crate::{Error, Launch, Server, find, require};
+use crate::instance::{Instance, Program, deref_instance, write_config};
+use crate::{Error, Launch};
 
 /// The broker's program.
 const BINARY: &str = "mosquitto";
 
-/// The Debian package that installs it.
-const PACKAGE: &str = "mosquitto";
-
-/// How many ports to try when another process takes the free one first.
-const PORT_ATTEMPTS: usize = 5;
+/// The broker's program and package.
+const PROGRAM: Program = Program {
+    binary: BINARY,
+    package: "mosquitto",
+};
 
 /// A mosquitto broker that runs until dropped.
 ///
@@ -27,15 +25,16 @@ const PORT_ATTEMPTS: usize = 5;
 /// not the broker's limits.
 ///
 /// Dropping it kills the broker (without saving) and frees the port; use
-/// [`Mosquitto::stop`] and [`Mosquitto::restart`] to take the broker down
-/// and bring it back mid-test with its retained messages and sessions.
+/// [`Instance::stop`] (SIGTERM: the broker writes its persistence file) and
+/// [`Mosquitto::restart`] to take the broker down and bring it back mid-test
+/// with its retained messages and sessions. Its port, directory and log are
+/// [`Instance`]'s.
 #[derive(Debug)]
 pub struct Mosquitto {
-    // Declared first so that it is dropped (the process killed) before the
-    // directory it writes to is removed.
-    server: Server,
-    dir: TempDir,
+    instance: Instance,
 }
+
+deref_instance!(Mosquitto);
 
 impl Mosquitto {
     /// Starts a broker and waits (up to 10 s) until it accepts connections.
@@ -59,11 +58,7 @@ impl Mosquitto {
     /// As [`Mosquitto::start`]; a line mosquitto rejects makes it exit during
     /// start-up, which is reported as [`Error::Exited`] with its message.
     pub fn start_with(extra_config: &str) -> Result<Self, Error> {
-        let program = find(BINARY).ok_or_else(|| Error::NotInstalled {
-            binary: BINARY.to_owned(),
-            package: PACKAGE.to_owned(),
-        })?;
-        Self::start_program(program, extra_config)
+        Self::start_program(PROGRAM.find()?, extra_config)
     }
 
     /// Starts a broker as [`Mosquitto::start`] does, or returns `None`
@@ -92,59 +87,12 @@ impl Mosquitto {
     ///
     /// As [`Mosquitto::start_or_skip`].
     pub fn start_with_or_skip(extra_config: &str) -> Option<Self> {
-        let program = require(BINARY, PACKAGE)?;
-        match Self::start_program(program, extra_config) {
-            Ok(broker) => Some(broker),
-            Err(error) => panic!("{}", chain(&error)),
-        }
-    }
-
-    /// The host the broker listens on: `127.0.0.1`.
-    pub fn host(&self) -> &'static str {
-        "127.0.0.1"
-    }
-
-    /// The port the broker listens on; it stays the same across restarts.
-    pub fn port(&self) -> u16 {
-        self.server.port()
+        PROGRAM.start_or_skip(|program| Self::start_program(program, extra_config))
     }
 
     /// The broker's address as a URL: `mqtt://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("mqtt://{}:{}", self.host(), self.port())
-    }
-
-    /// The temporary directory with the configuration, persistence file
-    /// and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The broker's log file.
-    pub fn log(&self) -> &Path {
-        self.server.log()
-    }
-
-    /// The last lines the broker wrote to its log since it last started,
-    /// for assertion messages.
-    pub fn log_tail(&self) -> String {
-        self.server.log_tail()
-    }
-
-    /// Whether the broker process is running (it may have crashed).
-    pub fn is_running(&mut self) -> bool {
-        self.server.is_running()
-    }
-
-    /// Stops the broker cleanly (SIGTERM), so that it writes its
-    /// persistence file, and waits for it to exit. Clients see their
-    /// connection drop. Does nothing if it is already stopped.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Stop`] when the process cannot be signalled or waited for.
-    pub fn stop(&mut self) -> Result<(), Error> {
-        self.server.stop()
     }
 
     /// Stops the broker if it runs, then starts it again on the same port
@@ -153,35 +101,31 @@ impl Mosquitto {
     ///
     /// # Errors
     ///
-    /// As [`Mosquitto::stop`] and [`Mosquitto::start`].
+    /// As [`Instance::stop`] and [`Mosquitto::start`].
     pub fn restart(&mut self) -> Result<(), Error> {
-        self.server.restart()
+        self.server().restart()
     }
 
     /// Writes the configuration in a new temporary directory and starts
     /// `program` with it, on another port if the first one is taken.
     fn start_program(program: PathBuf, extra_config: &str) -> Result<Self, Error> {
-        let dir = tempfile::Builder::new()
-            .prefix("garonne-mosquitto-")
-            .tempdir()
-            .map_err(|source| Error::TempDir {
-                name: BINARY.to_owned(),
-                source,
-            })?;
-        let config = dir.path().join("mosquitto.conf");
-        let log = dir.path().join("mosquitto.log");
-        let server = Server::start_on_free_port(PORT_ATTEMPTS, |port| {
-            let text = configuration(port, dir.path(), extra_config);
-            std::fs::write(&config, text).map_err(|source| Error::Write {
-                path: config.clone(),
-                source,
-            })?;
-            Ok(Launch::new(BINARY, &program, port, &log)
-                .arg("-c")
-                .arg(&config))
+        let instance = Instance::start(BINARY, |port, dir| {
+            launch(&program, port, dir, extra_config)
         })?;
-        Ok(Self { server, dir })
+        Ok(Self { instance })
     }
+}
+
+/// Writes the configuration of a broker on `port` keeping its files in `dir` (see
+/// [`configuration`]), and describes the process.
+fn launch(program: &Path, port: u16, dir: &Path, extra_config: &str) -> Result<Launch, Error> {
+    let config = dir.join("mosquitto.conf");
+    write_config(&config, &configuration(port, dir, extra_config))?;
+    Ok(
+        Launch::new(BINARY, program, port, dir.join("mosquitto.log"))
+            .arg("-c")
+            .arg(&config),
+    )
 }
 
 /// The text of mosquitto.conf for a broker on `port` keeping its files in
@@ -221,21 +165,11 @@ fn configuration(port: u16, dir: &Path, extra: &str) -> String {
     text
 }
 
-/// An error and its sources, one per line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        // Writing to a String cannot fail.
-        let _ = write!(text, "\ncaused by: {cause}");
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instance::PORT_ATTEMPTS;
+    use crate::{Server, require};
 
     #[test]
     fn configuration_listens_on_loopback_and_persists_in_the_directory() {
@@ -250,45 +184,22 @@ mod tests {
     /// attempt gets a free port.
     #[test]
     fn a_taken_port_is_retried_with_another() -> Result<(), Box<dyn std::error::Error>> {
-        let Some(program) = require(BINARY, PACKAGE) else {
+        let Some(program) = require(PROGRAM.binary, PROGRAM.package) else {
             return Ok(());
         };
         let squatter = std::net::TcpListener::bind("127.0.0.1:0")?;
         let taken = squatter.local_addr()?.port();
         let dir = tempfile::tempdir()?;
-        let config = dir.path().join("mosquitto.conf");
-        let log = dir.path().join("mosquitto.log");
         let mut offered = Vec::new();
         let server = Server::start_on_free_port(PORT_ATTEMPTS, |free| {
             let port = if offered.is_empty() { taken } else { free };
             offered.push(port);
-            std::fs::write(&config, configuration(port, dir.path(), "")).map_err(|source| {
-                Error::Write {
-                    path: config.clone(),
-                    source,
-                }
-            })?;
-            Ok(Launch::new(BINARY, &program, port, &log)
-                .arg("-c")
-                .arg(&config))
+            launch(&program, port, dir.path(), "")
         })?;
         assert_eq!(offered.len(), 2, "ports offered: {offered:?}");
         assert_eq!(server.port(), offered[1]);
         assert_ne!(server.port(), taken);
         drop(squatter);
         Ok(())
-    }
-
-    #[test]
-    fn chain_lists_the_causes() {
-        let error = Error::Stop {
-            name: "mosquitto".to_owned(),
-            port: 1,
-            source: std::io::Error::other("no such process"),
-        };
-        assert_eq!(
-            chain(&error),
-            "could not stop mosquitto on port 1\ncaused by: no such process"
-        );
     }
 }

@@ -5,19 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tempfile::TempDir;
-
-use crate::influxd::{chain, wait_for_http};
-use crate::{Error, Launch, Server, find, require};
+use crate::influxd::wait_for_http;
+use crate::instance::{Instance, Program, deref_instance};
+use crate::{Error, Launch};
 
 /// The server's program.
 const BINARY: &str = "victoria-metrics";
 
-/// The Debian package that installs it.
-const PACKAGE: &str = "victoria-metrics";
-
-/// How many ports to try when another process takes the free one first.
-const PORT_ATTEMPTS: usize = 5;
+/// The server's program and package.
+const PROGRAM: Program = Program {
+    binary: BINARY,
+    package: "victoria-metrics",
+};
 
 /// How long the server is given to start, and to answer `/health` after that.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,13 +40,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 ///
 /// Samples become searchable about a second after they are written; `GET
 /// /internal/force_flush` makes them searchable at once.
+///
+/// [`Instance::stop`] stops it cleanly (SIGTERM: it flushes its data). VictoriaMetrics logs the
+/// lines of a write it could not parse in [`Instance::log_tail`], and answers 204 all the same.
 #[derive(Debug)]
 pub struct Victoria {
-    // Declared first so that it is dropped (the process killed) before the directory it
-    // writes to is removed.
-    server: Server,
-    dir: TempDir,
+    instance: Instance,
 }
+
+deref_instance!(Victoria);
 
 impl Victoria {
     /// Starts a server and waits until `/health` answers 200 (up to 20 s).
@@ -57,11 +58,7 @@ impl Victoria {
     /// [`Error::NotInstalled`] when victoria-metrics is not installed, [`Error::Timeout`]
     /// when it does not answer in time, or any error of [`Server::start`].
     pub fn start() -> Result<Self, Error> {
-        let program = find(BINARY).ok_or_else(|| Error::NotInstalled {
-            binary: BINARY.to_owned(),
-            package: PACKAGE.to_owned(),
-        })?;
-        Self::start_program(program)
+        Self::start_program(PROGRAM.find()?)
     }
 
     /// Starts a server as [`Victoria::start`] does, or returns `None` (after printing
@@ -80,18 +77,7 @@ impl Victoria {
     /// when it is missing while the environment variable `CI` is `true` or `1` (see
     /// [`require`]).
     pub fn start_or_skip() -> Option<Self> {
-        let program = require(BINARY, PACKAGE)?;
-        Some(Self::start_program(program).unwrap_or_else(|e| panic!("{}", chain(&e))))
-    }
-
-    /// The host the server listens on: `127.0.0.1`.
-    pub fn host(&self) -> &'static str {
-        "127.0.0.1"
-    }
-
-    /// The HTTP port; it stays the same across restarts.
-    pub fn port(&self) -> u16 {
-        self.server.port()
+        PROGRAM.start_or_skip(Self::start_program)
     }
 
     /// The HTTP API's base URL: `http://127.0.0.1:PORT`.
@@ -99,68 +85,28 @@ impl Victoria {
         format!("http://{}:{}", self.host(), self.port())
     }
 
-    /// The temporary directory with the data and log.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The server's log file.
-    pub fn log(&self) -> &Path {
-        self.server.log()
-    }
-
-    /// The last lines the server wrote to its log since it last started, for assertion
-    /// messages (VictoriaMetrics logs the lines of a write it could not parse there, and
-    /// answers 204 all the same).
-    pub fn log_tail(&self) -> String {
-        self.server.log_tail()
-    }
-
-    /// Whether the server process is running (it may have crashed).
-    pub fn is_running(&mut self) -> bool {
-        self.server.is_running()
-    }
-
-    /// Stops the server cleanly (SIGTERM: it flushes its data) and waits for it to exit.
-    /// Does nothing if it is already stopped.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Stop`] when the process cannot be signalled or waited for.
-    pub fn stop(&mut self) -> Result<(), Error> {
-        self.server.stop()
-    }
-
     /// Stops the server if it runs, then starts it again on the same port with the same
     /// data, and waits until `/health` answers.
     ///
     /// # Errors
     ///
-    /// As [`Victoria::stop`] and [`Victoria::start`].
+    /// As [`Instance::stop`] and [`Victoria::start`].
     pub fn restart(&mut self) -> Result<(), Error> {
-        self.server.restart()?;
-        wait_for_http(&mut self.server, "/health", 200, START_TIMEOUT)
+        self.server().restart()?;
+        wait_for_http(self.server(), "/health", 200, START_TIMEOUT)
     }
 
     /// Starts `program` with its data in a new temporary directory, on another port if the
     /// first one is taken.
     fn start_program(program: PathBuf) -> Result<Self, Error> {
-        let dir = tempfile::Builder::new()
-            .prefix("garonne-victoria-")
-            .tempdir()
-            .map_err(|source| Error::TempDir {
-                name: BINARY.to_owned(),
-                source,
-            })?;
-        let data = dir.path().join("data");
-        let log = dir.path().join("victoria-metrics.log");
-        let mut server = Server::start_on_free_port(PORT_ATTEMPTS, |port| {
-            Ok(Launch::new(BINARY, &program, port, &log)
-                .args(arguments(port, &data))
+        let mut instance = Instance::start(BINARY, |port, dir| {
+            let log = dir.join("victoria-metrics.log");
+            Ok(Launch::new(BINARY, &program, port, log)
+                .args(arguments(port, &dir.join("data")))
                 .timeout(START_TIMEOUT))
         })?;
-        wait_for_http(&mut server, "/health", 200, START_TIMEOUT)?;
-        Ok(Self { server, dir })
+        wait_for_http(instance.server(), "/health", 200, START_TIMEOUT)?;
+        Ok(Self { instance })
     }
 }
 
@@ -195,7 +141,7 @@ mod tests {
         let Some(mut vm) = Victoria::start_or_skip() else {
             return Ok(());
         };
-        let address = vm.server.address();
+        let address = vm.server().address();
         assert_eq!(http_status(address, "/health")?, 200);
         vm.stop()?;
         assert!(http_status(address, "/health").is_err());
