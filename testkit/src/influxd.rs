@@ -13,12 +13,9 @@ use std::time::{Duration, Instant};
 use crate::instance::{Instance, Program, deref_instance, write_config};
 use crate::{Error, Launch, Server, free_port};
 
-/// The server's program.
-const BINARY: &str = "influxd";
-
 /// The server's program and package.
 const PROGRAM: Program = Program {
-    binary: BINARY,
+    binary: "influxd",
     package: "influxdb",
 };
 
@@ -112,13 +109,15 @@ impl Influxd {
     /// Writes the configuration in a new temporary directory and starts `program` with it,
     /// on other ports if the first ones are taken.
     fn start_program(program: PathBuf, auth: bool) -> Result<Self, Error> {
-        let mut instance = Instance::start(BINARY, |port, dir| {
+        let mut instance = Instance::start(PROGRAM.binary, |port, dir| {
             let config = dir.join("influxdb.conf");
             write_config(&config, &configuration(port, free_port()?, dir, auth))?;
-            Ok(Launch::new(BINARY, &program, port, dir.join("influxd.log"))
-                .arg("-config")
-                .arg(&config)
-                .timeout(START_TIMEOUT))
+            Ok(
+                Launch::new(PROGRAM.binary, &program, port, dir.join("influxd.log"))
+                    .arg("-config")
+                    .arg(&config)
+                    .timeout(START_TIMEOUT),
+            )
         })?;
         wait_for_http(instance.server(), "/ping", 204, START_TIMEOUT)?;
         Ok(Self { instance })

@@ -5,12 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::instance::{Instance, Program, deref_instance, write_config};
 use crate::{Error, Launch};
 
-/// The broker's program.
-const BINARY: &str = "mosquitto";
-
 /// The broker's program and package.
 const PROGRAM: Program = Program {
-    binary: BINARY,
+    binary: "mosquitto",
     package: "mosquitto",
 };
 
@@ -109,7 +106,7 @@ impl Mosquitto {
     /// Writes the configuration in a new temporary directory and starts
     /// `program` with it, on another port if the first one is taken.
     fn start_program(program: PathBuf, extra_config: &str) -> Result<Self, Error> {
-        let instance = Instance::start(BINARY, |port, dir| {
+        let instance = Instance::start(PROGRAM.binary, |port, dir| {
             launch(&program, port, dir, extra_config)
         })?;
         Ok(Self { instance })
@@ -122,7 +119,7 @@ fn launch(program: &Path, port: u16, dir: &Path, extra_config: &str) -> Result<L
     let config = dir.join("mosquitto.conf");
     write_config(&config, &configuration(port, dir, extra_config))?;
     Ok(
-        Launch::new(BINARY, program, port, dir.join("mosquitto.log"))
+        Launch::new(PROGRAM.binary, program, port, dir.join("mosquitto.log"))
             .arg("-c")
             .arg(&config),
     )

@@ -9,12 +9,9 @@ use crate::influxd::wait_for_http;
 use crate::instance::{Instance, Program, deref_instance};
 use crate::{Error, Launch};
 
-/// The server's program.
-const BINARY: &str = "victoria-metrics";
-
 /// The server's program and package.
 const PROGRAM: Program = Program {
-    binary: BINARY,
+    binary: "victoria-metrics",
     package: "victoria-metrics",
 };
 
@@ -99,9 +96,9 @@ impl Victoria {
     /// Starts `program` with its data in a new temporary directory, on another port if the
     /// first one is taken.
     fn start_program(program: PathBuf) -> Result<Self, Error> {
-        let mut instance = Instance::start(BINARY, |port, dir| {
+        let mut instance = Instance::start(PROGRAM.binary, |port, dir| {
             let log = dir.join("victoria-metrics.log");
-            Ok(Launch::new(BINARY, &program, port, log)
+            Ok(Launch::new(PROGRAM.binary, &program, port, log)
                 .args(arguments(port, &dir.join("data")))
                 .timeout(START_TIMEOUT))
         })?;
