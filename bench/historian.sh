@@ -43,9 +43,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
-DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
-DENSITY=500            # 20 quartiers × 500 + 77 stations = 10,077 sensors
-SENSORS=10077
 STATUSES=$((2 * (SENSORS + 1))) # simulate: online then offline, retained, per sensor and itself
 DRAIN_CAP=${DRAIN_CAP:-120}     # seconds a consumer is given for its backlog
 PYTHON_CAP=${PYTHON_CAP:-60}
@@ -78,13 +75,7 @@ for tool in mosquitto mosquitto_sub curl jq bc sqlite3 influxd victoria-metrics;
     { echo "$tool is missing: apt-get install mosquitto mosquitto-clients curl jq bc sqlite3 influxdb victoria-metrics" >&2; exit 1; }
 done
 cargo build --release --quiet
-venv=target/bench-venv
-case " $CONSUMERS " in *" python "*)
-  if ! "$venv/bin/python" -c 'import paho.mqtt, influxdb' 2>/dev/null; then
-    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet paho-mqtt==2.1.0 influxdb==5.3.2
-  fi ;;
-esac
+case " $CONSUMERS " in *" python "*) python_venv 'paho.mqtt, influxdb' paho-mqtt==2.1.0 influxdb==5.3.2 ;; esac
 
 dir=$(mktemp -d)
 shm=$(mktemp -d -p /dev/shm garonne-bench.XXXXXX) # the spool in memory (tmpfs)
@@ -96,17 +87,7 @@ before_cleanup() {
 # A fresh broker for each run: no retained statuses or sessions left by the one before.
 # max_queued_messages: a consumer that is away gets a backlog, not losses.
 start_broker() { # in-flight window
-  port=$(free_port)
-  cat > "$dir/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-max_queued_messages 10000000
-max_inflight_messages $1
-CONF
-  mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
-  broker=$!
-  pids+=("$broker")
-  wait_for 10 mosquitto "$dir/mosquitto.log" mosquitto_sub -h 127.0.0.1 -p "$port" -t bench/none -E
+  start_mosquitto "max_queued_messages 10000000" "max_inflight_messages $1"
 }
 
 # The stores, started before their consumer and stopped after it, each in its own directory.
@@ -229,18 +210,6 @@ start_python() {
 ready_python() { wait_for 30 python "$dir/python.log" grep -q '^connected' "$dir/python.log"; sleep 1; }
 progress_python() { local n; n=$(cat "$dir/python.count" 2>/dev/null || echo 0); echo "$n $n"; } # rewritten once a second
 
-load() { # the simulator flat out for $secs; sets published (readings) and load_secs
-  sim=(./target/release/garonne simulate --broker "mqtt://127.0.0.1:$port" --data-dir "$DATA"
-       --density $DENSITY --rate "$rate" --qos 1 --duration "${secs}s" --client-id bench-simulate)
-  "${sim[@]}" >"$dir/sim.out" 2>"$dir/sim.log" & # in the background, so a signal stops us at once
-  pids+=("$!")
-  wait $! || { echo "garonne simulate failed:" >&2; cat "$dir/sim.log" >&2; exit 1; }
-  # "published 1335844 messages from 10077 sensors in 20.0 s (66792 msg/s)": readings only, every
-  # one acknowledged by the broker; its 2 × 10,078 statuses are on other topics.
-  read -r published load_secs < <(awk '/^published/ {for (i = 1; i < NF; i++) if ($i == "in") print $2, $(i + 1)}' "$dir/sim.out") ||
-    { echo "no summary from garonne simulate:" >&2; cat "$dir/sim.out" "$dir/sim.log" >&2; exit 1; }
-}
-
 commands=() notes=() rows=() spool_rows=() live_rows=() python_rate=
 # Sets up one run: a fresh broker with the given window, the consumer's store, and what the
 # consumer is (kind, store, start and progress functions, spool directory).
@@ -296,7 +265,7 @@ run() { # consumer, window
   pids+=("$consumer")
   "$ready"
   stop_pid "$consumer"
-  load
+  simulate_load
   local target=$((published + STATUSES))
   [ "$name" = python ] && target=$published # it subscribes to readings only
   local broker_kib; broker_kib=$(kib VmRSS "$broker")
@@ -361,7 +330,7 @@ run_live() { # window
   pids+=("$pid")
   commands+=("spool, live (window $1): ${cmd[*]}")
   "$ready"
-  load
+  simulate_load
   local target=$((published + STATUSES)) at_end t0=$EPOCHREALTIME
   at_end=$(metric garonne_historian_messages_acknowledged_total)
   follow "$pid" "$target" "$t0"

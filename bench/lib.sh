@@ -11,6 +11,26 @@
 pids=()      # processes started by the script, stopped on exit
 temp_dirs=() # folders made by the script, removed on exit
 
+# The open data the benches read: GARONNE_DATA_DIR, or the full data beside the repository (as
+# `garonne data fetch` leaves it; the committed test fixture is too small for a load). The load
+# the publishing benches put on the broker: 20 quartiers × DENSITY + 77 stations = SENSORS.
+DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
+DENSITY=500
+SENSORS=10077
+
+# The Python the baselines run in (bench/python_*.py): a virtual environment of its own.
+venv=target/bench-venv
+
+# python_venv IMPORTS PACKAGE...: makes $venv, and pip-installs PACKAGE... in it, unless
+# `import IMPORTS` already works there.
+python_venv() {
+  local imports=$1; shift
+  if ! "$venv/bin/python" -c "import $imports" 2>/dev/null; then
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "$@"
+  fi
+}
+
 # A free TCP port on 127.0.0.1 (bound, then released for a server to take).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -77,4 +97,30 @@ wait_for() {
   echo "timed out after $secs s waiting for $what${log:+; the end of $log:}" >&2
   if [ -n "$log" ]; then tail -20 "$log" >&2; fi
   exit 1
+}
+
+# start_mosquitto [CONF_LINE...]: a mosquitto on a free port of 127.0.0.1 (sets port, and broker
+# to its pid), anonymous, with the extra configuration lines; its mosquitto.conf and
+# mosquitto.log in $dir. Returns once it accepts subscriptions.
+start_mosquitto() {
+  port=$(free_port)
+  { echo "listener $port 127.0.0.1"; echo "allow_anonymous true"; printf '%s\n' "$@"; } >"$dir/mosquitto.conf"
+  mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
+  broker=$!
+  pids+=("$broker")
+  wait_for 10 mosquitto "$dir/mosquitto.log" mosquitto_sub -h 127.0.0.1 -p "$port" -t bench/none -E
+}
+
+# simulate_load: `garonne simulate` flat out (DENSITY, --rate $rate, QoS 1) on the broker at $port
+# for $secs; sets sim (its command line), published (the readings, every one acknowledged by the
+# broker; its statuses are on other topics) and load_secs (how long it took).
+simulate_load() {
+  sim=(./target/release/garonne simulate --broker "mqtt://127.0.0.1:$port" --data-dir "$DATA"
+       --density $DENSITY --rate "$rate" --qos 1 --duration "${secs}s" --client-id bench-simulate)
+  "${sim[@]}" >"$dir/sim.out" 2>"$dir/sim.log" & # in the background, so a signal stops us at once
+  pids+=("$!")
+  wait $! || { echo "garonne simulate failed:" >&2; cat "$dir/sim.log" >&2; exit 1; }
+  # "published 1335844 messages from 10077 sensors in 20.0 s (66792 msg/s)"
+  read -r published load_secs < <(awk '/^published/ {for (i = 1; i < NF; i++) if ($i == "in") print $2, $(i + 1)}' "$dir/sim.out") ||
+    { echo "no summary from garonne simulate:" >&2; cat "$dir/sim.out" "$dir/sim.log" >&2; exit 1; }
 }

@@ -18,12 +18,10 @@ exit (SIGTERM or Ctrl-C).
 """
 import argparse
 import json
-import os
-import signal
-import threading
 
-import paho.mqtt.client as mqtt
 from influxdb import InfluxDBClient
+
+import consumer
 
 READINGS = "garonne/v1/sensors/+/reading"
 
@@ -43,7 +41,6 @@ influx.create_database(args.database)
 
 written = 0
 failed = 0
-stop = threading.Event()
 
 
 def on_connect(client, userdata, flags, reason_code, properties):
@@ -72,27 +69,5 @@ def on_message(client, userdata, msg):
         print(f"write failed: {error}")
 
 
-def write_count():
-    if args.count_file:
-        with open(args.count_file + ".tmp", "w") as f:
-            f.write(f"{written}\n")
-        os.replace(args.count_file + ".tmp", args.count_file)
-
-
-signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-
-client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.client_id, clean_session=not args.persistent)
-client.on_connect = on_connect
-client.on_message = on_message
-client.connect(args.mqtt_host, args.mqtt_port)
-client.loop_start()
-
-while not stop.is_set():
-    write_count()
-    stop.wait(1)
-
-client.disconnect()
-client.loop_stop()
-write_count()
+consumer.run(args, args.mqtt_host, args.mqtt_port, on_connect, on_message, lambda: written)
 print(f"{written} points written, {failed} writes failed")

@@ -13,14 +13,13 @@ and at exit (SIGTERM or Ctrl-C).
 """
 import argparse
 import json
-import os
-import signal
 import threading
 import time
 from datetime import datetime, timezone
 
-import paho.mqtt.client as mqtt
 from shapely.geometry import Point, shape
+
+import consumer
 
 WINDOW_SECS = 15 * 60
 EMIT_EVERY_SECS = 5
@@ -50,7 +49,6 @@ lock = threading.Lock()  # on_message runs in paho's thread, the emitter in the 
 processed = 0
 refused = 0
 outside = 0
-stop = threading.Event()
 
 
 def is_number(x):
@@ -148,31 +146,15 @@ def publish_aggregates(client):
                 del windows[(nid, start)]
 
 
-def write_count():
-    if args.count_file:
-        with open(args.count_file + ".tmp", "w") as f:
-            f.write(f"{processed}\n")
-        os.replace(args.count_file + ".tmp", args.count_file)
-
-
-signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-
-client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.client_id, clean_session=not args.persistent)
-client.on_connect = on_connect
-client.on_message = on_message
-client.connect(args.host, args.port)
-client.loop_start()
-
 last_emit = time.monotonic()
-while not stop.is_set():
-    write_count()
+
+
+def emit_when_due(client):
+    global last_emit
     if time.monotonic() - last_emit >= EMIT_EVERY_SECS:
         publish_aggregates(client)
         last_emit = time.monotonic()
-    stop.wait(1)
 
-client.disconnect()
-client.loop_stop()
-write_count()
+
+consumer.run(args, args.host, args.port, on_connect, on_message, lambda: processed, emit_when_due)
 print(f"{processed} messages processed, {refused} refused, {outside} outside every neighbourhood")

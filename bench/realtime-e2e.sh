@@ -21,9 +21,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
-DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
-DENSITY=500   # 20 quartiers × 500 + 77 stations = 10,077 sensors
-SENSORS=10077
 DRAIN_CAP=120 # seconds we wait for a consumer's backlog after the load stops
 STALL=15      # seconds without progress after which the rest of the backlog is taken as lost
 GRACE=2       # a consumer whose backlog is gone within this many seconds of the load kept up
@@ -66,29 +63,13 @@ case " $CONSUMERS " in *" garonne "*)
   ./target/release/garonne realtime --help >/dev/null 2>&1 ||
     { echo "this garonne has no 'realtime' command yet: run with CONSUMERS=\"bare python\"" >&2; exit 1; } ;;
 esac
-venv=target/bench-venv
-case " $CONSUMERS " in *" python "*)
-  if ! "$venv/bin/python" -c 'import paho.mqtt, shapely' 2>/dev/null; then
-    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet paho-mqtt==2.1.0 shapely==2.1.2
-  fi ;;
-esac
+case " $CONSUMERS " in *" python "*) python_venv 'paho.mqtt, shapely' paho-mqtt==2.1.0 shapely==2.1.2 ;; esac
 
 dir=$(mktemp -d)
 temp_dirs+=("$dir")
-port=$(free_port)
 mport=$(free_port)
 # A slow consumer gets a backlog in the broker rather than losses: the queue holds the whole run.
-cat > "$dir/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-max_queued_messages 10000000
-CONF
-mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
-broker=$!
-pids+=("$broker")
-sleep 1
-kill -0 $broker 2>/dev/null || { echo "mosquitto did not start:" >&2; cat "$dir/mosquitto.log" >&2; exit 1; }
+start_mosquitto "max_queued_messages 10000000"
 
 # Each consumer: how to start it (setting cmd and its MQTT client id), how to tell it has
 # subscribed, and how many messages it has processed so far.
@@ -130,17 +111,6 @@ count_python() { cat "$dir/python.count" 2>/dev/null || echo 0; } # rewritten on
 forget_session() { # client id: connecting once with a clean session wipes the persistent one
   mosquitto_sub -h 127.0.0.1 -p "$port" -i "$1" -t bench/none -E
 }
-load() { # the simulator flat out for $secs; sets published and load_secs
-  sim=(./target/release/garonne simulate --broker "mqtt://127.0.0.1:$port" --data-dir "$DATA"
-       --density $DENSITY --rate "$rate" --qos 1 --duration "${secs}s" --client-id bench-simulate)
-  "${sim[@]}" >"$dir/sim.out" 2>"$dir/sim.log" & # in the background, so a signal stops us at once
-  pids+=("$!")
-  wait $! || { echo "garonne simulate failed:" >&2; cat "$dir/sim.log" >&2; exit 1; }
-  # "published 1335844 messages from 10077 sensors in 20.0 s (66792 msg/s)": readings only, every
-  # one acknowledged by the broker (its status messages are on other topics).
-  read -r published load_secs < <(awk '/^published/ {for (i = 1; i < NF; i++) if ($i == "in") print $2, $(i + 1)}' "$dir/sim.out") ||
-    { echo "no summary from garonne simulate:" >&2; cat "$dir/sim.out" "$dir/sim.log" >&2; exit 1; }
-}
 
 run_backlog() { # consumer: prints its row of the backlog table
   local name=$1
@@ -150,7 +120,7 @@ run_backlog() { # consumer: prints its row of the backlog table
   pids+=("$pid")
   "ready_$name"
   stop_pid "$pid"
-  load
+  simulate_load
   local broker_kib; broker_kib=$(kib VmRSS "$broker")
   local t0=$EPOCHREALTIME
   "start_$name"
@@ -187,7 +157,7 @@ run() { # consumer: prints its row of the table
   "ready_$name"
 
   local published load_secs
-  load
+  simulate_load
   local load=$load_secs
   local t0=$EPOCHREALTIME at_end
   at_end=$("count_$name") || at_end=0

@@ -8,31 +8,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
-DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
-DENSITY=500   # 20 quartiers × 500 + 77 stations = 10,077 sensors
-SENSORS=10077
 
 command -v mosquitto >/dev/null || { echo "mosquitto is missing: apt-get install mosquitto mosquitto-clients" >&2; exit 1; }
 cargo build --release --quiet
-venv=target/bench-venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet paho-mqtt==2.1.0
-fi
+python_venv paho.mqtt paho-mqtt==2.1.0
 
 dir=$(mktemp -d)
 temp_dirs+=("$dir")
-port=$(free_port)
-cat > "$dir/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-sys_interval 1
-max_queued_messages 1000000
-CONF
-mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
-broker=$!
-pids+=("$broker")
-sleep 1
+start_mosquitto "sys_interval 1" "max_queued_messages 1000000"
 
 received() { # PUBLISH packets the broker has received so far
   mosquitto_sub -h 127.0.0.1 -p "$port" -t '$SYS/broker/publish/messages/received' -C 1 -W 5

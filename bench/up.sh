@@ -13,7 +13,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
-DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
 secs=${1:-30}
 warmup=10
 rate=8.55 # Hz per sensor: 117 sensors (20 quartiers × 2 virtual + 77 stations) → ~1,000/s

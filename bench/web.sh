@@ -15,7 +15,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
-DATA=${GARONNE_DATA_DIR:-../shared/data/toulouse}
 POLYGONS=$DATA/quartiers-de-democratie-locale.geojson
 clients=1000 secs=10
 while [ $# -gt 0 ]; do
