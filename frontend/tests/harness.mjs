@@ -13,6 +13,7 @@
 //   free port, which pushes and drops streams itself.
 // GARONNE_TEST_NO_GRAFANA=1 runs the stack or the fixture server without a Grafana URL (the
 // default of `garonne up`), and the map tests then expect no Grafana link.
+import { after, before } from 'node:test';
 import { mkdirSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -104,4 +105,22 @@ export async function eventually(probe, { timeoutMs = 10_000, what = 'condition'
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((wake) => setTimeout(wake, 100));
   }
+}
+
+/**
+ * What a browser test file runs against: registers the hooks that start the target (see
+ * `startTarget`) and a browser before the file's tests, and close both after them. Returns an
+ * object whose `target` and `browser` are set once the tests run.
+ */
+export function useTargetAndBrowser() {
+  const session = { target: undefined, browser: undefined };
+  before(async () => {
+    session.target = await startTarget();
+    session.browser = await launchBrowser();
+  });
+  after(async () => {
+    await session.browser?.close();
+    await session.target?.close();
+  });
+  return session;
 }

@@ -1,25 +1,14 @@
 // Browser tests of the map page, in Debian's chromium: the polygons, a live update, the panel.
 // Against GARONNE_URL when set (the real server), else against the fixture server.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, launchBrowser, openPage, screenshot, startTarget } from './harness.mjs';
+import { eventually, openPage, screenshot, useTargetAndBrowser } from './harness.mjs';
 
 const EXPECTED_NEIGHBOURHOODS = Number(process.env.GARONNE_EXPECT_NEIGHBOURHOODS ?? 20);
 /** The server under test runs without a Grafana URL (the default of `garonne up`). */
 const NO_GRAFANA = process.env.GARONNE_TEST_NO_GRAFANA === '1';
 
-let target;
-let browser;
-
-before(async () => {
-  target = await startTarget();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await target?.close();
-});
+const session = useTargetAndBrowser();
 
 /** A point of the page inside neighbourhood `id`'s polygon, on top (what a user can click). */
 async function pointInside(page, id) {
@@ -52,7 +41,7 @@ async function openNeighbourhood(page, id) {
 
 /** Clicks a sensor with a reading whose marker is on top, and waits for its panel's sparkline. */
 async function openSensor(page) {
-  const sensors = await (await fetch(`${target.url}/api/sensors`)).json();
+  const sensors = await (await fetch(`${session.target.url}/api/sensors`)).json();
   const withReading = new Set(sensors.features.filter((f) => f.properties.reading).map((f) => f.properties.sensor_id));
   assert.ok(withReading.size > 0, 'sensors with a reading in /api/sensors');
   // In a dense fleet markers overlap: click one that is on top at its centre, as a user would.
@@ -74,9 +63,9 @@ async function openSensor(page) {
 }
 
 test('the map draws every neighbourhood polygon', async (t) => {
-  const page = await openPage(browser, target, '/');
+  const page = await openPage(session.browser, session.target, '/');
   t.diagnostic(`map ready (polygons, sensors, alerts) ${await page.locator('#garonne-app').getAttribute('data-ready-ms')} ms after navigation`);
-  const api = await (await fetch(`${target.url}/api/neighbourhoods`)).json();
+  const api = await (await fetch(`${session.target.url}/api/neighbourhoods`)).json();
   assert.equal(api.features.length, EXPECTED_NEIGHBOURHOODS, 'neighbourhoods in /api/neighbourhoods');
   assert.equal(await page.locator('path.g-nb').count(), EXPECTED_NEIGHBOURHOODS, 'polygons drawn');
   // Each polygon is a real shape on screen, not an empty path.
@@ -89,11 +78,11 @@ test('the map draws every neighbourhood polygon', async (t) => {
 });
 
 test("a neighbourhood's colour changes when a live aggregate arrives", async (t) => {
-  if (!target.push) return t.skip('no way to publish: set GARONNE_MQTT_URL or GARONNE_PUSH_URL');
-  const page = await openPage(browser, target, '/');
+  if (!session.target.push) return t.skip('no way to publish: set GARONNE_MQTT_URL or GARONNE_PUSH_URL');
+  const page = await openPage(session.browser, session.target, '/');
   await eventually(async () => (await page.locator('.g-live').getAttribute('data-state')) === 'live', { what: 'the live stream' });
   const id = '1';
-  const api = await (await fetch(`${target.url}/api/neighbourhoods`)).json();
+  const api = await (await fetch(`${session.target.url}/api/neighbourhoods`)).json();
   const original = api.features.find((f) => String(f.id ?? f.properties.id) === id)?.properties.aggregate;
   const before = await fill(page, id);
   // A value far below, then far above, every other: one of them changes the colour whatever
@@ -102,7 +91,7 @@ test("a neighbourhood's colour changes when a live aggregate arrives", async (t)
   for (const mean of [-30, 55]) {
     const now = Date.now();
     const windowStart = new Date(Math.floor(now / 900_000) * 900_000);
-    await target.push('aggregate', {
+    await session.target.push('aggregate', {
       v: 1, neighbourhood_id: id, name: 'test', window_start: windowStart.toISOString(),
       window_end: new Date(windowStart.getTime() + 900_000).toISOString(), emitted_at: new Date(now).toISOString(),
       quantities: { temperature: { mean, min: mean - 1, max: mean + 1, readings: 3, sensors: 1 } },
@@ -115,30 +104,30 @@ test("a neighbourhood's colour changes when a live aggregate arrives", async (t)
   }
   await screenshot(page, 'map-live-update');
   // Put the neighbourhood back as it was, for the tests (and people) that look at it next.
-  if (original) await target.push('aggregate', original);
+  if (original) await session.target.push('aggregate', original);
   assert.notEqual(after, before, `the fill of neighbourhood ${id} changed (was ${before})`);
   await page.close();
 });
 
 test('live readings, statuses and alerts reach the markers and the alert list', async (t) => {
-  if (!target.push) return t.skip('no way to publish: set GARONNE_MQTT_URL or GARONNE_PUSH_URL');
-  const page = await openPage(browser, target, '/');
+  if (!session.target.push) return t.skip('no way to publish: set GARONNE_MQTT_URL or GARONNE_PUSH_URL');
+  const page = await openPage(session.browser, session.target, '/');
   await eventually(async () => (await page.locator('.g-live').getAttribute('data-state')) === 'live', { what: 'the live stream' });
   const id = `browser-test-${process.pid}`;
   const location = { lon: 1.4442, lat: 43.6047 }; // Capitole
   const now = () => new Date().toISOString();
   const dot = page.locator(`.leaflet-marker-icon[data-id="${id}"] .g-dot`);
 
-  await target.push('status', { v: 1, sensor_id: id, state: 'online', time: now(), kind: 'raspberry-pi', source: 'raspberry-pi', location });
+  await session.target.push('status', { v: 1, sensor_id: id, state: 'online', time: now(), kind: 'raspberry-pi', source: 'raspberry-pi', location });
   await eventually(async () => (await dot.count()) === 1 && (await dot.getAttribute('class')).includes('g-state-online'), { what: 'a marker for the new sensor' });
   assert.match(await dot.getAttribute('class'), /g-src-raspberry-pi/);
 
-  await target.push('reading', {
+  await session.target.push('reading', {
     v: 1, sensor_id: id, kind: 'raspberry-pi', source: 'raspberry-pi', time: now(), seq: 0, location, quantities: { temperature: 19.5 },
   });
   await eventually(async () => (await dot.getAttribute('class')).includes('g-blink'), { what: 'the marker to blink' });
 
-  await target.push('status', { v: 1, sensor_id: id, state: 'offline', time: now(), kind: 'raspberry-pi', source: 'raspberry-pi', location });
+  await session.target.push('status', { v: 1, sensor_id: id, state: 'offline', time: now(), kind: 'raspberry-pi', source: 'raspberry-pi', location });
   await eventually(async () => (await dot.getAttribute('class')).includes('g-state-offline'), { what: 'the marker to show offline' });
 
   const alerts = page.locator('.g-alerts .g-alert');
@@ -147,21 +136,21 @@ test('live readings, statuses and alerts reach the markers and the alert list', 
     v: 1, rule: 'browser-test', scope: { kind: 'neighbourhood', id: '1' }, state: 'raised', quantity: 'temperature',
     comparison: 'above', threshold: 30, value: 31.5, since: now(), time: now(),
   };
-  await target.push('alert', alert);
+  await session.target.push('alert', alert);
   await eventually(async () => (await alerts.count()) === count + 1, { what: 'the alert to be listed' });
   await eventually(async () => /#c00000/i.test(await page.locator('path.g-nb[data-id="1"]').getAttribute('stroke')),
     { what: 'its neighbourhood to be outlined in red' });
   await screenshot(page, 'map-live-alert');
-  await target.push('alert', { ...alert, state: 'cleared', value: 28, time: now() });
+  await session.target.push('alert', { ...alert, state: 'cleared', value: 28, time: now() });
   await eventually(async () => (await alerts.count()) === count, { what: 'the cleared alert to go' });
   await page.close();
 });
 
 test('a click on a neighbourhood shows its statistics, a history chart and, when configured, a Grafana link', async () => {
-  const page = await openPage(browser, target, '/');
+  const page = await openPage(session.browser, session.target, '/');
   const id = '1';
   await openNeighbourhood(page, id);
-  const config = await (await fetch(`${target.url}/api/config`)).json();
+  const config = await (await fetch(`${session.target.url}/api/config`)).json();
   const link = page.locator('.g-panel a.g-grafana');
   if (NO_GRAFANA) {
     assert.equal(config.grafana_url ?? null, null, 'the server under test has no Grafana URL');
@@ -177,7 +166,7 @@ test('a click on a neighbourhood shows its statistics, a history chart and, when
 });
 
 test('a click on a sensor shows its latest reading and a sparkline', async () => {
-  const page = await openPage(browser, target, '/');
+  const page = await openPage(session.browser, session.target, '/');
   await openSensor(page);
   await screenshot(page, 'map-sensor');
   await page.close();
@@ -186,10 +175,10 @@ test('a click on a sensor shows its latest reading and a sparkline', async () =>
 // Regression: with no Grafana URL (the default of `garonne up`) both panels showed the word
 // "null" where the link would be (a null child given to the DOM's replaceChildren).
 test('the panels of a neighbourhood and of a sensor have a Grafana link exactly when one is configured, and no "null"', async () => {
-  const config = await (await fetch(`${target.url}/api/config`)).json();
+  const config = await (await fetch(`${session.target.url}/api/config`)).json();
   if (NO_GRAFANA) assert.equal(config.grafana_url ?? null, null, 'the server under test has no Grafana URL');
   const links = config.grafana_url ? 1 : 0;
-  const page = await openPage(browser, target, '/');
+  const page = await openPage(session.browser, session.target, '/');
   const panel = page.locator('.g-panel');
   await openNeighbourhood(page, '1');
   assert.equal(await panel.locator('a.g-grafana').count(), links, 'Grafana links in the panel of a neighbourhood');
@@ -204,7 +193,7 @@ test('the panels of a neighbourhood and of a sensor have a Grafana link exactly 
 });
 
 test('the language switches between French and English', async () => {
-  const page = await openPage(browser, target, '/?lang=fr');
+  const page = await openPage(session.browser, session.target, '/?lang=fr');
   assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
   assert.equal(await page.locator('label[for="g-quantity"]').textContent(), 'Grandeur');
   await page.locator('button.g-lang').click();
@@ -214,7 +203,7 @@ test('the language switches between French and English', async () => {
 });
 
 test('the replay slider paints the map from history', async () => {
-  const page = await openPage(browser, target, '/');
+  const page = await openPage(session.browser, session.target, '/');
   const slider = page.locator('.g-slider');
   await slider.fill('2');
   await eventually(async () => (await page.locator('.g-timeline').getAttribute('class')).includes('g-replaying')
@@ -226,11 +215,11 @@ test('the replay slider paints the map from history', async () => {
 });
 
 test('a dropped live stream shows "reconnecting", then live again', async (t) => {
-  if (!target.drop) return t.skip('only the fixture server can drop its streams on demand');
-  const page = await openPage(browser, target, '/');
+  if (!session.target.drop) return t.skip('only the fixture server can drop its streams on demand');
+  const page = await openPage(session.browser, session.target, '/');
   const state = () => page.locator('.g-live').getAttribute('data-state');
   await eventually(async () => (await state()) === 'live', { what: 'the live stream' });
-  target.drop(1500);
+  session.target.drop(1500);
   await eventually(async () => (await state()) === 'reconnecting', { what: 'the reconnecting indicator' });
   await screenshot(page, 'map-reconnecting');
   await eventually(async () => (await state()) === 'live', { timeoutMs: 15_000, what: 'the stream to come back' });

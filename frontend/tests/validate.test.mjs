@@ -1,23 +1,12 @@
 // Browser tests of the payload validator page: errors at their place, and the valid state.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { launchBrowser, openPage, screenshot, startTarget } from './harness.mjs';
+import { openPage, screenshot, useTargetAndBrowser } from './harness.mjs';
 
 const example = (path) => readFileSync(new URL(`../../docs/examples/${path}`, import.meta.url), 'utf8');
 
-let target;
-let browser;
-
-before(async () => {
-  target = await startTarget();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await target?.close();
-});
+const session = useTargetAndBrowser();
 
 async function validate(page, text) {
   await page.locator('#g-payload').fill(text);
@@ -26,7 +15,7 @@ async function validate(page, text) {
 }
 
 test('the validator shows each error of a bad payload on its line, with rule and hint', async () => {
-  const page = await openPage(browser, target, '/validate?lang=en');
+  const page = await openPage(session.browser, session.target, '/validate?lang=en');
   const text = example('invalid/sentinel-values.json');
   await validate(page, text);
   assert.equal(await page.locator('.g-result [data-state]').getAttribute('data-state'), 'invalid');
@@ -48,7 +37,7 @@ test('the validator shows each error of a bad payload on its line, with rule and
 });
 
 test("a student's first try: every error is listed, missing fields on their object's line", async () => {
-  const page = await openPage(browser, target, '/validate?lang=fr');
+  const page = await openPage(session.browser, session.target, '/validate?lang=fr');
   await page.locator('button.g-example', { hasText: 'premier essai' }).click();
   await page.locator('.g-result .g-banner').waitFor();
   const rules = await page.locator('.g-err .g-rule').allTextContents();
@@ -63,7 +52,7 @@ test("a student's first try: every error is listed, missing fields on their obje
 });
 
 test('a JSON syntax error is shown on the line the parser names', async () => {
-  const page = await openPage(browser, target, '/validate?lang=en');
+  const page = await openPage(session.browser, session.target, '/validate?lang=en');
   await validate(page, '{\n  "v": 1,\n  "quantities": { "temperature": NaN }\n}');
   const box = page.locator('.g-err[data-rule="json-syntax"]');
   assert.equal(await box.locator('xpath=..').getAttribute('data-line'), '3');
@@ -71,7 +60,7 @@ test('a JSON syntax error is shown on the line the parser names', async () => {
 });
 
 test('a valid SenML pack shows the valid state with its number of readings', async () => {
-  const page = await openPage(browser, target, '/validate?lang=en');
+  const page = await openPage(session.browser, session.target, '/validate?lang=en');
   await validate(page, example('valid/senml-pack.json'));
   const banner = page.locator('.g-result [data-state="valid"]');
   assert.match(await banner.textContent(), /SenML pack, 2 reading/);
