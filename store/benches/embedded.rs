@@ -23,6 +23,9 @@ use garonne_store::history::{History, Query, Subject};
 use garonne_store::point::{Field, Point};
 use garonne_store::store::Store;
 
+#[path = "../tests/support/points.rs"]
+mod points;
+
 const SENSORS: usize = 10_000;
 const BATCH: usize = 5_000;
 const SEC: i64 = 1_000_000_000;
@@ -61,26 +64,6 @@ fn fleet_batch(n: i64) -> Vec<Point> {
     (half * BATCH..(half + 1) * BATCH)
         .map(|i| point(i, minute))
         .collect()
-}
-
-fn aggregate(neighbourhood: usize, quantity: Quantity, start_ns: i64) -> Point {
-    Point {
-        measurement: "aggregate",
-        tags: vec![
-            ("name", format!("Quartier {neighbourhood}")),
-            ("neighbourhood", neighbourhood.to_string()),
-            ("quantity", quantity.name().to_owned()),
-        ],
-        fields: vec![
-            ("mean", Field::Float(12.0)),
-            ("min", Field::Float(10.0)),
-            ("max", Field::Float(14.0)),
-            ("readings", Field::Int(160)),
-            ("sensors", Field::Int(160)),
-            ("window_secs", Field::Int(60)),
-        ],
-        time_ns: start_ns,
-    }
 }
 
 fn query(subject: Subject, from: i64, to: i64, every_secs: u32) -> Query {
@@ -123,7 +106,10 @@ fn bench(c: &mut Criterion) {
                     Quantity::RelativeHumidity,
                     Quantity::AtmosphericPressure,
                 ]
-                .map(|q| aggregate(n, q, T0 + m * MINUTE))
+                .map(|q| {
+                    let id = n.to_string();
+                    points::aggregate(&id, q, T0 + m * MINUTE, [12.0, 10.0, 14.0], (160, 160))
+                })
             })
         })
         .collect();

@@ -12,6 +12,9 @@ use garonne_store::history::{Bucket, History, HistoryError, Query, Subject};
 use garonne_store::point::{Field, Point};
 use garonne_store::store::Store;
 
+#[path = "support/points.rs"]
+mod points;
+
 const SEC: i64 = 1_000_000_000;
 const HOUR: i64 = 3600 * SEC;
 const DAY: i64 = 24 * HOUR;
@@ -60,27 +63,24 @@ fn reading(sensor: &str, time_ns: i64, values: &[(Quantity, f64)]) -> Point {
     }
 }
 
-/// An `aggregate` point as the schema makes it.
+/// An `aggregate` point as the schema makes it, from three sensors.
 fn aggregate(neighbourhood: &str, quantity: Quantity, start_ns: i64, stats: Stats) -> Point {
-    Point {
-        measurement: "aggregate",
-        tags: vec![
-            ("name", format!("Quartier {neighbourhood}")),
-            ("neighbourhood", neighbourhood.to_owned()),
-            ("quantity", quantity.name().to_owned()),
-        ],
-        fields: vec![
-            ("mean", Field::Float(stats.mean)),
-            ("min", Field::Float(stats.min)),
-            ("max", Field::Float(stats.max)),
-            ("readings", Field::Int(stats.readings)),
-            ("sensors", Field::Int(3)),
-            ("window_secs", Field::Int(60)),
-        ],
-        time_ns: start_ns,
-    }
+    let Stats {
+        mean,
+        min,
+        max,
+        readings,
+    } = stats;
+    points::aggregate(
+        neighbourhood,
+        quantity,
+        start_ns,
+        [mean, min, max],
+        (readings, 3),
+    )
 }
 
+/// One aggregate window's statistics.
 #[derive(Debug, Clone, Copy)]
 struct Stats {
     mean: f64,
@@ -217,6 +217,15 @@ fn store_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("data").join("history.sqlite")
 }
 
+/// A store in a new temporary folder: the folder (removed when dropped), the store's file, and
+/// the store open on it.
+async fn new_store() -> (tempfile::TempDir, PathBuf, EmbeddedStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = store_path(&dir);
+    let store = open(&path).await;
+    (dir, path, store)
+}
+
 async fn open(path: &Path) -> EmbeddedStore {
     EmbeddedStore::open(path, Retention::default())
         .await
@@ -263,9 +272,7 @@ fn fleet(start: i64, hours: i64, rng: &mut Rng) -> (Vec<Point>, Vec<(i64, f64)>)
 
 #[tokio::test]
 async fn writing_a_batch_twice_stores_it_once() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = store_path(&dir);
-    let mut store = open(&path).await;
+    let (_dir, path, mut store) = new_store().await;
     let mut rng = Rng(7);
     let (mut points, temperatures) = fleet(T0, 2, &mut rng);
     points.push(aggregate(
@@ -326,9 +333,7 @@ async fn writing_a_batch_twice_stores_it_once() {
 
 #[tokio::test]
 async fn sensor_history_is_what_was_written() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = store_path(&dir);
-    let mut store = open(&path).await;
+    let (_dir, path, mut store) = new_store().await;
     let mut rng = Rng(11);
     let (mut points, mut temperatures) = fleet(T0, 6, &mut rng);
     // 40 minutes without readings of s-0: their intervals are left out.
@@ -411,9 +416,7 @@ async fn sensor_history_is_what_was_written() {
 
 #[tokio::test]
 async fn neighbourhood_history_is_what_the_aggregates_say() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = store_path(&dir);
-    let mut store = open(&path).await;
+    let (_dir, path, mut store) = new_store().await;
     let mut rng = Rng(5);
     let mut windows: BTreeMap<i64, Stats> = BTreeMap::new();
     let mut points = Vec::new();
@@ -431,28 +434,15 @@ async fn neighbourhood_history_is_what_the_aggregates_say() {
         };
         windows.insert(start, stats);
         points.push(aggregate("3", Quantity::Temperature, start, stats));
-        points.push(aggregate(
-            "4",
-            Quantity::Temperature,
-            start,
-            Stats {
-                mean: 99.0,
-                min: 99.0,
-                max: 99.0,
-                readings: 1,
-            },
-        ));
-        points.push(aggregate(
-            "3",
-            Quantity::WindSpeed,
-            start,
-            Stats {
-                mean: 99.0,
-                min: 99.0,
-                max: 99.0,
-                readings: 1,
-            },
-        ));
+        // Another neighbourhood, and another quantity: not in the answer.
+        let other = Stats {
+            mean: 99.0,
+            min: 99.0,
+            max: 99.0,
+            readings: 1,
+        };
+        points.push(aggregate("4", Quantity::Temperature, start, other));
+        points.push(aggregate("3", Quantity::WindSpeed, start, other));
     }
     store.write(&points).await.expect("write");
     // A window emitted again with new statistics: the last one counts.
@@ -653,9 +643,7 @@ async fn old_readings_are_answered_from_hourly_rows() {
 
 #[tokio::test]
 async fn points_without_a_table_are_kept_aside() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = store_path(&dir);
-    let mut store = open(&path).await;
+    let (_dir, path, mut store) = new_store().await;
     let mut odd = reading("s-0", T0, &[(Quantity::Temperature, 10.0)]);
     odd.fields.push(("note", Field::Str("cleaned".to_owned())));
     odd.fields.push(("windSpeed", Field::Float(f64::NAN)));
@@ -690,9 +678,7 @@ async fn points_without_a_table_are_kept_aside() {
 
 #[tokio::test]
 async fn invalid_queries_say_what_to_change() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = store_path(&dir);
-    let _store = open(&path).await;
+    let (_dir, path, _store) = new_store().await;
     let history = history(&path).await;
     for (query, hint) in [
         (
@@ -819,9 +805,7 @@ async fn a_reader_in_another_process_sees_batches_as_they_commit() {
         read_while_written(Path::new(&path)).await;
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = store_path(&dir);
-    let mut store = open(&path).await;
+    let (_dir, path, mut store) = new_store().await;
     let mut batch_number = 0;
     let mut write_batch = async |store: &mut EmbeddedStore| {
         store
