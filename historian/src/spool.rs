@@ -11,22 +11,34 @@
 //! body:  i64 LE received-at (ns since the epoch) · u16 LE topic length · topic · payload
 //! ```
 //!
-//! The writer appends to the newest segment and starts a new one past [`SpoolConfig::segment_bytes`].
-//! The reader follows behind; the `cursor` file says how far the store has taken, and a segment
-//! is deleted once the cursor has moved past it.
+//! The writer appends to the newest segment and starts a new one past [`SpoolConfig::segment_bytes`]:
+//! a sync group that does not fit in the rest of the active segment starts a new one, and a group
+//! larger than a whole segment is split across segments at record boundaries (a single record
+//! larger than a segment gets a segment of its own). The reader follows behind; the `cursor`
+//! file says how far the store has taken, and a segment is deleted once the cursor has moved
+//! past it.
 //!
 //! # Guarantees
 //! - Design: [`SpoolWriter::sync`] returns only after the appended records are on disk
 //!   (`fdatasync`); the caller acknowledges the messages to the broker after that, never before.
 //!   A crash can only lose records not yet synced, hence not yet acknowledged: the broker hands
-//!   them over again.
-//! - A crash in the middle of a write leaves a torn last record; [`Spool::open`] finds it (short
-//!   frame or CRC mismatch) and cuts the segment there.
-//! - The cursor is saved after the store confirmed a batch (write to a temporary file, then
-//!   rename). If it is older than the truth after a crash, records are written to the store
-//!   again: the store's writes are idempotent, so that costs time, not correctness.
+//!   them over again. The file operations go through [`Filesystem`], the seam through which the
+//!   tests (`tests/spool_durability.rs`) check that order by simulating a power cut.
+//! - A crash in the middle of a write leaves a torn end; [`Spool::open`] cuts the last segment
+//!   after its last whole record, and only there: a damaged record with whole records after it
+//!   (bit rot, not a torn write) is skipped, counted ([`Recovered::damaged_bytes`],
+//!   [`SpoolStats::damaged`]) and logged, and the records after it are kept.
+//! - A failed write is taken back (the file is cut to its last synced length) before anything
+//!   else is appended; if even that fails, [`SpoolWriter::sync`] keeps failing until it succeeds,
+//!   so a record is never appended after a partial one.
+//! - The cursor is saved after the store confirmed a batch: written to a temporary file, synced,
+//!   renamed, and the directory synced. If it is older than the truth after a crash, records
+//!   are written to the store again: the store's writes are idempotent, so that costs time, not
+//!   correctness.
 //! - A full spool ([`SpoolConfig::max_bytes`]) makes [`SpoolWriter::wait_for_room`] wait: the
-//!   historian stops taking messages, the broker queues them. Nothing is dropped.
+//!   historian stops taking messages, the broker queues them. Nothing is dropped. The bound is
+//!   checked before a group is taken, so the spool may exceed it by one group; every commit
+//!   wakes the writer, including one that deletes no segment.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
@@ -40,10 +52,13 @@ use tracing::warn;
 
 /// Bytes of a frame header: length and CRC.
 const HEADER: usize = 8;
+/// Smallest record body: the time and the topic length.
+const MIN_BODY: usize = 10;
 /// Largest record body accepted: an MQTT packet cannot be larger than 256 MiB, and a body
 /// length above that in a header means the file is damaged.
 const MAX_BODY: usize = 268_435_455 + 8 + 2 + 65_535;
 const CURSOR: &str = "cursor";
+const CURSOR_TMP: &str = "cursor.tmp";
 const SUFFIX: &str = ".seg";
 
 /// Where records are and how much room they may take.
@@ -67,7 +82,7 @@ pub enum SpoolError {
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// What was being done: "create", "write", "sync", "read".
+        /// What was being done: "create", "write", "sync", "read", "truncate", "delete".
         action: &'static str,
         /// The cause.
         #[source]
@@ -86,6 +101,74 @@ fn io_error<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) 
         path: path.to_owned(),
         action,
         source,
+    }
+}
+
+/// The file operations through which the spool makes data durable: the seam where tests inject
+/// faults (a failed write, a failed truncation) and simulate a power cut (only what was synced
+/// survives). [`RealFilesystem`] is the one the historian uses. Reading and deleting go straight
+/// to the disk: they make nothing durable.
+pub trait Filesystem: Send + Sync + 'static {
+    /// Opens `path` for appending, creating it if missing.
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn DurableFile>>;
+    /// Creates `path` empty for writing (truncating it if it exists).
+    fn create(&self, path: &Path) -> io::Result<Box<dyn DurableFile>>;
+    /// Renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Syncs the entries of directory `dir` (files created, renamed or deleted in it).
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// A file open for writing, as [`Filesystem`] gives it.
+pub trait DurableFile: Send + Sync {
+    /// Writes all of `bytes` at the end of the file (not yet durable).
+    fn append_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes what was written durable (`fdatasync`).
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// Cuts (or extends) the file to `len` bytes.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// The file's length now, bytes.
+    fn size(&self) -> io::Result<u64>;
+}
+
+/// The operating system's file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealFilesystem;
+
+impl Filesystem for RealFilesystem {
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn DurableFile>> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Box::new(file))
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Box<dyn DurableFile>> {
+        Ok(Box::new(File::create(path)?))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+}
+
+impl DurableFile for File {
+    fn append_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        File::set_len(self, len)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
     }
 }
 
@@ -120,7 +203,7 @@ pub struct SpoolStats {
     pub appended: AtomicU64,
     /// Syncs (group commits) since start.
     pub syncs: AtomicU64,
-    /// Records skipped because they were damaged on disk.
+    /// Damaged stretches the reader skipped (each one a damaged record, or several in a row).
     pub damaged: AtomicU64,
 }
 
@@ -131,6 +214,9 @@ pub struct Recovered {
     pub records: u64,
     /// Bytes cut from the end of the last segment (a torn write of never-acknowledged records).
     pub torn_bytes: u64,
+    /// Bytes of damaged records with whole records after them: skipped (the reader counts them
+    /// in [`SpoolStats::damaged`]), and the records after them kept.
+    pub damaged_bytes: u64,
 }
 
 /// An opened spool, to be split into its writer and reader.
@@ -166,6 +252,12 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, SpoolError> {
     Ok(segments)
 }
 
+/// The body length in a frame header, if a body could have it.
+fn body_len(header: &[u8]) -> Option<usize> {
+    let len = u32::from_le_bytes(header.get(0..4)?.try_into().ok()?) as usize;
+    (MIN_BODY..=MAX_BODY).contains(&len).then_some(len)
+}
+
 /// Reads one frame at the reader's position. `Ok(None)` at a clean end of data; `Err(())` for
 /// a short or damaged frame.
 fn read_frame(reader: &mut impl Read, body: &mut Vec<u8>) -> io::Result<Option<Result<(), ()>>> {
@@ -178,11 +270,10 @@ fn read_frame(reader: &mut impl Read, body: &mut Vec<u8>) -> io::Result<Option<R
             n => got += n,
         }
     }
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    if !(10..=MAX_BODY).contains(&len) {
+    let Some(len) = body_len(&header) else {
         return Ok(Some(Err(())));
-    }
+    };
     body.resize(len, 0);
     if let Err(error) = reader.read_exact(body) {
         return if error.kind() == io::ErrorKind::UnexpectedEof {
@@ -213,27 +304,103 @@ fn decode_body(body: &[u8]) -> Option<Record> {
     })
 }
 
-/// Counts the valid records of a segment from `from`, returning the count and the offset of the
-/// end of the last valid one.
-fn scan(path: &Path, from: u64) -> Result<(u64, u64), SpoolError> {
+/// Whether `data` starts with a whole frame whose CRC matches; its length if so.
+fn whole_frame(data: &[u8]) -> Option<usize> {
+    let len = body_len(data)?;
+    let body = data.get(HEADER..HEADER + len)?;
+    // Performance: cheap checks first, so that a search through damaged bytes rarely computes
+    // a CRC: the topic must fit in the body and be UTF-8.
+    let topic_len = u16::from_le_bytes([body[8], body[9]]) as usize;
+    std::str::from_utf8(body.get(MIN_BODY..MIN_BODY + topic_len)?).ok()?;
+    let crc = u32::from_le_bytes(data[4..HEADER].try_into().ok()?);
+    (crc32fast::hash(body) == crc).then_some(HEADER + len)
+}
+
+/// After a damaged frame at `from` in segment `path`, the offset where whole records start
+/// again before `end`; `None` when none follows (a torn end, or damage up to `end`).
+///
+/// Design: the damaged frame's own length is tried first (a flipped bit in a body leaves the
+/// header right); else every later offset is tried for a whole frame with a matching CRC. A
+/// payload that happens to contain a whole frame could be taken for one there, but only
+/// after damage, and the store then gets one stray message: counted and logged as damage.
+/// Performance: reads the rest of the segment, once per damaged stretch.
+fn resync(path: &Path, from: u64, end: u64) -> Result<Option<u64>, SpoolError> {
+    let mut file = File::open(path).map_err(io_error(path, "read"))?;
+    file.seek(SeekFrom::Start(from))
+        .map_err(io_error(path, "read"))?;
+    let mut data = Vec::new();
+    file.take(end.saturating_sub(from))
+        .read_to_end(&mut data)
+        .map_err(io_error(path, "read"))?;
+    if let Some(len) = body_len(&data).map(|l| HEADER + l)
+        && len < data.len()
+        && whole_frame(&data[len..]).is_some()
+    {
+        return Ok(Some(from + len as u64));
+    }
+    Ok((1..data.len())
+        .find(|&at| whole_frame(&data[at..]).is_some())
+        .map(|at| from + at as u64))
+}
+
+/// What a scan of one segment found.
+#[derive(Debug, Default)]
+struct Scanned {
+    /// Whole records.
+    records: u64,
+    /// The end of the last whole record.
+    end: u64,
+    /// Bytes of damaged records skipped before whole ones.
+    damaged_bytes: u64,
+}
+
+/// Counts the whole records of a segment from `from`, skipping damaged ones that have whole
+/// records after them.
+fn scan(path: &Path, from: u64) -> Result<Scanned, SpoolError> {
     let file = File::open(path).map_err(io_error(path, "read"))?;
+    let len = file.metadata().map_err(io_error(path, "read"))?.len();
     let mut reader = BufReader::with_capacity(1 << 20, file);
     reader
         .seek(SeekFrom::Start(from))
         .map_err(io_error(path, "read"))?;
-    let (mut records, mut end) = (0, from);
+    let mut scanned = Scanned {
+        end: from,
+        ..Scanned::default()
+    };
+    let mut at = from;
     let mut body = Vec::new();
-    while let Some(Ok(())) = read_frame(&mut reader, &mut body).map_err(io_error(path, "read"))? {
-        records += 1;
-        end += (HEADER + body.len()) as u64;
+    loop {
+        match read_frame(&mut reader, &mut body).map_err(io_error(path, "read"))? {
+            Some(Ok(())) => {
+                scanned.records += 1;
+                at += (HEADER + body.len()) as u64;
+                scanned.end = at;
+            }
+            None => return Ok(scanned),
+            Some(Err(())) => match resync(path, at, len)? {
+                Some(next) => {
+                    warn!(segment = %path.display(), at, bytes = next - at, "damaged record in the spool, skipped: the records after it are kept");
+                    scanned.damaged_bytes += next - at;
+                    at = next;
+                    reader
+                        .seek(SeekFrom::Start(at))
+                        .map_err(io_error(path, "read"))?;
+                }
+                None => return Ok(scanned),
+            },
+        }
     }
-    Ok((records, end))
 }
 
 impl Spool {
     /// Opens (or creates) the spool in `config.dir`, checks the end of the last segment, and
     /// counts the records still waiting for the store.
     pub fn open(config: SpoolConfig) -> Result<Spool, SpoolError> {
+        Spool::open_with(config, Arc::new(RealFilesystem))
+    }
+
+    /// [`Spool::open`] through the file system `fs` (a test's fault-injecting one).
+    pub fn open_with(config: SpoolConfig, fs: Arc<dyn Filesystem>) -> Result<Spool, SpoolError> {
         let dir = config.dir.clone();
         fs::create_dir_all(&dir).map_err(io_error(&dir, "create"))?;
         let mut segments = list_segments(&dir)?;
@@ -258,46 +425,37 @@ impl Spool {
         for &s in &segments {
             let path = segment_path(&dir, s);
             let from = if s == start.segment { start.offset } else { 0 };
-            let (records, end) = scan(&path, from)?;
-            recovered.records += records;
+            let scanned = scan(&path, from)?;
+            recovered.records += scanned.records;
+            recovered.damaged_bytes += scanned.damaged_bytes;
             let len = fs::metadata(&path).map_err(io_error(&path, "read"))?.len();
-            if end < len {
+            if scanned.end < len {
                 if Some(s) == last {
-                    // A torn write: these bytes were never synced, so never acknowledged.
-                    let file = OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(io_error(&path, "write"))?;
-                    file.set_len(end).map_err(io_error(&path, "write"))?;
-                    file.sync_all().map_err(io_error(&path, "sync"))?;
-                    recovered.torn_bytes = len - end;
+                    // A torn write: no whole record follows, so these bytes were never
+                    // synced, so never acknowledged.
+                    cut(fs.as_ref(), &path, scanned.end)?;
+                    recovered.torn_bytes = len - scanned.end;
                     warn!(
                         segment = %path.display(),
-                        bytes = len - end,
+                        bytes = len - scanned.end,
                         "cut a torn record from the end of the spool (never acknowledged: the broker sends it again)"
                     );
-                    bytes += end;
+                    bytes += scanned.end;
                     continue;
                 }
-                // A damaged record inside an older segment: the reader will skip what follows
-                // it in that segment, counting it.
-                warn!(segment = %path.display(), at = end, "damaged record in the spool");
+                // Damage up to the end of an older segment: the reader skips it, counting it.
+                warn!(segment = %path.display(), at = scanned.end, "damaged end of a spool segment");
             }
             bytes += len;
         }
 
         let active = last.unwrap_or(start.segment);
         let active_path = segment_path(&dir, active);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&active_path)
+        let file = fs
+            .open_append(&active_path)
             .map_err(io_error(&active_path, "create"))?;
-        let active_len = file
-            .metadata()
-            .map_err(io_error(&active_path, "read"))?
-            .len();
-        sync_dir(&dir)?;
+        let active_len = file.size().map_err(io_error(&active_path, "read"))?;
+        fs.sync_dir(&dir).map_err(io_error(&dir, "sync"))?;
 
         let stats = Arc::new(SpoolStats::default());
         stats.records.store(recovered.records, Ordering::Relaxed);
@@ -311,9 +469,11 @@ impl Spool {
         let writer = SpoolWriter {
             dir: dir.clone(),
             config,
+            fs: Arc::clone(&fs),
             file,
             segment: active,
             len: active_len,
+            torn_tail: false,
             buffer: Vec::with_capacity(1 << 20),
             buffered: 0,
             durable: durable_tx,
@@ -322,6 +482,7 @@ impl Spool {
         };
         let reader = SpoolReader {
             dir,
+            fs,
             at: start,
             file: None,
             durable: durable_rx,
@@ -338,6 +499,13 @@ impl Spool {
     }
 }
 
+/// Cuts the segment at `path` to `len` bytes, durably.
+fn cut(fs: &dyn Filesystem, path: &Path, len: u64) -> Result<(), SpoolError> {
+    let mut file = fs.open_append(path).map_err(io_error(path, "write"))?;
+    file.set_len(len).map_err(io_error(path, "truncate"))?;
+    file.sync_data().map_err(io_error(path, "sync"))
+}
+
 fn read_cursor(dir: &Path) -> Option<Position> {
     let text = fs::read_to_string(dir.join(CURSOR)).ok()?;
     let (segment, offset) = text.trim().split_once(' ')?;
@@ -347,21 +515,21 @@ fn read_cursor(dir: &Path) -> Option<Position> {
     })
 }
 
-fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir, "sync"))
-}
-
 /// The writing half: appends records, syncs them, starts new segments.
 pub struct SpoolWriter {
     dir: PathBuf,
     config: SpoolConfig,
-    file: File,
+    fs: Arc<dyn Filesystem>,
+    file: Box<dyn DurableFile>,
     segment: u64,
-    /// Bytes in the active segment, written or buffered.
+    /// Bytes in the active segment, written and synced.
     len: u64,
+    /// A failed write may have left bytes past `len` that could not be cut yet: cut them before
+    /// anything else is appended.
+    torn_tail: bool,
+    /// Framed records appended and not yet synced.
     buffer: Vec<u8>,
+    /// Records in `buffer`.
     buffered: u64,
     durable: watch::Sender<Position>,
     stats: Arc<SpoolStats>,
@@ -376,9 +544,11 @@ impl SpoolWriter {
             || self.stats.records.load(Ordering::Relaxed) == 0
     }
 
-    /// Waits until the spool has room (the reader deleted a segment).
+    /// Waits until the spool has room (the store took records: every commit wakes it).
     pub async fn wait_for_room(&self) {
         while !self.has_room() {
+            // Design: registered before the check, so a commit between the check and the
+            // wait still wakes it (`notify_waiters` reaches every `Notified` created before).
             let notified = self.room.notified();
             if self.has_room() {
                 break;
@@ -421,38 +591,71 @@ impl SpoolWriter {
     }
 
     /// Writes the buffered records and syncs them to disk; returns once they are durable (the
-    /// moment to acknowledge them). Starts a new segment first if the active one is full. On
-    /// error the records stay buffered, and a later call tries again.
+    /// moment to acknowledge them). A group that does not fit in the rest of the active segment
+    /// starts a new one; a group larger than a segment is written a segment at a time, each
+    /// part synced before the next. On error what is not yet synced stays buffered, and a later
+    /// call goes on from there.
     pub fn sync(&mut self) -> Result<(), SpoolError> {
         if self.buffer.is_empty() {
             return Ok(());
         }
+        self.cut_torn_tail()?;
         if self.len > 0 && self.len + self.buffer.len() as u64 > self.config.segment_bytes {
             self.rotate()?;
         }
+        loop {
+            let (bytes, records) = self.next_part();
+            self.write_part(bytes, records)?;
+            if self.buffer.is_empty() {
+                break;
+            }
+            self.rotate()?;
+        }
+        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The first records of the buffer that fit in the rest of the active segment (at least
+    /// one in an empty segment): their bytes and their count.
+    fn next_part(&self) -> (usize, u64) {
+        let room = self.config.segment_bytes.saturating_sub(self.len) as usize;
+        let (mut bytes, mut records) = (0, 0);
+        while bytes < self.buffer.len() {
+            let frame =
+                HEADER + body_len(&self.buffer[bytes..]).expect("the writer frames every record");
+            if bytes + frame > room && !(bytes == 0 && self.len == 0) {
+                break;
+            }
+            bytes += frame;
+            records += 1;
+        }
+        (bytes, records)
+    }
+
+    /// Writes and syncs the first `bytes` of the buffer (`records` records), then publishes them
+    /// to the reader.
+    fn write_part(&mut self, bytes: usize, records: u64) -> Result<(), SpoolError> {
         let path = segment_path(&self.dir, self.segment);
+        let part = &self.buffer[..bytes];
         if let Err(error) = self
             .file
-            .write_all(&self.buffer)
+            .append_all(part)
             .and_then(|()| self.file.sync_data())
         {
-            // Disk full or an I/O error: take back what part of the group reached the file,
-            // keep the group buffered, and let the caller try again. Nothing was acknowledged.
-            let _ = self.file.set_len(self.len);
+            // Disk full or an I/O error: take back what part reached the file, keep the records
+            // buffered, and let the caller try again. Nothing was acknowledged.
+            if let Err(cut) = self.file.set_len(self.len) {
+                warn!(segment = %path.display(), error = %cut, "cannot cut a failed write back: cutting again before the next write");
+                self.torn_tail = true;
+            }
             return Err(io_error(&path, "write")(error));
         }
-        let written = self.buffer.len() as u64;
-        self.len += written;
-        self.buffer.clear();
-        self.stats.bytes.fetch_add(written, Ordering::Relaxed);
-        self.stats
-            .records
-            .fetch_add(self.buffered, Ordering::Relaxed);
-        self.stats
-            .appended
-            .fetch_add(self.buffered, Ordering::Relaxed);
-        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
-        self.buffered = 0;
+        self.len += bytes as u64;
+        self.buffer.drain(..bytes);
+        self.buffered -= records;
+        self.stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.stats.records.fetch_add(records, Ordering::Relaxed);
+        self.stats.appended.fetch_add(records, Ordering::Relaxed);
         self.durable.send_replace(Position {
             segment: self.segment,
             offset: self.len,
@@ -460,15 +663,28 @@ impl SpoolWriter {
         Ok(())
     }
 
+    /// Cuts what a failed write left past the synced length, if an earlier cut failed.
+    fn cut_torn_tail(&mut self) -> Result<(), SpoolError> {
+        if self.torn_tail {
+            let path = segment_path(&self.dir, self.segment);
+            self.file
+                .set_len(self.len)
+                .map_err(io_error(&path, "truncate"))?;
+            self.torn_tail = false;
+        }
+        Ok(())
+    }
+
     fn rotate(&mut self) -> Result<(), SpoolError> {
         let next = self.segment + 1;
         let path = segment_path(&self.dir, next);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let file = self
+            .fs
+            .open_append(&path)
             .map_err(io_error(&path, "create"))?;
-        sync_dir(&self.dir)?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_error(&self.dir, "sync"))?;
         self.file = file;
         self.segment = next;
         self.len = 0;
@@ -479,6 +695,7 @@ impl SpoolWriter {
 /// The reading half: hands records to the drain in order, and deletes what the store took.
 pub struct SpoolReader {
     dir: PathBuf,
+    fs: Arc<dyn Filesystem>,
     /// The next record to read.
     at: Position,
     file: Option<(u64, BufReader<File>)>,
@@ -536,20 +753,26 @@ impl SpoolReader {
                 // read up to its synced length, so it cannot end here.)
                 None if self.at.segment < durable.segment => self.next_segment(),
                 None => break,
-                // A damaged record: only an older segment can hold one (a torn end of the
-                // active one was cut at start-up). Skip the rest of that segment.
-                Some(Err(())) => {
-                    warn!(segment = %path.display(), at = self.at.offset, "skipping the damaged end of a spool segment");
-                    self.stats.damaged.fetch_add(1, Ordering::Relaxed);
-                    if self.at.segment < durable.segment {
-                        self.next_segment();
-                    } else {
-                        break;
-                    }
-                }
+                Some(Err(())) => self.skip_damage(&path, durable)?,
             }
         }
         Ok(self.at)
+    }
+
+    /// Skips a damaged stretch at the reader's position, to the next whole record of the
+    /// segment, or to its end (of its synced part, for the active segment); counts it.
+    fn skip_damage(&mut self, path: &Path, durable: Position) -> Result<(), SpoolError> {
+        let end = if self.at.segment < durable.segment {
+            fs::metadata(path).map_err(io_error(path, "read"))?.len()
+        } else {
+            durable.offset
+        };
+        let next = resync(path, self.at.offset, end)?.unwrap_or(end);
+        warn!(segment = %path.display(), at = self.at.offset, bytes = next - self.at.offset, "skipping a damaged stretch of a spool segment");
+        self.stats.damaged.fetch_add(1, Ordering::Relaxed);
+        self.at.offset = next;
+        self.file = None;
+        Ok(())
     }
 
     fn next_segment(&mut self) {
@@ -577,6 +800,7 @@ impl SpoolReader {
     pub fn committer(&self) -> SpoolCommitter {
         SpoolCommitter {
             dir: self.dir.clone(),
+            fs: Arc::clone(&self.fs),
             stats: Arc::clone(&self.stats),
             room: Arc::clone(&self.room),
         }
@@ -591,19 +815,16 @@ impl SpoolReader {
 /// Takes records off the spool once the store has them. Commits must come in order.
 pub struct SpoolCommitter {
     dir: PathBuf,
+    fs: Arc<dyn Filesystem>,
     stats: Arc<SpoolStats>,
     room: Arc<Notify>,
 }
 
 impl SpoolCommitter {
     /// Takes `records` records up to `position` off the spool: the store has them. Saves the
-    /// cursor, deletes the segments before it and wakes a writer waiting for room.
+    /// cursor durably, deletes the segments before it and wakes a writer waiting for room.
     pub fn commit(&self, position: Position, records: u64) -> Result<(), SpoolError> {
-        let path = self.dir.join(CURSOR);
-        let tmp = self.dir.join("cursor.tmp");
-        fs::write(&tmp, format!("{} {}\n", position.segment, position.offset))
-            .map_err(io_error(&tmp, "write"))?;
-        fs::rename(&tmp, &path).map_err(io_error(&path, "write"))?;
+        self.save_cursor(position)?;
         self.stats.records.fetch_sub(
             records.min(self.stats.records.load(Ordering::Relaxed)),
             Ordering::Relaxed,
@@ -629,9 +850,30 @@ impl SpoolCommitter {
                 freed.min(self.stats.bytes.load(Ordering::Relaxed)),
                 Ordering::Relaxed,
             );
-            self.room.notify_waiters();
         }
+        // Every commit, not only one that freed a segment: taking the last records of the
+        // active segment also makes room (see `SpoolWriter::has_room`).
+        self.room.notify_waiters();
         Ok(())
+    }
+
+    /// Writes the cursor to a temporary file, syncs it, renames it over the cursor and syncs
+    /// the directory: after a crash the cursor is the old one or the new one, never older.
+    fn save_cursor(&self, position: Position) -> Result<(), SpoolError> {
+        let path = self.dir.join(CURSOR);
+        let tmp = self.dir.join(CURSOR_TMP);
+        let text = format!("{} {}\n", position.segment, position.offset);
+        let mut file = self.fs.create(&tmp).map_err(io_error(&tmp, "write"))?;
+        file.append_all(text.as_bytes())
+            .map_err(io_error(&tmp, "write"))?;
+        file.sync_data().map_err(io_error(&tmp, "sync"))?;
+        drop(file);
+        self.fs
+            .rename(&tmp, &path)
+            .map_err(io_error(&path, "write"))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_error(&self.dir, "sync"))
     }
 }
 
@@ -664,7 +906,8 @@ mod tests {
         writer.sync().expect("sync");
     }
 
-    /// Appends records `range`, each synced on its own (a segment ends only between syncs).
+    /// Appends records `range`, each synced on its own (a group that fits in a segment is
+    /// never split across two).
     fn append_one_by_one(writer: &mut SpoolWriter, range: std::ops::Range<i64>) {
         for n in range {
             append(writer, n..n + 1);
@@ -749,7 +992,8 @@ mod tests {
             spool.recovered,
             Recovered {
                 records: 7,
-                torn_bytes: 0
+                torn_bytes: 0,
+                damaged_bytes: 0,
             }
         );
         let (mut writer, mut reader) = (spool.writer, spool.reader);
@@ -781,7 +1025,8 @@ mod tests {
             spool.recovered,
             Recovered {
                 records: 3,
-                torn_bytes: partial.len() as u64
+                torn_bytes: partial.len() as u64,
+                damaged_bytes: 0,
             }
         );
         assert_eq!(
@@ -797,7 +1042,7 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_record_in_an_older_segment_skips_the_rest_of_that_segment() {
+    fn a_damaged_record_in_an_older_segment_is_skipped_and_counted() {
         let dir = tempfile::tempdir().expect("temp dir");
         let spool = Spool::open(config(dir.path(), 100, u64::MAX)).expect("open");
         let (mut writer, mut reader, stats) = (spool.writer, spool.reader, spool.stats);
