@@ -12,7 +12,7 @@ use std::path::Path;
 use garonne_payload::is_valid_sensor_id;
 
 use crate::detect::{self, Sniffed};
-use crate::record::{Cell, CsvRow, JsonRow, Num, Record};
+use crate::record::{self, Cell, Num, Record};
 use crate::{Format, LoadError, Station, StationKind};
 
 /// Alternative names of the geo point column; the value is `{lon, lat}` (JSON object), `[lat,
@@ -41,18 +41,9 @@ pub(crate) fn load(path: &Path, sniffed: Sniffed<'_>) -> Result<Vec<Station>, Lo
             format: Format::CatalogueJson,
             records,
         } => {
-            for raw in records.iter() {
-                let parsed = raw.fields().map_err(|source| LoadError::Json {
-                    path: path.to_owned(),
-                    line: raw.line,
-                    source,
-                })?;
-                let row = JsonRow {
-                    fields: &parsed.fields,
-                    raw,
-                };
-                push(station(path, &row)?, raw.line)?;
-            }
+            record::each_json_row(path, &records, |row, _| {
+                push(station(path, row)?, row.line())
+            })?;
         }
         Sniffed::Csv {
             format: Format::CatalogueCsv,
@@ -60,17 +51,9 @@ pub(crate) fn load(path: &Path, sniffed: Sniffed<'_>) -> Result<Vec<Station>, Lo
             text,
         } => {
             let headers = detect::csv_headers(path, text, delimiter)?;
-            let mut reader = detect::csv_reader(text, delimiter);
-            for result in reader.records() {
-                let record = result.map_err(|source| csv_error(path, source))?;
-                let line = record.position().map_or(0, csv::Position::line);
-                let row = CsvRow {
-                    headers: &headers,
-                    record: &record,
-                    line,
-                };
-                push(station(path, &row)?, line)?;
-            }
+            record::each_csv_row(path, text, delimiter, &headers, |row| {
+                push(station(path, row)?, row.line())
+            })?;
         }
         other => {
             return Err(LoadError::WrongFormat {
@@ -81,15 +64,6 @@ pub(crate) fn load(path: &Path, sniffed: Sniffed<'_>) -> Result<Vec<Station>, Lo
         }
     }
     Ok(out)
-}
-
-/// A CSV error, with its line.
-pub(crate) fn csv_error(path: &Path, source: csv::Error) -> LoadError {
-    LoadError::Csv {
-        path: path.to_owned(),
-        line: source.position().map_or(0, csv::Position::line),
-        source,
-    }
 }
 
 /// One catalogue record as a station.

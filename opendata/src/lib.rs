@@ -108,6 +108,10 @@ pub enum StationKind {
     Th,
 }
 
+/// What an ISS measures: the seven weather quantities (temperature to wind direction), which
+/// open the wire order of [`Quantity::ALL`].
+const ISS_QUANTITIES: &[Quantity] = Quantity::ALL.split_at(7).0;
+
 impl StationKind {
     /// The payload `kind` of a reading of such a station.
     pub fn payload_kind(self) -> &'static str {
@@ -120,15 +124,7 @@ impl StationKind {
     /// The quantities such a station measures, in wire order.
     pub fn quantities(self) -> &'static [Quantity] {
         match self {
-            StationKind::Iss => &[
-                Quantity::Temperature,
-                Quantity::RelativeHumidity,
-                Quantity::AtmosphericPressure,
-                Quantity::Precipitation,
-                Quantity::WindSpeed,
-                Quantity::GustSpeed,
-                Quantity::WindDirection,
-            ],
+            StationKind::Iss => ISS_QUANTITIES,
             StationKind::Th => &[Quantity::Temperature, Quantity::RelativeHumidity],
         }
     }

@@ -28,7 +28,7 @@ use garonne_payload::{Quantities, Quantity, Timestamp};
 
 use crate::datetime::{Naive, parse_utc};
 use crate::detect::{self, Sniffed};
-use crate::record::{Cell, CsvRow, JsonRow, Num, Record};
+use crate::record::{self, Cell, Num, Record};
 use crate::{FileReport, Format, LoadError, Observation, Station, StationKind, catalogue};
 
 /// Column of the station number.
@@ -120,18 +120,7 @@ pub(crate) fn load(
             format: Format::RecordsJson,
             records,
         } => {
-            for raw in records.iter() {
-                let parsed = raw.fields().map_err(|source| LoadError::Json {
-                    path: path.to_owned(),
-                    line: raw.line,
-                    source,
-                })?;
-                let row = JsonRow {
-                    fields: &parsed.fields,
-                    raw,
-                };
-                state.row(&row, parsed.dataset.as_deref())?;
-            }
+            record::each_json_row(path, &records, |row, dataset| state.row(row, dataset))?;
         }
         Sniffed::Csv {
             format: Format::OdsCsv | Format::HourlyCsv,
@@ -140,16 +129,7 @@ pub(crate) fn load(
         } => {
             let headers = detect::csv_headers(path, text, delimiter)?;
             check_columns(path, &headers)?;
-            let mut reader = detect::csv_reader(text, delimiter);
-            for result in reader.records() {
-                let record = result.map_err(|source| catalogue::csv_error(path, source))?;
-                let row = CsvRow {
-                    headers: &headers,
-                    line: record.position().map_or(0, csv::Position::line),
-                    record: &record,
-                };
-                state.row(&row, None)?;
-            }
+            record::each_csv_row(path, text, delimiter, &headers, |row| state.row(row, None))?;
         }
         other => {
             return Err(LoadError::WrongFormat {

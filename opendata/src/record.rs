@@ -1,14 +1,17 @@
 //! One row of an export, whatever its format: a CSV row or a JSON record, read by column name.
 //!
 //! The catalogue and readings loaders are written once against [`Record`]; CSV and JSON differ
-//! only in how a cell is found and on which line it sits.
+//! only in how a cell is found and on which line it sits. [`each_json_row`] and
+//! [`each_csv_row`] walk a file's rows for both loaders.
 
 use std::borrow::Cow;
 use std::num::ParseFloatError;
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::detect::RawRecord;
+use crate::LoadError;
+use crate::detect::{self, JsonRecords, RawRecord};
 
 /// One value of a row.
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +167,59 @@ impl Record for JsonRow<'_> {
 
     fn line_of(&self, column: &str) -> u64 {
         self.raw.line_of_key(column)
+    }
+}
+
+/// Calls `each` with every record of a JSON file in file order, and the dataset the record
+/// names (v1 API records do); stops at the first error.
+pub(crate) fn each_json_row(
+    path: &Path,
+    records: &JsonRecords<'_>,
+    mut each: impl FnMut(&dyn Record, Option<&str>) -> Result<(), LoadError>,
+) -> Result<(), LoadError> {
+    for raw in records.iter() {
+        let parsed = raw.fields().map_err(|source| LoadError::Json {
+            path: path.to_owned(),
+            line: raw.line,
+            source,
+        })?;
+        let row = JsonRow {
+            fields: &parsed.fields,
+            raw,
+        };
+        each(&row, parsed.dataset.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Calls `each` with every row of a CSV file (`headers` as [`detect::csv_headers`] read them)
+/// in file order; stops at the first error.
+pub(crate) fn each_csv_row(
+    path: &Path,
+    text: &str,
+    delimiter: u8,
+    headers: &[String],
+    mut each: impl FnMut(&dyn Record) -> Result<(), LoadError>,
+) -> Result<(), LoadError> {
+    let mut reader = detect::csv_reader(text, delimiter);
+    for result in reader.records() {
+        let record = result.map_err(|source| csv_error(path, source))?;
+        let row = CsvRow {
+            headers,
+            line: record.position().map_or(0, csv::Position::line),
+            record: &record,
+        };
+        each(&row)?;
+    }
+    Ok(())
+}
+
+/// A CSV error, with its line.
+fn csv_error(path: &Path, source: csv::Error) -> LoadError {
+    LoadError::Csv {
+        path: path.to_owned(),
+        line: source.position().map_or(0, csv::Position::line),
+        source,
     }
 }
 

@@ -28,10 +28,12 @@
 //! - [`topic`]: topic builders, subscription filters and the topic parser.
 //! - [`schema`]: the JSON Schema, generated from the same tables.
 //! - [`time`]: RFC 3339 UTC timestamps.
+//! - [`report`]: an error with its whole source chain on one line.
 
 pub mod messages;
 pub mod quantity;
 pub mod reading;
+pub mod report;
 pub mod schema;
 pub mod senml;
 pub mod time;

@@ -450,7 +450,7 @@ impl History for EmbeddedHistory {
         let reader = self.reader.clone();
         let query = query.clone();
         async move {
-            reader::check(&query)?;
+            query.check()?;
             tokio::task::spawn_blocking(move || reader.query(&query))
                 .await
                 .map_err(|e| HistoryError::Unavailable(format!("history query stopped: {e}")))?

@@ -39,6 +39,29 @@ pub struct Query {
     pub every_secs: u32,
 }
 
+impl Query {
+    /// The checks every store makes before it reads anything: an interval of 1 s or more, a
+    /// non-empty range.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError::Invalid`], saying what to change.
+    pub fn check(&self) -> Result<(), HistoryError> {
+        if self.every_secs == 0 {
+            return Err(HistoryError::Invalid(
+                "an interval of 0 seconds: ask for every_secs of 1 or more".to_owned(),
+            ));
+        }
+        if self.from >= self.to {
+            return Err(HistoryError::Invalid(format!(
+                "an empty range, from {} to {}: from must be before to (to is excluded)",
+                self.from, self.to
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The statistics of one interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bucket {

@@ -38,6 +38,7 @@ mod v2;
 use std::fmt;
 use std::time::Duration;
 
+use garonne_payload::report::Chain;
 use reqwest::Url;
 
 use crate::store::StoreError;
@@ -244,6 +245,39 @@ fn http_client() -> Result<reqwest::Client, ConfigError> {
         .map_err(|e| ConfigError::Client(Box::new(e)))
 }
 
+/// One database on a server through the v1 HTTP API, with the client and credentials to reach
+/// it: what the v1 store ([`InfluxV1`]) and InfluxQL history ([`InfluxQl`]) share.
+#[derive(Debug, Clone)]
+struct Database {
+    client: reqwest::Client,
+    base: Base,
+    /// The database's name.
+    name: String,
+    credentials: Credentials,
+}
+
+impl Database {
+    /// Checks `url` and builds the client; nothing is sent.
+    fn new(url: &str, name: &str, credentials: Credentials) -> Result<Database, ConfigError> {
+        Ok(Database {
+            client: http_client()?,
+            base: Base::parse(url)?,
+            name: name.to_owned(),
+            credentials,
+        })
+    }
+
+    /// `InfluxDB at URL`, for messages.
+    fn server(&self) -> String {
+        format!("InfluxDB at {}", self.base.shown)
+    }
+
+    /// A request to `url` with the credentials.
+    fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
+        self.credentials.apply(self.client.request(method, url))
+    }
+}
+
 /// What a write goes to, for the messages of its errors.
 #[derive(Debug, Clone, Copy)]
 struct Target<'a> {
@@ -341,7 +375,7 @@ fn transport_error(
     } else {
         "lost the connection to"
     };
-    StoreError::Unavailable(format!("{what} {server}: {}", chain(error)))
+    StoreError::Unavailable(format!("{what} {server}: {}", Chain(error)))
 }
 
 /// The message in an InfluxDB error body (`{"error": ...}` in 1.x, `{"message": ...}` in
@@ -361,22 +395,6 @@ fn server_message(body: &str) -> String {
         Some((end, _)) => format!("{}...", &message[..end]),
         None => message.to_owned(),
     }
-}
-
-/// An error and its sources on one line, `: `-separated, without repeats (reqwest's errors
-/// repeat their source's text).
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -564,7 +582,7 @@ mod tests {
     #[test]
     fn chains_skip_repeated_causes() {
         let refused = ChainError(std::io::Error::other("connection refused"));
-        assert_eq!(chain(&refused), "outer: connection refused");
+        assert_eq!(Chain(&refused).to_string(), "outer: connection refused");
     }
 
     #[derive(Debug)]

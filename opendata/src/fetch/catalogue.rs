@@ -6,6 +6,7 @@
 //! crate's tests rather than a user's download.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::path::{Component, Path};
 
 use serde::Deserialize;
@@ -239,15 +240,13 @@ impl Dataset {
 ///
 /// Design: spaces become `%20`, not `+`, which every server reads as a space.
 pub fn encode_query_value(value: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(value.len() * 3);
     for &b in value.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

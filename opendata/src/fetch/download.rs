@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use garonne_payload::report::Chain;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
@@ -99,7 +100,7 @@ pub(crate) async fn download(
                 warn!(
                     dataset = id,
                     attempt,
-                    error = %super::chain(&error),
+                    error = %Chain(&error),
                     "download interrupted, retrying in {delay:?}"
                 );
                 tokio::time::sleep(delay).await;

@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use garonne_payload::report::Chain;
 use garonne_payload::time::Timestamp;
 use indicatif::HumanBytes;
 use reqwest::{StatusCode, Url};
@@ -326,22 +327,10 @@ impl fmt::Display for FetchSummary {
         )?;
         write!(f, "\nreadings from {}", self.window)?;
         for failure in &self.failed {
-            write!(f, "\nfailed: {}", chain(&failure.error))?;
+            write!(f, "\nfailed: {}", Chain(&failure.error))?;
         }
         write!(f, "\ndata {}, licence {}", self.attribution, self.licence)
     }
-}
-
-/// An error and its causes on one line, `outer: inner: root`.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// What happened to one dataset.
@@ -377,7 +366,7 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
     let mut manifest = match Manifest::load(&data_dir) {
         Ok(manifest) => manifest,
         Err(error) => {
-            warn!(error = %chain(&error), "ignoring the manifest: every file will be downloaded again");
+            warn!(error = %Chain(&error), "ignoring the manifest: every file will be downloaded again");
             Manifest::default()
         }
     };
@@ -464,7 +453,7 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
                 return Err(error);
             }
             (id, Err(error)) => {
-                warn!(dataset = %id, error = %chain(&error), "readings not downloaded");
+                warn!(dataset = %id, error = %Chain(&error), "readings not downloaded");
                 summary.failed.push(FailedDataset { id, error });
             }
         }
@@ -659,6 +648,6 @@ mod tests {
     #[test]
     fn chain_joins_causes_on_one_line() {
         let error = FetchError::io("write", Path::new("/x"), io::Error::other("disk full"));
-        assert_eq!(chain(&error), "cannot write /x: disk full");
+        assert_eq!(Chain(&error).to_string(), "cannot write /x: disk full");
     }
 }

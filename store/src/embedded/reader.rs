@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use garonne_payload::Timestamp;
+use garonne_payload::report::Chain;
 use rusqlite::{Connection, params};
 
 use super::sql::{self, HOUR_NS};
@@ -95,7 +96,7 @@ impl Reader {
         let mut conn = match idle {
             Some(conn) => conn,
             None => sql::open_reader(&self.path, false)
-                .map_err(|e| HistoryError::Unavailable(chain(&e)))?,
+                .map_err(|e| HistoryError::Unavailable(Chain(&e).to_string()))?,
         };
         let answer = answer(&mut conn, query).map_err(|e| match e {
             Failure::Invalid(message) => HistoryError::Invalid(message),
@@ -109,22 +110,6 @@ impl Reader {
         }
         answer
     }
-}
-
-/// The checks that need no data: a non-empty range, an interval of 1 s or more.
-pub(super) fn check(query: &Query) -> Result<(), HistoryError> {
-    if query.every_secs == 0 {
-        return Err(HistoryError::Invalid(
-            "an interval of 0 seconds: ask for every_secs of 1 or more".to_owned(),
-        ));
-    }
-    if query.from >= query.to {
-        return Err(HistoryError::Invalid(format!(
-            "an empty range, from {} to {}: from must be before to (to is excluded)",
-            query.from, query.to
-        )));
-    }
-    Ok(())
 }
 
 enum Failure {
@@ -246,16 +231,4 @@ fn ceil_hour(ns: i64) -> i64 {
 
 fn time(ns: i64) -> Timestamp {
     Timestamp::UNIX_EPOCH.add_nanos(ns)
-}
-
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -3,10 +3,11 @@
 use std::future::Future;
 
 use garonne_payload::Timestamp;
+use garonne_payload::report::Chain;
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::{Base, ConfigError, Credentials, http_client, server_message};
+use super::{ConfigError, Credentials, Database, server_message};
 use crate::history::{Bucket, History, HistoryError, Query, Subject};
 
 /// History read with InfluxQL: `GET /query?db=DB&epoch=ns&q=...`, one statement per query
@@ -18,11 +19,8 @@ use crate::history::{Bucket, History, HistoryError, Query, Subject};
 /// [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT).
 #[derive(Debug, Clone)]
 pub struct InfluxQl {
-    client: reqwest::Client,
-    base: Base,
+    db: Database,
     query_url: Url,
-    database: String,
-    credentials: Credentials,
 }
 
 impl InfluxQl {
@@ -35,25 +33,19 @@ impl InfluxQl {
     /// [`ConfigError`] for a URL that is not `http://` or `https://`, or when the HTTP client
     /// cannot be built.
     pub fn new(url: &str, database: &str, credentials: Credentials) -> Result<Self, ConfigError> {
-        let base = Base::parse(url)?;
-        let query_url = base.endpoint("query");
-        Ok(Self {
-            client: http_client()?,
-            base,
-            query_url,
-            database: database.to_owned(),
-            credentials,
-        })
+        let db = Database::new(url, database, credentials)?;
+        let query_url = db.base.endpoint("query");
+        Ok(Self { db, query_url })
     }
 
     /// The server's URL, without credentials.
     pub fn url(&self) -> &str {
-        &self.base.shown
+        &self.db.base.shown
     }
 
     /// The database read.
     pub fn database(&self) -> &str {
-        &self.database
+        &self.db.name
     }
 
     /// Runs `query`.
@@ -61,10 +53,10 @@ impl InfluxQl {
         let text = statement(query)?;
         let mut url = self.query_url.clone();
         url.query_pairs_mut()
-            .append_pair("db", &self.database)
+            .append_pair("db", &self.db.name)
             .append_pair("epoch", "ns")
             .append_pair("q", &text);
-        let server = format!("InfluxDB at {}", self.base.shown);
+        let server = self.db.server();
         let unavailable = |e: reqwest::Error| {
             let e = e.without_url();
             HistoryError::Unavailable(if e.is_timeout() {
@@ -73,12 +65,12 @@ impl InfluxQl {
                     super::REQUEST_TIMEOUT.as_secs()
                 )
             } else {
-                format!("cannot query {server}: {}", super::chain(&e))
+                format!("cannot query {server}: {}", Chain(&e))
             })
         };
         let response = self
-            .credentials
-            .apply(self.client.get(url))
+            .db
+            .request(reqwest::Method::GET, url)
             .send()
             .await
             .map_err(unavailable)?;
@@ -90,8 +82,9 @@ impl InfluxQl {
                 return Err(HistoryError::Unavailable(format!(
                     "{server} refused the credentials ({status}: {}): {}",
                     server_message(&body),
-                    self.credentials
-                        .fix(&format!("READ access to database {:?}", self.database))
+                    self.db
+                        .credentials
+                        .fix(&format!("READ access to database {:?}", self.db.name))
                 )));
             }
             _ => {
@@ -106,7 +99,7 @@ impl InfluxQl {
                 format!(
                     "{server} has no database {:?} ({error}): check the name, or create it \
                      (InfluxDB 2.x: map it to the bucket with a DBRP mapping)",
-                    self.database
+                    self.db.name
                 )
             } else {
                 format!("{server}: {error}")
@@ -142,17 +135,7 @@ impl History for InfluxQl {
 /// [`HistoryError::Invalid`] for an empty id, an interval of 0 s, an empty or reversed range,
 /// or times outside InfluxDB's range (years 1677 to 2262).
 pub fn statement(query: &Query) -> Result<String, HistoryError> {
-    if query.every_secs == 0 {
-        return Err(HistoryError::Invalid(
-            "the interval is 0 s: ask for 1 s or more".into(),
-        ));
-    }
-    if query.from >= query.to {
-        return Err(HistoryError::Invalid(format!(
-            "the range is empty: from ({}) must be before to ({})",
-            query.from, query.to
-        )));
-    }
+    query.check()?;
     let ns = |t: Timestamp| {
         i64::try_from(t.unix_nanos()).map_err(|_| {
             HistoryError::Invalid(format!(

@@ -3,7 +3,7 @@
 use reqwest::Url;
 
 use super::{
-    Base, ConfigError, Container, Credentials, Target, http_client, server_message, status_error,
+    ConfigError, Container, Credentials, Database, Target, server_message, status_error,
     transport_error,
 };
 use crate::lineproto;
@@ -15,11 +15,8 @@ use crate::store::{Store, StoreError};
 /// [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT).
 #[derive(Debug, Clone)]
 pub struct InfluxV1 {
-    client: reqwest::Client,
-    base: Base,
+    db: Database,
     write_url: Url,
-    database: String,
-    credentials: Credentials,
 }
 
 impl InfluxV1 {
@@ -33,29 +30,23 @@ impl InfluxV1 {
     /// [`ConfigError`] for a URL that is not `http://` or `https://`, or when the HTTP client
     /// cannot be built.
     pub fn new(url: &str, database: &str, credentials: Credentials) -> Result<Self, ConfigError> {
-        let base = Base::parse(url)?;
-        let mut write_url = base.endpoint("write");
+        let db = Database::new(url, database, credentials)?;
+        let mut write_url = db.base.endpoint("write");
         write_url
             .query_pairs_mut()
             .append_pair("db", database)
             .append_pair("precision", "ns");
-        Ok(Self {
-            client: http_client()?,
-            base,
-            write_url,
-            database: database.to_owned(),
-            credentials,
-        })
+        Ok(Self { db, write_url })
     }
 
     /// The server's URL, without credentials.
     pub fn url(&self) -> &str {
-        &self.base.shown
+        &self.db.base.shown
     }
 
     /// The database written to.
     pub fn database(&self) -> &str {
-        &self.database
+        &self.db.name
     }
 
     /// Checks, at start-up, that the server answers, accepts the credentials and has the
@@ -76,18 +67,18 @@ impl InfluxV1 {
     ///
     /// [`StoreError::Unavailable`] when the server cannot be reached or refuses.
     pub async fn create_database(&self) -> Result<(), StoreError> {
-        let mut url = self.base.endpoint("query");
+        let mut url = self.db.base.endpoint("query");
         url.query_pairs_mut().append_pair(
             "q",
             &format!(
                 "CREATE DATABASE {}",
-                super::influxql::identifier(&self.database)
+                super::influxql::identifier(&self.db.name)
             ),
         );
-        let server = self.server();
+        let server = self.db.server();
         let response = self
-            .credentials
-            .apply(self.client.post(url))
+            .db
+            .request(reqwest::Method::POST, url)
             .send()
             .await
             .map_err(|e| send_error(&server, e))?;
@@ -101,28 +92,23 @@ impl InfluxV1 {
             (true, None) => Ok(()),
             (true, Some(error)) => Err(StoreError::Unavailable(format!(
                 "{server} did not create database {:?}: {error}",
-                self.database
+                self.db.name
             ))),
             (false, _) => Err(StoreError::Unavailable(format!(
                 "{server} did not create database {:?} ({}): {}",
-                self.database,
+                self.db.name,
                 status.as_u16(),
                 server_message(&body)
             ))),
         }
     }
 
-    /// `InfluxDB at URL`, for messages.
-    fn server(&self) -> String {
-        format!("InfluxDB at {}", self.base.shown)
-    }
-
     /// Sends one line-protocol body.
     async fn write_body(&self, body: String) -> Result<(), StoreError> {
-        let server = self.server();
+        let server = self.db.server();
         let response = self
-            .credentials
-            .apply(self.client.post(self.write_url.clone()))
+            .db
+            .request(reqwest::Method::POST, self.write_url.clone())
             .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(body)
             .send()
@@ -139,8 +125,8 @@ impl InfluxV1 {
             &text,
             Target {
                 server: &server,
-                container: Container::Database(&self.database),
-                credentials: &self.credentials,
+                container: Container::Database(&self.db.name),
+                credentials: &self.db.credentials,
             },
         ))
     }
