@@ -49,21 +49,18 @@ garonne_init() (
     echo "garonne-influxdb-init: database $database (retention policy autogen) maps to bucket" \
         "$DOCKER_INFLUXDB_INIT_BUCKET"
 
-    # The passwords are arguments: they show in this container's process list while the
-    # command runs, and nowhere else (nothing is echoed or logged).
-    influx v1 auth create --org "$org" \
-        --username "$GARONNE_INFLUX_HISTORIAN_USERNAME" \
-        --password "$GARONNE_INFLUX_HISTORIAN_PASSWORD" \
-        --write-bucket "$bucket_id" \
-        --description "garonne historian: writes the bucket" >/dev/null
-    echo "garonne-influxdb-init: v1 user $GARONNE_INFLUX_HISTORIAN_USERNAME may write the bucket"
-
-    influx v1 auth create --org "$org" \
-        --username "$GARONNE_INFLUX_READER_USERNAME" \
-        --password "$GARONNE_INFLUX_READER_PASSWORD" \
-        --read-bucket "$bucket_id" \
-        --description "garonne readers (Grafana, garonne serve): read the bucket" >/dev/null
-    echo "garonne-influxdb-init: v1 user $GARONNE_INFLUX_READER_USERNAME may read the bucket"
+    # v1_user USERNAME PASSWORD read|write DESCRIPTION: a v1 user that may only read, or only
+    # write, the bucket. The password is an argument: it shows in this container's process list
+    # while the command runs, and nowhere else (nothing is echoed or logged).
+    v1_user() {
+        influx v1 auth create --org "$org" --username "$1" --password "$2" \
+            "--$3-bucket" "$bucket_id" --description "$4" >/dev/null
+        echo "garonne-influxdb-init: v1 user $1 may $3 the bucket"
+    }
+    v1_user "$GARONNE_INFLUX_HISTORIAN_USERNAME" "$GARONNE_INFLUX_HISTORIAN_PASSWORD" write \
+        "garonne historian: writes the bucket"
+    v1_user "$GARONNE_INFLUX_READER_USERNAME" "$GARONNE_INFLUX_READER_PASSWORD" read \
+        "garonne readers (Grafana, garonne serve): read the bucket"
 )
 
 garonne_init

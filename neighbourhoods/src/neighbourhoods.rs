@@ -346,11 +346,18 @@ mod tests {
         format!("[[{x0},{y0}],[{x1},{y0}],[{x1},{y1}],[{x0},{y1}],[{x0},{y0}]]")
     }
 
+    /// A polygon's coordinates: its rings, outer first.
+    fn rings(rings: &[String]) -> String {
+        format!("[{}]", rings.join(", "))
+    }
+
+    /// A GeoJSON geometry of `kind` (`Polygon`, `MultiPolygon`).
+    fn geometry(kind: &str, coordinates: &str) -> String {
+        format!(r#"{{"type": "{kind}", "coordinates": {coordinates}}}"#)
+    }
+
     fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> String {
-        format!(
-            r#"{{"type": "Polygon", "coordinates": [{}]}}"#,
-            ring(x0, y0, x1, y1)
-        )
+        geometry("Polygon", &rings(&[ring(x0, y0, x1, y1)]))
     }
 
     /// The test layer, in this file order (index: id):
@@ -371,19 +378,20 @@ mod tests {
             ("north", square(0.0, 1.0, 2.0, 2.0)),
             (
                 "ring",
-                format!(
-                    r#"{{"type": "Polygon", "coordinates": [{}, {}]}}"#,
-                    ring(4.0, 0.0, 8.0, 4.0),
-                    ring(5.0, 1.0, 7.0, 3.0)
+                geometry(
+                    "Polygon",
+                    &rings(&[ring(4.0, 0.0, 8.0, 4.0), ring(5.0, 1.0, 7.0, 3.0)]),
                 ),
             ),
             ("isle", square(5.0, 1.0, 7.0, 3.0)),
             (
                 "parts",
-                format!(
-                    r#"{{"type": "MultiPolygon", "coordinates": [[{}], [{}]]}}"#,
-                    ring(10.0, 0.0, 11.0, 1.0),
-                    ring(12.0, 0.0, 13.0, 1.0)
+                geometry(
+                    "MultiPolygon",
+                    &rings(&[
+                        rings(&[ring(10.0, 0.0, 11.0, 1.0)]),
+                        rings(&[ring(12.0, 0.0, 13.0, 1.0)]),
+                    ]),
                 ),
             ),
         ]

@@ -12,35 +12,33 @@ use crate::reading::{Location, Source};
 use crate::time::Timestamp;
 use crate::validate::{Rule, Violation};
 
-impl Serialize for Quantity {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
+/// Serde for an enum written on the wire as its name (a string): `$name` gives a value's name,
+/// `$find` the value of a name; any other string is refused as "unknown `$what`".
+// Design: a macro because trait impls cannot be written by a function; the enums live in
+// modules that know nothing of serde.
+macro_rules! serde_by_name {
+    ($ty:ty, $what:literal, $name:expr, $find:expr) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str($name(*self))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+                $find(&name).ok_or_else(|| {
+                    serde::de::Error::custom(format!(concat!("unknown ", $what, " {}"), name))
+                })
+            }
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Quantity::from_name(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown quantity {name}")))
-    }
-}
-
-impl Serialize for Rule {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Rule {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Rule::ALL
-            .into_iter()
-            .find(|r| r.as_str() == name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule {name}")))
-    }
-}
+serde_by_name!(Quantity, "quantity", Quantity::name, Quantity::from_name);
+serde_by_name!(Rule, "rule", Rule::as_str, |name: &str| {
+    Rule::ALL.into_iter().find(|r| r.as_str() == name)
+});
 
 /// Whether a sensor is connected. Retained on `.../sensors/{id}/status`; the `Offline` form is
 /// the MQTT last will, so the broker announces a sensor that vanished.
