@@ -74,12 +74,10 @@ struct Link {
 
 impl Link {
     fn start(config: &PiConfig, topics: &Topics, will: &Status) -> Link {
-        let mut mqtt = options(&format!("garonne-pi-{}", config.sensor_id), &config.broker);
+        let client_id = format!("garonne-pi-{}", config.sensor_id);
+        let mut mqtt = options(&client_id, &config.broker, config.credentials.as_ref());
         // The disk queue, not the broker session, carries readings across connections.
         mqtt.set_clean_session(true);
-        if let Some(credentials) = &config.credentials {
-            mqtt.set_credentials(credentials.username.clone(), credentials.password());
-        }
         mqtt.set_last_will(LastWill::new(
             topics.status(&config.sensor_id),
             serde_json::to_vec(will).unwrap_or_default(),
@@ -677,20 +675,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use garonne_payload::{Quantity, Timestamp};
-
-    fn reading(sensor_id: &str, seq: u64) -> Vec<u8> {
-        let mut r = Reading::new(
-            sensor_id,
-            KIND,
-            Source::RaspberryPi,
-            Timestamp::parse("2025-11-24T10:15:00Z").expect("valid"),
-            seq,
-            Location::new(1.44, 43.6),
-        );
-        r.quantities.set(Quantity::Illuminance, 12.0);
-        r.to_json()
-    }
+    use crate::queue::tests::reading_of as reading;
 
     /// Regression: readings queued under a former `sensor_id` must not go out under the new
     /// one's topic.

@@ -290,14 +290,19 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use garonne_payload::{Location, Quantity, Source, Timestamp};
 
     fn reading(seq: u64) -> Vec<u8> {
+        reading_of("pi-test", seq)
+    }
+
+    /// A reading's JSON as the agent queues it, of `sensor_id`, numbered `seq`.
+    pub(crate) fn reading_of(sensor_id: &str, seq: u64) -> Vec<u8> {
         let mut r = Reading::new(
-            "pi-test",
-            "raspberry-pi",
+            sensor_id,
+            crate::agent::KIND,
             Source::RaspberryPi,
             Timestamp::parse("2025-11-24T10:15:00Z").expect("valid"),
             seq,

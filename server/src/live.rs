@@ -319,12 +319,10 @@ impl Live {
                 sensor.state = None;
             }));
         }
-        let (status, data) = self.message(
-            Kind::Status,
-            payload,
-            |s: &Status| s.v == SPEC_VERSION && is_valid_sensor_id(&s.sensor_id),
-            |s| s.sensor_id == sensor_id,
-        )?;
+        let (status, data) =
+            self.sensor_message(Kind::Status, sensor_id, payload, |s: &Status| {
+                (s.v, s.sensor_id.as_str())
+            })?;
         let sensor = self.sensor_mut(sensor_id)?;
         if status.location.is_some() {
             sensor.location = status.location;
@@ -340,12 +338,10 @@ impl Live {
         if payload.is_empty() {
             return Ok(self.clear_sensor(sensor_id, |sensor| sensor.rolling = None));
         }
-        let (_, data) = self.message(
-            Kind::Rolling,
-            payload,
-            |r: &SensorRolling| r.v == SPEC_VERSION && is_valid_sensor_id(&r.sensor_id),
-            |r| r.sensor_id == sensor_id,
-        )?;
+        let (_, data) =
+            self.sensor_message(Kind::Rolling, sensor_id, payload, |r: &SensorRolling| {
+                (r.v, r.sensor_id.as_str())
+            })?;
         self.sensor_mut(sensor_id)?.rolling = Some(Arc::clone(&data));
         Ok(Change::Kept(data))
     }
@@ -419,6 +415,26 @@ impl Live {
         }
         let data = text(payload).ok_or(Ignored::Invalid(kind))?;
         Ok((message, data))
+    }
+
+    /// [`Live::message`] for a message about one sensor (status, rolling statistics): `header`
+    /// gives its version and sensor id, which must be v1, a valid id, and the topic's.
+    fn sensor_message<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: Kind,
+        sensor_id: &str,
+        payload: &[u8],
+        header: impl Fn(&T) -> (u32, &str),
+    ) -> Result<(T, Arc<str>), Ignored> {
+        self.message(
+            kind,
+            payload,
+            |m| {
+                let (v, id) = header(m);
+                v == SPEC_VERSION && is_valid_sensor_id(id)
+            },
+            |m| header(m).1 == sensor_id,
+        )
     }
 
     /// An empty retained message on a sensor's topic: `clear` removes what it held from the

@@ -10,12 +10,13 @@
 //! Toulouse course comes first).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::app::App;
@@ -256,37 +257,30 @@ pub fn render(app: &App, page: Page, lang: Lang) -> Response {
     }
 }
 
-fn lang_of(
-    params: &Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: &HeaderMap,
-) -> Lang {
-    let lang = params
-        .as_ref()
-        .ok()
-        .and_then(|q| q.get("lang"))
-        .map(String::as_str);
-    let accept = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    negotiate(lang, accept)
+/// A page's language taken from its request, as [`negotiate`] says: a query that does not
+/// parse counts as no `?lang=`.
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Lang, Infallible> {
+        let params = Query::<HashMap<String, String>>::try_from_uri(&parts.uri).ok();
+        let lang = params.as_ref().and_then(|q| q.get("lang"));
+        let accept = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        Ok(negotiate(lang.map(String::as_str), accept))
+    }
 }
 
 /// `GET /`.
-pub async fn map(
-    State(app): State<Arc<App>>,
-    params: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    render(&app, Page::Map, lang_of(&params, &headers))
+pub async fn map(State(app): State<Arc<App>>, lang: Lang) -> Response {
+    render(&app, Page::Map, lang)
 }
 
 /// `GET /validate`.
-pub async fn validate(
-    State(app): State<Arc<App>>,
-    params: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    render(&app, Page::Validate, lang_of(&params, &headers))
+pub async fn validate(State(app): State<Arc<App>>, lang: Lang) -> Response {
+    render(&app, Page::Validate, lang)
 }
 
 #[cfg(test)]
@@ -309,6 +303,27 @@ mod tests {
         ];
         for (lang, accept, want) in cases {
             assert_eq!(negotiate(lang, accept), want, "{lang:?} {accept:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_reads_its_language_from_the_request() {
+        let cases = [
+            ("/?lang=en", Some("fr-FR"), Lang::En),
+            ("/validate?lang=fr", Some("en"), Lang::Fr),
+            // A query that does not parse counts as no ?lang=.
+            ("/?lang=%FF%FE&x", Some("en-GB"), Lang::En),
+            ("/", Some("en-US,en;q=0.9"), Lang::En),
+            ("/", None, Lang::Fr),
+        ];
+        for (uri, accept, want) in cases {
+            let mut request = axum::http::Request::builder().uri(uri);
+            if let Some(accept) = accept {
+                request = request.header(header::ACCEPT_LANGUAGE, accept);
+            }
+            let (mut parts, ()) = request.body(()).expect("request").into_parts();
+            let got = Lang::from_request_parts(&mut parts, &()).await;
+            assert_eq!(got, Ok(want), "{uri} {accept:?}");
         }
     }
 

@@ -981,36 +981,16 @@ mod tests {
 
     #[test]
     fn bad_knobs_are_refused_with_the_fix() {
-        for (config, needle) in [
-            (
-                FleetConfig {
-                    rate_hz: 1000.0,
-                    ..FleetConfig::default()
-                },
-                "rate 1000 Hz",
-            ),
-            (
-                FleetConfig {
-                    rate_hz: 0.0001,
-                    ..FleetConfig::default()
-                },
-                "one reading per 15 minutes",
-            ),
-            (
-                FleetConfig {
-                    speed: 0.0,
-                    ..FleetConfig::default()
-                },
-                "speed 0",
-            ),
-            (
-                FleetConfig {
-                    faults: 5.0,
-                    ..FleetConfig::default()
-                },
-                "e.g. 0.05",
-            ),
-        ] {
+        type Knob = fn(&mut FleetConfig);
+        let knobs: [(Knob, &str); 4] = [
+            (|c| c.rate_hz = 1000.0, "rate 1000 Hz"),
+            (|c| c.rate_hz = 0.0001, "one reading per 15 minutes"),
+            (|c| c.speed = 0.0, "speed 0"),
+            (|c| c.faults = 5.0, "e.g. 0.05"),
+        ];
+        for (knob, needle) in knobs {
+            let mut config = FleetConfig::default();
+            knob(&mut config);
             let e = config.validate().expect_err(needle);
             assert!(e.to_string().contains(needle), "{e}");
         }
