@@ -14,7 +14,7 @@
 //!   `seq`+1, ... Units (`u`, else `bu`) convert to Garonne units; without a unit the value is
 //!   already in the Garonne unit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use std::borrow::Cow;
 
@@ -26,7 +26,7 @@ use crate::quantity::Quantity;
 use crate::reading::{Location, Quantities, Reading, Source};
 use crate::time::Timestamp;
 use crate::validate::{
-    Invalid, Limits, Rule, Violation, check_coordinate, check_kind, check_quantity,
+    Invalid, Limits, Problems, Rule, Violation, check_coordinate, check_kind, check_quantity,
     check_sensor_id, check_source, check_time, parse_json, pointer, time_ok, too_large,
     unknown_field, unknown_quantity, wrong_type,
 };
@@ -44,7 +44,7 @@ pub fn parse_senml(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Vec<
     if bytes.len() > limits.max_pack_bytes {
         return Err(too_large(bytes.len(), limits.max_pack_bytes, "SenML pack"));
     }
-    let mut out = Vec::new();
+    let mut out = Problems::new(limits);
     // Design: as for readings, a typed fast path (borrowed strings, no JSON tree) and an
     // explaining path over the JSON tree for type errors; both feed the same `resolve`. The
     // typed path also sees duplicate keys, which the tree silently merges.
@@ -67,11 +67,7 @@ pub fn parse_senml(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Vec<
             },
         },
     };
-    if out.is_empty() {
-        Ok(readings)
-    } else {
-        Err(Invalid { violations: out })
-    }
+    out.verdict(readings)
 }
 
 /// One SenML record (RFC 8428 §4, JSON labels), strings borrowed from the input when possible.
@@ -161,7 +157,7 @@ fn take<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
 
 /// The explaining path: the records of a JSON tree, reporting every type error and unknown
 /// label; `None` when there was any.
-fn records_from_value<'a>(value: &'a Value, out: &mut Vec<Violation>) -> Option<Vec<Record<'a>>> {
+fn records_from_value<'a>(value: &'a Value, out: &mut Problems) -> Option<Vec<Record<'a>>> {
     let Some(items) = value.as_array() else {
         out.push(wrong_type(
             "",
@@ -190,11 +186,7 @@ fn records_from_value<'a>(value: &'a Value, out: &mut Vec<Violation>) -> Option<
 
 /// One record of the explaining path (record `i` of the pack), reporting every label of the
 /// wrong type or unknown.
-fn record_from_map<'a>(
-    i: usize,
-    map: &'a Map<String, Value>,
-    out: &mut Vec<Violation>,
-) -> Record<'a> {
+fn record_from_map<'a>(i: usize, map: &'a Map<String, Value>, out: &mut Problems) -> Record<'a> {
     let mut r = Record::default();
     for (key, v) in map {
         let p = || pointer(&format!("/{i}"), key);
@@ -255,6 +247,8 @@ struct Base<'a> {
     time_at: Option<usize>,
     unit: Option<&'a str>,
     value: f64,
+    /// Where a bad name was already reported: a base name without its ':' is said once.
+    bad_names: HashSet<String>,
 }
 
 /// Where a problem is: a record, or one label of it. Performance: pointers are only formatted
@@ -367,7 +361,7 @@ fn resolve(
     records: &[Record<'_>],
     now: Timestamp,
     limits: &Limits,
-    out: &mut Vec<Violation>,
+    out: &mut Problems,
 ) -> Vec<Reading> {
     if !check_pack_size(records, limits, out) {
         return Vec::new();
@@ -392,7 +386,7 @@ fn resolve(
 }
 
 /// A pack has at least one record and at most [`Limits::max_pack_records`].
-fn check_pack_size(records: &[Record<'_>], limits: &Limits, out: &mut Vec<Violation>) -> bool {
+fn check_pack_size(records: &[Record<'_>], limits: &Limits, out: &mut Problems) -> bool {
     if records.is_empty() {
         out.push(Violation::new(
             "",
@@ -419,7 +413,7 @@ fn check_pack_size(records: &[Record<'_>], limits: &Limits, out: &mut Vec<Violat
 }
 
 /// Versions 1 to 10 are understood (RFC 8428 is 10).
-fn check_version(record: usize, bver: Option<u64>, out: &mut Vec<Violation>) {
+fn check_version(record: usize, bver: Option<u64>, out: &mut Problems) {
     if let Some(bver) = bver
         && !(1..=10).contains(&bver)
     {
@@ -463,16 +457,15 @@ impl<'a> Base<'a> {
 
     /// Reports a full name `bn + n` that is not `{sensor_id}:{field}`. A base name without its
     /// ':' spoils every record: said once, at the base name.
-    fn report_bad_name(&self, n: &str, name_at: At, out: &mut Vec<Violation>) {
+    fn report_bad_name(&mut self, n: &str, name_at: At, out: &mut Problems) {
         let blame_base = !self.name.is_empty() && !self.name.contains(':');
         let ptr = match (self.name_at, blame_base) {
             (Some(j), true) => At::label(j, "bn").pointer(),
             _ => name_at.pointer(),
         };
-        if out
-            .iter()
-            .any(|v| v.pointer == ptr && v.rule == Rule::SenmlName)
-        {
+        // Design: remembered here rather than looked up in `out`, which lists only the first
+        // problems and would let a repeat past the bound be counted.
+        if !self.bad_names.insert(ptr.clone()) {
             return;
         }
         out.push(Violation::new(
@@ -494,7 +487,7 @@ impl<'a> Base<'a> {
         record: usize,
         rec: &Record<'_>,
         now: Timestamp,
-        out: &mut Vec<Violation>,
+        out: &mut Problems,
     ) -> Option<(Timestamp, At)> {
         let t = rec.t.unwrap_or(0.0);
         let time_at = if rec.t.is_some() {
@@ -522,7 +515,7 @@ impl<'a> Base<'a> {
         &self,
         record: usize,
         rec: &'a Record<'_>,
-        out: &mut Vec<Violation>,
+        out: &mut Problems,
     ) -> Option<RecordValue<'a>> {
         let present = [rec.v.is_some(), rec.vs.is_some(), rec.vb.is_some()];
         let count = present.iter().filter(|p| **p).count();
@@ -575,7 +568,7 @@ impl<'a> Pack<'a> {
         &mut self,
         i: usize,
         rec: &'a Record<'_>,
-        out: &mut Vec<Violation>,
+        out: &mut Problems,
     ) -> Result<Resolved<'a>, Skip> {
         check_version(i, rec.bver, out);
         self.base.update(i, rec);
@@ -601,7 +594,7 @@ impl<'a> Pack<'a> {
         &mut self,
         i: usize,
         rec: &'a Record<'_>,
-        out: &mut Vec<Violation>,
+        out: &mut Problems,
     ) -> Result<(Cow<'a, str>, At), Skip> {
         let n = rec.n.as_deref().unwrap_or("");
         let name_at = self.base.name_at(i, rec);
@@ -619,7 +612,7 @@ impl<'a> Pack<'a> {
         &mut self,
         sensor_id: &str,
         name_at: At,
-        out: &mut Vec<Violation>,
+        out: &mut Problems,
     ) -> Result<(), Skip> {
         match &self.sensor {
             None => {
@@ -648,7 +641,7 @@ impl<'a> Pack<'a> {
     }
 
     /// Applies a resolved record to the pack's metadata or to its readings.
-    fn apply(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+    fn apply(&mut self, r: &Resolved<'_>, out: &mut Problems) {
         match &*r.field {
             "lat" | "lon" | "alt" => self.coordinate(r, out),
             "seq" => self.sequence(r, out),
@@ -659,7 +652,7 @@ impl<'a> Pack<'a> {
     }
 
     /// `lat`, `lon` (in their own units) or `alt` (in metres).
-    fn coordinate(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+    fn coordinate(&mut self, r: &Resolved<'_>, out: &mut Problems) {
         let field = &*r.field;
         let want_unit = if field == "alt" { "m" } else { field };
         let Some(x) = r.value.number else {
@@ -685,7 +678,7 @@ impl<'a> Pack<'a> {
     }
 
     /// `seq`: a whole number from 0 up.
-    fn sequence(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+    fn sequence(&mut self, r: &Resolved<'_>, out: &mut Problems) {
         // Read the integer itself: through f64, counters above 2^53 would lose their last digits.
         let exact = r
             .value
@@ -708,7 +701,7 @@ impl<'a> Pack<'a> {
     }
 
     /// `kind`: a string.
-    fn kind(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+    fn kind(&mut self, r: &Resolved<'_>, out: &mut Problems) {
         match r.value.string {
             Some(s) => {
                 check_kind(s, &r.value.at.pointer(), out);
@@ -719,7 +712,7 @@ impl<'a> Pack<'a> {
     }
 
     /// `source`: the name of a [`Source`].
-    fn source(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+    fn source(&mut self, r: &Resolved<'_>, out: &mut Problems) {
         match r.value.string {
             Some(s) => match Source::from_name(s) {
                 Some(src) => set_once(&mut self.meta.source, src, r.index, &r.field, out),
@@ -731,7 +724,7 @@ impl<'a> Pack<'a> {
 
     /// A measured quantity: converted to its Garonne unit, in range, at an accepted time, once
     /// per instant.
-    fn quantity(&mut self, r: &Resolved<'_>, out: &mut Vec<Violation>) {
+    fn quantity(&mut self, r: &Resolved<'_>, out: &mut Problems) {
         let field = &*r.field;
         let Some(q) = Quantity::from_name(field) else {
             out.push(unknown_quantity(&r.name_at.pointer(), field));
@@ -770,7 +763,7 @@ impl<'a> Pack<'a> {
 
     /// The pack-level checks (a sensor, the required metadata, at least one measured value),
     /// then the readings, in time order with consecutive sequence numbers.
-    fn finish(self, out: &mut Vec<Violation>) -> Vec<Reading> {
+    fn finish(self, out: &mut Problems) -> Vec<Reading> {
         let Some(sensor_id) = self.sensor else {
             return Vec::new();
         };
@@ -783,6 +776,7 @@ impl<'a> Pack<'a> {
                 "add records named after quantities, e.g. {\"n\": \"temperature\", \"u\": \"Cel\", \"v\": 12.5}",
             ));
         }
+        self.meta.check_sequence(self.groups.len(), out);
         if !out.is_empty() {
             return Vec::new();
         }
@@ -792,7 +786,7 @@ impl<'a> Pack<'a> {
 
 impl Meta {
     /// Every pack gives `lon`, `lat` and `seq`.
-    fn check_required(&self, out: &mut Vec<Violation>) {
+    fn check_required(&self, out: &mut Problems) {
         for (field, present) in [
             ("lon", self.lon.is_some()),
             ("lat", self.lat.is_some()),
@@ -814,7 +808,31 @@ impl Meta {
         }
     }
 
-    /// One reading per instant, carrying the pack's metadata, numbered from its `seq` up.
+    /// The pack's readings are numbered `seq`, `seq`+1, ...: the last one must still fit in
+    /// 64 bits (a wrapped number would look like a device restart).
+    fn check_sequence(&self, readings: usize, out: &mut Problems) {
+        let Some((first, record)) = self.seq else {
+            return;
+        };
+        let extra = readings.saturating_sub(1) as u64;
+        if first.checked_add(extra).is_none() {
+            out.push(Violation::new(
+                At::label(record, "v").pointer(),
+                Rule::Range,
+                format!(
+                    "seq {first} numbers {readings} readings, and the last would pass {}",
+                    u64::MAX
+                ),
+                format!(
+                    "start the counter again from 0 (the largest first seq for this pack is {})",
+                    u64::MAX - extra
+                ),
+            ));
+        }
+    }
+
+    /// One reading per instant, carrying the pack's metadata, numbered from its `seq` up
+    /// (checked by [`Meta::check_sequence`]).
     fn readings(self, sensor_id: String, groups: BTreeMap<Timestamp, Quantities>) -> Vec<Reading> {
         let location = Location {
             lon: self.lon.map_or(0.0, |m| m.0),
@@ -834,7 +852,7 @@ impl Meta {
                     kind.clone(),
                     source,
                     time,
-                    first_seq + i as u64,
+                    first_seq.saturating_add(i as u64),
                     location,
                 )
             })
@@ -856,7 +874,7 @@ fn set_once<T>(
     value: T,
     record: usize,
     field: &str,
-    out: &mut Vec<Violation>,
+    out: &mut Problems,
 ) {
     if let Some((_, first)) = slot {
         out.push(Violation::new(
@@ -876,7 +894,7 @@ fn convert(
     raw: f64,
     unit: Option<&str>,
     record: usize,
-    out: &mut Vec<Violation>,
+    out: &mut Problems,
 ) -> Option<f64> {
     let Some(unit) = unit else { return Some(raw) };
     match q.spec().senml_units.iter().find(|u| u.symbol == unit) {
