@@ -1,5 +1,5 @@
 // A stand-in for the Garonne web server, for developing and checking the front-end alone: it
-// serves dist/ under /static/, the two pages (pages/*.html with the config block), the JSON API
+// serves dist/ under /static/, the two pages (pages/page.html with the config block), the JSON API
 // of server/CONTRACT.md with fixed answers built from the real Toulouse quartiers (read from
 // the testkit's fixture at start, never copied), and an SSE stream that tests push messages into.
 //
@@ -255,10 +255,10 @@ export async function startFixtureServer({ port = 0, host = '127.0.0.1' } = {}) 
     clients.clear();
   }
 
-  function page(file, url, response) {
+  function page(name, url, response) {
     const lang = url.searchParams.get('lang') === 'en' ? 'en' : 'fr';
     const config = JSON.stringify({ base: '', grafana_url: GRAFANA_URL }).replaceAll('<', '\\u003c');
-    const html = readFileSync(join(FRONTEND, 'pages', file), 'utf8').replace('{{lang}}', lang).replace('{{config}}', config);
+    const html = readFileSync(join(FRONTEND, 'pages', 'page.html'), 'utf8').replaceAll('{{page}}', name).replace('{{lang}}', lang).replace('{{config}}', config);
     response.writeHead(200, { 'content-type': TYPES['.html'] }).end(html);
   }
 
@@ -267,8 +267,8 @@ export async function startFixtureServer({ port = 0, host = '127.0.0.1' } = {}) 
     const json = (status, body) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     const path = url.pathname;
 
-    if (path === '/') return page('index.html', url, response);
-    if (path === '/validate') return page('validate.html', url, response);
+    if (path === '/') return page('app', url, response);
+    if (path === '/validate') return page('validate', url, response);
     if (path.startsWith('/static/')) {
       const file = normalize(join(FRONTEND, 'dist', path.slice('/static/'.length)));
       if (!file.startsWith(join(FRONTEND, 'dist'))) return json(404, { error: 'not found' });
