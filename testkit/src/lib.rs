@@ -42,7 +42,8 @@
 //! - [`influxd`]: [`Influxd`], InfluxDB 1.x, ready once `/ping` answers.
 //! - [`victoria`]: [`Victoria`], VictoriaMetrics, ready once `/health` answers.
 //! - [`service`]: [`Service`], a Garonne service's `serve` run in this process on a free ops
-//!   port, stopped on drop, with waits on its `/metrics` and `/readyz`.
+//!   port, stopped on drop, with waits on its `/metrics` and `/readyz`; [`Task`], the same
+//!   without the port.
 //! - [`metrics`]: [`Metrics`], a `/metrics` page scraped and parsed into `name{labels}` samples.
 //! - [`data`]: the Toulouse open data tests read ([`open_data_dir`]): a committed fixture.
 //! - [`subscriber`]: [`Subscriber`], an MQTT client on a test's broker that
@@ -71,6 +72,6 @@ pub use metrics::Metrics;
 pub use mosquitto::Mosquitto;
 pub use port::free_port;
 pub use server::{Launch, Server};
-pub use service::Service;
+pub use service::{Service, Task};
 pub use subscriber::{Message, Subscriber};
 pub use victoria::Victoria;

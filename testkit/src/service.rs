@@ -7,7 +7,8 @@
 //! ([`Service::metrics`]), wait until one of them says so ([`Service::wait_metric`]), is it
 //! ready ([`Service::wait_ready`]), stop it and give me its summary ([`Service::stop`]).
 //! Dropping a [`Service`] — a test that fails half-way — cancels its token and aborts its task,
-//! so nothing keeps running into the next test.
+//! so nothing keeps running into the next test. [`Task`] is the same without the ops port, for
+//! what has none (the Raspberry Pi agent, the simulator).
 //!
 //! ```no_run
 //! # async fn example() {
@@ -52,17 +53,96 @@ const POLL: Duration = Duration::from_millis(50);
 /// How long [`Service::stop`] waits for `serve` to return after the shutdown.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A service's `serve` running in a task, its ops endpoints on a loopback port.
+/// A future that runs until its shutdown token is cancelled, spawned on the test's runtime;
+/// cancelled and aborted when dropped.
+#[derive(Debug)]
+pub struct Task<T, E> {
+    /// Its name in messages, such as `realtime`.
+    name: String,
+    /// Cancelled by [`Task::stop`] and on drop.
+    shutdown: CancellationToken,
+    /// The task; `None` once [`Task::stop`] has taken it.
+    handle: Option<JoinHandle<Result<T, E>>>,
+}
+
+impl<T, E> Task<T, E>
+where
+    T: Send + 'static,
+    E: Debug + Send + 'static,
+{
+    /// Spawns `run(shutdown)`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn spawn<F, Fut>(name: impl Into<String>, run: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(run(shutdown.clone()));
+        Task {
+            name: name.into(),
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+
+    /// Its name, as given to [`Task::spawn`].
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether it has returned (or panicked).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Cancels its shutdown token and waits, at most [`STOP_TIMEOUT`], for it to return, which
+    /// it must do with `Ok`.
+    ///
+    /// # Panics
+    ///
+    /// When it does not return in time, panics or returns an error.
+    pub async fn stop(mut self) -> T {
+        self.shutdown.cancel();
+        let handle = self.handle.take().expect("a task is stopped once");
+        let name = &self.name;
+        tokio::time::timeout(STOP_TIMEOUT, handle)
+            .await
+            .unwrap_or_else(|_| panic!("{name} stops within {STOP_TIMEOUT:?} of the shutdown"))
+            .unwrap_or_else(|e| panic!("the {name} task completes: {e}"))
+            .unwrap_or_else(|e| panic!("{name} returns Ok: {e:?}"))
+    }
+
+    /// Ends it at once, without cancelling its shutdown token, as when its process dies.
+    pub fn abort(mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
+
+impl<T, E> Drop for Task<T, E> {
+    fn drop(&mut self) {
+        // Not after `abort`, which is meant to look like a process that dies: no shutdown.
+        if let Some(handle) = self.handle.take() {
+            self.shutdown.cancel();
+            handle.abort();
+        }
+    }
+}
+
+/// A service's `serve` running in a [`Task`], its ops endpoints on a loopback port.
 #[derive(Debug)]
 pub struct Service<T, E> {
-    /// The service's name in messages, such as `realtime`.
-    name: String,
+    /// `serve`.
+    task: Task<T, E>,
     /// Where its ops listener is bound.
     ops: SocketAddr,
-    /// Cancelled by [`Service::stop`] and on drop.
-    shutdown: CancellationToken,
-    /// The `serve` task; `None` once [`Service::stop`] has taken it.
-    task: Option<JoinHandle<Result<T, E>>>,
 }
 
 impl<T, E> Service<T, E>
@@ -70,7 +150,8 @@ where
     T: Send + 'static,
     E: Debug + Send + 'static,
 {
-    /// Binds a listener on a free port of 127.0.0.1 and spawns `serve(listener, shutdown)`.
+    /// Binds a listener on a free port of 127.0.0.1 and spawns `serve(listener, shutdown)` as a
+    /// [`Task`].
     /// Returns at once: the service may not be connected yet (see [`Service::wait_metric`] and
     /// [`Service::wait_ready`]).
     ///
@@ -89,14 +170,8 @@ where
         let ops = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("{name}'s ops address: {e}"));
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, shutdown.clone()));
-        Service {
-            name,
-            ops,
-            shutdown,
-            task: Some(task),
-        }
+        let task = Task::spawn(name, |shutdown| serve(listener, shutdown));
+        Service { task, ops }
     }
 
     /// The address of its ops server (`/healthz`, `/readyz`, `/metrics`).
@@ -114,7 +189,7 @@ where
     /// Whether `serve` has returned (or panicked).
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(JoinHandle::is_finished)
+        self.task.is_finished()
     }
 
     /// Its `/metrics` now; empty when it does not answer.
@@ -163,26 +238,18 @@ where
         }
     }
 
-    /// Cancels its shutdown token and waits, at most [`STOP_TIMEOUT`], for `serve` to return,
-    /// which it must do with `Ok`.
+    /// [`Task::stop`]: `serve` must return `Ok` within [`STOP_TIMEOUT`] of the shutdown.
     ///
     /// # Panics
     ///
-    /// When `serve` does not return in time, panics or returns an error.
-    pub async fn stop(mut self) -> T {
-        self.shutdown.cancel();
-        let task = self.task.take().expect("a service is stopped once");
-        let name = &self.name;
-        tokio::time::timeout(STOP_TIMEOUT, task)
-            .await
-            .unwrap_or_else(|_| panic!("{name} stops within {STOP_TIMEOUT:?} of the shutdown"))
-            .unwrap_or_else(|e| panic!("the {name} task completes: {e}"))
-            .unwrap_or_else(|e| panic!("{name}'s serve returns Ok: {e:?}"))
+    /// As [`Task::stop`].
+    pub async fn stop(self) -> T {
+        self.task.stop().await
     }
 
     /// Panics when `serve` has returned, or `deadline` has passed, while waiting on `what`.
     fn assert_waiting(&self, what: &str, deadline: Instant) {
-        let name = &self.name;
+        let name = self.task.name();
         assert!(
             !self.is_finished(),
             "{name} stopped while waiting on {what}"
@@ -191,15 +258,6 @@ where
             Instant::now() < deadline,
             "{name}: timed out waiting on {what}"
         );
-    }
-}
-
-impl<T, E> Drop for Service<T, E> {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 
@@ -252,7 +310,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_a_service_cancels_it() {
         let service = Service::start("counting", counting).await;
-        let shutdown = service.shutdown.clone();
+        let shutdown = service.task.shutdown.clone();
         drop(service);
         assert!(shutdown.is_cancelled());
     }
