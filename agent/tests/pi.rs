@@ -12,7 +12,7 @@ use garonne_payload::{
     Limits, ModuleState, ModuleStatus, Quantity, Reading, SensorState, Status, Timestamp,
     parse_reading,
 };
-use garonne_testkit::{Message, Mosquitto};
+use garonne_testkit::{Message, Mosquitto, Task};
 use tokio_util::sync::CancellationToken;
 
 const DEVICE: &str = "28-00000a1b2c3d";
@@ -111,6 +111,16 @@ impl Subscriber {
     }
 
     /// Waits until `done` holds for what was received, at most `timeout`.
+    /// Waits until the last status says the sensor is offline.
+    async fn wait_offline(&mut self, what: &str) {
+        self.wait_for(what, Duration::from_secs(10), |r| {
+            r.statuses
+                .last()
+                .is_some_and(|s| s.state == SensorState::Offline)
+        })
+        .await;
+    }
+
     async fn wait_for(&mut self, what: &str, timeout: Duration, done: impl Fn(&Received) -> bool) {
         let Subscriber {
             sub,
@@ -192,20 +202,34 @@ async fn wait_until(what: &str, timeout: Duration, done: impl Fn() -> bool) {
     assert!(waited.is_ok(), "timed out waiting for {what}");
 }
 
+/// `garonne_agent::run` in a task, on the fake Pi with `seed`; [`Task::stop`] checks it stops
+/// within 20 s, cleanly.
+fn start_agent(config: PiConfig, seed: u64) -> Task<(), PiError> {
+    Task::spawn("the agent", |shutdown| {
+        garonne_agent::run(config, Hardware::Fake { seed }, shutdown)
+    })
+}
+
+/// An agent `sensor_id` with `modules` and its queue in a temporary folder, on `broker`, with a
+/// subscriber to its topics that started first.
+async fn start_with_subscriber(
+    broker: &Mosquitto,
+    sensor_id: &str,
+    modules: Vec<ModuleConfig>,
+    seed: u64,
+) -> (tempfile::TempDir, Subscriber, Task<(), PiError>) {
+    let queue = tempfile::tempdir().expect("temp dir");
+    let config = config(sensor_id, &broker.url(), queue.path(), modules);
+    let sub = Subscriber::start(broker, &config.topic_prefix, &config.sensor_id).await;
+    (queue, sub, start_agent(config, seed))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_go_out_valid_survive_a_broker_outage_in_order_and_end_offline() {
     let Some(mut broker) = Mosquitto::start_or_skip() else {
         return;
     };
-    let queue = tempfile::tempdir().expect("temp dir");
-    let config = config("pi-e2e", &broker.url(), queue.path(), all_modules());
-    let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(garonne_agent::run(
-        config,
-        Hardware::Fake { seed: 7 },
-        shutdown.clone(),
-    ));
+    let (queue, mut sub, agent) = start_with_subscriber(&broker, "pi-e2e", all_modules(), 7).await;
 
     // The life cycle: every module probed, tested, running, each step on the status topic.
     sub.wait_for("every module running", Duration::from_secs(20), |r| {
@@ -293,19 +317,9 @@ async fn readings_go_out_valid_survive_a_broker_outage_in_order_and_end_offline(
     .await;
     assert!(sub.seqs().len() > received_before);
 
-    shutdown.cancel();
-    let result = tokio::time::timeout(Duration::from_secs(20), agent)
-        .await
-        .expect("the agent stops in time")
-        .expect("the agent task completes");
-    assert!(result.is_ok(), "{result:?}");
+    agent.stop().await;
 
-    sub.wait_for("the offline status", Duration::from_secs(10), |r| {
-        r.statuses
-            .last()
-            .is_some_and(|s| s.state == SensorState::Offline)
-    })
-    .await;
+    sub.wait_offline("the offline status").await;
     let offline = sub.statuses().last().cloned().expect("a status");
     assert!(all_in(&offline, ModuleState::Removed), "{offline:?}");
 
@@ -321,7 +335,6 @@ async fn a_module_that_is_not_there_fails_with_a_fix_and_the_others_run() {
     let Some(broker) = Mosquitto::start_or_skip() else {
         return;
     };
-    let queue = tempfile::tempdir().expect("temp dir");
     let modules = vec![
         // The fake Pi's BME280 is at 0x76: nothing answers at 0x77.
         ModuleConfig::Bme280 {
@@ -335,14 +348,7 @@ async fn a_module_that_is_not_there_fails_with_a_fix_and_the_others_run() {
         },
         ModuleConfig::Pir { gpio: 17 },
     ];
-    let config = config("pi-failing", &broker.url(), queue.path(), modules);
-    let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(garonne_agent::run(
-        config,
-        Hardware::Fake { seed: 1 },
-        shutdown.clone(),
-    ));
+    let (_queue, mut sub, agent) = start_with_subscriber(&broker, "pi-failing", modules, 1).await;
 
     sub.wait_for("the life cycle done", Duration::from_secs(20), |r| {
         r.statuses.iter().any(|s| {
@@ -372,18 +378,8 @@ async fn a_module_that_is_not_there_fails_with_a_fix_and_the_others_run() {
         assert_eq!(quantities, [Quantity::Illuminance, Quantity::Motion]);
     }
 
-    shutdown.cancel();
-    let result = tokio::time::timeout(Duration::from_secs(20), agent)
-        .await
-        .expect("the agent stops in time")
-        .expect("the agent task completes");
-    assert!(result.is_ok(), "{result:?}");
-    sub.wait_for("the offline status", Duration::from_secs(10), |r| {
-        r.statuses
-            .last()
-            .is_some_and(|s| s.state == SensorState::Offline)
-    })
-    .await;
+    agent.stop().await;
+    sub.wait_offline("the offline status").await;
     let offline = sub.statuses().last().cloned().expect("a status");
     assert_eq!(module(&offline, "bme280").state, ModuleState::Failed);
     assert_eq!(module(&offline, "bh1750").state, ModuleState::Removed);
@@ -418,12 +414,7 @@ async fn no_module_left_ends_with_a_clear_error_after_reporting_it() {
         "{message}"
     );
     // The failure was reported on the status topic before the agent went offline.
-    sub.wait_for("the offline status", Duration::from_secs(10), |r| {
-        r.statuses
-            .last()
-            .is_some_and(|s| s.state == SensorState::Offline)
-    })
-    .await;
+    sub.wait_offline("the offline status").await;
     let statuses = sub.statuses();
     assert!(
         statuses
@@ -454,47 +445,27 @@ async fn readings_queued_while_the_broker_is_away_go_out_after_an_agent_restart(
     // First run: no broker; the readings queue on disk, and stay there after shutdown.
     let first = config("pi-restart", &nowhere, queue.path(), all_modules());
     let prefix = first.topic_prefix.clone();
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(garonne_agent::run(
-        first,
-        Hardware::Fake { seed: 3 },
-        shutdown.clone(),
-    ));
+    let agent = start_agent(first, 3);
     let queue_dir = queue.path().to_owned();
     wait_until("5 readings queued on disk", Duration::from_secs(20), || {
         queued_files(&queue_dir) >= 5
     })
     .await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(20), agent)
-        .await
-        .expect("the agent stops in time")
-        .expect("the agent task completes")
-        .expect("the agent stops cleanly");
+    agent.stop().await;
     let queued = queued_files(queue.path()) as u64;
     assert!(queued >= 5);
 
     // Second run, broker up: the queued readings go out first, then new ones, seq continuing.
     let second = config("pi-restart", &broker.url(), queue.path(), all_modules());
     let mut sub = Subscriber::start(&broker, &prefix, &second.sensor_id).await;
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(garonne_agent::run(
-        second,
-        Hardware::Fake { seed: 3 },
-        shutdown.clone(),
-    ));
+    let agent = start_agent(second, 3);
     sub.wait_for(
         "the queued readings and 3 new ones",
         Duration::from_secs(20),
         |r| r.readings.iter().any(|r| r.seq >= queued + 3),
     )
     .await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(20), agent)
-        .await
-        .expect("the agent stops in time")
-        .expect("the agent task completes")
-        .expect("the agent stops cleanly");
+    agent.stop().await;
     let seqs = sub.seqs();
     assert_eq!(&seqs[..queued as usize], (0..queued).collect::<Vec<_>>());
     assert_in_order_without_gap(&seqs, 0);
@@ -506,26 +477,15 @@ async fn an_agent_that_vanishes_is_announced_offline_by_its_last_will() {
     let Some(broker) = Mosquitto::start_or_skip() else {
         return;
     };
-    let queue = tempfile::tempdir().expect("temp dir");
-    let config = config("pi-will", &broker.url(), queue.path(), all_modules());
-    let mut sub = Subscriber::start(&broker, &config.topic_prefix, &config.sensor_id).await;
-    let agent = tokio::spawn(garonne_agent::run(
-        config,
-        Hardware::Fake { seed: 2 },
-        CancellationToken::new(),
-    ));
+    let (_queue, mut sub, agent) =
+        start_with_subscriber(&broker, "pi-will", all_modules(), 2).await;
     sub.wait_for("a reading", Duration::from_secs(20), |r| {
         !r.readings.is_empty()
     })
     .await;
     // No shutdown: the task is dropped, as when the process dies.
     agent.abort();
-    sub.wait_for("the last will", Duration::from_secs(10), |r| {
-        r.statuses
-            .last()
-            .is_some_and(|s| s.state == SensorState::Offline)
-    })
-    .await;
+    sub.wait_offline("the last will").await;
     let will = sub.statuses().last().cloned().expect("a status");
     assert_eq!(will.kind, "raspberry-pi");
     assert!(will.modules.is_empty(), "{will:?}");
