@@ -286,7 +286,7 @@ impl Engine {
                     } else {
                         first.sensor_id.as_str()
                     };
-                    self.reject(topic, Some(owner), payload, vec![violation], now, out);
+                    self.report(topic, Some(owner), payload, vec![violation], now, out);
                     return;
                 }
                 for reading in readings {
@@ -295,7 +295,7 @@ impl Engine {
             }
             Err(invalid) => {
                 let id = report::sender_of(payload, topic_sensor);
-                self.reject(topic, id.as_deref(), payload, invalid.violations, now, out);
+                self.report(topic, id.as_deref(), payload, invalid.violations, now, out);
             }
         }
     }

@@ -34,7 +34,7 @@ impl Engine {
             let violation = self.late(reading, window, now);
             let bytes = payload_or_json(payload, reading);
             let id = Some(reading.sensor_id.as_str());
-            self.reject(topic, id, &bytes, vec![violation], now, out);
+            self.report(topic, id, &bytes, vec![violation], now, out);
             return Outcome::Late;
         }
         let s = self.sensor_index(&reading.sensor_id);

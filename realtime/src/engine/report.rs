@@ -21,26 +21,10 @@ const EXCERPT_BYTES: usize = 256;
 pub(super) const MAX_REPORTED: usize = 20;
 
 impl Engine {
-    /// Counts a refused payload by its first problem's rule (late readings are counted where
-    /// they are found), then reports it.
-    pub(super) fn reject(
-        &mut self,
-        topic: &str,
-        sensor_id: Option<&str>,
-        payload: &[u8],
-        violations: Vec<Violation>,
-        now: Timestamp,
-        out: &mut Vec<Publish>,
-    ) {
-        if let Some(first) = violations.first()
-            && first.rule != Rule::Late
-        {
-            self.counters.reject(first.rule);
-        }
-        self.report(topic, sensor_id, payload, violations, now, out);
-    }
-
-    /// Publishes an error report, at most one per sensor per second.
+    /// Counts a refused payload by its first problem's rule, then publishes an error report,
+    /// at most one per sensor per second. A late reading is counted where it is found, and a
+    /// reading outside every neighbourhood is not refused (it counts for its sensor), so
+    /// neither is counted here.
     pub(super) fn report(
         &mut self,
         topic: &str,
@@ -50,6 +34,11 @@ impl Engine {
         now: Timestamp,
         out: &mut Vec<Publish>,
     ) {
+        if let Some(first) = errors.first()
+            && !matches!(first.rule, Rule::Late | Rule::OutsideArea)
+        {
+            self.counters.reject(first.rule);
+        }
         let key = sensor_id.unwrap_or("unknown");
         if let Some(last) = self.last_report.get(key)
             && (now.unix_nanos() - last.unix_nanos()) < i128::from(REPORT_INTERVAL_NANOS)
