@@ -18,6 +18,7 @@ use garonne_opendata::fetch::{
     FetchError, FetchOptions, FetchSummary, Manifest, fetch, manifest::sha256_file,
 };
 use sha2::{Digest, Sha256};
+use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -324,6 +325,54 @@ fn options(server: &Server, data_dir: &Path) -> FetchOptions {
     o
 }
 
+/// A portal that behaves as the default [`Behaviour`] changed by `adjust`, an empty data
+/// folder, and the options that fetch `datasets` from the one into the other.
+async fn portal(
+    adjust: impl FnOnce(&mut Behaviour),
+    datasets: &[&str],
+) -> (Server, TempDir, FetchOptions) {
+    let mut behaviour = Behaviour::default();
+    adjust(&mut behaviour);
+    let server = Server::start(behaviour).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(&server, dir.path());
+    o.datasets = only(datasets);
+    (server, dir, o)
+}
+
+/// The portal's first answer for the Compans readings breaks off after 10,000 bytes.
+fn cut_compans(behaviour: &mut Behaviour) {
+    behaviour.drop_first = Some((COMPANS, 10_000));
+}
+
+/// [`portal`] with [`cut_compans`], fetching the Compans readings in one attempt: the first run
+/// fails and leaves a partial file.
+async fn compans_cut_once() -> (Server, TempDir, FetchOptions) {
+    let (server, dir, mut o) = portal(cut_compans, &[COMPANS]).await;
+    o.attempts = 1;
+    (server, dir, o)
+}
+
+/// Runs a fetch of one dataset that must complete, its download resumed from byte
+/// `resumed_from` (0: from the start).
+async fn run_whole(options: &FetchOptions, resumed_from: u64) {
+    let summary = run(options).await.unwrap();
+    assert!(summary.is_complete(), "{summary}");
+    assert_eq!(summary.downloaded[0].resumed_from, resumed_from);
+}
+
+/// Runs a fetch that must fail, within 5 s; returns why.
+async fn run_failing_fast(options: &FetchOptions) -> FetchError {
+    let started = Instant::now();
+    let error = run(options).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    error
+}
+
 fn only(ids: &[&str]) -> Option<Vec<String>> {
     Some(ids.iter().map(|s| (*s).to_owned()).collect())
 }
@@ -343,6 +392,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn shared_bytes(shared_name: &str) -> Vec<u8> {
     std::fs::read(garonne_testkit::open_data_file(shared_name)).unwrap()
+}
+
+/// The Compans readings are in `dir` whole, and no partial download is left.
+fn assert_compans_whole(dir: &Path) {
+    assert_files_identical(dir, &[COMPANS]);
+    assert!(partial_files(dir).is_empty());
 }
 
 /// Every served file is in `dir`, byte for byte, and in the manifest with its SHA-256.
@@ -489,16 +544,14 @@ async fn full_fetch_writes_identical_files_and_reports_missing_readings() {
 
 #[tokio::test]
 async fn readings_queries_carry_the_date_window_and_other_exports_none() {
-    let server = Server::start(Behaviour::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(&server, dir.path());
-    o.from = Some("2025-11-20".parse().unwrap());
-    o.to = Some("2025-11-25".parse().unwrap());
-    o.datasets = only(&[
+    let datasets = [
         COMMUNES,
         COMPANS,
         "38-station-meteo-toulouse-parc-jardin-des-plantes",
-    ]);
+    ];
+    let (server, _dir, mut o) = portal(|_| (), &datasets).await;
+    o.from = Some("2025-11-20".parse().unwrap());
+    o.to = Some("2025-11-25".parse().unwrap());
     let summary = run(&o).await.unwrap();
     assert_eq!(summary.downloaded.len(), 2);
 
@@ -538,10 +591,7 @@ async fn readings_queries_carry_the_date_window_and_other_exports_none() {
 
 #[tokio::test]
 async fn second_run_skips_what_matches_the_manifest() {
-    let server = Server::start(Behaviour::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(&server, dir.path());
-    o.datasets = only(&ALL_SERVED);
+    let (server, dir, mut o) = portal(|_| (), &ALL_SERVED).await;
     let first = run(&o).await.unwrap();
     assert!(first.is_complete());
     assert_eq!(first.downloaded.len(), 5);
@@ -596,39 +646,20 @@ async fn second_run_skips_what_matches_the_manifest() {
 
 #[tokio::test]
 async fn interrupted_download_resumes_with_a_range_request() {
-    let server = Server::start(Behaviour {
-        drop_first: Some((COMPANS, 10_000)),
-        ..Behaviour::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(&server, dir.path());
-    o.datasets = only(&[COMPANS]);
-    let summary = run(&o).await.unwrap();
-
-    assert!(summary.is_complete(), "{summary}");
-    assert_eq!(summary.downloaded[0].resumed_from, 10_000);
+    let (server, dir, o) = portal(cut_compans, &[COMPANS]).await;
+    run_whole(&o, 10_000).await;
     let requests = server.requests_for(COMPANS);
     let ranges: Vec<_> = requests
         .iter()
         .map(|r| (r.range.as_deref(), r.status))
         .collect();
     assert_eq!(ranges, [(None, 200), (Some("bytes=10000-"), 206)]);
-    assert_files_identical(dir.path(), &[COMPANS]);
-    assert!(partial_files(dir.path()).is_empty());
+    assert_compans_whole(dir.path());
 }
 
 #[tokio::test]
 async fn interrupted_download_resumes_on_the_next_run() {
-    let server = Server::start(Behaviour {
-        drop_first: Some((COMPANS, 10_000)),
-        ..Behaviour::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(&server, dir.path());
-    o.datasets = only(&[COMPANS]);
-    o.attempts = 1;
+    let (server, dir, o) = compans_cut_once().await;
 
     // The first run loses the connection: a reported failure, a partial file, no final file.
     let first = run(&o).await.unwrap();
@@ -647,37 +678,24 @@ async fn interrupted_download_resumes_on_the_next_run() {
     assert!(Manifest::load(dir.path()).unwrap().entry(COMPANS).is_none());
 
     // The next run asks only for the rest.
-    let second = run(&o).await.unwrap();
-    assert!(second.is_complete(), "{second}");
-    assert_eq!(second.downloaded[0].resumed_from, 10_000);
+    run_whole(&o, 10_000).await;
     let ranges: Vec<_> = server
         .requests_for(COMPANS)
         .iter()
         .map(|r| r.range.clone())
         .collect();
     assert_eq!(ranges, [None, Some("bytes=10000-".to_owned())]);
-    assert_files_identical(dir.path(), &[COMPANS]);
-    assert!(partial_files(dir.path()).is_empty());
+    assert_compans_whole(dir.path());
 }
 
 #[tokio::test]
 async fn a_partial_file_from_another_date_window_is_not_resumed() {
-    let server = Server::start(Behaviour {
-        drop_first: Some((COMPANS, 10_000)),
-        ..Behaviour::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(&server, dir.path());
-    o.datasets = only(&[COMPANS]);
-    o.attempts = 1;
+    let (server, dir, mut o) = compans_cut_once().await;
     assert!(!run(&o).await.unwrap().is_complete());
 
     // Its bytes belong to the 24–26 November export, not to this one.
     o.from = Some("2025-11-23".parse().unwrap());
-    let second = run(&o).await.unwrap();
-    assert!(second.is_complete(), "{second}");
-    assert_eq!(second.downloaded[0].resumed_from, 0);
+    run_whole(&o, 0).await;
     let last = server.requests_for(COMPANS).pop().unwrap();
     assert_eq!((last.range, last.status), (None, 200));
     assert_files_identical(dir.path(), &[COMPANS]);
@@ -685,19 +703,15 @@ async fn a_partial_file_from_another_date_window_is_not_resumed() {
 
 #[tokio::test]
 async fn a_server_that_ignores_range_still_gives_a_correct_file() {
-    let server = Server::start(Behaviour {
-        ranges: false,
-        drop_first: Some((COMPANS, 10_000)),
-        ..Behaviour::default()
-    })
+    let (server, dir, o) = portal(
+        |b| {
+            cut_compans(b);
+            b.ranges = false;
+        },
+        &[COMPANS],
+    )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(&server, dir.path());
-    o.datasets = only(&[COMPANS]);
-    let summary = run(&o).await.unwrap();
-
-    assert!(summary.is_complete(), "{summary}");
-    assert_eq!(summary.downloaded[0].resumed_from, 0);
+    run_whole(&o, 0).await;
     let requests: Vec<_> = server
         .requests_for(COMPANS)
         .iter()
@@ -712,14 +726,7 @@ async fn a_server_that_ignores_range_still_gives_a_correct_file() {
 
 #[tokio::test]
 async fn a_body_without_content_length_is_streamed_whole() {
-    let server = Server::start(Behaviour {
-        no_length: true,
-        ..Behaviour::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(&server, dir.path());
-    o.datasets = only(&[COMMUNES, COMPANS]);
+    let (_server, dir, o) = portal(|b| b.no_length = true, &[COMMUNES, COMPANS]).await;
     let summary = run(&o).await.unwrap();
     assert!(summary.is_complete(), "{summary}");
     assert_files_identical(dir.path(), &[COMMUNES, COMPANS]);
@@ -769,13 +776,7 @@ async fn an_unreachable_host_fails_fast_with_one_line() {
     o.progress = false;
     o.connect_timeout = Duration::from_secs(2);
 
-    let started = Instant::now();
-    let error = run(&o).await.unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    let error = run_failing_fast(&o).await;
     assert!(matches!(error, FetchError::Unreachable { .. }), "{error:?}");
     let line = error.to_string();
     assert_eq!(
@@ -795,24 +796,11 @@ async fn an_unreachable_host_fails_fast_with_one_line() {
 
 #[tokio::test]
 async fn a_stalled_server_hits_the_read_timeout() {
-    let server = Server::start(Behaviour {
-        stall: true,
-        ..Behaviour::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options(&server, dir.path());
-    o.datasets = only(&[STATIONS]);
+    let (server, _dir, mut o) = portal(|b| b.stall = true, &[STATIONS]).await;
     o.read_timeout = Duration::from_millis(500);
     o.attempts = 2;
 
-    let started = Instant::now();
-    let error = run(&o).await.unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    let error = run_failing_fast(&o).await;
     assert!(
         matches!(&error, FetchError::Transfer { id, url, .. } if id == STATIONS && url.ends_with("/exports/json")),
         "{error:?}"
