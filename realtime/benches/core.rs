@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_payload::{Location, Quantity, Reading, Source, Timestamp, Topics};
-use garonne_realtime::{Engine, Settings};
+use garonne_realtime::{Engine, Publish, Settings};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -74,6 +74,42 @@ fn engine(areas: Neighbourhoods) -> Engine {
     Engine::new(areas, Settings::default(), Vec::new(), Topics::default())
 }
 
+/// What one benchmark runs on: the fleet's latest readings, an engine, its output buffer.
+struct Bench {
+    batch: Vec<Reading>,
+    engine: Engine,
+    out: Vec<Publish>,
+}
+
+impl Bench {
+    fn new(areas: &Neighbourhoods, start: Timestamp) -> Bench {
+        Bench {
+            batch: fleet(areas, start),
+            engine: engine(areas.clone()),
+            out: Vec::new(),
+        }
+    }
+
+    /// `iters` rounds of the fleet, each moving the batch on by one reading per sensor and then
+    /// calling `round` with it, the newest reading's time, the engine and the output buffer
+    /// (cleared after each round); returns the sum of the times `round` measured (it leaves out
+    /// what it prepares).
+    fn rounds(
+        &mut self,
+        iters: u64,
+        mut round: impl FnMut(&[Reading], Timestamp, &mut Engine, &mut Vec<Publish>) -> Duration,
+    ) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            advance(&mut self.batch);
+            let now = self.batch[self.batch.len() - 1].time;
+            total += round(&self.batch, now, &mut self.engine, &mut self.out);
+            self.out.clear();
+        }
+        total
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let areas = grands_quartiers();
     let start = Timestamp::parse("2025-11-25T12:00:00Z").expect("valid");
@@ -81,54 +117,36 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements((SENSORS * ROUNDS) as u64));
     group.measurement_time(Duration::from_secs(8));
 
-    {
-        let mut batch = fleet(&areas, start);
-        let mut engine = engine(areas.clone());
-        let mut out = Vec::new();
-        group.bench_function("fold (parsed reading)", |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    advance(&mut batch);
-                    let now = batch[batch.len() - 1].time;
-                    let t = Instant::now();
-                    for r in &batch {
-                        black_box(engine.fold(r, now, &mut out));
-                    }
-                    total += t.elapsed();
-                    out.clear();
+    let mut fold = Bench::new(&areas, start);
+    group.bench_function("fold (parsed reading)", |b| {
+        b.iter_custom(|iters| {
+            fold.rounds(iters, |batch, now, engine, out| {
+                let t = Instant::now();
+                for r in batch {
+                    black_box(engine.fold(r, now, out));
                 }
-                total
+                t.elapsed()
             })
-        });
-    }
+        })
+    });
 
-    {
-        let mut batch = fleet(&areas, start);
-        let topics = Topics::default();
-        let mut engine = engine(areas.clone());
-        let mut out = Vec::new();
-        group.bench_function("handle (payload bytes: parse, validate, fold)", |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    advance(&mut batch);
-                    let now = batch[batch.len() - 1].time;
-                    let wire: Vec<(String, Vec<u8>)> = batch
-                        .iter()
-                        .map(|r| (topics.reading(&r.sensor_id), r.to_json()))
-                        .collect();
-                    let t = Instant::now();
-                    for (topic, payload) in &wire {
-                        engine.handle(topic, payload, now, &mut out);
-                    }
-                    total += t.elapsed();
-                    out.clear();
+    let mut handle = Bench::new(&areas, start);
+    let topics = Topics::default();
+    group.bench_function("handle (payload bytes: parse, validate, fold)", |b| {
+        b.iter_custom(|iters| {
+            handle.rounds(iters, |batch, now, engine, out| {
+                let wire: Vec<(String, Vec<u8>)> = batch
+                    .iter()
+                    .map(|r| (topics.reading(&r.sensor_id), r.to_json()))
+                    .collect();
+                let t = Instant::now();
+                for (topic, payload) in &wire {
+                    engine.handle(topic, payload, now, out);
                 }
-                total
+                t.elapsed()
             })
-        });
-    }
+        })
+    });
 
     {
         let batch = fleet(&areas, start);
@@ -144,25 +162,18 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("realtime emit, 10,000 sensors, 60 grands quartiers");
     group.throughput(Throughput::Elements(SENSORS as u64));
-    let mut batch = fleet(&areas, start);
-    let mut engine = engine(areas.clone());
-    let mut out = Vec::new();
+    let mut emit = Bench::new(&areas, start);
     group.bench_function("emit (aggregates + rolling of every sensor)", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                advance(&mut batch);
-                let now = batch[batch.len() - 1].time;
-                for r in &batch {
-                    engine.fold(r, now, &mut out);
+            emit.rounds(iters, |batch, now, engine, out| {
+                for r in batch {
+                    engine.fold(r, now, out);
                 }
                 out.clear();
                 let t = Instant::now();
-                engine.emit(now, &mut out);
-                total += t.elapsed();
-                out.clear();
-            }
-            total
+                engine.emit(now, out);
+                t.elapsed()
+            })
         })
     });
     group.finish();

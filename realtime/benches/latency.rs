@@ -17,6 +17,7 @@ use garonne_payload::{
     Location, NeighbourhoodAggregate, Quantity, Reading, Source, Timestamp, Topics,
 };
 use garonne_realtime::Config;
+use garonne_service::config::MqttConfig;
 use garonne_testkit::Mosquitto;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -54,10 +55,11 @@ fn run(
 ) -> (usize, f64, f64, f64) {
     let prefix = format!("lat{emit_ms}x{rate}");
     let topics = Topics::new(&prefix).expect("prefix");
+    let mut mqtt = MqttConfig::new(broker.url().parse().expect("broker URL"));
+    mqtt.topic_prefix = prefix.parse().expect("topic prefix");
+    mqtt.client_id = Some(format!("{prefix}-realtime"));
     let config = Config {
-        broker: broker.url(),
-        client_id: format!("{prefix}-realtime"),
-        topic_prefix: prefix.clone(),
+        mqtt,
         emit_every_ms: emit_ms,
         publish_rolling: false,
         snapshot: None,

@@ -13,31 +13,30 @@
 //! the broker hands to a subscription as soon as it exists.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use garonne_neighbourhoods::Neighbourhoods;
 use garonne_payload::{
     ErrorReport, Limits, Location, NeighbourhoodAggregate, Quantity, Reading, Rule, Source,
     Timestamp, WindowStats, parse_reading,
 };
 use garonne_realtime::service::load_neighbourhoods;
 use garonne_realtime::{Config, RealtimeError, Summary};
+use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::{Fault, FleetConfig};
 use garonne_simulator::simulate::{self, SimulateConfig};
-use garonne_testkit::{Message, Mosquitto, Subscriber};
+use garonne_testkit::{Message, Mosquitto, Service, Subscriber};
 use geo::{Coord, Intersects, LineString, MultiPolygon, Point, Polygon};
 use rumqttc::QoS;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 /// Every wait for something realtime does: far above what it takes, far below the test's limit.
 const WAIT: Duration = Duration::from_secs(15);
 
-/// How often `/metrics` is polled while waiting on a counter.
+/// How often a test polls while waiting on what realtime published.
 const POLL: Duration = Duration::from_millis(50);
 
 fn data_dir() -> PathBuf {
@@ -148,9 +147,7 @@ fn locate(areas: &[Area], lon: f64, lat: f64) -> Option<usize> {
 /// properties are left to detection, as in the default deployment.
 fn config(broker: &Mosquitto, prefix: &str, layer: &Layer, snapshot: &Path) -> Config {
     Config {
-        broker: broker.url(),
-        client_id: format!("{prefix}-realtime"),
-        topic_prefix: prefix.to_owned(),
+        mqtt: mqtt(broker, prefix, "realtime"),
         neighbourhoods: data_dir().join(layer.file),
         window_secs: 3600,
         panes_per_window: 5,
@@ -161,34 +158,31 @@ fn config(broker: &Mosquitto, prefix: &str, layer: &Layer, snapshot: &Path) -> C
     }
 }
 
-/// A running `garonne_realtime::serve`.
-struct Realtime {
-    shutdown: CancellationToken,
-    task: JoinHandle<Result<Summary, RealtimeError>>,
-    metrics: SocketAddr,
+/// The `[mqtt]` section of `client` (`realtime`, `simulator`) in a test: `broker`, topics under
+/// `prefix`, client id `{prefix}-{client}`.
+fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
+    MqttConfig {
+        broker: broker.url().parse().expect("broker URL"),
+        topic_prefix: prefix.parse().expect("topic prefix"),
+        client_id: Some(format!("{prefix}-{client}")),
+        credentials: None,
+    }
 }
 
+/// A running `garonne_realtime::serve`, its `/metrics` on a free port.
+struct Realtime(Service<Summary, RealtimeError>);
+
 impl Realtime {
-    /// Loads the polygons the configuration names, serves `/metrics` on a free port, and
-    /// returns once connected to the broker.
+    /// Loads the polygons the configuration names, starts `serve`, and returns once connected to
+    /// the broker.
     async fn start(config: Config) -> Realtime {
         let areas = load_neighbourhoods(&config).expect("the polygons load");
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port for /metrics");
-        let metrics = listener.local_addr().expect("its address");
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(garonne_realtime::serve(
-            config,
-            areas,
-            listener,
-            shutdown.clone(),
-        ));
-        let realtime = Realtime {
-            shutdown,
-            task,
-            metrics,
-        };
+        let realtime = Realtime(
+            Service::start("realtime", |listener, shutdown| {
+                garonne_realtime::serve(config, areas, listener, shutdown)
+            })
+            .await,
+        );
         realtime
             .wait_metric("garonne_realtime_mqtt_connected", |v| v == 1.0)
             .await;
@@ -202,69 +196,68 @@ impl Realtime {
             .await;
     }
 
-    /// The samples of `/metrics`, by name (with labels, as written); empty if it does not
-    /// answer.
-    async fn metrics(&self) -> HashMap<String, f64> {
-        let fetch = async {
-            let mut stream = TcpStream::connect(self.metrics).await.ok()?;
-            stream
-                .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                .await
-                .ok()?;
-            let mut response = Vec::new();
-            stream.read_to_end(&mut response).await.ok()?;
-            let text = String::from_utf8(response).ok()?;
-            let (head, body) = text.split_once("\r\n\r\n")?;
-            head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-        };
-        let body = tokio::time::timeout(Duration::from_secs(5), fetch)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (name, value) = l.rsplit_once(' ')?;
-                Some((name.to_owned(), value.parse().ok()?))
-            })
-            .collect()
-    }
-
     /// One sample of `/metrics` (0 when absent).
     async fn metric(&self, name: &str) -> f64 {
-        self.metrics().await.get(name).copied().unwrap_or(0.0)
+        self.0.metric(name).await
     }
 
     /// Polls `/metrics` until the sample `name` satisfies `done`, at most [`WAIT`].
     async fn wait_metric(&self, name: &str, done: impl Fn(f64) -> bool) -> f64 {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let value = self.metric(name).await;
-            if done(value) {
-                return value;
-            }
-            assert!(
-                !self.task.is_finished(),
-                "realtime stopped while waiting on {name}"
-            );
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting on {name}: it is {value}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
+        self.0.wait_metric(name, WAIT, done).await
     }
 
     /// Cancels the shutdown token and waits for `serve` to return, which it must do with Ok.
     async fn stop(self) -> Summary {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("realtime stops within 20 s of the shutdown")
-            .expect("the realtime task completes")
-            .expect("serve returns Ok")
+        self.0.stop().await
     }
+}
+
+/// What every test starts from, on `broker`: a temporary folder for realtime's snapshot (in a
+/// `state` folder realtime creates; removed when dropped), a subscriber to everything under the
+/// prefix with the retained probe in place (see [`retain_probe`]), realtime's configuration, and
+/// the polygons as realtime places them; and realtime, started on that configuration, subscribed.
+async fn setup(
+    broker: &Mosquitto,
+    prefix: &str,
+    layer: &Layer,
+) -> (TempDir, Subscriber, Config, Neighbourhoods, Realtime) {
+    setup_with(broker, prefix, layer, |_| ()).await
+}
+
+/// [`setup`], with `adjust` changing the configuration before the polygons are loaded.
+async fn setup_with(
+    broker: &Mosquitto,
+    prefix: &str,
+    layer: &Layer,
+    adjust: impl FnOnce(&mut Config),
+) -> (TempDir, Subscriber, Config, Neighbourhoods, Realtime) {
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut sub = subscribe_all(broker, prefix).await;
+    retain_probe(&mut sub, prefix).await;
+    let snapshot = state.path().join("state").join("realtime.json");
+    let mut config = config(broker, prefix, layer, &snapshot);
+    adjust(&mut config);
+    let areas = load_neighbourhoods(&config).expect("polygons");
+    let realtime = start_subscribed(&config).await;
+    (state, sub, config, areas, realtime)
+}
+
+/// The test's broker; or, when mosquitto is not installed (and not under CI), return from the
+/// test, which is then skipped (see [`Mosquitto::start_or_skip`]).
+macro_rules! broker_or_skip {
+    () => {
+        match Mosquitto::start_or_skip() {
+            Some(broker) => broker,
+            None => return,
+        }
+    };
+}
+
+/// Starts realtime on `config` and waits until its subscription is in place.
+async fn start_subscribed(config: &Config) -> Realtime {
+    let realtime = Realtime::start(config.clone()).await;
+    realtime.wait_subscribed().await;
+    realtime
 }
 
 // ---- MQTT helpers -------------------------------------------------------------------------------
@@ -294,6 +287,12 @@ async fn publish(sub: &Subscriber, topic: &str, payload: Vec<u8>) {
         .publish(topic, QoS::AtLeastOnce, false, payload)
         .await
         .expect("publish queued");
+}
+
+/// Publishes `r` on its sensor's reading topic under `prefix`.
+async fn publish_reading(sub: &Subscriber, prefix: &str, r: &Reading) {
+    let topic = format!("{prefix}/v1/sensors/{}/reading", r.sensor_id);
+    publish(sub, &topic, r.to_json()).await;
 }
 
 /// A valid temperature reading.
@@ -407,26 +406,12 @@ impl Expected {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulated_fleet_gives_every_quartier_the_aggregates_its_readings_make() {
-    let Some(broker) = Mosquitto::start_or_skip() else {
-        return;
-    };
+    let broker = broker_or_skip!();
     let prefix = "e2e-fleet";
-    let state = tempfile::tempdir().expect("temp dir");
-    let mut sub = subscribe_all(&broker, prefix).await;
-    retain_probe(&mut sub, prefix).await;
-    let realtime = Realtime::start(config(
-        &broker,
-        prefix,
-        &QUARTIERS,
-        &state.path().join("realtime.json"),
-    ))
-    .await;
-    realtime.wait_subscribed().await;
+    let (_state, mut sub, _, _, realtime) = setup(&broker, prefix, &QUARTIERS).await;
 
     let fleet = SimulateConfig {
-        broker: broker.url().parse().expect("broker URL"),
-        client_id: format!("{prefix}-simulator"),
-        topic_prefix: prefix.to_owned(),
+        mqtt: mqtt(&broker, prefix, "simulator"),
         data_dir: data_dir(),
         neighbourhoods: None,
         fleet: FleetConfig {
@@ -683,22 +668,9 @@ async fn the_simulated_fleet_gives_every_quartier_the_aggregates_its_readings_ma
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_reported_on_the_senders_error_topic_and_never_stops_it() {
-    let Some(broker) = Mosquitto::start_or_skip() else {
-        return;
-    };
+    let broker = broker_or_skip!();
     let prefix = "e2e-bad";
-    let state = tempfile::tempdir().expect("temp dir");
-    let mut sub = subscribe_all(&broker, prefix).await;
-    retain_probe(&mut sub, prefix).await;
-    let config = config(
-        &broker,
-        prefix,
-        &QUARTIERS,
-        &state.path().join("realtime.json"),
-    );
-    let areas = load_neighbourhoods(&config).expect("polygons");
-    let realtime = Realtime::start(config).await;
-    realtime.wait_subscribed().await;
+    let (_state, mut sub, _, areas, realtime) = setup(&broker, prefix, &QUARTIERS).await;
 
     let t0 = now();
     let inside = areas[0].interior_point();
@@ -783,12 +755,7 @@ async fn bad_input_is_reported_on_the_senders_error_topic_and_never_stops_it() {
     }
     // Then a valid reading: it still makes an aggregate.
     let good = reading("pi-9", 0, t0, inside, 14.5);
-    publish(
-        &sub,
-        &format!("{prefix}/v1/sensors/pi-9/reading"),
-        good.to_json(),
-    )
-    .await;
+    publish_reading(&sub, prefix, &good).await;
     let messages = sub
         .wait_for(
             "a report for each bad payload, and the aggregate",
@@ -867,18 +834,10 @@ async fn bad_input_is_reported_on_the_senders_error_topic_and_never_stops_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_restart_keeps_the_windows() {
-    let Some(broker) = Mosquitto::start_or_skip() else {
-        return;
-    };
+    let broker = broker_or_skip!();
     let prefix = "e2e-restart";
-    let state = tempfile::tempdir().expect("temp dir");
-    let snapshot = state.path().join("state").join("realtime.json");
-    let mut sub = subscribe_all(&broker, prefix).await;
-    retain_probe(&mut sub, prefix).await;
-    let config = config(&broker, prefix, &QUARTIERS, &snapshot);
-    let areas = load_neighbourhoods(&config).expect("polygons");
-    let realtime = Realtime::start(config.clone()).await;
-    realtime.wait_subscribed().await;
+    let (_state, mut sub, config, areas, realtime) = setup(&broker, prefix, &QUARTIERS).await;
+    let snapshot = config.snapshot.clone().expect("a snapshot file");
 
     // Two sensors in the first quartier, one in the second; every time in the window of t0,
     // which stays open through the test even if the hour turns (two minutes of lateness).
@@ -894,12 +853,7 @@ async fn a_clean_restart_keeps_the_windows() {
         reading("c-3", 1, at(5), b, 7.0),
     ];
     for r in &first {
-        publish(
-            &sub,
-            &format!("{prefix}/v1/sensors/{}/reading", r.sensor_id),
-            r.to_json(),
-        )
-        .await;
+        publish_reading(&sub, prefix, r).await;
     }
     let (id_a, id_b) = (areas[0].id().to_owned(), areas[1].id().to_owned());
     let readings_of = |m: &[Message], id: &str| {
@@ -925,12 +879,7 @@ async fn a_clean_restart_keeps_the_windows() {
     realtime
         .wait_metric("garonne_realtime_sensors", |v| v == 3.0)
         .await;
-    publish(
-        &sub,
-        &format!("{prefix}/v1/sensors/c-2/reading"),
-        reading("c-2", 1, at(6), a, 30.0).to_json(),
-    )
-    .await;
+    publish_reading(&sub, prefix, &reading("c-2", 1, at(6), a, 30.0)).await;
     let messages = sub
         .wait_for("the aggregate with the new reading", WAIT, |m| {
             readings_of(&m[mark..], &id_a).is_some_and(|(n, _)| n == 5)
@@ -964,22 +913,9 @@ async fn a_clean_restart_keeps_the_windows() {
 /// neither run is connected; each must be in the map once, whichever run took it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_restart_under_traffic_counts_every_reading_once() {
-    let Some(broker) = Mosquitto::start_or_skip() else {
-        return;
-    };
+    let broker = broker_or_skip!();
     let prefix = "e2e-traffic";
-    let state = tempfile::tempdir().expect("temp dir");
-    let mut sub = subscribe_all(&broker, prefix).await;
-    retain_probe(&mut sub, prefix).await;
-    let config = config(
-        &broker,
-        prefix,
-        &QUARTIERS,
-        &state.path().join("realtime.json"),
-    );
-    let areas = load_neighbourhoods(&config).expect("polygons");
-    let realtime = Realtime::start(config.clone()).await;
-    realtime.wait_subscribed().await;
+    let (_state, mut sub, config, areas, realtime) = setup(&broker, prefix, &QUARTIERS).await;
 
     // A steady stream: ten sensors in the first quartier, 20 readings every 10 ms, every time
     // in the window of t0.
@@ -1063,40 +999,21 @@ async fn a_clean_restart_under_traffic_counts_every_reading_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_published_after_a_broker_restart_are_folded() {
-    let Some(mut broker) = Mosquitto::start_or_skip() else {
-        return;
-    };
+    let mut broker = broker_or_skip!();
     let prefix = "e2e-broker";
-    let state = tempfile::tempdir().expect("temp dir");
-    let mut sub = subscribe_all(&broker, prefix).await;
-    retain_probe(&mut sub, prefix).await;
-    let config = config(
-        &broker,
-        prefix,
-        &QUARTIERS,
-        &state.path().join("realtime.json"),
-    );
-    let areas = load_neighbourhoods(&config).expect("polygons");
-    let realtime = Realtime::start(config).await;
-    realtime.wait_subscribed().await;
+    let (_state, mut sub, _, areas, realtime) = setup(&broker, prefix, &QUARTIERS).await;
 
     let t0 = now();
     let at = |ms: i64| t0.add_nanos(ms * 1_000_000);
     let place = areas[0].interior_point();
     let id = areas[0].id().to_owned();
-    let topic = format!("{prefix}/v1/sensors/d-1/reading");
     let readings_of = |m: &[Message]| {
         aggregates(m)
             .iter()
             .rfind(|x| x.neighbourhood_id == id)
             .map(|x| temperature(x).readings)
     };
-    publish(
-        &sub,
-        &topic,
-        reading("d-1", 0, at(0), place, 10.0).to_json(),
-    )
-    .await;
+    publish_reading(&sub, prefix, &reading("d-1", 0, at(0), place, 10.0)).await;
     sub.wait_for("the first aggregate", WAIT, |m| readings_of(m) == Some(1))
         .await;
     let before = realtime
@@ -1105,18 +1022,8 @@ async fn readings_published_after_a_broker_restart_are_folded() {
 
     tokio::task::block_in_place(|| broker.restart()).expect("the broker restarts");
     let mark = sub.collect().len();
-    publish(
-        &sub,
-        &topic,
-        reading("d-1", 1, at(1), place, 11.0).to_json(),
-    )
-    .await;
-    publish(
-        &sub,
-        &topic,
-        reading("d-1", 2, at(2), place, 12.0).to_json(),
-    )
-    .await;
+    publish_reading(&sub, prefix, &reading("d-1", 1, at(1), place, 11.0)).await;
+    publish_reading(&sub, prefix, &reading("d-1", 2, at(2), place, 12.0)).await;
     sub.wait_for(
         "the aggregate of the readings after the restart",
         WAIT,
@@ -1144,20 +1051,14 @@ async fn readings_published_after_a_broker_restart_are_folded() {
 
 /// One reading at the interior point of each polygon of `layer`: each gets its aggregate.
 async fn every_polygon_gets_an_aggregate(layer: &Layer, prefix: &str, expected: usize) {
-    let Some(broker) = Mosquitto::start_or_skip() else {
-        return;
-    };
-    let state = tempfile::tempdir().expect("temp dir");
-    let mut sub = subscribe_all(&broker, prefix).await;
-    retain_probe(&mut sub, prefix).await;
-    let mut config = config(&broker, prefix, layer, &state.path().join("realtime.json"));
-    config.id_property = Some(layer.id.to_owned());
-    config.name_property = Some(layer.name.to_owned());
-    let placed = load_neighbourhoods(&config).expect("polygons");
+    let broker = broker_or_skip!();
+    let (_state, mut sub, _, placed, realtime) = setup_with(&broker, prefix, layer, |config| {
+        config.id_property = Some(layer.id.to_owned());
+        config.name_property = Some(layer.name.to_owned());
+    })
+    .await;
     let areas = read_areas(layer);
     assert_eq!((placed.len(), areas.len()), (expected, expected));
-    let realtime = Realtime::start(config).await;
-    realtime.wait_subscribed().await;
 
     let t0 = now();
     let value = |i: usize| 10.0 + i as f64 / 8.0;
@@ -1165,13 +1066,7 @@ async fn every_polygon_gets_an_aggregate(layer: &Layer, prefix: &str, expected: 
         let point = placed[i].interior_point();
         assert_eq!(locate(&areas, point.0, point.1), Some(i), "{}", area.id);
         let sensor = format!("e-{i}");
-        let r = reading(&sensor, 0, t0, point, value(i));
-        publish(
-            &sub,
-            &format!("{prefix}/v1/sensors/{sensor}/reading"),
-            r.to_json(),
-        )
-        .await;
+        publish_reading(&sub, prefix, &reading(&sensor, 0, t0, point, value(i))).await;
     }
     let messages = sub
         .wait_for("an aggregate for every polygon", WAIT, |m| {
