@@ -183,57 +183,48 @@ pub enum LoadError {
     },
 }
 
+/// Where in the data an error is: the file or directory, the line, the column.
+type Place<'a> = (&'a Path, Option<u64>, Option<&'a str>);
+
 impl LoadError {
     /// The file (or directory) the error is about.
     pub fn path(&self) -> &Path {
-        match self {
-            LoadError::Read { path, .. }
-            | LoadError::ReadDir { path, .. }
-            | LoadError::NotUtf8 { path, .. }
-            | LoadError::Json { path, .. }
-            | LoadError::Csv { path, .. }
-            | LoadError::WrongFormat { path, .. }
-            | LoadError::MissingColumn { path, .. }
-            | LoadError::MissingValue { path, .. }
-            | LoadError::NotANumber { path, .. }
-            | LoadError::BadTime { path, .. }
-            | LoadError::BadValue { path, .. }
-            | LoadError::DuplicateStation { path, .. }
-            | LoadError::NoCatalogue { path }
-            | LoadError::SeveralCatalogues { path, .. } => path,
-        }
+        self.place().0
     }
 
     /// The 1-based line of the file the error is about, when it is about one.
     pub fn line(&self) -> Option<u64> {
-        match self {
-            LoadError::NotUtf8 { line, .. }
-            | LoadError::Json { line, .. }
-            | LoadError::Csv { line, .. }
-            | LoadError::MissingColumn { line, .. }
-            | LoadError::MissingValue { line, .. }
-            | LoadError::NotANumber { line, .. }
-            | LoadError::BadTime { line, .. }
-            | LoadError::BadValue { line, .. }
-            | LoadError::DuplicateStation { line, .. } => Some(*line),
-            LoadError::Read { .. }
-            | LoadError::ReadDir { .. }
-            | LoadError::WrongFormat { .. }
-            | LoadError::NoCatalogue { .. }
-            | LoadError::SeveralCatalogues { .. } => None,
-        }
+        self.place().1
     }
 
     /// The column (field name, as the file writes it) the error is about, when it is about one.
     pub fn column(&self) -> Option<&str> {
+        self.place().2
+    }
+
+    // Design: one exhaustive match, so that a new variant says where it is in one place.
+    fn place(&self) -> Place<'_> {
         match self {
-            LoadError::MissingColumn { column, .. } => Some(column),
-            LoadError::MissingValue { column, .. }
-            | LoadError::NotANumber { column, .. }
-            | LoadError::BadTime { column, .. }
-            | LoadError::BadValue { column, .. } => Some(column),
-            LoadError::DuplicateStation { .. } => Some("id_nom"),
-            _ => None,
+            LoadError::Read { path, .. }
+            | LoadError::ReadDir { path, .. }
+            | LoadError::WrongFormat { path, .. }
+            | LoadError::NoCatalogue { path }
+            | LoadError::SeveralCatalogues { path, .. } => (path, None, None),
+            LoadError::NotUtf8 { path, line, .. }
+            | LoadError::Json { path, line, .. }
+            | LoadError::Csv { path, line, .. } => (path, Some(*line), None),
+            LoadError::MissingColumn { path, line, column } => (path, Some(*line), Some(column)),
+            LoadError::MissingValue { path, line, column }
+            | LoadError::NotANumber {
+                path, line, column, ..
+            }
+            | LoadError::BadTime {
+                path, line, column, ..
+            }
+            | LoadError::BadValue {
+                path, line, column, ..
+            } => (path, Some(*line), Some(column)),
+            LoadError::DuplicateStation { path, line, .. } => (path, Some(*line), Some("id_nom")),
         }
     }
 }
