@@ -187,6 +187,27 @@ fn read_all(reader: &mut SpoolReader) -> Vec<u64> {
     numbers(&out)
 }
 
+/// A spool in `dir` on the faulty file system `disk`.
+fn open_faulty(dir: &Path, segment_bytes: u64, disk: &Faulty) -> Spool {
+    Spool::open_with(config(dir, segment_bytes), Arc::new(disk.clone())).expect("open")
+}
+
+/// Cuts the power, opens the spool again (on the real file system) and checks that it gives
+/// back exactly the records `kept`.
+fn assert_kept_after_power_cut(
+    dir: &Path,
+    segment_bytes: u64,
+    disk: &Faulty,
+    kept: std::ops::Range<u64>,
+) {
+    disk.0.power_cut(dir);
+    let spool = Spool::open(config(dir, segment_bytes)).expect("reopen");
+    let recovered = spool.recovered;
+    assert_eq!(recovered.records, kept.end - kept.start, "{recovered:?}");
+    let mut reader = spool.reader;
+    assert_eq!(read_all(&mut reader), kept.collect::<Vec<_>>());
+}
+
 /// Fails if `sync_data` is taken out of `SpoolWriter::sync`: the acknowledged records would
 /// then be only in the page cache, and the power cut takes them.
 #[test]
@@ -194,20 +215,14 @@ fn acknowledged_records_survive_a_power_cut() {
     let dir = tempfile::tempdir().expect("temp dir");
     let disk = Faulty::default();
     {
-        let spool =
-            Spool::open_with(config(dir.path(), 200), Arc::new(disk.clone())).expect("open");
-        let mut writer = spool.writer;
+        let mut writer = open_faulty(dir.path(), 200, &disk).writer;
         append_group(&mut writer, 0..3);
         append_group(&mut writer, 3..10); // across segments
         append_group(&mut writer, 10..11);
         // Appended, never synced, never acknowledged: the cut may take it.
         append_unsynced(&mut writer, 11..12);
     }
-    disk.0.power_cut(dir.path());
-    let spool = Spool::open(config(dir.path(), 200)).expect("reopen");
-    assert_eq!(spool.recovered.records, 11, "{:?}", spool.recovered);
-    let mut reader = spool.reader;
-    assert_eq!(read_all(&mut reader), (0..11).collect::<Vec<_>>());
+    assert_kept_after_power_cut(dir.path(), 200, &disk, 0..11);
 }
 
 /// Fails if the cursor is saved without a sync (the spool before the fix wrote it with
@@ -218,19 +233,14 @@ fn a_saved_cursor_survives_a_power_cut() {
     let dir = tempfile::tempdir().expect("temp dir");
     let disk = Faulty::default();
     {
-        let spool =
-            Spool::open_with(config(dir.path(), 1 << 20), Arc::new(disk.clone())).expect("open");
+        let spool = open_faulty(dir.path(), 1 << 20, &disk);
         let (mut writer, mut reader) = (spool.writer, spool.reader);
         append_group(&mut writer, 0..10);
         let mut out = Vec::new();
         let to = reader.read(4, &mut out).expect("read");
         reader.commit(to, 4).expect("commit");
     }
-    disk.0.power_cut(dir.path());
-    let spool = Spool::open(config(dir.path(), 1 << 20)).expect("reopen");
-    assert_eq!(spool.recovered.records, 6, "{:?}", spool.recovered);
-    let mut reader = spool.reader;
-    assert_eq!(read_all(&mut reader), (4..10).collect::<Vec<_>>());
+    assert_kept_after_power_cut(dir.path(), 1 << 20, &disk, 4..10);
 }
 
 /// A failed write whose cut-back also failed: before the fix the error of `set_len` was
@@ -240,8 +250,7 @@ fn a_saved_cursor_survives_a_power_cut() {
 fn a_failed_write_is_cut_back_before_the_next_one_even_if_the_first_cut_fails() {
     let dir = tempfile::tempdir().expect("temp dir");
     let disk = Faulty::default();
-    let spool =
-        Spool::open_with(config(dir.path(), 1 << 20), Arc::new(disk.clone())).expect("open");
+    let spool = open_faulty(dir.path(), 1 << 20, &disk);
     let (mut writer, mut reader, stats) = (spool.writer, spool.reader, spool.stats);
     append_group(&mut writer, 0..3);
     *disk.0.fail_write.lock().expect("lock") = Some((0, 20));
@@ -273,7 +282,7 @@ fn a_split_group_that_fails_half_way_goes_on_without_duplicates() {
     let dir = tempfile::tempdir().expect("temp dir");
     let disk = Faulty::default();
     // 30 bytes a record, 100 a segment: three records a segment.
-    let spool = Spool::open_with(config(dir.path(), 100), Arc::new(disk.clone())).expect("open");
+    let spool = open_faulty(dir.path(), 100, &disk);
     let (mut writer, mut reader) = (spool.writer, spool.reader);
     append_unsynced(&mut writer, 0..9);
     let syncs = disk.0.syncs.load(Ordering::Relaxed);
@@ -330,20 +339,32 @@ fn only_segment(dir: &Path) -> PathBuf {
     segments.into_iter().next().expect("one")
 }
 
+/// A spool of one segment holding records `0..records`, synced, then byte `at_byte` of record
+/// `damaged` flipped: the spool's directory, the segment, and where each record starts.
+fn damaged_spool(
+    records: u64,
+    damaged: usize,
+    at_byte: usize,
+) -> (tempfile::TempDir, PathBuf, Vec<usize>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let mut writer = Spool::open(config(dir.path(), 1 << 20))
+            .expect("open")
+            .writer;
+        append_group(&mut writer, 0..records);
+    }
+    let path = only_segment(dir.path());
+    let starts = frame_starts(&path);
+    damage(&path, starts[damaged], at_byte);
+    (dir, path, starts)
+}
+
 /// Before the fix, a damaged record in the last segment was taken for a torn write: the
 /// segment was cut there, and the 6 synced, acknowledged records after it were lost.
 #[test]
 fn a_damaged_record_in_the_last_segment_keeps_the_records_after_it() {
     for (what, at_byte) in [("its body", 14), ("its length", 0)] {
-        let dir = tempfile::tempdir().expect("temp dir");
-        {
-            let spool = Spool::open(config(dir.path(), 1 << 20)).expect("open");
-            let mut writer = spool.writer;
-            append_group(&mut writer, 0..10);
-        }
-        let path = only_segment(dir.path());
-        let starts = frame_starts(&path);
-        damage(&path, starts[3], at_byte);
+        let (dir, _, starts) = damaged_spool(10, 3, at_byte);
         let spool = Spool::open(config(dir.path(), 1 << 20)).expect("reopen");
         assert_eq!(
             spool.recovered,
@@ -365,15 +386,7 @@ fn a_damaged_record_in_the_last_segment_keeps_the_records_after_it() {
 /// The torn end of a real crash is still cut, with damage before it skipped.
 #[test]
 fn a_torn_end_after_a_damaged_record_is_still_cut() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    {
-        let spool = Spool::open(config(dir.path(), 1 << 20)).expect("open");
-        let mut writer = spool.writer;
-        append_group(&mut writer, 0..5);
-    }
-    let path = only_segment(dir.path());
-    let starts = frame_starts(&path);
-    damage(&path, starts[1], 14);
+    let (dir, path, starts) = damaged_spool(5, 1, 14);
     let whole = fs::read(&path).expect("segment");
     let mut torn = OpenOptions::new().append(true).open(&path).expect("open");
     torn.write_all(&whole[starts[2]..starts[2] + 12])
