@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use garonne_historian::config::Config;
-use garonne_store::StoreConfig;
+use garonne_historian::config::{Config, ServiceConfig};
 
+use crate::service_args::{ServiceArgs, set};
 use crate::store_args::{StoreArgs, influx_credentials};
 
 /// The flags of `garonne historian`. Each one overrides the configuration file. Secrets come
@@ -17,15 +17,8 @@ pub struct HistorianArgs {
     /// Configuration file (TOML; see `--print-default-config`).
     #[arg(long, env = "GARONNE_HISTORIAN_CONFIG")]
     config: Option<PathBuf>,
-    /// Print the default configuration and exit.
-    #[arg(long)]
-    print_default_config: bool,
-    /// The MQTT broker.
-    #[arg(long, env = "GARONNE_BROKER")]
-    broker: Option<String>,
-    /// Data folder: default home of the spool and of the embedded store.
-    #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    service: ServiceArgs,
     #[command(flatten)]
     store: StoreArgs,
     /// Spool directory (default: historian-spool in the data folder).
@@ -43,21 +36,13 @@ pub struct HistorianArgs {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "GARONNE_HISTORIAN_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
-    /// MQTT client id (fixed, so the broker keeps the session across restarts).
-    #[arg(long)]
-    client_id: Option<String>,
-    /// Topic prefix.
-    #[arg(long, env = "GARONNE_TOPIC_PREFIX")]
-    prefix: Option<String>,
 }
 
 /// Runs the historian until Ctrl-C or SIGTERM, then prints what it did.
 pub async fn run(args: HistorianArgs) -> anyhow::Result<()> {
-    if args.print_default_config {
-        print!("{}", Config::default_toml());
+    let Some(config) = config(args)? else {
         return Ok(());
-    }
-    let config = config(args)?;
+    };
     let shutdown = crate::shutdown_on_signal();
     let s = garonne_historian::run(config, influx_credentials(), shutdown).await?;
     eprintln!(
@@ -68,40 +53,21 @@ pub async fn run(args: HistorianArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config(args: HistorianArgs) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config {
-            spool_dir: args.data_dir.join("historian-spool"),
-            store: StoreConfig::embedded(args.data_dir.join("history.sqlite")),
-            ..Config::default()
-        },
+/// The historian's configuration, flags over it; `None`: the defaults were printed.
+fn config(args: HistorianArgs) -> anyhow::Result<Option<Config>> {
+    let Some(mut config) = args.service.read::<Config>(args.config.as_deref())? else {
+        return Ok(None);
     };
-    if let Some(v) = args.broker {
-        config.broker = v;
-    }
     config.store = args.store.apply(config.store);
-    if let Some(v) = args.spool_dir {
-        config.spool_dir = v;
-    }
-    if let Some(v) = args.shared_group {
-        config.shared_group = Some(v);
-    }
-    if let Some(v) = args.batch_points {
-        config.batch_points = v;
-    }
-    if let Some(v) = args.flush_interval {
-        config.flush_interval_ms = u64::try_from(v.as_millis()).unwrap_or(u64::MAX);
-    }
-    if let Some(v) = args.metrics_addr {
-        config.metrics_addr = v;
-    }
-    if let Some(v) = args.client_id {
-        config.client_id = v;
-    }
-    if let Some(v) = args.prefix {
-        config.topic_prefix = v;
-    }
+    set(&mut config.spool_dir, args.spool_dir);
+    set(&mut config.shared_group, args.shared_group.map(Some));
+    set(&mut config.batch_points, args.batch_points);
+    let flush_ms = args.flush_interval.map(|v| v.as_millis());
+    set(
+        &mut config.flush_interval_ms,
+        flush_ms.map(|ms| u64::try_from(ms).unwrap_or(u64::MAX)),
+    );
+    set(&mut config.metrics_addr, args.metrics_addr);
     config.validate()?;
-    Ok(config)
+    Ok(Some(config))
 }

@@ -7,11 +7,13 @@ use clap::{Parser, Subcommand};
 
 mod data_cmd;
 mod historian_cmd;
+mod mqtt_args;
 mod neighbourhood_args;
 mod payload_cmd;
 mod pi_cmd;
 mod realtime_cmd;
 mod serve_cmd;
+mod service_args;
 mod simulate_cmd;
 mod store_args;
 mod up_cmd;
@@ -71,16 +73,6 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // Every MQTT client takes its login from the environment (`garonne_service::mqtt::options`):
-    // inconsistent variables are refused here, once, rather than ignored (`up` and `pi` read
-    // them through the same `Credentials::from_env`).
-    let mqtt_client = matches!(
-        cli.command,
-        Command::Simulate(_) | Command::Realtime(_) | Command::Historian(_) | Command::Serve(_)
-    );
-    if mqtt_client && let Err(e) = garonne_service::mqtt::Credentials::from_env() {
-        return exit(Err(e.into()));
-    }
     match cli.command {
         Command::Up(args) => exit(runtime().and_then(|rt| rt.block_on(up_cmd::run(args)))),
         Command::Payload { action } => payload_cmd::run(action),

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::service_args::set;
+
 /// The neighbourhood flags. Each one overrides the configuration file.
 #[derive(Args)]
 pub struct NeighbourhoodArgs {
@@ -29,14 +31,8 @@ impl NeighbourhoodArgs {
         id_property: &mut Option<String>,
         name_property: &mut Option<String>,
     ) {
-        if let Some(v) = self.neighbourhoods {
-            *neighbourhoods = v;
-        }
-        if let Some(v) = self.id_property {
-            *id_property = Some(v);
-        }
-        if let Some(v) = self.name_property {
-            *name_property = Some(v);
-        }
+        set(neighbourhoods, self.neighbourhoods);
+        set(id_property, self.id_property.map(Some));
+        set(name_property, self.name_property.map(Some));
     }
 }

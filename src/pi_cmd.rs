@@ -26,7 +26,8 @@ pub struct PiArgs {
 
 /// Runs the agent until Ctrl-C or SIGTERM.
 pub async fn run(args: PiArgs) -> anyhow::Result<()> {
-    let config = PiConfig::load(&args.config)?;
+    let mut config = PiConfig::load(&args.config)?;
+    config.credentials = crate::mqtt_args::credentials_from_env()?;
     let hardware = if args.fake_hardware {
         Hardware::Fake { seed: args.seed }
     } else {

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use garonne_realtime::Config;
+use garonne_realtime::config::{Config, ServiceConfig};
 
 use crate::neighbourhood_args::NeighbourhoodArgs;
+use crate::service_args::{ServiceArgs, set};
 
 /// The flags of `garonne realtime`. Each one overrides the configuration file.
 #[derive(Args)]
@@ -15,15 +16,8 @@ pub struct RealtimeArgs {
     /// Configuration file (TOML; see `--print-default-config`).
     #[arg(long, env = "GARONNE_REALTIME_CONFIG")]
     config: Option<PathBuf>,
-    /// Print the default configuration and exit.
-    #[arg(long)]
-    print_default_config: bool,
-    /// The MQTT broker.
-    #[arg(long, env = "GARONNE_BROKER")]
-    broker: Option<String>,
-    /// Data folder: default home of the polygons and of the snapshot.
-    #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    service: ServiceArgs,
     #[command(flatten)]
     neighbourhoods: NeighbourhoodArgs,
     /// Window length, e.g. 15m.
@@ -38,12 +32,6 @@ pub struct RealtimeArgs {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "GARONNE_REALTIME_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
-    /// MQTT client id (fixed, so the broker keeps the session across restarts).
-    #[arg(long)]
-    client_id: Option<String>,
-    /// Topic prefix.
-    #[arg(long, env = "GARONNE_TOPIC_PREFIX")]
-    prefix: Option<String>,
     /// Where the state is saved at shutdown; default: realtime-snapshot.json in the data
     /// folder.
     #[arg(long)]
@@ -55,11 +43,9 @@ pub struct RealtimeArgs {
 
 /// Runs realtime until Ctrl-C or SIGTERM, then prints what it did.
 pub async fn run(args: RealtimeArgs) -> anyhow::Result<()> {
-    if args.print_default_config {
-        print!("{}", Config::default_toml());
+    let Some(config) = config(args)? else {
         return Ok(());
-    }
-    let config = config(args)?;
+    };
     let shutdown = crate::shutdown_on_signal();
     let summary = garonne_realtime::run(config, shutdown).await?;
     let c = &summary.counters;
@@ -76,22 +62,15 @@ pub async fn run(args: RealtimeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config(args: RealtimeArgs) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config {
-            neighbourhoods: args.data_dir.join("quartiers-de-democratie-locale.geojson"),
-            snapshot: Some(args.data_dir.join("realtime-snapshot.json")),
-            ..Config::default()
-        },
+/// Realtime's configuration, flags over it; `None`: `--print-default-config` printed it.
+fn config(args: RealtimeArgs) -> anyhow::Result<Option<Config>> {
+    let Some(mut config) = args.service.read::<Config>(args.config.as_deref())? else {
+        return Ok(None);
     };
     let secs = |d: Duration, what: &str| {
         u32::try_from(d.as_secs())
             .map_err(|_| anyhow::anyhow!("--{what} is too long: give at most a few days"))
     };
-    if let Some(v) = args.broker {
-        config.broker = v;
-    }
     args.neighbourhoods.apply(
         &mut config.neighbourhoods,
         &mut config.id_property,
@@ -106,21 +85,11 @@ fn config(args: RealtimeArgs) -> anyhow::Result<Config> {
     if let Some(v) = args.lateness {
         config.lateness_secs = secs(v, "lateness")?;
     }
-    if let Some(v) = args.metrics_addr {
-        config.metrics_addr = v;
-    }
-    if let Some(v) = args.client_id {
-        config.client_id = v;
-    }
-    if let Some(v) = args.prefix {
-        config.topic_prefix = v;
-    }
-    if let Some(v) = args.snapshot {
-        config.snapshot = Some(v);
-    }
+    set(&mut config.metrics_addr, args.metrics_addr);
+    set(&mut config.snapshot, args.snapshot.map(Some));
     if args.no_snapshot {
         config.snapshot = None;
     }
     config.validate()?;
-    Ok(config)
+    Ok(Some(config))
 }

@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use garonne_server::{Config, StoreConfig};
+use garonne_server::config::{Config, ServiceConfig};
 
 use crate::neighbourhood_args::NeighbourhoodArgs;
+use crate::service_args::{ServiceArgs, set};
 use crate::store_args::{StoreArgs, influx_credentials};
 
 /// The flags of `garonne serve`. Each one overrides the configuration file. Secrets come from
@@ -16,19 +17,12 @@ pub struct ServeArgs {
     /// Configuration file (TOML; see `--print-default-config`).
     #[arg(long, env = "GARONNE_SERVER_CONFIG")]
     config: Option<PathBuf>,
-    /// Print the default configuration and exit.
-    #[arg(long)]
-    print_default_config: bool,
-    /// The MQTT broker.
-    #[arg(long, env = "GARONNE_BROKER")]
-    broker: Option<String>,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// Address of the web server (pages, API, events, /healthz, /readyz, /metrics);
     /// default 127.0.0.1:8080.
     #[arg(long, env = "GARONNE_HTTP_ADDR")]
     http: Option<SocketAddr>,
-    /// Data folder: default home of the polygons and of the embedded store.
-    #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
     #[command(flatten)]
     neighbourhoods: NeighbourhoodArgs,
     /// Grafana's base URL, for the "open in Grafana" links.
@@ -43,21 +37,13 @@ pub struct ServeArgs {
     static_dir: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
-    /// MQTT client id (default: unique to the process).
-    #[arg(long)]
-    client_id: Option<String>,
-    /// Topic prefix.
-    #[arg(long, env = "GARONNE_TOPIC_PREFIX")]
-    prefix: Option<String>,
 }
 
 /// Runs the web server until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    if args.print_default_config {
-        print!("{}", Config::default_toml());
+    let Some(config) = config(args)? else {
         return Ok(());
-    }
-    let config = config(args)?;
+    };
     let shutdown = crate::shutdown_on_signal();
     let addr = config.http_addr;
     eprintln!("Garonne map on http://{addr}/");
@@ -70,42 +56,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config(args: ServeArgs) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config {
-            neighbourhoods: args.data_dir.join("quartiers-de-democratie-locale.geojson"),
-            store: StoreConfig::embedded(args.data_dir.join("history.sqlite")),
-            ..Config::default()
-        },
+/// The server's configuration, with the flags over it (`None` after --print-default-config).
+fn config(args: ServeArgs) -> anyhow::Result<Option<Config>> {
+    let Some(mut config) = args.service.read::<Config>(args.config.as_deref())? else {
+        return Ok(None);
     };
-    if let Some(v) = args.broker {
-        config.broker = v;
-    }
-    if let Some(v) = args.http {
-        config.http_addr = v;
-    }
+    set(&mut config.http_addr, args.http);
     args.neighbourhoods.apply(
         &mut config.neighbourhoods,
         &mut config.id_property,
         &mut config.name_property,
     );
-    if let Some(v) = args.grafana_url {
-        config.grafana_url = Some(v);
-    }
-    if let Some(v) = args.tiles_url {
-        config.tiles_url = Some(v);
-    }
-    if let Some(v) = args.static_dir {
-        config.static_dir = v;
-    }
+    set(&mut config.grafana_url, args.grafana_url.map(Some));
+    set(&mut config.tiles_url, args.tiles_url.map(Some));
+    set(&mut config.static_dir, args.static_dir);
     config.store = args.store.apply(config.store);
-    if let Some(v) = args.client_id {
-        config.client_id = Some(v);
-    }
-    if let Some(v) = args.prefix {
-        config.topic_prefix = v;
-    }
     config.validate()?;
-    Ok(config)
+    Ok(Some(config))
 }

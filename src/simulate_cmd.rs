@@ -4,19 +4,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use garonne_service::config::MqttConfig;
+use garonne_service::data_dir::DataDir;
 use garonne_simulator::fleet::{Fault, FleetConfig};
-use garonne_simulator::mqtt::BrokerUrl;
 use garonne_simulator::simulate::{self, SimulateConfig, Summary};
 use rumqttc::QoS;
+
+use crate::mqtt_args::MqttArgs;
 
 /// The flags of `garonne simulate`.
 #[derive(Args)]
 pub struct SimulateArgs {
-    /// The MQTT broker.
-    #[arg(long, env = "GARONNE_BROKER", default_value = "mqtt://127.0.0.1:1883")]
-    broker: BrokerUrl,
+    #[command(flatten)]
+    mqtt: MqttArgs,
     /// Folder with the open-data files (`garonne data fetch` fills it).
-    #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "GARONNE_DATA_DIR", default_value = DataDir::DEFAULT)]
     data_dir: PathBuf,
     /// Simulated seconds per real second (60: a minute of data per second).
     #[arg(long, default_value_t = 60.0)]
@@ -40,26 +42,20 @@ pub struct SimulateArgs {
     /// Keep the data's own times instead of rebasing them onto now.
     #[arg(long)]
     no_rebase: bool,
-    /// Polygons for virtual sensors (default: the data folder's quartiers-de-democratie-locale).
+    /// Polygons for virtual sensors (default: the data folder's quartiers de démocratie locale).
     #[arg(long)]
     neighbourhoods: Option<PathBuf>,
     /// MQTT QoS of readings: 0 or 1.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     qos: u8,
-    /// Topic prefix.
-    #[arg(long, env = "GARONNE_TOPIC_PREFIX", default_value = "garonne")]
-    prefix: String,
-    /// MQTT client id.
-    #[arg(long, default_value = "garonne-simulator")]
-    client_id: String,
 }
 
 /// Runs the simulation until the duration ends or Ctrl-C, then prints the summary.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let mut mqtt = MqttConfig::default();
+    args.mqtt.apply(&mut mqtt)?;
     let config = SimulateConfig {
-        broker: args.broker,
-        client_id: args.client_id,
-        topic_prefix: args.prefix,
+        mqtt,
         data_dir: args.data_dir,
         neighbourhoods: args.neighbourhoods,
         fleet: FleetConfig {
@@ -82,7 +78,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     eprintln!(
         "simulating the fleet of {} on {}",
         config.data_dir.display(),
-        config.broker
+        config.mqtt.broker
     );
     let summary = simulate::run(config, shutdown).await?;
     print_summary(&summary);

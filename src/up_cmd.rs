@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use garonne_opendata::fetch::{
-    ESSENTIAL_FILES, FetchError, FetchOptions, essential_missing, fetch,
-};
+use garonne_opendata::fetch::{FetchError, FetchOptions, essential_missing, fetch};
 use garonne_opendata::starter;
+use garonne_service::config::{MqttConfig, ServiceConfig};
+use garonne_service::data_dir::DataDir;
 use garonne_service::mqtt;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::SimulateConfig;
@@ -28,11 +28,11 @@ const STOP_WITHIN: Duration = Duration::from_secs(5);
 #[derive(Args)]
 pub struct UpArgs {
     /// Folder with the open-data files; they are downloaded into it when missing.
-    #[arg(long, env = "GARONNE_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "GARONNE_DATA_DIR", default_value = DataDir::DEFAULT)]
     data_dir: PathBuf,
     /// Folder for what the pipeline keeps: the history store, the historian's spool, the
     /// realtime snapshot.
-    #[arg(long, env = "GARONNE_STATE_DIR", default_value = "data")]
+    #[arg(long, env = "GARONNE_STATE_DIR", default_value = DataDir::DEFAULT)]
     state_dir: PathBuf,
     /// Address of the embedded MQTT broker (Pi agents and mosquitto_sub connect here). Beyond
     /// loopback it needs GARONNE_MQTT_USERNAME and GARONNE_MQTT_PASSWORD, which every client
@@ -86,8 +86,10 @@ pub struct UpArgs {
 
 /// Runs everything until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    // A login with a password: the embedded broker then asks every client for it.
-    let login = mqtt::Credentials::from_env()?.filter(|l| !l.password().is_empty());
+    // Every client of this process logs in with the login from the environment, if any; one
+    // with a password: the embedded broker then asks every client for it.
+    let credentials = crate::mqtt_args::credentials_from_env()?;
+    let login = credentials.clone().filter(|l| !l.password().is_empty());
     check_addresses(&args, login.is_some())?;
     ensure_open_data(&args.data_dir, &args.opendata_url, !args.no_starter).await?;
     ensure_front_end(&args.static_dir);
@@ -99,16 +101,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     })?;
 
     start_broker(args.mqtt, login)?;
-    let broker = format!("mqtt://{}", args.mqtt);
+    let mqtt = MqttConfig {
+        broker: format!("mqtt://{}", args.mqtt)
+            .parse()
+            .context("the embedded broker's address")?,
+        credentials,
+        ..MqttConfig::default()
+    };
     let shutdown = crate::shutdown_on_signal();
     let mut services = Services::new();
-    spawn_pipeline(&args, &broker, &shutdown, &mut services);
+    spawn_pipeline(&args, &mqtt, &shutdown, &mut services);
     if !args.no_simulator {
-        spawn_simulator(&args, &broker, &shutdown, &mut services)?;
+        spawn_simulator(&args, &mqtt, &shutdown, &mut services);
     }
     println!(
-        "Garonne is running: the map on http://{}/ , MQTT on {broker} (Ctrl-C stops everything)",
-        args.http
+        "Garonne is running: the map on http://{}/ , MQTT on {} (Ctrl-C stops everything)",
+        args.http, mqtt.broker
     );
     stop_together(services, &shutdown, &args.state_dir).await
 }
@@ -119,19 +127,15 @@ type Services = JoinSet<(&'static str, anyhow::Result<()>)>;
 /// Starts realtime, the historian (into the embedded store) and the web server.
 fn spawn_pipeline(
     args: &UpArgs,
-    broker: &str,
+    mqtt: &MqttConfig,
     shutdown: &CancellationToken,
     services: &mut Services,
 ) {
-    let polygons = args.data_dir.join(ESSENTIAL_FILES[1]);
-    let store_path = args.state_dir.join("history.sqlite");
-    let broker = broker.to_owned();
+    let (data, state) = (DataDir::new(&args.data_dir), DataDir::new(&args.state_dir));
     let realtime = garonne_realtime::Config {
-        broker: broker.clone(),
-        neighbourhoods: polygons.clone(),
-        snapshot: Some(args.state_dir.join("realtime-snapshot.json")),
         metrics_addr: args.realtime_metrics,
-        ..garonne_realtime::Config::default()
+        mqtt: mqtt.clone(),
+        ..garonne_realtime::Config::in_folders(&data, &state)
     };
     let token = shutdown.clone();
     services.spawn(async move {
@@ -139,13 +143,11 @@ fn spawn_pipeline(
         ("realtime", result.map(drop).map_err(Into::into))
     });
 
-    let mut historian = garonne_historian::config::Config {
-        broker: broker.clone(),
-        spool_dir: args.state_dir.join("historian-spool"),
+    let historian = garonne_historian::config::Config {
         metrics_addr: args.historian_metrics,
-        ..garonne_historian::config::Config::default()
+        mqtt: mqtt.clone(),
+        ..garonne_historian::config::Config::in_folder(&state)
     };
-    historian.store = garonne_store::StoreConfig::embedded(store_path.clone());
     let token = shutdown.clone();
     services.spawn(async move {
         let credentials = garonne_store::Credentials::default();
@@ -153,15 +155,14 @@ fn spawn_pipeline(
         ("historian", result.map(drop).map_err(Into::into))
     });
 
-    let mut server = garonne_server::Config {
-        broker: broker.clone(),
+    let server = garonne_server::Config {
         http_addr: args.http,
-        neighbourhoods: polygons.clone(),
         static_dir: args.static_dir.clone(),
         grafana_url: args.grafana_url.clone(),
-        ..garonne_server::Config::default()
+        mqtt: mqtt.clone(),
+        store: garonne_store::StoreConfig::embedded(state.history()),
+        ..garonne_server::Config::in_folder(&data)
     };
-    server.store = garonne_store::StoreConfig::embedded(store_path);
     let token = shutdown.clone();
     services.spawn(async move {
         let credentials = garonne_store::Credentials::default();
@@ -173,17 +174,14 @@ fn spawn_pipeline(
 /// Starts the simulated fleet.
 fn spawn_simulator(
     args: &UpArgs,
-    broker: &str,
+    mqtt: &MqttConfig,
     shutdown: &CancellationToken,
     services: &mut Services,
-) -> anyhow::Result<()> {
-    let polygons = args.data_dir.join(ESSENTIAL_FILES[1]);
+) {
     let simulate = SimulateConfig {
-        broker: broker.parse().context("the embedded broker's address")?,
-        client_id: "garonne-simulator".to_owned(),
-        topic_prefix: "garonne".to_owned(),
+        mqtt: mqtt.clone(),
         data_dir: args.data_dir.clone(),
-        neighbourhoods: Some(polygons),
+        neighbourhoods: Some(DataDir::new(&args.data_dir).polygons()),
         fleet: FleetConfig {
             density: args.density,
             rate_hz: args.rate,
@@ -198,7 +196,6 @@ fn spawn_simulator(
         let result = garonne_simulator::simulate::run(simulate, token).await;
         ("simulator", result.map(drop).map_err(Into::into))
     });
-    Ok(())
 }
 
 /// Waits for the first service to end (with an error, or at shutdown), then stops the others
@@ -257,8 +254,8 @@ fn check_addresses(args: &UpArgs, login: bool) -> anyhow::Result<()> {
              {} (every client then logs in with them, the Pi agents too), or keep the broker on \
              127.0.0.1; for a password per sensor and an ACL, use the docker compose deployment",
             args.mqtt,
-            mqtt::USERNAME_VAR,
-            mqtt::PASSWORD_VAR
+            crate::mqtt_args::USERNAME_VAR,
+            crate::mqtt_args::PASSWORD_VAR
         );
     }
     for (addr, what, flag) in [
@@ -362,7 +359,7 @@ fn ensure_front_end(static_dir: &Path) {
 }
 
 /// Starts the embedded broker (rumqttd) on its own thread, and waits until it accepts
-/// connections; with a `login` (from [`mqtt::Credentials::from_env`], which the services of
+/// connections; with a `login` (from the environment, which the services of
 /// this process log in with too), it accepts that user and password only.
 fn start_broker(addr: SocketAddr, login: Option<mqtt::Credentials>) -> anyhow::Result<()> {
     // Limits as the deployment's mosquitto has them: payloads up to 256 KiB (a SenML pack of

@@ -2,21 +2,21 @@
 //! where to queue, and which modules are wired. The field docs are the user manual; the
 //! commented example is `deploy/pi/pi.toml`, and `docs/raspberry-pi.md` walks through it.
 //!
-//! MQTT credentials are never in the file: they come from the environment
-//! ([`USERNAME_VAR`], [`PASSWORD_VAR`]), so the file can be shared, copied into a bug report or
-//! committed, and no log line shows a secret.
+//! MQTT credentials are never in the file: the `garonne pi` command reads them from the
+//! environment and puts them in [`PiConfig::credentials`], so the file can be shared, copied
+//! into a bug report or committed, and no log line shows a secret.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use garonne_payload::{Quantity, Topics, is_valid_sensor_id};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::ds18b20;
 use garonne_service::mqtt::BrokerUrl;
 
-pub use garonne_service::mqtt::{Credentials, PASSWORD_VAR, USERNAME_VAR};
+pub use garonne_service::mqtt::Credentials;
 
 /// Default topic prefix.
 pub const DEFAULT_TOPIC_PREFIX: &str = "garonne";
@@ -43,8 +43,7 @@ pub struct PiConfig {
     /// `pi-lycee-bellevue-b12`.
     pub sensor_id: String,
     /// The MQTT broker, `mqtt://HOST[:PORT]` (port 1883 by default). Credentials, if the broker
-    /// wants them, come from `GARONNE_MQTT_USERNAME` and `GARONNE_MQTT_PASSWORD`.
-    #[serde(deserialize_with = "broker_url")]
+    /// wants them, come from the environment (see docs/raspberry-pi.md).
     pub broker: BrokerUrl,
     /// Topic prefix of the deployment (default `garonne`): readings go to
     /// `{prefix}/v1/sensors/{sensor_id}/reading`, the status to `.../status`.
@@ -65,7 +64,7 @@ pub struct PiConfig {
     pub queue_max_bytes: u64,
     /// The modules wired to the Pi, one `[[modules]]` table each.
     pub modules: Vec<ModuleConfig>,
-    /// MQTT credentials, from the environment only (see [`Credentials::from_env`]).
+    /// MQTT credentials: never in the file, read from the environment by `garonne pi`.
     #[serde(skip)]
     pub credentials: Option<Credentials>,
 }
@@ -147,11 +146,6 @@ fn default_bh1750_address() -> u8 {
 }
 fn default_w1_devices_dir() -> PathBuf {
     PathBuf::from(ds18b20::SYSFS_DEVICES)
-}
-
-fn broker_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BrokerUrl, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.parse().map_err(serde::de::Error::custom)
 }
 
 impl ModuleConfig {
@@ -248,7 +242,8 @@ pub enum ConfigError {
     /// The file holds a secret.
     #[error(
         "the configuration file {} sets `{key}`: MQTT credentials are read only from the \
-         environment (GARONNE_MQTT_USERNAME, GARONNE_MQTT_PASSWORD); remove the line",
+         environment (the user name and GARONNE_MQTT_PASSWORD, see docs/raspberry-pi.md); \
+         remove the line",
         path.display()
     )]
     Secret {
@@ -263,9 +258,6 @@ pub enum ConfigError {
         /// Every problem found.
         problems: Vec<Problem>,
     },
-    /// The credential variables are inconsistent.
-    #[error(transparent)]
-    Credentials(#[from] garonne_service::mqtt::CredentialsError),
 }
 
 fn count(n: usize) -> String {
@@ -288,15 +280,13 @@ fn join(problems: &[Problem]) -> String {
 const SECRET_KEYS: [&str; 4] = ["username", "password", "user", "credentials"];
 
 impl PiConfig {
-    /// Reads, parses and validates `path`, and takes the credentials from the environment.
+    /// Reads, parses and validates `path` (the credentials are the caller's to add).
     pub fn load(path: &Path) -> Result<PiConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let mut config = PiConfig::parse(&text, path)?;
-        config.credentials = Credentials::from_env()?;
-        Ok(config)
+        PiConfig::parse(&text, path)
     }
 
     /// Parses and validates a configuration text (`path` names it in errors).
@@ -805,13 +795,8 @@ device = "10-00000a1b2c3d"
 
     #[test]
     fn shared_quantities_duplicates_and_pin_clashes_are_refused() {
-        let text = r#"
-sensor_id = "pi-test"
-broker = "mqtt://127.0.0.1:1883"
-location = { lon = 1.44, lat = 43.6 }
-[[modules]]
-type = "bme280"
-[[modules]]
+        let text = MINIMAL.to_owned()
+            + r#"[[modules]]
 type = "ds18b20"
 device = "28-00000a1b2c3d"
 [[modules]]
@@ -821,7 +806,7 @@ gpio = 3
 type = "pir"
 gpio = 3
 "#;
-        let got = problems(text);
+        let got = problems(&text);
         assert_eq!(
             got,
             [
@@ -892,56 +877,16 @@ gpio = 3
     }
 
     #[test]
-    fn credentials_come_from_the_environment_and_never_show_the_password() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        assert_eq!(Credentials::from_lookup(env(&[])).expect("none"), None);
-        let c =
-            Credentials::from_lookup(env(&[(USERNAME_VAR, "pi-b12"), (PASSWORD_VAR, "s3cret")]))
-                .expect("both")
-                .expect("some");
-        assert_eq!((c.username.as_str(), c.password()), ("pi-b12", "s3cret"));
-        let shown = format!("{c:?}");
-        assert!(
-            !shown.contains("s3cret") && shown.contains("pi-b12"),
-            "{shown}"
-        );
-        let only_user = Credentials::from_lookup(env(&[(USERNAME_VAR, "pi-b12")]))
-            .expect("user alone")
-            .expect("some");
-        assert_eq!(only_user.password(), "");
-        for bad in [
-            &[(PASSWORD_VAR, "s3cret")][..],
-            &[(USERNAME_VAR, ""), (PASSWORD_VAR, "s3cret")][..],
-        ] {
-            let pairs: &'static [(&'static str, &'static str)] = bad;
-            let e = Credentials::from_lookup(env(pairs)).expect_err("inconsistent");
-            assert!(!e.to_string().contains("s3cret"));
-        }
-    }
-
-    #[test]
     fn same_type_modules_get_distinct_names() {
-        let text = r#"
-sensor_id = "pi-test"
-broker = "mqtt://127.0.0.1:1883"
-location = { lon = 1.44, lat = 43.6 }
-[[modules]]
-type = "bme280"
-address = 0x76
+        let text = MINIMAL.to_owned()
+            + r#"address = 0x76
 quantities = ["temperature"]
 [[modules]]
 type = "bme280"
 address = 0x77
 quantities = ["relativeHumidity"]
 "#;
-        let config = parse(text).expect("valid");
+        let config = parse(&text).expect("valid");
         assert_eq!(
             config.module_names(),
             ["bme280-i2c1-0x76", "bme280-i2c1-0x77"]

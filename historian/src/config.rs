@@ -1,11 +1,14 @@
 //! The historian's configuration: a TOML file (`--config`), every key overridable by a flag.
-//! Units are in the names; defaults live in [`Config::default`] (the store's in
-//! [`StoreConfig`]'s variants). Secrets never live here: the InfluxDB token or user comes from
-//! the environment, read by the `garonne` command ([`garonne_store::Credentials`]).
+//! Units are in the names. Defaults: the broker's in [`MqttConfig`], the files' in [`DataDir`],
+//! the store's in [`StoreConfig`]'s variants, the rest in [`Config::in_folder`]. Secrets never
+//! live here: the InfluxDB token or user and the MQTT login come from the environment, read by
+//! the `garonne` command ([`garonne_store::Credentials`], [`MqttConfig::credentials`]).
 //!
 //! ```toml
-//! broker = "mqtt://127.0.0.1:1883"
 //! spool_dir = "data/historian-spool"
+//!
+//! [mqtt]
+//! broker = "mqtt://127.0.0.1:1883"
 //!
 //! [store]
 //! kind = "influx-v1"         # or "influx-v2" (org, bucket), "embedded" (path)
@@ -14,10 +17,12 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use garonne_payload::Topics;
-use garonne_service::mqtt::BrokerUrl;
+use garonne_service::check_range;
+use garonne_service::config::MqttConfig;
+pub use garonne_service::config::{ConfigError, ServiceConfig};
+use garonne_service::data_dir::DataDir;
 use garonne_store::StoreConfig;
 use serde::{Deserialize, Serialize};
 
@@ -25,13 +30,6 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The MQTT broker, `mqtt://HOST:PORT`.
-    pub broker: String,
-    /// MQTT client id: fixed, so the broker keeps the session (and queues messages) while the
-    /// historian is down. Historians sharing the stream need one id each.
-    pub client_id: String,
-    /// Topic prefix (`garonne`: topics under `garonne/v1/`).
-    pub topic_prefix: String,
     /// Share the stream with the other historians of this group (MQTT shared subscriptions,
     /// `$share/{group}/...`): each message goes to one of them.
     pub shared_group: Option<String>,
@@ -48,109 +46,103 @@ pub struct Config {
     pub flush_interval_ms: u64,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub metrics_addr: SocketAddr,
+    /// The broker, the topic prefix and the client id (`garonne-historian` when unset: fixed,
+    /// so the broker keeps the session, and queues messages, while the historian is down;
+    /// historians sharing the stream need one id each).
+    pub mqtt: MqttConfig,
     /// Where points go.
     pub store: StoreConfig,
 }
 
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            broker: "mqtt://127.0.0.1:1883".to_owned(),
-            client_id: "garonne-historian".to_owned(),
-            topic_prefix: "garonne".to_owned(),
-            shared_group: None,
-            spool_dir: PathBuf::from("data/historian-spool"),
-            spool_max_bytes: 1 << 30,
-            spool_segment_bytes: 64 << 20,
-            batch_points: 5000,
-            flush_interval_ms: 1000,
-            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9182)),
-            store: StoreConfig::default(),
-        }
-    }
-}
+/// The comments of `--print-default-config`.
+const NOTES: [(&str, &str); 7] = [
+    (
+        "spool_dir",
+        "Where messages wait, on disk, between the broker and the store. shared_group = \"NAME\"\n\
+         shares the stream with the other historians of that group.",
+    ),
+    (
+        "spool_max_bytes",
+        "Largest size of the spool, bytes; full, the broker keeps the messages.",
+    ),
+    (
+        "spool_segment_bytes",
+        "Size of one spool segment file, bytes.",
+    ),
+    (
+        "batch_points",
+        "Most points written to the store in one request.",
+    ),
+    (
+        "flush_interval_ms",
+        "Longest wait for a batch to fill before it is written anyway, milliseconds.",
+    ),
+    ("metrics_addr", "Address of /healthz, /readyz and /metrics."),
+    (
+        "[store]",
+        "Where points go; kind: embedded, influx-v1 or influx-v2 (the other kinds are below).",
+    ),
+];
 
-/// Why a configuration is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file cannot be read, or is not valid TOML for this configuration.
-    #[error(transparent)]
-    File(#[from] garonne_service::config::FileError),
-    /// A value is out of bounds; the text says which and how to fix it.
-    #[error("historian configuration: {0}")]
-    Invalid(String),
-}
+impl ServiceConfig for Config {
+    const SERVICE: &'static str = "historian";
+    const NOTES: &'static [(&'static str, &'static str)] = &NOTES;
 
-impl Config {
-    /// Reads a TOML file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Ok(garonne_service::config::load("historian", path)?)
-    }
-
-    /// The default configuration as TOML, for `--print-default-config`.
-    pub fn default_toml() -> String {
-        let config = Config::default();
-        garonne_service::config::to_toml(&config) + &config.store.other_kinds_toml()
-    }
-
-    /// Checks every value; the error says what is wrong and how to fix it.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |s: String| Err(ConfigError::Invalid(s));
-        self.mqtt()?;
+    fn check(&self) -> Result<(), String> {
         if let Some(group) = &self.shared_group
             && !garonne_payload::topic::is_topic_segment(group)
         {
-            return invalid(format!(
+            return Err(format!(
                 "shared group \"{group}\" cannot be a topic level: use letters, digits, - or _ \
                  (e.g. historians)"
             ));
         }
         if self.spool_segment_bytes < 4096 {
-            return invalid(format!(
+            return Err(format!(
                 "spool_segment_bytes is {}: use at least 4096 (64 MiB is a good size)",
                 self.spool_segment_bytes
             ));
         }
         if self.spool_max_bytes < 4 * self.spool_segment_bytes {
-            return invalid(format!(
+            return Err(format!(
                 "spool_max_bytes ({}) must hold at least 4 segments of {} bytes: raise it or \
                  lower spool_segment_bytes",
                 self.spool_max_bytes, self.spool_segment_bytes
             ));
         }
-        if !(1..=100_000).contains(&self.batch_points) {
-            return invalid(format!(
-                "batch_points is {}: use 1 to 100000 (5000 suits InfluxDB)",
-                self.batch_points
-            ));
+        check_range!(self.batch_points in 1..=100_000, "1 to 100000 (5000 suits InfluxDB)")?;
+        check_range!(self.flush_interval_ms in 1..=60_000, "1 ms to 60 s (e.g. 1000)")?;
+        self.store.validate()?;
+        self.mqtt.validate()
+    }
+
+    /// The defaults, with the spool and the embedded store in `state`.
+    fn in_folder(state: &DataDir) -> Config {
+        Config {
+            shared_group: None,
+            spool_dir: state.spool(),
+            spool_max_bytes: 1 << 30,
+            spool_segment_bytes: 64 << 20,
+            batch_points: 5000,
+            flush_interval_ms: 1000,
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9182)),
+            mqtt: MqttConfig::default(),
+            store: StoreConfig::embedded(state.history()),
         }
-        if !(1..=60_000).contains(&self.flush_interval_ms) {
-            return invalid(format!(
-                "flush_interval_ms is {}: use 1 ms to 60 s (e.g. 1000)",
-                self.flush_interval_ms
-            ));
-        }
-        self.store.validate().map_err(ConfigError::Invalid)?;
-        Ok(())
     }
 
-    /// The broker address and the topics, checked.
-    pub fn mqtt(&self) -> Result<(BrokerUrl, Topics), ConfigError> {
-        garonne_service::config::parse_mqtt(&self.broker, &self.topic_prefix, Topics::new)
-            .map_err(ConfigError::Invalid)
+    fn appendix(&self) -> String {
+        self.store.other_kinds_toml()
     }
+}
 
-    /// The topics.
-    pub fn topics(&self) -> Option<Topics> {
-        Topics::new(&self.topic_prefix)
-    }
+garonne_service::service_config_defaults!(Config);
 
+impl Config {
     /// The topic filters the historian subscribes to: readings, SenML packs, statuses,
     /// aggregates and alerts, under `$share/{group}/` when the stream is shared.
     pub fn filters(&self) -> Vec<String> {
-        let Some(topics) = self.topics() else {
-            return Vec::new();
-        };
+        let topics = self.mqtt.topics();
         let filters = [
             topics.all_readings(),
             topics.all_senml(),
@@ -170,46 +162,30 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use garonne_store::config::{InfluxV1Config, InfluxV2Config};
-
     use super::*;
 
     #[test]
-    fn the_default_configuration_is_valid_and_round_trips_through_toml() {
-        let config = Config::default();
-        config.validate().expect("default is valid");
-        let back: Config = toml::from_str(&Config::default_toml()).expect("parses");
-        assert_eq!(back, config);
-    }
-
-    #[test]
-    fn bad_values_are_refused_with_the_fix() {
-        type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 7] = [
-            ("mqtt://127.0.0.1:1883", |c| c.broker = "http://x".into()),
-            ("topic prefix", |c| c.topic_prefix = "a/+".into()),
-            ("(e.g. historians)", |c| c.shared_group = Some("a/b".into())),
-            ("at least 4 segments", |c| c.spool_max_bytes = 1 << 20),
-            ("1 to 100000", |c| c.batch_points = 0),
-            ("http://127.0.0.1:8086", |c| {
-                c.store = StoreConfig::InfluxV1(InfluxV1Config {
-                    url: "127.0.0.1:8086".into(),
-                    ..InfluxV1Config::default()
-                });
-            }),
-            ("bucket (--bucket)", |c| {
-                c.store = StoreConfig::InfluxV2(InfluxV2Config {
-                    bucket: String::new(),
-                    ..InfluxV2Config::default()
-                });
-            }),
-        ];
-        for (fix, spoil) in cases {
-            let mut config = Config::default();
-            spoil(&mut config);
-            let e = config.validate().expect_err(fix).to_string();
-            assert!(e.contains(fix), "{e} should say {fix}");
-        }
+    fn defaults_print_back_and_bad_values_are_refused_with_the_fix() {
+        garonne_service::config::assert_checks::<Config>(
+            &[
+                ("leave it unset", |c| c.mqtt.client_id = Some(String::new())),
+                ("(e.g. historians)", |c| c.shared_group = Some("a/b".into())),
+                ("at least 4 segments", |c| c.spool_max_bytes = 1 << 20),
+                ("1 to 100000", |c| c.batch_points = 0),
+            ],
+            &[
+                ("mqtt://127.0.0.1:1883", "[mqtt]\nbroker = \"http://x\""),
+                ("topic prefix", "[mqtt]\ntopic_prefix = \"a/+\""),
+                (
+                    "http://127.0.0.1:8086",
+                    "[store]\nkind = \"influx-v1\"\nurl = \"127.0.0.1:8086\"",
+                ),
+                (
+                    "bucket (--bucket)",
+                    "[store]\nkind = \"influx-v2\"\nbucket = \"\"",
+                ),
+            ],
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod schema;
 pub mod service;
 pub mod spool;
 
-pub use config::Config;
+pub use config::{Config, ServiceConfig};
 pub use service::{HistorianError, Summary, serve};
 
 use garonne_store::{Credentials, backend};

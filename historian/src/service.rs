@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use garonne_payload::{Limits, Timestamp, Topics};
 use garonne_service::backoff::Backoff;
-use garonne_service::host::{Handled, Host, Ops, Transform};
+use garonne_service::host::{Handled, Host, Ops, Session, Transform};
 use garonne_service::ops;
 use garonne_service::outbox::Outbox;
 use garonne_service::report::Chain;
@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ServiceConfig};
 use crate::metrics::Metrics;
 use crate::schema;
 use crate::spool::{
@@ -105,13 +105,17 @@ pub async fn serve<S: Store + 'static>(
     shutdown: CancellationToken,
 ) -> Result<Summary, HistorianError> {
     config.validate()?;
-    let (broker, topics) = config.mqtt()?;
     let spool = open_spool(&config).await?;
     let recovered = spool.recovered;
     let stats = Arc::clone(&spool.stats);
     let metrics = Arc::new(Metrics::default());
 
-    let mut host = Host::new("historian", broker, config.client_id.clone());
+    let mut host = Host::new(
+        "historian",
+        config.mqtt.broker.clone(),
+        config.mqtt.client_id("historian", Session::Persistent),
+    );
+    host.credentials = config.mqtt.credentials.clone();
     host.subscriptions = config
         .filters()
         .into_iter()
@@ -130,7 +134,7 @@ pub async fn serve<S: Store + 'static>(
     let stop_drain = CancellationToken::new();
     let drain_task = tokio::spawn(drain(
         Drain {
-            topics,
+            topics: config.mqtt.topics().clone(),
             limits: Limits::default(),
             batch_points: config.batch_points,
             flush: Duration::from_millis(config.flush_interval_ms),

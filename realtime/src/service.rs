@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_payload::Timestamp;
-use garonne_service::host::{Handled, Host, Ops, Transform};
+use garonne_service::host::{Handled, Host, Ops, Session, Transform};
 use garonne_service::ops;
 use garonne_service::outbox::{EmptyRetained, Outbox, Outgoing};
 use garonne_service::report::Chain;
@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ServiceConfig};
 use crate::engine::{Engine, Publish};
 use crate::metrics::Counters;
 use crate::snapshot::{Restored, Snapshot, SnapshotError};
@@ -28,15 +28,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RealtimeError {
-    /// The configuration is invalid.
+    /// The configuration is invalid, or the polygons it names cannot be loaded.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The polygons could not be loaded.
-    #[error(
-        "cannot load the neighbourhoods (give a polygon GeoJSON with --neighbourhoods, and \
-         --id-property/--name-property if its properties are not detected)"
-    )]
-    Neighbourhoods(#[source] garonne_neighbourhoods::LoadError),
     /// The metrics address is taken or not allowed.
     #[error(transparent)]
     Bind(#[from] ops::BindError),
@@ -70,7 +64,8 @@ pub fn load_neighbourhoods(config: &Config) -> Result<Neighbourhoods, RealtimeEr
         id: config.id_property.clone(),
         name: config.name_property.clone(),
     };
-    Neighbourhoods::load(&config.neighbourhoods, &properties).map_err(RealtimeError::Neighbourhoods)
+    Neighbourhoods::load(&config.neighbourhoods, &properties)
+        .map_err(|e| ConfigError::Neighbourhoods(Box::new(e)).into())
 }
 
 /// Runs the service on an already bound `/metrics` listener (tests bind port 0).
@@ -81,8 +76,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<Summary, RealtimeError> {
     config.validate()?;
-    let (broker, topics) = config.mqtt()?;
     let n_areas = areas.len();
+    let topics = config.mqtt.topics();
     let mut engine = Engine::new(
         areas,
         config.settings(),
@@ -95,7 +90,12 @@ pub async fn serve(
         .map(|path| restore(&mut engine, path))
         .unwrap_or_default();
 
-    let mut host = Host::new("realtime", broker, config.client_id.clone());
+    let mut host = Host::new(
+        "realtime",
+        config.mqtt.broker.clone(),
+        config.mqtt.client_id("realtime", Session::Persistent),
+    );
+    host.credentials = config.mqtt.credentials.clone();
     host.subscriptions = vec![
         (topics.all_readings(), QoS::AtLeastOnce),
         (topics.all_senml(), QoS::AtLeastOnce),

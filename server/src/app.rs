@@ -138,7 +138,7 @@ impl App {
         shutdown: CancellationToken,
     ) -> Arc<App> {
         let shapes = Shapes::new(areas);
-        let topics = config.topics().unwrap_or_default();
+        let topics = config.mqtt.topics().clone();
         let live = Live::new(topics, shapes.ids().map(str::to_owned), config.max_sensors);
         let (events, _) = broadcast::channel(config.events_buffer);
         let ui = api::ui_config(config);

@@ -62,15 +62,9 @@ impl IntoResponse for ApiError {
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The configuration is invalid.
+    /// The configuration is invalid, or the polygons it names cannot be loaded.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The polygons could not be loaded.
-    #[error(
-        "cannot load the neighbourhoods (give a polygon GeoJSON with --neighbourhoods, and \
-         --id-property/--name-property if its properties are not detected)"
-    )]
-    Neighbourhoods(#[source] garonne_neighbourhoods::LoadError),
     /// The history store's settings are unusable.
     #[error("cannot use the history store")]
     History(#[source] garonne_store::influx::ConfigError),

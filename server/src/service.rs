@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::app::{App, router};
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ServiceConfig};
 use crate::error::ServerError;
 use crate::history::HistorySource;
 use crate::live::Counters;
@@ -62,7 +62,8 @@ pub fn load_neighbourhoods(config: &Config) -> Result<Neighbourhoods, ServerErro
         id: config.id_property.clone(),
         name: config.name_property.clone(),
     };
-    Neighbourhoods::load(&config.neighbourhoods, &properties).map_err(ServerError::Neighbourhoods)
+    Neighbourhoods::load(&config.neighbourhoods, &properties)
+        .map_err(|e| ConfigError::Neighbourhoods(Box::new(e)).into())
 }
 
 /// Binds the HTTP address (port 0 picks a free port).
@@ -82,10 +83,15 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<Summary, ServerError> {
     config.validate()?;
-    let (broker, topics) = config.mqtt()?;
+    let topics = config.mqtt.topics();
     let app = App::new(&config, &areas, history, shutdown.clone());
 
-    let mut host = Host::new("server", broker.clone(), config.client_id());
+    let mut host = Host::new(
+        "server",
+        config.mqtt.broker.clone(),
+        config.mqtt.client_id("server", Session::Clean),
+    );
+    host.credentials = config.mqtt.credentials.clone();
     host.session = Session::Clean;
     host.batch = BATCH;
     // QoS 0: nothing to acknowledge, so a short linger batches the live state's updates (one
@@ -111,7 +117,7 @@ pub async fn serve(
     let addr = listener.local_addr().ok();
     info!(
         http = ?addr,
-        broker = %broker,
+        broker = %config.mqtt.broker,
         neighbourhoods = areas.len(),
         history = %app.history().describe(),
         static_dir = %config.static_dir.display(),

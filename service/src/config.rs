@@ -1,14 +1,30 @@
 //! Configuration files: every service reads a TOML file into its own `Config` (with
-//! `deny_unknown_fields`), and prints its defaults for `--print-default-config`. What each value
-//! may be is the service's to check; reading the file and saying where it is wrong is here, and
-//! so is the check of the two values every service has: the broker and the topic prefix.
+//! `deny_unknown_fields`) through the one [`load`], refuses bad values with the one
+//! [`ConfigError`], and prints its defaults for `--print-default-config` through [`commented`].
+//! What the services share is here too: the `[mqtt]` section ([`MqttConfig`]), parsed once into
+//! typed values (a [`BrokerUrl`], a [`TopicPrefix`]) so no service parses a broker string again.
+//!
+//! ```toml
+//! [mqtt]
+//! broker = "mqtt://127.0.0.1:1883"
+//! topic_prefix = "garonne"
+//! client_id = "garonne-realtime"   # unset: the service's own (see MqttConfig::client_id)
+//! ```
+//!
+//! Design: secrets never live in a file. The MQTT login is read from the environment by the
+//! `garonne` command and put in [`MqttConfig::credentials`], which serde skips.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use serde::Serialize;
+use garonne_payload::Topics;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::mqtt::{BrokerUrl, BrokerUrlError};
+use crate::data_dir::DataDir;
+use crate::host::Session;
+use crate::mqtt::{BrokerUrl, Credentials};
 
 /// Why a configuration file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -35,15 +51,224 @@ pub enum FileError {
         #[source]
         source: Box<toml::de::Error>,
     },
+    /// The file has a key of the old flat layout that moved into a section.
+    #[error(
+        "the {service} configuration {} has `{key}` at the top: it moved into the [mqtt] \
+         section; write `[mqtt]` above it (see --print-default-config)",
+        path.display()
+    )]
+    Moved {
+        /// The service.
+        service: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+    },
 }
 
+/// Why a service's configuration is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read, or is not valid TOML for this configuration.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A value is out of bounds; the text says which and how to fix it.
+    #[error("{service} configuration: {message}")]
+    Invalid {
+        /// The service.
+        service: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The neighbourhood polygons the configuration names cannot be loaded.
+    #[error(
+        "cannot load the neighbourhoods (give a polygon GeoJSON with --neighbourhoods, and \
+         --id-property/--name-property if its properties are not detected)"
+    )]
+    Neighbourhoods(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A service's configuration: read from a TOML file by the one [`load`], checked, printed with
+/// its comments for `--print-default-config`; its `[mqtt]` section is [`AsMut::as_mut`]. Every
+/// service's `Config` is one; the `garonne` command reads them all the same way.
+pub trait ServiceConfig: Default + Serialize + DeserializeOwned + AsMut<MqttConfig> {
+    /// The service's name, in errors (`realtime configuration: ...`) and default client ids.
+    const SERVICE: &'static str;
+    /// The comments of `--print-default-config`, by key or `[section]` (the `[mqtt]`
+    /// section's are added: [`MQTT_NOTES`]).
+    const NOTES: &'static [(&'static str, &'static str)];
+
+    /// The defaults, with every file of the service in the folder `data`.
+    fn in_folder(data: &DataDir) -> Self;
+
+    /// Checks every value; the message says what is wrong and how to fix it.
+    ///
+    /// # Errors
+    ///
+    /// The message, which [`ServiceConfig::validate`] puts in a [`ConfigError::Invalid`].
+    fn check(&self) -> Result<(), String>;
+
+    /// What `--print-default-config` prints after the file (commented alternatives).
+    fn appendix(&self) -> String {
+        String::new()
+    }
+
+    /// Reads a TOML file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::File`]: see [`load`].
+    fn load(path: &Path) -> Result<Self, ConfigError> {
+        Ok(load(Self::SERVICE, path)?)
+    }
+
+    /// Checks every value; the error says what is wrong and how to fix it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`], with the message of [`ServiceConfig::check`].
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.check()
+            .map_err(|message| ConfigError::invalid(Self::SERVICE, message))
+    }
+
+    /// The default configuration as a commented TOML file, for `--print-default-config`.
+    fn default_toml() -> String {
+        let config = Self::default();
+        let header = format!(
+            "garonne {} configuration: every key may be left out (these are the defaults).",
+            Self::SERVICE
+        );
+        let notes: Vec<_> = Self::NOTES.iter().copied().chain(MQTT_NOTES).collect();
+        commented(&config, &header, &notes) + &config.appendix()
+    }
+}
+
+/// `Ok` when `value` is in `range`; otherwise `{key} is {value}: use {fix}`, for a
+/// [`ServiceConfig::check`].
+///
+/// # Errors
+///
+/// That message.
+pub fn check_range<T: PartialOrd + fmt::Display>(
+    key: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    fix: &str,
+) -> Result<(), String> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{key} is {value}: use {fix}"))
+    }
+}
+
+/// [`check_range`] for a field of a configuration, named after the field (so the message
+/// names the key the file has): `check_range!(self.batch_points in 1..=100_000, "1 to 100000")`.
+#[macro_export]
+macro_rules! check_range {
+    ($config:ident . $key:ident in $range:expr, $fix:expr) => {
+        $crate::config::check_range(stringify!($key), $config.$key, $range, $fix)
+    };
+}
+
+/// Implements, for a service's `Config` with an `mqtt` field: `Default` (the defaults with
+/// the files in the default data folder, [`ServiceConfig::in_folder`]) and
+/// `AsMut<MqttConfig>` (that field). A macro, as a function cannot write trait impls.
+#[macro_export]
+macro_rules! service_config_defaults {
+    ($config:ty) => {
+        impl ::std::default::Default for $config {
+            fn default() -> $config {
+                <$config as $crate::config::ServiceConfig>::in_folder(
+                    &$crate::data_dir::DataDir::default(),
+                )
+            }
+        }
+
+        impl ::std::convert::AsMut<$crate::config::MqttConfig> for $config {
+            fn as_mut(&mut self) -> &mut $crate::config::MqttConfig {
+                &mut self.mqtt
+            }
+        }
+    };
+}
+
+/// A change to a configuration, for [`assert_checks`].
+pub type Spoil<C> = fn(&mut C);
+
+/// For a service's tests: its defaults are valid and `--print-default-config` prints a
+/// commented file that reads back into them; each of `spoils` spoils the defaults, and each of
+/// `files` is a configuration file; every one of them is refused (when read or when checked)
+/// with an error that says the fix given with it.
+///
+/// # Panics
+///
+/// When any of that is not so.
+pub fn assert_checks<C: ServiceConfig + PartialEq + fmt::Debug>(
+    spoils: &[(&str, Spoil<C>)],
+    files: &[(&str, &str)],
+) {
+    let config = C::default();
+    config.validate().expect("default is valid");
+    let text = C::default_toml();
+    let back: C = toml::from_str(&text).expect("parses");
+    assert_eq!(back, config);
+    assert!(text.starts_with("# garonne "), "{text}");
+    assert!(text.contains("\n# The MQTT broker and topics"), "{text}");
+    let spoiled = spoils.iter().map(|(fix, spoil)| {
+        let mut config = C::default();
+        spoil(&mut config);
+        (fix, config.validate().map_err(|e| e.to_string()))
+    });
+    let read = files.iter().map(|(fix, file)| {
+        let config = toml::from_str::<C>(file).map_err(|e| e.to_string());
+        (
+            fix,
+            config.and_then(|c| c.validate().map_err(|e| e.to_string())),
+        )
+    });
+    for (fix, checked) in spoiled.chain(read) {
+        let e = checked.expect_err(fix);
+        assert!(e.contains(*fix), "{e} should say {fix}");
+    }
+}
+
+impl ConfigError {
+    /// A value of `service`'s configuration is refused; `message` says how to fix it.
+    pub fn invalid(service: &'static str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            service,
+            message: message.into(),
+        }
+    }
+}
+
+/// Keys of the `[mqtt]` section that older files had at the top level.
+const MOVED_TO_MQTT: [&str; 3] = ["broker", "client_id", "topic_prefix"];
+
 /// Reads the TOML file at `path` as the configuration of `service`.
+///
+/// # Errors
+///
+/// [`FileError`]: the file cannot be read, is not valid, or has a key of the old flat layout
+/// (`broker`, `client_id`, `topic_prefix` outside `[mqtt]`), which the error says how to move.
 pub fn load<T: DeserializeOwned>(service: &'static str, path: &Path) -> Result<T, FileError> {
     let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
         service,
         path: path.to_owned(),
         source,
     })?;
+    if let Ok(table) = text.parse::<toml::Table>()
+        && let Some(key) = MOVED_TO_MQTT.into_iter().find(|k| table.contains_key(*k))
+    {
+        return Err(FileError::Moved {
+            service,
+            path: path.to_owned(),
+            key,
+        });
+    }
     toml::from_str(&text).map_err(|source| FileError::Parse {
         service,
         path: path.to_owned(),
@@ -51,48 +276,214 @@ pub fn load<T: DeserializeOwned>(service: &'static str, path: &Path) -> Result<T
     })
 }
 
-/// A configuration as TOML, for `--print-default-config`.
+/// A configuration as TOML.
 pub fn to_toml<T: Serialize>(config: &T) -> String {
     toml::to_string_pretty(config).unwrap_or_default()
 }
 
-/// The broker address and the topics of a configuration, checked; the error says what is wrong
-/// and how to fix it. `topics` is the topic scheme's constructor (`garonne_payload::Topics::new`),
-/// which refuses a prefix that cannot be a topic.
-pub fn parse_mqtt<T>(
-    broker: &str,
-    topic_prefix: &str,
-    topics: impl FnOnce(&str) -> Option<T>,
-) -> Result<(BrokerUrl, T), String> {
-    let broker = broker.parse().map_err(|e: BrokerUrlError| e.to_string())?;
-    let topics = topics(topic_prefix).ok_or_else(|| {
-        format!(
-            "topic prefix \"{topic_prefix}\" is not valid: use levels of letters, digits, - or _ \
-             separated by / (e.g. garonne)"
-        )
-    })?;
-    Ok((broker, topics))
+/// A configuration as a commented TOML file, for `--print-default-config`: a header, then
+/// every key as [`to_toml`] writes it, each preceded by `# {note}` when `notes` has one for it
+/// (`notes` pairs a key, or a `[section]` header, with its comment). The result parses back
+/// into the same configuration.
+pub fn commented<T: Serialize>(config: &T, header: &str, notes: &[(&str, &str)]) -> String {
+    let mut text = String::new();
+    for line in header.lines() {
+        text.push_str("# ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    for line in to_toml(config).lines() {
+        let key = line.split(" = ").next().unwrap_or("").trim();
+        if let Some((_, note)) = notes.iter().find(|(k, _)| *k == key) {
+            if line.starts_with('[') && !text.ends_with("\n\n") {
+                text.push('\n');
+            }
+            for note_line in note.lines() {
+                text.push_str("# ");
+                text.push_str(note_line);
+                text.push('\n');
+            }
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+/// The comments of the `[mqtt]` section, for [`commented`].
+pub const MQTT_NOTES: [(&str, &str); 3] = [
+    (
+        "[mqtt]",
+        "The MQTT broker and topics (the same section in every service). client_id = \"ID\"\n\
+         sets the MQTT client id; unset, it is the service's own (garonne-realtime,\n\
+         garonne-historian..., unique per process for the web server). The login is never in\n\
+         this file: the garonne command reads it from the environment (docs/deploy.md).",
+    ),
+    (
+        "broker",
+        "The broker, mqtt://HOST[:PORT] (port 1883 by default).",
+    ),
+    ("topic_prefix", "Topics under {topic_prefix}/v1/."),
+];
+
+/// A topic prefix, checked: one or more levels of letters, digits, `-` or `_` separated by `/`
+/// (`garonne`, `city/garonne`); topics live under `{prefix}/v1/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TopicPrefix {
+    prefix: String,
+    topics: Topics,
+}
+
+/// Why a topic prefix is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "topic prefix \"{0}\" is not valid: use levels of letters, digits, - or _ separated by / \
+     (e.g. garonne)"
+)]
+pub struct TopicPrefixError(String);
+
+impl TopicPrefix {
+    /// The prefix as written.
+    pub fn as_str(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The topics under this prefix.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+}
+
+impl Default for TopicPrefix {
+    fn default() -> TopicPrefix {
+        TopicPrefix {
+            prefix: garonne_payload::topic::DEFAULT_PREFIX.to_owned(),
+            topics: Topics::default(),
+        }
+    }
+}
+
+impl FromStr for TopicPrefix {
+    type Err = TopicPrefixError;
+    fn from_str(prefix: &str) -> Result<TopicPrefix, TopicPrefixError> {
+        match Topics::new(prefix) {
+            Some(topics) => Ok(TopicPrefix {
+                prefix: prefix.to_owned(),
+                topics,
+            }),
+            None => Err(TopicPrefixError(prefix.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for TopicPrefix {
+    type Error = TopicPrefixError;
+    fn try_from(prefix: String) -> Result<TopicPrefix, TopicPrefixError> {
+        prefix.parse()
+    }
+}
+
+impl From<TopicPrefix> for String {
+    fn from(prefix: TopicPrefix) -> String {
+        prefix.prefix
+    }
+}
+
+impl fmt::Display for TopicPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.prefix)
+    }
+}
+
+/// The `[mqtt]` section every service has: where the broker is, under which client id, and
+/// under which topic prefix. Defaults: `mqtt://127.0.0.1:1883`, the service's own client id,
+/// prefix `garonne`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// The broker, `mqtt://HOST[:PORT]` (port 1883 by default).
+    pub broker: BrokerUrl,
+    /// Topic prefix: topics under `{topic_prefix}/v1/`.
+    pub topic_prefix: TopicPrefix,
+    /// MQTT client id; unset: the service's own (see [`MqttConfig::client_id`]). A service
+    /// with a persistent session needs a fixed one: the broker keeps its session (and queues
+    /// its messages) under it across a restart; two instances on one broker need two ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The login, if the broker wants one: never in a file, read from the environment by the
+    /// `garonne` command and passed in.
+    #[serde(skip)]
+    pub credentials: Option<Credentials>,
+}
+
+impl MqttConfig {
+    /// The section for `broker`, with the other values at their defaults.
+    pub fn new(broker: BrokerUrl) -> MqttConfig {
+        MqttConfig {
+            broker,
+            ..MqttConfig::default()
+        }
+    }
+
+    /// The topics under [`MqttConfig::topic_prefix`].
+    pub fn topics(&self) -> &Topics {
+        self.topic_prefix.topics()
+    }
+
+    /// The client id: the configured one, or `service`'s own: `garonne-{service}` for a
+    /// persistent session (fixed, so the broker keeps it across restarts), and for a clean
+    /// session `garonne-{service}-{pid}-{random}`, so several instances can share a broker.
+    pub fn client_id(&self, service: &str, session: Session) -> String {
+        match (&self.client_id, session) {
+            (Some(id), _) => id.clone(),
+            (None, Session::Persistent) => format!("garonne-{service}"),
+            (None, Session::Clean) => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                format!("garonne-{service}-{}-{nanos:08x}", std::process::id())
+            }
+        }
+    }
+
+    /// Checks what serde cannot: the client id's length. The error says how to fix it.
+    ///
+    /// # Errors
+    ///
+    /// The message, to wrap in the service's [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.client_id {
+            Some(id) if id.is_empty() || id.len() > 128 => Err(
+                "client_id must be 1 to 128 characters; leave it unset for the service's own"
+                    .to_owned(),
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Debug, serde::Deserialize, Serialize, PartialEq)]
-    #[serde(deny_unknown_fields)]
+    #[derive(Debug, serde::Deserialize, Serialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields, default)]
     struct Example {
         window_secs: u32,
+        mqtt: MqttConfig,
     }
 
     #[test]
     fn files_read_or_say_which_file_and_why() {
         let dir = tempfile::tempdir().expect("temp dir");
         let good = dir.path().join("good.toml");
-        std::fs::write(&good, to_toml(&Example { window_secs: 60 })).expect("write");
-        assert_eq!(
-            load::<Example>("realtime", &good).expect("reads"),
-            Example { window_secs: 60 }
-        );
+        let example = Example {
+            window_secs: 60,
+            ..Example::default()
+        };
+        std::fs::write(&good, to_toml(&example)).expect("write");
+        assert_eq!(load::<Example>("realtime", &good).expect("reads"), example);
 
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "window = 60\n").expect("write");
@@ -110,19 +501,93 @@ mod tests {
     }
 
     #[test]
-    fn the_broker_and_the_topic_prefix_parse_or_say_how_to_fix_them() {
-        let not_empty = |p: &str| (!p.is_empty()).then(|| p.to_owned());
-        let (broker, topics) =
-            parse_mqtt("mqtt://127.0.0.1:1883", "garonne", not_empty).expect("valid");
-        assert_eq!(broker.to_string(), "mqtt://127.0.0.1:1883");
-        assert_eq!(topics, "garonne");
+    fn a_key_of_the_flat_layout_says_it_moved_into_the_mqtt_section() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old = dir.path().join("old.toml");
+        std::fs::write(
+            &old,
+            "broker = \"mqtt://127.0.0.1:1883\"\nwindow_secs = 60\n",
+        )
+        .expect("write");
+        let e = load::<Example>("realtime", &old).expect_err("old layout");
+        assert!(matches!(e, FileError::Moved { key: "broker", .. }), "{e:?}");
+        assert!(e.to_string().contains("[mqtt]"), "{e}");
+    }
 
-        let e = parse_mqtt("http://x", "garonne", not_empty).expect_err("not MQTT");
+    #[test]
+    fn the_broker_and_the_topic_prefix_parse_or_say_how_to_fix_them() {
+        let parse = |text: &str| toml::from_str::<MqttConfig>(text).map_err(|e| e.to_string());
+        let mqtt =
+            parse("broker = \"mqtt://127.0.0.1:1883\"\ntopic_prefix = \"garonne\"").expect("valid");
+        assert_eq!(mqtt.broker.to_string(), "mqtt://127.0.0.1:1883");
+        assert_eq!(mqtt.topic_prefix.as_str(), "garonne");
+        assert_eq!(mqtt.topics().root(), "garonne/v1");
+
+        let e = parse("broker = \"http://x\"").expect_err("not MQTT");
         assert!(e.contains("mqtt://127.0.0.1:1883"), "{e}");
-        let e = parse_mqtt("mqtt://127.0.0.1:1883", "", not_empty).expect_err("no prefix");
+        let e = ""
+            .parse::<TopicPrefix>()
+            .expect_err("no prefix")
+            .to_string();
         assert!(
             e.starts_with("topic prefix \"\" is not valid") && e.contains("(e.g. garonne)"),
             "{e}"
+        );
+        let e = parse("topic_prefix = \"a/+\"").expect_err("wildcard");
+        assert!(e.contains("topic prefix \"a/+\" is not valid"), "{e}");
+        let e = parse("brokr = \"mqtt://h\"").expect_err("typo");
+        assert!(e.contains("brokr"), "{e}");
+    }
+
+    #[test]
+    fn the_client_id_is_the_configured_one_or_the_services_own() {
+        let mut mqtt = MqttConfig::default();
+        assert_eq!(
+            mqtt.client_id("realtime", Session::Persistent),
+            "garonne-realtime"
+        );
+        let unique = mqtt.client_id("server", Session::Clean);
+        assert!(
+            unique.starts_with(&format!("garonne-server-{}-", std::process::id())),
+            "{unique}"
+        );
+        mqtt.client_id = Some("mine".into());
+        assert_eq!(mqtt.client_id("server", Session::Clean), "mine");
+        assert!(mqtt.validate().is_ok());
+        mqtt.client_id = Some(String::new());
+        let e = mqtt.validate().expect_err("empty id");
+        assert!(e.contains("leave it unset"), "{e}");
+    }
+
+    #[test]
+    fn the_commented_file_parses_back_and_carries_the_notes() {
+        let example = Example {
+            window_secs: 60,
+            ..Example::default()
+        };
+        let text = commented(
+            &example,
+            "garonne example\nevery key is optional",
+            &[("window_secs", "Window length, seconds.")],
+        );
+        assert!(
+            text.starts_with("# garonne example\n# every key is optional\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# Window length, seconds.\nwindow_secs = 60\n"),
+            "{text}"
+        );
+        let back: Example = toml::from_str(&text).expect("parses");
+        assert_eq!(back, example);
+        let with_mqtt = commented(&example, "", &MQTT_NOTES);
+        assert!(
+            with_mqtt.contains("\n# The MQTT broker and topics"),
+            "{with_mqtt}"
+        );
+        assert_eq!(
+            toml::from_str::<Example>(&with_mqtt).expect("parses"),
+            example
         );
     }
 }

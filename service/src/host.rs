@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::inbox::{self, Inbound};
-use crate::mqtt::{Acks, BrokerUrl, Connection, Counters, options};
+use crate::mqtt::{Acks, BrokerUrl, Connection, Counters, Credentials, options};
 use crate::ops::{self, Probe};
 use crate::outbox::Outbox;
 use crate::prometheus::Exposition;
@@ -101,6 +101,8 @@ pub struct Host {
     pub broker: BrokerUrl,
     /// The MQTT client id (fixed for a persistent session).
     pub client_id: String,
+    /// The login, if the broker wants one (read from the environment by the `garonne` command).
+    pub credentials: Option<Credentials>,
     /// The session.
     pub session: Session,
     /// What to subscribe to.
@@ -131,6 +133,7 @@ impl Host {
             service,
             broker,
             client_id: client_id.into(),
+            credentials: None,
             session: Session::Persistent,
             subscriptions: Vec::new(),
             tick_every: None,
@@ -226,7 +229,7 @@ impl Host {
     }
 
     fn connect(&self) -> Running {
-        let mut options = options(&self.client_id, &self.broker);
+        let mut options = options(&self.client_id, &self.broker, self.credentials.as_ref());
         match self.session {
             Session::Persistent => {
                 options.set_manual_acks(true);

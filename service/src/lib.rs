@@ -9,14 +9,16 @@
 //! - [`outbox`]: publications waiting for the client, bounded in bytes, newest retained kept.
 //! - [`backoff`]: the one retry policy: capped exponential backoff with jitter.
 //! - [`report`]: an error with its whole source chain, for log lines.
-//! - [`config`]: reading a service's TOML configuration file, and checking the broker and
-//!   topic prefix every service has.
+//! - [`config`]: reading a service's TOML configuration file, its errors, and the `[mqtt]`
+//!   section every service shares (broker, topic prefix, client id).
+//! - [`data_dir`]: the data folder and the names of the files in it.
 //! - [`mqtt`]: broker addresses, client options, the event-loop driver and its counters.
 //! - [`ops`]: the operations HTTP router and server.
 //! - [`prometheus`]: a small writer of the Prometheus text exposition format.
 
 pub mod backoff;
 pub mod config;
+pub mod data_dir;
 pub mod host;
 pub mod inbox;
 pub mod mqtt;

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -95,6 +96,30 @@ impl std::str::FromStr for BrokerUrl {
             host: host.to_owned(),
             port,
         })
+    }
+}
+
+impl Default for BrokerUrl {
+    /// `mqtt://127.0.0.1:1883`: a broker on this machine.
+    fn default() -> BrokerUrl {
+        BrokerUrl {
+            host: "127.0.0.1".to_owned(),
+            port: 1883,
+        }
+    }
+}
+
+impl Serialize for BrokerUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for BrokerUrl {
+    /// Parsed once, here, with the error of [`BrokerUrl::from_str`](std::str::FromStr).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<BrokerUrl, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -407,14 +432,9 @@ pub const MAX_INCOMING_PACKET: usize = 268_435_455;
 /// Largest MQTT packet sent: well above any message Garonne builds.
 pub const MAX_OUTGOING_PACKET: usize = 1 << 20;
 
-/// Environment variable holding the MQTT user name of a service or a Pi agent.
-pub const USERNAME_VAR: &str = "GARONNE_MQTT_USERNAME";
-/// Environment variable holding the MQTT password.
-pub const PASSWORD_VAR: &str = "GARONNE_MQTT_PASSWORD";
-
-/// MQTT credentials, read from the environment only (never a flag or a file, so they never show
-/// in a process list or a configuration shared in a bug report). `Debug` never shows the
-/// password.
+/// An MQTT login. Never in a flag or a file, so it never shows in a process list or in a
+/// configuration shared in a bug report: the `garonne` command reads it from the environment
+/// and passes it in ([`options`] takes it). `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// User name.
@@ -422,41 +442,12 @@ pub struct Credentials {
     password: String,
 }
 
-/// Why the credential variables are refused: the text says how to fix them.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("MQTT credentials: {0}")]
-pub struct CredentialsError(pub &'static str);
-
 impl Credentials {
-    /// The credentials in [`USERNAME_VAR`] and [`PASSWORD_VAR`], if any.
-    ///
-    /// # Errors
-    ///
-    /// [`CredentialsError`] when they are inconsistent (an empty user name, a password alone).
-    pub fn from_env() -> Result<Option<Credentials>, CredentialsError> {
-        Credentials::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// The credentials `lookup` gives for the two variables (tests pass their own map).
-    ///
-    /// # Errors
-    ///
-    /// As [`Credentials::from_env`].
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Credentials>, CredentialsError> {
-        match (lookup(USERNAME_VAR), lookup(PASSWORD_VAR)) {
-            (None, None) => Ok(None),
-            (Some(username), _) if username.is_empty() => Err(CredentialsError(
-                "GARONNE_MQTT_USERNAME is set but empty: set the user name, or unset both variables",
-            )),
-            (Some(username), password) => Ok(Some(Credentials {
-                username,
-                password: password.unwrap_or_default(),
-            })),
-            (None, Some(_)) => Err(CredentialsError(
-                "GARONNE_MQTT_PASSWORD is set without GARONNE_MQTT_USERNAME: set both, or neither",
-            )),
+    /// A login; an empty password is allowed (a broker may check the user name only).
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
         }
     }
 
@@ -477,14 +468,17 @@ impl fmt::Debug for Credentials {
 
 /// MQTT options with Garonne's defaults: a persistent session (so unacknowledged QoS 1
 /// messages are sent again after a reconnection), 30 s keep-alive, a large in-flight window,
-/// packet size limits of [`MAX_INCOMING_PACKET`] and [`MAX_OUTGOING_PACKET`], and the
-/// [`Credentials::from_env`] when they are set (a broker with passwords, as the docker compose
-/// deployment runs it). Inconsistent variables are refused once at start-up by the command line
-/// (`garonne`), with the error of [`Credentials::from_env`].
-pub fn options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
+/// packet size limits of [`MAX_INCOMING_PACKET`] and [`MAX_OUTGOING_PACKET`], and the login
+/// `credentials` when there is one (a broker with passwords, as the docker compose deployment
+/// runs it).
+pub fn options(
+    client_id: &str,
+    broker: &BrokerUrl,
+    credentials: Option<&Credentials>,
+) -> MqttOptions {
     let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
-    if let Ok(Some(credentials)) = Credentials::from_env() {
-        options.set_credentials(credentials.username, credentials.password);
+    if let Some(credentials) = credentials {
+        options.set_credentials(credentials.username.clone(), credentials.password());
     }
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_session(false);
@@ -495,8 +489,12 @@ pub fn options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
 
 /// [`options`] for a subscriber that acknowledges each message itself, through [`Acks`], once it
 /// is done with it.
-pub fn subscriber_options(client_id: &str, broker: &BrokerUrl) -> MqttOptions {
-    let mut options = options(client_id, broker);
+pub fn subscriber_options(
+    client_id: &str,
+    broker: &BrokerUrl,
+    credentials: Option<&Credentials>,
+) -> MqttOptions {
+    let mut options = options(client_id, broker, credentials);
     options.set_manual_acks(true);
     options
 }

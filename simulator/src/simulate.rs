@@ -19,8 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::fleet::{Fleet, FleetConfig, FleetError, FleetStats, Outgoing};
-use crate::mqtt::{BrokerUrl, Connection, options};
+use crate::mqtt::{Connection, options};
 use garonne_opendata as opendata;
+use garonne_service::config::MqttConfig;
+use garonne_service::data_dir::DataDir;
+use garonne_service::host::Session;
 
 /// Most readings produced per scheduling step, so a slow broker slows the fleet instead of
 /// piling messages up in memory.
@@ -32,16 +35,13 @@ const CHANNEL_CAPACITY: usize = 10_000;
 /// What to simulate, and where to publish it.
 #[derive(Debug, Clone)]
 pub struct SimulateConfig {
-    /// The broker.
-    pub broker: BrokerUrl,
-    /// MQTT client id (unique per simulator on a broker).
-    pub client_id: String,
-    /// Topic prefix (`garonne` by default).
-    pub topic_prefix: String,
+    /// Where to publish: the broker, the topic prefix, and the client id (unique per simulator
+    /// on a broker; `garonne-simulator` when unset).
+    pub mqtt: MqttConfig,
     /// Folder with the open-data files.
     pub data_dir: PathBuf,
-    /// Polygons for virtual sensors; default: `quartiers-de-democratie-locale.geojson` in the
-    /// data folder. Only read when `fleet.density` > 0.
+    /// Polygons for virtual sensors; default: [`DataDir::polygons`] of the data folder. Only
+    /// read when `fleet.density` > 0.
     pub neighbourhoods: Option<PathBuf>,
     /// The fleet's knobs.
     pub fleet: FleetConfig,
@@ -91,9 +91,6 @@ pub enum SimulateError {
     /// The fleet could not be built.
     #[error("cannot build the fleet")]
     Fleet(#[source] FleetError),
-    /// The topic prefix is not usable.
-    #[error("topic prefix \"{0}\" is not valid: use levels of letters and digits, no + or #")]
-    Prefix(String),
     /// The MQTT client stopped accepting messages.
     #[error("the MQTT client stopped")]
     Client(#[source] rumqttc::ClientError),
@@ -104,8 +101,7 @@ pub async fn run(
     config: SimulateConfig,
     shutdown: CancellationToken,
 ) -> Result<Summary, SimulateError> {
-    let topics = Topics::new(&config.topic_prefix)
-        .ok_or_else(|| SimulateError::Prefix(config.topic_prefix.clone()))?;
+    let topics = config.mqtt.topics().clone();
     let data = opendata::load_dir(&config.data_dir).map_err(|source| SimulateError::Data {
         dir: config.data_dir.clone(),
         source,
@@ -116,11 +112,10 @@ pub async fn run(
         "open data loaded"
     );
     let areas = if config.fleet.density > 0 {
-        let path = config.neighbourhoods.clone().unwrap_or_else(|| {
-            config
-                .data_dir
-                .join("quartiers-de-democratie-locale.geojson")
-        });
+        let path = config
+            .neighbourhoods
+            .clone()
+            .unwrap_or_else(|| DataDir::new(&config.data_dir).polygons());
         Some(
             Neighbourhoods::load(&path, &Properties::detect())
                 .map_err(SimulateError::Neighbourhoods)?,
@@ -148,125 +143,167 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<Summary, SimulateError> {
     let started = Instant::now();
-    let mut mqtt = options(&config.client_id, &config.broker);
-    let will_id = format!("simulator-{}", sensor_id_from(&config.client_id));
-    let will = Status {
-        v: 1,
-        sensor_id: will_id.clone(),
-        state: SensorState::Offline,
-        time: Timestamp::now(),
-        kind: "simulator".to_owned(),
-        source: Source::Virtual,
-        location: None,
-        modules: Vec::new(),
-    };
-    mqtt.set_last_will(LastWill::new(
-        topics.status(&will_id),
-        serde_json::to_vec(&will).unwrap_or_default(),
-        QoS::AtLeastOnce,
-        true,
-    ));
-    let (client, eventloop) = AsyncClient::new(mqtt, CHANNEL_CAPACITY);
-    let connection = Connection::start(client, eventloop, config.broker.clone());
-    let qos1 = config.qos != QoS::AtMostOnce;
-
-    let mut published = 0u64; // QoS of readings
-    let mut statuses = 0u64; // always QoS 1
-    for status in fleet.statuses(SensorState::Online, Timestamp::now()) {
-        send(&connection.client, status, QoS::AtLeastOnce).await?;
-        statuses += 1;
-    }
-    let online = Status {
-        state: SensorState::Online,
-        time: Timestamp::now(),
-        ..will
-    };
-    send_status(&connection.client, &topics, &will_id, &online).await?;
-    statuses += 1;
-
+    let mut publisher = Publisher::connect(config, topics);
+    publisher.statuses(&fleet, SensorState::Online).await?;
     let deadline = config.duration.map(|d| started + d);
     let mut progress = Progress::new(config.progress && std::io::stderr().is_terminal());
     let mut batch: Vec<Outgoing> = Vec::with_capacity(BATCH * 2);
-    loop {
-        if shutdown.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
-        batch.clear();
+    while !shutdown.is_cancelled() && deadline.is_none_or(|d| Instant::now() < d) {
         fleet.poll(Timestamp::now(), BATCH, &mut batch);
-        for message in batch.drain(..) {
-            send(&connection.client, message, config.qos).await?;
-            published += 1;
-        }
-        progress.tick(published, fleet.sensors().len(), &connection);
-        // Sleep until the next reading is due, but wake for shutdown and the deadline.
-        let wait = fleet
-            .next_due()
-            .secs_since(Timestamp::now())
-            .clamp(0.0, 0.25);
-        if wait > 0.0 {
-            let wait = Duration::from_secs_f64(wait);
-            let wait = deadline.map_or(wait, |d| {
-                wait.min(d.saturating_duration_since(Instant::now()))
-            });
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = shutdown.cancelled() => {}
-            }
-        }
+        publisher.readings(&mut batch).await?;
+        progress.tick(
+            publisher.published,
+            fleet.sensors().len(),
+            &publisher.connection,
+        );
+        wait_for_next_reading(&fleet, deadline, &shutdown).await;
     }
-
     // Late messages still held back go out now: late, but not lost.
-    batch.clear();
     fleet.drain_held_back(&mut batch);
-    for message in batch.drain(..) {
-        send(&connection.client, message, config.qos).await?;
-        published += 1;
-    }
-    for status in fleet.statuses(SensorState::Offline, Timestamp::now()) {
-        send(&connection.client, status, QoS::AtLeastOnce).await?;
-        statuses += 1;
-    }
-    let offline = Status {
-        state: SensorState::Offline,
-        time: Timestamp::now(),
-        ..online
-    };
-    send_status(&connection.client, &topics, &will_id, &offline).await?;
-    statuses += 1;
+    publisher.readings(&mut batch).await?;
+    publisher.statuses(&fleet, SensorState::Offline).await?;
     progress.finish();
+    Ok(publisher.finish(&fleet, started).await)
+}
 
-    let connection_errors = connection.counters.errors.load(Ordering::Relaxed);
-    // Statuses are QoS 1; readings are counted as acknowledged only when they are QoS 1 too.
-    let expected = if qos1 { published + statuses } else { statuses };
-    let delivered = connection
-        .finish(expected, true, Duration::from_secs(30))
-        .await;
-    Ok(Summary {
-        sensors: fleet.sensors().len(),
-        published,
-        fleet: fleet.stats().clone(),
-        elapsed: started.elapsed(),
-        connection_errors,
-        delivered,
-    })
+/// Sleeps until the fleet's next reading is due (a quarter of a second at most), waking for
+/// `shutdown` and the `deadline`.
+async fn wait_for_next_reading(
+    fleet: &Fleet,
+    deadline: Option<Instant>,
+    shutdown: &CancellationToken,
+) {
+    let wait = fleet
+        .next_due()
+        .secs_since(Timestamp::now())
+        .clamp(0.0, 0.25);
+    if wait > 0.0 {
+        let wait = Duration::from_secs_f64(wait);
+        let wait = deadline.map_or(wait, |d| {
+            wait.min(d.saturating_duration_since(Instant::now()))
+        });
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// The fleet's MQTT side: one connection for every sensor, and what went through it.
+struct Publisher {
+    /// The connection, whose last will marks the simulator offline.
+    connection: Connection,
+    /// The topics of the deployment.
+    topics: Topics,
+    /// The simulator's own status, as its last will says it (offline).
+    own: Status,
+    /// QoS of readings.
+    qos: QoS,
+    /// Readings handed to the client (at `qos`).
+    published: u64,
+    /// Statuses handed to the client (always QoS 1).
+    statuses: u64,
+}
+
+impl Publisher {
+    /// Connects as `config` says, with the simulator's own offline status as the last will.
+    fn connect(config: &SimulateConfig, topics: Topics) -> Publisher {
+        let client_id = config.mqtt.client_id("simulator", Session::Persistent);
+        let mut mqtt = options(
+            &client_id,
+            &config.mqtt.broker,
+            config.mqtt.credentials.as_ref(),
+        );
+        let own_id = format!("simulator-{}", sensor_id_from(&client_id));
+        let own = Status {
+            v: 1,
+            sensor_id: own_id.clone(),
+            state: SensorState::Offline,
+            time: Timestamp::now(),
+            kind: "simulator".to_owned(),
+            source: Source::Virtual,
+            location: None,
+            modules: Vec::new(),
+        };
+        mqtt.set_last_will(LastWill::new(
+            topics.status(&own_id),
+            serde_json::to_vec(&own).unwrap_or_default(),
+            QoS::AtLeastOnce,
+            true,
+        ));
+        let (client, eventloop) = AsyncClient::new(mqtt, CHANNEL_CAPACITY);
+        Publisher {
+            connection: Connection::start(client, eventloop, config.mqtt.broker.clone()),
+            topics,
+            own,
+            qos: config.qos,
+            published: 0,
+            statuses: 0,
+        }
+    }
+
+    /// Publishes every sensor's status and the simulator's own, all in `state` (retained,
+    /// QoS 1).
+    async fn statuses(&mut self, fleet: &Fleet, state: SensorState) -> Result<(), SimulateError> {
+        let now = Timestamp::now();
+        for status in fleet.statuses(state, now) {
+            send(&self.connection.client, status, QoS::AtLeastOnce).await?;
+            self.statuses += 1;
+        }
+        self.own.state = state;
+        self.own.time = now;
+        let payload = serde_json::to_vec(&self.own).unwrap_or_default();
+        self.connection
+            .client
+            .publish(
+                self.topics.status(&self.own.sensor_id),
+                QoS::AtLeastOnce,
+                true,
+                payload,
+            )
+            .await
+            .map_err(SimulateError::Client)?;
+        self.statuses += 1;
+        Ok(())
+    }
+
+    /// Publishes (and empties) `batch` at the QoS of readings.
+    async fn readings(&mut self, batch: &mut Vec<Outgoing>) -> Result<(), SimulateError> {
+        for message in batch.drain(..) {
+            send(&self.connection.client, message, self.qos).await?;
+            self.published += 1;
+        }
+        Ok(())
+    }
+
+    /// Waits (30 s at most) for the broker to acknowledge every QoS 1 message, and says what
+    /// the run did.
+    async fn finish(self, fleet: &Fleet, started: Instant) -> Summary {
+        let connection_errors = self.connection.counters.errors.load(Ordering::Relaxed);
+        // Statuses are QoS 1; readings are counted as acknowledged only when they are QoS 1 too.
+        let expected = if self.qos == QoS::AtMostOnce {
+            self.statuses
+        } else {
+            self.published + self.statuses
+        };
+        let delivered = self
+            .connection
+            .finish(expected, true, Duration::from_secs(30))
+            .await;
+        Summary {
+            sensors: fleet.sensors().len(),
+            published: self.published,
+            fleet: fleet.stats().clone(),
+            elapsed: started.elapsed(),
+            connection_errors,
+            delivered,
+        }
+    }
 }
 
 async fn send(client: &AsyncClient, message: Outgoing, qos: QoS) -> Result<(), SimulateError> {
     client
         .publish(message.topic, qos, message.retain, message.payload)
-        .await
-        .map_err(SimulateError::Client)
-}
-
-async fn send_status(
-    client: &AsyncClient,
-    topics: &Topics,
-    id: &str,
-    status: &Status,
-) -> Result<(), SimulateError> {
-    let payload = serde_json::to_vec(status).unwrap_or_default();
-    client
-        .publish(topics.status(id), QoS::AtLeastOnce, true, payload)
         .await
         .map_err(SimulateError::Client)
 }
