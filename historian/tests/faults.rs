@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use common::{Historian, publish_probe};
 
+use garonne_historian::Summary as HistorianSummary;
 use garonne_historian::config::Config;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig, Summary as Simulated};
 use garonne_store::config::{InfluxV1Config, StoreConfig};
 use garonne_store::influx::{Credentials, InfluxV1};
 use garonne_testkit::{Influxd, Mosquitto};
-use rumqttc::QoS;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -31,32 +31,91 @@ const DB: &str = "garonne";
 /// Longest wait for the store to hold every reading once the fleet has stopped.
 const CATCH_UP: Duration = Duration::from_secs(60);
 
-fn data_dir() -> std::path::PathBuf {
-    garonne_testkit::open_data_dir()
-}
-
 /// A historian on `influx`, running in this process.
 async fn start_historian(config: Config, influx: &Influxd) -> Historian {
     let store = InfluxV1::new(&influx.url(), DB, Credentials::None).expect("store");
     Historian::start(config, store).await
 }
 
-fn config(broker: &Mosquitto, influx: &Influxd, prefix: &str, spool: &std::path::Path) -> Config {
-    Config {
-        broker: broker.url(),
-        client_id: format!("{prefix}-historian"),
-        topic_prefix: prefix.to_owned(),
-        spool_dir: spool.to_owned(),
-        spool_segment_bytes: 1 << 20,
-        spool_max_bytes: 64 << 20,
-        batch_points: 1000,
-        flush_interval_ms: 100,
-        store: StoreConfig::InfluxV1(InfluxV1Config {
-            url: influx.url(),
-            db: DB.to_owned(),
-        }),
-        ..Config::default()
-    }
+/// The historian `client` under `prefix`, its spool in `spool`, writing to `influx`.
+fn config(
+    broker: &Mosquitto,
+    influx: &Influxd,
+    prefix: &str,
+    client: &str,
+    spool: &std::path::Path,
+) -> Config {
+    let store = StoreConfig::InfluxV1(InfluxV1Config {
+        url: influx.url(),
+        db: DB.to_owned(),
+    });
+    common::config(broker, prefix, client, spool.to_owned(), store)
+}
+
+/// A run under load: a broker, an InfluxDB with a new database, a historian under `prefix`
+/// (its spool in a temporary folder) once subscribed, and the fleet started at 10 readings per
+/// second per sensor for 8 s. `None` when mosquitto or influxd is not installed (the test is
+/// skipped).
+async fn under_load(
+    prefix: &str,
+) -> Option<(
+    Mosquitto,
+    Influxd,
+    tempfile::TempDir,
+    Historian,
+    JoinHandle<Simulated>,
+)> {
+    let (Some(broker), Some(influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
+    else {
+        return None;
+    };
+    create_database(&influx).await;
+    let spool = tempfile::tempdir().expect("temp dir");
+    publish_probe(&broker, prefix).await;
+    let config = config(&broker, &influx, prefix, "historian", spool.path());
+    let historian = start_historian(config, &influx).await;
+    historian.wait_subscribed().await;
+    let fleet = run_fleet(fleet(&broker, prefix, 10.0, 8));
+    Some((broker, influx, spool, historian, fleet))
+}
+
+/// A fault the historian must have seen: the counter that says so, and what the test says.
+type Fault = (&'static str, &'static str);
+
+const STORE_WENT_AWAY: Fault = (
+    "garonne_historian_store_retries_total",
+    "the historian saw the store go away",
+);
+
+const BROKER_WENT_AWAY: Fault = (
+    "garonne_historian_mqtt_connection_errors_total",
+    "the historian saw the broker go away",
+);
+
+/// The end of a run under `fault`: the broker took every reading of the fleet; once InfluxDB
+/// has caught up, the historian's counter of the fault is above 0, InfluxDB holds every reading
+/// published, and the historian's spool is empty once it is drained and stopped. Returns the
+/// fleet's summary and the historian's.
+async fn finish(
+    fleet: JoinHandle<Simulated>,
+    influx: &Influxd,
+    historian: Historian,
+    (counter, seen): Fault,
+) -> (Simulated, HistorianSummary) {
+    let simulated = fleet.await.expect("fleet task");
+    assert!(simulated.delivered, "the broker took every reading");
+    let stored = wait_for_readings(&influx.url(), simulated.published).await;
+    let count = historian.metric(counter).await;
+    historian.wait_drained().await;
+    let summary = historian.stop().await;
+    assert!(count > 0.0, "{seen}");
+    assert_eq!(
+        (stored, summary.spool_left),
+        (simulated.published, 0),
+        "readings in InfluxDB of {} published ({summary:?})",
+        simulated.published
+    );
+    (simulated, summary)
 }
 
 /// Creates the test database on `influx`.
@@ -70,24 +129,14 @@ async fn create_database(influx: &Influxd) {
 
 /// The fleet of 20 quartiers × 2 sensors and the 77 stations, at `rate_hz` each, for `secs`.
 fn fleet(broker: &Mosquitto, prefix: &str, rate_hz: f64, secs: u64) -> SimulateConfig {
-    SimulateConfig {
-        broker: broker.url().parse().expect("broker URL"),
-        client_id: format!("{prefix}-simulator"),
-        topic_prefix: prefix.to_owned(),
-        data_dir: data_dir(),
-        neighbourhoods: None,
-        fleet: FleetConfig {
-            speed: 600.0,
-            rate_hz,
-            density: 2,
-            seed: 5,
-            faults: 0.0,
-            rebase: true,
-        },
-        duration: Some(Duration::from_secs(secs)),
-        qos: QoS::AtLeastOnce,
-        progress: false,
-    }
+    let fleet = FleetConfig {
+        speed: 600.0,
+        rate_hz,
+        density: 2,
+        seed: 5,
+        ..FleetConfig::default()
+    };
+    common::fleet(broker, prefix, fleet, secs)
 }
 
 fn run_fleet(config: SimulateConfig) -> JoinHandle<Simulated> {
@@ -135,43 +184,21 @@ async fn wait_for_readings(influx_url: &str, expected: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_going_away_under_load_loses_nothing() {
-    let (Some(broker), Some(mut influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
+    let Some((_broker, mut influx, _spool, historian, fleet)) = under_load("faults-store").await
     else {
         return;
     };
-    let prefix = "faults-store";
-    create_database(&influx).await;
-    let spool = tempfile::tempdir().expect("temp dir");
-    publish_probe(&broker, prefix).await;
-    let historian = start_historian(config(&broker, &influx, prefix, spool.path()), &influx).await;
-    historian.wait_subscribed().await;
-
-    let fleet = run_fleet(fleet(&broker, prefix, 10.0, 8));
     tokio::time::sleep(Duration::from_secs(2)).await;
     influx.stop().expect("influxd stops");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let depth = historian.metric("garonne_historian_spool_records").await;
     influx.restart().expect("influxd restarts");
-    let simulated = fleet.await.expect("fleet task");
-    assert!(simulated.delivered, "the broker took every reading");
-
-    let stored = wait_for_readings(&influx.url(), simulated.published).await;
-    let retries = historian
-        .metric("garonne_historian_store_retries_total")
-        .await;
-    historian.wait_drained().await;
-    let summary = historian.stop().await;
-    assert!(retries > 0.0, "the historian saw the store go away");
+    let (simulated, summary) = finish(fleet, &influx, historian, STORE_WENT_AWAY).await;
     assert!(
         depth > 0.0,
         "readings waited in the spool while the store was away"
     );
-    assert_eq!(
-        (stored, summary.spool_left, summary.rejected_points),
-        (simulated.published, 0, 0),
-        "readings in InfluxDB of {} published ({summary:?})",
-        simulated.published
-    );
+    assert_eq!(summary.rejected_points, 0, "{summary:?}");
     // Nothing more arrives later: exactly once.
     assert_eq!(
         stored_readings(&influx.url()).await,
@@ -181,36 +208,13 @@ async fn the_store_going_away_under_load_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_under_load_loses_nothing() {
-    let (Some(mut broker), Some(influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
+    let Some((mut broker, influx, _spool, historian, fleet)) = under_load("faults-broker").await
     else {
         return;
     };
-    let prefix = "faults-broker";
-    create_database(&influx).await;
-    let spool = tempfile::tempdir().expect("temp dir");
-    publish_probe(&broker, prefix).await;
-    let historian = start_historian(config(&broker, &influx, prefix, spool.path()), &influx).await;
-    historian.wait_subscribed().await;
-
-    let fleet = run_fleet(fleet(&broker, prefix, 10.0, 8));
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker.restart().expect("mosquitto restarts");
-    let simulated = fleet.await.expect("fleet task");
-    assert!(simulated.delivered, "the broker took every reading");
-
-    let stored = wait_for_readings(&influx.url(), simulated.published).await;
-    let errors = historian
-        .metric("garonne_historian_mqtt_connection_errors_total")
-        .await;
-    historian.wait_drained().await;
-    let summary = historian.stop().await;
-    assert!(errors > 0.0, "the historian saw the broker go away");
-    assert_eq!(
-        (stored, summary.spool_left),
-        (simulated.published, 0),
-        "readings in InfluxDB of {} published ({summary:?})",
-        simulated.published
-    );
+    finish(fleet, &influx, historian, BROKER_WENT_AWAY).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,27 +230,13 @@ async fn two_historians_in_a_shared_group_split_the_stream_and_store_it_once() {
         tempfile::tempdir().expect("temp dir"),
     );
     let member = |name: &str, spool: &std::path::Path| Config {
-        client_id: format!("{prefix}-{name}"),
         shared_group: Some("historians".into()),
-        ..config(&broker, &influx, prefix, spool)
+        ..config(&broker, &influx, prefix, name, spool)
     };
     let a = start_historian(member("a", spool_a.path()), &influx).await;
     let b = start_historian(member("b", spool_b.path()), &influx).await;
-    let ready = |h: &Historian| {
-        let metrics = h.metrics.replace("/metrics", "/readyz");
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-            while !reqwest::get(&metrics)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                assert!(tokio::time::Instant::now() < deadline, "not connected");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    ready(&a).await;
-    ready(&b).await;
+    a.wait_ready().await;
+    b.wait_ready().await;
     // Connected is not subscribed: give the SUBSCRIBE packets their round trip.
     tokio::time::sleep(Duration::from_millis(500)).await;
 

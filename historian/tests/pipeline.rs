@@ -10,16 +10,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use common::{Historian, publish_probe};
-use garonne_historian::config::Config;
 use garonne_payload::{Limits, Quantity, Timestamp, parse_reading};
 use garonne_simulator::fleet::FleetConfig;
-use garonne_simulator::simulate::{self, SimulateConfig};
+use garonne_simulator::simulate;
 use garonne_store::config::{InfluxV1Config, StoreConfig};
 use garonne_store::embedded::{EmbeddedHistory, EmbeddedStore, Retention};
 use garonne_store::history::{Bucket, History, Query, Subject};
 use garonne_store::influx::{Credentials, InfluxQl, InfluxV1};
 use garonne_testkit::{Influxd, Mosquitto, Subscriber};
-use rumqttc::QoS;
 use tokio_util::sync::CancellationToken;
 
 const DB: &str = "garonne";
@@ -62,17 +60,9 @@ async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() 
         .await
         .expect("embedded store");
 
-    let config = |name: &str, store: StoreConfig| Config {
-        broker: broker.url(),
-        client_id: format!("{PREFIX}-{name}"),
-        topic_prefix: PREFIX.to_owned(),
-        spool_dir: dir.path().join(format!("spool-{name}")),
-        spool_segment_bytes: 1 << 20,
-        spool_max_bytes: 64 << 20,
-        batch_points: 1000,
-        flush_interval_ms: 100,
-        store,
-        ..Config::default()
+    let config = |name: &str, store: StoreConfig| {
+        let spool = dir.path().join(format!("spool-{name}"));
+        common::config(&broker, PREFIX, name, spool, store)
     };
     let mut sub = Subscriber::start(
         &broker,
@@ -92,24 +82,15 @@ async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() 
     to_influx.wait_subscribed().await;
     to_embedded.wait_subscribed().await;
 
-    let fleet = SimulateConfig {
-        broker: broker.url().parse().expect("broker URL"),
-        client_id: format!("{PREFIX}-simulator"),
-        topic_prefix: PREFIX.to_owned(),
-        data_dir: garonne_testkit::open_data_dir(),
-        neighbourhoods: None,
-        fleet: FleetConfig {
-            speed: 600.0,
-            rate_hz: 4.0,
-            density: 1,
-            seed: 17,
-            faults: 0.05,
-            rebase: true,
-        },
-        duration: Some(Duration::from_secs(5)),
-        qos: QoS::AtLeastOnce,
-        progress: false,
+    let fleet = FleetConfig {
+        speed: 600.0,
+        rate_hz: 4.0,
+        density: 1,
+        seed: 17,
+        faults: 0.05,
+        ..FleetConfig::default()
     };
+    let fleet = common::fleet(&broker, PREFIX, fleet, 5);
     let simulated = tokio::time::timeout(
         Duration::from_secs(60),
         simulate::run(fleet, CancellationToken::new()),

@@ -1,16 +1,68 @@
-//! What several historian test files share.
+//! What several historian test files share: the configurations of a historian and of the
+//! simulator's fleet on a test's broker, the retained probe, and [`Historian`], the service run
+//! in this process.
+
+// Each test file compiles this module and uses a part of it.
+#![allow(dead_code)]
 
 use std::time::Duration;
+
+use std::path::PathBuf;
 
 use garonne_historian::config::Config;
 use garonne_historian::{Summary, serve};
 use garonne_payload::{Location, SPEC_VERSION, SensorState, Source, Status, Timestamp};
+use garonne_service::config::MqttConfig;
+use garonne_simulator::fleet::FleetConfig;
+use garonne_simulator::simulate::SimulateConfig;
+use garonne_store::config::StoreConfig;
 use garonne_store::store::Store;
-use garonne_testkit::Mosquitto;
+use garonne_testkit::{Mosquitto, Service};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+
+/// The `[mqtt]` section of `client` in a test: `broker`, topics under `prefix`, client id
+/// `{prefix}-{client}`.
+pub fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
+    let mut mqtt = MqttConfig::new(broker.url().parse().expect("broker URL"));
+    mqtt.topic_prefix = prefix.parse().expect("topic prefix");
+    mqtt.client_id = Some(format!("{prefix}-{client}"));
+    mqtt
+}
+
+/// The historian `client` under `prefix`: its spool in `spool_dir` (segments of 1 MiB, 64 MiB
+/// at most), writing to `store` in batches of up to 1,000 points, at least every 100 ms.
+pub fn config(
+    broker: &Mosquitto,
+    prefix: &str,
+    client: &str,
+    spool_dir: PathBuf,
+    store: StoreConfig,
+) -> Config {
+    Config {
+        mqtt: mqtt(broker, prefix, client),
+        spool_dir,
+        spool_segment_bytes: 1 << 20,
+        spool_max_bytes: 64 << 20,
+        batch_points: 1000,
+        flush_interval_ms: 100,
+        store,
+        ..Config::default()
+    }
+}
+
+/// The simulator's `fleet` on `broker` under `prefix`, from the test open data, at QoS 1, for
+/// `secs`.
+pub fn fleet(broker: &Mosquitto, prefix: &str, fleet: FleetConfig, secs: u64) -> SimulateConfig {
+    SimulateConfig {
+        mqtt: mqtt(broker, prefix, "simulator"),
+        data_dir: garonne_testkit::open_data_dir(),
+        neighbourhoods: None,
+        fleet,
+        duration: Some(Duration::from_secs(secs)),
+        qos: QoS::AtLeastOnce,
+        progress: false,
+    }
+}
 
 /// A retained status on the prefix: the broker hands it to the historian's subscription as
 /// soon as it exists.
@@ -58,76 +110,51 @@ pub async fn publish_probe(broker: &Mosquitto, prefix: &str) {
 /// Longest wait for a historian's spool to empty.
 const DRAIN_WAIT: Duration = Duration::from_secs(60);
 
-/// A historian running in this process, through the same `serve` as `garonne historian`.
-pub struct Historian {
-    task: JoinHandle<Result<Summary, garonne_historian::HistorianError>>,
-    shutdown: CancellationToken,
-    /// Its `/metrics` URL.
-    pub metrics: String,
-}
+/// A historian running in this process, through the same `serve` as `garonne historian`, its
+/// `/metrics` on a free loopback port.
+pub struct Historian(Service<Summary, garonne_historian::HistorianError>);
 
 impl Historian {
-    /// Starts `serve` with `store`, its metrics on a free loopback port.
+    /// Starts `serve` with `store`.
     pub async fn start<S: Store + 'static>(config: Config, store: S) -> Historian {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
-        let metrics = format!("http://{}/metrics", listener.local_addr().expect("address"));
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(config, store, listener, shutdown.clone()));
-        Historian {
-            task,
-            shutdown,
-            metrics,
-        }
+        Historian(
+            Service::start("the historian", |listener, shutdown| {
+                serve(config, store, listener, shutdown)
+            })
+            .await,
+        )
     }
 
-    /// The value of metric `name` now.
+    /// The value of metric `name` now; panics when `/metrics` does not have it.
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(&self.metrics)
-            .await
-            .expect("/metrics answers")
-            .text()
-            .await
-            .expect("/metrics body");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+        self.0.metrics().await.expect(name)
+    }
+
+    /// Waits until `/readyz` answers: connected to the broker.
+    pub async fn wait_ready(&self) {
+        self.0.wait_ready(Duration::from_secs(15)).await;
     }
 
     /// Waits until the historian has taken the retained probe: its subscription is in place.
     pub async fn wait_subscribed(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while self
-            .metric("garonne_historian_messages_received_total")
-            .await
-            < 1.0
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the historian never received the retained probe"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.0
+            .wait_metric(
+                "garonne_historian_messages_received_total",
+                Duration::from_secs(15),
+                |v| v >= 1.0,
+            )
+            .await;
     }
 
     /// Waits until the spool is empty: every message taken so far is in the store.
     pub async fn wait_drained(&self) {
-        let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
-        while self.metric("garonne_historian_spool_records").await > 0.0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the spool never emptied"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.0
+            .wait_metric("garonne_historian_spool_records", DRAIN_WAIT, |v| v <= 0.0)
+            .await;
     }
 
     /// Stops it and returns its summary.
     pub async fn stop(self) -> Summary {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("the historian stops")
-            .expect("the historian task completes")
-            .expect("the historian ran")
+        self.0.stop().await
     }
 }
