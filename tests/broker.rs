@@ -1,0 +1,251 @@
+//! The embedded broker of `garonne up` takes MQTT 3.1.1 and MQTT 5 clients on its one port, as
+//! mosquitto does: mosquitto's own command-line clients, an implementation independent of ours,
+//! publish and subscribe in each version and hear each other, with and without a login. A client
+//! of an older protocol level is told so (CONNACK "unacceptable protocol version") and anything
+//! that is not MQTT is disconnected, while the broker goes on serving.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use garonne_testkit::free_port;
+
+/// `garonne up` with no simulated fleet, its ports free, killed on drop (also when a test fails).
+struct Up {
+    child: Child,
+    mqtt: u16,
+    realtime: u16,
+    _state: tempfile::TempDir,
+}
+
+impl Up {
+    /// Starts it, with `login` as `GARONNE_MQTT_USERNAME`/`PASSWORD` (then listening on every
+    /// interface, as a classroom would), and waits until its web server is logged in to the
+    /// broker.
+    fn start(login: Option<(&str, &str)>) -> Up {
+        let state = tempfile::tempdir().expect("temp dir");
+        let [mqtt, http, realtime, historian, portal] =
+            [(); 5].map(|()| free_port().expect("a free port"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_garonne"));
+        command
+            .args(["up", "--no-simulator"])
+            .env("GARONNE_DATA_DIR", garonne_testkit::open_data_dir())
+            .env("GARONNE_STATE_DIR", state.path())
+            .env("GARONNE_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
+            .env("GARONNE_HTTP_ADDR", format!("127.0.0.1:{http}"))
+            .env(
+                "GARONNE_REALTIME_METRICS_ADDR",
+                format!("127.0.0.1:{realtime}"),
+            )
+            .env(
+                "GARONNE_HISTORIAN_METRICS_ADDR",
+                format!("127.0.0.1:{historian}"),
+            )
+            .env("GARONNE_OPENDATA_URL", format!("http://127.0.0.1:{portal}"))
+            .env("GARONNE_LOG", "warn,rumqttd=off")
+            .stdout(Stdio::null());
+        if let Some((username, password)) = login {
+            command
+                .env("GARONNE_MQTT_ADDR", format!("0.0.0.0:{mqtt}"))
+                .env("GARONNE_MQTT_USERNAME", username)
+                .env("GARONNE_MQTT_PASSWORD", password);
+        }
+        let up = Up {
+            child: command.spawn().expect("garonne starts"),
+            mqtt,
+            realtime,
+            _state: state,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !get(http, "/readyz").is_some_and(|answer| answer.starts_with("HTTP/1.1 200")) {
+            assert!(Instant::now() < deadline, "garonne up never became ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        up
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The whole HTTP answer to `GET path` on the loopback `port`, if there is one.
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// A mosquitto command-line client (`mosquitto_pub` or `mosquitto_sub`) speaking `version`
+/// (`mqttv311` or `mqttv5`) to the broker on `port`.
+fn client(program: &str, version: &str, port: u16, login: Option<(&str, &str)>) -> Command {
+    let mut command = Command::new(program);
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version]);
+    if let Some((username, password)) = login {
+        command.args(["-u", username, "-P", password]);
+    }
+    command
+}
+
+/// Publishes `message` retained on `topic` as the client `id`; whether the broker took it.
+fn publish_as(
+    id: &str,
+    version: &str,
+    port: u16,
+    login: Option<(&str, &str)>,
+    topic: &str,
+    message: &str,
+) -> bool {
+    client("mosquitto_pub", version, port, login)
+        .args(["-i", id, "-q", "1", "-r", "-t", topic, "-m", message])
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_pub runs (scripts/install-test-deps.sh installs mosquitto-clients)")
+        .success()
+}
+
+/// [`publish_as`] with a client id of its own.
+fn publish(
+    version: &str,
+    port: u16,
+    login: Option<(&str, &str)>,
+    topic: &str,
+    message: &str,
+) -> bool {
+    publish_as(
+        &format!("garonne-test-{version}"),
+        version,
+        port,
+        login,
+        topic,
+        message,
+    )
+}
+
+/// The first message on `topic` (waiting at most 10 s), or `None`.
+fn receive(version: &str, port: u16, login: Option<(&str, &str)>, topic: &str) -> Option<String> {
+    let output = client("mosquitto_sub", version, port, login)
+        .args(["-q", "1", "-t", topic, "-C", "1", "-W", "10"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("mosquitto_sub runs (scripts/install-test-deps.sh installs mosquitto-clients)");
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Each version publishes on a topic of its own; each hears what the other published.
+fn versions_hear_each_other(port: u16, login: Option<(&str, &str)>) {
+    for (from, to) in [("mqttv311", "mqttv5"), ("mqttv5", "mqttv311")] {
+        let topic = format!("garonne-test/{from}");
+        let message = format!("published in {from}");
+        assert!(
+            publish(from, port, login, &topic, &message),
+            "{from} cannot publish"
+        );
+        assert_eq!(
+            receive(to, port, login, &topic).as_deref(),
+            Some(message.as_str()),
+            "a {to} subscriber did not receive what a {from} client published"
+        );
+    }
+}
+
+#[test]
+fn mqtt_3_1_1_and_mqtt_5_clients_share_the_embedded_broker() {
+    let up = Up::start(None);
+    versions_hear_each_other(up.mqtt, None);
+}
+
+#[test]
+fn with_a_login_both_versions_must_give_it() {
+    let login = ("classroom", "a-long-secret");
+    let up = Up::start(Some(login));
+    versions_hear_each_other(up.mqtt, Some(login));
+    for version in ["mqttv311", "mqttv5"] {
+        assert!(
+            !publish(
+                version,
+                up.mqtt,
+                Some(("classroom", "wrong")),
+                "garonne-test/x",
+                "x"
+            ),
+            "{version}: a wrong password was accepted"
+        );
+        assert!(
+            !publish(version, up.mqtt, None, "garonne-test/x", "x"),
+            "{version}: no login was accepted"
+        );
+    }
+}
+
+#[test]
+fn older_protocols_are_told_why_and_other_traffic_is_closed() {
+    let up = Up::start(None);
+    // An MQTT 3.1 CONNECT ("MQIsdp", level 3), client id "old".
+    let mut old = TcpStream::connect(("127.0.0.1", up.mqtt)).expect("connects");
+    old.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    old.write_all(&[
+        0x10, 17, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 0x02, 0, 60, 0, 3, b'o', b'l', b'd',
+    ])
+    .expect("writes");
+    let mut connack = Vec::new();
+    old.read_to_end(&mut connack)
+        .expect("the broker answers, then closes");
+    assert_eq!(
+        connack,
+        [0x20, 0x02, 0x00, 0x01],
+        "CONNACK: unacceptable protocol version"
+    );
+
+    let mut http = TcpStream::connect(("127.0.0.1", up.mqtt)).expect("connects");
+    http.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    http.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("writes");
+    let mut answer = Vec::new();
+    http.read_to_end(&mut answer)
+        .expect("closed, not left hanging");
+    assert!(answer.is_empty(), "{answer:?}");
+
+    versions_hear_each_other(up.mqtt, None);
+}
+
+#[test]
+fn nobody_from_outside_takes_a_services_session_over() {
+    let up = Up::start(None);
+    for version in ["mqttv311", "mqttv5"] {
+        assert!(
+            !publish_as(
+                "garonne-realtime",
+                version,
+                up.mqtt,
+                None,
+                "garonne-test/x",
+                "x"
+            ),
+            "{version}: a client took realtime's client id"
+        );
+    }
+    // realtime was never disconnected: no connection error, still connected.
+    let metrics = get(up.realtime, "/metrics").expect("realtime's metrics");
+    for line in [
+        "garonne_realtime_mqtt_connection_errors_total 0",
+        "garonne_realtime_mqtt_connected 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "realtime's metrics lack {line:?}:\n{metrics}"
+        );
+    }
+    versions_hear_each_other(up.mqtt, None);
+}
