@@ -1,7 +1,7 @@
 //! InfluxDB as a store: points written as line protocol over HTTP, history read with InfluxQL
 //! (docs/historian.md).
 //!
-//! - [`InfluxV1`]: a [`Store`](crate::store::Store) on the v1 write API, `POST /write?db=`
+//! - [`InfluxV1`]: a [`Store`] on the v1 write API, `POST /write?db=`
 //!   (InfluxDB 1.x; 2.x and 3.x also answer it for a database mapped to a bucket).
 //! - [`InfluxV2`]: a store on the v2 write API, `POST /api/v2/write?org=&bucket=`, through
 //!   the `influxdb2` crate (InfluxDB 2.x and 3.x, VictoriaMetrics).
@@ -36,12 +36,15 @@ mod v1;
 mod v2;
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use garonne_payload::report::Chain;
 use reqwest::Url;
 
-use crate::store::StoreError;
+use crate::lineproto;
+use crate::point::Point;
+use crate::store::{Store, StoreError};
 
 pub use influxql::{InfluxQl, statement};
 pub use v1::InfluxV1;
@@ -243,6 +246,35 @@ fn http_client() -> Result<reqwest::Client, ConfigError> {
         .user_agent(concat!("garonne-historian/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ConfigError::Client(Box::new(e)))
+}
+
+/// A write API that takes line protocol: what the v1 and v2 stores differ in. Both are a
+/// [`Store`] through it, the one way: points encoded once by [`crate::lineproto`], an empty
+/// batch never sent, a clone for each concurrent write.
+pub(crate) trait LineProtocolApi: Clone + Send + Sync {
+    /// The store's name for logs and metrics.
+    const NAME: &'static str;
+
+    /// Sends one body of line protocol.
+    fn send(&self, body: String) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<T: LineProtocolApi> Store for T {
+    fn concurrent(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    async fn write(&mut self, points: &[Point]) -> Result<(), StoreError> {
+        let body = lineproto::encode_all(points);
+        if body.is_empty() {
+            return Ok(());
+        }
+        self.send(body).await
+    }
 }
 
 /// One database on a server through the v1 HTTP API, with the client and credentials to reach

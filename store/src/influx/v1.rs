@@ -3,12 +3,10 @@
 use reqwest::Url;
 
 use super::{
-    ConfigError, Container, Credentials, Database, Target, server_message, status_error,
-    transport_error,
+    ConfigError, Container, Credentials, Database, LineProtocolApi, Target, server_message,
+    status_error, transport_error,
 };
-use crate::lineproto;
-use crate::point::Point;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// A store writing to one InfluxDB 1.x database with `POST /write?db=DB&precision=ns`, the
 /// body in line protocol. Every request times out after
@@ -54,9 +52,10 @@ impl InfluxV1 {
     ///
     /// # Errors
     ///
-    /// As [`Store::write`]: the message says what is wrong and how to fix it.
+    /// As [`Store::write`](crate::store::Store::write): the message says what is wrong and
+    /// how to fix it.
     pub async fn check(&self) -> Result<(), StoreError> {
-        self.write_body(String::new()).await
+        self.send(String::new()).await
     }
 
     /// Creates the database if it does not exist (`CREATE DATABASE`, which InfluxDB 1.x
@@ -102,9 +101,13 @@ impl InfluxV1 {
             ))),
         }
     }
+}
+
+impl LineProtocolApi for InfluxV1 {
+    const NAME: &'static str = "influx-v1";
 
     /// Sends one line-protocol body.
-    async fn write_body(&self, body: String) -> Result<(), StoreError> {
+    async fn send(&self, body: String) -> Result<(), StoreError> {
         let server = self.db.server();
         let response = self
             .db
@@ -132,24 +135,6 @@ impl InfluxV1 {
     }
 }
 
-impl Store for InfluxV1 {
-    fn concurrent(&self) -> Option<Self> {
-        Some(self.clone())
-    }
-
-    fn name(&self) -> &'static str {
-        "influx-v1"
-    }
-
-    async fn write(&mut self, points: &[Point]) -> Result<(), StoreError> {
-        let body = lineproto::encode_all(points);
-        if body.is_empty() {
-            return Ok(());
-        }
-        self.write_body(body).await
-    }
-}
-
 /// The error for a request that got no answer (reqwest's text without the URL, which may
 /// hold a password).
 fn send_error(server: &str, error: reqwest::Error) -> StoreError {
@@ -160,6 +145,7 @@ fn send_error(server: &str, error: reqwest::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn writes_go_to_the_database_in_nanoseconds() -> Result<(), ConfigError> {

@@ -1,12 +1,10 @@
 //! [`InfluxV2`]: the store on the v2 write API, through the `influxdb2` crate.
 
 use super::{
-    Base, ConfigError, Container, Credentials, REQUEST_TIMEOUT, Target, status_error,
-    transport_error,
+    Base, ConfigError, Container, Credentials, LineProtocolApi, REQUEST_TIMEOUT, Target,
+    status_error, transport_error,
 };
-use crate::lineproto;
-use crate::point::Point;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// A store writing to one bucket with `POST /api/v2/write?org=ORG&bucket=BUCKET&precision=ns`
 /// (InfluxDB 2.x and 3.x, VictoriaMetrics), through [`influxdb2::Client`]'s
@@ -80,20 +78,10 @@ impl InfluxV2 {
     }
 }
 
-impl Store for InfluxV2 {
-    fn concurrent(&self) -> Option<Self> {
-        Some(self.clone())
-    }
+impl LineProtocolApi for InfluxV2 {
+    const NAME: &'static str = "influx-v2";
 
-    fn name(&self) -> &'static str {
-        "influx-v2"
-    }
-
-    async fn write(&mut self, points: &[Point]) -> Result<(), StoreError> {
-        let body = lineproto::encode_all(points);
-        if body.is_empty() {
-            return Ok(());
-        }
+    async fn send(&self, body: String) -> Result<(), StoreError> {
         let server = format!("InfluxDB (v2 API) at {}", self.base.shown);
         let write = self
             .client
@@ -136,6 +124,7 @@ impl Store for InfluxV2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn a_url_with_a_path_is_refused() {
