@@ -194,8 +194,8 @@ impl Agent {
                 dir = %config.queue_dir.display(),
                 partial = recovered.partial,
                 unreadable = recovered.unreadable,
-                "removed queue files that held no complete reading (the previous run stopped \
-                 while writing)"
+                "queue files that held no complete reading: half-written ones removed (the \
+                 previous run stopped while writing), unreadable ones moved to quarantine/"
             );
         }
         // Design: `seq` carries on after the queued readings, so they and the new ones form

@@ -5,7 +5,9 @@
 //! `NAME.tmp`, fsynced, renamed to `NAME` and the folder fsynced, so a power cut leaves either
 //! the whole file or none (a stray `.tmp` is removed at the next start). The counter order is
 //! the publishing order; the agent restarted lists the folder and carries on where it stopped.
-//! A file is deleted only when the broker acknowledged the reading.
+//! A file is deleted only when the broker acknowledged the reading. A file that cannot be read
+//! or holds no reading is moved to `quarantine/` in the folder at start (kept, never published),
+//! so that one damaged file never stops the agent.
 //!
 //! The queue is bounded by `queue_max_bytes` (the sum of the files' sizes). When a new reading
 //! does not fit, the **oldest** readings are dropped and counted, with one warning per overflow
@@ -33,6 +35,8 @@ const NAME_DIGITS: usize = 20;
 const EXTENSION: &str = "json";
 /// Extension of a reading being written.
 const TMP_EXTENSION: &str = "tmp";
+/// The folder, in the queue's, where files that hold no reading are moved.
+const QUARANTINE: &str = "quarantine";
 
 /// One queued reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +56,7 @@ pub struct Recovered {
     pub readings: usize,
     /// Half-written files removed (the previous run stopped while writing them).
     pub partial: usize,
-    /// Files removed because they did not hold a reading.
+    /// Files that could not be read or held no reading, moved to `quarantine/`.
     pub unreadable: usize,
 }
 
@@ -96,20 +100,17 @@ impl DiskQueue {
                 recovered.partial += 1;
                 continue;
             }
+            if name == QUARANTINE {
+                continue;
+            }
             let Some(id) = parse_name(name) else {
                 warn!(file = %path.display(), "ignoring a file that is not a queued reading");
                 continue;
             };
-            let bytes = fs::read(&path)?;
-            match serde_json::from_slice::<Reading>(&bytes) {
-                Ok(reading) => found.push(Entry {
-                    id,
-                    seq: reading.seq,
-                    bytes,
-                }),
-                Err(error) => {
-                    warn!(file = %path.display(), %error, "removing a queued file that holds no reading");
-                    fs::remove_file(&path)?;
+            match read_reading(&path) {
+                Ok((seq, bytes)) => found.push(Entry { id, seq, bytes }),
+                Err(why) => {
+                    quarantine(dir, &path, &why);
                     recovered.unreadable += 1;
                 }
             }
@@ -275,6 +276,29 @@ impl DiskQueue {
     }
 }
 
+/// A queued file's reading: its `seq` and bytes; or why the file holds none.
+fn read_reading(path: &Path) -> Result<(u64, Vec<u8>), String> {
+    let bytes = fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let reading: Reading =
+        serde_json::from_slice(&bytes).map_err(|e| format!("holds no reading: {e}"))?;
+    Ok((reading.seq, bytes))
+}
+
+/// Moves a queued file that holds no reading into `quarantine/` in the queue's folder, where it
+/// is kept for a look and never published; when even that fails, it is left where it is and
+/// skipped. Either way the queue opens: one damaged file never stops the agent.
+fn quarantine(dir: &Path, path: &Path, why: &str) {
+    let folder = dir.join(QUARANTINE);
+    let moved = fs::create_dir_all(&folder)
+        .and_then(|()| fs::rename(path, folder.join(path.file_name().unwrap_or_default())));
+    match moved {
+        Ok(()) => warn!(file = %path.display(), why, to = %folder.display(),
+            "a queued file moved to quarantine"),
+        Err(error) => warn!(file = %path.display(), why, %error,
+            "a queued file that cannot be moved to quarantine is skipped"),
+    }
+}
+
 /// The counter of a queue file name, `None` for any other name.
 fn parse_name(name: &str) -> Option<u64> {
     let stem = name.strip_suffix(&format!(".{EXTENSION}"))?;
@@ -417,6 +441,35 @@ pub(crate) mod tests {
         assert_eq!(seqs(&q), [41, 42, 44, 45, 46]);
         assert!(dir.path().join("notes.txt").exists());
         assert!(!dir.path().join("00000000000000000006.tmp").exists());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_quarantined_and_the_queue_opens() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
+            for seq in 10..13 {
+                q.push(seq, reading(seq)).expect("push");
+            }
+        }
+        // A directory where a queued reading should be: reading it fails (also as root).
+        fs::create_dir(dir.path().join("00000000000000000007.json")).expect("a directory");
+        fs::write(dir.path().join("00000000000000000008.json"), b"{\"v\":").expect("damage");
+
+        let (q, recovered) = DiskQueue::open(dir.path(), 1 << 20).expect("the queue opens");
+        assert_eq!(recovered.readings, 3);
+        assert_eq!(recovered.unreadable, 2);
+        assert_eq!(seqs(&q), [10, 11, 12]);
+        let quarantine = dir.path().join(QUARANTINE);
+        assert!(quarantine.join("00000000000000000007.json").is_dir());
+        assert_eq!(
+            fs::read(quarantine.join("00000000000000000008.json")).expect("kept"),
+            b"{\"v\":"
+        );
+        // The next start finds the queue clean and leaves the quarantine alone.
+        let (q, recovered) = DiskQueue::open(dir.path(), 1 << 20).expect("reopens");
+        assert_eq!((recovered.readings, recovered.unreadable), (3, 0));
+        assert_eq!(seqs(&q), [10, 11, 12]);
     }
 
     #[test]
