@@ -480,23 +480,21 @@ impl SiteLocation {
     /// `location.lon`, `location.lat` and `location.alt` in their ranges.
     fn check(&self, problems: &mut Problems) {
         let SiteLocation { lon, lat, alt } = *self;
-        if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
-            problems.add(
-                "location.lon",
-                format!(
-                    "{lon} is not a longitude: give degrees east from -180 to 180 (Toulouse is \
-                     about 1.44); check that lon and lat are not swapped"
-                ),
-            );
-        }
-        if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
-            problems.add(
-                "location.lat",
-                format!(
-                    "{lat} is not a latitude: give degrees north from -90 to 90 (Toulouse is \
-                     about 43.60); check that lon and lat are not swapped"
-                ),
-            );
+        let axes = [
+            ("location.lon", lon, 180.0, "a longitude", "east", "1.44"),
+            ("location.lat", lat, 90.0, "a latitude", "north", "43.60"),
+        ];
+        for (key, degrees, bound, what, towards, toulouse) in axes {
+            if !(degrees.is_finite() && (-bound..=bound).contains(&degrees)) {
+                problems.add(
+                    key,
+                    format!(
+                        "{degrees} is not {what}: give degrees {towards} from -{bound} to \
+                         {bound} (Toulouse is about {toulouse}); check that lon and lat are not \
+                         swapped"
+                    ),
+                );
+            }
         }
         if let Some(alt) = alt
             && !(alt.is_finite() && (-500.0..=9000.0).contains(&alt))

@@ -168,7 +168,6 @@ mod tests {
     fn defaults_print_back_and_bad_values_are_refused_with_the_fix() {
         garonne_service::config::assert_checks::<Config>(
             &[
-                ("leave it unset", |c| c.mqtt.client_id = Some(String::new())),
                 ("(e.g. historians)", |c| c.shared_group = Some("a/b".into())),
                 ("at least 4 segments", |c| c.spool_max_bytes = 1 << 20),
                 ("1 to 100000", |c| c.batch_points = 0),

@@ -204,7 +204,6 @@ mod tests {
                 ("multiple of 5 s", |c| c.window_secs = 901),
                 ("1 to 60", |c| c.panes_per_window = 0),
                 ("10 ms to 1 h", |c| c.emit_every_ms = 1),
-                ("leave it unset", |c| c.mqtt.client_id = Some(String::new())),
             ],
             &[
                 ("mqtt://127.0.0.1:1883", "[mqtt]\nbroker = \"http://x\""),

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use garonne_neighbourhoods::{Neighbourhoods, Properties};
+use garonne_neighbourhoods::Neighbourhoods;
 use garonne_payload::Timestamp;
+use garonne_service::config;
 use garonne_service::host::{Handled, Host, Ops, Session, Transform};
 use garonne_service::ops;
 use garonne_service::outbox::{EmptyRetained, Outbox, Outgoing};
@@ -59,13 +60,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
 }
 
 /// The polygons named by the configuration.
-pub fn load_neighbourhoods(config: &Config) -> Result<Neighbourhoods, RealtimeError> {
-    let properties = Properties {
-        id: config.id_property.clone(),
-        name: config.name_property.clone(),
-    };
-    Neighbourhoods::load(&config.neighbourhoods, &properties)
-        .map_err(|e| ConfigError::Neighbourhoods(Box::new(e)).into())
+pub fn load_neighbourhoods(c: &Config) -> Result<Neighbourhoods, RealtimeError> {
+    let (id, name) = (c.id_property.as_deref(), c.name_property.as_deref());
+    Ok(config::load_neighbourhoods(&c.neighbourhoods, id, name)?)
 }
 
 /// Runs the service on an already bound `/metrics` listener (tests bind port 0).

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use garonne_payload::Timestamp;
+use garonne_service::config;
 use garonne_service::host::{Handled, Host, Session, Transform};
 use garonne_service::outbox::Outbox;
 
-use garonne_neighbourhoods::{Neighbourhoods, Properties};
+use garonne_neighbourhoods::Neighbourhoods;
 use garonne_store::influx::Credentials;
 use rumqttc::{Publish, QoS};
 use tokio::net::TcpListener;
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::app::{App, router};
-use crate::config::{Config, ConfigError, ServiceConfig};
+use crate::config::{Config, ServiceConfig};
 use crate::error::ServerError;
 use crate::history::HistorySource;
 use crate::live::Counters;
@@ -57,13 +58,9 @@ pub async fn run(
 }
 
 /// The polygons named by the configuration.
-pub fn load_neighbourhoods(config: &Config) -> Result<Neighbourhoods, ServerError> {
-    let properties = Properties {
-        id: config.id_property.clone(),
-        name: config.name_property.clone(),
-    };
-    Neighbourhoods::load(&config.neighbourhoods, &properties)
-        .map_err(|e| ConfigError::Neighbourhoods(Box::new(e)).into())
+pub fn load_neighbourhoods(c: &Config) -> Result<Neighbourhoods, ServerError> {
+    let (id, name) = (c.id_property.as_deref(), c.name_property.as_deref());
+    Ok(config::load_neighbourhoods(&c.neighbourhoods, id, name)?)
 }
 
 /// Binds the HTTP address (port 0 picks a free port).

@@ -18,6 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_payload::Topics;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -86,7 +87,7 @@ pub enum ConfigError {
         "cannot load the neighbourhoods (give a polygon GeoJSON with --neighbourhoods, and \
          --id-property/--name-property if its properties are not detected)"
     )]
-    Neighbourhoods(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Neighbourhoods(#[source] garonne_neighbourhoods::LoadError),
 }
 
 /// A service's configuration: read from a TOML file by the one [`load`], checked, printed with
@@ -243,6 +244,25 @@ impl ConfigError {
             message: message.into(),
         }
     }
+}
+
+/// The neighbourhood polygons a configuration names (realtime's and the server's: the same
+/// file, read the same way), with the properties holding each one's id and name (`None`:
+/// detected for the Toulouse files).
+///
+/// # Errors
+///
+/// [`ConfigError::Neighbourhoods`], which says which flags fix it.
+pub fn load_neighbourhoods(
+    path: &Path,
+    id_property: Option<&str>,
+    name_property: Option<&str>,
+) -> Result<Neighbourhoods, ConfigError> {
+    let properties = Properties {
+        id: id_property.map(str::to_owned),
+        name: name_property.map(str::to_owned),
+    };
+    Neighbourhoods::load(path, &properties).map_err(ConfigError::Neighbourhoods)
 }
 
 /// Keys of the `[mqtt]` section that older files had at the top level.
