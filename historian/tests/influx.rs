@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use garonne_historian::schema;
 use garonne_payload::{
-    Alert, AlertScope, AlertState, Comparison, Limits, Location, ModuleState, ModuleStatus,
-    NeighbourhoodAggregate, Quantity, Reading, SensorState, Source, Status, Timestamp, Topics,
-    WindowStats, encode_senml,
+    Limits, Location, ModuleState, ModuleStatus, NeighbourhoodAggregate, Quantity, Reading,
+    SensorState, Source, Status, Timestamp, Topics, WindowStats, encode_senml,
 };
 use garonne_store::history::{Bucket, History, HistoryError, Query, Subject};
 use garonne_store::influx::{Credentials, InfluxQl, InfluxV1, InfluxV2};
@@ -29,6 +28,28 @@ const T0: i64 = 1_763_978_400;
 
 /// When the test data is received (the validator's clock).
 const RECEIVED: i64 = T0 + 6 * 3600;
+
+/// A history query of `quantity` for `subject` from `from` to `to`, in intervals of
+/// `every_secs`.
+fn query(
+    subject: Subject,
+    quantity: Quantity,
+    (from, to): (Timestamp, Timestamp),
+    every_secs: u32,
+) -> Query {
+    Query {
+        subject,
+        quantity,
+        from,
+        to,
+        every_secs,
+    }
+}
+
+/// The history of sensor `id`.
+fn sensor(id: &str) -> Subject {
+    Subject::Sensor(id.to_owned())
+}
 
 fn at(secs: i64, nanos: u32) -> Timestamp {
     Timestamp::new(secs, nanos).expect("valid timestamp")
@@ -193,21 +214,14 @@ fn schema_batch() -> Vec<Point> {
         &topics.aggregate("7"),
         &serde_json::to_vec(&agg).expect("JSON"),
     ));
-    let alert = Alert {
-        v: 1,
-        rule: "heat".into(),
-        scope: AlertScope::Neighbourhood("7".into()),
-        state: AlertState::Raised,
-        quantity: Quantity::Temperature,
-        comparison: Comparison::Above,
-        threshold: 10.1,
-        value: 10.2,
-        since: at(T0 + 120, 0),
-        time: at(T0 + 300, 0),
-    };
+    // Raised at T0 + 120 s, published at T0 + 300 s.
+    let alert = r#"{"v":1,"rule":"heat","scope":{"kind":"neighbourhood","id":"7"},"state":"raised",
+        "quantity":"temperature","comparison":"above","threshold":10.1,"value":10.2,
+        "since":"2025-11-24T10:02:00Z","time":"2025-11-24T10:05:00Z"}"#;
+    assert_eq!(at(T0 + 120, 0).to_string(), "2025-11-24T10:02:00Z");
     points.extend(points_of(
         &topics.alert("heat", "neighbourhood-7"),
-        &serde_json::to_vec(&alert).expect("JSON"),
+        alert.as_bytes(),
     ));
     let status = Status {
         v: 1,
@@ -457,6 +471,41 @@ fn expected(
         .collect()
 }
 
+/// The temperature history of `subject`, as the test computes it from `samples` (see
+/// [`expected`]).
+struct Expectation<'a> {
+    subject: Subject,
+    samples: &'a [(i64, f64, f64, f64, u64)],
+    aggregates: bool,
+}
+
+impl Expectation<'_> {
+    /// Asks `history` for the window `(from, to)` in each of the `intervals` (seconds), checks
+    /// each answer against the expected buckets, and returns the answers.
+    async fn check(
+        &self,
+        history: &InfluxQl,
+        (from, to): (Timestamp, Timestamp),
+        intervals: [u32; 3],
+    ) -> Result<Vec<Vec<Bucket>>, HistoryError> {
+        let mut answers = Vec::new();
+        for every_secs in intervals {
+            let query = query(
+                self.subject.clone(),
+                Quantity::Temperature,
+                (from, to),
+                every_secs,
+            );
+            let got = history.query(&query).await?;
+            let want = expected(self.samples, from, to, every_secs, self.aggregates);
+            let what = format!("{:?}, every {every_secs} s", self.subject);
+            assert_buckets(&got, &want, &what);
+            answers.push(got);
+        }
+        Ok(answers)
+    }
+}
+
 fn assert_buckets(got: &[Bucket], want: &[Bucket], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
     assert!(!want.is_empty(), "{what}: the test expects some buckets");
@@ -560,60 +609,41 @@ async fn influxql_history_matches_the_points_written() -> TestResult {
     // `to` is exactly the time of reading 40: excluded. `from` is not aligned.
     let from = at(T0 + 45, 0);
     let to = at(T0 + 40 * 37, 40 * 1_000_003);
-    for every_secs in [120, 7, 3600] {
-        let query = Query {
-            subject: Subject::Sensor("pi-1".into()),
-            quantity: Quantity::Temperature,
-            from,
-            to,
-            every_secs,
-        };
-        let got = history.query(&query).await?;
-        let want = expected(&samples, from, to, every_secs, false);
-        assert_buckets(&got, &want, &format!("sensor, every {every_secs} s"));
+    let sensor_history = Expectation {
+        subject: sensor("pi-1"),
+        samples: &samples,
+        aggregates: false,
+    };
+    for got in sensor_history
+        .check(&history, (from, to), [120, 7, 3600])
+        .await?
+    {
         // Readings 2 to 39 (`from` and `to` in between), less the 8 without a temperature.
         assert_eq!(got.iter().map(|b| b.count).sum::<u64>(), 30);
     }
     // A quantity the sensor never sent: no buckets, no error.
-    let none = Query {
-        subject: Subject::Sensor("pi-1".into()),
-        quantity: Quantity::Illuminance,
-        from,
-        to,
-        every_secs: 60,
-    };
+    let none = query(sensor("pi-1"), Quantity::Illuminance, (from, to), 60);
     assert_eq!(history.query(&none).await?, []);
     // An id with quotes is a value, never part of the statement.
-    let injection = Query {
-        subject: Subject::Sensor("pi-1' OR \"sensor\" = 'pi-2".into()),
-        quantity: Quantity::Temperature,
-        from,
-        to,
-        every_secs: 60,
-    };
+    let injection = query(
+        Subject::Sensor("pi-1' OR \"sensor\" = 'pi-2".into()),
+        Quantity::Temperature,
+        (from, to),
+        60,
+    );
     assert_eq!(history.query(&injection).await?, []);
 
     let from = at(T0 + 600, 0);
     let to = at(T0 + 3000, 0); // the start of window 10: excluded
-    for every_secs in [1200, 300, 7] {
-        let query = Query {
-            subject: Subject::Neighbourhood(nasty.into()),
-            quantity: Quantity::Temperature,
-            from,
-            to,
-            every_secs,
-        };
-        let got = history.query(&query).await?;
-        let want = expected(&windows, from, to, every_secs, true);
-        assert_buckets(&got, &want, &format!("neighbourhood, every {every_secs} s"));
-    }
-    let invalid = Query {
-        subject: Subject::Sensor("pi-1".into()),
-        quantity: Quantity::Temperature,
-        from: to,
-        to: from,
-        every_secs: 60,
+    let neighbourhood_history = Expectation {
+        subject: Subject::Neighbourhood(nasty.into()),
+        samples: &windows,
+        aggregates: true,
     };
+    neighbourhood_history
+        .check(&history, (from, to), [1200, 300, 7])
+        .await?;
+    let invalid = query(sensor("pi-1"), Quantity::Temperature, (to, from), 60);
     assert!(matches!(
         history.query(&invalid).await,
         Err(HistoryError::Invalid(_))
@@ -642,13 +672,12 @@ async fn errors_are_classified_for_retry_or_set_aside() -> TestResult {
         }
     }
     let history = InfluxQl::new(&url, "nowhere", Credentials::None)?;
-    let query = Query {
-        subject: Subject::Sensor("pi-1".into()),
-        quantity: Quantity::Temperature,
-        from: at(T0, 0),
-        to: at(T0 + 600, 0),
-        every_secs: 60,
-    };
+    let query = query(
+        Subject::Sensor("pi-1".into()),
+        Quantity::Temperature,
+        (at(T0, 0), at(T0 + 600, 0)),
+        60,
+    );
     match history.query(&query).await {
         Err(HistoryError::Unavailable(message)) => {
             assert!(message.contains("has no database \"nowhere\""), "{message}");
@@ -744,13 +773,12 @@ async fn credentials_are_sent_and_refusals_say_what_to_fix() -> TestResult {
     let mut store = InfluxV1::new(&url, DB, admin.clone())?;
     store.create_database().await?;
     store.write(&schema_batch()).await?;
-    let query = Query {
-        subject: Subject::Sensor("pi-1".into()),
-        quantity: Quantity::Temperature,
-        from: at(T0, 0),
-        to: at(T0 + 600, 0),
-        every_secs: 600,
-    };
+    let query = query(
+        Subject::Sensor("pi-1".into()),
+        Quantity::Temperature,
+        (at(T0, 0), at(T0 + 600, 0)),
+        600,
+    );
     let buckets = InfluxQl::new(&url, DB, admin)?.query(&query).await?;
     assert_eq!(buckets.len(), 1);
     assert_eq!(buckets[0].count, 5);
