@@ -104,10 +104,14 @@ fn at_most_reported(mut errors: Vec<Violation>) -> Vec<Violation> {
     errors
 }
 
-/// The sender of a refused payload: the `sensor_id` it carries, if valid; else its topic's id,
-/// if valid; else nobody known.
+/// The sender of a refused payload: its topic's sensor id, if valid (the broker's ACL lets a
+/// sensor publish under its own id only, so the topic says who sent it, whatever the payload
+/// claims); else the `sensor_id` the payload carries, if valid; else nobody known.
 pub(super) fn sender_of(payload: &[u8], topic_sensor: &str) -> Option<String> {
-    let from_payload = serde_json::from_slice::<serde_json::Value>(payload)
+    if is_valid_sensor_id(topic_sensor) {
+        return Some(topic_sensor.to_owned());
+    }
+    serde_json::from_slice::<serde_json::Value>(payload)
         .ok()
         .and_then(|v| match v {
             serde_json::Value::Object(mut o) => match o.remove("sensor_id") {
@@ -123,6 +127,5 @@ pub(super) fn sender_of(payload: &[u8], topic_sensor: &str) -> Option<String> {
                 .map(str::to_owned),
             _ => None,
         })
-        .filter(|id| is_valid_sensor_id(id));
-    from_payload.or_else(|| is_valid_sensor_id(topic_sensor).then(|| topic_sensor.to_owned()))
+        .filter(|id| is_valid_sensor_id(id))
 }

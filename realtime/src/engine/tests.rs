@@ -275,6 +275,14 @@ fn every_refused_payload_gets_a_report_on_its_senders_error_topic() {
             Some("pi-2"),
             Rule::SensorMismatch,
         ),
+        // A refused payload that claims another sensor: its topic's owner sent it, and hears.
+        (
+            "pi-3",
+            good.replace("12.0", "99.0"),
+            "pi-3",
+            Some("pi-3"),
+            Rule::Range,
+        ),
         // No usable id anywhere: reported all the same, on errors/unknown.
         ("bad id", "{}".to_owned(), "unknown", None, Rule::Required),
     ];
