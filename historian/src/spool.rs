@@ -599,30 +599,40 @@ impl SpoolWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
+        let mut done = 0;
+        let result = self.write_buffer(&mut done);
+        // Performance: what is durable leaves the buffer once, not after each part.
+        self.buffer.drain(..done);
+        result?;
+        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes the buffer from `done` on, part by part, moving `done` past each part synced.
+    fn write_buffer(&mut self, done: &mut usize) -> Result<(), SpoolError> {
         self.cut_torn_tail()?;
         if self.len > 0 && self.len + self.buffer.len() as u64 > self.config.segment_bytes {
             self.rotate()?;
         }
         loop {
-            let (bytes, records) = self.next_part();
-            self.write_part(bytes, records)?;
-            if self.buffer.is_empty() {
-                break;
+            let (bytes, records) = self.next_part(*done);
+            self.write_part(*done, bytes, records)?;
+            *done += bytes;
+            if *done == self.buffer.len() {
+                return Ok(());
             }
             self.rotate()?;
         }
-        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 
-    /// The first records of the buffer that fit in the rest of the active segment (at least
-    /// one in an empty segment): their bytes and their count.
-    fn next_part(&self) -> (usize, u64) {
+    /// The records of the buffer from `from` on that fit in the rest of the active segment (at
+    /// least one in an empty segment): their bytes and their count.
+    fn next_part(&self, from: usize) -> (usize, u64) {
         let room = self.config.segment_bytes.saturating_sub(self.len) as usize;
+        let rest = &self.buffer[from..];
         let (mut bytes, mut records) = (0, 0);
-        while bytes < self.buffer.len() {
-            let frame =
-                HEADER + body_len(&self.buffer[bytes..]).expect("the writer frames every record");
+        while bytes < rest.len() {
+            let frame = HEADER + body_len(&rest[bytes..]).expect("the writer frames every record");
             if bytes + frame > room && !(bytes == 0 && self.len == 0) {
                 break;
             }
@@ -632,11 +642,11 @@ impl SpoolWriter {
         (bytes, records)
     }
 
-    /// Writes and syncs the first `bytes` of the buffer (`records` records), then publishes them
-    /// to the reader.
-    fn write_part(&mut self, bytes: usize, records: u64) -> Result<(), SpoolError> {
+    /// Writes and syncs `bytes` of the buffer from `from` (`records` records), then publishes
+    /// them to the reader.
+    fn write_part(&mut self, from: usize, bytes: usize, records: u64) -> Result<(), SpoolError> {
         let path = segment_path(&self.dir, self.segment);
-        let part = &self.buffer[..bytes];
+        let part = &self.buffer[from..from + bytes];
         if let Err(error) = self
             .file
             .append_all(part)
@@ -651,7 +661,6 @@ impl SpoolWriter {
             return Err(io_error(&path, "write")(error));
         }
         self.len += bytes as u64;
-        self.buffer.drain(..bytes);
         self.buffered -= records;
         self.stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         self.stats.records.fetch_add(records, Ordering::Relaxed);
