@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use garonne_opendata::fetch::{Date, ESSENTIAL_FILES, FetchOptions, essential_missing, fetch};
+use garonne_opendata::fetch::{
+    DEFAULT_BASE_URL, Date, ESSENTIAL_FILES, FetchOptions, essential_missing, fetch,
+};
 use garonne_opendata::starter;
 
 /// What `garonne data` does.
@@ -38,11 +40,7 @@ pub struct FetchArgs {
     #[arg(long, conflicts_with = "force")]
     if_missing: bool,
     /// Base URL of the Opendatasoft portal.
-    #[arg(
-        long,
-        env = "GARONNE_OPENDATA_URL",
-        default_value = "https://data.toulouse-metropole.fr"
-    )]
+    #[arg(long, env = "GARONNE_OPENDATA_URL", default_value = DEFAULT_BASE_URL)]
     base_url: String,
 }
 

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use garonne_opendata::fetch::{FetchError, FetchOptions, essential_missing, fetch};
+use garonne_opendata::fetch::{
+    DEFAULT_BASE_URL, FetchError, FetchOptions, essential_missing, fetch,
+};
 use garonne_opendata::starter;
 use garonne_service::config::{MqttConfig, ServiceConfig};
 use garonne_service::data_dir::DataDir;
@@ -40,20 +42,24 @@ pub struct UpArgs {
     #[arg(long, env = "GARONNE_MQTT_ADDR", default_value = "127.0.0.1:1883")]
     mqtt: SocketAddr,
     /// Address of the web server.
-    #[arg(long, env = "GARONNE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "GARONNE_HTTP_ADDR",
+        default_value_t = garonne_server::Config::default().http_addr
+    )]
     http: SocketAddr,
     /// Address of realtime's /healthz, /readyz and /metrics.
     #[arg(
         long,
         env = "GARONNE_REALTIME_METRICS_ADDR",
-        default_value = "127.0.0.1:9181"
+        default_value_t = garonne_realtime::Config::default().metrics_addr
     )]
     realtime_metrics: SocketAddr,
     /// Address of the historian's /healthz, /readyz and /metrics.
     #[arg(
         long,
         env = "GARONNE_HISTORIAN_METRICS_ADDR",
-        default_value = "127.0.0.1:9182"
+        default_value_t = garonne_historian::Config::default().metrics_addr
     )]
     historian_metrics: SocketAddr,
     /// Virtual sensors the simulator adds per neighbourhood.
@@ -66,17 +72,17 @@ pub struct UpArgs {
     #[arg(long)]
     no_simulator: bool,
     /// The built front-end (`cd frontend && npm ci && npm run build`).
-    #[arg(long, env = "GARONNE_STATIC_DIR", default_value = "frontend/dist")]
+    #[arg(
+        long,
+        env = "GARONNE_STATIC_DIR",
+        default_value_os_t = garonne_server::Config::default().static_dir
+    )]
     static_dir: PathBuf,
     /// Grafana's base URL, for the map's "open in Grafana" links.
     #[arg(long, env = "GARONNE_GRAFANA_URL")]
     grafana_url: Option<String>,
     /// Where missing open data is downloaded from (the Opendatasoft portal).
-    #[arg(
-        long,
-        env = "GARONNE_OPENDATA_URL",
-        default_value = "https://data.toulouse-metropole.fr"
-    )]
+    #[arg(long, env = "GARONNE_OPENDATA_URL", default_value = DEFAULT_BASE_URL)]
     opendata_url: String,
     /// When the data folder lacks the open data and the portal cannot be reached, stop with
     /// an error instead of starting on the starter dataset built into garonne.
