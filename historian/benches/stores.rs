@@ -36,6 +36,18 @@ const BATCH: usize = 5_000;
 const PERIOD_NS: i64 = 10_000_000;
 const DB: &str = "garonne";
 
+/// A server started with `start` (off the runtime: it blocks until the server answers) and
+/// `writers` stores on it, made by `store`; `None` when the server is not installed.
+async fn server_and_stores<T: Send + 'static, S>(
+    start: fn() -> Option<T>,
+    writers: usize,
+    store: impl Fn(&T) -> S,
+) -> Option<(T, Vec<S>)> {
+    let server = tokio::task::spawn_blocking(start).await.expect("start")?;
+    let stores = (0..writers).map(|_| store(&server)).collect();
+    Some((server, stores))
+}
+
 /// Reading `n` of the stream: sensor `n % SENSORS`, round `n / SENSORS`.
 fn reading(n: usize, start: Timestamp) -> Reading {
     let (sensor, round) = (n % SENSORS, (n / SENSORS) as i64);
@@ -256,15 +268,13 @@ fn main() {
 
     runtime.block_on(async {
         for writers in [1, 2] {
-            let Some(influxd) = tokio::task::spawn_blocking(Influxd::start_or_skip)
-                .await
-                .expect("start")
+            let Some((influxd, stores)) = server_and_stores(Influxd::start_or_skip, writers, |s| {
+                InfluxV1::new(&s.url(), DB, Credentials::None).expect("a store")
+            })
+            .await
             else {
                 break;
             };
-            let stores: Vec<InfluxV1> = (0..writers)
-                .map(|_| InfluxV1::new(&influxd.url(), DB, Credentials::None).expect("a store"))
-                .collect();
             stores[0].create_database().await.expect("CREATE DATABASE");
             let run = write(stores, points).await;
             let stored = influx_count(&influxd.url(), DB).await;
@@ -272,15 +282,13 @@ fn main() {
             drop(influxd);
         }
         for writers in [1, 2] {
-            let Some(vm) = tokio::task::spawn_blocking(Victoria::start_or_skip)
-                .await
-                .expect("start")
+            let Some((vm, stores)) = server_and_stores(Victoria::start_or_skip, writers, |s| {
+                InfluxV2::new(&s.url(), DB, DB, "").expect("a store")
+            })
+            .await
             else {
                 break;
             };
-            let stores: Vec<InfluxV2> = (0..writers)
-                .map(|_| InfluxV2::new(&vm.url(), DB, DB, "").expect("a store"))
-                .collect();
             let run = write(stores, points).await;
             let mut stored = 0;
             for _ in 0..10 {
