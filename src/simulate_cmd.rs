@@ -21,23 +21,23 @@ pub struct SimulateArgs {
     #[arg(long, env = "GARONNE_DATA_DIR", default_value = DataDir::DEFAULT)]
     data_dir: PathBuf,
     /// Simulated seconds per real second (60: a minute of data per second).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = FleetConfig::default().speed)]
     speed: f64,
     /// Virtual sensors added per neighbourhood.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = FleetConfig::default().density)]
     density: u32,
     /// Readings per second of each sensor, from 0.00111 (one per 15 minutes) to 100.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = FleetConfig::default().rate_hz)]
     rate: f64,
     /// Stop after this long, e.g. 20s, 15m, 2h (default: until Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
     /// Seed of every random choice: the same seed gives the same fleet.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = FleetConfig::default().seed)]
     seed: u64,
     /// Probability that a reading is spoiled by a fault (sentinel, dropout, malformed,
     /// duplicate, late), e.g. 0.05.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = FleetConfig::default().faults)]
     faults: f64,
     /// Keep the data's own times instead of rebasing them onto now.
     #[arg(long)]
