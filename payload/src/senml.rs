@@ -171,12 +171,14 @@ fn records_from_value<'a>(value: &'a Value, out: &mut Problems) -> Option<Vec<Re
     let mut records = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Some(map) = item.as_object() else {
-            out.push(wrong_type(
-                &format!("/{i}"),
-                "an object (a SenML record)",
-                item,
-                "each record is {\"n\": ..., \"v\": ...}",
-            ));
+            out.push_with(|| {
+                wrong_type(
+                    &format!("/{i}"),
+                    "an object (a SenML record)",
+                    item,
+                    "each record is {\"n\": ..., \"v\": ...}",
+                )
+            });
             continue;
         };
         records.push(record_from_map(i, map, out));
@@ -204,7 +206,7 @@ fn record_from_map<'a>(i: usize, map: &'a Map<String, Value>, out: &mut Problems
             "v" => take(&mut r.v, v.as_number().cloned()),
             "vb" => take(&mut r.vb, v.as_bool()),
             _ => {
-                out.push(unknown_field(&p(), key, &LABELS));
+                out.push_with(|| unknown_field(&p(), key, &LABELS));
                 continue;
             }
         };
@@ -215,12 +217,14 @@ fn record_from_map<'a>(i: usize, map: &'a Map<String, Value>, out: &mut Problems
                 "vb" => "a boolean",
                 _ => "a number",
             };
-            out.push(wrong_type(
-                &p(),
-                expected,
-                v,
-                "see RFC 8428 section 4 for each label's type",
-            ));
+            out.push_with(|| {
+                wrong_type(
+                    &p(),
+                    expected,
+                    v,
+                    "see RFC 8428 section 4 for each label's type",
+                )
+            });
         }
     }
     r

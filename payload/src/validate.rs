@@ -245,8 +245,15 @@ impl Problems {
 
     /// Records a problem: listed while under the bound, counted past it.
     pub(crate) fn push(&mut self, violation: Violation) {
+        self.push_with(|| violation);
+    }
+
+    /// Records a problem, building it only if it is listed. Performance: for the loops over a
+    /// pack's records, where a hostile pack has a problem per record (building the 131,071
+    /// problems of a 256 KiB pack only to count them took 110 ms).
+    pub(crate) fn push_with(&mut self, violation: impl FnOnce() -> Violation) {
         if self.listed.len() < self.max {
-            self.listed.push(violation);
+            self.listed.push(violation());
         } else {
             self.more += 1;
         }
