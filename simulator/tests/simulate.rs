@@ -9,6 +9,7 @@ use std::time::Duration;
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_opendata::load_catalogue;
 use garonne_payload::{Limits, Reading, SensorState, Status, Timestamp, parse_reading};
+use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::mqtt::BrokerUrl;
 use garonne_simulator::simulate::{self, SimulateConfig};
@@ -20,6 +21,24 @@ fn shared_data() -> PathBuf {
     garonne_testkit::open_data_dir()
 }
 
+/// The simulator on `broker`, under `prefix` (its client id too), with the test open data:
+/// `fleet` for `secs`, readings at QoS 1.
+fn config(broker: &Mosquitto, prefix: &str, fleet: FleetConfig, secs: u64) -> SimulateConfig {
+    let broker = broker.url().parse::<BrokerUrl>().expect("url");
+    let mut mqtt = MqttConfig::new(broker);
+    mqtt.topic_prefix = prefix.parse().expect("topic prefix");
+    mqtt.client_id = Some(prefix.to_owned());
+    SimulateConfig {
+        mqtt,
+        data_dir: shared_data(),
+        neighbourhoods: None,
+        fleet,
+        duration: Some(Duration::from_secs(secs)),
+        qos: QoS::AtLeastOnce,
+        progress: false,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_catalogue_station_publishes_valid_readings_where_it_stands() {
     let Some(broker) = Mosquitto::start_or_skip() else {
@@ -29,24 +48,14 @@ async fn every_catalogue_station_publishes_valid_readings_where_it_stands() {
     let sensors = format!("{prefix}/v1/sensors/#");
     let mut sub = Subscriber::start(&broker, &format!("{prefix}-sub"), &[&sensors]).await;
 
-    let config = SimulateConfig {
-        broker: broker.url().parse::<BrokerUrl>().expect("url"),
-        client_id: "sim-e2e".to_owned(),
-        topic_prefix: prefix.to_owned(),
-        data_dir: shared_data(),
-        neighbourhoods: None,
-        fleet: FleetConfig {
-            speed: 3600.0,
-            rate_hz: 2.0,
-            density: 1,
-            seed: 42,
-            faults: 0.0,
-            rebase: true,
-        },
-        duration: Some(Duration::from_secs(3)),
-        qos: QoS::AtLeastOnce,
-        progress: false,
+    let fleet = FleetConfig {
+        speed: 3600.0,
+        rate_hz: 2.0,
+        density: 1,
+        seed: 42,
+        ..FleetConfig::default()
     };
+    let config = config(&broker, prefix, fleet, 3);
     let summary = tokio::time::timeout(
         Duration::from_secs(60),
         simulate::run(config, CancellationToken::new()),
@@ -153,24 +162,12 @@ async fn a_broker_restart_loses_nothing_and_the_fleet_keeps_its_place() {
     let readings = format!("{prefix}/v1/sensors/+/reading");
     let mut sub =
         Subscriber::start(&broker, &format!("{prefix}-persistent-sub"), &[&readings]).await;
-    let config = SimulateConfig {
-        broker: broker.url().parse::<BrokerUrl>().expect("url"),
-        client_id: "sim-restart".to_owned(),
-        topic_prefix: prefix.to_owned(),
-        data_dir: shared_data(),
-        neighbourhoods: None,
-        fleet: FleetConfig {
-            speed: 600.0,
-            rate_hz: 5.0,
-            density: 0,
-            seed: 1,
-            faults: 0.0,
-            rebase: true,
-        },
-        duration: Some(Duration::from_secs(6)),
-        qos: QoS::AtLeastOnce,
-        progress: false,
+    let fleet = FleetConfig {
+        speed: 600.0,
+        rate_hz: 5.0,
+        ..FleetConfig::default()
     };
+    let config = config(&broker, prefix, fleet, 6);
     let run = tokio::spawn(simulate::run(config, CancellationToken::new()));
 
     // Two seconds in, the broker goes away for a second and a half, then comes back on the same
