@@ -55,7 +55,8 @@ pub enum FileError {
     /// The file has a key of the old flat layout that moved into a section.
     #[error(
         "the {service} configuration {} has `{key}` at the top: it moved into the [mqtt] \
-         section; write `[mqtt]` above it (see --print-default-config)",
+         section; put it under an `[mqtt]` line at the end of the file (see \
+         --print-default-config)",
         path.display()
     )]
     Moved {
