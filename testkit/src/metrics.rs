@@ -87,6 +87,14 @@ impl Metrics {
     }
 }
 
+/// Whether the service at `address` answers `GET /readyz` with `200` now (connected to its
+/// broker, for Garonne's services).
+pub async fn is_ready(address: SocketAddr) -> bool {
+    tokio::time::timeout(SCRAPE_TIMEOUT, get(address, "/readyz"))
+        .await
+        .is_ok_and(|body| body.is_some())
+}
+
 /// The body of `GET path` from `address` if it answers `200`, `None` otherwise.
 pub(crate) async fn get(address: SocketAddr, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(address).await.ok()?;

@@ -221,6 +221,43 @@ impl Server {
     ///
     /// [`Error::Stop`] when the process cannot be signalled or waited for.
     pub fn stop(&mut self) -> Result<(), Error> {
+        self.stop_with_status().map(drop)
+    }
+
+    /// [`Server::stop`], returning how the process exited: `None` when it had to be killed
+    /// after the timeout, or was not running.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::stop`].
+    pub fn stop_with_status(&mut self) -> Result<Option<ExitStatus>, Error> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(None);
+        };
+        let stop_error = |source| Error::Stop {
+            name: self.launch.name.clone(),
+            port: self.launch.port,
+            source,
+        };
+        if let Some(status) = child.try_wait().map_err(stop_error)? {
+            return Ok(Some(status));
+        }
+        terminate(&mut child).map_err(stop_error)?;
+        let status = wait_for_exit(&mut child, self.launch.timeout).map_err(stop_error)?;
+        if status.is_none() {
+            child.kill().map_err(stop_error)?;
+            child.wait().map_err(stop_error)?;
+        }
+        Ok(status)
+    }
+
+    /// Kills the server (SIGKILL: no chance to save anything, as when the machine loses power)
+    /// and waits for it. Does nothing if it is already stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stop`] when the process cannot be killed or waited for.
+    pub fn kill(&mut self) -> Result<(), Error> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
@@ -229,17 +266,8 @@ impl Server {
             port: self.launch.port,
             source,
         };
-        if child.try_wait().map_err(stop_error)?.is_some() {
-            return Ok(());
-        }
-        terminate(&mut child).map_err(stop_error)?;
-        if wait_for_exit(&mut child, self.launch.timeout)
-            .map_err(stop_error)?
-            .is_none()
-        {
-            child.kill().map_err(stop_error)?;
-            child.wait().map_err(stop_error)?;
-        }
+        child.kill().map_err(stop_error)?;
+        child.wait().map_err(stop_error)?;
         Ok(())
     }
 

@@ -45,7 +45,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
-use crate::metrics::get;
+use crate::metrics::is_ready;
 
 /// How often a wait polls the service.
 const POLL: Duration = Duration::from_millis(50);
@@ -232,7 +232,7 @@ where
     /// When `serve` returns first, or `timeout` runs out first.
     pub async fn wait_ready(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while get(self.ops, "/readyz").await.is_none() {
+        while !is_ready(self.ops).await {
             self.assert_waiting("/readyz", deadline);
             tokio::time::sleep(POLL).await;
         }
