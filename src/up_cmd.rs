@@ -42,11 +42,7 @@ pub struct UpArgs {
     #[arg(long, env = "GARONNE_MQTT_ADDR", default_value = "127.0.0.1:1883")]
     mqtt: SocketAddr,
     /// Address of the web server.
-    #[arg(
-        long,
-        env = "GARONNE_HTTP_ADDR",
-        default_value_t = garonne_server::Config::default().http_addr
-    )]
+    #[arg(long, env = "GARONNE_HTTP_ADDR", default_value_t = web().http_addr)]
     http: SocketAddr,
     /// Address of realtime's /healthz, /readyz and /metrics.
     #[arg(
@@ -72,11 +68,7 @@ pub struct UpArgs {
     #[arg(long)]
     no_simulator: bool,
     /// The built front-end (`cd frontend && npm ci && npm run build`).
-    #[arg(
-        long,
-        env = "GARONNE_STATIC_DIR",
-        default_value_os_t = garonne_server::Config::default().static_dir
-    )]
+    #[arg(long, env = "GARONNE_STATIC_DIR", default_value_os_t = web().static_dir)]
     static_dir: PathBuf,
     /// Grafana's base URL, for the map's "open in Grafana" links.
     #[arg(long, env = "GARONNE_GRAFANA_URL")]
@@ -88,6 +80,11 @@ pub struct UpArgs {
     /// an error instead of starting on the starter dataset built into garonne.
     #[arg(long, env = "GARONNE_NO_STARTER")]
     no_starter: bool,
+}
+
+/// The web server's defaults, which the flags of `up` take theirs from.
+fn web() -> garonne_server::Config {
+    garonne_server::Config::default()
 }
 
 /// Runs everything until Ctrl-C or SIGTERM.
