@@ -5,13 +5,13 @@
 //! over again.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig};
 use garonne_store::influx::{Credentials, InfluxV1};
-use garonne_testkit::{Influxd, Mosquitto, free_port};
+use garonne_testkit::{Influxd, Launch, Mosquitto, Server, is_ready};
 use rumqttc::QoS;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -19,9 +19,17 @@ use tokio_util::sync::CancellationToken;
 const DB: &str = "garonne";
 const PREFIX: &str = "kill";
 
-/// `garonne historian` on the test's servers, its metrics on `metrics_port`.
-fn start_historian(broker: &Mosquitto, influx: &Influxd, spool: &Path, metrics_port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_garonne"))
+/// `garonne historian` on the test's servers, its ops server (`/readyz`) on a free port, its
+/// log in `dir`; killed when dropped.
+fn start_historian(broker: &Mosquitto, influx: &Influxd, dir: &Path) -> Server {
+    let spool = dir.join("spool");
+    Server::start_on_free_port(5, |port| {
+        Ok(Launch::new(
+            "garonne historian",
+            env!("CARGO_BIN_EXE_garonne"),
+            port,
+            dir.join("historian.log"),
+        )
         .args(["historian", "--broker", &broker.url(), "--store", "influx"])
         .args([
             "--influx-url",
@@ -32,28 +40,23 @@ fn start_historian(broker: &Mosquitto, influx: &Influxd, spool: &Path, metrics_p
             DB,
         ])
         .arg("--spool-dir")
-        .arg(spool)
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg(&spool)
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .args(["--client-id", "kill-historian", "--prefix", PREFIX])
         .args(["--batch-points", "500", "--flush-interval", "100ms"])
-        .env("GARONNE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("garonne historian starts")
+        .env("GARONNE_LOG", "warn"))
+    })
+    .expect("garonne historian starts")
 }
 
 /// Waits until the historian answers `/readyz` (connected to the broker).
-async fn wait_ready(metrics_port: u16) {
-    let url = format!("http://127.0.0.1:{metrics_port}/readyz");
+async fn wait_ready(historian: &Server) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !reqwest::get(&url)
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
+    while !is_ready(historian.address()).await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "garonne historian never became ready"
+            "garonne historian never became ready: {}",
+            historian.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -86,17 +89,17 @@ async fn a_historian_killed_mid_stream_loses_nothing_once_restarted() {
         .create_database()
         .await
         .expect("database");
-    let spool = tempfile::tempdir().expect("temp dir");
-    let port = free_port().expect("a free port");
-    let mut historian = start_historian(&broker, &influx, spool.path(), port);
-    wait_ready(port).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut historian = start_historian(&broker, &influx, dir.path());
+    wait_ready(&historian).await;
     // Connected is not yet subscribed: give the SUBSCRIBE its round trip.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    let mut mqtt = MqttConfig::new(broker.url().parse().expect("broker URL"));
+    mqtt.topic_prefix = PREFIX.parse().expect("topic prefix");
+    mqtt.client_id = Some("kill-simulator".into());
     let fleet = SimulateConfig {
-        broker: broker.url().parse().expect("broker URL"),
-        client_id: "kill-simulator".into(),
-        topic_prefix: PREFIX.into(),
+        mqtt,
         data_dir: garonne_testkit::open_data_dir(),
         neighbourhoods: None,
         fleet: FleetConfig {
@@ -104,8 +107,7 @@ async fn a_historian_killed_mid_stream_loses_nothing_once_restarted() {
             rate_hz: 10.0,
             density: 2,
             seed: 3,
-            faults: 0.0,
-            rebase: true,
+            ..FleetConfig::default()
         },
         duration: Some(Duration::from_secs(8)),
         qos: QoS::AtLeastOnce,
@@ -114,11 +116,11 @@ async fn a_historian_killed_mid_stream_loses_nothing_once_restarted() {
     let fleet = tokio::spawn(simulate::run(fleet, CancellationToken::new()));
 
     tokio::time::sleep(Duration::from_secs(3)).await;
-    historian.kill().expect("SIGKILL");
-    historian.wait().expect("reaped");
+    historian.kill().expect("SIGKILL, reaped");
     let in_store_at_kill = stored_readings(&influx.url()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut historian = start_historian(&broker, &influx, spool.path(), port);
+    // The same command again: same port, same spool.
+    historian.restart().expect("garonne historian starts again");
 
     let simulated = tokio::time::timeout(Duration::from_secs(60), fleet)
         .await
@@ -138,14 +140,14 @@ async fn a_historian_killed_mid_stream_loses_nothing_once_restarted() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         stored = stored_readings(&influx.url()).await;
     }
-    // A clean stop after that: SIGTERM, exit code 0.
-    let term = Command::new("kill")
-        .args(["-TERM", &historian.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(term.success());
-    let status = historian.wait().expect("reaped");
-    assert!(status.success(), "garonne historian exited with {status}");
+    // A clean stop after that: SIGTERM (`kill` runs, or the process would be killed and its
+    // status not a success), exit code 0 within the launch's timeout.
+    let status = historian.stop_with_status().expect("SIGTERM sent, reaped");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "garonne historian exited with {status:?}: {}",
+        historian.log_tail()
+    );
     assert_eq!(
         (stored, stored_readings(&influx.url()).await),
         (simulated.published, simulated.published),
