@@ -214,10 +214,15 @@ impl Engine {
     /// A core over these neighbourhoods. `rules` must have passed [`AlertRule::problem`].
     pub fn new(
         areas: Neighbourhoods,
-        settings: Settings,
+        mut settings: Settings,
         rules: Vec<AlertRule>,
         topics: Topics,
     ) -> Engine {
+        // Design: payload lists at most this many problems and counts the rest in a last entry,
+        // so an error report (at most MAX_REPORTED entries) says the true count without
+        // building problems it would drop.
+        settings.limits.max_violations =
+            settings.limits.max_violations.min(report::MAX_REPORTED - 1);
         let clock = Clock::new(
             settings.window_secs,
             settings.panes_per_window,

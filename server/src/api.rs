@@ -183,7 +183,8 @@ pub async fn history(
 }
 
 /// `POST /api/validate`: checks a payload (a reading, or a SenML pack when it starts with `[`)
-/// and lists every problem with its place, rule and hint.
+/// and lists its problems with their place, rule and hint: up to [`Limits::max_violations`], then
+/// an entry and `more` that say how many more there were.
 pub async fn validate(
     State(app): State<Arc<App>>,
     bytes: Result<Bytes, BytesRejection>,
@@ -219,13 +220,16 @@ pub fn verdict(bytes: &[u8], now: Timestamp) -> serde_json::Value {
                 Payload::Reading(_) => 1,
                 Payload::Senml(rs) => rs.len(),
             };
-            serde_json::json!({ "valid": true, "kind": kind, "readings": readings, "errors": [] })
+            serde_json::json!({
+                "valid": true, "kind": kind, "readings": readings, "errors": [], "more": 0
+            })
         }
         Err(invalid) => serde_json::json!({
             "valid": false,
             "kind": kind,
             "readings": 0,
             "errors": invalid.violations,
+            "more": invalid.more,
         }),
     }
 }
@@ -274,5 +278,32 @@ mod tests {
             assert_eq!(accepts_gzip(&headers), want, "{value}");
         }
         assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_verdict_lists_a_bounded_number_of_problems_and_counts_the_rest() {
+        // A SenML pack of 1,000 bare numbers: one problem each.
+        let pack = format!("[{}]", vec!["1"; 1000].join(","));
+        let verdict = verdict(pack.as_bytes(), now());
+        let listed = verdict["errors"].as_array().expect("errors").len();
+        let limit = Limits::default().max_violations;
+        assert_eq!(listed, limit + 1, "{limit} problems, then how many more");
+        assert_eq!(verdict["more"], 1000 - limit);
+        assert_eq!(verdict["valid"], false);
+        let good = verdict_of_a_valid_reading();
+        assert_eq!(
+            (good["valid"].as_bool(), good["more"].as_u64()),
+            (Some(true), Some(0))
+        );
+    }
+
+    fn verdict_of_a_valid_reading() -> serde_json::Value {
+        let reading = format!(
+            "{{\"v\":1,\"sensor_id\":\"pi-1\",\"kind\":\"weather\",\"source\":\"raspberry-pi\",\
+             \"time\":\"{}\",\"seq\":1,\"location\":{{\"lon\":1.44,\"lat\":43.6}},\
+             \"quantities\":{{\"temperature\":12.5}}}}",
+            now()
+        );
+        verdict(reading.as_bytes(), now())
     }
 }

@@ -321,7 +321,8 @@ fn every_refused_payload_gets_a_report_on_its_senders_error_topic() {
 fn an_error_report_lists_at_most_twenty_problems() {
     let mut e = engine(Vec::new());
     let mut out = Vec::new();
-    let records: Vec<String> = (0..100)
+    // More problems than payload itself lists (100): the count must still be the true one.
+    let records: Vec<String> = (0..200)
         .map(|i| {
             format!(
                 r#"{{"n":"pi-1:temperature","u":"Cel","v":{},"t":{i}}}"#,
@@ -339,8 +340,15 @@ fn an_error_report_lists_at_most_twenty_problems() {
     let reports = errors(&out);
     let listed = &reports[0].1.errors;
     assert_eq!(listed.len(), MAX_REPORTED);
+    // The true count: every problem payload finds, listed or counted.
+    let all = garonne_payload::parse_payload(pack.as_bytes(), at(20), &Limits::default())
+        .expect_err("refused");
+    assert!(all.more > 0, "more problems than payload lists");
+    let more = all.violations.len() - 1 + all.more - (MAX_REPORTED - 1);
     assert!(
-        listed[MAX_REPORTED - 1].message.contains("more problems"),
+        listed[MAX_REPORTED - 1]
+            .message
+            .contains(&format!("and {more} more problems")),
         "{listed:?}"
     );
     assert!(out[0].payload.len() < 16 * 1024);
