@@ -105,18 +105,18 @@ fn both_spec_documents_show_every_example_and_its_output_verbatim() {
         for example in examples() {
             let file = std::fs::read_to_string(root().join("docs/examples").join(&example))
                 .expect("example readable");
-            let shown = block_after(&doc, &format!("<!-- example: {example} -->"))
-                .unwrap_or_else(|| panic!("{doc_path} does not show {example}"));
+            let shown = |marker: &str| {
+                block_after(&doc, &format!("<!-- {marker}: {example} -->"))
+                    .unwrap_or_else(|| panic!("{doc_path} does not show the {marker} {example}"))
+            };
             assert_eq!(
-                shown.trim_end(),
+                shown("example").trim_end(),
                 file.trim_end(),
                 "{doc_path}: {example} differs"
             );
             let expected = std::fs::read_to_string(expected_path(&example)).expect("expected");
-            let shown = block_after(&doc, &format!("<!-- output: {example} -->"))
-                .unwrap_or_else(|| panic!("{doc_path} does not show the output of {example}"));
             assert_eq!(
-                shown.trim_end(),
+                shown("output").trim_end(),
                 expected.trim_end(),
                 "{doc_path}: output of {example} differs"
             );

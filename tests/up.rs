@@ -66,6 +66,16 @@ fn garonne(data: &std::path::Path, state: &std::path::Path, ports: [u16; 4]) -> 
     command
 }
 
+/// [`garonne`] on the open data, its state in a temporary folder, on free ports (mqtt, http,
+/// realtime's and the historian's metrics); `None` when the open data is missing (skipped).
+fn garonne_on_free_ports() -> Option<(tempfile::TempDir, [u16; 4], Command)> {
+    let data = open_data_or_skip()?;
+    let state = tempfile::tempdir().expect("temp dir");
+    let ports = ports();
+    let command = garonne(&data, state.path(), ports);
+    Some((state, ports, command))
+}
+
 fn ports() -> [u16; 4] {
     [(); 4].map(|()| free_port().expect("a free port"))
 }
@@ -139,12 +149,9 @@ async fn every_quartier_live(base: &str, running: &mut Running) -> (Vec<Value>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
-    let Some(data) = open_data_or_skip() else {
+    let Some((state, ports, mut command)) = garonne_on_free_ports() else {
         return;
     };
-    let state = tempfile::tempdir().expect("temp dir");
-    let ports = ports();
-    let mut command = garonne(&data, state.path(), ports);
     let mut running = Running(
         command
             .stdout(Stdio::null())
@@ -366,12 +373,9 @@ async fn broker_accepts(port: u16, login: Option<(&str, &str)>) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_loopback_the_embedded_broker_asks_every_client_for_the_password() {
-    let Some(data) = open_data_or_skip() else {
+    let Some((_state, ports, mut command)) = garonne_on_free_ports() else {
         return;
     };
-    let state = tempfile::tempdir().expect("temp dir");
-    let ports = ports();
-    let mut command = garonne(&data, state.path(), ports);
     command
         .env("GARONNE_MQTT_ADDR", format!("0.0.0.0:{}", ports[0]))
         .env("GARONNE_MQTT_USERNAME", "classroom")
