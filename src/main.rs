@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod broker;
 mod data_cmd;
 mod historian_cmd;
 mod mqtt_args;

@@ -3,8 +3,7 @@
 //! the embedded store and the web server, each the same library entry point its own command
 //! runs, talking to the others through the broker and the store only (docs/architecture.md).
 
-use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use garonne_opendata::fetch::{
 use garonne_opendata::starter;
 use garonne_service::config::{MqttConfig, ServiceConfig};
 use garonne_service::data_dir::DataDir;
-use garonne_service::mqtt;
+use garonne_service::host::Session;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::SimulateConfig;
 use rumqttc::QoS;
@@ -103,9 +102,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         )
     })?;
 
-    start_broker(args.mqtt, login)?;
+    // The persistent sessions of this process's services: nobody else may take them over.
+    let reserved = ["realtime", "historian", "simulator"]
+        .map(|service| MqttConfig::default().client_id(service, Session::Persistent));
+    let embedded = crate::broker::start(args.mqtt, login, reserved.into()).await?;
+    // The services of this process connect to the broker directly, not through its front.
     let mqtt = MqttConfig {
-        broker: format!("mqtt://{}", args.mqtt)
+        broker: format!("mqtt://{}", embedded.local)
             .parse()
             .context("the embedded broker's address")?,
         credentials,
@@ -118,8 +121,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         spawn_simulator(&args, &mqtt, &shutdown, &mut services);
     }
     println!(
-        "Garonne is running: the map on http://{}/ , MQTT on {} (Ctrl-C stops everything)",
-        args.http, mqtt.broker
+        "Garonne is running: the map on http://{}/ , MQTT (3.1.1 and 5) on mqtt://{} (Ctrl-C \
+         stops everything)",
+        args.http, args.mqtt
     );
     stop_together(services, &shutdown, &args.state_dir).await
 }
@@ -359,60 +363,4 @@ fn ensure_front_end(static_dir: &Path) {
              API and live events work; the page says how to build them"
         );
     }
-}
-
-/// Starts the embedded broker (rumqttd) on its own thread, and waits until it accepts
-/// connections; with a `login` (from the environment, which the services of
-/// this process log in with too), it accepts that user and password only.
-fn start_broker(addr: SocketAddr, login: Option<mqtt::Credentials>) -> anyhow::Result<()> {
-    // Limits as the deployment's mosquitto has them: payloads up to 256 KiB (a SenML pack of
-    // a 100 Hz logger's second is 16 KiB), 1,000 messages in flight per client (the historian
-    // acknowledges by the batch).
-    let mut config: rumqttd::Config = toml::from_str(&format!(
-        r#"
-        id = 0
-        [router]
-        id = 0
-        max_connections = 1000
-        max_outgoing_packet_count = 1000
-        max_segment_size = 104857600
-        max_segment_count = 10
-        [v4.1]
-        name = "v4-1"
-        listen = "{addr}"
-        next_connection_delay_ms = 1
-        [v4.1.connections]
-        connection_timeout_ms = 60000
-        max_payload_size = 262144
-        max_inflight_count = 1000
-        dynamic_filters = true
-        "#
-    ))
-    .context("the embedded broker's configuration")?;
-    if let Some(login) = login {
-        let users = HashMap::from([(login.username.clone(), login.password().to_owned())]);
-        for server in config
-            .v4
-            .iter_mut()
-            .flat_map(|servers| servers.values_mut())
-        {
-            server.connections.auth = Some(users.clone());
-        }
-    }
-    std::thread::Builder::new()
-        .name("mqtt-broker".into())
-        .spawn(move || {
-            if let Err(e) = rumqttd::Broker::new(config).start() {
-                eprintln!("the embedded MQTT broker stopped: {e}");
-            }
-        })
-        .context("cannot start the embedded broker's thread")?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(addr).is_err() {
-        if Instant::now() > deadline {
-            bail!("the embedded MQTT broker did not start listening on {addr} within 5 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
 }
