@@ -10,17 +10,15 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::instance::{Instance, Program, deref_instance, write_config};
+use crate::instance::{Health, Instance, Program, deref_instance, write_config};
 use crate::{Error, Launch, Server, free_port};
 
-/// The server's program and package.
+/// The server's program and package; ready once `/ping` answers 204, within 20 s.
 const PROGRAM: Program = Program {
     binary: "influxd",
     package: "influxdb",
+    health: Some(Health::http("/ping", 204, 20)),
 };
-
-/// How long influxd is given to start, and to answer `/ping` after that.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// An InfluxDB 1.x server that runs until dropped.
 ///
@@ -102,24 +100,21 @@ impl Influxd {
     ///
     /// As [`Instance::stop`] and [`Influxd::start`].
     pub fn restart(&mut self) -> Result<(), Error> {
-        self.server().restart()?;
-        wait_for_http(self.server(), "/ping", 204, START_TIMEOUT)
+        self.instance.restart(PROGRAM)
     }
 
     /// Writes the configuration in a new temporary directory and starts `program` with it,
     /// on other ports if the first ones are taken.
     fn start_program(program: PathBuf, auth: bool) -> Result<Self, Error> {
-        let mut instance = Instance::start(PROGRAM.binary, |port, dir| {
+        let instance = Instance::start(PROGRAM, |port, dir| {
             let config = dir.join("influxdb.conf");
             write_config(&config, &configuration(port, free_port()?, dir, auth))?;
             Ok(
                 Launch::new(PROGRAM.binary, &program, port, dir.join("influxd.log"))
                     .arg("-config")
-                    .arg(&config)
-                    .timeout(START_TIMEOUT),
+                    .arg(&config),
             )
         })?;
-        wait_for_http(instance.server(), "/ping", 204, START_TIMEOUT)?;
         Ok(Self { instance })
     }
 }
@@ -249,7 +244,7 @@ mod tests {
         let Some(mut influxd) = Influxd::start_or_skip() else {
             return Ok(());
         };
-        let address = influxd.server().address();
+        let address = influxd.address();
         assert_eq!(http_status(address, "/ping")?, 204);
         assert!(influxd.url().starts_with("http://127.0.0.1:"));
         influxd.stop()?;

@@ -8,24 +8,70 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::influxd::wait_for_http;
 use crate::{Error, Launch, Server, find, require};
 
 /// How many ports to try when another process takes the free one first.
 pub(crate) const PORT_ATTEMPTS: usize = 5;
 
-/// A server's program: what to look for on the `PATH`, and the Debian package that installs it.
+/// A server's program: what to look for on the `PATH`, the Debian package that installs it, and
+/// how it says it is ready.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Program {
     /// The program, such as `mosquitto`.
     pub(crate) binary: &'static str,
     /// The Debian package that installs it.
     pub(crate) package: &'static str,
+    /// For an HTTP server, the request that answers once it is ready; `None`: ready once its
+    /// port accepts connections.
+    pub(crate) health: Option<Health>,
+}
+
+/// How an HTTP server says it is ready: `GET path` answers `status`, within `timeout` of its
+/// start (which is also how long it is given to listen, and to stop).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Health {
+    path: &'static str,
+    status: u16,
+    timeout: Duration,
+}
+
+impl Health {
+    /// `GET path` answers `status` within `timeout_secs` seconds.
+    pub(crate) const fn http(path: &'static str, status: u16, timeout_secs: u64) -> Health {
+        Health {
+            path,
+            status,
+            timeout: Duration::from_secs(timeout_secs),
+        }
+    }
 }
 
 impl Program {
+    /// `launch` with this program's timeout, if it has one.
+    pub(crate) fn timeout(self, launch: Launch) -> Launch {
+        match self.health {
+            Some(health) => launch.timeout(health.timeout),
+            None => launch,
+        }
+    }
+
+    /// Waits until `server` is ready (see [`Program::health`]).
+    pub(crate) fn wait_ready(self, server: &mut Server) -> Result<(), Error> {
+        match self.health {
+            Some(Health {
+                path,
+                status,
+                timeout,
+            }) => wait_for_http(server, path, status, timeout),
+            None => Ok(()),
+        }
+    }
+
     /// The program's path, or [`Error::NotInstalled`].
     pub(crate) fn find(self) -> Result<PathBuf, Error> {
         find(self.binary).ok_or_else(|| Error::NotInstalled {
@@ -61,13 +107,14 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Creates a temporary directory named after `name`, then starts the server `launch`
+    /// Creates a temporary directory named after `program`, then starts the server `launch`
     /// describes for a free port and that directory (writing its configuration there), on
-    /// another port when the first is taken.
+    /// another port when the first is taken, and waits until it is ready.
     pub(crate) fn start(
-        name: &str,
+        program: Program,
         mut launch: impl FnMut(u16, &Path) -> Result<Launch, Error>,
     ) -> Result<Self, Error> {
+        let name = program.binary;
         let dir = tempfile::Builder::new()
             .prefix(&format!("garonne-{name}-"))
             .tempdir()
@@ -75,8 +122,18 @@ impl Instance {
                 name: name.to_owned(),
                 source,
             })?;
-        let server = Server::start_on_free_port(PORT_ATTEMPTS, |port| launch(port, dir.path()))?;
+        let mut server = Server::start_on_free_port(PORT_ATTEMPTS, |port| {
+            launch(port, dir.path()).map(|l| program.timeout(l))
+        })?;
+        program.wait_ready(&mut server)?;
         Ok(Self { server, dir })
+    }
+
+    /// Stops the server if it runs, then starts it again on the same port with the same files,
+    /// and waits until it is ready.
+    pub(crate) fn restart(&mut self, program: Program) -> Result<(), Error> {
+        self.server.restart()?;
+        program.wait_ready(&mut self.server)
     }
 
     /// The host the server listens on: `127.0.0.1`.
@@ -121,9 +178,9 @@ impl Instance {
         self.server.stop()
     }
 
-    /// The process, for the server types' readiness checks and restarts.
-    pub(crate) fn server(&mut self) -> &mut Server {
-        &mut self.server
+    /// The address the server listens on: 127.0.0.1 and [`Instance::port`].
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.server.address()
     }
 }
 

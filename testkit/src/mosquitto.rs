@@ -9,6 +9,7 @@ use crate::{Error, Launch};
 const PROGRAM: Program = Program {
     binary: "mosquitto",
     package: "mosquitto",
+    health: None,
 };
 
 /// A mosquitto broker that runs until dropped.
@@ -100,13 +101,13 @@ impl Mosquitto {
     ///
     /// As [`Instance::stop`] and [`Mosquitto::start`].
     pub fn restart(&mut self) -> Result<(), Error> {
-        self.server().restart()
+        self.instance.restart(PROGRAM)
     }
 
     /// Writes the configuration in a new temporary directory and starts
     /// `program` with it, on another port if the first one is taken.
     fn start_program(program: PathBuf, extra_config: &str) -> Result<Self, Error> {
-        let instance = Instance::start(PROGRAM.binary, |port, dir| {
+        let instance = Instance::start(PROGRAM, |port, dir| {
             launch(&program, port, dir, extra_config)
         })?;
         Ok(Self { instance })

@@ -536,13 +536,30 @@ mod tests {
             .timeout(Duration::from_millis(500))
     }
 
+    /// A temporary directory and a free port for a test server.
+    fn dir_and_port() -> Result<(tempfile::TempDir, u16), Box<dyn std::error::Error>> {
+        Ok((tempfile::tempdir()?, free_port()?))
+    }
+
+    /// The error of a server that runs `script` and must fail to start (`why` otherwise).
+    fn start_failing(
+        dir: &Path,
+        port: u16,
+        script: &str,
+        why: &'static str,
+    ) -> Result<Error, &'static str> {
+        Server::start(shell(dir, port, script)).err().ok_or(why)
+    }
+
     #[test]
     fn a_process_that_exits_is_reported_with_its_log() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port()?;
-        let error = Server::start(shell(dir.path(), port, "echo first; echo boom >&2; exit 3"))
-            .err()
-            .ok_or("a failing process was reported as started")?;
+        let (dir, port) = dir_and_port()?;
+        let error = start_failing(
+            dir.path(),
+            port,
+            "echo first; echo boom >&2; exit 3",
+            "a failing process was reported as started",
+        )?;
         let message = error.to_string();
         assert!(matches!(error, Error::Exited { .. }), "{message}");
         assert!(
@@ -557,17 +574,19 @@ mod tests {
     #[test]
     fn a_process_that_does_not_listen_times_out_and_is_killed()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port()?;
+        let (dir, port) = dir_and_port()?;
         let pid_file = dir.path().join("pid");
         let script = format!(
             "echo $$ > {}; echo waiting; exec sleep 30",
             pid_file.display()
         );
         let started = Instant::now();
-        let error = Server::start(shell(dir.path(), port, &script))
-            .err()
-            .ok_or("a silent process was reported as started")?;
+        let error = start_failing(
+            dir.path(),
+            port,
+            &script,
+            "a silent process was reported as started",
+        )?;
         assert!(started.elapsed() < Duration::from_secs(5));
         let message = error.to_string();
         assert_eq!(
@@ -584,12 +603,14 @@ mod tests {
 
     #[test]
     fn a_taken_port_is_recognised() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port()?;
+        let (dir, port) = dir_and_port()?;
         let script = "echo 'Error: Address already in use' >&2; exit 1";
-        let error = Server::start(shell(dir.path(), port, script))
-            .err()
-            .ok_or("a failing process was reported as started")?;
+        let error = start_failing(
+            dir.path(),
+            port,
+            script,
+            "a failing process was reported as started",
+        )?;
         assert!(error.is_port_taken(), "{error}");
         Ok(())
     }
@@ -599,9 +620,12 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let squatter = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = squatter.local_addr()?.port();
-        let error = Server::start(shell(dir.path(), port, "echo ran > ran"))
-            .err()
-            .ok_or("a server was started on a port in use")?;
+        let error = start_failing(
+            dir.path(),
+            port,
+            "echo ran > ran",
+            "a server was started on a port in use",
+        )?;
         assert_eq!(
             error.to_string(),
             format!("sh cannot listen on 127.0.0.1:{port}: another process already does")
@@ -617,8 +641,7 @@ mod tests {
     #[test]
     fn a_listener_of_another_process_is_not_taken_for_the_server()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port()?;
+        let (dir, port) = dir_and_port()?;
         let started = dir.path().join("started");
         let squatter = thread::spawn({
             let started = started.clone();

@@ -3,20 +3,16 @@
 //! through InfluxDB's v2 write API.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::influxd::wait_for_http;
-use crate::instance::{Instance, Program, deref_instance};
+use crate::instance::{Health, Instance, Program, deref_instance};
 use crate::{Error, Launch};
 
 /// The server's program and package.
 const PROGRAM: Program = Program {
     binary: "victoria-metrics",
     package: "victoria-metrics",
+    health: Some(Health::http("/health", 200, 20)),
 };
-
-/// How long the server is given to start, and to answer `/health` after that.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A VictoriaMetrics server that runs until dropped.
 ///
@@ -89,20 +85,17 @@ impl Victoria {
     ///
     /// As [`Instance::stop`] and [`Victoria::start`].
     pub fn restart(&mut self) -> Result<(), Error> {
-        self.server().restart()?;
-        wait_for_http(self.server(), "/health", 200, START_TIMEOUT)
+        self.instance.restart(PROGRAM)
     }
 
     /// Starts `program` with its data in a new temporary directory, on another port if the
     /// first one is taken.
     fn start_program(program: PathBuf) -> Result<Self, Error> {
-        let mut instance = Instance::start(PROGRAM.binary, |port, dir| {
+        let instance = Instance::start(PROGRAM, |port, dir| {
             let log = dir.join("victoria-metrics.log");
             Ok(Launch::new(PROGRAM.binary, &program, port, log)
-                .args(arguments(port, &dir.join("data")))
-                .timeout(START_TIMEOUT))
+                .args(arguments(port, &dir.join("data"))))
         })?;
-        wait_for_http(instance.server(), "/health", 200, START_TIMEOUT)?;
         Ok(Self { instance })
     }
 }
@@ -138,7 +131,7 @@ mod tests {
         let Some(mut vm) = Victoria::start_or_skip() else {
             return Ok(());
         };
-        let address = vm.server().address();
+        let address = vm.address();
         assert_eq!(http_status(address, "/health")?, 200);
         vm.stop()?;
         assert!(http_status(address, "/health").is_err());
