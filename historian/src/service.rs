@@ -110,11 +110,8 @@ pub async fn serve<S: Store + 'static>(
     let stats = Arc::clone(&spool.stats);
     let metrics = Arc::new(Metrics::default());
 
-    let mut host = Host::new(
-        "historian",
-        config.mqtt.broker.clone(),
-        config.mqtt.client_id("historian", Session::Persistent),
-    );
+    let client_id = config.mqtt.client_id("historian", Session::Persistent);
+    let mut host = Host::new("historian", config.mqtt.broker.clone(), client_id);
     host.credentials = config.mqtt.credentials.clone();
     host.subscriptions = config
         .filters()

@@ -87,11 +87,8 @@ pub async fn serve(
         .map(|path| restore(&mut engine, path))
         .unwrap_or_default();
 
-    let mut host = Host::new(
-        "realtime",
-        config.mqtt.broker.clone(),
-        config.mqtt.client_id("realtime", Session::Persistent),
-    );
+    let client_id = config.mqtt.client_id("realtime", Session::Persistent);
+    let mut host = Host::new("realtime", config.mqtt.broker.clone(), client_id);
     host.credentials = config.mqtt.credentials.clone();
     host.subscriptions = vec![
         (topics.all_readings(), QoS::AtLeastOnce),

@@ -83,11 +83,8 @@ pub async fn serve(
     let topics = config.mqtt.topics();
     let app = App::new(&config, &areas, history, shutdown.clone());
 
-    let mut host = Host::new(
-        "server",
-        config.mqtt.broker.clone(),
-        config.mqtt.client_id("server", Session::Clean),
-    );
+    let client_id = config.mqtt.client_id("server", Session::Clean);
+    let mut host = Host::new("server", config.mqtt.broker.clone(), client_id);
     host.credentials = config.mqtt.credentials.clone();
     host.session = Session::Clean;
     host.batch = BATCH;
