@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
 use garonne_server::{App, Config, HistorySource, router};
+use garonne_testkit::Metrics;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -291,13 +292,15 @@ async fn every_route_answers_as_the_contract_says() {
         ("GET", "/healthz", "", 200, "", |b| assert_eq!(b, "ok\n")),
         ("GET", "/readyz", "", 503, "", |_| {}),
         ("GET", "/metrics", "", 200, "text/plain", |b| {
-            assert!(
-                b.contains("garonne_server_messages_total{kind=\"aggregate\"} 1"),
-                "{b}"
-            );
-            assert!(b.contains("garonne_server_sensors 2"), "{b}");
-            assert!(b.contains("garonne_server_alerts_active 1"), "{b}");
-            assert!(b.contains("garonne_server_history_queries_total 1"), "{b}");
+            let metrics = Metrics::parse(b);
+            for (sample, value) in [
+                ("garonne_server_messages_total{kind=\"aggregate\"}", 1.0),
+                ("garonne_server_sensors", 2.0),
+                ("garonne_server_alerts_active", 1.0),
+                ("garonne_server_history_queries_total", 1.0),
+            ] {
+                assert_eq!(metrics.get(sample), Some(value), "{sample} in {b}");
+            }
         }),
     ];
     for (method, uri, body, status, content_type, check) in cases {

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use garonne_server::{Config, HistorySource, ServerError, Summary};
-use garonne_testkit::{Mosquitto, Subscriber};
+use garonne_service::config::MqttConfig;
+use garonne_testkit::{Mosquitto, Subscriber, Task};
 use rumqttc::QoS;
 use serde_json::Value;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use common::*;
 
@@ -60,10 +59,8 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Value {
 struct Server {
     /// `http://127.0.0.1:PORT`.
     base: String,
-    /// `serve`, spawned.
-    task: JoinHandle<Result<Summary, ServerError>>,
-    /// Stops it.
-    shutdown: CancellationToken,
+    /// `serve`, spawned; stopped when dropped.
+    task: Task<Summary, ServerError>,
 }
 
 impl Server {
@@ -78,9 +75,10 @@ impl Server {
     ) -> Server {
         let polygons = dir.join("squares.geojson");
         std::fs::write(&polygons, SQUARES).expect("polygons");
+        let mut mqtt = MqttConfig::new(broker.url().parse().expect("broker URL"));
+        mqtt.client_id = client_id.map(str::to_owned);
         let config = Config {
-            broker: broker.url(),
-            client_id: client_id.map(str::to_owned),
+            mqtt,
             neighbourhoods: polygons,
             id_property: Some("code".into()),
             name_property: Some("label".into()),
@@ -91,23 +89,15 @@ impl Server {
         let areas = garonne_server::load_neighbourhoods(&config).expect("polygons load");
         let listener = garonne_server::bind(config.http_addr).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(garonne_server::serve(
-            config,
-            areas,
-            HistorySource::embedded(dir.join("history.sqlite")),
-            listener,
-            shutdown.clone(),
-        ));
+        let history = HistorySource::embedded(dir.join("history.sqlite"));
+        let task = Task::spawn("the server", |shutdown| {
+            garonne_server::serve(config, areas, history, listener, shutdown)
+        });
         eventually("/readyz to say ready", || async {
             (get(http, &format!("{base}/readyz")).await.0 == 200).then_some(())
         })
         .await;
-        Server {
-            base,
-            task,
-            shutdown,
-        }
+        Server { base, task }
     }
 }
 
@@ -297,12 +287,7 @@ async fn retained_state_live_events_history_and_a_broker_restart() {
     );
 
     // Shutdown returns although an event stream is open, and the stream ends.
-    server.shutdown.cancel();
-    let summary = tokio::time::timeout(WAIT, server.task)
-        .await
-        .expect("serve returns after shutdown")
-        .expect("task")
-        .expect("no error");
+    let summary = server.task.stop_within(WAIT).await;
     assert!(summary.sensors >= 3, "{summary:?}");
     let rest = tokio::time::timeout(WAIT, async {
         while let Some(Ok(_)) = events.next().await {}
@@ -328,10 +313,6 @@ async fn shutdown_returns_with_the_broker_gone() {
         (get(&http, &format!("{base}/readyz")).await.0 == 503).then_some(())
     })
     .await;
-    server.shutdown.cancel();
-    tokio::time::timeout(WAIT, server.task)
-        .await
-        .expect("serve returns after shutdown with the broker gone")
-        .expect("task")
-        .expect("no error");
+    // `serve` returns after shutdown with the broker gone.
+    server.task.stop_within(WAIT).await;
 }

@@ -107,13 +107,22 @@ where
     /// # Panics
     ///
     /// When it does not return in time, panics or returns an error.
-    pub async fn stop(mut self) -> T {
+    pub async fn stop(self) -> T {
+        self.stop_within(STOP_TIMEOUT).await
+    }
+
+    /// [`Task::stop`], with `timeout` instead of [`STOP_TIMEOUT`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Task::stop`].
+    pub async fn stop_within(mut self, timeout: Duration) -> T {
         self.shutdown.cancel();
         let handle = self.handle.take().expect("a task is stopped once");
         let name = &self.name;
-        tokio::time::timeout(STOP_TIMEOUT, handle)
+        tokio::time::timeout(timeout, handle)
             .await
-            .unwrap_or_else(|_| panic!("{name} stops within {STOP_TIMEOUT:?} of the shutdown"))
+            .unwrap_or_else(|_| panic!("{name} stops within {timeout:?} of the shutdown"))
             .unwrap_or_else(|e| panic!("the {name} task completes: {e}"))
             .unwrap_or_else(|e| panic!("{name} returns Ok: {e:?}"))
     }
