@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig};
 use rumqttc::QoS;
@@ -98,9 +99,11 @@ fn main() {
     for (qos, label) in [(QoS::AtMostOnce, "QoS 0"), (QoS::AtLeastOnce, "QoS 1")] {
         let before = forwarded.load(Ordering::Relaxed);
         let config = SimulateConfig {
-            broker: format!("mqtt://127.0.0.1:{port}").parse().expect("url"),
-            client_id: format!("bench-{label}").replace(' ', ""),
-            topic_prefix: "garonne".to_owned(),
+            mqtt: MqttConfig {
+                broker: format!("mqtt://127.0.0.1:{port}").parse().expect("url"),
+                client_id: Some(format!("bench-{label}").replace(' ', "")),
+                ..MqttConfig::default()
+            },
             data_dir: data_dir.clone(),
             neighbourhoods: None,
             fleet: FleetConfig {
