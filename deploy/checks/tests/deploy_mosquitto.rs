@@ -221,6 +221,13 @@ impl Broker {
     }
 
     /// Connects as `user` with its test password.
+    /// [`Broker::connect`], then subscribed to `filters`.
+    async fn subscribed(&self, user: &str, filters: &[String]) -> anyhow::Result<Client> {
+        let mut client = self.connect(user).await?;
+        client.subscribe(filters).await?;
+        Ok(client)
+    }
+
     async fn connect(&self, user: &str) -> anyhow::Result<Client> {
         Client::connect(self.port(), Some((user, password(user))))
             .await
@@ -422,8 +429,9 @@ async fn a_sensor_may_publish_under_its_own_id_only() -> anyhow::Result<()> {
         return Ok(());
     };
     let topics = Topics::default();
-    let mut historian = broker.connect("historian").await?;
-    historian.subscribe(&[topics.all_readings()]).await?;
+    let mut historian = broker
+        .subscribed("historian", &[topics.all_readings()])
+        .await?;
     let mut pi_a = broker.connect("pi-a").await?;
 
     pi_a.publish(&topics.reading("pi-b"), false, "pi-a as pi-b")
@@ -442,9 +450,8 @@ async fn only_realtime_publishes_aggregates() -> anyhow::Result<()> {
         return Ok(());
     };
     let topics = Topics::default();
-    let mut server = broker.connect("server").await?;
-    server
-        .subscribe(&[topics.all_aggregates(), topics.all_readings()])
+    let mut server = broker
+        .subscribed("server", &[topics.all_aggregates(), topics.all_readings()])
         .await?;
     let mut pi_a = broker.connect("pi-a").await?;
     let mut simulator = broker.connect("simulator").await?;
@@ -605,9 +612,11 @@ async fn the_viewer_reads_and_never_writes() -> anyhow::Result<()> {
         return Ok(());
     };
     let topics = Topics::default();
-    let mut viewer = broker.connect("viewer").await?;
-    viewer
-        .subscribe(&["$SYS/broker/uptime".to_owned(), topics.all_readings()])
+    let mut viewer = broker
+        .subscribed(
+            "viewer",
+            &["$SYS/broker/uptime".to_owned(), topics.all_readings()],
+        )
         .await?;
     let uptime = viewer.next_message("$SYS/broker/uptime").await?;
     assert_eq!(uptime.topic, "$SYS/broker/uptime");
@@ -631,8 +640,9 @@ async fn a_256_kib_payload_passes() -> anyhow::Result<()> {
         return Ok(());
     };
     let topics = Topics::default();
-    let mut historian = broker.connect("historian").await?;
-    historian.subscribe(&[topics.all_senml()]).await?;
+    let mut historian = broker
+        .subscribed("historian", &[topics.all_senml()])
+        .await?;
     let mut pi_a = broker.connect("pi-a").await?;
     let pack = Received::new(topics.senml("pi-a"), "x".repeat(256 * 1024));
     pi_a.publish(&pack.topic, false, &pack.payload).await?;
@@ -665,8 +675,9 @@ async fn retained_messages_survive_a_restart() -> anyhow::Result<()> {
         "no persistence file after a restart; broker log:\n{}",
         broker.log()
     );
-    let mut viewer = broker.connect("viewer").await?;
-    viewer.subscribe(&[topics.all_aggregates()]).await?;
+    let mut viewer = broker
+        .subscribed("viewer", &[topics.all_aggregates()])
+        .await?;
     assert_eq!(viewer.receive_through(&aggregate).await?, [aggregate]);
     Ok(())
 }
