@@ -346,27 +346,7 @@ async fn drive(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff.reset();
                 owed = 0;
-                if subscription.is_some() && ack.session_present {
-                    counters.subscribed.store(true, Ordering::Relaxed);
-                }
-                if let Some(sub) = &subscription
-                    && !ack.session_present
-                {
-                    // try_: the request queue is read by this very loop, so waiting on it
-                    // here could never end. It holds far more than one request.
-                    let filters = sub
-                        .filters
-                        .iter()
-                        .map(|(f, qos)| rumqttc::SubscribeFilter::new(f.clone(), *qos));
-                    if let Err(error) = sub.client.try_subscribe_many(filters) {
-                        warn!(broker = %broker, %error, "cannot queue the MQTT subscription");
-                    }
-                }
-                counters.connected.store(true, Ordering::Relaxed);
-                if counters.connections.fetch_add(1, Ordering::Relaxed) > 0 {
-                    info!(broker = %broker, "MQTT connection restored");
-                }
-                counters.changed.notify_waiters();
+                connected(&ack, subscription.as_ref(), &counters, &broker);
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 if let Some(sub) = &subscription {
@@ -402,15 +382,7 @@ async fn drive(
             }
             Ok(_) => {}
             Err(error) => {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                let was_connected = counters.connected.swap(false, Ordering::Relaxed);
-                counters.subscribed.store(false, Ordering::Relaxed);
-                if was_connected {
-                    warn!(broker = %broker, %error, "MQTT connection lost, reconnecting");
-                } else if counters.errors.load(Ordering::Relaxed) == 1 {
-                    warn!(broker = %broker, %error, "cannot reach the MQTT broker, retrying");
-                }
-                counters.changed.notify_waiters();
+                let was_connected = lost(&error, &counters, &broker);
                 if was_connected && !reconnect {
                     return;
                 }
@@ -418,6 +390,51 @@ async fn drive(
             }
         }
     }
+}
+
+/// A CONNACK: the subscription asked for again unless the broker kept the session, and the
+/// connection counted.
+fn connected(
+    ack: &rumqttc::ConnAck,
+    subscription: Option<&Subscription>,
+    counters: &Counters,
+    broker: &BrokerUrl,
+) {
+    if let Some(sub) = subscription {
+        if ack.session_present {
+            counters.subscribed.store(true, Ordering::Relaxed);
+        } else {
+            // try_: the request queue is read by the event loop that called this, so waiting
+            // on it here could never end. It holds far more than one request.
+            let filters = sub
+                .filters
+                .iter()
+                .map(|(f, qos)| rumqttc::SubscribeFilter::new(f.clone(), *qos));
+            if let Err(error) = sub.client.try_subscribe_many(filters) {
+                warn!(broker = %broker, %error, "cannot queue the MQTT subscription");
+            }
+        }
+    }
+    counters.connected.store(true, Ordering::Relaxed);
+    if counters.connections.fetch_add(1, Ordering::Relaxed) > 0 {
+        info!(broker = %broker, "MQTT connection restored");
+    }
+    counters.changed.notify_waiters();
+}
+
+/// An error of the event loop: counted, said once (or at each lost connection); returns whether
+/// a connection was established until then.
+fn lost(error: &rumqttc::ConnectionError, counters: &Counters, broker: &BrokerUrl) -> bool {
+    counters.errors.fetch_add(1, Ordering::Relaxed);
+    let was_connected = counters.connected.swap(false, Ordering::Relaxed);
+    counters.subscribed.store(false, Ordering::Relaxed);
+    if was_connected {
+        warn!(broker = %broker, %error, "MQTT connection lost, reconnecting");
+    } else if counters.errors.load(Ordering::Relaxed) == 1 {
+        warn!(broker = %broker, %error, "cannot reach the MQTT broker, retrying");
+    }
+    counters.changed.notify_waiters();
+    was_connected
 }
 
 /// Largest MQTT packet accepted from the broker: the protocol's own maximum.
