@@ -448,6 +448,44 @@ async fn the_deployed_nginx_config_fronts_the_server() {
     }
     drop(events);
 
+    // Event streams held open from one address: 64 pass, the next is told to slow down (JSON
+    // 429), and one passes again once the others are closed.
+    let open_stream = || async {
+        http.get(format!("{base}/events?kinds=aggregate"))
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .expect("events")
+    };
+    let mut streams = Vec::new();
+    for n in 0..64 {
+        let stream = open_stream().await;
+        assert_eq!(
+            stream.status().as_u16(),
+            200,
+            "stream {n}: {}",
+            proxy.log_tail()
+        );
+        streams.push(stream);
+    }
+    let refused = open_stream().await;
+    assert_eq!(
+        refused.status().as_u16(),
+        429,
+        "a 65th stream from one address"
+    );
+    let refusal = refused.text().await.expect("body");
+    assert!(refusal.contains("too many requests"), "{refusal}");
+    drop(streams);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while open_stream().await.status().as_u16() != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "streams closed, yet a new one is still refused"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Hammering the API: JSON 429s that say to slow down, with the security headers.
     let mut refused = None;
     let mut passed = 0;
