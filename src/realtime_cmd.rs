@@ -39,6 +39,10 @@ pub struct RealtimeArgs {
     /// Do not save or restore the state.
     #[arg(long, conflicts_with = "snapshot")]
     no_snapshot: bool,
+    /// How often the state is saved while running, e.g. 1m: at most this much of the windows
+    /// is lost to a crash.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    snapshot_every: Option<Duration>,
 }
 
 /// Runs realtime until Ctrl-C or SIGTERM, then prints what it did.
@@ -89,6 +93,9 @@ fn config(args: RealtimeArgs) -> anyhow::Result<Option<Config>> {
     set(&mut config.snapshot, args.snapshot.map(Some));
     if args.no_snapshot {
         config.snapshot = None;
+    }
+    if let Some(v) = args.snapshot_every {
+        config.snapshot_every_secs = secs(v, "snapshot-every")?;
     }
     config.validate()?;
     Ok(Some(config))

@@ -8,6 +8,7 @@
 //! emit_every_ms = 5000
 //! lateness_secs = 120
 //! snapshot = "data/realtime-snapshot.json"
+//! snapshot_every_secs = 60   # also saved at shutdown
 //!
 //! [mqtt]
 //! broker = "mqtt://127.0.0.1:1883"
@@ -57,8 +58,12 @@ pub struct Config {
     pub publish_rolling: bool,
     /// How far ahead of this service's clock a reading may be, seconds.
     pub max_future_skew_secs: u32,
-    /// Where the state is saved at shutdown and read at start-up; `None`: not saved.
+    /// Where the state is saved (every `snapshot_every_secs` and at shutdown) and read at
+    /// start-up; `None`: not saved.
     pub snapshot: Option<PathBuf>,
+    /// How often the state is saved while running, seconds: what a crash (SIGKILL, power cut)
+    /// can lose of the windows is at most this much.
+    pub snapshot_every_secs: u32,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub metrics_addr: SocketAddr,
     /// The broker, the topic prefix and the client id (`garonne-realtime` when unset: fixed,
@@ -69,7 +74,7 @@ pub struct Config {
 }
 
 /// The comments of `--print-default-config`.
-const NOTES: [(&str, &str); 10] = [
+const NOTES: [(&str, &str); 11] = [
     (
         "neighbourhoods",
         "The polygons (GeoJSON); id_property and name_property name their properties when\n\
@@ -95,7 +100,12 @@ const NOTES: [(&str, &str); 10] = [
     ),
     (
         "snapshot",
-        "Where the state is saved at shutdown (remove the line: not saved).",
+        "Where the state is saved, periodically and at shutdown (remove the line: not saved).",
+    ),
+    (
+        "snapshot_every_secs",
+        "How often the state is saved while running, seconds: at most this much of the\n\
+         windows is lost to a crash.",
     ),
     ("metrics_addr", "Address of /healthz, /readyz and /metrics."),
     (
@@ -119,6 +129,7 @@ impl Config {
             publish_rolling: core.publish_rolling,
             max_future_skew_secs: core.limits.max_future_skew_secs,
             snapshot: Some(state.snapshot()),
+            snapshot_every_secs: 60,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9181)),
             mqtt: MqttConfig::default(),
             alerts: Vec::new(),
@@ -169,6 +180,7 @@ impl ServiceConfig for Config {
         }
         check_range!(self.emit_every_ms in 10..=3_600_000,
             "10 ms to 1 h (e.g. 5000 for every 5 s)")?;
+        check_range!(self.snapshot_every_secs in 1..=86_400, "1 s to 1 day (e.g. 60)")?;
         if self.lateness_secs > 86_400 {
             return Err(format!(
                 "lateness of {} s is over a day: use at most 1 day",

@@ -107,7 +107,13 @@ pub async fn serve(
         "realtime running"
     );
 
-    let mut realtime = Realtime::new(engine, config.snapshot.clone());
+    let saving = config.snapshot.clone().map(|path| Saving {
+        path,
+        every_nanos: i64::from(config.snapshot_every_secs) * 1_000_000_000,
+        next: None,
+        writing: None,
+    });
+    let mut realtime = Realtime::new(engine, saving);
     let ops = Ops {
         listener,
         metrics: realtime.metrics(n_areas),
@@ -155,18 +161,63 @@ struct Realtime {
     out: Vec<Publish>,
     /// The core's counters as of the last tick, for `/metrics` (read by the ops task).
     shared: Arc<Mutex<Counters>>,
-    /// Where the state is saved at shutdown.
-    snapshot: Option<PathBuf>,
+    /// Where and when the state is saved; `None`: not saved.
+    saving: Option<Saving>,
+}
+
+/// The periodic snapshot: every `every_nanos` while running, written on a blocking thread so
+/// that the host's loop never waits on the disk, and once more at shutdown.
+///
+/// Design: readings are acknowledged once folded in memory (the broker would hand a reading
+/// over again only to a session that never acknowledged it), so a crash loses what was folded
+/// since the last snapshot: at most `snapshot_every_secs` of the windows (docs/realtime.md).
+struct Saving {
+    path: PathBuf,
+    every_nanos: i64,
+    /// When the next snapshot is due (the first one a period after start).
+    next: Option<Timestamp>,
+    /// The snapshot being written, if one is.
+    writing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Saving {
+    /// Starts writing `snapshot` if one is due and none is being written.
+    fn tick(&mut self, engine: &Engine, now: Timestamp) {
+        self.writing.take_if(|writing| writing.is_finished());
+        let due = *self
+            .next
+            .get_or_insert_with(|| now.add_nanos(self.every_nanos));
+        if self.writing.is_some() || now < due {
+            return;
+        }
+        self.next = Some(now.add_nanos(self.every_nanos));
+        let snapshot = engine.snapshot(now);
+        let path = self.path.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            if let Err(e) = snapshot.save(&path) {
+                warn!(path = %path.display(), error = %Chain(&e),
+                    "cannot save the state, trying again next period");
+            }
+        }));
+    }
+
+    /// Waits for a snapshot being written, then writes the last one.
+    async fn last(&mut self, engine: &Engine, now: Timestamp) -> Result<(), SnapshotError> {
+        if let Some(writing) = self.writing.take() {
+            let _ = writing.await;
+        }
+        engine.snapshot(now).save(&self.path)
+    }
 }
 
 impl Realtime {
-    fn new(engine: Engine, snapshot: Option<PathBuf>) -> Realtime {
+    fn new(engine: Engine, saving: Option<Saving>) -> Realtime {
         let shared = Arc::new(Mutex::new(engine.counters().clone()));
         Realtime {
             engine,
             out: Vec::new(),
             shared,
-            snapshot,
+            saving,
         }
     }
 
@@ -218,14 +269,17 @@ impl Transform for Realtime {
         if let Ok(mut c) = self.shared.lock() {
             c.clone_from(self.engine.counters());
         }
+        if let Some(saving) = &mut self.saving {
+            saving.tick(&self.engine, now);
+        }
     }
 
     async fn shutdown(&mut self, now: Timestamp, outbox: &mut Outbox) -> Result<(), RealtimeError> {
         self.engine.emit(now, &mut self.out);
         self.publish(outbox);
-        if let Some(path) = &self.snapshot {
-            self.engine.snapshot(now).save(path)?;
-            info!(path = %path.display(), sensors = self.engine.counters().sensors, "state saved");
+        if let Some(saving) = &mut self.saving {
+            saving.last(&self.engine, now).await?;
+            info!(path = %saving.path.display(), sensors = self.engine.counters().sensors, "state saved");
         }
         Ok(())
     }
