@@ -69,6 +69,11 @@ pub struct Metrics {
     pub rejected_batches: AtomicU64,
     /// Points in those batches.
     pub rejected_points: AtomicU64,
+    /// Batches written again in halves: refused, too large for the store, or not answered in
+    /// time.
+    pub batches_split: AtomicU64,
+    /// Times the rejected file reached its bound and was rotated.
+    pub rejected_rotations: AtomicU64,
     /// Messages that gave no point, by reason (`not-stored`, `empty`, or the payload rule).
     pub skipped: Mutex<BTreeMap<String, u64>>,
 }
@@ -158,6 +163,16 @@ impl Metrics {
             "garonne_historian_rejected_points_total",
             "Points the store refused for good, kept in the spool's rejected file.",
             load(&self.rejected_points),
+        )
+        .counter(
+            "garonne_historian_batches_split_total",
+            "Batches written again in halves: refused, too large for the store or not answered in time.",
+            load(&self.batches_split),
+        )
+        .counter(
+            "garonne_historian_rejected_file_rotations_total",
+            "Times the rejected file reached its bound (16 MiB) and was rotated to rejected.lp.1.",
+            load(&self.rejected_rotations),
         );
         if let Ok(skipped) = self.skipped.lock() {
             e.counter_by(

@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, ConfigError, ServiceConfig};
 use crate::metrics::Metrics;
@@ -487,12 +487,14 @@ async fn write_batches<S: Store + 'static>(
     }
 }
 
-/// Writes `points`, retrying while the store is unavailable and splitting a batch the store
-/// refuses until the points it will never take are found (kept in the rejected file). Returns
-/// false if stopped before the store took them.
+/// Writes `points`, retrying while the store is unavailable, and splitting a batch the store
+/// refuses, finds too large or does not answer in time, until it takes the rest; the points it
+/// will never take are kept in the rejected file (one write and one sync for all of them).
+/// Returns false if stopped before the store took them.
 async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> bool {
     let metrics = &drain.metrics;
     let mut pending: Vec<&[Point]> = vec![points];
+    let mut set_aside: Vec<(&Point, String)> = Vec::new();
     let mut backoff = Backoff::new(RETRY_START, RETRY_MAX);
     let mut failing_since: Option<Instant> = None;
     while let Some(batch) = pending.pop() {
@@ -500,7 +502,7 @@ async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> 
             continue;
         }
         let started = Instant::now();
-        match store.write(batch).await {
+        let error = match store.write(batch).await {
             Ok(()) => {
                 metrics.store_write.observe(started.elapsed());
                 metrics.batches_written.fetch_add(1, Ordering::Relaxed);
@@ -515,8 +517,12 @@ async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> 
                     );
                 }
                 backoff.reset();
+                continue;
             }
-            Err(StoreError::Unavailable(why)) => {
+            Err(error) => error,
+        };
+        match Next::after(error, batch.len()) {
+            Next::Retry(why) => {
                 metrics.store_retries.fetch_add(1, Ordering::Relaxed);
                 if failing_since.is_none() {
                     failing_since = Some(Instant::now());
@@ -528,41 +534,94 @@ async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> 
                     () = backoff.wait() => {}
                 }
             }
-            Err(StoreError::Rejected(why)) if batch.len() > 1 => {
-                // Find the culprits: the halves are written (or split) in turn.
+            Next::Split(why) => {
+                // Find the culprits, or batches small enough: the halves are written (or split)
+                // in turn.
+                metrics.batches_split.fetch_add(1, Ordering::Relaxed);
+                debug!(store = store.name(), error = %why, points = batch.len(), "writing the batch in halves");
                 let (a, b) = batch.split_at(batch.len() / 2);
                 pending.push(b);
                 pending.push(a);
-                let _ = why;
             }
-            Err(StoreError::Rejected(why)) => {
+            Next::SetAside(why) => {
                 metrics.rejected_points.fetch_add(1, Ordering::Relaxed);
                 metrics.rejected_batches.fetch_add(1, Ordering::Relaxed);
                 warn!(store = store.name(), error = %why, file = %drain.rejected.display(), "the store refused a point for good; it is kept in the rejected file");
-                if let Err(e) = keep_rejected(&drain.rejected, &batch[0], &why) {
-                    error!(error = %e, file = %drain.rejected.display(), "cannot keep the refused point");
-                }
+                set_aside.push((&batch[0], why));
+            }
+        }
+    }
+    if !set_aside.is_empty() {
+        match keep_rejected(&drain.rejected, &set_aside) {
+            Ok(true) => {
+                metrics.rejected_rotations.fetch_add(1, Ordering::Relaxed);
+                warn!(file = %drain.rejected.display(), max_bytes = REJECTED_MAX_BYTES, "the rejected file was full: the older half moved to rejected.lp.1, replacing what was there");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                error!(error = %e, file = %drain.rejected.display(), "cannot keep the refused points");
             }
         }
     }
     true
 }
 
-/// Appends a refused point, in line protocol, with the store's reason as a comment line.
-fn keep_rejected(file: &Path, point: &Point, why: &str) -> std::io::Result<()> {
+/// What the drain does after a failed store write.
+enum Next {
+    /// The same batch again, after a backoff: the store is down, slow or overloaded.
+    Retry(String),
+    /// The batch again in halves: it holds points the store refuses, or is too large for it.
+    Split(String),
+    /// The one point aside in the rejected file: the store will never take it.
+    SetAside(String),
+}
+
+impl Next {
+    fn after(error: StoreError, points: usize) -> Next {
+        match error {
+            StoreError::Unavailable(why) => Next::Retry(why),
+            StoreError::Rejected(why) | StoreError::TooLarge(why) | StoreError::TimedOut(why)
+                if points > 1 =>
+            {
+                Next::Split(why)
+            }
+            StoreError::Rejected(why) | StoreError::TooLarge(why) => Next::SetAside(why),
+            // One point not answered in time: the store is slow, not the point too large.
+            StoreError::TimedOut(why) => Next::Retry(why),
+        }
+    }
+}
+
+/// The rejected file's bound: past it, the file is renamed `rejected.lp.1` (replacing the one
+/// there) and a new one begins, so refused points take at most twice this on disk.
+pub const REJECTED_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Appends the refused points, in line protocol, each after the store's reason as a comment
+/// line, and syncs once; rotates the file first when it is past [`REJECTED_MAX_BYTES`]. Returns
+/// whether it rotated.
+fn keep_rejected(file: &Path, points: &[(&Point, String)]) -> std::io::Result<bool> {
     use std::io::Write;
-    let mut line = String::new();
-    lineproto::encode(point, &mut line);
+    let rotated = std::fs::metadata(file).is_ok_and(|m| m.len() >= REJECTED_MAX_BYTES);
+    if rotated {
+        std::fs::rename(file, file.with_extension("lp.1"))?;
+    }
+    let mut text = String::new();
+    let now = Timestamp::now();
+    for (point, why) in points {
+        let reason = why.replace('\n', " ");
+        text.push_str(&format!("# {now} refused: {reason}\n"));
+        lineproto::encode(point, &mut text);
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(file)?;
-    let reason = why.replace('\n', " ");
-    write!(f, "# {} refused: {reason}\n{line}", Timestamp::now())?;
-    if !line.ends_with('\n') {
-        writeln!(f)?;
-    }
-    f.sync_data()
+    f.write_all(text.as_bytes())?;
+    f.sync_data()?;
+    Ok(rotated)
 }
 
 #[cfg(test)]
@@ -579,6 +638,20 @@ mod tests {
         bad: BTreeSet<i64>,
         calls: usize,
         kept: Vec<i64>,
+        /// Batches of more points than this are refused as too large (413).
+        too_large_over: usize,
+    }
+
+    impl Scripted {
+        fn new(down_for: usize, bad: BTreeSet<i64>) -> Scripted {
+            Scripted {
+                down_for,
+                bad,
+                calls: 0,
+                kept: Vec::new(),
+                too_large_over: usize::MAX,
+            }
+        }
     }
 
     impl Store for Scripted {
@@ -590,6 +663,9 @@ mod tests {
             self.calls += 1;
             if self.calls <= self.down_for {
                 return Err(StoreError::Unavailable("connection refused".into()));
+            }
+            if points.len() > self.too_large_over {
+                return Err(StoreError::TooLarge("413 request entity too large".into()));
             }
             if points.iter().any(|p| self.bad.contains(&p.time_ns)) {
                 return Err(StoreError::Rejected("field type conflict".into()));
@@ -624,12 +700,7 @@ mod tests {
     async fn a_store_that_is_down_gets_the_same_batch_again_until_it_takes_it() {
         let dir = tempfile::tempdir().expect("temp dir");
         let drain = drain_settings(dir.path(), CancellationToken::new());
-        let mut store = Scripted {
-            down_for: 6,
-            bad: BTreeSet::new(),
-            calls: 0,
-            kept: Vec::new(),
-        };
+        let mut store = Scripted::new(6, BTreeSet::new());
         let points: Vec<Point> = (0..10).map(point).collect();
         assert!(write_all(&drain, &mut store, &points).await);
         assert_eq!(store.kept, (0..10).collect::<Vec<_>>());
@@ -642,12 +713,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let drain = drain_settings(dir.path(), CancellationToken::new());
         let bad = BTreeSet::from([3, 64, 65]);
-        let mut store = Scripted {
-            down_for: 0,
-            bad: bad.clone(),
-            calls: 0,
-            kept: Vec::new(),
-        };
+        let mut store = Scripted::new(0, bad.clone());
         let points: Vec<Point> = (0..100).map(point).collect();
         assert!(write_all(&drain, &mut store, &points).await);
         let mut kept = store.kept.clone();
@@ -669,16 +735,82 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_batch_too_large_for_the_store_is_written_in_halves_and_nothing_is_set_aside() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let drain = drain_settings(dir.path(), CancellationToken::new());
+        let mut store = Scripted::new(0, BTreeSet::new());
+        store.too_large_over = 16;
+        let points: Vec<Point> = (0..100).map(point).collect();
+        // Before: a 413 was "unavailable", and the same batch was tried again forever.
+        let written = tokio::time::timeout(
+            Duration::from_secs(600),
+            write_all(&drain, &mut store, &points),
+        )
+        .await
+        .expect("written, not retried forever");
+        assert!(written);
+        let mut kept = store.kept.clone();
+        kept.sort_unstable();
+        assert_eq!(
+            kept,
+            (0..100).collect::<Vec<_>>(),
+            "every point written once"
+        );
+        assert!(drain.metrics.batches_split.load(Ordering::Relaxed) >= 7);
+        assert_eq!(drain.metrics.rejected_points.load(Ordering::Relaxed), 0);
+        assert!(!dir.path().join(REJECTED_FILE).exists());
+    }
+
+    #[test]
+    fn a_failed_write_is_retried_split_or_set_aside_as_its_cause_says() {
+        let why = || "why".to_owned();
+        for (error, points, next) in [
+            (StoreError::Unavailable(why()), 10, "retry"),
+            (StoreError::Unavailable(why()), 1, "retry"),
+            (StoreError::Rejected(why()), 10, "split"),
+            (StoreError::Rejected(why()), 1, "aside"),
+            (StoreError::TooLarge(why()), 10, "split"),
+            (StoreError::TooLarge(why()), 1, "aside"),
+            (StoreError::TimedOut(why()), 10, "split"),
+            // One point not answered in time: the store is slow; nothing is set aside.
+            (StoreError::TimedOut(why()), 1, "retry"),
+        ] {
+            let got = match Next::after(error, points) {
+                Next::Retry(_) => "retry",
+                Next::Split(_) => "split",
+                Next::SetAside(_) => "aside",
+            };
+            assert_eq!(got, next, "{points} points");
+        }
+    }
+
+    #[test]
+    fn the_rejected_file_is_rotated_at_its_bound() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join(REJECTED_FILE);
+        let full = usize::try_from(REJECTED_MAX_BYTES).expect("fits");
+        std::fs::write(&file, vec![b'#'; full]).expect("a full file");
+        let p = point(7);
+        assert!(keep_rejected(&file, &[(&p, "bad".to_owned())]).expect("kept"));
+        let rotated = dir.path().join("rejected.lp.1");
+        assert_eq!(
+            std::fs::metadata(&rotated).expect("rotated").len(),
+            REJECTED_MAX_BYTES
+        );
+        let text = std::fs::read_to_string(&file).expect("new file");
+        assert!(
+            text.ends_with("reading,sensor=s-1 temperature=20.5 7\n"),
+            "{text}"
+        );
+        assert!(!keep_rejected(&file, &[(&p, "bad".to_owned())]).expect("kept"));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn stopping_while_the_store_is_down_leaves_the_batch_uncommitted() {
         let dir = tempfile::tempdir().expect("temp dir");
         let stop = CancellationToken::new();
         let drain = drain_settings(dir.path(), stop.clone());
-        let mut store = Scripted {
-            down_for: usize::MAX,
-            bad: BTreeSet::new(),
-            calls: 0,
-            kept: Vec::new(),
-        };
+        let mut store = Scripted::new(usize::MAX, BTreeSet::new());
         let points: Vec<Point> = (0..10).map(point).collect();
         let stopper = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(30)).await;

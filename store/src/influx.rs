@@ -381,9 +381,10 @@ fn status_error(status: u16, body: &str, target: Target<'_>) -> StoreError {
         } else {
             format!("{server} has no write endpoint (404: {said}): check the URL")
         }),
-        413 => StoreError::Unavailable(format!(
-            "{server} refused a batch too large ({status}: {said}): lower the historian's \
-             batch size or raise the server's limit (InfluxDB 1.x: [http] max-body-size)"
+        413 => StoreError::TooLarge(format!(
+            "{server} refused a batch too large ({status}: {said}): the historian writes it in \
+             smaller ones; lower its batch size or raise the server's limit (InfluxDB 1.x: \
+             [http] max-body-size) to avoid the split"
         )),
         _ => StoreError::Unavailable(format!("{server} answered {status}: {said}")),
     }
@@ -396,9 +397,15 @@ fn transport_error(
     connect: bool,
     error: &(dyn std::error::Error + 'static),
 ) -> StoreError {
+    if timed_out && !connect {
+        return StoreError::TimedOut(format!(
+            "{server} did not answer within {} s",
+            REQUEST_TIMEOUT.as_secs()
+        ));
+    }
     if timed_out {
         return StoreError::Unavailable(format!(
-            "{server} did not answer within {} s",
+            "cannot reach {server} within {} s",
             REQUEST_TIMEOUT.as_secs()
         ));
     }
@@ -450,9 +457,14 @@ mod tests {
                 StoreError::Unavailable(_)
             )
         };
-        for status in [401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504] {
+        for status in [401, 403, 404, 405, 408, 429, 500, 502, 503, 504] {
             assert!(unavailable(status, "{}"), "{status}");
         }
+        // Too large: written again in halves, not retried as it is forever.
+        assert!(matches!(
+            status_error(413, "{}", target(&none)),
+            StoreError::TooLarge(_)
+        ));
         for (status, body) in [
             (400, r#"{"error":"unable to parse 'x': missing fields"}"#),
             (

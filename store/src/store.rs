@@ -19,6 +19,15 @@ pub enum StoreError {
     /// this: the data waits in the spool for the fix.
     #[error("the store refused the points: {0}")]
     Rejected(String),
+    /// The store refused the batch as too large (HTTP 413). The historian writes it again in
+    /// halves; a single point still refused is set aside as a [`StoreError::Rejected`] one is.
+    #[error("the store refused a batch too large: {0}")]
+    TooLarge(String),
+    /// The store took the request but did not answer in time: the batch may be too large for
+    /// it, or the store overloaded. The historian writes it again in halves; a single point is
+    /// retried as an [`StoreError::Unavailable`] batch is (nothing is dropped).
+    #[error("the store did not answer in time: {0}")]
+    TimedOut(String),
 }
 
 /// A sink for points. Writing is idempotent: a point written twice (same measurement, tags
