@@ -62,6 +62,9 @@ pub struct Config {
     pub events_buffer: usize,
     /// Most event-stream (`/events`) clients at once; past it, new ones get 503.
     pub max_event_clients: usize,
+    /// How long a client has to send its request headers, seconds; past it, the connection is
+    /// closed (a client sending a byte at a time holds nothing for longer).
+    pub header_read_timeout_secs: u32,
     /// The broker, the topic prefix and the client id (unset: `garonne-server-{pid}-{random}`,
     /// so several servers can share a broker; the server keeps no session: it rebuilds its
     /// state from retained messages).
@@ -72,7 +75,7 @@ pub struct Config {
 }
 
 /// The comments of `--print-default-config`.
-const NOTES: [(&str, &str); 8] = [
+const NOTES: [(&str, &str); 9] = [
     (
         "http_addr",
         "Address of the web server (pages, API, events, /healthz, /readyz, /metrics).",
@@ -99,6 +102,10 @@ const NOTES: [(&str, &str); 8] = [
     (
         "max_event_clients",
         "Most event-stream (/events) clients at once.",
+    ),
+    (
+        "header_read_timeout_secs",
+        "How long a client has to send its request headers, seconds.",
     ),
     (
         "[store]",
@@ -134,6 +141,7 @@ impl ServiceConfig for Config {
         check_range!(self.events_buffer in 16..=1_000_000,
             "16 to 1000000 messages (4096 is plenty)")?;
         check_range!(self.max_event_clients in 1..=1_000_000, "1 to 1000000")?;
+        check_range!(self.header_read_timeout_secs in 1..=300, "1 to 300 s (10 is plenty)")?;
         self.store.validate()?;
         // History is read with InfluxQL, from a database: for 2.x/3.x the one mapped to the
         // bucket (DBRP).
@@ -164,6 +172,7 @@ impl ServiceConfig for Config {
             max_sensors: 100_000,
             events_buffer: 4096,
             max_event_clients: 10_000,
+            header_read_timeout_secs: 10,
             mqtt: MqttConfig::default(),
             store: StoreConfig::embedded(data.history()),
         }

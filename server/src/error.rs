@@ -77,7 +77,4 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
-    /// The HTTP server failed.
-    #[error("the web server stopped")]
-    Serve(#[source] std::io::Error),
 }

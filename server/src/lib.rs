@@ -21,6 +21,7 @@
 //! - [`pages`]: the askama page shells, French and English.
 //! - [`error`]: API errors (JSON with what to fix) and start-up errors.
 //! - [`service`]: the MQTT feed and the HTTP server: [`run`] and [`serve`].
+//! - `http`: the HTTP/1.1 connection loop, with its bound on the time to send headers.
 
 pub mod api;
 pub mod app;
@@ -29,6 +30,7 @@ pub mod error;
 pub mod events;
 pub mod geojson;
 pub mod history;
+mod http;
 pub mod live;
 pub mod pages;
 pub mod service;

@@ -117,13 +117,17 @@ pub async fn serve(
         static_dir = %config.static_dir.display(),
         "server running"
     );
-    let served = axum::serve(listener, router(Arc::clone(&app)))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let header_read_timeout = Duration::from_secs(config.header_read_timeout_secs.into());
+    crate::http::serve(
+        listener,
+        router(Arc::clone(&app)),
+        header_read_timeout,
+        shutdown.clone(),
+    )
+    .await;
 
     // The host applies what already arrived and disconnects.
     let _ = feeder.await;
-    served.map_err(ServerError::Serve)?;
     let live = app.live();
     Ok(Summary {
         counters: live.counters().clone(),
