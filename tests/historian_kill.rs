@@ -11,7 +11,7 @@ use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig};
 use garonne_store::influx::{Credentials, InfluxV1};
-use garonne_testkit::{Influxd, Launch, Mosquitto, Server, is_ready};
+use garonne_testkit::{Influxd, Launch, Mosquitto, Server, wait_until_ready};
 use rumqttc::QoS;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -49,19 +49,6 @@ fn start_historian(broker: &Mosquitto, influx: &Influxd, dir: &Path) -> Server {
     .expect("garonne historian starts")
 }
 
-/// Waits until the historian answers `/readyz` (connected to the broker).
-async fn wait_ready(historian: &Server) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !is_ready(historian.address()).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "garonne historian never became ready: {}",
-            historian.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn stored_readings(influx_url: &str) -> u64 {
     let url = reqwest::Url::parse_with_params(
         &format!("{influx_url}/query"),
@@ -91,7 +78,12 @@ async fn a_historian_killed_mid_stream_loses_nothing_once_restarted() {
         .expect("database");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut historian = start_historian(&broker, &influx, dir.path());
-    wait_ready(&historian).await;
+    // Ready: connected to the broker.
+    assert!(
+        wait_until_ready(historian.address(), Duration::from_secs(20)).await,
+        "garonne historian never became ready: {}",
+        historian.log_tail()
+    );
     // Connected is not yet subscribed: give the SUBSCRIBE its round trip.
     tokio::time::sleep(Duration::from_millis(500)).await;
 

@@ -68,7 +68,7 @@ pub use error::Error;
 pub use influxd::Influxd;
 pub use install::{find, require};
 pub use instance::Instance;
-pub use metrics::{Metrics, is_ready};
+pub use metrics::{Metrics, is_ready, wait_until_ready};
 pub use mosquitto::Mosquitto;
 pub use port::free_port;
 pub use server::{Launch, Server};

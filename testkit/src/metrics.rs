@@ -95,6 +95,20 @@ pub async fn is_ready(address: SocketAddr) -> bool {
         .is_ok_and(|body| body.is_some())
 }
 
+/// Polls [`is_ready`] every 50 ms until it says so, or `timeout` has passed; whether it did.
+pub async fn wait_until_ready(address: SocketAddr, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if is_ready(address).await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The body of `GET path` from `address` if it answers `200`, `None` otherwise.
 pub(crate) async fn get(address: SocketAddr, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(address).await.ok()?;
