@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -139,7 +140,8 @@ impl App {
     ) -> Arc<App> {
         let shapes = Shapes::new(areas);
         let topics = config.mqtt.topics().clone();
-        let live = Live::new(topics, shapes.ids().map(str::to_owned), config.max_sensors);
+        let live = Live::new(topics, shapes.ids().map(str::to_owned), config.max_sensors)
+            .forget_after(Duration::from_secs(config.forget_sensors_after_secs.into()));
         let (events, _) = broadcast::channel(config.events_buffer);
         let ui = api::ui_config(config);
         Arc::new(App {
@@ -345,6 +347,11 @@ impl App {
                 "garonne_server_sensors_refused_total",
                 "Messages of new sensors refused because max_sensors are kept.",
                 c.sensors_refused,
+            )
+            .counter(
+                "garonne_server_sensors_forgotten_total",
+                "Sensors forgotten, silent for longer than forget_sensors_after_secs, to make room.",
+                c.sensors_forgotten,
             )
             .counter(
                 "garonne_server_alerts_refused_total",

@@ -55,11 +55,14 @@ pub struct Config {
     /// Quantity the map shows first.
     pub default_quantity: Quantity,
     /// Most sensors whose latest state is kept in memory; past it, new sensors are counted in
-    /// `garonne_server_sensors_refused_total` and left out.
+    /// `garonne_server_sensors_refused_total` and left out, unless silent ones can be forgotten.
     pub max_sensors: usize,
     /// Live messages held for slow event-stream clients; a client further behind skips the
     /// oldest (counted in `garonne_server_events_dropped_total`), never slowing the others.
     pub events_buffer: usize,
+    /// How long a sensor stays known without a message, seconds, when `max_sensors` are kept and
+    /// a new one comes: the silent ones are forgotten to make room.
+    pub forget_sensors_after_secs: u32,
     /// Most event-stream (`/events`) clients at once; past it, new ones get 503.
     pub max_event_clients: usize,
     /// How long a client has to send its request headers, seconds; past it, the connection is
@@ -75,7 +78,7 @@ pub struct Config {
 }
 
 /// The comments of `--print-default-config`.
-const NOTES: [(&str, &str); 9] = [
+const NOTES: [(&str, &str); 10] = [
     (
         "http_addr",
         "Address of the web server (pages, API, events, /healthz, /readyz, /metrics).",
@@ -98,6 +101,10 @@ const NOTES: [(&str, &str); 9] = [
     (
         "events_buffer",
         "Live messages held for slow event-stream clients.",
+    ),
+    (
+        "forget_sensors_after_secs",
+        "At the sensor bound, sensors silent this long (seconds) are forgotten to make room.",
     ),
     (
         "max_event_clients",
@@ -142,6 +149,8 @@ impl ServiceConfig for Config {
             "16 to 1000000 messages (4096 is plenty)")?;
         check_range!(self.max_event_clients in 1..=1_000_000, "1 to 1000000")?;
         check_range!(self.header_read_timeout_secs in 1..=300, "1 to 300 s (10 is plenty)")?;
+        check_range!(self.forget_sensors_after_secs in 60..=31_536_000,
+            "60 s to a year (86400: a day)")?;
         self.store.validate()?;
         // History is read with InfluxQL, from a database: for 2.x/3.x the one mapped to the
         // bucket (DBRP).
@@ -171,6 +180,7 @@ impl ServiceConfig for Config {
             default_quantity: Quantity::Temperature,
             max_sensors: 100_000,
             events_buffer: 4096,
+            forget_sensors_after_secs: 86_400,
             max_event_clients: 10_000,
             header_read_timeout_secs: 10,
             mqtt: MqttConfig::default(),

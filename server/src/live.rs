@@ -17,12 +17,14 @@
 //!   blinks) but does not replace a newer one. A SenML pack counts as its newest reading.
 //! - An aggregate of a neighbourhood the polygon file does not have is counted, not kept.
 //! - Memory is bounded: one entry per polygon, at most `max_sensors` sensors (a new sensor past
-//!   the bound is counted and left out), at most [`MAX_ALERTS`] raised alerts, each message at
+//!   the bound is counted and left out, unless sensors silent for `forget_after` can be forgotten
+//!   to make room: at the bound, at most once a minute), at most [`MAX_ALERTS`] raised alerts, each message at
 //!   most [`Limits::max_pack_bytes`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use garonne_payload::{
     Alert, AlertState, Limits, Location, NeighbourhoodAggregate, Payload, SPEC_VERSION,
@@ -131,6 +133,8 @@ pub struct Counters {
     pub unknown_neighbourhoods: u64,
     /// Messages of new sensors refused because `max_sensors` are kept already.
     pub sensors_refused: u64,
+    /// Sensors forgotten, silent for longer than `forget_after`, to make room for new ones.
+    pub sensors_forgotten: u64,
     /// New raised alerts refused because [`MAX_ALERTS`] are active already.
     pub alerts_refused: u64,
 }
@@ -154,6 +158,8 @@ pub struct Sensor {
     pub rolling: Option<Arc<str>>,
     /// Its status (JSON).
     pub status: Option<Arc<str>>,
+    /// When the server last heard of it (its clock, not the sensor's).
+    pub heard: Option<Timestamp>,
 }
 
 impl Sensor {
@@ -178,12 +184,22 @@ pub struct Generations {
     pub alerts: u64,
 }
 
+/// How long a sensor stays known without a message when room is needed, by default: a day.
+pub const FORGET_AFTER: Duration = Duration::from_secs(86_400);
+
+/// At the bound, silent sensors are looked for at most this often (nanoseconds: a minute).
+const FORGET_EVERY_NANOS: i64 = 60_000_000_000;
+
 /// The live state (see the module doc).
 #[derive(Debug, Clone)]
 pub struct Live {
     topics: Topics,
     limits: Limits,
     max_sensors: usize,
+    /// How long a sensor stays known without a message, when room is needed.
+    forget_after: Duration,
+    /// When sensors silent for `forget_after` may next be looked for (at most once a minute).
+    next_forget: Option<Timestamp>,
     index: HashMap<String, usize>,
     aggregates: Vec<Option<Arc<str>>>,
     sensors: BTreeMap<String, Sensor>,
@@ -202,6 +218,8 @@ impl Live {
             topics,
             limits: Limits::default(),
             max_sensors,
+            forget_after: FORGET_AFTER,
+            next_forget: None,
             aggregates: vec![None; index.len()],
             index,
             sensors: BTreeMap::new(),
@@ -209,6 +227,14 @@ impl Live {
             generations: Generations::default(),
             counters: Counters::default(),
         }
+    }
+
+    /// Sensors silent for longer than `after` may be forgotten to make room for new ones
+    /// (default: [`FORGET_AFTER`]).
+    #[must_use]
+    pub fn forget_after(mut self, after: Duration) -> Live {
+        self.forget_after = after;
+        self
     }
 
     /// Applies one MQTT message received at `now`; pushes onto `out` what `/events` clients
@@ -249,8 +275,8 @@ impl Live {
             Topic::Reading { sensor_id } | Topic::Senml { sensor_id } => {
                 (Kind::Reading, self.reading(sensor_id, payload, now)?)
             }
-            Topic::Status { sensor_id } => (Kind::Status, self.status(sensor_id, payload)?),
-            Topic::Rolling { sensor_id } => (Kind::Rolling, self.rolling(sensor_id, payload)?),
+            Topic::Status { sensor_id } => (Kind::Status, self.status(sensor_id, payload, now)?),
+            Topic::Rolling { sensor_id } => (Kind::Rolling, self.rolling(sensor_id, payload, now)?),
             Topic::Aggregate { neighbourhood_id } => {
                 (Kind::Aggregate, self.aggregate(neighbourhood_id, payload)?)
             }
@@ -301,7 +327,7 @@ impl Live {
             Payload::Reading(_) => text(payload).ok_or(Ignored::Invalid(kind))?,
             Payload::Senml(_) => Arc::from(String::from_utf8_lossy(&newest.to_json()).as_ref()),
         };
-        let sensor = self.sensor_mut(sensor_id)?;
+        let sensor = self.sensor_mut(sensor_id, now)?;
         sensor.location = Some(newest.location);
         sensor.kind = Some(newest.kind.clone());
         sensor.source = Some(newest.source);
@@ -312,7 +338,12 @@ impl Live {
         Ok(Change::Kept(data))
     }
 
-    fn status(&mut self, sensor_id: &str, payload: &[u8]) -> Result<Change, Ignored> {
+    fn status(
+        &mut self,
+        sensor_id: &str,
+        payload: &[u8],
+        now: Timestamp,
+    ) -> Result<Change, Ignored> {
         if payload.is_empty() {
             return Ok(self.clear_sensor(sensor_id, |sensor| {
                 sensor.status = None;
@@ -323,7 +354,7 @@ impl Live {
             self.sensor_message(Kind::Status, sensor_id, payload, |s: &Status| {
                 (s.v, s.sensor_id.as_str())
             })?;
-        let sensor = self.sensor_mut(sensor_id)?;
+        let sensor = self.sensor_mut(sensor_id, now)?;
         if status.location.is_some() {
             sensor.location = status.location;
         }
@@ -334,7 +365,12 @@ impl Live {
         Ok(Change::Kept(data))
     }
 
-    fn rolling(&mut self, sensor_id: &str, payload: &[u8]) -> Result<Change, Ignored> {
+    fn rolling(
+        &mut self,
+        sensor_id: &str,
+        payload: &[u8],
+        now: Timestamp,
+    ) -> Result<Change, Ignored> {
         if payload.is_empty() {
             return Ok(self.clear_sensor(sensor_id, |sensor| sensor.rolling = None));
         }
@@ -342,7 +378,7 @@ impl Live {
             self.sensor_message(Kind::Rolling, sensor_id, payload, |r: &SensorRolling| {
                 (r.v, r.sensor_id.as_str())
             })?;
-        self.sensor_mut(sensor_id)?.rolling = Some(Arc::clone(&data));
+        self.sensor_mut(sensor_id, now)?.rolling = Some(Arc::clone(&data));
         Ok(Change::Kept(data))
     }
 
@@ -449,15 +485,43 @@ impl Live {
         }
     }
 
-    /// The entry of `sensor_id`, created if there is room.
-    fn sensor_mut(&mut self, sensor_id: &str) -> Result<&mut Sensor, Ignored> {
+    /// The entry of `sensor_id`, heard of at `now`; created if there is room (made, when
+    /// needed, by forgetting sensors silent for longer than `forget_after`).
+    fn sensor_mut(&mut self, sensor_id: &str, now: Timestamp) -> Result<&mut Sensor, Ignored> {
         if !self.sensors.contains_key(sensor_id) {
+            if self.sensors.len() >= self.max_sensors {
+                self.forget_silent(now);
+            }
             if self.sensors.len() >= self.max_sensors {
                 return Err(Ignored::SensorLimit);
             }
             self.sensors.insert(sensor_id.to_owned(), Sensor::default());
         }
-        self.sensors.get_mut(sensor_id).ok_or(Ignored::SensorLimit)
+        let sensor = self
+            .sensors
+            .get_mut(sensor_id)
+            .ok_or(Ignored::SensorLimit)?;
+        sensor.heard = Some(now);
+        Ok(sensor)
+    }
+
+    /// Forgets the sensors not heard of for longer than `forget_after`; at most once a minute,
+    /// so that a flood of new ids at the bound costs one pass over the sensors a minute.
+    fn forget_silent(&mut self, now: Timestamp) {
+        if self.next_forget.is_some_and(|next| now < next) {
+            return;
+        }
+        self.next_forget = Some(now.add_nanos(FORGET_EVERY_NANOS));
+        let after = i64::try_from(self.forget_after.as_nanos()).unwrap_or(i64::MAX);
+        let horizon = now.add_nanos(after.saturating_neg());
+        let before = self.sensors.len();
+        self.sensors
+            .retain(|_, sensor| sensor.heard.is_some_and(|heard| heard >= horizon));
+        let forgotten = before - self.sensors.len();
+        if forgotten > 0 {
+            self.counters.sensors_forgotten += forgotten as u64;
+            self.generations.sensors += 1;
+        }
     }
 
     /// The latest aggregate of the neighbourhood at `index` (file order), if any.
@@ -869,6 +933,34 @@ mod tests {
             )],
         );
         assert_eq!(results[0], Ok(Kind::Reading));
+    }
+
+    #[test]
+    fn at_the_bound_sensors_silent_for_long_make_room_for_new_ones() {
+        let mut state = live().forget_after(Duration::from_secs(3600));
+        let at = |secs: i64| now().add_nanos(secs * 1_000_000_000);
+        let mut out = Vec::new();
+        let mut send = |state: &mut Live, id: &str, secs: i64| {
+            let payload = reading(id, "2025-11-24T10:15:00Z", 9.0);
+            let topic = format!("garonne/v1/sensors/{id}/reading");
+            state.apply(&topic, payload.as_bytes(), at(secs), &mut out)
+        };
+        for id in ["s0", "s1", "s2"] {
+            assert_eq!(send(&mut state, id, 0), Ok(Kind::Reading));
+        }
+        // s2 goes on; s0 and s1 fall silent.
+        assert_eq!(send(&mut state, "s2", 3000), Ok(Kind::Reading));
+        // Within the hour, nobody is forgotten: the new one is refused.
+        assert_eq!(send(&mut state, "s3", 3500), Err(Ignored::SensorLimit));
+        // Past the hour, but within a minute of the last look: still refused.
+        assert_eq!(send(&mut state, "s3", 3550), Err(Ignored::SensorLimit));
+        // A minute later: s0 and s1 are forgotten, s3 and s4 get their places.
+        assert_eq!(send(&mut state, "s3", 3600 + 61), Ok(Kind::Reading));
+        assert_eq!(send(&mut state, "s4", 3600 + 62), Ok(Kind::Reading));
+        let ids: Vec<&str> = state.sensors().keys().map(String::as_str).collect();
+        assert_eq!(ids, ["s2", "s3", "s4"]);
+        assert_eq!(state.counters().sensors_forgotten, 2);
+        assert_eq!(state.counters().sensors_refused, 2);
     }
 
     #[test]
