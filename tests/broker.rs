@@ -4,12 +4,14 @@
 //! of an older protocol level is told so (CONNACK "unacceptable protocol version") and anything
 //! that is not MQTT is disconnected, while the broker goes on serving.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use garonne_testkit::free_port;
+use common::{garonne, ports};
 
 /// `garonne up` with no simulated fleet, its ports free, killed on drop (also when a test fails).
 struct Up {
@@ -25,26 +27,10 @@ impl Up {
     /// broker.
     fn start(login: Option<(&str, &str)>) -> Up {
         let state = tempfile::tempdir().expect("temp dir");
-        let [mqtt, http, realtime, historian, portal] =
-            [(); 5].map(|()| free_port().expect("a free port"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_garonne"));
-        command
-            .args(["up", "--no-simulator"])
-            .env("GARONNE_DATA_DIR", garonne_testkit::open_data_dir())
-            .env("GARONNE_STATE_DIR", state.path())
-            .env("GARONNE_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
-            .env("GARONNE_HTTP_ADDR", format!("127.0.0.1:{http}"))
-            .env(
-                "GARONNE_REALTIME_METRICS_ADDR",
-                format!("127.0.0.1:{realtime}"),
-            )
-            .env(
-                "GARONNE_HISTORIAN_METRICS_ADDR",
-                format!("127.0.0.1:{historian}"),
-            )
-            .env("GARONNE_OPENDATA_URL", format!("http://127.0.0.1:{portal}"))
-            .env("GARONNE_LOG", "warn,rumqttd=off")
-            .stdout(Stdio::null());
+        let ports = ports();
+        let [mqtt, http, realtime, _] = ports;
+        let mut command = garonne(&garonne_testkit::open_data_dir(), state.path(), ports);
+        command.args(["up", "--no-simulator"]).stdout(Stdio::null());
         if let Some((username, password)) = login {
             command
                 .env("GARONNE_MQTT_ADDR", format!("0.0.0.0:{mqtt}"))

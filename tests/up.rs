@@ -6,10 +6,13 @@
 //! an address taken, a broker beyond loopback without a password; and with one, the login it
 //! then asks of every client.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{garonne, ports};
 use garonne_testkit::free_port;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
@@ -40,32 +43,6 @@ fn open_data_or_skip() -> Option<PathBuf> {
     None
 }
 
-/// `garonne` with no arguments; everything else from the environment, as a user would set it.
-fn garonne(data: &std::path::Path, state: &std::path::Path, ports: [u16; 4]) -> Command {
-    let [mqtt, http, realtime, historian] = ports;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_garonne"));
-    command
-        .env("GARONNE_DATA_DIR", data)
-        .env("GARONNE_STATE_DIR", state)
-        .env("GARONNE_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
-        .env("GARONNE_HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env(
-            "GARONNE_REALTIME_METRICS_ADDR",
-            format!("127.0.0.1:{realtime}"),
-        )
-        .env(
-            "GARONNE_HISTORIAN_METRICS_ADDR",
-            format!("127.0.0.1:{historian}"),
-        )
-        .env("GARONNE_LOG", "warn,rumqttd=off")
-        // Nothing is downloaded by the tests: a portal that answers nothing.
-        .env(
-            "GARONNE_OPENDATA_URL",
-            format!("http://127.0.0.1:{}", free_port().expect("a free port")),
-        );
-    command
-}
-
 /// [`garonne`] on the open data, its state in a temporary folder, on free ports (mqtt, http,
 /// realtime's and the historian's metrics); `None` when the open data is missing (skipped).
 fn garonne_on_free_ports() -> Option<(tempfile::TempDir, [u16; 4], Command)> {
@@ -74,10 +51,6 @@ fn garonne_on_free_ports() -> Option<(tempfile::TempDir, [u16; 4], Command)> {
     let ports = ports();
     let command = garonne(&data, state.path(), ports);
     Some((state, ports, command))
-}
-
-fn ports() -> [u16; 4] {
-    [(); 4].map(|()| free_port().expect("a free port"))
 }
 
 /// Runs `command` to its end (at most 60 s) and returns what it printed.
