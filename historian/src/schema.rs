@@ -119,6 +119,9 @@ pub fn reading_point(reading: &Reading) -> Point {
         .collect();
     fields.push(("lat", Field::Float(reading.location.lat)));
     fields.push(("lon", Field::Float(reading.location.lon)));
+    // Design: the kind is free text the sensor may change at every message, so a field, not a
+    // tag: a tag would make a new series each time (InfluxDB's series cardinality unbounded).
+    fields.push(("kind", Field::Str(reading.kind.clone())));
     // A sequence number past i64::MAX (never seen: a counter from 0) is kept at the maximum.
     fields.push((
         "seq",
@@ -127,7 +130,6 @@ pub fn reading_point(reading: &Reading) -> Point {
     Point {
         measurement: "reading",
         tags: vec![
-            ("kind", reading.kind.clone()),
             ("sensor", reading.sensor_id.clone()),
             ("source", reading.source.as_str().to_owned()),
         ],
@@ -429,16 +431,13 @@ mod tests {
             got,
             [Point {
                 measurement: "reading",
-                tags: vec![
-                    ("kind", "bme280".into()),
-                    ("sensor", "pi-1".into()),
-                    ("source", "raspberry-pi".into()),
-                ],
+                tags: vec![("sensor", "pi-1".into()), ("source", "raspberry-pi".into()),],
                 fields: vec![
                     ("temperature", Field::Float(12.5)),
                     ("relativeHumidity", Field::Float(0.81)),
                     ("lat", Field::Float(43.6047)),
                     ("lon", Field::Float(1.4442)),
+                    ("kind", Field::Str("bme280".into())),
                     ("seq", Field::Int(3)),
                 ],
                 time_ns: 1_763_979_300_500_000_000,

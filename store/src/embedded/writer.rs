@@ -354,7 +354,9 @@ fn reading<'p>(
     point: &'p Point,
     mut insert: impl FnMut(i64, i64, f64) -> rusqlite::Result<usize>,
 ) -> rusqlite::Result<Option<Vec<&'p (&'static str, Field)>>> {
-    let Some([kind, Some(name), source]) = tags(point, ["kind", "sensor", "source"]) else {
+    // `kind` is a field since issue 13 (item 8); a point spooled before, with a `kind` tag, is
+    // read as well.
+    let Some([mut kind, Some(name), source]) = tags(point, ["kind", "sensor", "source"]) else {
         return Ok(None);
     };
     if !ids.sensors.contains_key(name) {
@@ -383,6 +385,10 @@ fn reading<'p>(
             ("lat", Some(v)) => lat = Some(v),
             ("lon", Some(v)) => lon = Some(v),
             ("seq", Some(_)) => {}
+            ("kind", None) => match value {
+                Field::Str(k) => kind = Some(k.as_str()),
+                _ => extra.push(field),
+            },
             ("lat" | "lon" | "seq", None) => extra.push(field),
             (quantity, Some(v)) => {
                 let id = match ids.quantities.get(quantity) {
