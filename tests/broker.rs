@@ -6,12 +6,14 @@
 
 mod common;
 
+use std::future::Future;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{garonne, ports};
+use garonne_testkit::{Metrics, wait_until_ready};
 
 /// `garonne up` with no simulated fleet, its ports free, killed on drop (also when a test fails).
 struct Up {
@@ -43,11 +45,8 @@ impl Up {
             realtime,
             _state: state,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !get(http, "/readyz").is_some_and(|answer| answer.starts_with("HTTP/1.1 200")) {
-            assert!(Instant::now() < deadline, "garonne up never became ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let ready = block_on(wait_until_ready(loopback(http), Duration::from_secs(60)));
+        assert!(ready, "garonne up never became ready");
         up
     }
 }
@@ -59,14 +58,18 @@ impl Drop for Up {
     }
 }
 
-/// The whole HTTP answer to `GET path` on the loopback `port`, if there is one.
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    Some(answer)
+/// 127.0.0.1:`port`.
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Runs one of the testkit's async probes from these blocking tests.
+fn block_on<T>(probe: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(probe)
 }
 
 /// A mosquitto command-line client (`mosquitto_pub` or `mosquitto_sub`) speaking `version`
@@ -223,14 +226,16 @@ fn nobody_from_outside_takes_a_services_session_over() {
         );
     }
     // realtime was never disconnected: no connection error, still connected.
-    let metrics = get(up.realtime, "/metrics").expect("realtime's metrics");
-    for line in [
-        "garonne_realtime_mqtt_connection_errors_total 0",
-        "garonne_realtime_mqtt_connected 1",
+    let metrics = block_on(Metrics::scrape(loopback(up.realtime)));
+    for (sample, value) in [
+        ("garonne_realtime_mqtt_connection_errors_total", 0.0),
+        ("garonne_realtime_mqtt_connected", 1.0),
     ] {
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "realtime's metrics lack {line:?}:\n{metrics}"
+        assert_eq!(
+            metrics.get(sample),
+            Some(value),
+            "realtime's metrics lack {sample} {value}:\n{}",
+            metrics.text()
         );
     }
     versions_hear_each_other(up.mqtt, None);
