@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use garonne_payload::{NeighbourhoodAggregate, Quantity, Timestamp};
-use garonne_testkit::{Launch, Mosquitto, Server, is_ready};
+use garonne_testkit::{Launch, Mosquitto, Server, wait_until_ready};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
 const PREFIX: &str = "rkill";
@@ -48,15 +48,11 @@ fn start_realtime(broker: &Mosquitto, dir: &Path) -> Server {
 
 /// Waits until realtime answers `/readyz` (subscribed to the broker).
 async fn wait_ready(realtime: &Server) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !is_ready(realtime.address()).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "garonne realtime never became ready: {}",
-            realtime.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        wait_until_ready(realtime.address(), Duration::from_secs(20)).await,
+        "garonne realtime never became ready: {}",
+        realtime.log_tail()
+    );
 }
 
 /// A client of the test's broker, subscribed to every aggregate.
