@@ -58,6 +58,9 @@ pub struct Config {
     pub publish_rolling: bool,
     /// How far ahead of this service's clock a reading may be, seconds.
     pub max_future_skew_secs: u32,
+    /// A sensor with no reading for this long is forgotten, with its retained rolling
+    /// statistics, seconds (at least a window and its lateness).
+    pub forget_sensors_after_secs: u32,
     /// Where the state is saved (every `snapshot_every_secs` and at shutdown) and read at
     /// start-up; `None`: not saved.
     pub snapshot: Option<PathBuf>,
@@ -74,7 +77,7 @@ pub struct Config {
 }
 
 /// The comments of `--print-default-config`.
-const NOTES: [(&str, &str); 11] = [
+const NOTES: [(&str, &str); 12] = [
     (
         "neighbourhoods",
         "The polygons (GeoJSON); id_property and name_property name their properties when\n\
@@ -97,6 +100,11 @@ const NOTES: [(&str, &str); 11] = [
     (
         "max_future_skew_secs",
         "How far ahead of this service's clock a reading may be, seconds.",
+    ),
+    (
+        "forget_sensors_after_secs",
+        "A sensor with no reading for this long (seconds) is forgotten, with its retained\n\
+         rolling statistics.",
     ),
     (
         "snapshot",
@@ -128,6 +136,7 @@ impl Config {
             lateness_secs: core.lateness_secs,
             publish_rolling: core.publish_rolling,
             max_future_skew_secs: core.limits.max_future_skew_secs,
+            forget_sensors_after_secs: core.forget_sensors_after_secs,
             snapshot: Some(state.snapshot()),
             snapshot_every_secs: 60,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9181)),
@@ -144,6 +153,7 @@ impl Config {
             lateness_secs: self.lateness_secs,
             emit_every_ms: self.emit_every_ms,
             publish_rolling: self.publish_rolling,
+            forget_sensors_after_secs: self.forget_sensors_after_secs,
             limits: Limits {
                 max_future_skew_secs: self.max_future_skew_secs,
                 ..Limits::default()
@@ -185,6 +195,17 @@ impl ServiceConfig for Config {
             return Err(format!(
                 "lateness of {} s is over a day: use at most 1 day",
                 self.lateness_secs
+            ));
+        }
+        if u64::from(self.forget_sensors_after_secs)
+            < u64::from(self.window_secs) + u64::from(self.lateness_secs)
+        {
+            return Err(format!(
+                "forget_sensors_after_secs ({} s) is shorter than a window and its lateness \
+                 ({} s): a sensor still counted in a window would be forgotten; give at least \
+                 that (86400: a day)",
+                self.forget_sensors_after_secs,
+                u64::from(self.window_secs) + u64::from(self.lateness_secs)
             ));
         }
         let mut names = std::collections::HashSet::new();

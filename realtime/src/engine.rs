@@ -38,6 +38,7 @@
 mod alerting;
 mod emit;
 mod fold;
+mod forget;
 mod report;
 mod restore;
 #[cfg(test)]
@@ -75,6 +76,9 @@ pub struct Settings {
     pub emit_every_ms: u64,
     /// Publish per-sensor rolling statistics.
     pub publish_rolling: bool,
+    /// A sensor with no reading for this long is forgotten, seconds (at least a window and its
+    /// lateness).
+    pub forget_sensors_after_secs: u32,
     /// Validation bounds (clock skew, sizes).
     pub limits: Limits,
 }
@@ -87,6 +91,7 @@ impl Default for Settings {
             lateness_secs: 120,
             emit_every_ms: 5000,
             publish_rolling: true,
+            forget_sensors_after_secs: 86_400,
             limits: Limits::default(),
         }
     }
@@ -207,6 +212,8 @@ pub struct Engine {
     published: FxHashMap<(i64, u32), u64>,
     last_report: FxHashMap<String, Timestamp>,
     next_emit: Option<Timestamp>,
+    /// When silent sensors may next be looked for.
+    next_forget: Option<Timestamp>,
     counters: Counters,
 }
 
@@ -240,6 +247,7 @@ impl Engine {
             published: FxHashMap::default(),
             last_report: FxHashMap::default(),
             next_emit: None,
+            next_forget: None,
             counters: Counters::default(),
         }
     }
@@ -332,6 +340,7 @@ impl Engine {
             }
             Some(_) => {}
         }
+        self.forget_silent(now, out);
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Counters {
     pub lag_last: f64,
     /// Sensors known.
     pub sensors: u64,
+    /// Sensors forgotten after `forget_sensors_after_secs` without a reading.
+    pub sensors_forgotten: u64,
     /// Alerts raised now.
     pub active_alerts: u64,
 }
@@ -65,6 +67,7 @@ impl Default for Counters {
             lag_sum: 0.0,
             lag_last: 0.0,
             sensors: 0,
+            sensors_forgotten: 0,
             active_alerts: 0,
         }
     }
@@ -181,6 +184,11 @@ impl Counters {
             "garonne_realtime_sensors",
             "Sensors known.",
             self.sensors as f64,
+        )
+        .counter(
+            "garonne_realtime_sensors_forgotten_total",
+            "Sensors forgotten after forget_sensors_after_secs without a reading.",
+            self.sensors_forgotten,
         )
         .gauge(
             "garonne_realtime_active_alerts",

@@ -557,3 +557,76 @@ fn panes_expire_so_memory_stays_flat() {
         e.sensors[0].panes.len()
     );
 }
+
+#[test]
+fn sensors_silent_for_long_are_forgotten_with_their_rolling_statistics() {
+    let frost = AlertRule {
+        name: "frost".into(),
+        quantity: Quantity::Temperature,
+        scope: ScopeKind::Sensor,
+        comparison: Comparison::Below,
+        threshold: 0.0,
+        for_secs: 0,
+        hysteresis: 0.5,
+    };
+    let settings = Settings {
+        forget_sensors_after_secs: 3600,
+        ..Settings::default()
+    };
+    let mut e = Engine::new(squares(), settings, vec![frost], Topics::default());
+    let mut out = Vec::new();
+    // "quiet" falls silent; "cold" too, with its frost alert raised; "alive" goes on.
+    e.fold(&reading("quiet", 10, 1, 0.5, 12.0), at(10), &mut out);
+    e.fold(&reading("cold", 10, 1, 0.5, -3.0), at(10), &mut out);
+    e.fold(&reading("alive", 10, 1, 1.5, 12.0), at(10), &mut out);
+    e.tick(at(11), &mut out);
+    for minute in 1..=70 {
+        let now = at(10 + minute * 60);
+        e.fold(
+            &reading("alive", minute * 60, minute as u64 + 1, 1.5, 12.0),
+            now,
+            &mut out,
+        );
+        out.clear();
+        e.tick(now, &mut out);
+        if minute * 60 < 3600 {
+            assert_eq!(e.counters().sensors_forgotten, 0, "minute {minute}");
+            continue;
+        }
+        if e.counters().sensors_forgotten == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        e.counters().sensors_forgotten,
+        1,
+        "quiet is forgotten after the hour"
+    );
+    assert_eq!(
+        e.counters().sensors,
+        2,
+        "cold (alert raised) and alive are kept"
+    );
+    let withdrawn: Vec<&Publish> = out
+        .iter()
+        .filter(|p| p.topic == "garonne/v1/sensors/quiet/rolling")
+        .collect();
+    assert_eq!(withdrawn.len(), 1, "{out:?}");
+    assert!(withdrawn[0].payload.is_empty() && withdrawn[0].retain);
+    // The sensors kept still have their own state: cold's alert clears on its own reading, and
+    // quiet, back, is a new sensor that folds.
+    out.clear();
+    let now = at(4000);
+    e.fold(&reading("cold", 3990, 2, 0.5, 0.6), now, &mut out);
+    assert!(
+        out.iter()
+            .any(|p| p.topic == "garonne/v1/alerts/frost/sensor-cold"),
+        "{out:?}"
+    );
+    assert_eq!(
+        e.fold(&reading("quiet", 3995, 2, 0.5, 12.0), now, &mut out),
+        Outcome::Folded
+    );
+    e.emit(now, &mut out);
+    assert_eq!(e.counters().sensors, 3);
+}
