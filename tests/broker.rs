@@ -83,39 +83,23 @@ fn client(program: &str, version: &str, port: u16, login: Option<(&str, &str)>) 
     command
 }
 
-/// Publishes `message` retained on `topic` as the client `id`; whether the broker took it.
-fn publish_as(
-    id: &str,
+/// Publishes `message` retained on `topic` as the client `id` (`garonne-test-{version}` when
+/// `None`); whether the broker took it.
+fn publish(
+    id: Option<&str>,
     version: &str,
     port: u16,
     login: Option<(&str, &str)>,
     topic: &str,
     message: &str,
 ) -> bool {
+    let id = id.map_or_else(|| format!("garonne-test-{version}"), str::to_owned);
     client("mosquitto_pub", version, port, login)
-        .args(["-i", id, "-q", "1", "-r", "-t", topic, "-m", message])
+        .args(["-i", &id, "-q", "1", "-r", "-t", topic, "-m", message])
         .stderr(Stdio::null())
         .status()
         .expect("mosquitto_pub runs (scripts/install-test-deps.sh installs mosquitto-clients)")
         .success()
-}
-
-/// [`publish_as`] with a client id of its own.
-fn publish(
-    version: &str,
-    port: u16,
-    login: Option<(&str, &str)>,
-    topic: &str,
-    message: &str,
-) -> bool {
-    publish_as(
-        &format!("garonne-test-{version}"),
-        version,
-        port,
-        login,
-        topic,
-        message,
-    )
 }
 
 /// The first message on `topic` (waiting at most 10 s), or `None`.
@@ -137,7 +121,7 @@ fn versions_hear_each_other(port: u16, login: Option<(&str, &str)>) {
         let topic = format!("garonne-test/{from}");
         let message = format!("published in {from}");
         assert!(
-            publish(from, port, login, &topic, &message),
+            publish(None, from, port, login, &topic, &message),
             "{from} cannot publish"
         );
         assert_eq!(
@@ -162,6 +146,7 @@ fn with_a_login_both_versions_must_give_it() {
     for version in ["mqttv311", "mqttv5"] {
         assert!(
             !publish(
+                None,
                 version,
                 up.mqtt,
                 Some(("classroom", "wrong")),
@@ -171,7 +156,7 @@ fn with_a_login_both_versions_must_give_it() {
             "{version}: a wrong password was accepted"
         );
         assert!(
-            !publish(version, up.mqtt, None, "garonne-test/x", "x"),
+            !publish(None, version, up.mqtt, None, "garonne-test/x", "x"),
             "{version}: no login was accepted"
         );
     }
@@ -214,8 +199,8 @@ fn nobody_from_outside_takes_a_services_session_over() {
     let up = Up::start(None);
     for version in ["mqttv311", "mqttv5"] {
         assert!(
-            !publish_as(
-                "garonne-realtime",
+            !publish(
+                Some("garonne-realtime"),
                 version,
                 up.mqtt,
                 None,
