@@ -354,6 +354,11 @@ impl App {
                 c.sensors_forgotten,
             )
             .counter(
+                "garonne_server_events_too_large_total",
+                "Messages kept for the API but not sent to /events clients, being over 16 KiB.",
+                c.events_too_large,
+            )
+            .counter(
                 "garonne_server_alerts_refused_total",
                 "New raised alerts refused because the most active alerts are kept.",
                 c.alerts_refused,

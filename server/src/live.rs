@@ -137,6 +137,8 @@ pub struct Counters {
     pub sensors_forgotten: u64,
     /// New raised alerts refused because [`MAX_ALERTS`] are active already.
     pub alerts_refused: u64,
+    /// Messages kept but not fanned out to `/events`, being over [`MAX_EVENT_BYTES`].
+    pub events_too_large: u64,
 }
 
 /// What is known of one sensor.
@@ -183,6 +185,13 @@ pub struct Generations {
     /// Bumped whenever the set of active alerts changes.
     pub alerts: u64,
 }
+
+/// The largest message fanned out to `/events` clients. The events wait in a ring of
+/// `events_buffer` of them (4096 by default), so the ring holds at most 4096 × 16 KiB = 64 MiB
+/// whatever is published; a reading is at most 4 KiB ([`Limits::max_reading_bytes`]), an
+/// aggregate of every quantity a few KiB. A larger message (a status with a long detail) is kept
+/// for the API and counted, not fanned out.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 
 /// How long a sensor stays known without a message when room is needed, by default: a day.
 pub const FORGET_AFTER: Duration = Duration::from_secs(86_400);
@@ -296,6 +305,11 @@ impl Live {
             Kind::Alert => &mut self.generations.alerts,
         };
         match change {
+            Change::Kept(data) if data.len() > MAX_EVENT_BYTES => {
+                // Kept for the API, not fanned out: the ring of events stays bounded in bytes.
+                *generation += 1;
+                self.counters.events_too_large += 1;
+            }
             Change::Kept(data) => {
                 *generation += 1;
                 out.push(LiveEvent { kind, data });
@@ -961,6 +975,34 @@ mod tests {
         assert_eq!(ids, ["s2", "s3", "s4"]);
         assert_eq!(state.counters().sensors_forgotten, 2);
         assert_eq!(state.counters().sensors_refused, 2);
+    }
+
+    #[test]
+    fn a_message_too_large_for_the_event_ring_is_kept_but_not_fanned_out() {
+        let mut state = live();
+        let mut status = serde_json::json!({
+            "v": 1, "sensor_id": "s1", "kind": "bme280", "source": "raspberry-pi",
+            "time": "2025-11-24T10:15:00Z", "state": "online", "modules": [{
+                "name": "bme280", "state": "failed", "quantities": ["temperature"],
+                "detail": "x".repeat(MAX_EVENT_BYTES)
+            }]
+        });
+        let big = status.to_string();
+        let (results, events) = run(&mut state, &[("garonne/v1/sensors/s1/status", big.clone())]);
+        assert_eq!(results[0], Ok(Kind::Status), "{big:.200}");
+        assert!(events.is_empty(), "not fanned out");
+        assert_eq!(state.counters().events_too_large, 1);
+        assert_eq!(
+            state.sensors()["s1"].status.as_deref(),
+            Some(big.as_str()),
+            "kept"
+        );
+        status["modules"][0]["detail"] = "short".into();
+        let (_, events) = run(
+            &mut state,
+            &[("garonne/v1/sensors/s1/status", status.to_string())],
+        );
+        assert_eq!(events.len(), 1, "a small one is");
     }
 
     #[test]
