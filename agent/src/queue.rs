@@ -410,16 +410,23 @@ pub(crate) mod tests {
         assert!(q.push(9, vec![b' '; (size * 6) as usize]).is_err());
     }
 
+    /// A queue folder left by a run that queued the readings `seqs` and had the first
+    /// `acknowledged` of them acknowledged.
+    fn left_by_a_run(seqs: std::ops::Range<u64>, acknowledged: u64) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
+        for seq in seqs {
+            q.push(seq, reading(seq)).expect("push");
+        }
+        for id in 0..acknowledged {
+            q.remove(id).expect("ack");
+        }
+        dir
+    }
+
     #[test]
     fn a_restarted_queue_finds_its_readings_and_cleans_half_written_ones() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        {
-            let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
-            for seq in 40..46 {
-                q.push(seq, reading(seq)).expect("push");
-            }
-            q.remove(0).expect("ack");
-        }
+        let dir = left_by_a_run(40..46, 1);
         // A crash while writing, a stranger, and a damaged file.
         fs::write(dir.path().join("00000000000000000006.tmp"), b"{\"v\":1,").expect("tmp");
         fs::write(dir.path().join("notes.txt"), b"hello").expect("stranger");
@@ -445,13 +452,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_file_that_cannot_be_read_is_quarantined_and_the_queue_opens() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        {
-            let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
-            for seq in 10..13 {
-                q.push(seq, reading(seq)).expect("push");
-            }
-        }
+        let dir = left_by_a_run(10..13, 0);
         // A directory where a queued reading should be: reading it fails (also as root).
         fs::create_dir(dir.path().join("00000000000000000007.json")).expect("a directory");
         fs::write(dir.path().join("00000000000000000008.json"), b"{\"v\":").expect("damage");

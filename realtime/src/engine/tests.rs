@@ -431,9 +431,9 @@ fn neighbourhood_alerts_raise_after_their_duration_and_clear_with_the_retained_m
     assert_eq!(e.counters().active_alerts, 0);
 }
 
-#[test]
-fn sensor_alerts_follow_each_reading() {
-    let rule = AlertRule {
+/// A sensor rule: below 0 °C, at once, 0.5 °C of hysteresis.
+fn frost() -> AlertRule {
+    AlertRule {
         name: "frost".into(),
         quantity: Quantity::Temperature,
         scope: ScopeKind::Sensor,
@@ -441,8 +441,12 @@ fn sensor_alerts_follow_each_reading() {
         threshold: 0.0,
         for_secs: 0,
         hysteresis: 0.5,
-    };
-    let mut e = engine(vec![rule]);
+    }
+}
+
+#[test]
+fn sensor_alerts_follow_each_reading() {
+    let mut e = engine(vec![frost()]);
     let mut out = Vec::new();
     e.fold(&reading("pi-1", 10, 1, 0.5, -1.0), at(10), &mut out);
     let topics: Vec<_> = out.iter().map(|p| p.topic.as_str()).collect();
@@ -560,20 +564,11 @@ fn panes_expire_so_memory_stays_flat() {
 
 #[test]
 fn sensors_silent_for_long_are_forgotten_with_their_rolling_statistics() {
-    let frost = AlertRule {
-        name: "frost".into(),
-        quantity: Quantity::Temperature,
-        scope: ScopeKind::Sensor,
-        comparison: Comparison::Below,
-        threshold: 0.0,
-        for_secs: 0,
-        hysteresis: 0.5,
-    };
     let settings = Settings {
         forget_sensors_after_secs: 3600,
         ..Settings::default()
     };
-    let mut e = Engine::new(squares(), settings, vec![frost], Topics::default());
+    let mut e = Engine::new(squares(), settings, vec![frost()], Topics::default());
     let mut out = Vec::new();
     // "quiet" falls silent; "cold" too, with its frost alert raised; "alive" goes on.
     e.fold(&reading("quiet", 10, 1, 0.5, 12.0), at(10), &mut out);
