@@ -69,9 +69,48 @@ pub struct Pushed {
     pub dropped: u64,
 }
 
+/// The file operations that make a queued reading durable, one call each, so that a test can
+/// cut the power between them ([`tests::PowerCut`]: a file system that keeps only what was
+/// synced) and prove that [`DiskQueue::push`] returns only once the reading survives a power
+/// cut. [`RealDisk`] is the file system.
+pub trait Disk: Send + Sync + std::fmt::Debug {
+    /// Creates (or truncates) `path` and writes `bytes` into it; nothing is synced.
+    fn create_write(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Syncs the contents of `path` to the device.
+    fn sync_file(&self, path: &Path) -> io::Result<()>;
+    /// Renames `from` to `to`, in one folder; nothing is synced.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Syncs the folder `dir`: the renames and removals in it become durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// The file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealDisk;
+
+impl Disk for RealDisk {
+    fn create_write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        File::create(path)?.write_all(bytes)
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        // An fsync of any descriptor of the file flushes its data (POSIX, Linux).
+        File::open(path)?.sync_all()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        sync_dir(dir)
+    }
+}
+
 /// A bounded, crash-safe FIFO of readings in one folder.
 #[derive(Debug)]
 pub struct DiskQueue {
+    disk: Box<dyn Disk>,
     dir: PathBuf,
     max_bytes: u64,
     entries: VecDeque<Entry>,
@@ -120,6 +159,7 @@ impl DiskQueue {
         let next_id = found.last().map_or(0, |e| e.id + 1);
         let bytes = found.iter().map(|e| e.bytes.len() as u64).sum();
         let mut queue = DiskQueue {
+            disk: Box::new(RealDisk),
             dir: dir.to_owned(),
             max_bytes,
             entries: found.into(),
@@ -157,13 +197,13 @@ impl DiskQueue {
         let id = self.next_id;
         let path = self.path(id);
         let tmp = path.with_extension(TMP_EXTENSION);
-        {
-            let mut file = File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
-        sync_dir(&self.dir)?;
+        // Design: the file whole and synced under a temporary name, then renamed and the folder
+        // synced: a power cut at any step leaves the whole reading or none (a `.tmp` is removed
+        // at the next open). Only then is it queued.
+        self.disk.create_write(&tmp, &bytes)?;
+        self.disk.sync_file(&tmp)?;
+        self.disk.rename(&tmp, &path)?;
+        self.disk.sync_dir(&self.dir)?;
         self.next_id += 1;
         self.bytes += size;
         self.entries.push_back(Entry { id, seq, bytes });
@@ -217,6 +257,13 @@ impl DiskQueue {
             self.bytes -= entry.bytes.len() as u64;
         }
         Ok(true)
+    }
+
+    /// Makes the queue write through `disk` (tests).
+    #[cfg(test)]
+    fn with_disk(mut self, disk: Box<dyn Disk>) -> DiskQueue {
+        self.disk = disk;
+        self
     }
 
     /// The first entry after `id` (the first of all for `None`), in publishing order.
@@ -448,6 +495,93 @@ pub(crate) mod tests {
         assert_eq!(seqs(&q), [41, 42, 44, 45, 46]);
         assert!(dir.path().join("notes.txt").exists());
         assert!(!dir.path().join("00000000000000000006.tmp").exists());
+    }
+
+    /// A file system that keeps, at a power cut, only what was synced: a file's contents once
+    /// `sync_file` ran after they were written, a name once `sync_dir` ran after the rename.
+    /// It writes nothing to disk; `durable()` is what a power cut now would leave.
+    #[derive(Debug, Default)]
+    pub(crate) struct PowerCut {
+        state: std::sync::Mutex<Files>,
+    }
+
+    #[derive(Debug, Default)]
+    struct Files {
+        /// Contents by file identity, as written and as synced.
+        written: Vec<Vec<u8>>,
+        synced: Vec<Option<Vec<u8>>>,
+        /// Names: as the folder reads now, and as last synced.
+        names: std::collections::BTreeMap<PathBuf, usize>,
+        durable_names: std::collections::BTreeMap<PathBuf, usize>,
+    }
+
+    impl PowerCut {
+        /// What a power cut now would leave: each durable name with its synced contents.
+        pub(crate) fn durable(&self) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+            let files = self.state.lock().expect("state");
+            files
+                .durable_names
+                .iter()
+                .map(|(name, &file)| (name.clone(), files.synced[file].clone()))
+                .collect()
+        }
+    }
+
+    impl Disk for std::sync::Arc<PowerCut> {
+        fn create_write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+            let mut files = self.state.lock().expect("state");
+            files.written.push(bytes.to_vec());
+            files.synced.push(None);
+            let file = files.written.len() - 1;
+            files.names.insert(path.to_owned(), file);
+            Ok(())
+        }
+
+        fn sync_file(&self, path: &Path) -> io::Result<()> {
+            let mut files = self.state.lock().expect("state");
+            let file = *files.names.get(path).ok_or(io::ErrorKind::NotFound)?;
+            files.synced[file] = Some(files.written[file].clone());
+            Ok(())
+        }
+
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            let mut files = self.state.lock().expect("state");
+            let file = files.names.remove(from).ok_or(io::ErrorKind::NotFound)?;
+            files.names.insert(to.to_owned(), file);
+            Ok(())
+        }
+
+        fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+            let mut files = self.state.lock().expect("state");
+            files.durable_names = files.names.clone();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_reading_is_queued_only_once_a_power_cut_would_keep_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let disk = std::sync::Arc::new(PowerCut::default());
+        let (q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
+        let mut q = q.with_disk(Box::new(std::sync::Arc::clone(&disk)));
+        for seq in 0..3 {
+            let pushed = q.push(seq, reading(seq)).expect("push");
+            // The moment push returns, the power goes: the reading is on the device, whole,
+            // under its final name (a power cut before would leave it, or a .tmp, or nothing).
+            let durable = disk.durable();
+            let name = dir.path().join(format!("{:020}.{EXTENSION}", pushed.id));
+            assert_eq!(
+                durable.get(&name),
+                Some(&Some(reading(seq))),
+                "reading {seq} not durable when push returned: {durable:?}"
+            );
+            assert!(
+                durable
+                    .keys()
+                    .all(|n| n.extension() == Some(EXTENSION.as_ref())),
+                "a temporary name left durable: {durable:?}"
+            );
+        }
     }
 
     #[test]
