@@ -71,7 +71,15 @@ pub struct Metrics {
     pub history_failures: AtomicU64,
     /// Payloads checked by `POST /api/validate`.
     pub validations: AtomicU64,
+    /// The broker's count of messages it dropped ([`BROKER_DROPPED`]), plus one; 0 while the
+    /// broker has said nothing (rumqttd publishes no `$SYS` topics).
+    pub broker_dropped: AtomicU64,
 }
+
+/// Where mosquitto publishes how many messages it dropped since it started (a client's queue
+/// full: `max_queued_messages`/`max_queued_bytes`), every `sys_interval`, retained. The server
+/// subscribes to it so that a loss at the broker shows in its `/metrics`.
+pub const BROKER_DROPPED: &str = "$SYS/broker/publish/messages/dropped";
 
 /// A GeoJSON body rendered for one generation of the live state.
 ///
@@ -183,10 +191,26 @@ impl App {
         {
             let mut live = self.live_mut();
             for (topic, payload) in messages {
+                if topic == BROKER_DROPPED {
+                    self.broker_said_dropped(payload);
+                    continue;
+                }
                 let _ = live.apply(topic, payload, now, &mut out);
             }
         }
         self.fan_out(out);
+    }
+
+    /// Keeps the broker's count of dropped messages, if `payload` is one.
+    fn broker_said_dropped(&self, payload: &[u8]) {
+        if let Some(count) = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        {
+            self.metrics
+                .broker_dropped
+                .store(count.saturating_add(1), Ordering::Relaxed);
+        }
     }
 
     fn fan_out(&self, out: Vec<LiveEvent>) {
@@ -411,6 +435,14 @@ impl App {
             "Payloads checked by POST /api/validate.",
             load(&m.validations),
         );
+        if let Some(dropped) = load(&m.broker_dropped).checked_sub(1) {
+            e.gauge(
+                "garonne_server_broker_messages_dropped",
+                "Messages the broker dropped since it started (a client's queue full), as \
+                 mosquitto counts them in $SYS/broker/publish/messages/dropped.",
+                dropped as f64,
+            );
+        }
         if let Some(mqtt) = self.mqtt.get() {
             mqtt.render("server", &mut e);
         }

@@ -35,7 +35,7 @@ pub mod live;
 pub mod pages;
 pub mod service;
 
-pub use app::{App, router};
+pub use app::{App, BROKER_DROPPED, router};
 pub use config::{Config, ConfigError, StoreConfig};
 pub use error::{ApiError, ServerError};
 pub use history::HistorySource;

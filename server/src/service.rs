@@ -99,6 +99,7 @@ pub async fn serve(
         topics.all_alerts(),
         topics.all_readings(),
         topics.all_senml(),
+        crate::app::BROKER_DROPPED.to_owned(),
     ]
     .into_iter()
     .map(|f| (f, QoS::AtMostOnce))

@@ -316,3 +316,53 @@ async fn shutdown_returns_with_the_broker_gone() {
     // `serve` returns after shutdown with the broker gone.
     server.task.stop_within(WAIT).await;
 }
+
+/// Messages the broker drops (a client's queue full) show in the server's `/metrics`: the
+/// server reads mosquitto's own count from `$SYS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_the_broker_drops_show_in_the_servers_metrics() {
+    let Some(broker) = Mosquitto::start_with_or_skip("sys_interval 1\nmax_queued_messages 2\n")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let http = reqwest::Client::new();
+    let server = Server::start(&broker, None, dir.path(), &http).await;
+
+    // A client with a persistent session subscribes, then goes away: past 2 queued messages,
+    // the broker drops what is published for it.
+    let mut away = rumqttc::MqttOptions::new("e2e-away", broker.host(), broker.port());
+    away.set_clean_session(false);
+    let (client, mut events) = rumqttc::AsyncClient::new(away, 10);
+    client
+        .subscribe("e2e/drop", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    loop {
+        let event = events.poll().await.expect("broker");
+        if matches!(event, rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) {
+            break;
+        }
+    }
+    client.disconnect().await.expect("disconnect");
+    while events.poll().await.is_ok() {}
+    let publisher = Subscriber::start(&broker, "e2e-drop-publisher", &["e2e/none"]).await;
+    for i in 0..6 {
+        publisher
+            .client()
+            .publish("e2e/drop", QoS::AtLeastOnce, false, format!("m{i}"))
+            .await
+            .expect("publish");
+    }
+
+    let dropped = eventually("the broker's dropped count in /metrics", || async {
+        let (_, metrics) = get(&http, &format!("{}/metrics", server.base)).await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("garonne_server_broker_messages_dropped "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|&v| v >= 4.0)
+    })
+    .await;
+    assert!(dropped >= 4.0, "6 published, 2 queued: {dropped}");
+}
