@@ -103,8 +103,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     })?;
 
     // The persistent sessions of this process's services: nobody else may take them over.
+    let ids = MqttConfig {
+        credentials: credentials.clone(),
+        ..MqttConfig::default()
+    };
     let reserved = ["realtime", "historian", "simulator"]
-        .map(|service| MqttConfig::default().client_id(service, Session::Persistent));
+        .map(|service| ids.client_id(service, Session::Persistent));
     let embedded = crate::broker::start(args.mqtt, login, reserved.into()).await?;
     // The services of this process connect to the broker directly, not through its front.
     let mqtt = MqttConfig {
@@ -168,6 +172,8 @@ fn spawn_pipeline(
         grafana_url: args.grafana_url.clone(),
         mqtt: mqtt.clone(),
         store: garonne_store::StoreConfig::embedded(state.history()),
+        // The embedded broker publishes no $SYS topics (and refuses a subscription to one).
+        broker_stats: false,
         ..garonne_server::Config::in_folder(&data)
     };
     let token = shutdown.clone();

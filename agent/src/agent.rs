@@ -24,7 +24,7 @@ use garonne_payload::{
     Limits, Location, ModuleState, Quantity, Reading, SPEC_VERSION, SensorState, Source, Status,
     Timestamp, Topics, validate_reading,
 };
-use garonne_service::mqtt::{Connection, Counters, options};
+use garonne_service::mqtt::{Connection, Counters, Credentials, options};
 use rumqttc::{AsyncClient, LastWill, QoS};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -74,7 +74,15 @@ struct Link {
 
 impl Link {
     fn start(config: &PiConfig, topics: &Topics, will: &Status) -> Link {
-        let client_id = format!("garonne-pi-{}", config.sensor_id);
+        // With a password, an id another login cannot take over (Credentials::client_key).
+        let client_id = match config
+            .credentials
+            .as_ref()
+            .and_then(Credentials::client_key)
+        {
+            Some(key) => format!("garonne-pi-{}-{key}", config.sensor_id),
+            None => format!("garonne-pi-{}", config.sensor_id),
+        };
         let mut mqtt = options(&client_id, &config.broker, config.credentials.as_ref());
         // The disk queue, not the broker session, carries readings across connections.
         mqtt.set_clean_session(true);

@@ -65,6 +65,10 @@ pub struct Config {
     pub forget_sensors_after_secs: u32,
     /// Most event-stream (`/events`) clients at once; past it, new ones get 503.
     pub max_event_clients: usize,
+    /// Read the broker's count of dropped messages (mosquitto's
+    /// `$SYS/broker/publish/messages/dropped`) into `/metrics`; off for a broker without `$SYS`
+    /// topics (rumqttd, the embedded broker of `garonne up`, refuses the subscription).
+    pub broker_stats: bool,
     /// How long a client has to send its request headers, seconds; past it, the connection is
     /// closed (a client sending a byte at a time holds nothing for longer).
     pub header_read_timeout_secs: u32,
@@ -78,7 +82,7 @@ pub struct Config {
 }
 
 /// The comments of `--print-default-config`.
-const NOTES: [(&str, &str); 10] = [
+const NOTES: [(&str, &str); 11] = [
     (
         "http_addr",
         "Address of the web server (pages, API, events, /healthz, /readyz, /metrics).",
@@ -109,6 +113,11 @@ const NOTES: [(&str, &str); 10] = [
     (
         "max_event_clients",
         "Most event-stream (/events) clients at once.",
+    ),
+    (
+        "broker_stats",
+        "Read mosquitto's count of dropped messages ($SYS) into /metrics (false for a broker\n\
+         without $SYS topics).",
     ),
     (
         "header_read_timeout_secs",
@@ -183,6 +192,7 @@ impl ServiceConfig for Config {
             forget_sensors_after_secs: 86_400,
             max_event_clients: 10_000,
             header_read_timeout_secs: 10,
+            broker_stats: true,
             mqtt: MqttConfig::default(),
             store: StoreConfig::embedded(data.history()),
         }

@@ -99,9 +99,13 @@ pub async fn serve(
         topics.all_alerts(),
         topics.all_readings(),
         topics.all_senml(),
-        crate::app::BROKER_DROPPED.to_owned(),
     ]
     .into_iter()
+    .chain(
+        config
+            .broker_stats
+            .then(|| crate::app::BROKER_DROPPED.to_owned()),
+    )
     .map(|f| (f, QoS::AtMostOnce))
     .collect();
     app.set_mqtt(Arc::clone(&host.mqtt));

@@ -453,12 +453,19 @@ impl MqttConfig {
     }
 
     /// The client id: the configured one, or `service`'s own: `garonne-{service}` for a
-    /// persistent session (fixed, so the broker keeps it across restarts), and for a clean
-    /// session `garonne-{service}-{pid}-{random}`, so several instances can share a broker.
+    /// persistent session (fixed, so the broker keeps it across restarts; with a password,
+    /// `garonne-{service}-{key}`, [`Credentials::client_key`], which another login cannot
+    /// guess), and for a clean session `garonne-{service}-{pid}-{random}`, so several instances
+    /// can share a broker.
     pub fn client_id(&self, service: &str, session: Session) -> String {
         match (&self.client_id, session) {
             (Some(id), _) => id.clone(),
-            (None, Session::Persistent) => format!("garonne-{service}"),
+            (None, Session::Persistent) => {
+                match self.credentials.as_ref().and_then(Credentials::client_key) {
+                    Some(key) => format!("garonne-{service}-{key}"),
+                    None => format!("garonne-{service}"),
+                }
+            }
             (None, Session::Clean) => {
                 let nanos = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -571,6 +578,38 @@ mod tests {
         assert!(
             unique.starts_with(&format!("garonne-server-{}-", std::process::id())),
             "{unique}"
+        );
+        // With a password, an id another login cannot guess: the same at every start, another
+        // with another password, or another user.
+        let with = |user: &str, password: &str| MqttConfig {
+            credentials: Some(Credentials::new(user, password)),
+            ..MqttConfig::default()
+        };
+        let id =
+            with("historian", "s3cret-long-enough").client_id("historian", Session::Persistent);
+        assert!(
+            id.starts_with("garonne-historian-") && id.len() == 18 + 12,
+            "{id}"
+        );
+        assert!(
+            id["garonne-historian-".len()..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit())
+        );
+        for other in [
+            with("historian", "s3cret-long-enough-2"),
+            with("pi-a", "s3cret-long-enough"),
+        ] {
+            assert_ne!(other.client_id("historian", Session::Persistent), id);
+        }
+        assert_eq!(
+            with("historian", "s3cret-long-enough").client_id("historian", Session::Persistent),
+            id
+        );
+        assert_eq!(
+            with("historian", "").client_id("historian", Session::Persistent),
+            "garonne-historian",
+            "no password: nothing to derive a key from"
         );
         mqtt.client_id = Some("mine".into());
         assert_eq!(mqtt.client_id("server", Session::Clean), "mine");

@@ -472,6 +472,30 @@ impl Credentials {
     pub fn password(&self) -> &str {
         &self.password
     }
+
+    /// A key derived from the login, for client ids that nobody without the password can
+    /// guess: 12 hexadecimal digits of SHA-256 over a label, the user name and the password;
+    /// `None` without a password.
+    ///
+    /// Design: a broker hands a session to whoever connects with its client id, and mosquitto
+    /// does not bind ids to logins; a sensor connecting with the historian's id would
+    /// disconnect it (and with a clean session discard what the broker kept for it). The
+    /// services' and the Pi agent's ids end with this key, so another login cannot take them.
+    /// It changes with the password: a new password starts a new persistent session (drain the
+    /// services before rotating it).
+    pub fn client_key(&self) -> Option<String> {
+        use sha2::Digest;
+        if self.password.is_empty() {
+            return None;
+        }
+        let digest = sha2::Sha256::new()
+            .chain_update(b"garonne client id\0")
+            .chain_update(self.username.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(self.password.as_bytes())
+            .finalize();
+        Some(digest[..6].iter().map(|b| format!("{b:02x}")).collect())
+    }
 }
 
 impl fmt::Debug for Credentials {

@@ -17,6 +17,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use garonne_payload::Topics;
+use garonne_service::config::MqttConfig;
+use garonne_service::host::Session;
+use garonne_service::mqtt::Credentials;
 use garonne_testkit::{Launch, Server};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS,
@@ -270,11 +273,17 @@ impl Client {
     async fn connect(port: u16, credentials: Option<(&str, &str)>) -> Result<Client, Refusal> {
         static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut options = MqttOptions::new(
-            format!("deploy-mosquitto-{}-{n}", std::process::id()),
-            "127.0.0.1",
-            port,
-        );
+        let id = format!("deploy-mosquitto-{}-{n}", std::process::id());
+        Client::connect_as(&id, port, credentials).await
+    }
+
+    /// [`Client::connect`] with the client id `id`.
+    async fn connect_as(
+        id: &str,
+        port: u16,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Client, Refusal> {
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
         if let Some((user, password)) = credentials {
             options.set_credentials(user, password);
         }
@@ -566,7 +575,9 @@ async fn every_service_receives_what_it_subscribes_to() -> anyhow::Result<()> {
                 // Granted: the broker's dropped-message count, for the server's /metrics.
                 garonne_server::BROKER_DROPPED.to_owned(),
             ],
-            vec![&dropped, &reading, &senml, &status, &rolling, &aggregate, &alert],
+            vec![
+                &dropped, &reading, &senml, &status, &rolling, &aggregate, &alert,
+            ],
         ),
         (
             "viewer",
@@ -683,6 +694,47 @@ async fn retained_messages_survive_a_restart() -> anyhow::Result<()> {
         .subscribed("viewer", &[topics.all_aggregates()])
         .await?;
     assert_eq!(viewer.receive_through(&aggregate).await?, [aggregate]);
+    Ok(())
+}
+
+/// A sensor that connects with a service's client id as the source spells it
+/// (`garonne-historian`) does not disconnect the service: with a password, a service's id ends
+/// with a key derived from it (`Credentials::client_key`), which another login cannot guess.
+#[tokio::test]
+async fn a_sensor_cannot_take_a_services_session_over() -> anyhow::Result<()> {
+    let Some(broker) = Broker::start_or_skip()? else {
+        return Ok(());
+    };
+    let topics = Topics::default();
+    let login = Credentials::new("historian", password("historian"));
+    let id = MqttConfig {
+        credentials: Some(login),
+        ..MqttConfig::default()
+    }
+    .client_id("historian", Session::Persistent);
+    assert_ne!(id, "garonne-historian");
+    let mut historian = Client::connect_as(
+        &id,
+        broker.port(),
+        Some(("historian", password("historian"))),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("historian: {e:?}"))?;
+    historian.subscribe(&[topics.all_readings()]).await?;
+    // The id anyone can read in the source, taken by a sensor's login.
+    let _intruder = Client::connect_as(
+        "garonne-historian",
+        broker.port(),
+        Some(("pi-a", password("pi-a"))),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("pi-a: {e:?}"))?;
+    // The historian is still connected: a reading published after reaches it.
+    let mut pi = broker.connect("pi-a").await?;
+    let reading = Received::new(topics.reading("pi-a"), "after the attempt");
+    pi.publish(&reading.topic, false, &reading.payload).await?;
+    let received = historian.next_message("the reading").await?;
+    assert_eq!(received, reading, "broker log:\n{}", broker.log());
     Ok(())
 }
 
