@@ -75,14 +75,10 @@ struct Link {
 impl Link {
     fn start(config: &PiConfig, topics: &Topics, will: &Status) -> Link {
         // With a password, an id another login cannot take over (Credentials::client_key).
-        let client_id = match config
-            .credentials
-            .as_ref()
-            .and_then(Credentials::client_key)
-        {
-            Some(key) => format!("garonne-pi-{}-{key}", config.sensor_id),
-            None => format!("garonne-pi-{}", config.sensor_id),
-        };
+        let client_id = Credentials::keyed_client_id(
+            &format!("garonne-pi-{}", config.sensor_id),
+            config.credentials.as_ref(),
+        );
         let mut mqtt = options(&client_id, &config.broker, config.credentials.as_ref());
         // The disk queue, not the broker session, carries readings across connections.
         mqtt.set_clean_session(true);

@@ -460,12 +460,10 @@ impl MqttConfig {
     pub fn client_id(&self, service: &str, session: Session) -> String {
         match (&self.client_id, session) {
             (Some(id), _) => id.clone(),
-            (None, Session::Persistent) => {
-                match self.credentials.as_ref().and_then(Credentials::client_key) {
-                    Some(key) => format!("garonne-{service}-{key}"),
-                    None => format!("garonne-{service}"),
-                }
-            }
+            (None, Session::Persistent) => Credentials::keyed_client_id(
+                &format!("garonne-{service}"),
+                self.credentials.as_ref(),
+            ),
             (None, Session::Clean) => {
                 let nanos = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)

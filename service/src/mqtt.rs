@@ -496,6 +496,15 @@ impl Credentials {
             .finalize();
         Some(digest[..6].iter().map(|b| format!("{b:02x}")).collect())
     }
+
+    /// `base`, then `-{key}` when `credentials` has a password ([`Credentials::client_key`]):
+    /// the persistent client id of a service or of a Pi agent.
+    pub fn keyed_client_id(base: &str, credentials: Option<&Credentials>) -> String {
+        match credentials.and_then(Credentials::client_key) {
+            Some(key) => format!("{base}-{key}"),
+            None => base.to_owned(),
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {
