@@ -42,6 +42,9 @@ pub struct Config {
     pub spool_segment_bytes: u64,
     /// Most points written to the store in one request.
     pub batch_points: usize,
+    /// Most bytes of line protocol written to the store in one request (a point larger than
+    /// this goes alone).
+    pub batch_bytes: usize,
     /// Longest wait for a batch to fill before it is written anyway, milliseconds.
     pub flush_interval_ms: u64,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
@@ -55,7 +58,7 @@ pub struct Config {
 }
 
 /// The comments of `--print-default-config`.
-const NOTES: [(&str, &str); 7] = [
+const NOTES: [(&str, &str); 8] = [
     (
         "spool_dir",
         "Where messages wait, on disk, between the broker and the store. shared_group = \"NAME\"\n\
@@ -72,6 +75,11 @@ const NOTES: [(&str, &str); 7] = [
     (
         "batch_points",
         "Most points written to the store in one request.",
+    ),
+    (
+        "batch_bytes",
+        "Most bytes of line protocol in one store request (InfluxDB refuses bodies over\n\
+         25 MB by default, VictoriaMetrics over 32 MB).",
     ),
     (
         "flush_interval_ms",
@@ -111,6 +119,10 @@ impl ServiceConfig for Config {
             ));
         }
         check_range!(self.batch_points in 1..=100_000, "1 to 100000 (5000 suits InfluxDB)")?;
+        check_range!(
+            self.batch_bytes in 65_536..=67_108_864,
+            "64 KiB to 64 MiB (4 MiB suits InfluxDB)"
+        )?;
         check_range!(self.flush_interval_ms in 1..=60_000, "1 ms to 60 s (e.g. 1000)")?;
         self.store.validate()?;
         self.mqtt.validate()
@@ -124,6 +136,7 @@ impl ServiceConfig for Config {
             spool_max_bytes: 1 << 30,
             spool_segment_bytes: 64 << 20,
             batch_points: 5000,
+            batch_bytes: 4 << 20,
             flush_interval_ms: 1000,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9182)),
             mqtt: MqttConfig::default(),
@@ -171,6 +184,7 @@ mod tests {
                 ("(e.g. historians)", |c| c.shared_group = Some("a/b".into())),
                 ("at least 4 segments", |c| c.spool_max_bytes = 1 << 20),
                 ("1 to 100000", |c| c.batch_points = 0),
+                ("64 KiB to 64 MiB", |c| c.batch_bytes = 1000),
             ],
             &[
                 ("mqtt://127.0.0.1:1883", "[mqtt]\nbroker = \"http://x\""),

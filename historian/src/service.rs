@@ -40,7 +40,7 @@ use crate::spool::{
     SpoolStats, SpoolWriter,
 };
 use garonne_store::lineproto;
-use garonne_store::point::Point;
+use garonne_store::point::{Field, Point};
 use garonne_store::store::{Store, StoreError};
 
 /// Most messages in one spool group.
@@ -134,6 +134,7 @@ pub async fn serve<S: Store + 'static>(
             topics: config.mqtt.topics().clone(),
             limits: Limits::default(),
             batch_points: config.batch_points,
+            batch_bytes: config.batch_bytes,
             flush: Duration::from_millis(config.flush_interval_ms),
             rejected: config.spool_dir.join(REJECTED_FILE),
             metrics: Arc::clone(&metrics),
@@ -316,6 +317,7 @@ struct Drain {
     topics: Topics,
     limits: Limits,
     batch_points: usize,
+    batch_bytes: usize,
     flush: Duration,
     rejected: PathBuf,
     metrics: Arc<Metrics>,
@@ -354,9 +356,11 @@ async fn drain<S: Store + 'static>(drain: Drain, mut reader: SpoolReader, store:
             _ = drain.stop.cancelled() => break,
             ready = reader.wait(drain.flush) => if !ready { continue },
         }
-        // A batch: up to batch_points points, or what came within the flush interval.
+        // A batch: up to batch_points points or batch_bytes bytes (and the rest of the record
+        // that crossed the line), or what came within the flush interval.
         records.clear();
         let mut points: Vec<Point> = Vec::with_capacity(drain.batch_points);
+        let mut bytes = 0;
         let deadline = tokio::time::Instant::now() + drain.flush;
         let mut position = reader.position();
         loop {
@@ -375,6 +379,7 @@ async fn drain<S: Store + 'static>(drain: Drain, mut reader: SpoolReader, store:
                     reader.position()
                 }
             };
+            let first_new = points.len();
             for r in &records[before..] {
                 if let Err(skip) = schema::points(
                     &drain.topics,
@@ -387,7 +392,11 @@ async fn drain<S: Store + 'static>(drain: Drain, mut reader: SpoolReader, store:
                     drain.metrics.skip(skip);
                 }
             }
-            if points.len() >= drain.batch_points || drain.stop.is_cancelled() {
+            bytes += points[first_new..].iter().map(line_bytes).sum::<usize>();
+            if points.len() >= drain.batch_points
+                || bytes >= drain.batch_bytes
+                || drain.stop.is_cancelled()
+            {
                 break;
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -493,7 +502,9 @@ async fn write_batches<S: Store + 'static>(
 /// Returns false if stopped before the store took them.
 async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> bool {
     let metrics = &drain.metrics;
-    let mut pending: Vec<&[Point]> = vec![points];
+    // The last piece on top: pieces are written in order.
+    let mut pending: Vec<&[Point]> = pieces(points, drain.batch_bytes);
+    pending.reverse();
     let mut set_aside: Vec<(&Point, String)> = Vec::new();
     let mut backoff = Backoff::new(RETRY_START, RETRY_MAX);
     let mut failing_since: Option<Instant> = None;
@@ -566,6 +577,60 @@ async fn write_all<S: Store>(drain: &Drain, store: &mut S, points: &[Point]) -> 
     true
 }
 
+/// `points` cut, in order, into pieces of at most `max_bytes` of line protocol each (a point
+/// larger than that alone).
+fn pieces(points: &[Point], max_bytes: usize) -> Vec<&[Point]> {
+    let mut pieces = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, point) in points.iter().enumerate() {
+        let size = line_bytes(point);
+        if i > start && bytes + size > max_bytes {
+            pieces.push(&points[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    pieces.push(&points[start..]);
+    pieces
+}
+
+/// An upper bound of the size of `point` in line protocol ([`lineproto::encode`]), without
+/// encoding it: escapes are counted, a number at its longest.
+fn line_bytes(point: &Point) -> usize {
+    fn escaped(text: &str) -> usize {
+        text.len() + text.bytes().filter(|b| b",= \\\"\n\r".contains(b)).count()
+    }
+    // Display writes floats positionally: 1e-300 takes 300 digits.
+    fn float(f: f64) -> usize {
+        if f == 0.0 || (1e-5..1e16).contains(&f.abs()) {
+            25
+        } else {
+            f.to_string().len()
+        }
+    }
+    let tags: usize = point
+        .tags
+        .iter()
+        .map(|(k, v)| 2 + escaped(k) + escaped(v))
+        .sum();
+    let fields: usize = point
+        .fields
+        .iter()
+        .map(|(k, v)| {
+            2 + escaped(k)
+                + match v {
+                    // i64::MIN with its `i` is 21 characters.
+                    Field::Float(f) => float(*f),
+                    Field::Int(_) => 21,
+                    Field::Bool(_) => 5,
+                    Field::Str(s) => 2 + escaped(s),
+                }
+        })
+        .sum();
+    // The measurement, then " time\n" with a 20-character time at most.
+    escaped(point.measurement) + tags + fields + 22
+}
+
 /// What the drain does after a failed store write.
 enum Next {
     /// The same batch again, after a backoff: the store is down, slow or overloaded.
@@ -629,7 +694,6 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use garonne_store::point::Field;
 
     /// A store that is down for its first `down_for` writes, then refuses any batch holding a
     /// point whose time is in `bad`, and otherwise keeps the times it was given.
@@ -640,6 +704,8 @@ mod tests {
         kept: Vec<i64>,
         /// Batches of more points than this are refused as too large (413).
         too_large_over: usize,
+        /// The size in line protocol of each request it took.
+        request_bytes: Vec<usize>,
     }
 
     impl Scripted {
@@ -650,6 +716,7 @@ mod tests {
                 calls: 0,
                 kept: Vec::new(),
                 too_large_over: usize::MAX,
+                request_bytes: Vec::new(),
             }
         }
     }
@@ -671,6 +738,7 @@ mod tests {
                 return Err(StoreError::Rejected("field type conflict".into()));
             }
             self.kept.extend(points.iter().map(|p| p.time_ns));
+            self.request_bytes.push(lineproto::encode_all(points).len());
             Ok(())
         }
     }
@@ -689,6 +757,7 @@ mod tests {
             topics: Topics::new("garonne").expect("prefix"),
             limits: Limits::default(),
             batch_points: 100,
+            batch_bytes: 4 << 20,
             flush: Duration::from_millis(10),
             rejected: dir.join(REJECTED_FILE),
             metrics: Arc::new(Metrics::default()),
@@ -759,6 +828,64 @@ mod tests {
         assert!(drain.metrics.batches_split.load(Ordering::Relaxed) >= 7);
         assert_eq!(drain.metrics.rejected_points.load(Ordering::Relaxed), 0);
         assert!(!dir.path().join(REJECTED_FILE).exists());
+    }
+
+    #[tokio::test]
+    async fn no_request_to_the_store_is_larger_than_batch_bytes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut drain = drain_settings(dir.path(), CancellationToken::new());
+        drain.batch_bytes = 65_536;
+        let mut store = Scripted::new(0, BTreeSet::new());
+        // 2,000 points of about 2 KiB each (a long status text): 4 MB in all.
+        let points: Vec<Point> = (0..2000)
+            .map(|t| {
+                let mut p = point(t);
+                p.fields
+                    .push(("detail", Field::Str("é \"quoted\", ".repeat(150))));
+                p
+            })
+            .collect();
+        assert!(write_all(&drain, &mut store, &points).await);
+        assert_eq!(store.kept, (0..2000).collect::<Vec<_>>(), "all, in order");
+        let largest = store.request_bytes.iter().max().copied().unwrap_or(0);
+        // Before: one request of 4 MB, whatever the store accepts.
+        assert!(largest <= 65_536, "a request of {largest} bytes");
+        // The bound is an estimate a little above the real size, not a point per request.
+        assert!(
+            store.request_bytes.len() <= 100,
+            "{} requests",
+            store.request_bytes.len()
+        );
+    }
+
+    #[test]
+    fn line_bytes_is_never_below_the_encoded_size() {
+        let odd = Point {
+            measurement: "status",
+            tags: vec![("sensor", "a b,c=d\\".to_owned())],
+            fields: vec![
+                ("x y", Field::Float(-1.234_567_890_123_456_7e-300)),
+                ("n", Field::Int(i64::MIN)),
+                ("ok", Field::Bool(false)),
+                ("s", Field::Str("\"\\,= ".repeat(10))),
+            ],
+            time_ns: i64::MIN,
+        };
+        for p in [point(0), point(i64::MAX), odd] {
+            let mut line = String::new();
+            assert!(lineproto::encode(&p, &mut line));
+            assert!(line_bytes(&p) >= line.len(), "{line}");
+            assert!(line_bytes(&p) <= 2 * line.len() + 64, "{line}");
+        }
+        // A point larger than the bound goes alone; the others are grouped under it.
+        let points: Vec<Point> = (0..10).map(point).collect();
+        let one = line_bytes(&points[0]);
+        let cut = pieces(&points, 3 * one);
+        assert_eq!(
+            cut.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [3, 3, 3, 1]
+        );
+        assert_eq!(pieces(&points, 1).len(), 10);
     }
 
     #[test]
