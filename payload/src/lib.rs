@@ -21,6 +21,7 @@
 //!
 //! # Layout
 //! - [`quantity`]: the quantities, their units, ranges and FIWARE names (the one table).
+//! - [`profile`]: profiles (quantities as data, TOML), the unit registry and the catalogue.
 //! - [`reading`]: the reading, its location, source and quantities.
 //! - [`validate`]: rules, violations (pointer, rule, hint) and the reading validator.
 //! - [`senml`]: SenML packs resolved into readings, and encoded from them.
@@ -31,6 +32,7 @@
 //! - [`report`]: an error with its whole source chain on one line.
 
 pub mod messages;
+pub mod profile;
 pub mod quantity;
 pub mod reading;
 pub mod report;
