@@ -6,7 +6,8 @@
 //!
 //! ```toml
 //! [mqtt]
-//! broker = "mqtt://127.0.0.1:1883"
+//! broker = "mqtt://127.0.0.1:1883"  # or "mqtts://broker.example.org" (TLS, port 8883)
+//! # ca_file = "/etc/garonne/ca.crt"  # with mqtts://: trust only this CA (PEM); unset: the system's
 //! topic_prefix = "garonne"
 //! client_id = "garonne-realtime"   # unset: the service's own (see MqttConfig::client_id)
 //! ```
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data_dir::DataDir;
 use crate::host::Session;
-use crate::mqtt::{BrokerUrl, Credentials};
+use crate::mqtt::{BrokerUrl, CaFile, Credentials, Roots};
 
 /// Why a configuration file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -342,7 +343,9 @@ pub const MQTT_NOTES: [(&str, &str); 3] = [
     ),
     (
         "broker",
-        "The broker, mqtt://HOST[:PORT] (port 1883 by default).",
+        "The broker, mqtt://HOST[:PORT] (port 1883 by default), or mqtts://HOST[:PORT] for TLS\n\
+         (port 8883 by default; it trusts the system's certificate authorities, or only those\n\
+         of ca_file = \"PATH\", a PEM file, when set).",
     ),
     ("topic_prefix", "Topics under {topic_prefix}/v1/."),
 ];
@@ -420,10 +423,16 @@ impl fmt::Display for TopicPrefix {
 /// The `[mqtt]` section every service has: where the broker is, under which client id, and
 /// under which topic prefix. Defaults: `mqtt://127.0.0.1:1883`, the service's own client id,
 /// prefix `garonne`.
+///
+/// In the file, `ca_file = "PATH"` beside an `mqtts://` broker names the PEM file of the
+/// certificate authorities to trust (only those; unset: the system's). It is read and checked
+/// when the file is read, and kept in the broker ([`BrokerUrl::trusting`]), so every client
+/// built from the broker uses it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "MqttSection", into = "MqttSection")]
 pub struct MqttConfig {
-    /// The broker, `mqtt://HOST[:PORT]` (port 1883 by default).
+    /// The broker, `mqtt://HOST[:PORT]` (port 1883 by default) or `mqtts://HOST[:PORT]` (TLS,
+    /// port 8883 by default), with the CA file it trusts.
     pub broker: BrokerUrl,
     /// Topic prefix: topics under `{topic_prefix}/v1/`.
     pub topic_prefix: TopicPrefix,
@@ -436,6 +445,48 @@ pub struct MqttConfig {
     /// `garonne` command and passed in.
     #[serde(skip)]
     pub credentials: Option<Credentials>,
+}
+
+/// The `[mqtt]` section as the file has it: [`MqttConfig`] with the CA file as a key of its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MqttSection {
+    broker: BrokerUrl,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<CaFile>,
+    topic_prefix: TopicPrefix,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+}
+
+impl TryFrom<MqttSection> for MqttConfig {
+    type Error = String;
+    fn try_from(section: MqttSection) -> Result<MqttConfig, String> {
+        Ok(MqttConfig {
+            broker: section
+                .broker
+                .trusting(section.ca_file)
+                .map_err(|e| e.to_string())?,
+            topic_prefix: section.topic_prefix,
+            client_id: section.client_id,
+            credentials: None,
+        })
+    }
+}
+
+impl From<MqttConfig> for MqttSection {
+    fn from(mqtt: MqttConfig) -> MqttSection {
+        let ca_file = match &mqtt.broker.tls {
+            Some(Roots::File(ca)) => Some(ca.clone()),
+            _ => None,
+        };
+        MqttSection {
+            broker: mqtt.broker,
+            ca_file,
+            topic_prefix: mqtt.topic_prefix,
+            client_id: mqtt.client_id,
+        }
+    }
 }
 
 impl MqttConfig {
@@ -563,6 +614,34 @@ mod tests {
         assert!(e.contains("topic prefix \"a/+\" is not valid"), "{e}");
         let e = parse("brokr = \"mqtt://h\"").expect_err("typo");
         assert!(e.contains("brokr"), "{e}");
+    }
+
+    #[test]
+    fn ca_file_is_read_with_the_section_and_kept_in_the_broker() {
+        let ca = garonne_testkit::TestCa::generate().expect("a test CA");
+        let path = ca.ca_file().display().to_string();
+        let parse = |text: &str| toml::from_str::<MqttConfig>(text).map_err(|e| e.to_string());
+        let mqtt = parse(&format!(
+            "broker = \"mqtts://localhost\"\nca_file = \"{path}\""
+        ))
+        .expect("valid");
+        assert!(mqtt.broker.is_tls());
+        assert_eq!(mqtt.broker.ca_file(), Some(ca.ca_file().as_path()));
+        // Written back with its CA file, and read back the same.
+        let text = to_toml(&mqtt);
+        assert!(text.contains(&format!("ca_file = \"{path}\"")), "{text}");
+        assert_eq!(parse(&text).expect("reads back"), mqtt);
+        assert!(!to_toml(&MqttConfig::default()).contains("ca_file"));
+
+        let e = parse("broker = \"mqtts://h\"\nca_file = \"/nonexistent/ca.crt\"")
+            .expect_err("missing");
+        assert!(
+            e.contains("cannot read the CA file /nonexistent/ca.crt") && e.contains("os error"),
+            "{e}"
+        );
+        let e = parse(&format!("broker = \"mqtt://h\"\nca_file = \"{path}\""))
+            .expect_err("plain broker");
+        assert!(e.contains("write mqtts://h:8883"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,14 @@
-//! The MQTT side every service shares: broker addresses, and an event loop that reconnects with
-//! capped exponential backoff, logs once per state change, counts what went out and what the
-//! broker acknowledged, and (for subscribers) hands incoming publishes to a bounded channel,
-//! subscribing again whenever the broker has forgotten the session.
+//! The MQTT side every service shares: broker addresses (plain `mqtt://` or TLS `mqtts://`), and
+//! an event loop that reconnects with capped exponential backoff, logs once per state change,
+//! counts what went out and what the broker acknowledged, and (for subscribers) hands incoming
+//! publishes to a bounded channel, subscribing again whenever the broker has forgotten the session.
+//!
+//! Design: TLS is part of the broker's address. A [`BrokerUrl`] of `mqtts://` carries the
+//! certificate authorities it trusts ([`Roots`]: the system's, or only those of a [`CaFile`]
+//! read once at start), so every service, the simulator and the Pi agent get TLS through the
+//! one [`options`] without a setting of their own. A failed handshake is logged as a TLS
+//! failure that says what to fix ([`TlsProblem`]), not as a lost connection, and retried with
+//! the same backoff.
 //!
 //! Design: a subscriber acknowledges a QoS 1 message only once it is done with it
 //! ([`subscriber_options`], [`Acks`]). rumqttc acknowledges on receipt by default, so a message
@@ -22,11 +29,18 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use rumqttc::tokio_rustls::rustls;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,
+    TlsConfiguration, TlsError, Transport,
+};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -42,21 +56,239 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A poll of the event loop that took this long had to wait for the socket.
 const WAITED: Duration = Duration::from_micros(50);
 
-/// Where the broker is: `mqtt://HOST[:PORT]` (port 1883 by default).
+/// Default port of plain MQTT.
+pub const MQTT_PORT: u16 = 1883;
+/// Default port of MQTT over TLS.
+pub const MQTTS_PORT: u16 = 8883;
+
+/// Where the broker is: `mqtt://HOST[:PORT]` (port 1883 by default), or `mqtts://HOST[:PORT]`
+/// for MQTT over TLS (port 8883 by default), trusting the system's certificate authorities
+/// unless [`BrokerUrl::trusting`] names a CA file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerUrl {
-    /// Host name or address.
+    /// Host name or address (TLS checks the broker's certificate against it).
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// `Some` for `mqtts://`: TLS, trusting these certificate authorities.
+    pub tls: Option<Roots>,
+}
+
+/// The certificate authorities a TLS connection to the broker trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// The system's (`/etc/ssl/certs`..., read by rustls-native-certs), as for a broker with a
+    /// certificate from a public authority such as Let's Encrypt.
+    System,
+    /// Only the certificates of this file, as for a broker whose certificate the operator
+    /// signed with their own CA.
+    File(CaFile),
+}
+
+/// A PEM file of one or more CA certificates, read and checked once ([`CaFile::load`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaFile {
+    path: PathBuf,
+    certs: Arc<[CertificateDer<'static>]>,
+}
+
+/// Why a CA file cannot be used; each message says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    /// The file cannot be read.
+    #[error(
+        "cannot read the CA file {} (give ca_file / --ca-file the PEM file of the certificate \
+         authority that signed the broker's certificate, e.g. deploy/tls/ca.crt)",
+        path.display()
+    )]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not PEM, or holds no certificate, or a certificate that cannot be parsed.
+    #[error(
+        "the CA file {} is not a PEM file of CA certificates ({why}); give the CA's certificate, \
+         the file that starts with -----BEGIN CERTIFICATE----- (not its key)",
+        path.display()
+    )]
+    NotPem {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        why: String,
+    },
+    /// A CA file is given for a plain MQTT broker.
+    #[error(
+        "ca_file {} is set, but the broker {broker} is plain MQTT: write mqtts://{}:{MQTTS_PORT} \
+         to connect over TLS, or remove ca_file",
+        path.display(),
+        broker.host
+    )]
+    NotTls {
+        /// The file.
+        path: PathBuf,
+        /// The broker.
+        broker: Box<BrokerUrl>,
+    },
+}
+
+impl CaFile {
+    /// Reads and checks `path`: PEM, with one or more certificates that parse.
+    ///
+    /// # Errors
+    ///
+    /// [`CaFileError::Read`] or [`CaFileError::NotPem`], each saying what to give instead.
+    pub fn load(path: &Path) -> Result<CaFile, CaFileError> {
+        let not_pem = |why: String| CaFileError::NotPem {
+            path: path.to_owned(),
+            why,
+        };
+        let bytes = std::fs::read(path).map_err(|source| CaFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let certs = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| not_pem(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(not_pem("no CERTIFICATE block".to_owned()));
+        }
+        let mut store = rustls::RootCertStore::empty();
+        for cert in &certs {
+            store
+                .add(cert.clone())
+                .map_err(|e| not_pem(format!("a certificate does not parse: {e}")))?;
+        }
+        Ok(CaFile {
+            path: path.to_owned(),
+            certs: certs.into(),
+        })
+    }
+
+    /// The file, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("certificates", &self.certs.len())
+            .finish()
+    }
+}
+
+impl Serialize for CaFile {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.path.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CaFile {
+    /// Read and checked here, with the whole chain of [`CaFile::load`]'s error.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CaFile, D::Error> {
+        let path = PathBuf::deserialize(deserializer)?;
+        CaFile::load(&path)
+            .map_err(|e| serde::de::Error::custom(garonne_payload::report::Chain(&e)))
+    }
+}
+
+impl Roots {
+    /// A rustls client configuration trusting these roots (TLS 1.2 and 1.3, no client
+    /// certificate).
+    fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        let mut store = rustls::RootCertStore::empty();
+        let certs = match self {
+            Roots::System => system_roots(),
+            Roots::File(ca) => &ca.certs,
+        };
+        store.add_parsable_certificates(certs.iter().cloned());
+        // Design: the provider is named rather than left to rustls's process default, which
+        // panics when two providers are compiled in; aws-lc-rs is rumqttc's own (its default
+        // `use-rustls` feature).
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let config = match rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+        {
+            Ok(builder) => builder.with_root_certificates(store).with_no_client_auth(),
+            // Only a provider without TLS 1.2 and 1.3 could fail: the default one.
+            Err(_) => rustls::ClientConfig::builder()
+                .with_root_certificates(store)
+                .with_no_client_auth(),
+        };
+        Arc::new(config)
+    }
+}
+
+/// The system's certificate authorities, read once per process; a failure is logged once and
+/// leaves what could be read (a handshake then fails as [`TlsProblem::UnknownIssuer`]).
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for error in &found.errors {
+            warn!(%error, "cannot read some of the system's CA certificates");
+        }
+        if found.certs.is_empty() {
+            warn!(
+                "no system CA certificates found: an mqtts:// broker cannot be checked; set \
+                 ca_file (--ca-file) or install the ca-certificates package"
+            );
+        }
+        found.certs
+    })
 }
 
 /// Why a broker URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("broker URL \"{url}\" is not valid: {why} (write it like mqtt://127.0.0.1:1883)")]
+#[error(
+    "broker URL \"{url}\" is not valid: {why} (write it like mqtt://127.0.0.1:1883, or \
+     mqtts://broker.example.org for TLS)"
+)]
 pub struct BrokerUrlError {
     url: String,
     why: &'static str,
+}
+
+impl BrokerUrl {
+    /// Whether the connection uses TLS (`mqtts://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The CA file trusted, if one is.
+    pub fn ca_file(&self) -> Option<&Path> {
+        match &self.tls {
+            Some(Roots::File(ca)) => Some(ca.path()),
+            _ => None,
+        }
+    }
+
+    /// This broker, trusting only the certificate authorities of `ca` (`None`: unchanged).
+    ///
+    /// # Errors
+    ///
+    /// [`CaFileError::NotTls`] when the broker is plain `mqtt://`.
+    pub fn trusting(mut self, ca: Option<CaFile>) -> Result<BrokerUrl, CaFileError> {
+        let Some(ca) = ca else {
+            return Ok(self);
+        };
+        if self.tls.is_none() {
+            return Err(CaFileError::NotTls {
+                path: ca.path,
+                broker: Box::new(self),
+            });
+        }
+        self.tls = Some(Roots::File(ca));
+        Ok(self)
+    }
 }
 
 impl std::str::FromStr for BrokerUrl {
@@ -66,11 +298,13 @@ impl std::str::FromStr for BrokerUrl {
             url: url.to_owned(),
             why,
         };
-        let rest = match url.split_once("://") {
-            Some(("mqtt" | "tcp", rest)) => rest,
-            Some(_) => return Err(err("only mqtt:// is supported")),
-            None => url,
+        let (rest, tls) = match url.split_once("://") {
+            Some(("mqtt" | "tcp", rest)) => (rest, None),
+            Some(("mqtts" | "ssl", rest)) => (rest, Some(Roots::System)),
+            Some(_) => return Err(err("only mqtt:// and mqtts:// are supported")),
+            None => (url, None),
         };
+        let default_port = if tls.is_some() { MQTTS_PORT } else { MQTT_PORT };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') || rest.contains('@') {
             return Err(err(
@@ -78,12 +312,12 @@ impl std::str::FromStr for BrokerUrl {
             ));
         }
         let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) => (
+            Some((h, p)) if !p.contains(']') => (
                 h,
                 p.parse::<u16>()
                     .map_err(|_| err("the port is not a number from 1 to 65535"))?,
             ),
-            None => (rest, 1883),
+            _ => (rest, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
@@ -95,6 +329,7 @@ impl std::str::FromStr for BrokerUrl {
         Ok(BrokerUrl {
             host: host.to_owned(),
             port,
+            tls,
         })
     }
 }
@@ -104,12 +339,14 @@ impl Default for BrokerUrl {
     fn default() -> BrokerUrl {
         BrokerUrl {
             host: "127.0.0.1".to_owned(),
-            port: 1883,
+            port: MQTT_PORT,
+            tls: None,
         }
     }
 }
 
 impl Serialize for BrokerUrl {
+    /// The URL only: a CA file is a key of its own (`ca_file`).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
@@ -125,7 +362,76 @@ impl<'de> Deserialize<'de> for BrokerUrl {
 
 impl fmt::Display for BrokerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mqtt://{}:{}", self.host, self.port)
+        let scheme = if self.is_tls() { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What went wrong in a TLS handshake with the broker, said so that an operator knows what to
+/// fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsProblem {
+    /// The broker's certificate is not signed by a trusted authority.
+    #[error(
+        "the broker's certificate is not signed by a trusted certificate authority: set ca_file \
+         (--ca-file) to the PEM file of the CA that signed it"
+    )]
+    UnknownIssuer,
+    /// The broker's certificate is for other names.
+    #[error(
+        "the broker's certificate is not valid for the host name in the broker URL: connect with \
+         a name the certificate lists (or reissue it with this one)"
+    )]
+    WrongName,
+    /// The broker's certificate has expired, or is not valid yet.
+    #[error("the broker's certificate has expired or is not valid yet (check it, and the clock)")]
+    Expired,
+    /// The host cannot be checked against a certificate.
+    #[error("the broker's host is not a valid DNS name or IP address for TLS")]
+    BadHostName,
+    /// Anything else the handshake said (a plain MQTT port answering a TLS client, an old
+    /// protocol version...).
+    #[error(
+        "TLS handshake failed ({0}); is the port a TLS listener (8883), not plain MQTT (1883)?"
+    )]
+    Handshake(String),
+}
+
+impl TlsProblem {
+    /// The TLS problem an event loop's error is, if it is one.
+    pub fn of(error: &ConnectionError) -> Option<TlsProblem> {
+        let ConnectionError::Tls(tls) = error else {
+            return None;
+        };
+        let rustls_error = match tls {
+            TlsError::TLS(e) => Some(e),
+            TlsError::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+            TlsError::DNSName(_) | TlsError::Addr(_) => return Some(TlsProblem::BadHostName),
+            _ => None,
+        };
+        // Anything else happened during the handshake (the TCP connection is made before it,
+        // its errors are `ConnectionError::Io`): a peer that closed it, as a plain MQTT
+        // listener does on a TLS client's first bytes, is a TLS failure too.
+        let Some(rustls_error) = rustls_error else {
+            return Some(TlsProblem::Handshake(tls.to_string()));
+        };
+        use rustls::CertificateError as C;
+        Some(match rustls_error {
+            rustls::Error::InvalidCertificate(cert) => match cert {
+                C::UnknownIssuer | C::BadSignature => TlsProblem::UnknownIssuer,
+                C::NotValidForName | C::NotValidForNameContext { .. } => TlsProblem::WrongName,
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. } => TlsProblem::Expired,
+                other => TlsProblem::Handshake(format!("{other:?}")),
+            },
+            other => TlsProblem::Handshake(other.to_string()),
+        })
     }
 }
 
@@ -138,6 +444,8 @@ pub struct Counters {
     pub acked: AtomicU64,
     /// Connection attempts that failed or connections that were lost.
     pub errors: AtomicU64,
+    /// Of those, TLS handshakes that failed ([`TlsProblem`]).
+    pub tls_failures: AtomicU64,
     /// Successful connections (the first one included).
     pub connections: AtomicU64,
     /// Publishes received from the broker (subscribers only).
@@ -331,6 +639,9 @@ async fn drive(
     subscription: Option<Subscription>,
 ) {
     let mut backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX);
+    // The TLS problem last logged, so that a handshake failing the same way at every attempt
+    // is said once.
+    let mut tls_said: Option<TlsProblem> = None;
     // Received QoS 1 messages whose acknowledgement has not been written yet.
     let mut owed: u64 = 0;
     // Only a subscriber that lingers times its polls: the clock stays off the others' hot path.
@@ -346,6 +657,7 @@ async fn drive(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff.reset();
                 owed = 0;
+                tls_said = None;
                 connected(&ack, subscription.as_ref(), &counters, &broker);
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -382,7 +694,7 @@ async fn drive(
             }
             Ok(_) => {}
             Err(error) => {
-                let was_connected = lost(&error, &counters, &broker);
+                let was_connected = lost(&error, &counters, &broker, &mut tls_said);
                 if was_connected && !reconnect {
                     return;
                 }
@@ -422,13 +734,25 @@ fn connected(
     counters.changed.notify_waiters();
 }
 
-/// An error of the event loop: counted, said once (or at each lost connection); returns whether
-/// a connection was established until then.
-fn lost(error: &rumqttc::ConnectionError, counters: &Counters, broker: &BrokerUrl) -> bool {
+/// An error of the event loop: counted, said once (or at each lost connection, or each new TLS
+/// problem, as a TLS failure with what to fix); returns whether a connection was established
+/// until then.
+fn lost(
+    error: &ConnectionError,
+    counters: &Counters,
+    broker: &BrokerUrl,
+    tls_said: &mut Option<TlsProblem>,
+) -> bool {
     counters.errors.fetch_add(1, Ordering::Relaxed);
     let was_connected = counters.connected.swap(false, Ordering::Relaxed);
     counters.subscribed.store(false, Ordering::Relaxed);
-    if was_connected {
+    if let Some(problem) = TlsProblem::of(error) {
+        counters.tls_failures.fetch_add(1, Ordering::Relaxed);
+        if tls_said.as_ref() != Some(&problem) {
+            warn!(broker = %broker, %problem, %error, "TLS handshake with the MQTT broker failed, retrying");
+            *tls_said = Some(problem);
+        }
+    } else if was_connected {
         warn!(broker = %broker, %error, "MQTT connection lost, reconnecting");
     } else if counters.errors.load(Ordering::Relaxed) == 1 {
         warn!(broker = %broker, %error, "cannot reach the MQTT broker, retrying");
@@ -518,9 +842,9 @@ impl fmt::Debug for Credentials {
 
 /// MQTT options with Garonne's defaults: a persistent session (so unacknowledged QoS 1
 /// messages are sent again after a reconnection), 30 s keep-alive, a large in-flight window,
-/// packet size limits of [`MAX_INCOMING_PACKET`] and [`MAX_OUTGOING_PACKET`], and the login
+/// packet size limits of [`MAX_INCOMING_PACKET`] and [`MAX_OUTGOING_PACKET`], the login
 /// `credentials` when there is one (a broker with passwords, as the docker compose deployment
-/// runs it).
+/// runs it), and TLS with the broker's [`Roots`] for `mqtts://`.
 pub fn options(
     client_id: &str,
     broker: &BrokerUrl,
@@ -534,6 +858,11 @@ pub fn options(
     options.set_clean_session(false);
     options.set_inflight(1000);
     options.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
+    if let Some(roots) = &broker.tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            roots.client_config(),
+        )));
+    }
     options
 }
 
@@ -625,5 +954,68 @@ mod tests {
             let e = bad.parse::<BrokerUrl>().expect_err(bad);
             assert!(e.to_string().contains("mqtt://127.0.0.1:1883"), "{e}");
         }
+    }
+
+    #[test]
+    fn mqtts_urls_are_tls_on_port_8883_trusting_the_system_unless_given_a_ca_file() {
+        for (url, host, port, shown) in [
+            ("mqtts://broker", "broker", 8883, "mqtts://broker:8883"),
+            (
+                "mqtts://broker:8884/",
+                "broker",
+                8884,
+                "mqtts://broker:8884",
+            ),
+            ("ssl://10.0.0.2", "10.0.0.2", 8883, "mqtts://10.0.0.2:8883"),
+            ("mqtts://[::1]", "::1", 8883, "mqtts://[::1]:8883"),
+        ] {
+            let parsed: BrokerUrl = url.parse().expect(url);
+            assert_eq!((parsed.host.as_str(), parsed.port), (host, port), "{url}");
+            assert_eq!(parsed.tls, Some(Roots::System), "{url}");
+            assert_eq!(parsed.to_string(), shown);
+            assert_eq!(parsed.to_string().parse::<BrokerUrl>(), Ok(parsed));
+        }
+        let plain: BrokerUrl = "mqtt://broker".parse().expect("plain");
+        assert!(!plain.is_tls());
+        assert_eq!(plain.to_string(), "mqtt://broker:1883");
+        let e = "https://broker".parse::<BrokerUrl>().expect_err("not MQTT");
+        assert!(e.to_string().contains("mqtts://"), "{e}");
+    }
+
+    #[test]
+    fn a_ca_file_is_read_once_or_refused_with_what_to_give_instead() {
+        let ca = garonne_testkit::TestCa::generate().expect("a test CA");
+        let file = CaFile::load(&ca.ca_file()).expect("a CA certificate");
+        assert_eq!(file.certs.len(), 1);
+        let tls: BrokerUrl = "mqtts://127.0.0.1".parse().expect("url");
+        let trusting = tls.trusting(Some(file.clone())).expect("TLS");
+        assert_eq!(trusting.ca_file(), Some(ca.ca_file().as_path()));
+        assert_eq!(trusting.tls, Some(Roots::File(file.clone())));
+
+        let e = CaFile::load(&ca.dir().join("missing.crt")).expect_err("missing");
+        assert!(matches!(e, CaFileError::Read { .. }), "{e:?}");
+        assert!(e.to_string().contains("missing.crt"), "{e}");
+        // The server's key is not a CA certificate; nor is a text file.
+        let e = CaFile::load(&ca.key_file()).expect_err("a key");
+        assert!(e.to_string().contains("-----BEGIN CERTIFICATE-----"), "{e}");
+        let text = ca.dir().join("notes.txt");
+        std::fs::write(&text, "not a certificate").expect("write");
+        let e = CaFile::load(&text).expect_err("text");
+        assert!(
+            e.to_string().starts_with("the CA file") && e.to_string().contains("no CERTIFICATE"),
+            "{e}"
+        );
+        let broken = ca.dir().join("broken.crt");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let e = CaFile::load(&broken).expect_err("not a certificate");
+        assert!(e.to_string().contains("does not parse"), "{e}");
+
+        let plain = BrokerUrl::default();
+        let e = plain.trusting(Some(file)).expect_err("plain MQTT");
+        assert!(e.to_string().contains("mqtts://127.0.0.1:8883"), "{e}");
     }
 }

@@ -1,6 +1,9 @@
 //! The host against a real mosquitto: what a transform publishes reaches the broker, a batch is
 //! acknowledged only when the transform is done with it (a withheld one comes back on the next
-//! start of the same persistent session), and shutdown hands the transform its last word.
+//! start of the same persistent session), and shutdown hands the transform its last word. Over
+//! TLS too (`mqtts://`, with a CA the test generates): the host and a publisher on the services'
+//! own [`garonne_service::mqtt::options`] carry messages, a broker another CA signed (or whose
+//! certificate names another host) is a TLS failure, said as such and retried.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -8,9 +11,10 @@ use std::time::Duration;
 
 use garonne_payload::Timestamp;
 use garonne_service::host::{Handled, Host, Transform};
+use garonne_service::mqtt::{self, BrokerUrl, CaFile, Connection, TlsProblem};
 use garonne_service::outbox::{Outbox, Outgoing};
-use garonne_testkit::{Mosquitto, Subscriber};
-use rumqttc::{Publish, QoS};
+use garonne_testkit::{Mosquitto, Subscriber, TestCa};
+use rumqttc::{AsyncClient, Publish, QoS};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -54,6 +58,11 @@ impl Transform for Recorder {
 
 /// Runs a host with a [`Recorder`] until `seen` holds `until` (or the wait fails), then stops it.
 async fn run_until(broker: &Mosquitto, withhold: bool, until: usize) -> (Vec<String>, bool) {
+    run_on_until(broker.url().parse().expect("url"), withhold, until).await
+}
+
+/// [`run_until`] on the broker at `url`.
+async fn run_on_until(url: BrokerUrl, withhold: bool, until: usize) -> (Vec<String>, bool) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let shut_down = Arc::new(Mutex::new(false));
     let mut recorder = Recorder {
@@ -61,11 +70,7 @@ async fn run_until(broker: &Mosquitto, withhold: bool, until: usize) -> (Vec<Str
         withhold,
         shut_down: Arc::clone(&shut_down),
     };
-    let mut host = Host::new(
-        "hosttest",
-        broker.url().parse().expect("url"),
-        "host-test-recorder",
-    );
+    let mut host = Host::new("hosttest", url, "host-test-recorder");
     host.subscriptions = vec![("in/#".to_owned(), QoS::AtLeastOnce)];
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
@@ -142,4 +147,118 @@ async fn acknowledged_only_when_done_and_published_through_the_outbox() {
         .map(|m| m.text())
         .collect();
     assert_eq!(echoed, ["m1", "m2", "m3", "m1", "m2", "m3", "m4"]);
+}
+
+/// The TLS listener of `broker`, trusting only the CA in `ca_file`.
+fn mqtts(broker: &Mosquitto, ca_file: &std::path::Path) -> BrokerUrl {
+    let url: BrokerUrl = broker
+        .tls_url()
+        .expect("a TLS listener")
+        .parse()
+        .expect("url");
+    url.trusting(Some(CaFile::load(ca_file).expect("the CA file")))
+        .expect("mqtts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_with_the_generated_ca_carries_messages_and_plain_mqtt_still_works() {
+    let ca = TestCa::generate().expect("a test CA");
+    let Some(broker) = Mosquitto::start_tls_or_skip(&ca, "") else {
+        return;
+    };
+    let tls = mqtts(&broker, &ca.ca_file());
+    assert_eq!(tls.to_string(), broker.tls_url().expect("url"));
+    // Plain MQTT on the same broker: the echoes come back there.
+    let mut echo = Subscriber::start(&broker, "host-tls-echo", &["echo/#"]).await;
+    // The host's persistent session exists (over TLS) before anything is published.
+    let (seen, _) = run_on_until(tls.clone(), false, 0).await;
+    assert!(seen.is_empty());
+
+    // A publisher on the services' own options, over TLS.
+    let (client, eventloop) = AsyncClient::new(mqtt::options("host-tls-publisher", &tls, None), 10);
+    let publisher = Connection::start(client, eventloop, tls.clone());
+    for n in 1..=3 {
+        publisher
+            .client
+            .publish("in/tls", QoS::AtLeastOnce, false, format!("t{n}"))
+            .await
+            .expect("publish");
+    }
+    assert!(
+        publisher.finish(3, true, WAIT).await,
+        "the broker acknowledged the publications over TLS"
+    );
+    let (seen, _) = run_on_until(tls, false, 3).await;
+    assert_eq!(seen, ["t1", "t2", "t3"], "received over TLS");
+    let messages = echo
+        .wait_for("the echoes, over plain MQTT", WAIT, |m| {
+            m.iter().filter(|m| m.topic == "echo/in/tls").count() >= 3
+        })
+        .await;
+    let echoed: Vec<String> = messages
+        .iter()
+        .filter(|m| m.topic == "echo/in/tls")
+        .map(|m| m.text())
+        .collect();
+    assert_eq!(echoed, ["t1", "t2", "t3"]);
+}
+
+/// The TLS problem of a first connection attempt to `url` on the services' options, and the
+/// driver's count of TLS failures once it has retried.
+async fn tls_failure(url: &BrokerUrl) -> (Option<TlsProblem>, u64) {
+    let (_client, mut eventloop) =
+        AsyncClient::new(mqtt::options("host-tls-refused", url, None), 10);
+    let error = tokio::time::timeout(WAIT, eventloop.poll())
+        .await
+        .expect("an answer")
+        .expect_err("the handshake fails");
+    let problem = TlsProblem::of(&error);
+
+    let (client, eventloop) = AsyncClient::new(mqtt::options("host-tls-retried", url, None), 10);
+    let connection = Connection::start(client, eventloop, url.clone());
+    let counters = Arc::clone(&connection.counters);
+    let retried = tokio::time::timeout(
+        WAIT,
+        counters.wait_until(|c| c.tls_failures.load(Ordering::Relaxed) >= 3),
+    )
+    .await;
+    assert!(retried.is_ok(), "the connection is retried (with backoff)");
+    assert!(!counters.connected.load(Ordering::Relaxed));
+    connection.abort();
+    (problem, counters.tls_failures.load(Ordering::Relaxed))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_certificate_of_another_ca_or_another_name_is_a_tls_failure() {
+    let ca = TestCa::generate().expect("a test CA");
+    let other = TestCa::generate().expect("another CA");
+    let Some(broker) = Mosquitto::start_tls_or_skip(&ca, "") else {
+        return;
+    };
+    // Trusting another CA, or the system's (which never signed a test CA's certificate).
+    let (problem, failures) = tls_failure(&mqtts(&broker, &other.ca_file())).await;
+    assert_eq!(problem, Some(TlsProblem::UnknownIssuer));
+    assert!(failures >= 3);
+    let system: BrokerUrl = broker.tls_url().expect("url").parse().expect("url");
+    assert_eq!(
+        tls_failure(&system).await.0,
+        Some(TlsProblem::UnknownIssuer)
+    );
+    let said = TlsProblem::UnknownIssuer.to_string();
+    assert!(said.contains("ca_file"), "the fix is named: {said}");
+
+    // A certificate for another host name, from the CA the client trusts.
+    let elsewhere = TestCa::generate_for(&["broker.example.org"]).expect("a test CA");
+    let Some(misnamed) = Mosquitto::start_tls_or_skip(&elsewhere, "") else {
+        return;
+    };
+    let (problem, _) = tls_failure(&mqtts(&misnamed, &elsewhere.ca_file())).await;
+    assert_eq!(problem, Some(TlsProblem::WrongName));
+
+    // A TLS client on the plain port: the handshake fails, and says which port to use.
+    let mut plain: BrokerUrl = broker.url().parse().expect("url");
+    plain.tls = mqtts(&broker, &ca.ca_file()).tls;
+    let (problem, _) = tls_failure(&plain).await;
+    let said = problem.expect("a TLS problem").to_string();
+    assert!(said.contains("8883"), "{said}");
 }

@@ -109,4 +109,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// A test certificate could not be made ([`crate::TestCa`]).
+    #[error("could not generate a test certificate")]
+    Certificate {
+        /// The cause.
+        #[source]
+        source: rcgen::Error,
+    },
 }

@@ -49,6 +49,9 @@
 //! - [`subscriber`]: [`Subscriber`], an MQTT client on a test's broker that
 //!   records what it receives, and waits (with a timeout) for what a test
 //!   expects.
+//! - [`tls`]: [`TestCa`], a certificate authority and a server certificate
+//!   made for one test (PEM files in a temporary directory), for the TLS
+//!   listeners of mosquitto ([`Mosquitto::start_tls`]) and nginx.
 
 pub mod data;
 pub mod error;
@@ -61,6 +64,7 @@ pub mod port;
 pub mod server;
 pub mod service;
 pub mod subscriber;
+pub mod tls;
 pub mod victoria;
 
 pub use data::{open_data_dir, open_data_file};
@@ -74,4 +78,5 @@ pub use port::free_port;
 pub use server::{Launch, Server};
 pub use service::{Service, Task};
 pub use subscriber::{Message, Subscriber};
+pub use tls::TestCa;
 pub use victoria::Victoria;

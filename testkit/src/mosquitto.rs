@@ -1,9 +1,11 @@
-//! [`Mosquitto`]: a real MQTT broker on a free loopback port.
+//! [`Mosquitto`]: a real MQTT broker on a free loopback port, and, when asked, a TLS listener
+//! on a second one ([`Mosquitto::start_tls`]).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::instance::{Instance, Program, deref_instance, write_config};
-use crate::{Error, Launch};
+use crate::{Error, Launch, TestCa, free_port};
 
 /// The broker's program and package.
 const PROGRAM: Program = Program {
@@ -30,6 +32,8 @@ const PROGRAM: Program = Program {
 #[derive(Debug)]
 pub struct Mosquitto {
     instance: Instance,
+    /// The TLS listener's port, when it has one.
+    tls_port: Option<u16>,
 }
 
 deref_instance!(Mosquitto);
@@ -56,7 +60,41 @@ impl Mosquitto {
     /// As [`Mosquitto::start`]; a line mosquitto rejects makes it exit during
     /// start-up, which is reported as [`Error::Exited`] with its message.
     pub fn start_with(extra_config: &str) -> Result<Self, Error> {
-        Self::start_program(PROGRAM.find()?, extra_config)
+        Self::start_program(PROGRAM.find()?, None, extra_config)
+    }
+
+    /// Starts a broker as [`Mosquitto::start_with`] does, with a second listener on another
+    /// free port of 127.0.0.1 that speaks MQTT over TLS with `ca`'s server certificate
+    /// ([`TestCa::mosquitto_listener`]); `extra_config` comes after it, so a line of its that
+    /// applies to one listener applies to the TLS one. Its address is [`Mosquitto::tls_url`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Mosquitto::start_with`], and [`Error::Timeout`] when the TLS listener does not
+    /// accept connections within 10 s.
+    pub fn start_tls(ca: &TestCa, extra_config: &str) -> Result<Self, Error> {
+        Self::start_program(PROGRAM.find()?, Some(ca), extra_config)
+    }
+
+    /// [`Mosquitto::start_tls`], skipping as [`Mosquitto::start_or_skip`] does.
+    ///
+    /// # Panics
+    ///
+    /// As [`Mosquitto::start_or_skip`].
+    pub fn start_tls_or_skip(ca: &TestCa, extra_config: &str) -> Option<Self> {
+        PROGRAM.start_or_skip(|program| Self::start_program(program, Some(ca), extra_config))
+    }
+
+    /// The TLS listener's port, for a broker started by [`Mosquitto::start_tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// The TLS listener's address as a URL, `mqtts://127.0.0.1:PORT`, for a broker started by
+    /// [`Mosquitto::start_tls`].
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port
+            .map(|port| format!("mqtts://{}:{port}", self.host()))
     }
 
     /// Starts a broker as [`Mosquitto::start`] does, or returns `None`
@@ -85,7 +123,7 @@ impl Mosquitto {
     ///
     /// As [`Mosquitto::start_or_skip`].
     pub fn start_with_or_skip(extra_config: &str) -> Option<Self> {
-        PROGRAM.start_or_skip(|program| Self::start_program(program, extra_config))
+        PROGRAM.start_or_skip(|program| Self::start_program(program, None, extra_config))
     }
 
     /// The broker's address as a URL: `mqtt://127.0.0.1:PORT`.
@@ -105,12 +143,51 @@ impl Mosquitto {
     }
 
     /// Writes the configuration in a new temporary directory and starts
-    /// `program` with it, on another port if the first one is taken.
-    fn start_program(program: PathBuf, extra_config: &str) -> Result<Self, Error> {
+    /// `program` with it, on another port if the first one is taken; with
+    /// `tls`, a TLS listener on a second free port.
+    fn start_program(
+        program: PathBuf,
+        tls: Option<&TestCa>,
+        extra_config: &str,
+    ) -> Result<Self, Error> {
+        let mut tls_port = None;
         let instance = Instance::start(PROGRAM, |port, dir| {
-            launch(&program, port, dir, extra_config)
+            let extra = match tls {
+                Some(ca) => {
+                    // Picked at each attempt: a taken port fails the start, which is retried.
+                    let port = free_port()?;
+                    tls_port = Some(port);
+                    ca.mosquitto_listener(port) + extra_config
+                }
+                None => extra_config.to_owned(),
+            };
+            launch(&program, port, dir, &extra)
         })?;
-        Ok(Self { instance })
+        let broker = Self { instance, tls_port };
+        if let Some(port) = broker.tls_port {
+            broker.wait_for_tls_listener(port)?;
+        }
+        Ok(broker)
+    }
+
+    /// Waits (up to 10 s) until the TLS listener accepts TCP connections: mosquitto opens its
+    /// listeners one after the other.
+    fn wait_for_tls_listener(&self, port: u16) -> Result<(), Error> {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let timeout = Duration::from_secs(10);
+        let started = Instant::now();
+        while std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            if started.elapsed() > timeout {
+                return Err(Error::Timeout {
+                    name: "mosquitto (TLS listener)".to_owned(),
+                    address,
+                    timeout,
+                    log: self.log_tail(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 }
 
