@@ -12,6 +12,7 @@ mod mqtt_args;
 mod neighbourhood_args;
 mod payload_cmd;
 mod pi_cmd;
+mod profile;
 mod realtime_cmd;
 mod serve_cmd;
 mod service_args;
@@ -37,6 +38,11 @@ enum Command {
     Payload {
         #[command(subcommand)]
         action: payload_cmd::PayloadCommand,
+    },
+    /// Write a profile template, or check a profile file (issue 14).
+    Profile {
+        #[command(subcommand)]
+        action: profile::ProfileCommand,
     },
     /// Emulate the Toulouse sensor fleet from open-data files, publishing over MQTT.
     Simulate(simulate_cmd::SimulateArgs),
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Up(args) => exit(runtime().and_then(|rt| rt.block_on(up_cmd::run(args)))),
         Command::Payload { action } => payload_cmd::run(action),
+        Command::Profile { action } => profile::run(action),
         Command::Simulate(args) => {
             exit(runtime().and_then(|rt| rt.block_on(simulate_cmd::run(args))))
         }

@@ -213,3 +213,99 @@ fn both_spec_documents_state_each_quantity_as_the_code_does() {
         }
     }
 }
+
+/// `garonne profile ARGS` in `dir`: exit code and standard output.
+fn run_profile(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_garonne"))
+        .arg("profile")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("garonne runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).expect("utf-8 output"),
+    )
+}
+
+#[test]
+fn profile_new_writes_a_template_that_checks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, out) = run_profile(dir.path(), &["new", "ecole-co2"]);
+    assert_eq!(code, 0, "{out}");
+    let text = std::fs::read_to_string(dir.path().join("ecole-co2.toml")).expect("written");
+    assert!(text.contains("name = \"ecole-co2\""), "{text}");
+    assert_eq!(
+        run_profile(dir.path(), &["check", "ecole-co2.toml"]),
+        (0, "ecole-co2.toml: ok\n".to_owned())
+    );
+    // Never over a student's work, and never with a bad name.
+    assert_eq!(run_profile(dir.path(), &["new", "ecole-co2"]).0, 2);
+    assert_eq!(run_profile(dir.path(), &["new", "École CO2"]).0, 2);
+    // The built-in profiles check as they are.
+    for name in [
+        "weather",
+        "air-quality",
+        "noise",
+        "bikes",
+        "river",
+        "vehicle",
+    ] {
+        let file = root().join(format!("payload/profiles/{name}.toml"));
+        let file = file.to_str().expect("utf-8 path");
+        assert_eq!(run_profile(dir.path(), &["check", file]).0, 0, "{name}");
+    }
+}
+
+#[test]
+fn profile_check_reports_each_problem_with_line_column_and_hints() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = "name = \"demo\"\nversion = 1\ntitle = { en = \"Demo\", fr = \"Démo\" }\n\n\
+                [[quantity]]\nname = \"level\"\nunit = \"°C\"\nlabel = { en = \"Level\" }\n\
+                min = 5\nmax = 1\n";
+    std::fs::write(dir.path().join("demo.toml"), text).expect("write");
+    let (code, out) = run_profile(dir.path(), &["check", "demo.toml"]);
+    assert_eq!(code, 1, "{out}");
+    let firsts: Vec<&str> = out.lines().filter(|l| !l.starts_with("  ")).collect();
+    assert_eq!(
+        firsts,
+        [
+            "demo.toml:7:8: unknown-unit: unknown unit \"°C\"",
+            "demo.toml:8:9: language: label of quantity #1 has no \"fr\" text",
+            "demo.toml:9:7: range: quantity #1: min 5 is not below max 1",
+        ],
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "demo.toml:7:8: unknown-unit: unknown unit \"°C\"\n  hint: did you mean \"Cel\""
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("  conseil : vouliez-vous dire \"Cel\""),
+        "{out}"
+    );
+
+    // A valid file whose quantity means something else in a built-in profile.
+    let clash = text
+        .replace("\"°C\"", "\"K\"")
+        .replace(
+            "label = { en = \"Level\" }",
+            "label = { en = \"T\", fr = \"T\" }",
+        )
+        .replace("name = \"level\"", "name = \"temperature\"")
+        .replace("min = 5", "min = 0")
+        .replace("max = 1", "max = 400");
+    std::fs::write(dir.path().join("clash.toml"), clash).expect("write");
+    let (code, out) = run_profile(dir.path(), &["check", "clash.toml"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with(
+            "clash.toml:6:8: clash: quantity \"temperature\" of profile \"demo\" has unit K, but \
+             profile \"weather\" defines it with unit Cel\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(run_profile(dir.path(), &["check", "missing.toml"]).0, 2);
+}
