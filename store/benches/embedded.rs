@@ -9,7 +9,10 @@
 //!   hourly rows after a roll-up), with `reading_recent` just moved and nearly full (its rows
 //!   fall in the 2 hours, so those queries scan them); a neighbourhood's over 2 hours of
 //!   one-minute aggregates;
-//! - the roll-up of the preloaded hours, timed once and printed.
+//! - the roll-up of the preloaded hours, timed once and printed;
+//! - the bytes a rolled-up hour of one sensor and quantity takes in the file (its hourly row and
+//!   the record of its times), for a station reporting every 15 minutes and for a 1 Hz sensor,
+//!   measured once on stores of their own and printed.
 //!
 //! Run: `cargo bench -p garonne-store --bench embedded`. Figures go in BENCHMARKS.md.
 
@@ -223,5 +226,117 @@ fn bench(c: &mut Criterion) {
     runtime.block_on(store.close()).expect("close");
 }
 
-criterion_group!(benches, bench);
+/// How one sensor reports, for [`rolled_hour_bytes`].
+struct Cadence {
+    name: &'static str,
+    sensors: usize,
+    hours: i64,
+    every_ns: i64,
+    /// Each time moves by up to this much, in whole milliseconds (0: exact times).
+    jitter_ms: u64,
+}
+
+/// Writes `cadence`'s sensors (temperature only) for its hours three weeks back, rolls them up
+/// and prints the bytes of `reading_hourly` and of the record of rolled times per rolled hour
+/// of one sensor (SQLite's `dbstat`: pages, overhead included).
+fn rolled_hour_bytes(runtime: &tokio::runtime::Runtime, cadence: &Cadence) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sizes.sqlite");
+    let start = T0 - 21 * 24 * HOUR;
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut jitter = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        if cadence.jitter_ms == 0 {
+            0
+        } else {
+            (seed % (2 * cadence.jitter_ms + 1)) as i64 - cadence.jitter_ms as i64
+        }
+    };
+    runtime.block_on(async {
+        let mut store = EmbeddedStore::open(&path, Retention::default())
+            .await
+            .expect("store");
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut t = start;
+        while t < start + cadence.hours * HOUR {
+            for i in 0..cadence.sensors {
+                batch.push(Point {
+                    measurement: "reading",
+                    tags: vec![("sensor", format!("size-{i:05}"))],
+                    fields: vec![("temperature", Field::Float(12.5 + (i % 7) as f64))],
+                    time_ns: t + i as i64 * 6_000_000 + jitter() * 1_000_000,
+                });
+                if batch.len() == BATCH {
+                    store.write(&batch).await.expect("write");
+                    batch.clear();
+                }
+            }
+            t += cadence.every_ns;
+        }
+        store.write(&batch).await.expect("write");
+        store
+            .maintenance(Timestamp::UNIX_EPOCH.add_nanos(T0))
+            .await
+            .expect("roll-up");
+        store.close().await.expect("close");
+    });
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let bytes = |tables: &str| -> i64 {
+        conn.query_row(
+            &format!("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ({tables})"),
+            [],
+            |r| r.get(0),
+        )
+        .expect("dbstat")
+    };
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM reading_hourly", [], |r| r.get(0))
+        .expect("rows");
+    let hourly = bytes("'reading_hourly'");
+    let times = bytes("'reading_hourly_times'");
+    eprintln!(
+        "rolled hour, {}: {rows} hourly rows, {:.1} bytes each in reading_hourly + {:.1} in \
+         reading_hourly_times = {:.1} bytes per sensor and hour",
+        cadence.name,
+        hourly as f64 / rows as f64,
+        times as f64 / rows as f64,
+        (hourly + times) as f64 / rows as f64,
+    );
+}
+
+fn sizes(_: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for cadence in [
+        Cadence {
+            name: "station every 15 min",
+            sensors: 2_000,
+            hours: 48,
+            every_ns: 15 * MINUTE,
+            jitter_ms: 0,
+        },
+        Cadence {
+            name: "1 Hz sensor, whole seconds",
+            sensors: 10,
+            hours: 24,
+            every_ns: SEC,
+            jitter_ms: 0,
+        },
+        Cadence {
+            name: "1 Hz sensor, milliseconds, +-50 ms jitter",
+            sensors: 10,
+            hours: 24,
+            every_ns: SEC,
+            jitter_ms: 50,
+        },
+    ] {
+        rolled_hour_bytes(&runtime, &cadence);
+    }
+}
+
+criterion_group!(benches, bench, sizes);
 criterion_main!(benches);

@@ -15,6 +15,7 @@
 //! | `reading_recent` | time, sensor, quantity | values of `reading` points just written: the write path |
 //! | `reading` | hour, sensor, quantity, time | raw values, moved from `reading_recent` in bulk (`hour`: hours since the epoch) |
 //! | `reading_hourly` | hour, sensor, quantity | `count`, `sum`, `min`, `max` of the raw values of an hour older than the raw retention |
+//! | `reading_hourly_times` | hour, sensor, quantity | `times`: the record of the times its hourly row counts (see below) |
 //! | `aggregate` | neighbourhood, quantity, window start | `name`, `mean`, `min`, `max`, `readings`, `sensors`, `window_secs` |
 //! | `alert` | rule, scope, quantity, time | `state`, `raised`, `value`, `threshold`, `comparison` |
 //! | `status` | sensor, time | `state`, `online`, `kind`, `source`, `lat`, `lon`, `modules_running`, `modules_failed` |
@@ -58,9 +59,30 @@
 //! Design: rolling up *moves* values, so each value is counted exactly once whatever happens:
 //! running maintenance twice changes nothing (nothing old is left to move), and a late reading
 //! for an hour already rolled up is added to that hour's row at the next maintenance (count and
-//! sum grow, min and max widen). The one thing a move cannot see: a reading older than the raw
-//! retention written *again* after its first copy was rolled up (a replay from more than a week
-//! back) counts twice in its hour. Within the raw retention, writing is idempotent.
+//! sum grow, min and max widen). Rolled hours are never closed: a Pi's readings that arrive
+//! days late are not lost.
+//!
+//! A move alone cannot tell a late reading from one written *again* after its first copy was
+//! rolled up (the historian's spool replaying after a crash, a replay from more than a week
+//! back). So each hourly row has the record of the times it counts, in `reading_hourly_times`:
+//! the offsets in the hour, sorted, as varints of the gaps in a unit common to them (about one
+//! byte a time for a sensor on a clock; `times.rs`). The same point is the same sensor,
+//! quantity and time, the key of the raw tables, where writing again replaces. A value of an
+//! hour before `raw_before_ns` whose time its row counts is not written (history never counts
+//! it twice, not even before the next maintenance); the roll-up, which merges the times it
+//! counts into the record, skips such values too. Both are reported in
+//! [`Maintenance::duplicates_skipped`]. A rolled hour keeps the value it counted: a replay with
+//! another value changes nothing, as its raw value is gone. Writing is thus idempotent at any
+//! age, except for the values rolled up by a Garonne of schema 1, which kept no record: written
+//! again, they count twice, as they did then (values rolled into those hours since are
+//! recorded).
+//!
+//! Why a record of times: keeping the key of every rolled value (a row per value, the size of
+//! the raw table) would cost 10 to 20 times more; closing rolled hours would drop genuine late
+//! readings; a probabilistic set (a Bloom filter) would drop some of them too (false
+//! positives). Performance: a write of the raw retention pays one comparison per value; a value
+//! of a rolled hour, one lookup of its record per hour, sensor and quantity in its batch; the
+//! roll-up folds each sensor's values in Rust to build the record (figures: BENCHMARKS.md).
 //!
 //! History answers each part of a range from where it is kept, in the same read transaction:
 //! raw values after `raw_before_ns` (and late ones not rolled up yet), hourly rows before. An
@@ -97,10 +119,13 @@
 //!
 //! The schema is versioned (`PRAGMA user_version`, [`SCHEMA_VERSION`]) and marked as Garonne's
 //! (`PRAGMA application_id`): a file from a newer Garonne, of another application, or not SQLite
-//! at all is refused at open with an [`OpenError`] that names it and says what to do.
+//! at all is refused at open with an [`OpenError`] that names it and says what to do. A file of
+//! an older schema is upgraded by the historian when it opens it, in one transaction (a crash
+//! leaves it as it was); the server refuses it until then ([`OpenError::Older`]).
 
 mod reader;
 mod sql;
+mod times;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -143,6 +168,9 @@ pub struct Maintenance {
     pub rolled_up: u64,
     /// Rows deleted by retention: hourly rows, aggregates, alerts, statuses, other points.
     pub expired: u64,
+    /// Values skipped since the previous maintenance because their hour was already rolled up
+    /// with a value of the same sensor, quantity and time (a replay): not counted twice.
+    pub duplicates_skipped: u64,
 }
 
 /// Why the store's file could not be opened.
@@ -409,8 +437,17 @@ impl Store for EmbeddedStore {
                 store = %path.display(),
                 rolled_up = done.rolled_up,
                 expired = done.expired,
+                duplicates_skipped = done.duplicates_skipped,
                 "embedded store maintained"
             );
+            if done.duplicates_skipped > 0 {
+                tracing::info!(
+                    store = %path.display(),
+                    duplicates_skipped = done.duplicates_skipped,
+                    "readings of hours already rolled up written again (a replay): skipped, \
+                     counted once"
+                );
+            }
             Ok(())
         }
     }

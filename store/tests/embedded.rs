@@ -567,7 +567,8 @@ async fn old_readings_are_answered_from_hourly_rows() {
         done,
         Maintenance {
             rolled_up: 3 * old,
-            expired: 0
+            expired: 0,
+            duplicates_skipped: 0,
         }
     );
     assert!(rows(&path, "reading_hourly") > 0);
@@ -622,7 +623,8 @@ async fn old_readings_are_answered_from_hourly_rows() {
         done,
         Maintenance {
             rolled_up: 1,
-            expired: 0
+            expired: 0,
+            duplicates_skipped: 0,
         }
     );
     assert_buckets(&ask(&history, &queries[0]).await, &want);
@@ -639,6 +641,227 @@ async fn old_readings_are_answered_from_hourly_rows() {
         rows(&path, "reading") + rows(&path, "reading_recent") + rows(&path, "reading_hourly"),
         0
     );
+}
+
+/// The hourly rows (hour, sensor, quantity, count, sum, min, max), read with a connection of
+/// the test's own.
+type HourlyRow = (i64, i64, i64, i64, f64, f64, f64);
+
+fn hourly_rows(path: &Path) -> Vec<HourlyRow> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("the test opens the store");
+    let mut statement = conn
+        .prepare(
+            "SELECT hour, sensor, quantity, count, sum, min, max FROM reading_hourly \
+             ORDER BY hour, sensor, quantity",
+        )
+        .expect("prepare");
+    statement
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .and_then(Iterator::collect)
+        .expect("hourly rows")
+}
+
+/// Issue 13, item 12: a point written again after its hour was rolled up (the historian's spool
+/// replaying after a crash, a replay from more than a week back) is not counted twice, neither
+/// at once by history nor in the hourly rows after the next roll-up; a new late reading of a
+/// rolled hour still counts, once.
+#[tokio::test]
+async fn a_point_written_again_after_its_hour_is_rolled_up_counts_once() {
+    let (_dir, path, mut store) = new_store().await;
+    let mut rng = Rng(17);
+    let (points, mut temperatures) = fleet(T0, 3, &mut rng);
+    let values = 3 * points.len() as u64;
+    for batch in points.chunks(400) {
+        store.write(batch).await.expect("write");
+    }
+    // A week and a day later: the three hours are past the raw retention.
+    let now = T0 + 8 * DAY;
+    let done = store.maintenance(ts(now)).await.expect("roll-up");
+    assert_eq!(done.rolled_up, values);
+    let rolled = hourly_rows(&path);
+    assert_eq!(
+        rolled.len(),
+        3 * 3 * 3,
+        "3 hours of 3 sensors and 3 quantities"
+    );
+    let history = history(&path).await;
+    let query = sensor_query("s-0", Quantity::Temperature, T0, T0 + 3 * HOUR, 3600);
+    let want = expected(&temperatures, T0, T0 + 3 * HOUR, 3600);
+    assert_buckets(&ask(&history, &query).await, &want);
+
+    // The same points again, in other batches, one with another value (a rolled hour keeps the
+    // value it counted): history does not change, not even before the next roll-up.
+    let mut replay = points.clone();
+    replay[5].fields[0].1 = Field::Float(1000.0);
+    for batch in replay.chunks(333) {
+        store.write(batch).await.expect("replay");
+    }
+    assert_buckets(&ask(&history, &query).await, &want);
+    let done = store.maintenance(ts(now)).await.expect("roll-up");
+    assert_eq!(
+        done,
+        Maintenance {
+            rolled_up: 0,
+            expired: 0,
+            duplicates_skipped: values,
+        }
+    );
+    assert_eq!(
+        hourly_rows(&path),
+        rolled,
+        "count, sum, min and max unchanged"
+    );
+    assert_buckets(&ask(&history, &query).await, &want);
+
+    // A new late reading of a rolled hour (written twice): counted once, at once; replayed
+    // after its own roll-up, still once.
+    let late = reading("s-0", T0 + HOUR + 1, &[(Quantity::Temperature, -40.0)]);
+    store
+        .write(std::slice::from_ref(&late))
+        .await
+        .expect("late");
+    store
+        .write(std::slice::from_ref(&late))
+        .await
+        .expect("late again");
+    temperatures.push((late.time_ns, -40.0));
+    let want = expected(&temperatures, T0, T0 + 3 * HOUR, 3600);
+    assert_buckets(&ask(&history, &query).await, &want);
+    let done = store.maintenance(ts(now)).await.expect("roll-up");
+    assert_eq!((done.rolled_up, done.duplicates_skipped), (1, 0));
+    store.write(&[late]).await.expect("late replayed");
+    assert_buckets(&ask(&history, &query).await, &want);
+    let done = store.maintenance(ts(now)).await.expect("roll-up");
+    assert_eq!((done.rolled_up, done.duplicates_skipped), (0, 1));
+    assert_buckets(&ask(&history, &query).await, &want);
+    let with_late = hourly_rows(&path);
+    assert_eq!(with_late.len(), rolled.len());
+    assert_eq!(
+        with_late
+            .iter()
+            .zip(&rolled)
+            .filter(|(a, b)| a != b)
+            .count(),
+        1,
+        "only the late reading's row changed"
+    );
+
+    // A new writer (nothing cached) knows what was rolled up, too.
+    store.close().await.expect("close");
+    let mut store = open(&path).await;
+    for batch in points.chunks(1000) {
+        store.write(batch).await.expect("replay after a restart");
+    }
+    let done = store.maintenance(ts(now)).await.expect("roll-up");
+    assert_eq!((done.rolled_up, done.duplicates_skipped), (0, values));
+    assert_eq!(hourly_rows(&path), with_late);
+    assert_buckets(&ask(&history, &query).await, &want);
+}
+
+/// A store of schema version 1 (before the record of rolled times): the historian upgrades it
+/// at open and everything in it is kept; the server refuses it until then, and says why.
+#[tokio::test]
+async fn a_store_of_schema_1_is_upgraded_and_keeps_everything() {
+    let (_dir, path, mut store) = new_store().await;
+    let mut rng = Rng(19);
+    // Three hours rolled up, and two hours of raw readings a day before `now`.
+    let now = T0 + 8 * DAY;
+    let (old, mut temperatures) = fleet(T0, 3, &mut rng);
+    let (recent, recent_temperatures) = fleet(now - DAY, 2, &mut rng);
+    temperatures.extend(recent_temperatures);
+    for batch in old.chunks(1000).chain(recent.chunks(1000)) {
+        store.write(batch).await.expect("write");
+    }
+    store.maintenance(ts(now)).await.expect("roll-up");
+    let queries = [
+        sensor_query("s-0", Quantity::Temperature, T0, T0 + 3 * HOUR, 3600),
+        sensor_query("s-1", Quantity::RelativeHumidity, T0, now, 86_400),
+        sensor_query("s-0", Quantity::Temperature, now - DAY, now, 60),
+    ];
+    let history = history(&path).await;
+    let mut before = Vec::new();
+    for query in &queries {
+        before.push(ask(&history, query).await);
+    }
+    let want = expected(&temperatures, T0, T0 + 3 * HOUR, 3600);
+    assert_buckets(&before[0], &want);
+    let hourly = hourly_rows(&path);
+    let raw = rows(&path, "reading");
+    store.close().await.expect("close");
+    drop(history);
+
+    // Schema 1 by hand: the same tables without `reading_hourly_times`.
+    rusqlite::Connection::open(&path)
+        .and_then(|c| c.execute_batch("DROP TABLE reading_hourly_times; PRAGMA user_version = 1;"))
+        .expect("the test makes a schema 1 file");
+    let error = EmbeddedHistory::open(&path)
+        .await
+        .expect_err("the server waits for the upgrade");
+    assert!(
+        matches!(error, OpenError::Older { found: 1, .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("start this Garonne's historian once")
+    );
+
+    let mut store = open(&path).await;
+    let version: i32 = rusqlite::Connection::open(&path)
+        .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
+        .expect("version");
+    assert_eq!(version, garonne_store::embedded::SCHEMA_VERSION);
+    assert_eq!(hourly_rows(&path), hourly);
+    assert_eq!(rows(&path, "reading"), raw);
+    let history = EmbeddedHistory::open(&path).await.expect("upgraded");
+    for (query, before) in queries.iter().zip(&before) {
+        assert_same(&ask(&history, query).await, before);
+    }
+
+    // Hours rolled up before the upgrade take new late readings, once.
+    let late = reading("s-0", T0 + 2 * HOUR + 7, &[(Quantity::Temperature, 50.0)]);
+    store
+        .write(std::slice::from_ref(&late))
+        .await
+        .expect("late");
+    let done = store.maintenance(ts(now)).await.expect("roll-up");
+    assert_eq!((done.rolled_up, done.duplicates_skipped), (1, 0));
+    store
+        .write(std::slice::from_ref(&late))
+        .await
+        .expect("late replayed");
+    let done = store.maintenance(ts(now)).await.expect("roll-up");
+    assert_eq!((done.rolled_up, done.duplicates_skipped), (0, 1));
+    temperatures.push((late.time_ns, 50.0));
+    let want = expected(&temperatures, T0, T0 + 3 * HOUR, 3600);
+    assert_buckets(&ask(&history, &queries[0]).await, &want);
+
+    // Hours rolled up after it are idempotent: a week later the recent readings are rolled
+    // up, and written again they are skipped.
+    let later = now + 7 * DAY;
+    let done = store.maintenance(ts(later)).await.expect("roll-up");
+    assert_eq!(done.rolled_up, 3 * recent.len() as u64);
+    let rolled = hourly_rows(&path);
+    store.write(&recent).await.expect("replay");
+    let done = store.maintenance(ts(later)).await.expect("roll-up");
+    assert_eq!(
+        (done.rolled_up, done.duplicates_skipped),
+        (0, 3 * recent.len() as u64)
+    );
+    assert_eq!(hourly_rows(&path), rolled);
 }
 
 #[tokio::test]
@@ -753,8 +976,9 @@ async fn files_that_are_not_this_store_are_refused_with_what_to_do() {
 
     let newer = dir.path().join("newer.sqlite");
     open(&newer).await.close().await.expect("close");
+    let newer_version = garonne_store::embedded::SCHEMA_VERSION + 1;
     rusqlite::Connection::open(&newer)
-        .and_then(|c| c.pragma_update(None, "user_version", 2))
+        .and_then(|c| c.pragma_update(None, "user_version", newer_version))
         .expect("a newer schema version");
     for error in [
         EmbeddedStore::open(&newer, Retention::default())
@@ -763,7 +987,7 @@ async fn files_that_are_not_this_store_are_refused_with_what_to_do() {
         EmbeddedHistory::open(&newer).await.expect_err("newer"),
     ] {
         assert!(
-            matches!(error, OpenError::Newer { found: 2, .. }),
+            matches!(error, OpenError::Newer { found, .. } if found == newer_version),
             "{error:?}"
         );
         let text = error.to_string();

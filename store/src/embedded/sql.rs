@@ -9,8 +9,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::OpenError;
 use crate::store::StoreError;
 
-/// Version of the schema below, in `PRAGMA user_version`. A file with a larger one is refused.
-pub const SCHEMA_VERSION: i32 = 1;
+/// Version of the schema below, in `PRAGMA user_version`. A file with a larger one is refused;
+/// one with a smaller one is upgraded by the writer at open (`MIGRATIONS`).
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// `PRAGMA application_id` of a Garonne store: "GRNE".
 pub(super) const APPLICATION_ID: i32 = 0x4752_4E45;
@@ -21,7 +22,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// One hour in nanoseconds: the roll-up interval.
 pub(super) const HOUR_NS: i64 = 3_600_000_000_000;
 
-/// The schema, version 1.
+/// The schema, version 2: version 1 and [`MIGRATIONS`].
 ///
 /// Performance: `reading_recent` is keyed by time first so that writes append; `reading` and
 /// `reading_hourly` by hour, then sensor and quantity, so that moves touch the current hour only
@@ -123,6 +124,23 @@ CREATE TABLE other_point (
 CREATE INDEX other_point_time ON other_point (time_ns);
 ";
 
+/// The changes from each version to the next: `MIGRATIONS[v - 1]` upgrades version `v`.
+///
+/// - 1 to 2: `reading_hourly_times`, the record of the times each hourly row counts
+///   (`times.rs`), beside `reading_hourly`. Design: in a table of its own, not a column of
+///   `reading_hourly`, so that history, which reads hourly rows and never these records (3.6 KB
+///   an hour for a 1 Hz sensor), keeps its small rows; a row of schema 1 has no record (its
+///   times were not kept).
+const MIGRATIONS: [&str; 1] = ["
+CREATE TABLE reading_hourly_times (
+    hour INTEGER NOT NULL,
+    sensor INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    times BLOB NOT NULL,
+    PRIMARY KEY (hour, sensor, quantity)
+) WITHOUT ROWID;
+"];
+
 /// What the header of a file says.
 struct Header {
     application_id: i32,
@@ -173,15 +191,35 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, OpenError> {
     .map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     // Design: every check before the first write, so a file that is not ours is left untouched.
-    if check(&header(&conn, path)?, path)? {
+    if check(&header(&conn, path)?, path)? != Schema::Current {
         // Immediate: a second historian starting on the same new file waits, then sees ours.
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sqlite)?;
-        if check(&header(&tx, path)?, path)? {
-            tx.execute_batch(SCHEMA).map_err(sqlite)?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID)
-                .map_err(sqlite)?;
+        // Design: every step in the transaction that checked the version: a crash or an error
+        // leaves the file as it was.
+        let from = match check(&header(&tx, path)?, path)? {
+            Schema::Missing => {
+                tx.execute_batch(SCHEMA).map_err(sqlite)?;
+                tx.pragma_update(None, "application_id", APPLICATION_ID)
+                    .map_err(sqlite)?;
+                Some(1)
+            }
+            Schema::Older(version) => {
+                tracing::info!(
+                    store = %path.display(),
+                    from = version,
+                    to = SCHEMA_VERSION,
+                    "upgrading the schema of the embedded store"
+                );
+                Some(version)
+            }
+            Schema::Current => None,
+        };
+        if let Some(from) = from {
+            for migration in &MIGRATIONS[from as usize - 1..] {
+                tx.execute_batch(migration).map_err(sqlite)?;
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sqlite)?;
         }
@@ -217,9 +255,19 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, OpenError> {
     Ok(conn)
 }
 
-/// Whether the file needs the schema created; an error if it is not a store this build can
-/// write.
-fn check(header: &Header, path: &Path) -> Result<bool, OpenError> {
+/// What a file's schema needs from the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    /// Nothing: it is this version.
+    Current,
+    /// Creating: the file is empty.
+    Missing,
+    /// Upgrading from this older version.
+    Older(i32),
+}
+
+/// What the file's schema needs; an error if it is not a store this build can write.
+fn check(header: &Header, path: &Path) -> Result<Schema, OpenError> {
     let path = path.to_path_buf();
     match header {
         Header {
@@ -234,13 +282,18 @@ fn check(header: &Header, path: &Path) -> Result<bool, OpenError> {
             application_id: APPLICATION_ID,
             user_version: SCHEMA_VERSION,
             ..
-        } => Ok(false),
+        } => Ok(Schema::Current),
         // An empty file, or one whose creation was interrupted before its commit.
         Header {
             application_id: 0,
             user_version: 0,
             objects: 0,
-        } => Ok(true),
+        } => Ok(Schema::Missing),
+        Header {
+            application_id: APPLICATION_ID,
+            user_version,
+            ..
+        } if *user_version >= 1 => Ok(Schema::Older(*user_version)),
         Header {
             application_id: APPLICATION_ID,
             user_version,

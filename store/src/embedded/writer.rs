@@ -1,6 +1,7 @@
 //! The writer's thread: points into rows, batch by batch, and the maintenance (compaction,
 //! roll-up, retention).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 use super::sql::{self, HOUR_NS, floor_hour, raw_before};
+use super::times;
 use super::{Maintenance, OpenError, Retention};
 use crate::point::{Field, Point};
 use crate::store::StoreError;
@@ -63,6 +65,8 @@ pub(super) struct Writer {
     staged: u64,
     /// Raw readings before this time are kept as hourly rows (`meta.raw_before_ns`).
     raw_before: i64,
+    /// Values not written since the last maintenance because their hour's row counts them.
+    skipped: u64,
     unmodelled: Arc<AtomicU64>,
     warned: HashSet<String>,
 }
@@ -83,6 +87,7 @@ impl Writer {
             ids: Ids::default(),
             staged: 0,
             raw_before: i64::MIN,
+            skipped: 0,
             unmodelled,
             warned: HashSet::new(),
         };
@@ -165,7 +170,10 @@ impl Writer {
             self.load().and_then(|()| self.write_batch(points))
         };
         match written {
-            Ok(staged) => self.staged += staged,
+            Ok((staged, skipped)) => {
+                self.staged += staged;
+                self.skipped += skipped;
+            }
             Err(e) => {
                 // Ids interned in the rolled-back transaction do not exist: load them again.
                 self.ids.valid = false;
@@ -181,12 +189,21 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes `points` in one transaction; returns the rows added to `reading_recent`.
-    fn write_batch(&mut self, points: &[Point]) -> rusqlite::Result<u64> {
-        let Writer { conn, ids, .. } = self;
+    /// Writes `points` in one transaction; returns the rows added to `reading_recent` and the
+    /// values skipped because their hour's row already counts them.
+    fn write_batch(&mut self, points: &[Point]) -> rusqlite::Result<(u64, u64)> {
+        let Writer {
+            conn,
+            ids,
+            raw_before,
+            ..
+        } = self;
         let tx = conn.transaction()?;
-        let mut staged = 0;
+        let (mut staged, mut skipped) = (0, 0);
         let mut others: Vec<Other> = Vec::new();
+        // The records of rolled-up times read in this batch (a replay brings many values of
+        // the same hours).
+        let mut rolled = HashMap::new();
         {
             let mut insert_value = tx.prepare_cached(
                 "INSERT INTO reading_recent (time_ns, sensor, quantity, value) \
@@ -196,6 +213,19 @@ impl Writer {
                 let table = match point.measurement {
                     "reading" => {
                         let Some(extra) = reading(&tx, ids, point, |quantity, sensor, value| {
+                            // Performance: one comparison for a value of the raw retention.
+                            if point.time_ns < *raw_before
+                                && already_rolled(
+                                    &tx,
+                                    &mut rolled,
+                                    point.time_ns,
+                                    sensor,
+                                    quantity,
+                                )?
+                            {
+                                skipped += 1;
+                                return Ok(0);
+                            }
                             staged += 1;
                             insert_value.execute(params![point.time_ns, sensor, quantity, value])
                         })?
@@ -239,7 +269,7 @@ impl Writer {
         }
         tx.commit()?;
         self.count_unmodelled(&others);
-        Ok(staged)
+        Ok((staged, skipped))
     }
 
     fn count_unmodelled(&mut self, others: &[Other]) {
@@ -300,7 +330,11 @@ impl Writer {
                 self.conn
                     .query_row("SELECT min(hour) FROM reading", [], |r| r.get(0))?;
             match oldest {
-                Some(hour) if hour < cutoff_hour => done.rolled_up += self.roll_up(hour)?,
+                Some(hour) if hour < cutoff_hour => {
+                    let (counted, skipped) = self.roll_up(hour)?;
+                    done.rolled_up += counted;
+                    done.duplicates_skipped += skipped;
+                }
                 _ => break,
             }
         }
@@ -309,6 +343,9 @@ impl Writer {
         done.expired += tx
             .prepare_cached("DELETE FROM reading_hourly WHERE hour < ?1")?
             .execute([hourly_cutoff.div_euclid(HOUR_NS)])? as u64;
+        // The records of their times go with them (not counted: they are part of the rows).
+        tx.prepare_cached("DELETE FROM reading_hourly_times WHERE hour < ?1")?
+            .execute([hourly_cutoff.div_euclid(HOUR_NS)])?;
         for expire in [
             "DELETE FROM aggregate WHERE start_ns < ?1",
             "DELETE FROM alert WHERE time_ns < ?1",
@@ -319,30 +356,125 @@ impl Writer {
         }
         tx.commit()?;
         self.conn.execute_batch("PRAGMA optimize")?;
+        done.duplicates_skipped += std::mem::take(&mut self.skipped);
         Ok(done)
     }
 
     /// Moves the raw values of `hour` into its hourly rows, adding to the rows already there
-    /// (late readings), in one transaction; returns the values moved.
-    fn roll_up(&mut self, hour: i64) -> rusqlite::Result<u64> {
+    /// (late readings) and to the records of their times, in one transaction; a value whose
+    /// time its row already counts (a replay) is deleted, not counted again. Returns the values
+    /// counted and those skipped.
+    fn roll_up(&mut self, hour: i64) -> rusqlite::Result<(u64, u64)> {
         let tx = self.conn.transaction()?;
-        // Performance: the hour is a contiguous range of `reading`, grouped in key order.
+        let (mut counted, mut skipped) = (0, 0);
+        {
+            // Performance: the hour is a contiguous range of `reading`, read in key order: each
+            // sensor's quantity comes as one run of rows, its times in order.
+            let mut select = tx.prepare_cached(
+                "SELECT sensor, quantity, time_ns, value FROM reading WHERE hour = ?1 \
+                 ORDER BY sensor, quantity, time_ns",
+            )?;
+            let mut rows = select.query([hour])?;
+            let mut run = Run::default();
+            while let Some(row) = rows.next()? {
+                let key = (row.get(0)?, row.get(1)?);
+                if key != run.key && !run.values.is_empty() {
+                    let (c, s) = run.fold(&tx, hour)?;
+                    (counted, skipped) = (counted + c, skipped + s);
+                }
+                run.key = key;
+                let time_ns: i64 = row.get(2)?;
+                run.values.push((time_ns.rem_euclid(HOUR_NS), row.get(3)?));
+            }
+            if !run.values.is_empty() {
+                let (c, s) = run.fold(&tx, hour)?;
+                (counted, skipped) = (counted + c, skipped + s);
+            }
+        }
+        tx.prepare_cached("DELETE FROM reading WHERE hour = ?1")?
+            .execute([hour])?;
+        tx.commit()?;
+        Ok((counted, skipped))
+    }
+}
+
+/// The raw values of one sensor's quantity in the hour being rolled up.
+#[derive(Default)]
+struct Run {
+    /// Sensor and quantity.
+    key: (i64, i64),
+    /// Offset in the hour (ns) and value, in time order.
+    values: Vec<(i64, f64)>,
+}
+
+impl Run {
+    /// Adds the values whose times the hourly row does not count yet to it and to the record of
+    /// its times, and empties the run; returns the values counted and those skipped.
+    fn fold(&mut self, tx: &Transaction<'_>, hour: i64) -> rusqlite::Result<(u64, u64)> {
+        let (sensor, quantity) = self.key;
+        let before = times::rolled(tx, hour, sensor, quantity)?;
+        let total = self.values.len() as u64;
+        self.values
+            .retain(|(offset, _)| !times::contains(&before, *offset));
+        let skipped = total - self.values.len() as u64;
+        let Some(&(_, first)) = self.values.first() else {
+            return Ok((0, skipped));
+        };
+        let (mut sum, mut min, mut max) = (0.0, first, first);
+        for &(_, value) in &self.values {
+            sum += value;
+            min = min.min(value);
+            max = max.max(value);
+        }
         tx.prepare_cached(
             "INSERT INTO reading_hourly (hour, sensor, quantity, count, sum, min, max) \
-             SELECT hour, sensor, quantity, count(*), sum(value), min(value), max(value) \
-             FROM reading WHERE hour = ?1 GROUP BY hour, sensor, quantity \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              ON CONFLICT DO UPDATE SET count = reading_hourly.count + excluded.count, \
                  sum = reading_hourly.sum + excluded.sum, \
                  min = min(reading_hourly.min, excluded.min), \
                  max = max(reading_hourly.max, excluded.max)",
         )?
-        .execute([hour])?;
-        let moved = tx
-            .prepare_cached("DELETE FROM reading WHERE hour = ?1")?
-            .execute([hour])?;
-        tx.commit()?;
-        Ok(moved as u64)
+        .execute(params![
+            hour,
+            sensor,
+            quantity,
+            self.values.len() as i64,
+            sum,
+            min,
+            max
+        ])?;
+        let offsets: Vec<i64> = self.values.iter().map(|(offset, _)| *offset).collect();
+        tx.prepare_cached(
+            "INSERT INTO reading_hourly_times (hour, sensor, quantity, times) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET times = excluded.times",
+        )?
+        .execute(params![
+            hour,
+            sensor,
+            quantity,
+            times::encode(&times::merge(&before, &offsets))
+        ])?;
+        let counted = self.values.len() as u64;
+        self.values.clear();
+        Ok((counted, skipped))
     }
+}
+
+/// Whether the value of `sensor`'s `quantity` at `time_ns` is counted in its hour's row already;
+/// `records` keeps the records read (by hour, sensor and quantity).
+fn already_rolled(
+    tx: &Transaction<'_>,
+    records: &mut HashMap<(i64, i64, i64), Vec<i64>>,
+    time_ns: i64,
+    sensor: i64,
+    quantity: i64,
+) -> rusqlite::Result<bool> {
+    let hour = time_ns.div_euclid(HOUR_NS);
+    let offsets = match records.entry((hour, sensor, quantity)) {
+        Entry::Occupied(record) => record.into_mut(),
+        Entry::Vacant(record) => record.insert(times::rolled(tx, hour, sensor, quantity)?),
+    };
+    Ok(times::contains(offsets, time_ns.rem_euclid(HOUR_NS)))
 }
 
 /// Stores the values of a `reading` point through `insert(quantity, sensor, value)` and keeps
