@@ -68,9 +68,14 @@ pub async fn start(
     Ok(Broker { local: v4 })
 }
 
-/// rumqttd's configuration: limits as the deployment's mosquitto has them (payloads up to
-/// 256 KiB: a SenML pack of a 100 Hz logger's second is 16 KiB; 1,000 messages in flight per
-/// client, as the historian acknowledges by the batch), one listener per protocol version.
+/// rumqttd's configuration: limits as the deployment's mosquitto has them (packets up to
+/// 264 KiB, [`MAX_PACKET`]; 1,000 messages in flight per client, as the historian acknowledges
+/// by the batch), one listener per protocol version.
+/// The largest MQTT packet the broker takes, header and topic included (rumqttd's
+/// `max_payload_size` is the whole packet): the spec's largest message, a 256 KiB SenML pack,
+/// with 8 KiB for its topic and header, as mosquitto's `max_packet_size` in the deployment.
+const MAX_PACKET: usize = 270_336;
+
 fn rumqttd_config(
     v4: SocketAddr,
     v5: SocketAddr,
@@ -85,7 +90,7 @@ fn rumqttd_config(
             next_connection_delay_ms = 1
             [{version}.1.connections]
             connection_timeout_ms = 60000
-            max_payload_size = 262144
+            max_payload_size = {MAX_PACKET}
             max_inflight_count = 1000
             dynamic_filters = true
             "#

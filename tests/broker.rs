@@ -225,3 +225,54 @@ fn nobody_from_outside_takes_a_services_session_over() {
     }
     versions_hear_each_other(up.mqtt, None);
 }
+
+/// Publishes the file `payload` (not retained) on `topic`; whether the broker took it.
+fn publish_file(version: &str, port: u16, topic: &str, payload: &std::path::Path) -> bool {
+    client("mosquitto_pub", version, port, None)
+        .args(["-i", &format!("garonne-big-{version}"), "-q", "1", "-t", topic])
+        .arg("-f")
+        .arg(payload)
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_pub runs (scripts/install-test-deps.sh installs mosquitto-clients)")
+        .success()
+}
+
+/// The spec's largest message, a 256 KiB SenML pack, passes on a topic as long as a real one;
+/// one byte per thousand over the brokers' cap is refused, and everything else goes on.
+#[test]
+fn the_largest_pack_the_spec_allows_passes_and_a_larger_message_is_refused() {
+    let up = Up::start(None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let largest = dir.path().join("largest");
+    let over = dir.path().join("over");
+    std::fs::write(&largest, vec![b'x'; 256 * 1024]).expect("written");
+    std::fs::write(&over, vec![b'x'; 270 * 1024]).expect("written");
+    let topic = "garonne/v1/sensors/a-sensor-id-of-forty-characters-00000000/senml";
+    for version in ["mqttv311", "mqttv5"] {
+        let taken = std::thread::scope(|s| {
+            let heard = s.spawn(|| {
+                client("mosquitto_sub", version, up.mqtt, None)
+                    .args(["-q", "1", "-t", topic, "-C", "1", "-W", "10"])
+                    .stderr(Stdio::null())
+                    .output()
+                    .expect("mosquitto_sub runs")
+                    .stdout
+                    .len()
+            });
+            std::thread::sleep(Duration::from_millis(500));
+            (publish_file(version, up.mqtt, topic, &largest), heard.join())
+        });
+        assert!(taken.0, "{version}: a 256 KiB pack was refused");
+        assert_eq!(
+            taken.1.expect("subscriber"),
+            256 * 1024 + 1,
+            "{version}: the 256 KiB pack was not delivered whole"
+        );
+        assert!(
+            !publish_file(version, up.mqtt, topic, &over),
+            "{version}: a 270 KiB message was taken"
+        );
+    }
+    versions_hear_each_other(up.mqtt, None);
+}
