@@ -1,10 +1,12 @@
-//! The MQTT flags of every command that talks MQTT (`--broker`, `--client-id`,
+//! The MQTT flags of every command that talks MQTT (`--broker`, `--ca-file`, `--client-id`,
 //! `--topic-prefix`), and the MQTT login, read from the environment here, in the command line,
 //! and passed in: no library reads the environment.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use garonne_service::config::{MqttConfig, TopicPrefix};
-use garonne_service::mqtt::{BrokerUrl, Credentials};
+use garonne_service::mqtt::{BrokerUrl, CaFile, Credentials, Roots};
 
 use crate::service_args::set;
 
@@ -16,9 +18,14 @@ pub const PASSWORD_VAR: &str = "GARONNE_MQTT_PASSWORD";
 /// The MQTT flags. Each one overrides the configuration file's `[mqtt]` section.
 #[derive(Args)]
 pub struct MqttArgs {
-    /// The MQTT broker, mqtt://HOST[:PORT] (default mqtt://127.0.0.1:1883).
+    /// The MQTT broker, mqtt://HOST[:PORT] (default mqtt://127.0.0.1:1883), or
+    /// mqtts://HOST[:PORT] for TLS (port 8883 by default).
     #[arg(long, env = "GARONNE_BROKER")]
     broker: Option<BrokerUrl>,
+    /// With an mqtts:// broker: the PEM file of the certificate authorities to trust, and only
+    /// those (default: the system's).
+    #[arg(long, env = "GARONNE_MQTT_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// MQTT client id (default: the service's own, e.g. garonne-realtime: fixed, so the broker
     /// keeps a persistent session across restarts; unique to the process for the web server).
     #[arg(long)]
@@ -29,13 +36,27 @@ pub struct MqttArgs {
 }
 
 impl MqttArgs {
-    /// Writes the flags given over `mqtt`, and adds the login from the environment.
+    /// Writes the flags given over `mqtt`, and adds the login from the environment. A TLS
+    /// `--broker` keeps the configuration's CA file unless `--ca-file` names another.
     ///
     /// # Errors
     ///
-    /// [`CredentialsError`]: the login variables are inconsistent.
-    pub fn apply(self, mqtt: &mut MqttConfig) -> Result<(), CredentialsError> {
-        set(&mut mqtt.broker, self.broker);
+    /// [`CredentialsError`]: the login variables are inconsistent; a
+    /// [`CaFileError`](garonne_service::mqtt::CaFileError): the CA file cannot be read, or is
+    /// given for a plain broker.
+    pub fn apply(self, mqtt: &mut MqttConfig) -> anyhow::Result<()> {
+        if let Some(mut broker) = self.broker {
+            if broker.is_tls()
+                && let Some(Roots::File(ca)) = &mqtt.broker.tls
+            {
+                broker.tls = Some(Roots::File(ca.clone()));
+            }
+            mqtt.broker = broker;
+        }
+        if let Some(path) = self.ca_file {
+            let ca = CaFile::load(&path)?;
+            mqtt.broker = mqtt.broker.clone().trusting(Some(ca))?;
+        }
         set(&mut mqtt.client_id, self.client_id.map(Some));
         set(&mut mqtt.topic_prefix, self.topic_prefix);
         mqtt.credentials = credentials_from_env()?;
@@ -87,6 +108,56 @@ fn credentials_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The configuration's `[mqtt]` section after the flags `args`.
+    fn applied(mut mqtt: MqttConfig, args: &[&str]) -> anyhow::Result<MqttConfig> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Command {
+            #[command(flatten)]
+            mqtt: MqttArgs,
+        }
+        let args = std::iter::once("garonne").chain(args.iter().copied());
+        Command::try_parse_from(args)?.mqtt.apply(&mut mqtt)?;
+        Ok(mqtt)
+    }
+
+    #[test]
+    fn ca_file_trusts_only_that_ca_and_stays_with_a_tls_broker_given_by_flag() {
+        let a = garonne_testkit::TestCa::generate().expect("a test CA");
+        let b = garonne_testkit::TestCa::generate().expect("another");
+        let (a_file, b_file) = (a.ca_file(), b.ca_file());
+        let tls = applied(
+            MqttConfig::default(),
+            &[
+                "--broker",
+                "mqtts://broker",
+                "--ca-file",
+                &a_file.display().to_string(),
+            ],
+        )
+        .expect("mqtts with a CA file");
+        assert_eq!(tls.broker.to_string(), "mqtts://broker:8883");
+        assert_eq!(tls.broker.ca_file(), Some(a_file.as_path()));
+        // Another TLS broker by flag keeps the file's CA; --ca-file replaces it.
+        let moved = applied(tls.clone(), &["--broker", "mqtts://other:8884"]).expect("kept");
+        assert_eq!(moved.broker.ca_file(), Some(a_file.as_path()));
+        let other = applied(tls, &["--ca-file", &b_file.display().to_string()]).expect("other");
+        assert_eq!(other.broker.ca_file(), Some(b_file.as_path()));
+        // Refused, saying why: a plain broker, a file that is not there.
+        let e = applied(
+            MqttConfig::default(),
+            &["--ca-file", &a_file.display().to_string()],
+        )
+        .expect_err("plain broker");
+        assert!(e.to_string().contains("mqtts://127.0.0.1:8883"), "{e}");
+        let e = applied(
+            MqttConfig::default(),
+            &["--broker", "mqtts://h", "--ca-file", "/nonexistent/ca.crt"],
+        )
+        .expect_err("missing");
+        assert!(e.to_string().contains("/nonexistent/ca.crt"), "{e}");
+    }
 
     #[test]
     fn credentials_come_from_the_environment_and_never_show_the_password() {

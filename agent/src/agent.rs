@@ -79,7 +79,8 @@ impl Link {
             &format!("garonne-pi-{}", config.sensor_id),
             config.credentials.as_ref(),
         );
-        let mut mqtt = options(&client_id, &config.broker, config.credentials.as_ref());
+        let broker = config.mqtt_broker();
+        let mut mqtt = options(&client_id, &broker, config.credentials.as_ref());
         // The disk queue, not the broker session, carries readings across connections.
         mqtt.set_clean_session(true);
         mqtt.set_last_will(LastWill::new(
@@ -89,7 +90,7 @@ impl Link {
             true,
         ));
         let (client, eventloop) = AsyncClient::new(mqtt, CHANNEL_CAPACITY);
-        let connection = Connection::start_until_lost(client, eventloop, config.broker.clone());
+        let connection = Connection::start_until_lost(client, eventloop, broker);
         Link {
             counters: Arc::clone(&connection.counters),
             connection: Some(connection),

@@ -14,7 +14,7 @@ use garonne_payload::{Quantity, Topics, is_valid_sensor_id};
 use serde::Deserialize;
 
 use crate::ds18b20;
-use garonne_service::mqtt::BrokerUrl;
+use garonne_service::mqtt::{BrokerUrl, CaFile, Roots};
 
 pub use garonne_service::mqtt::Credentials;
 
@@ -42,9 +42,15 @@ pub struct PiConfig {
     /// 1 to 128 letters, digits, `.`, `_` or `-`, starting with a letter or digit, e.g.
     /// `pi-lycee-bellevue-b12`.
     pub sensor_id: String,
-    /// The MQTT broker, `mqtt://HOST[:PORT]` (port 1883 by default). Credentials, if the broker
-    /// wants them, come from the environment (see docs/raspberry-pi.md).
+    /// The MQTT broker, `mqtt://HOST[:PORT]` (port 1883 by default), or `mqtts://HOST[:PORT]`
+    /// for TLS (port 8883 by default). Credentials, if the broker wants them, come from the
+    /// environment (see docs/raspberry-pi.md).
     pub broker: BrokerUrl,
+    /// With an `mqtts://` broker: the PEM file of the certificate authorities to trust, and
+    /// only those (unset: the system's), e.g. `/etc/garonne/ca.crt`. Read and checked when the
+    /// configuration is read.
+    #[serde(default)]
+    pub ca_file: Option<CaFile>,
     /// Topic prefix of the deployment (default `garonne`): readings go to
     /// `{prefix}/v1/sensors/{sensor_id}/reading`, the status to `.../status`.
     #[serde(default = "default_topic_prefix")]
@@ -309,6 +315,16 @@ impl PiConfig {
         Ok(config)
     }
 
+    /// The broker, with [`PiConfig::ca_file`] as the only certificate authorities trusted over
+    /// TLS.
+    pub fn mqtt_broker(&self) -> BrokerUrl {
+        let mut broker = self.broker.clone();
+        if let (Some(ca), true) = (&self.ca_file, broker.is_tls()) {
+            broker.tls = Some(Roots::File(ca.clone()));
+        }
+        broker
+    }
+
     /// Time between two readings.
     pub fn interval(&self) -> Duration {
         Duration::from_secs_f64(
@@ -344,8 +360,14 @@ impl PiConfig {
         problems.into_result()
     }
 
-    /// `sensor_id` and `topic_prefix`: both are levels of the MQTT topics.
+    /// `sensor_id` and `topic_prefix`: both are levels of the MQTT topics; `ca_file` only with
+    /// TLS.
     fn check_names(&self, problems: &mut Problems) {
+        if let Some(ca) = &self.ca_file
+            && let Err(e) = self.broker.clone().trusting(Some(ca.clone()))
+        {
+            problems.add("ca_file", e.to_string());
+        }
         if !is_valid_sensor_id(&self.sensor_id) {
             problems.add(
                 "sensor_id",
@@ -742,6 +764,34 @@ type = "bme280"
             }]
         );
         assert_eq!(config.credentials, None);
+    }
+
+    #[test]
+    fn ca_file_is_trusted_alone_over_tls_and_refused_beside_a_plain_broker() {
+        let ca = garonne_testkit::TestCa::generate().expect("a test CA");
+        let line = format!("ca_file = \"{}\"\n", ca.ca_file().display());
+        let tls = MINIMAL.replace(
+            "mqtt://127.0.0.1:1883\"\n",
+            &format!("mqtts://broker\"\n{line}"),
+        );
+        let config = parse(&tls).expect("mqtts with a CA file");
+        let broker = config.mqtt_broker();
+        assert_eq!(broker.to_string(), "mqtts://broker:8883");
+        assert_eq!(broker.ca_file(), Some(ca.ca_file().as_path()));
+
+        let plain = MINIMAL.replace("1883\"\n", &format!("1883\"\n{line}"));
+        let e = parse(&plain).expect_err("plain broker");
+        assert!(
+            e.to_string().contains("ca_file: ") && e.to_string().contains("mqtts://127.0.0.1:8883"),
+            "{e}"
+        );
+        let missing = tls.replace(&ca.ca_file().display().to_string(), "/nonexistent/ca.crt");
+        let e = parse(&missing).expect_err("missing CA file");
+        let said = garonne_service::report::Chain(&e).to_string();
+        assert!(
+            said.contains("cannot read the CA file /nonexistent/ca.crt"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ fn config(sensor_id: &str, broker: &str, queue_dir: &Path, modules: Vec<ModuleCo
     PiConfig {
         sensor_id: sensor_id.to_owned(),
         broker: broker.parse().expect("broker URL"),
+        ca_file: None,
         // A prefix per test: tests share nothing on the broker.
         topic_prefix: format!("t-{sensor_id}"),
         location: SiteLocation {

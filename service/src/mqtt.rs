@@ -301,7 +301,7 @@ impl std::str::FromStr for BrokerUrl {
         let (rest, tls) = match url.split_once("://") {
             Some(("mqtt" | "tcp", rest)) => (rest, None),
             Some(("mqtts" | "ssl", rest)) => (rest, Some(Roots::System)),
-            Some(_) => return Err(err("only mqtt:// and mqtts:// are supported")),
+            Some(_) => return Err(err("only mqtt:// is supported, or mqtts:// for TLS")),
             None => (url, None),
         };
         let default_port = if tls.is_some() { MQTTS_PORT } else { MQTT_PORT };
