@@ -673,6 +673,14 @@ fn hourly_rows(path: &Path) -> Vec<HourlyRow> {
         .expect("hourly rows")
 }
 
+/// Writes `points`, then maintains the store at `now`: the values rolled up, and those skipped
+/// as already counted.
+async fn write_then_maintain(store: &mut EmbeddedStore, points: &[Point], now: i64) -> (u64, u64) {
+    store.write(points).await.expect("write");
+    let done = store.maintenance(ts(now)).await.expect("maintenance");
+    (done.rolled_up, done.duplicates_skipped)
+}
+
 /// Issue 13, item 12: a point written again after its hour was rolled up (the historian's spool
 /// replaying after a crash, a replay from more than a week back) is not counted twice, neither
 /// at once by history nor in the hourly rows after the next roll-up; a new late reading of a
@@ -741,10 +749,7 @@ async fn a_point_written_again_after_its_hour_is_rolled_up_counts_once() {
     assert_buckets(&ask(&history, &query).await, &want);
     let done = store.maintenance(ts(now)).await.expect("roll-up");
     assert_eq!((done.rolled_up, done.duplicates_skipped), (1, 0));
-    store.write(&[late]).await.expect("late replayed");
-    assert_buckets(&ask(&history, &query).await, &want);
-    let done = store.maintenance(ts(now)).await.expect("roll-up");
-    assert_eq!((done.rolled_up, done.duplicates_skipped), (0, 1));
+    assert_eq!(write_then_maintain(&mut store, &[late], now).await, (0, 1));
     assert_buckets(&ask(&history, &query).await, &want);
     let with_late = hourly_rows(&path);
     assert_eq!(with_late.len(), rolled.len());
@@ -761,11 +766,10 @@ async fn a_point_written_again_after_its_hour_is_rolled_up_counts_once() {
     // A new writer (nothing cached) knows what was rolled up, too.
     store.close().await.expect("close");
     let mut store = open(&path).await;
-    for batch in points.chunks(1000) {
-        store.write(batch).await.expect("replay after a restart");
-    }
-    let done = store.maintenance(ts(now)).await.expect("roll-up");
-    assert_eq!((done.rolled_up, done.duplicates_skipped), (0, values));
+    assert_eq!(
+        write_then_maintain(&mut store, &points, now).await,
+        (0, values)
+    );
     assert_eq!(hourly_rows(&path), with_late);
     assert_buckets(&ask(&history, &query).await, &want);
 }
@@ -833,19 +837,10 @@ async fn a_store_of_schema_1_is_upgraded_and_keeps_everything() {
 
     // Hours rolled up before the upgrade take new late readings, once.
     let late = reading("s-0", T0 + 2 * HOUR + 7, &[(Quantity::Temperature, 50.0)]);
-    store
-        .write(std::slice::from_ref(&late))
-        .await
-        .expect("late");
-    let done = store.maintenance(ts(now)).await.expect("roll-up");
-    assert_eq!((done.rolled_up, done.duplicates_skipped), (1, 0));
-    store
-        .write(std::slice::from_ref(&late))
-        .await
-        .expect("late replayed");
-    let done = store.maintenance(ts(now)).await.expect("roll-up");
-    assert_eq!((done.rolled_up, done.duplicates_skipped), (0, 1));
-    temperatures.push((late.time_ns, 50.0));
+    let late = std::slice::from_ref(&late);
+    assert_eq!(write_then_maintain(&mut store, late, now).await, (1, 0));
+    assert_eq!(write_then_maintain(&mut store, late, now).await, (0, 1));
+    temperatures.push((late[0].time_ns, 50.0));
     let want = expected(&temperatures, T0, T0 + 3 * HOUR, 3600);
     assert_buckets(&ask(&history, &queries[0]).await, &want);
 
@@ -855,10 +850,8 @@ async fn a_store_of_schema_1_is_upgraded_and_keeps_everything() {
     let done = store.maintenance(ts(later)).await.expect("roll-up");
     assert_eq!(done.rolled_up, 3 * recent.len() as u64);
     let rolled = hourly_rows(&path);
-    store.write(&recent).await.expect("replay");
-    let done = store.maintenance(ts(later)).await.expect("roll-up");
     assert_eq!(
-        (done.rolled_up, done.duplicates_skipped),
+        write_then_maintain(&mut store, &recent, later).await,
         (0, 3 * recent.len() as u64)
     );
     assert_eq!(hourly_rows(&path), rolled);
