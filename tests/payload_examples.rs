@@ -42,9 +42,18 @@ fn expected_path(example: &str) -> PathBuf {
 }
 
 fn run_validate(example: &str) -> (i32, String) {
+    let file = root().join("docs/examples").join(example);
+    run_garonne(
+        &root(),
+        &["payload", "validate", file.to_str().expect("utf-8 path")],
+    )
+}
+
+/// `garonne ARGS` in `dir`: exit code and standard output.
+fn run_garonne(dir: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_garonne"))
-        .args(["payload", "validate"])
-        .arg(root().join("docs/examples").join(example))
+        .args(args)
+        .current_dir(dir)
         .output()
         .expect("garonne runs");
     (
@@ -214,34 +223,26 @@ fn both_spec_documents_state_each_quantity_as_the_code_does() {
     }
 }
 
-/// `garonne profile ARGS` in `dir`: exit code and standard output.
-fn run_profile(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_garonne"))
-        .arg("profile")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("garonne runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).expect("utf-8 output"),
-    )
-}
-
 #[test]
 fn profile_new_writes_a_template_that_checks() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (code, out) = run_profile(dir.path(), &["new", "ecole-co2"]);
+    let (code, out) = run_garonne(dir.path(), &["profile", "new", "ecole-co2"]);
     assert_eq!(code, 0, "{out}");
     let text = std::fs::read_to_string(dir.path().join("ecole-co2.toml")).expect("written");
     assert!(text.contains("name = \"ecole-co2\""), "{text}");
     assert_eq!(
-        run_profile(dir.path(), &["check", "ecole-co2.toml"]),
+        run_garonne(dir.path(), &["profile", "check", "ecole-co2.toml"]),
         (0, "ecole-co2.toml: ok\n".to_owned())
     );
     // Never over a student's work, and never with a bad name.
-    assert_eq!(run_profile(dir.path(), &["new", "ecole-co2"]).0, 2);
-    assert_eq!(run_profile(dir.path(), &["new", "École CO2"]).0, 2);
+    assert_eq!(
+        run_garonne(dir.path(), &["profile", "new", "ecole-co2"]).0,
+        2
+    );
+    assert_eq!(
+        run_garonne(dir.path(), &["profile", "new", "École CO2"]).0,
+        2
+    );
     // The built-in profiles check as they are.
     for name in [
         "weather",
@@ -253,7 +254,11 @@ fn profile_new_writes_a_template_that_checks() {
     ] {
         let file = root().join(format!("payload/profiles/{name}.toml"));
         let file = file.to_str().expect("utf-8 path");
-        assert_eq!(run_profile(dir.path(), &["check", file]).0, 0, "{name}");
+        assert_eq!(
+            run_garonne(dir.path(), &["profile", "check", file]).0,
+            0,
+            "{name}"
+        );
     }
 }
 
@@ -264,7 +269,7 @@ fn profile_check_reports_each_problem_with_line_column_and_hints() {
                 [[quantity]]\nname = \"level\"\nunit = \"°C\"\nlabel = { en = \"Level\" }\n\
                 min = 5\nmax = 1\n";
     std::fs::write(dir.path().join("demo.toml"), text).expect("write");
-    let (code, out) = run_profile(dir.path(), &["check", "demo.toml"]);
+    let (code, out) = run_garonne(dir.path(), &["profile", "check", "demo.toml"]);
     assert_eq!(code, 1, "{out}");
     let firsts: Vec<&str> = out.lines().filter(|l| !l.starts_with("  ")).collect();
     assert_eq!(
@@ -298,7 +303,7 @@ fn profile_check_reports_each_problem_with_line_column_and_hints() {
         .replace("min = 5", "min = 0")
         .replace("max = 1", "max = 400");
     std::fs::write(dir.path().join("clash.toml"), clash).expect("write");
-    let (code, out) = run_profile(dir.path(), &["check", "clash.toml"]);
+    let (code, out) = run_garonne(dir.path(), &["profile", "check", "clash.toml"]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.starts_with(
@@ -307,5 +312,8 @@ fn profile_check_reports_each_problem_with_line_column_and_hints() {
         ),
         "{out}"
     );
-    assert_eq!(run_profile(dir.path(), &["check", "missing.toml"]).0, 2);
+    assert_eq!(
+        run_garonne(dir.path(), &["profile", "check", "missing.toml"]).0,
+        2
+    );
 }

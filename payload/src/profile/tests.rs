@@ -184,123 +184,77 @@ fn malformed_toml_is_reported_where_it_breaks() {
     assert_eq!(p.line, 9, "{all:#?}");
 }
 
-#[test]
-fn unknown_keys_name_the_closest_key() {
-    let all = problems(&BASE.replace("title =", "titel ="));
-    let found: Vec<(ProfileRule, u32, u32)> =
-        all.iter().map(|p| (p.rule, p.line, p.column)).collect();
-    assert_eq!(
-        found,
-        [
-            (ProfileRule::Required, 1, 1),
-            (ProfileRule::UnknownKey, 3, 1)
-        ]
-    );
-    assert!(all[0].message.contains("no title"), "{}", all[0]);
-    assert!(
-        all[1].hint.en.contains("did you mean \"title\""),
-        "{}",
-        all[1]
-    );
-    let all = problems(&BASE.replace("unit =", "unti ="));
-    let unknown = all
-        .iter()
-        .find(|p| p.rule == ProfileRule::UnknownKey)
-        .expect("unknown key");
-    assert_eq!((unknown.line, unknown.column), (7, 1));
-    assert!(
-        unknown.hint.en.contains("did you mean \"unit\""),
-        "{unknown}"
-    );
-    assert!(unknown.hint.fr.contains("« unit »"), "{unknown}");
-    let p = only(
-        &BASE.replace("max = 10", "max = 10\nmaximum = 3"),
-        ProfileRule::UnknownKey,
-        11,
-        1,
-    );
-    assert!(p.hint.en.contains("\"max\""), "{p}");
-}
+/// One edit of [`BASE`] per problem kind: what to replace, the rule, line and column of the one
+/// problem it makes, and a piece of its message or English hint.
+#[rustfmt::skip]
+const BROKEN: &[(&str, &str, ProfileRule, u32, u32, &str)] = &[
+    ("max = 10", "max = 10\nmxa = 3", ProfileRule::UnknownKey, 11, 1, "did you mean \"max\"?"),
+    ("unit = \"m\"\n", "", ProfileRule::Required, 5, 1, "quantity #1 has no unit"),
+    ("unit = \"m\"", "unit = \"°C\"", ProfileRule::UnknownUnit, 7, 8, "did you mean \"Cel\""),
+    ("unit = \"m\"", "unit = \"parsecs\"", ProfileRule::UnknownUnit, 7, 8, "a SenML symbol"),
+    ("unit = \"m\"", "unit = \"m\"\nsenml = [\"m\", \"K\"]", ProfileRule::SenmlUnit, 8, 15, "\"mm\""),
+    ("min = 0", "min = 10", ProfileRule::Range, 9, 7, "min 10 is not below max 10"),
+    ("max = 10", "max = inf", ProfileRule::NotFinite, 10, 7, "max must be a finite number"),
+    ("min = 0", "min = nan", ProfileRule::NotFinite, 9, 7, "min must be a finite number"),
+    ("min = 0", "min = -nan", ProfileRule::NotFinite, 9, 7, "min must be a finite number"),
+    ("max = 10", "max = \"10\"", ProfileRule::Type, 10, 7, "max must be a number, not string"),
+    ("name = \"demo\"", "name = \"Air Quality\"", ProfileRule::ProfileName, 1, 8, "\"air-quality\""),
+    ("name = \"level\"", "name = \"water_level\"", ProfileRule::QuantityName, 6, 8, "\"waterLevel\""),
+    (", fr = \"Niveau\"", "", ProfileRule::Language, 8, 9, "has no \"fr\" text"),
+    ("en = \"Demo\"", "en = \"\"", ProfileRule::Language, 3, 16, "has an empty \"en\" text"),
+    ("max = 10", "max = 10\nspace = \"last\"", ProfileRule::Aggregation, 11, 9, "mean | sum | min | max"),
+    ("version = 1", "version = 0", ProfileRule::Version, 2, 11, "from 1 to"),
+    ("version = 1", "version = 1.5", ProfileRule::Type, 2, 11, "a whole number"),
+];
 
 #[test]
-fn a_missing_key_points_at_its_table() {
-    let p = only(
-        &BASE.replace("unit = \"m\"\n", ""),
-        ProfileRule::Required,
-        5,
-        1,
-    );
-    assert!(p.message.contains("quantity #1 has no unit"), "{p}");
-}
-
-#[test]
-fn unknown_units_get_the_closest_known_symbols() {
+fn each_problem_kind_is_reported_at_its_place_with_hints() {
+    for (from, to, rule, line, column, says) in BROKEN {
+        assert!(BASE.contains(from), "{from}");
+        let p = only(&BASE.replace(from, to), *rule, *line, *column);
+        assert!(
+            p.message.contains(says) || p.hint.en.contains(says),
+            "{from} -> {to}: {p}"
+        );
+    }
     let p = only(
         &BASE.replace("unit = \"m\"", "unit = \"°C\""),
         ProfileRule::UnknownUnit,
         7,
         8,
     );
-    assert!(p.hint.en.contains("\"Cel\""), "{p}");
-    assert!(p.hint.fr.contains("\"Cel\""), "{p}");
-    let p = only(
-        &BASE.replace("unit = \"m\"", "unit = \"parsecs\""),
-        ProfileRule::UnknownUnit,
-        7,
-        8,
-    );
-    assert!(p.hint.en.contains("SenML"), "{p}");
+    assert_eq!(p.hint.fr, "vouliez-vous dire \"Cel\" ?");
+}
+
+/// Each problem's rule, line and column.
+fn places(all: &[Problem]) -> Vec<(ProfileRule, u32, u32)> {
+    all.iter().map(|p| (p.rule, p.line, p.column)).collect()
 }
 
 #[test]
-fn min_must_be_below_max() {
-    let p = only(
-        &BASE.replace("min = 0", "min = 10"),
-        ProfileRule::Range,
-        9,
-        7,
+fn unknown_keys_name_the_closest_key() {
+    let all = problems(&BASE.replace("title =", "titel ="));
+    let expected = [
+        (ProfileRule::Required, 1, 1),
+        (ProfileRule::UnknownKey, 3, 1),
+    ];
+    assert_eq!(places(&all), expected);
+    assert!(
+        all[1].hint.en.contains("did you mean \"title\""),
+        "{}",
+        all[1]
     );
-    assert!(p.message.contains("min 10 is not below max 10"), "{p}");
-}
-
-#[test]
-fn nan_and_infinite_limits_are_refused() {
-    only(
-        &BASE.replace("max = 10", "max = inf"),
-        ProfileRule::NotFinite,
-        10,
-        7,
-    );
-    only(
-        &BASE.replace("min = 0", "min = nan"),
-        ProfileRule::NotFinite,
-        9,
-        7,
-    );
-    only(
-        &BASE.replace("min = 0", "min = -nan"),
-        ProfileRule::NotFinite,
-        9,
-        7,
-    );
+    assert!(all[1].hint.fr.contains("« title »"), "{}", all[1]);
+    let all = problems(&BASE.replace("max = 10", "max = 10\nintegr = true\ninteger = \"yes\""));
+    let expected = [
+        (ProfileRule::UnknownKey, 11, 1),
+        (ProfileRule::Type, 12, 11),
+    ];
+    assert_eq!(places(&all), expected);
 }
 
 #[test]
 fn names_follow_their_rules() {
-    let p = only(
-        &BASE.replace("name = \"demo\"", "name = \"Air Quality\""),
-        ProfileRule::ProfileName,
-        1,
-        8,
-    );
-    assert!(p.hint.en.contains("air-quality"), "{p}");
-    let p = only(
-        &BASE.replace("name = \"level\"", "name = \"water_level\""),
-        ProfileRule::QuantityName,
-        6,
-        8,
-    );
-    assert!(p.hint.en.contains("waterLevel"), "{p}");
     for good in ["relativeHumidity", "pm25", "LAeq"] {
         assert!(is_valid_quantity_name(good), "{good}");
     }
@@ -319,75 +273,6 @@ fn a_quantity_defined_twice_is_refused() {
     );
     let p = only(&text, ProfileRule::DuplicateQuantity, 13, 8);
     assert!(p.message.contains("first at line 6"), "{p}");
-}
-
-#[test]
-fn labels_and_titles_need_both_languages() {
-    let p = only(
-        &BASE.replace(
-            "label = { en = \"Level\", fr = \"Niveau\" }",
-            "label = { en = \"Level\" }",
-        ),
-        ProfileRule::Language,
-        8,
-        9,
-    );
-    assert!(p.message.contains("no \"fr\""), "{p}");
-    only(
-        &BASE.replace(
-            "title = { en = \"Demo\", fr = \"Démo\" }",
-            "title = { en = \"\", fr = \"Démo\" }",
-        ),
-        ProfileRule::Language,
-        3,
-        16,
-    );
-}
-
-#[test]
-fn wrong_types_and_words_are_refused() {
-    only(
-        &BASE.replace("max = 10", "max = \"10\""),
-        ProfileRule::Type,
-        10,
-        7,
-    );
-    let all = problems(&BASE.replace("max = 10", "max = 10\nintegr = true\ninteger = \"yes\""));
-    let found: Vec<(ProfileRule, u32, u32)> =
-        all.iter().map(|p| (p.rule, p.line, p.column)).collect();
-    assert_eq!(
-        found,
-        [
-            (ProfileRule::UnknownKey, 11, 1),
-            (ProfileRule::Type, 12, 11)
-        ]
-    );
-    let p = only(
-        &BASE.replace("max = 10", "max = 10\nspace = \"last\""),
-        ProfileRule::Aggregation,
-        11,
-        9,
-    );
-    assert!(p.hint.en.contains("mean | sum | min | max"), "{p}");
-    only(
-        &BASE.replace("version = 1", "version = 0"),
-        ProfileRule::Version,
-        2,
-        11,
-    );
-    only(
-        &BASE.replace("version = 1", "version = 1.5"),
-        ProfileRule::Type,
-        2,
-        11,
-    );
-    let p = only(
-        &BASE.replace("unit = \"m\"", "unit = \"m\"\nsenml = [\"m\", \"K\"]"),
-        ProfileRule::SenmlUnit,
-        8,
-        15,
-    );
-    assert!(p.hint.en.contains("\"mm\""), "{p}");
 }
 
 #[test]
@@ -434,15 +319,12 @@ fn every_problem_is_reported_in_file_order() {
         .replace("unit = \"m\"", "unit = \"meters\"")
         .replace("min = 0", "min = 20");
     let all = problems(&text);
-    let rules: Vec<(ProfileRule, u32)> = all.iter().map(|p| (p.rule, p.line)).collect();
-    assert_eq!(
-        rules,
-        [
-            (ProfileRule::ProfileName, 1),
-            (ProfileRule::UnknownUnit, 7),
-            (ProfileRule::Range, 9)
-        ]
-    );
+    let expected = [
+        (ProfileRule::ProfileName, 1, 8),
+        (ProfileRule::UnknownUnit, 7, 8),
+        (ProfileRule::Range, 9, 7),
+    ];
+    assert_eq!(places(&all), expected);
     assert_eq!(
         all[1].to_string(),
         "7:8: unknown-unit: unknown unit \"meters\"; hint: did you mean \"m\"?"

@@ -13,6 +13,8 @@
 
 use crate::quantity::SenmlUnit;
 
+use UnitOrigin::{Other, Senml, SenmlSecondary};
+
 /// Where a unit symbol comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitOrigin {
@@ -56,7 +58,8 @@ const fn same(symbol: &'static str) -> SenmlUnit {
     conv(symbol, 1.0, 1.0, 0.0)
 }
 
-const fn senml(
+const fn row(
+    origin: UnitOrigin,
     symbol: &'static str,
     display: &'static str,
     name_en: &'static str,
@@ -68,34 +71,8 @@ const fn senml(
         display,
         name_en,
         name_fr,
-        origin: UnitOrigin::Senml,
+        origin,
         senml,
-    }
-}
-
-const fn secondary(
-    symbol: &'static str,
-    display: &'static str,
-    name_en: &'static str,
-    name_fr: &'static str,
-    senml: &'static [SenmlUnit],
-) -> Unit {
-    Unit {
-        origin: UnitOrigin::SenmlSecondary,
-        ..self::senml(symbol, display, name_en, name_fr, senml)
-    }
-}
-
-const fn other(
-    symbol: &'static str,
-    display: &'static str,
-    name_en: &'static str,
-    name_fr: &'static str,
-    senml: &'static [SenmlUnit],
-) -> Unit {
-    Unit {
-        origin: UnitOrigin::Other,
-        ..self::senml(symbol, display, name_en, name_fr, senml)
     }
 }
 
@@ -105,112 +82,112 @@ const fn other(
 #[rustfmt::skip]
 pub const UNITS: &[Unit] = &[
     // RFC 8428.
-    senml("m", "m", "metre", "mètre", &[same("m"), conv("mm", 1.0, 1000.0, 0.0), conv("cm", 1.0, 100.0, 0.0), conv("km", 1000.0, 1.0, 0.0)]),
-    senml("kg", "kg", "kilogram", "kilogramme", &[same("kg"), conv("g", 1.0, 1000.0, 0.0)]),
-    senml("g", "g", "gram (SenML: not recommended)", "gramme (SenML : déconseillé)", &[same("g"), conv("kg", 1000.0, 1.0, 0.0)]),
-    senml("s", "s", "second", "seconde", &[same("s"), conv("ms", 1.0, 1000.0, 0.0), conv("min", 60.0, 1.0, 0.0), conv("h", 3600.0, 1.0, 0.0)]),
-    senml("A", "A", "ampere", "ampère", &[same("A"), conv("mA", 1.0, 1000.0, 0.0)]),
-    senml("K", "K", "kelvin", "kelvin", &[same("K"), conv("Cel", 1.0, 1.0, 273.15)]),
-    senml("cd", "cd", "candela", "candela", &[same("cd")]),
-    senml("mol", "mol", "mole", "mole", &[same("mol")]),
-    senml("Hz", "Hz", "hertz", "hertz", &[same("Hz"), conv("MHz", 1_000_000.0, 1.0, 0.0), conv("1/s", 1.0, 1.0, 0.0)]),
-    senml("rad", "rad", "radian", "radian", &[same("rad"), conv("deg", std::f64::consts::PI, 180.0, 0.0)]),
-    senml("sr", "sr", "steradian", "stéradian", &[same("sr")]),
-    senml("N", "N", "newton", "newton", &[same("N")]),
-    senml("Pa", "Pa", "pascal", "pascal", &[same("Pa"), conv("hPa", 100.0, 1.0, 0.0)]),
-    senml("J", "J", "joule", "joule", &[same("J"), conv("Wh", 3600.0, 1.0, 0.0), conv("kWh", 3_600_000.0, 1.0, 0.0)]),
-    senml("W", "W", "watt", "watt", &[same("W"), conv("kW", 1000.0, 1.0, 0.0)]),
-    senml("C", "C", "coulomb", "coulomb", &[same("C"), conv("Ah", 3600.0, 1.0, 0.0)]),
-    senml("V", "V", "volt", "volt", &[same("V"), conv("mV", 1.0, 1000.0, 0.0)]),
-    senml("F", "F", "farad", "farad", &[same("F")]),
-    senml("Ohm", "Ω", "ohm", "ohm", &[same("Ohm")]),
-    senml("S", "S", "siemens", "siemens", &[same("S")]),
-    senml("Wb", "Wb", "weber", "weber", &[same("Wb")]),
-    senml("T", "T", "tesla", "tesla", &[same("T")]),
-    senml("H", "H", "henry", "henry", &[same("H")]),
-    senml("Cel", "°C", "degree Celsius", "degré Celsius", &[same("Cel"), conv("K", 1.0, 1.0, -273.15)]),
-    senml("lm", "lm", "lumen", "lumen", &[same("lm")]),
-    senml("lx", "lx", "lux", "lux", &[same("lx")]),
-    senml("Bq", "Bq", "becquerel", "becquerel", &[same("Bq")]),
-    senml("Gy", "Gy", "gray", "gray", &[same("Gy")]),
-    senml("Sv", "Sv", "sievert", "sievert", &[same("Sv")]),
-    senml("kat", "kat", "katal", "katal", &[same("kat")]),
-    senml("m2", "m²", "square metre", "mètre carré", &[same("m2")]),
-    senml("m3", "m³", "cubic metre", "mètre cube", &[same("m3"), conv("l", 1.0, 1000.0, 0.0)]),
-    senml("l", "l", "litre (SenML: not recommended)", "litre (SenML : déconseillé)", &[same("l"), conv("m3", 1000.0, 1.0, 0.0)]),
-    senml("m/s", "m/s", "metre per second", "mètre par seconde", &[same("m/s"), conv("km/h", 1.0, 3.6, 0.0)]),
-    senml("m/s2", "m/s²", "metre per second squared", "mètre par seconde carrée", &[same("m/s2")]),
-    senml("m3/s", "m³/s", "cubic metre per second", "mètre cube par seconde", &[same("m3/s"), conv("l/s", 1.0, 1000.0, 0.0)]),
-    senml("l/s", "l/s", "litre per second (SenML: not recommended)", "litre par seconde (SenML : déconseillé)", &[same("l/s"), conv("m3/s", 1000.0, 1.0, 0.0)]),
-    senml("W/m2", "W/m²", "watt per square metre", "watt par mètre carré", &[same("W/m2")]),
-    senml("cd/m2", "cd/m²", "candela per square metre", "candela par mètre carré", &[same("cd/m2")]),
-    senml("bit", "bit", "bit", "bit", &[same("bit")]),
-    senml("bit/s", "bit/s", "bit per second", "bit par seconde", &[same("bit/s"), conv("Mbit/s", 1_000_000.0, 1.0, 0.0), conv("B/s", 8.0, 1.0, 0.0)]),
-    senml("lat", "°", "degrees latitude", "degrés de latitude", &[same("lat")]),
-    senml("lon", "°", "degrees longitude", "degrés de longitude", &[same("lon")]),
-    senml("pH", "pH", "pH (acidity)", "pH (acidité)", &[same("pH")]),
-    senml("dB", "dB", "decibel", "décibel", &[same("dB")]),
-    senml("dBW", "dBW", "decibel relative to 1 W", "décibel rapporté à 1 W", &[same("dBW"), conv("dBm", 1.0, 1.0, -30.0)]),
-    senml("Bspl", "Bspl", "bel, sound pressure level (SenML: not recommended)", "bel, niveau de pression acoustique (SenML : déconseillé)", &[same("Bspl")]),
-    senml("count", "", "count", "nombre", &[same("count")]),
-    senml("/", "", "ratio (fraction, 0–1)", "rapport (fraction, 0–1)", &[same("/"), conv("%RH", 1.0, 100.0, 0.0)]),
-    senml("%", "%", "percent (SenML: not recommended)", "pour cent (SenML : déconseillé)", &[same("%"), conv("/", 100.0, 1.0, 0.0), conv("/100", 1.0, 1.0, 0.0)]),
-    senml("%RH", "%", "percent relative humidity", "pour cent d'humidité relative", &[same("%RH"), conv("/", 100.0, 1.0, 0.0)]),
-    senml("%EL", "%", "percent of remaining battery energy", "pour cent d'énergie restante de la batterie", &[same("%EL")]),
-    senml("EL", "s", "seconds of remaining battery energy", "secondes d'énergie restante de la batterie", &[same("EL")]),
-    senml("1/s", "1/s", "event rate per second", "événements par seconde", &[same("1/s"), conv("1/min", 1.0, 60.0, 0.0)]),
-    senml("1/min", "1/min", "event rate per minute (SenML: not recommended)", "événements par minute (SenML : déconseillé)", &[same("1/min"), conv("1/s", 60.0, 1.0, 0.0)]),
-    senml("beat/min", "bpm", "heart rate (SenML: not recommended)", "fréquence cardiaque (SenML : déconseillé)", &[same("beat/min")]),
-    senml("beats", "beats", "cumulative heart beats (SenML: not recommended)", "battements cumulés (SenML : déconseillé)", &[same("beats")]),
-    senml("S/m", "S/m", "siemens per metre", "siemens par mètre", &[same("S/m")]),
+    row(Senml, "m", "m", "metre", "mètre", &[same("m"), conv("mm", 1.0, 1000.0, 0.0), conv("cm", 1.0, 100.0, 0.0), conv("km", 1000.0, 1.0, 0.0)]),
+    row(Senml, "kg", "kg", "kilogram", "kilogramme", &[same("kg"), conv("g", 1.0, 1000.0, 0.0)]),
+    row(Senml, "g", "g", "gram (SenML: not recommended)", "gramme (SenML : déconseillé)", &[same("g"), conv("kg", 1000.0, 1.0, 0.0)]),
+    row(Senml, "s", "s", "second", "seconde", &[same("s"), conv("ms", 1.0, 1000.0, 0.0), conv("min", 60.0, 1.0, 0.0), conv("h", 3600.0, 1.0, 0.0)]),
+    row(Senml, "A", "A", "ampere", "ampère", &[same("A"), conv("mA", 1.0, 1000.0, 0.0)]),
+    row(Senml, "K", "K", "kelvin", "kelvin", &[same("K"), conv("Cel", 1.0, 1.0, 273.15)]),
+    row(Senml, "cd", "cd", "candela", "candela", &[same("cd")]),
+    row(Senml, "mol", "mol", "mole", "mole", &[same("mol")]),
+    row(Senml, "Hz", "Hz", "hertz", "hertz", &[same("Hz"), conv("MHz", 1_000_000.0, 1.0, 0.0), conv("1/s", 1.0, 1.0, 0.0)]),
+    row(Senml, "rad", "rad", "radian", "radian", &[same("rad"), conv("deg", std::f64::consts::PI, 180.0, 0.0)]),
+    row(Senml, "sr", "sr", "steradian", "stéradian", &[same("sr")]),
+    row(Senml, "N", "N", "newton", "newton", &[same("N")]),
+    row(Senml, "Pa", "Pa", "pascal", "pascal", &[same("Pa"), conv("hPa", 100.0, 1.0, 0.0)]),
+    row(Senml, "J", "J", "joule", "joule", &[same("J"), conv("Wh", 3600.0, 1.0, 0.0), conv("kWh", 3_600_000.0, 1.0, 0.0)]),
+    row(Senml, "W", "W", "watt", "watt", &[same("W"), conv("kW", 1000.0, 1.0, 0.0)]),
+    row(Senml, "C", "C", "coulomb", "coulomb", &[same("C"), conv("Ah", 3600.0, 1.0, 0.0)]),
+    row(Senml, "V", "V", "volt", "volt", &[same("V"), conv("mV", 1.0, 1000.0, 0.0)]),
+    row(Senml, "F", "F", "farad", "farad", &[same("F")]),
+    row(Senml, "Ohm", "Ω", "ohm", "ohm", &[same("Ohm")]),
+    row(Senml, "S", "S", "siemens", "siemens", &[same("S")]),
+    row(Senml, "Wb", "Wb", "weber", "weber", &[same("Wb")]),
+    row(Senml, "T", "T", "tesla", "tesla", &[same("T")]),
+    row(Senml, "H", "H", "henry", "henry", &[same("H")]),
+    row(Senml, "Cel", "°C", "degree Celsius", "degré Celsius", &[same("Cel"), conv("K", 1.0, 1.0, -273.15)]),
+    row(Senml, "lm", "lm", "lumen", "lumen", &[same("lm")]),
+    row(Senml, "lx", "lx", "lux", "lux", &[same("lx")]),
+    row(Senml, "Bq", "Bq", "becquerel", "becquerel", &[same("Bq")]),
+    row(Senml, "Gy", "Gy", "gray", "gray", &[same("Gy")]),
+    row(Senml, "Sv", "Sv", "sievert", "sievert", &[same("Sv")]),
+    row(Senml, "kat", "kat", "katal", "katal", &[same("kat")]),
+    row(Senml, "m2", "m²", "square metre", "mètre carré", &[same("m2")]),
+    row(Senml, "m3", "m³", "cubic metre", "mètre cube", &[same("m3"), conv("l", 1.0, 1000.0, 0.0)]),
+    row(Senml, "l", "l", "litre (SenML: not recommended)", "litre (SenML : déconseillé)", &[same("l"), conv("m3", 1000.0, 1.0, 0.0)]),
+    row(Senml, "m/s", "m/s", "metre per second", "mètre par seconde", &[same("m/s"), conv("km/h", 1.0, 3.6, 0.0)]),
+    row(Senml, "m/s2", "m/s²", "metre per second squared", "mètre par seconde carrée", &[same("m/s2")]),
+    row(Senml, "m3/s", "m³/s", "cubic metre per second", "mètre cube par seconde", &[same("m3/s"), conv("l/s", 1.0, 1000.0, 0.0)]),
+    row(Senml, "l/s", "l/s", "litre per second (SenML: not recommended)", "litre par seconde (SenML : déconseillé)", &[same("l/s"), conv("m3/s", 1000.0, 1.0, 0.0)]),
+    row(Senml, "W/m2", "W/m²", "watt per square metre", "watt par mètre carré", &[same("W/m2")]),
+    row(Senml, "cd/m2", "cd/m²", "candela per square metre", "candela par mètre carré", &[same("cd/m2")]),
+    row(Senml, "bit", "bit", "bit", "bit", &[same("bit")]),
+    row(Senml, "bit/s", "bit/s", "bit per second", "bit par seconde", &[same("bit/s"), conv("Mbit/s", 1_000_000.0, 1.0, 0.0), conv("B/s", 8.0, 1.0, 0.0)]),
+    row(Senml, "lat", "°", "degrees latitude", "degrés de latitude", &[same("lat")]),
+    row(Senml, "lon", "°", "degrees longitude", "degrés de longitude", &[same("lon")]),
+    row(Senml, "pH", "pH", "pH (acidity)", "pH (acidité)", &[same("pH")]),
+    row(Senml, "dB", "dB", "decibel", "décibel", &[same("dB")]),
+    row(Senml, "dBW", "dBW", "decibel relative to 1 W", "décibel rapporté à 1 W", &[same("dBW"), conv("dBm", 1.0, 1.0, -30.0)]),
+    row(Senml, "Bspl", "Bspl", "bel, sound pressure level (SenML: not recommended)", "bel, niveau de pression acoustique (SenML : déconseillé)", &[same("Bspl")]),
+    row(Senml, "count", "", "count", "nombre", &[same("count")]),
+    row(Senml, "/", "", "ratio (fraction, 0–1)", "rapport (fraction, 0–1)", &[same("/"), conv("%RH", 1.0, 100.0, 0.0)]),
+    row(Senml, "%", "%", "percent (SenML: not recommended)", "pour cent (SenML : déconseillé)", &[same("%"), conv("/", 100.0, 1.0, 0.0), conv("/100", 1.0, 1.0, 0.0)]),
+    row(Senml, "%RH", "%", "percent relative humidity", "pour cent d'humidité relative", &[same("%RH"), conv("/", 100.0, 1.0, 0.0)]),
+    row(Senml, "%EL", "%", "percent of remaining battery energy", "pour cent d'énergie restante de la batterie", &[same("%EL")]),
+    row(Senml, "EL", "s", "seconds of remaining battery energy", "secondes d'énergie restante de la batterie", &[same("EL")]),
+    row(Senml, "1/s", "1/s", "event rate per second", "événements par seconde", &[same("1/s"), conv("1/min", 1.0, 60.0, 0.0)]),
+    row(Senml, "1/min", "1/min", "event rate per minute (SenML: not recommended)", "événements par minute (SenML : déconseillé)", &[same("1/min"), conv("1/s", 60.0, 1.0, 0.0)]),
+    row(Senml, "beat/min", "bpm", "heart rate (SenML: not recommended)", "fréquence cardiaque (SenML : déconseillé)", &[same("beat/min")]),
+    row(Senml, "beats", "beats", "cumulative heart beats (SenML: not recommended)", "battements cumulés (SenML : déconseillé)", &[same("beats")]),
+    row(Senml, "S/m", "S/m", "siemens per metre", "siemens par mètre", &[same("S/m")]),
     // RFC 8798 primary units.
-    senml("B", "B", "byte", "octet", &[same("B"), conv("KiB", 1024.0, 1.0, 0.0), conv("GB", 1_000_000_000.0, 1.0, 0.0)]),
-    senml("VA", "VA", "volt-ampere", "voltampère", &[same("VA"), conv("kVA", 1000.0, 1.0, 0.0)]),
-    senml("VAs", "VAs", "volt-ampere second", "voltampère seconde", &[same("VAs"), conv("kVAh", 3_600_000.0, 1.0, 0.0)]),
-    senml("var", "var", "volt-ampere reactive", "voltampère réactif", &[same("var"), conv("kvar", 1000.0, 1.0, 0.0)]),
-    senml("vars", "vars", "volt-ampere reactive second", "voltampère réactif seconde", &[same("vars"), conv("varh", 3600.0, 1.0, 0.0), conv("kvarh", 3_600_000.0, 1.0, 0.0)]),
-    senml("J/m", "J/m", "joule per metre", "joule par mètre", &[same("J/m"), conv("Wh/km", 3.6, 1.0, 0.0)]),
-    senml("kg/m3", "kg/m³", "kilogram per cubic metre", "kilogramme par mètre cube", &[same("kg/m3")]),
-    senml("deg", "°", "degree (angle)", "degré (angle)", &[same("deg"), conv("rad", 180.0, std::f64::consts::PI, 0.0)]),
+    row(Senml, "B", "B", "byte", "octet", &[same("B"), conv("KiB", 1024.0, 1.0, 0.0), conv("GB", 1_000_000_000.0, 1.0, 0.0)]),
+    row(Senml, "VA", "VA", "volt-ampere", "voltampère", &[same("VA"), conv("kVA", 1000.0, 1.0, 0.0)]),
+    row(Senml, "VAs", "VAs", "volt-ampere second", "voltampère seconde", &[same("VAs"), conv("kVAh", 3_600_000.0, 1.0, 0.0)]),
+    row(Senml, "var", "var", "volt-ampere reactive", "voltampère réactif", &[same("var"), conv("kvar", 1000.0, 1.0, 0.0)]),
+    row(Senml, "vars", "vars", "volt-ampere reactive second", "voltampère réactif seconde", &[same("vars"), conv("varh", 3600.0, 1.0, 0.0), conv("kvarh", 3_600_000.0, 1.0, 0.0)]),
+    row(Senml, "J/m", "J/m", "joule per metre", "joule par mètre", &[same("J/m"), conv("Wh/km", 3.6, 1.0, 0.0)]),
+    row(Senml, "kg/m3", "kg/m³", "kilogram per cubic metre", "kilogramme par mètre cube", &[same("kg/m3")]),
+    row(Senml, "deg", "°", "degree (angle)", "degré (angle)", &[same("deg"), conv("rad", 180.0, std::f64::consts::PI, 0.0)]),
     // RFC 8798 secondary units.
-    secondary("ms", "ms", "millisecond", "milliseconde", &[same("ms"), conv("s", 1000.0, 1.0, 0.0)]),
-    secondary("min", "min", "minute", "minute", &[same("min"), conv("s", 1.0, 60.0, 0.0)]),
-    secondary("h", "h", "hour", "heure", &[same("h"), conv("s", 1.0, 3600.0, 0.0)]),
-    secondary("MHz", "MHz", "megahertz", "mégahertz", &[same("MHz"), conv("Hz", 1.0, 1_000_000.0, 0.0)]),
-    secondary("kW", "kW", "kilowatt", "kilowatt", &[same("kW"), conv("W", 1.0, 1000.0, 0.0)]),
-    secondary("kVA", "kVA", "kilovolt-ampere", "kilovoltampère", &[same("kVA"), conv("VA", 1.0, 1000.0, 0.0)]),
-    secondary("kvar", "kvar", "kilovar", "kilovar", &[same("kvar"), conv("var", 1.0, 1000.0, 0.0)]),
-    secondary("Ah", "Ah", "ampere-hour", "ampère-heure", &[same("Ah"), conv("C", 1.0, 3600.0, 0.0)]),
-    secondary("Wh", "Wh", "watt-hour", "wattheure", &[same("Wh"), conv("J", 1.0, 3600.0, 0.0), conv("kWh", 1000.0, 1.0, 0.0)]),
-    secondary("kWh", "kWh", "kilowatt-hour", "kilowattheure", &[same("kWh"), conv("Wh", 1.0, 1000.0, 0.0), conv("J", 1.0, 3_600_000.0, 0.0)]),
-    secondary("varh", "varh", "var-hour", "var-heure", &[same("varh")]),
-    secondary("kvarh", "kvarh", "kilovar-hour", "kilovar-heure", &[same("kvarh")]),
-    secondary("kVAh", "kVAh", "kilovolt-ampere-hour", "kilovoltampère-heure", &[same("kVAh")]),
-    secondary("Wh/km", "Wh/km", "watt-hour per kilometre", "wattheure par kilomètre", &[same("Wh/km")]),
-    secondary("KiB", "KiB", "kibibyte", "kibioctet", &[same("KiB"), conv("B", 1.0, 1024.0, 0.0)]),
-    secondary("GB", "GB", "gigabyte", "gigaoctet", &[same("GB"), conv("B", 1.0, 1_000_000_000.0, 0.0)]),
-    secondary("Mbit/s", "Mbit/s", "megabit per second", "mégabit par seconde", &[same("Mbit/s"), conv("bit/s", 1.0, 1_000_000.0, 0.0)]),
-    secondary("B/s", "B/s", "byte per second", "octet par seconde", &[same("B/s"), conv("bit/s", 1.0, 8.0, 0.0)]),
-    secondary("MB/s", "MB/s", "megabyte per second", "mégaoctet par seconde", &[same("MB/s")]),
-    secondary("mV", "mV", "millivolt", "millivolt", &[same("mV"), conv("V", 1000.0, 1.0, 0.0)]),
-    secondary("mA", "mA", "milliampere", "milliampère", &[same("mA"), conv("A", 1000.0, 1.0, 0.0)]),
-    secondary("dBm", "dBm", "decibel relative to 1 mW", "décibel rapporté à 1 mW", &[same("dBm"), conv("dBW", 1.0, 1.0, 30.0)]),
-    secondary("ug/m3", "µg/m³", "microgram per cubic metre", "microgramme par mètre cube", &[same("ug/m3"), conv("kg/m3", 1_000_000_000.0, 1.0, 0.0)]),
-    secondary("mm/h", "mm/h", "millimetre per hour", "millimètre par heure", &[same("mm/h")]),
-    secondary("m/h", "m/h", "metre per hour", "mètre par heure", &[same("m/h")]),
-    secondary("ppm", "ppm", "part per million", "partie par million", &[same("ppm"), conv("/", 1_000_000.0, 1.0, 0.0)]),
-    secondary("/100", "%", "percent", "pour cent", &[same("/100"), conv("/", 100.0, 1.0, 0.0)]),
-    secondary("/1000", "‰", "per mille", "pour mille", &[same("/1000"), conv("/", 1000.0, 1.0, 0.0)]),
-    secondary("hPa", "hPa", "hectopascal", "hectopascal", &[same("hPa"), conv("Pa", 1.0, 100.0, 0.0)]),
-    secondary("mm", "mm", "millimetre", "millimètre", &[same("mm"), conv("m", 1000.0, 1.0, 0.0)]),
-    secondary("cm", "cm", "centimetre", "centimètre", &[same("cm"), conv("m", 100.0, 1.0, 0.0)]),
-    secondary("km", "km", "kilometre", "kilomètre", &[same("km"), conv("m", 1.0, 1000.0, 0.0)]),
-    secondary("km/h", "km/h", "kilometre per hour", "kilomètre par heure", &[same("km/h"), conv("m/s", 3.6, 1.0, 0.0)]),
+    row(SenmlSecondary, "ms", "ms", "millisecond", "milliseconde", &[same("ms"), conv("s", 1000.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "min", "min", "minute", "minute", &[same("min"), conv("s", 1.0, 60.0, 0.0)]),
+    row(SenmlSecondary, "h", "h", "hour", "heure", &[same("h"), conv("s", 1.0, 3600.0, 0.0)]),
+    row(SenmlSecondary, "MHz", "MHz", "megahertz", "mégahertz", &[same("MHz"), conv("Hz", 1.0, 1_000_000.0, 0.0)]),
+    row(SenmlSecondary, "kW", "kW", "kilowatt", "kilowatt", &[same("kW"), conv("W", 1.0, 1000.0, 0.0)]),
+    row(SenmlSecondary, "kVA", "kVA", "kilovolt-ampere", "kilovoltampère", &[same("kVA"), conv("VA", 1.0, 1000.0, 0.0)]),
+    row(SenmlSecondary, "kvar", "kvar", "kilovar", "kilovar", &[same("kvar"), conv("var", 1.0, 1000.0, 0.0)]),
+    row(SenmlSecondary, "Ah", "Ah", "ampere-hour", "ampère-heure", &[same("Ah"), conv("C", 1.0, 3600.0, 0.0)]),
+    row(SenmlSecondary, "Wh", "Wh", "watt-hour", "wattheure", &[same("Wh"), conv("J", 1.0, 3600.0, 0.0), conv("kWh", 1000.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "kWh", "kWh", "kilowatt-hour", "kilowattheure", &[same("kWh"), conv("Wh", 1.0, 1000.0, 0.0), conv("J", 1.0, 3_600_000.0, 0.0)]),
+    row(SenmlSecondary, "varh", "varh", "var-hour", "var-heure", &[same("varh")]),
+    row(SenmlSecondary, "kvarh", "kvarh", "kilovar-hour", "kilovar-heure", &[same("kvarh")]),
+    row(SenmlSecondary, "kVAh", "kVAh", "kilovolt-ampere-hour", "kilovoltampère-heure", &[same("kVAh")]),
+    row(SenmlSecondary, "Wh/km", "Wh/km", "watt-hour per kilometre", "wattheure par kilomètre", &[same("Wh/km")]),
+    row(SenmlSecondary, "KiB", "KiB", "kibibyte", "kibioctet", &[same("KiB"), conv("B", 1.0, 1024.0, 0.0)]),
+    row(SenmlSecondary, "GB", "GB", "gigabyte", "gigaoctet", &[same("GB"), conv("B", 1.0, 1_000_000_000.0, 0.0)]),
+    row(SenmlSecondary, "Mbit/s", "Mbit/s", "megabit per second", "mégabit par seconde", &[same("Mbit/s"), conv("bit/s", 1.0, 1_000_000.0, 0.0)]),
+    row(SenmlSecondary, "B/s", "B/s", "byte per second", "octet par seconde", &[same("B/s"), conv("bit/s", 1.0, 8.0, 0.0)]),
+    row(SenmlSecondary, "MB/s", "MB/s", "megabyte per second", "mégaoctet par seconde", &[same("MB/s")]),
+    row(SenmlSecondary, "mV", "mV", "millivolt", "millivolt", &[same("mV"), conv("V", 1000.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "mA", "mA", "milliampere", "milliampère", &[same("mA"), conv("A", 1000.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "dBm", "dBm", "decibel relative to 1 mW", "décibel rapporté à 1 mW", &[same("dBm"), conv("dBW", 1.0, 1.0, 30.0)]),
+    row(SenmlSecondary, "ug/m3", "µg/m³", "microgram per cubic metre", "microgramme par mètre cube", &[same("ug/m3"), conv("kg/m3", 1_000_000_000.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "mm/h", "mm/h", "millimetre per hour", "millimètre par heure", &[same("mm/h")]),
+    row(SenmlSecondary, "m/h", "m/h", "metre per hour", "mètre par heure", &[same("m/h")]),
+    row(SenmlSecondary, "ppm", "ppm", "part per million", "partie par million", &[same("ppm"), conv("/", 1_000_000.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "/100", "%", "percent", "pour cent", &[same("/100"), conv("/", 100.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "/1000", "‰", "per mille", "pour mille", &[same("/1000"), conv("/", 1000.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "hPa", "hPa", "hectopascal", "hectopascal", &[same("hPa"), conv("Pa", 1.0, 100.0, 0.0)]),
+    row(SenmlSecondary, "mm", "mm", "millimetre", "millimètre", &[same("mm"), conv("m", 1000.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "cm", "cm", "centimetre", "centimètre", &[same("cm"), conv("m", 100.0, 1.0, 0.0)]),
+    row(SenmlSecondary, "km", "km", "kilometre", "kilomètre", &[same("km"), conv("m", 1.0, 1000.0, 0.0)]),
+    row(SenmlSecondary, "km/h", "km/h", "kilometre per hour", "kilomètre par heure", &[same("km/h"), conv("m/s", 3.6, 1.0, 0.0)]),
     // UCUM or usual symbols that SenML lacks.
-    other("1", "", "plain number (UCUM \"1\")", "nombre sans unité (UCUM « 1 »)", &[]),
-    other("mg/m3", "mg/m³", "milligram per cubic metre (UCUM)", "milligramme par mètre cube (UCUM)", &[conv("ug/m3", 1.0, 1000.0, 0.0), conv("kg/m3", 1_000_000.0, 1.0, 0.0)]),
-    other("dBA", "dB(A)", "A-weighted decibel (a device sends dB)", "décibel pondéré A (un capteur envoie dB)", &[same("dB")]),
-    other("rpm", "tr/min", "revolutions per minute (a device sends 1/min)", "tours par minute (un capteur envoie 1/min)", &[same("1/min"), conv("1/s", 60.0, 1.0, 0.0), conv("Hz", 60.0, 1.0, 0.0)]),
+    row(Other, "1", "", "plain number (UCUM \"1\")", "nombre sans unité (UCUM « 1 »)", &[]),
+    row(Other, "mg/m3", "mg/m³", "milligram per cubic metre (UCUM)", "milligramme par mètre cube (UCUM)", &[conv("ug/m3", 1.0, 1000.0, 0.0), conv("kg/m3", 1_000_000.0, 1.0, 0.0)]),
+    row(Other, "dBA", "dB(A)", "A-weighted decibel (a device sends dB)", "décibel pondéré A (un capteur envoie dB)", &[same("dB")]),
+    row(Other, "rpm", "tr/min", "revolutions per minute (a device sends 1/min)", "tours par minute (un capteur envoie 1/min)", &[same("1/min"), conv("1/s", 60.0, 1.0, 0.0), conv("Hz", 60.0, 1.0, 0.0)]),
 ];
 
 /// Symbols people write for a registered unit, with the registered one: `°C` means `Cel`.
@@ -253,21 +230,14 @@ pub fn unit(symbol: &str) -> Option<&'static Unit> {
     UNITS.iter().find(|u| u.symbol == symbol)
 }
 
-/// The registered symbols closest to `symbol`, best first: its known alias, then the symbols
-/// that differ by case or by a character or two. Empty when nothing is close.
+/// The registered symbols closest to `symbol`, best first: the one it is a known alias of
+/// (`°C` is `Cel`), else those that differ by case or by a character or two. Empty when nothing
+/// is close.
 pub fn closest_units(symbol: &str) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = ALIASES
-        .iter()
-        .filter(|(alias, _)| *alias == symbol)
-        .map(|(_, to)| *to)
-        .collect();
-    for near in super::closest(symbol, UNITS.iter().map(|u| u.symbol)) {
-        if !out.contains(&near) {
-            out.push(near);
-        }
+    match ALIASES.iter().find(|(alias, _)| *alias == symbol) {
+        Some((_, to)) => vec![*to],
+        None => super::closest(symbol, UNITS.iter().map(|u| u.symbol)),
     }
-    out.truncate(3);
-    out
 }
 
 #[cfg(test)]
