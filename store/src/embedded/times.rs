@@ -3,16 +3,18 @@
 //! "Retention and roll-up").
 //!
 //! A record holds the distinct times of one sensor's quantity in one hour as offsets from the
-//! start of the hour, in nanoseconds, sorted. It is encoded as unsigned LEB128 varints: the
-//! first offset, then, if there are more, the greatest common divisor of the gaps between them
-//! (the `unit`), then each gap divided by it.
+//! start of the hour, in nanoseconds, sorted. It is encoded as LEB128 varints: the first offset;
+//! then, if there are more, the greatest common divisor of the gaps between them (the `unit`),
+//! the median gap in units (the `base`), and each gap's difference to the base in units,
+//! zigzag-encoded (0, -1, 1, -2... as 0, 1, 2, 3...).
 //!
 //! Design: a sensor that reports on a clock (every second, every 15 minutes) has equal gaps, or
-//! gaps in whole milliseconds: divided by their common unit they are small numbers, one byte
-//! each up to 127 units (a 1 Hz sensor's 3,600 times take 3.6 KB, a 15-minute station's four
-//! about 15 bytes). Gaps of arbitrary nanoseconds (times taken at reception) stay exact, at up
-//! to 5 bytes each. A record is exact, never a sketch: a time it does not hold is a new reading,
-//! which must be counted (a Bloom filter would drop some of them).
+//! gaps in whole milliseconds that differ from the usual one by its jitter: in units, less the
+//! base, they are small numbers, one byte each within ±63 units (a 1 Hz sensor's 3,600 times
+//! take 3.6 KB, also with ±25 ms of jitter; a 15-minute station's four about 20 bytes). Gaps of
+//! arbitrary nanoseconds (times taken at reception) stay exact, at up to 5 bytes each. A record
+//! is exact, never a sketch: a time it does not hold is a new reading, which must be counted (a
+//! Bloom filter would drop some of them).
 
 use rusqlite::{OptionalExtension, Transaction};
 
@@ -32,9 +34,12 @@ pub(super) fn decode(record: &[u8]) -> Option<Vec<i64>> {
         return Some(offsets);
     }
     let unit = i64::try_from(varint(&mut bytes)?).ok().filter(|u| *u > 0)?;
+    let base = i64::try_from(varint(&mut bytes)?).ok()?;
     offsets.reserve(bytes.len());
     while !bytes.is_empty() {
-        let gap = i64::try_from(varint(&mut bytes)?).ok().filter(|g| *g > 0)?;
+        let gap = base
+            .checked_add(unzigzag(varint(&mut bytes)?))
+            .filter(|g| *g > 0)?;
         offset = gap
             .checked_mul(unit)
             .and_then(|g| offset.checked_add(g))
@@ -51,12 +56,16 @@ pub(super) fn encode(offsets: &[i64]) -> Vec<u8> {
         return record;
     };
     put_varint(&mut record, first as u64);
-    let unit = offsets.windows(2).map(|w| w[1] - w[0]).fold(0, gcd).max(1);
-    if offsets.len() > 1 {
-        put_varint(&mut record, unit as u64);
+    if offsets.len() == 1 {
+        return record;
     }
-    for w in offsets.windows(2) {
-        put_varint(&mut record, ((w[1] - w[0]) / unit) as u64);
+    let unit = offsets.windows(2).map(|w| w[1] - w[0]).fold(0, gcd);
+    let gaps: Vec<i64> = offsets.windows(2).map(|w| (w[1] - w[0]) / unit).collect();
+    let base = *gaps.clone().select_nth_unstable(gaps.len() / 2).1;
+    put_varint(&mut record, unit as u64);
+    put_varint(&mut record, base as u64);
+    for gap in &gaps {
+        put_varint(&mut record, zigzag(gap - base));
     }
     record
 }
@@ -127,6 +136,15 @@ fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
+/// Small magnitudes of either sign as small unsigned numbers.
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    (value >> 1) as i64 ^ -((value & 1) as i64)
+}
+
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8 & 0x7f) | 0x80);
@@ -166,6 +184,8 @@ mod tests {
             (0..3600).map(|s| s * SEC + 250_000_000).collect(),
             vec![17, 18, 1_000_000_017, 3 * SEC + 123_456_789],
             (0..4).map(|q| q * 900 * SEC + 42 * SEC).collect(),
+            // Gaps far from the median on both sides.
+            vec![0, 1, 2, 3, 1_000, 1_000_000_000, 1_000_000_001, HOUR_NS - 1],
         ];
         for offsets in cases {
             assert_eq!(
@@ -180,13 +200,13 @@ mod tests {
     fn a_sensor_on_a_clock_takes_about_a_byte_a_time() {
         let every_second: Vec<i64> = (0..3600).map(|s| s * SEC + 6_000_000).collect();
         assert!(encode(&every_second).len() <= 3600 + 12);
-        // Milliseconds with jitter of up to 50 ms: gaps of 950 to 1,050 units, two bytes.
+        // Milliseconds with up to 25 ms of jitter: gaps within 50 units of the base, one byte.
         let jittered: Vec<i64> = (0..3600)
-            .map(|s| s * SEC + ((s * 7_919) % 101 - 50) * 1_000_000 + 50_000_000)
+            .map(|s| s * SEC + ((s * 7_919) % 51 - 25) * 1_000_000 + 50_000_000)
             .collect();
-        assert!(encode(&jittered).len() <= 2 * 3600 + 12);
+        assert!(encode(&jittered).len() <= 3600 + 18);
         let station: Vec<i64> = (0..4).map(|q| q * 900 * SEC).collect();
-        assert!(encode(&station).len() <= 12, "{}", encode(&station).len());
+        assert!(encode(&station).len() <= 18, "{}", encode(&station).len());
     }
 
     #[test]
@@ -196,7 +216,7 @@ mod tests {
             &good[..good.len() - 1],
             &[0xff][..],
             &[0x80, 0x80][..],
-            &[0, 0, 0][..],
+            &[0, 0, 0, 0][..],
             &[0xff; 11][..],
         ] {
             // A truncated record may still decode to fewer times, never to a wrong one.
@@ -212,12 +232,21 @@ mod tests {
         past.push(1);
         assert_eq!(decode(&past), None);
         // A zero unit or gap.
-        assert_eq!(decode(&[1, 0, 1]), None);
-        assert_eq!(decode(&[1, 1, 0]), None);
+        assert_eq!(decode(&[1, 0, 1, 0]), None);
+        assert_eq!(decode(&[1, 1, 0, 0]), None);
+        assert_eq!(decode(&[1, 1, 1, 1]), None);
     }
 
     fn good_contains(record: &[u8], offset: i64) -> bool {
         decode(record).is_some_and(|o| contains(&o, offset))
+    }
+
+    #[test]
+    fn zigzag_round_trips() {
+        for v in [0, 1, -1, 63, -64, i64::MAX, i64::MIN] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!([0, -1, 1, -2].map(zigzag), [0, 1, 2, 3]);
     }
 
     #[test]
