@@ -87,7 +87,7 @@ fn check(file: &Path) -> ExitCode {
     };
     let shown = file.display().to_string();
     let report = match Profile::parse(&text) {
-        Ok(profile) => clash_report(&shown, &text, profile),
+        Ok(profile) => clash_report(&shown, &text, &profile),
         Err(ProfileProblems { problems }) => problems.iter().map(|p| block(&shown, p)).collect(),
     };
     let mut stdout = std::io::stdout().lock();
@@ -104,10 +104,9 @@ fn check(file: &Path) -> ExitCode {
 }
 
 /// The clash of a valid profile with the built-in catalogue, as a problem block, if any.
-fn clash_report(shown: &str, text: &str, profile: Profile) -> Vec<String> {
-    let mut catalogue = Catalogue::builtin();
-    // An unchanged built-in profile is `Added::Unchanged`: it checks.
-    let Err(clash) = catalogue.add(profile) else {
+fn clash_report(shown: &str, text: &str, profile: &Profile) -> Vec<String> {
+    // An unchanged built-in profile is already there, unchanged: it checks.
+    let Err(clash) = Catalogue::builtin().check(profile) else {
         return Vec::new();
     };
     let (line, column) = match &clash {

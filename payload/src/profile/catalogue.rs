@@ -198,22 +198,32 @@ impl Catalogue {
 
     /// Adds a profile (see the module doc for the rules), all or nothing.
     pub fn add(&mut self, profile: Profile) -> Result<Added, Clash> {
+        if !self.check(&profile)? {
+            return Ok(Added::Unchanged);
+        }
         let loaded = self.by_profile_name.get(&profile.name).copied();
-        if let Some(at) = loaded {
-            let old = &self.profiles[at].profile;
+        Ok(self.insert(profile, loaded))
+    }
+
+    /// Whether [`Catalogue::add`] would take the profile, without changing the catalogue (for a
+    /// service that must refuse a bad profile and change nothing): `Ok(true)` when adding it
+    /// changes the catalogue, `Ok(false)` when the same version is already there, unchanged.
+    pub fn check(&self, profile: &Profile) -> Result<bool, Clash> {
+        if let Some(at) = self.by_profile_name.get(&profile.name) {
+            let old = &self.profiles[*at].profile;
             if profile.version == old.version {
-                return if profile == *old {
-                    Ok(Added::Unchanged)
+                return if profile == old {
+                    Ok(false)
                 } else {
                     Err(Clash::SameVersion {
-                        profile: profile.name,
+                        profile: profile.name.clone(),
                         version: old.version,
                     })
                 };
             }
             if profile.version < old.version {
                 return Err(Clash::OlderVersion {
-                    profile: profile.name,
+                    profile: profile.name.clone(),
                     version: profile.version,
                     loaded: old.version,
                 });
@@ -242,7 +252,7 @@ impl Catalogue {
         if self.defs.len() + fresh > MAX_CATALOGUE_QUANTITIES {
             return Err(Clash::TooManyQuantities);
         }
-        Ok(self.insert(profile, loaded))
+        Ok(true)
     }
 
     /// Inserts a checked profile.

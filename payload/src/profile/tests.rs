@@ -98,6 +98,26 @@ fn weather_profile_equals_todays_table() {
 
 proptest! {
     #[test]
+    fn any_text_parses_or_reports_problems_without_panicking(
+        text in ".{0,300}",
+        at in 0usize..200,
+        insert in "[\\[\\]{}=\"#\n a-z0-9.,-]{0,12}",
+    ) {
+        let _ = Profile::parse(&text);
+        // A valid profile with a few bytes of TOML punctuation put in somewhere.
+        let mut broken = BASE.to_owned();
+        let at = (0..=at.min(broken.len())).rev().find(|i| broken.is_char_boundary(*i)).unwrap_or(0);
+        broken.insert_str(at, &insert);
+        if let Err(e) = Profile::parse(&broken) {
+            prop_assert!(!e.problems.is_empty());
+            for p in &e.problems {
+                prop_assert!(p.line >= 1 && p.line as usize <= broken.lines().count().max(1) + 1, "{}", p);
+                prop_assert!(p.column >= 1);
+            }
+        }
+    }
+
+    #[test]
     fn weather_ranges_agree_with_todays(index in 0..Quantity::COUNT, value in prop_oneof![
         any::<f64>(),
         -50.0..1200.0f64,
@@ -413,6 +433,14 @@ fn versions_replace_refuse_or_change_nothing() {
             loaded: 2
         })
     );
+    // `check` says what `add` would do, and changes nothing.
+    let v3 = demo(3, &[("level", "m", 10.0), ("speed", "m/s", 5.0)]);
+    assert_eq!(catalogue.check(&v3), Ok(true));
+    assert_eq!(
+        catalogue.check(&demo(2, &[("level", "m", 10.0), ("flow", "m3/s", 100.0)])),
+        Ok(false)
+    );
+    assert_eq!(catalogue.id("speed"), None);
     // A higher version adds `speed`, drops `flow` (kept in the catalogue, id not reused).
     let added = catalogue
         .add(demo(3, &[("level", "m", 10.0), ("speed", "m/s", 5.0)]))
