@@ -26,6 +26,11 @@
 #
 # Paths:
 #   GARONNE_MOSQUITTO_CONFIG  the configuration, /mosquitto/config/mosquitto.conf by default.
+#   GARONNE_MOSQUITTO_CERTS   the folder of the TLS files, /mosquitto/certs by default: each
+#                             file the configuration's cafile, certfile and keyfile name is
+#                             copied from there (same file name) to that path, given to the user
+#                             mosquitto switches to (it drops root before it reads them); a
+#                             missing one stops the start, saying how to make it.
 # The password file is written where the configuration's `password_file` says; the directory
 # is created if needed. When run as root, the password file (and a directory created for it)
 # and the `persistence_location` directory are given to the user mosquitto switches to (the
@@ -161,6 +166,25 @@ fi
 mv -f "$new_file" "$password_file"
 trap - EXIT
 
+# The TLS listener's files (deploy/tls/README.md).
+certs=${GARONNE_MOSQUITTO_CERTS:-/mosquitto/certs}
+for name in cafile certfile keyfile; do
+    target=$(setting "$name")
+    [ -n "$target" ] || continue
+    source="$certs/$(basename "$target")"
+    [ -r "$source" ] || fail "cannot read $source, the $name of the TLS listener: put ca.crt," \
+        "server.crt and server.key in deploy/tls (deploy/tls/README.md; for a first start," \
+        "deploy/tls/self-signed.sh HOSTNAME makes a self-signed set)"
+    target_dir=$(dirname "$target")
+    if [ ! -d "$target_dir" ]; then
+        mkdir -p "$target_dir"
+        [ -z "$owner" ] || chown "$owner" "$target_dir"
+    fi
+    cp "$source" "$target.new"
+    [ -z "$owner" ] || chown "$owner" "$target.new"
+    mv -f "$target.new" "$target"
+done
+
 persistence_dir=$(setting persistence_location)
 if [ -n "$owner" ] && [ -n "$persistence_dir" ] && [ -d "$persistence_dir" ]; then
     # A bind-mounted data directory belongs to the host's user; mosquitto writes it as its own.
@@ -170,5 +194,5 @@ if [ -n "$owner" ] && [ -n "$persistence_dir" ] && [ -d "$persistence_dir" ]; th
     [ ! -f "$db" ] || chown "$owner" "$db"
 fi
 
-say "password file $password_file written: services$service_users, and $sensor_count sensors"
+say "password file $password_file written: services$service_users, and $sensor_count sensors; TLS files from $certs"
 exec mosquitto -c "$config" "$@"

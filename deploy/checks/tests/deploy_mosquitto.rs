@@ -9,7 +9,9 @@
 //! refused at connect, the services' real subscriptions (the historian's shared one too) are
 //! served, the viewer reads and never writes, a 256 KiB payload passes, retained messages
 //! survive a restart, and the entrypoint refuses incomplete or clashing credentials without
-//! printing a password.
+//! printing a password. The TLS listener (8883, with a CA and certificate the test generates,
+//! copied in by the entrypoint as from deploy/tls/) serves the same logins and ACL to a
+//! Garonne client on `mqtts://`; the entrypoint refuses to start without the TLS files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,8 +21,8 @@ use anyhow::{Context, bail, ensure};
 use garonne_payload::Topics;
 use garonne_service::config::MqttConfig;
 use garonne_service::host::Session;
-use garonne_service::mqtt::Credentials;
-use garonne_testkit::{Launch, Server};
+use garonne_service::mqtt::{BrokerUrl, CaFile, Credentials};
+use garonne_testkit::{Launch, Server, TestCa};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS,
     SubscribeReasonCode,
@@ -99,6 +101,10 @@ const LISTENER: &str = "listener 1883";
 const PASSWORD_FILE: &str = "password_file /tmp/garonne-mosquitto/passwd";
 const ACL_FILE: &str = "acl_file /mosquitto/config/acl";
 const PERSISTENCE: &str = "persistence_location /mosquitto/data/";
+const TLS_LISTENER: &str = "listener 8883";
+const CA_FILE: &str = "cafile /tmp/garonne-mosquitto/certs/ca.crt";
+const CERT_FILE: &str = "certfile /tmp/garonne-mosquitto/certs/server.crt";
+const KEY_FILE: &str = "keyfile /tmp/garonne-mosquitto/certs/server.key";
 
 impl ConfigTemplate {
     fn read() -> anyhow::Result<ConfigTemplate> {
@@ -106,7 +112,16 @@ impl ConfigTemplate {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        for wanted in [LISTENER, PASSWORD_FILE, ACL_FILE, PERSISTENCE] {
+        for wanted in [
+            LISTENER,
+            PASSWORD_FILE,
+            ACL_FILE,
+            PERSISTENCE,
+            TLS_LISTENER,
+            CA_FILE,
+            CERT_FILE,
+            KEY_FILE,
+        ] {
             let found = lines.iter().filter(|line| *line == wanted).count();
             ensure!(
                 found == 1,
@@ -118,12 +133,18 @@ impl ConfigTemplate {
         Ok(ConfigTemplate { lines })
     }
 
-    /// The configuration for a broker on 127.0.0.1:`port` keeping its files in `dir`.
-    fn render(&self, port: u16, dir: &Path) -> String {
+    /// The configuration for a broker on 127.0.0.1:`port` (and `tls_port`, TLS) keeping its
+    /// files in `dir`.
+    fn render(&self, port: u16, tls_port: u16, dir: &Path) -> String {
+        let certs = dir.join("run/certs");
         let mut text = String::new();
         for line in &self.lines {
             let line = match line.as_str() {
                 LISTENER => format!("listener {port} 127.0.0.1"),
+                TLS_LISTENER => format!("listener {tls_port} 127.0.0.1"),
+                CA_FILE => format!("cafile {}", certs.join("ca.crt").display()),
+                CERT_FILE => format!("certfile {}", certs.join("server.crt").display()),
+                KEY_FILE => format!("keyfile {}", certs.join("server.key").display()),
                 PASSWORD_FILE => format!("password_file {}", dir.join("run/passwd").display()),
                 ACL_FILE => format!("acl_file {}", deploy_dir().join("acl").display()),
                 PERSISTENCE => format!("persistence_location {}/", dir.join("data").display()),
@@ -177,6 +198,10 @@ struct Broker {
     // Declared first, so that the process is killed before its directory is removed.
     server: Server,
     dir: TempDir,
+    /// The TLS listener's port.
+    tls_port: u16,
+    /// What the operator would put in deploy/tls/.
+    ca: TestCa,
 }
 
 impl Broker {
@@ -201,14 +226,18 @@ impl Broker {
         std::fs::write(&sensors_file, format!("# id:password\n\n{id}:{password}\n"))?;
         let config = dir.path().join("mosquitto.conf");
         let log = dir.path().join("mosquitto.log");
+        let ca = TestCa::generate()?;
+        let mut tls_port = 0;
         let server = Server::start_on_free_port(5, |port| {
-            std::fs::write(&config, template.render(port, dir.path())).map_err(|source| {
-                garonne_testkit::Error::Write {
+            tls_port = garonne_testkit::free_port()?;
+            std::fs::write(&config, template.render(port, tls_port, dir.path())).map_err(
+                |source| garonne_testkit::Error::Write {
                     path: config.clone(),
                     source,
-                }
-            })?;
-            let command = entrypoint(&config, &sensors_file, &path);
+                },
+            )?;
+            let mut command = entrypoint(&config, &sensors_file, &path);
+            command.env("GARONNE_MOSQUITTO_CERTS", ca.dir());
             let launch = command.get_envs().fold(
                 Launch::new("mosquitto", command.get_program(), port, &log),
                 |launch, (key, value)| launch.env(key, value.unwrap_or_default()),
@@ -216,7 +245,18 @@ impl Broker {
             Ok(launch)
         })
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-        Ok(Some(Broker { server, dir }))
+        Ok(Some(Broker {
+            server,
+            dir,
+            tls_port,
+            ca,
+        }))
+    }
+
+    /// The TLS listener as a Garonne client reaches it, trusting only the generated CA.
+    fn mqtts(&self) -> anyhow::Result<BrokerUrl> {
+        let url: BrokerUrl = format!("mqtts://localhost:{}", self.tls_port).parse()?;
+        Ok(url.trusting(Some(CaFile::load(&self.ca.ca_file())?))?)
     }
 
     fn port(&self) -> u16 {
@@ -288,6 +328,11 @@ impl Client {
             options.set_credentials(user, password);
         }
         options.set_max_packet_size(1 << 20, 1 << 20);
+        Client::start(options).await
+    }
+
+    /// Connects with `options` and waits for the broker's CONNACK; a refusal is the error.
+    async fn start(options: MqttOptions) -> Result<Client, Refusal> {
         let (client, mut events) = AsyncClient::new(options, 64);
         let connected = tokio::time::timeout(WAIT, async {
             loop {
@@ -749,7 +794,11 @@ fn the_entrypoint_refuses_incomplete_or_clashing_credentials() -> anyhow::Result
     let config = dir.path().join("mosquitto.conf");
     std::fs::write(
         &config,
-        ConfigTemplate::read()?.render(garonne_testkit::free_port()?, dir.path()),
+        ConfigTemplate::read()?.render(
+            garonne_testkit::free_port()?,
+            garonne_testkit::free_port()?,
+            dir.path(),
+        ),
     )?;
     let path = path_with(&[&mosquitto_passwd])?;
     let secret = "do-not-print-me";
@@ -827,5 +876,75 @@ fn the_entrypoint_is_executable() -> anyhow::Result<()> {
         .permissions()
         .mode();
     assert!(mode & 0o111 == 0o111, "entrypoint.sh has mode {mode:o}");
+    Ok(())
+}
+
+/// A Garonne client on `mqtts://` (the services' own options, trusting the CA the operator put in
+/// deploy/tls/) logs in and publishes through the TLS listener under the same ACL as on 1883;
+/// without a login it is refused there too.
+#[tokio::test]
+async fn the_tls_listener_serves_the_same_logins_and_acl() -> anyhow::Result<()> {
+    let Some(broker) = Broker::start_or_skip()? else {
+        return Ok(());
+    };
+    let topics = Topics::default();
+    let url = broker.mqtts()?;
+    let login = |user: &str| Credentials::new(user, password(user));
+    let mut historian = broker
+        .subscribed("historian", &[topics.all_readings()])
+        .await?;
+    let options = |id: &str, user: Option<&Credentials>| {
+        let mut options = garonne_service::mqtt::options(id, &url, user);
+        options.set_clean_session(true);
+        options
+    };
+    let mut pi_a = Client::start(options("deploy-tls-pi-a", Some(&login("pi-a"))))
+        .await
+        .map_err(|e| anyhow::anyhow!("pi-a over TLS: {e}; broker log:\n{}", broker.log()))?;
+    let elsewhere = Received::new(topics.reading("pi-b"), "not mine");
+    let reading = Received::new(topics.reading("pi-a"), "over TLS");
+    pi_a.publish(&elsewhere.topic, false, &elsewhere.payload)
+        .await?;
+    pi_a.publish(&reading.topic, false, &reading.payload)
+        .await?;
+    assert_eq!(
+        historian.receive_through(&reading).await?,
+        [reading],
+        "only the reading under its own id passes"
+    );
+
+    let anonymous = Client::start(options("deploy-tls-anonymous", None)).await;
+    assert!(refused_for_credentials(&anonymous), "{:?}", anonymous.err());
+    let wrong = Credentials::new("pi-a", "not-the-password");
+    let wrong = Client::start(options("deploy-tls-wrong", Some(&wrong))).await;
+    assert!(refused_for_credentials(&wrong), "{:?}", wrong.err());
+    Ok(())
+}
+
+/// Without the TLS files in the mounted folder, the entrypoint stops and says how to make them.
+#[test]
+fn the_entrypoint_refuses_to_start_without_the_tls_files() -> anyhow::Result<()> {
+    let Some(mosquitto_passwd) = garonne_testkit::require("mosquitto_passwd", "mosquitto") else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("mosquitto.conf");
+    let port = garonne_testkit::free_port()?;
+    std::fs::write(
+        &config,
+        ConfigTemplate::read()?.render(port, port, dir.path()),
+    )?;
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty)?;
+    let output = entrypoint(&config, Path::new(""), &path_with(&[&mosquitto_passwd])?)
+        .env("GARONNE_MOSQUITTO_CERTS", &empty)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "went on: {stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read {}/ca.crt", empty.display()))
+            && stderr.contains("deploy/tls/self-signed.sh"),
+        "{stderr}"
+    );
     Ok(())
 }

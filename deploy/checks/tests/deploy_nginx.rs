@@ -2,11 +2,13 @@
 //! front of a real `garonne serve` fed by a real mosquitto: the map page with its security
 //! headers, the API and its OpenAPI document, gzip, the validator's JSON errors, an event stream
 //! that passes through unbuffered, Grafana's sub-path and WebSocket, and the rate limit's JSON
-//! 429 — all through nginx.
+//! 429 — all through nginx; and the same page over HTTPS with the operator's certificate (here a
+//! CA and certificate the test generates), TLS 1.2 and 1.3 only.
 //!
 //! The file runs as deployed, but for what only a container has: the upstream addresses
-//! (`server:8080`, `grafana:3000`) become loopback ports, `listen 80` a free port, and the pid
-//! file and temp paths move into the test's directory. Grafana is a stand-in that answers every
+//! (`server:8080`, `grafana:3000`) become loopback ports, `listen 80` and `listen 443` free
+//! ports, the certificate paths the test's own, and the pid file and temp paths move into the
+//! test's directory. Grafana is a stand-in that answers every
 //! request with the request it received, so the test sees what nginx passed on.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,7 +16,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use garonne_testkit::{Launch, Mosquitto, Server, Subscriber};
+use garonne_testkit::{Launch, Mosquitto, Server, Subscriber, TestCa};
 use reqwest::header::HeaderMap;
 use rumqttc::QoS;
 use serde_json::Value;
@@ -49,12 +51,38 @@ fn swap(text: &str, from: &str, to: &str, times: usize) -> String {
     text.replace(from, to)
 }
 
-/// The deployed configuration, made to run in `dir` on `port` in front of the server at
+/// Where the test's nginx listens: plain HTTP, and HTTPS with `ca`'s server certificate.
+struct Listen<'a> {
+    port: u16,
+    tls_port: u16,
+    ca: &'a TestCa,
+}
+
+/// The deployed configuration, made to run in `dir` on `listen` in front of the server at
 /// `server` and Grafana at `grafana` (ports of 127.0.0.1).
-fn local_config(dir: &Path, port: u16, server: u16, grafana: u16) -> String {
-    let dir = dir.display();
+fn local_config(dir: &Path, listen: &Listen<'_>, server: u16, grafana: u16) -> String {
+    let port = listen.port;
     let config = swap(
         CONFIG,
+        "listen 443 ssl ",
+        &format!("listen 127.0.0.1:{} ssl ", listen.tls_port),
+        1,
+    );
+    let config = swap(
+        &config,
+        "/etc/nginx/certs/server.crt;",
+        &format!("{};", listen.ca.cert_file().display()),
+        1,
+    );
+    let config = swap(
+        &config,
+        "/etc/nginx/certs/server.key;",
+        &format!("{};", listen.ca.key_file().display()),
+        1,
+    );
+    let dir = dir.display();
+    let config = swap(
+        &config,
         "server server:8080;",
         &format!("server 127.0.0.1:{server};"),
         1,
@@ -115,12 +143,16 @@ fn start_server(broker: &Mosquitto, dir: &Path) -> Server {
     .expect("garonne serve starts")
 }
 
-/// `nginx` with the deployed configuration, in `dir`, in front of the two upstreams.
-fn start_nginx(nginx: &Path, dir: &Path, server: u16, grafana: u16) -> Server {
+/// `nginx` with the deployed configuration, in `dir`, in front of the two upstreams, serving
+/// HTTPS with `ca`'s certificate on the port returned.
+fn start_nginx(nginx: &Path, dir: &Path, ca: &TestCa, server: u16, grafana: u16) -> (Server, u16) {
     std::fs::create_dir_all(dir.join("cache")).expect("cache dir");
-    Server::start_on_free_port(3, |port| {
+    let mut tls_port = 0;
+    let proxy = Server::start_on_free_port(3, |port| {
+        tls_port = garonne_testkit::free_port()?;
+        let listen = Listen { port, tls_port, ca };
         let config = dir.join("nginx.conf");
-        std::fs::write(&config, local_config(dir, port, server, grafana)).expect("nginx.conf");
+        std::fs::write(&config, local_config(dir, &listen, server, grafana)).expect("nginx.conf");
         Ok(Launch::new("nginx", nginx, port, dir.join("nginx.log"))
             .arg("-c")
             .arg(&config)
@@ -128,7 +160,8 @@ fn start_nginx(nginx: &Path, dir: &Path, server: u16, grafana: u16) -> Server {
             .arg(dir)
             .args(["-g", "daemon off;"]))
     })
-    .expect("nginx starts with nginx/nginx.conf")
+    .expect("nginx starts with nginx/nginx.conf");
+    (proxy, tls_port)
 }
 
 /// A stand-in for Grafana on a free port: it answers every request with 200 and, as the body,
@@ -249,7 +282,8 @@ async fn the_deployed_nginx_config_fronts_the_server() {
     .expect("chmod");
     let server = start_server(&broker, dir.path());
     let grafana = start_fake_grafana();
-    let proxy = start_nginx(&nginx, dir.path(), server.port(), grafana);
+    let ca = TestCa::generate().expect("a test CA");
+    let (proxy, _) = start_nginx(&nginx, dir.path(), &ca, server.port(), grafana);
     let base = format!("http://127.0.0.1:{}", proxy.port());
     let http = reqwest::Client::builder()
         .timeout(WAIT)
@@ -520,4 +554,75 @@ async fn the_deployed_nginx_config_fronts_the_server() {
         log.contains("\"GET /api/openapi.json HTTP/1.1\" 200"),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_nginx_config_serves_https_with_the_operators_certificate() {
+    let Some(nginx) = garonne_testkit::require("nginx", "nginx") else {
+        return;
+    };
+    let Some(broker) = Mosquitto::start_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let server = start_server(&broker, dir.path());
+    let ca = TestCa::generate().expect("a test CA");
+    let (proxy, tls_port) =
+        start_nginx(&nginx, dir.path(), &ca, server.port(), start_fake_grafana());
+    let root = std::fs::read(ca.ca_file()).expect("the CA");
+    let root = reqwest::Certificate::from_pem(&root).expect("a PEM certificate");
+    let client = |min: reqwest::tls::Version, max: reqwest::tls::Version| {
+        reqwest::Client::builder()
+            .timeout(WAIT)
+            .tls_certs_only([root.clone()])
+            .min_tls_version(min)
+            .max_tls_version(max)
+            .build()
+            .expect("client")
+    };
+    let (v12, v13) = (
+        reqwest::tls::Version::TLS_1_2,
+        reqwest::tls::Version::TLS_1_3,
+    );
+    let https = client(v12, v13);
+    let base = format!("https://localhost:{tls_port}");
+
+    // The map page over HTTPS, once the server behind nginx is up, with the same headers.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let page = loop {
+        let page = https.get(format!("{base}/")).send().await;
+        match page {
+            Ok(page) if page.status() == 200 => break page,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "/ over HTTPS: {other:?}\nnginx: {}\nserver: {}",
+                proxy.log_tail(),
+                server.log_tail()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let text = page.text().await.expect("body");
+    assert!(
+        text.contains(r#"<script src="/static/app.js" defer></script>"#),
+        "{text}"
+    );
+    // TLS 1.2 alone is accepted too; a client trusting only the system's CAs is not.
+    let health = send(client(v12, v12).get(format!("{base}/healthz"))).await;
+    assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
+    let stranger = reqwest::Client::builder()
+        .timeout(WAIT)
+        .build()
+        .expect("client");
+    let refused = stranger.get(format!("{base}/healthz")).send().await;
+    assert!(refused.is_err(), "an unknown CA is refused: {refused:?}");
+    // Plain HTTP stays available (docs/deploy.md, "TLS").
+    let plain = format!("http://127.0.0.1:{}/healthz", proxy.port());
+    assert_eq!(send(stranger.get(plain)).await.status, 200);
 }
