@@ -276,8 +276,8 @@ fn profile_check_reports_each_problem_with_line_column_and_hints() {
         firsts,
         [
             "demo.toml:7:8: unknown-unit: unknown unit \"°C\"",
-            "demo.toml:8:9: language: label of quantity #1 has no \"fr\" text",
-            "demo.toml:9:7: range: quantity #1: min 5 is not below max 1",
+            "demo.toml:8:9: language: label of quantity \"level\" has no \"fr\" text",
+            "demo.toml:9:7: range: quantity \"level\": min 5 is not below max 1",
         ],
         "{out}"
     );

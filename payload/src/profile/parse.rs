@@ -103,6 +103,25 @@ impl<'a, 'i> Fields<'a, 'i> {
 impl Walker<'_> {
     fn finish(mut self) -> ProfileProblems {
         self.problems.sort_by_key(|p| (p.line, p.column));
+        // What the parser recovered on a line with a syntax error is a guess: its other
+        // problems, and further syntax errors, would mislead. That line shows its first one.
+        let broken: Vec<u32> = self
+            .problems
+            .iter()
+            .filter(|p| p.rule == ProfileRule::TomlSyntax)
+            .map(|p| p.line)
+            .collect();
+        let mut shown_line = None;
+        self.problems.retain(|p| {
+            if !broken.contains(&p.line) {
+                return true;
+            }
+            let first = p.rule == ProfileRule::TomlSyntax && shown_line != Some(p.line);
+            if first {
+                shown_line = Some(p.line);
+            }
+            first
+        });
         ProfileProblems {
             problems: self.problems,
         }
@@ -253,11 +272,14 @@ impl Walker<'_> {
                 complete = false;
                 continue;
             };
-            let fields = Fields {
+            let mut fields = Fields {
                 table,
                 span: entry.span(),
                 what: format!("quantity #{}", i + 1),
             };
+            if let Some(name) = fields.get("name").and_then(|n| n.get_ref().as_str()) {
+                fields.what = format!("quantity \"{name}\"");
+            }
             match self.quantity(&fields, &mut seen) {
                 Some(q) => out.push(q),
                 None => complete = false,
