@@ -265,14 +265,23 @@ fn raw_request(port: u16, request: &str) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_deployed_nginx_config_fronts_the_server() {
-    let Some(nginx) = garonne_testkit::require("nginx", "nginx") else {
-        return;
-    };
-    let Some(broker) = Mosquitto::start_or_skip() else {
-        return;
-    };
+/// A broker, `garonne serve` on it, and nginx in front with a generated certificate: what each
+/// test runs; the fields keep them alive.
+struct Stack {
+    broker: Mosquitto,
+    server: Server,
+    proxy: Server,
+    /// nginx's HTTPS port.
+    tls_port: u16,
+    /// The CA that signed nginx's certificate.
+    ca: TestCa,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a [`Stack`], or `None` when nginx or mosquitto is missing (and CI is not set).
+fn start_stack() -> Option<Stack> {
+    let nginx = garonne_testkit::require("nginx", "nginx")?;
+    let broker = Mosquitto::start_or_skip()?;
     let dir = tempfile::tempdir().expect("temp dir");
     // nginx's workers run as an unprivileged user and open their temp files in here.
     std::fs::set_permissions(
@@ -283,7 +292,24 @@ async fn the_deployed_nginx_config_fronts_the_server() {
     let server = start_server(&broker, dir.path());
     let grafana = start_fake_grafana();
     let ca = TestCa::generate().expect("a test CA");
-    let (proxy, _) = start_nginx(&nginx, dir.path(), &ca, server.port(), grafana);
+    let (proxy, tls_port) = start_nginx(&nginx, dir.path(), &ca, server.port(), grafana);
+    Some(Stack {
+        broker,
+        server,
+        proxy,
+        tls_port,
+        ca,
+        _dir: dir,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_nginx_config_fronts_the_server() {
+    // Bound whole: its directory and servers live until the end of the test.
+    let Some(stack) = start_stack() else {
+        return;
+    };
+    let (broker, server, proxy) = (&stack.broker, &stack.server, &stack.proxy);
     let base = format!("http://127.0.0.1:{}", proxy.port());
     let http = reqwest::Client::builder()
         .timeout(WAIT)
@@ -445,7 +471,7 @@ async fn the_deployed_nginx_config_fronts_the_server() {
     assert_eq!(header("x-accel-buffering"), Some("no"));
     let mut events = response;
     let publisher = Subscriber::start(
-        &broker,
+        broker,
         &format!("deploy-nginx-publisher-{}", std::process::id()),
         &["garonne/v1/neighbourhoods/west/aggregate"],
     )
@@ -558,22 +584,11 @@ async fn the_deployed_nginx_config_fronts_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployed_nginx_config_serves_https_with_the_operators_certificate() {
-    let Some(nginx) = garonne_testkit::require("nginx", "nginx") else {
+    let Some(stack) = start_stack() else {
         return;
     };
-    let Some(broker) = Mosquitto::start_or_skip() else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    let server = start_server(&broker, dir.path());
-    let ca = TestCa::generate().expect("a test CA");
-    let (proxy, tls_port) =
-        start_nginx(&nginx, dir.path(), &ca, server.port(), start_fake_grafana());
+    let (server, proxy, tls_port) = (&stack.server, &stack.proxy, stack.tls_port);
+    let ca = &stack.ca;
     let root = std::fs::read(ca.ca_file()).expect("the CA");
     let root = reqwest::Certificate::from_pem(&root).expect("a PEM certificate");
     let client = |min: reqwest::tls::Version, max: reqwest::tls::Version| {
