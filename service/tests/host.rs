@@ -262,3 +262,63 @@ async fn a_broker_certificate_of_another_ca_or_another_name_is_a_tls_failure() {
     let said = problem.expect("a TLS problem").to_string();
     assert!(said.contains("8883"), "{said}");
 }
+
+/// Log lines written while it is the thread's subscriber, without colours.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// One thread: the connection's task logs to the subscriber this test sets for its thread.
+#[tokio::test]
+async fn a_failed_handshake_is_logged_once_as_a_tls_failure_with_the_fix() {
+    let ca = TestCa::generate().expect("a test CA");
+    let other = TestCa::generate().expect("another CA");
+    let Some(broker) = Mosquitto::start_tls_or_skip(&ca, "") else {
+        return;
+    };
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let url = mqtts(&broker, &other.ca_file());
+    let (client, eventloop) = AsyncClient::new(mqtt::options("host-tls-logged", &url, None), 10);
+    let connection = Connection::start(client, eventloop, url);
+    let counters = Arc::clone(&connection.counters);
+    let retried = tokio::time::timeout(
+        WAIT,
+        counters.wait_until(|c| c.tls_failures.load(Ordering::Relaxed) >= 3),
+    )
+    .await;
+    connection.abort();
+    assert!(retried.is_ok(), "retried");
+    let text = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    assert_eq!(
+        text.matches("TLS handshake with the MQTT broker failed, retrying")
+            .count(),
+        1,
+        "said once, as a TLS failure: {text}"
+    );
+    assert!(
+        text.contains("not signed by a trusted certificate authority"),
+        "{text}"
+    );
+    assert!(text.contains("set ca_file"), "the fix: {text}");
+    assert!(
+        !text.contains("cannot reach the MQTT broker"),
+        "not a generic error: {text}"
+    );
+}
