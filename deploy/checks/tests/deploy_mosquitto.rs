@@ -201,13 +201,35 @@ struct Broker {
     /// The TLS listener's port.
     tls_port: u16,
     /// What the operator would put in deploy/tls/.
-    ca: TestCa,
+    tls: TlsFiles,
+}
+
+/// The folder of the TLS files the entrypoint copies in, as deploy/tls/ holds them.
+enum TlsFiles {
+    /// Made by the test's own CA.
+    Generated(TestCa),
+    /// Made by deploy/tls/self-signed.sh, in this folder.
+    Made(TempDir),
+}
+
+impl TlsFiles {
+    fn dir(&self) -> &Path {
+        match self {
+            TlsFiles::Generated(ca) => ca.dir(),
+            TlsFiles::Made(dir) => dir.path(),
+        }
+    }
 }
 
 impl Broker {
     /// Starts the broker, or returns `None` when mosquitto is not installed and CI is not set
     /// (see `garonne_testkit::require`).
     fn start_or_skip() -> anyhow::Result<Option<Broker>> {
+        Broker::start_with_or_skip(TlsFiles::Generated(TestCa::generate()?))
+    }
+
+    /// [`Broker::start_or_skip`] with the TLS files `tls`.
+    fn start_with_or_skip(tls: TlsFiles) -> anyhow::Result<Option<Broker>> {
         let Some(mosquitto) = garonne_testkit::require("mosquitto", "mosquitto") else {
             return Ok(None);
         };
@@ -226,7 +248,6 @@ impl Broker {
         std::fs::write(&sensors_file, format!("# id:password\n\n{id}:{password}\n"))?;
         let config = dir.path().join("mosquitto.conf");
         let log = dir.path().join("mosquitto.log");
-        let ca = TestCa::generate()?;
         let mut tls_port = 0;
         let server = Server::start_on_free_port(5, |port| {
             tls_port = garonne_testkit::free_port()?;
@@ -237,7 +258,7 @@ impl Broker {
                 },
             )?;
             let mut command = entrypoint(&config, &sensors_file, &path);
-            command.env("GARONNE_MOSQUITTO_CERTS", ca.dir());
+            command.env("GARONNE_MOSQUITTO_CERTS", tls.dir());
             let launch = command.get_envs().fold(
                 Launch::new("mosquitto", command.get_program(), port, &log),
                 |launch, (key, value)| launch.env(key, value.unwrap_or_default()),
@@ -249,14 +270,14 @@ impl Broker {
             server,
             dir,
             tls_port,
-            ca,
+            tls,
         }))
     }
 
     /// The TLS listener as a Garonne client reaches it, trusting only the generated CA.
     fn mqtts(&self) -> anyhow::Result<BrokerUrl> {
         let url: BrokerUrl = format!("mqtts://localhost:{}", self.tls_port).parse()?;
-        Ok(url.trusting(Some(CaFile::load(&self.ca.ca_file())?))?)
+        Ok(url.trusting(Some(CaFile::load(&self.tls.dir().join("ca.crt"))?))?)
     }
 
     fn port(&self) -> u16 {
@@ -946,5 +967,48 @@ fn the_entrypoint_refuses_to_start_without_the_tls_files() -> anyhow::Result<()>
             && stderr.contains("deploy/tls/self-signed.sh"),
         "{stderr}"
     );
+    Ok(())
+}
+
+/// deploy/tls/self-signed.sh, the documented first start, makes a set the deployed broker serves
+/// and a Garonne client (rustls) accepts for the name given.
+#[tokio::test]
+async fn the_self_signed_script_makes_a_set_broker_and_clients_accept() -> anyhow::Result<()> {
+    let Some(openssl) = garonne_testkit::require("openssl", "openssl") else {
+        return Ok(());
+    };
+    let made = tempfile::tempdir()?;
+    let script = made.path().join("self-signed.sh");
+    std::fs::copy(
+        garonne_deploy_checks::repo_path("deploy/tls/self-signed.sh"),
+        &script,
+    )?;
+    let output = Command::new("sh")
+        .arg(&script)
+        .arg("localhost")
+        .env("PATH", path_with(&[&openssl])?)
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "self-signed.sh: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let again = Command::new("sh").arg(&script).arg("localhost").output()?;
+    ensure!(
+        !again.status.success(),
+        "self-signed.sh replaced an existing set"
+    );
+    let Some(broker) = Broker::start_with_or_skip(TlsFiles::Made(made))? else {
+        return Ok(());
+    };
+    let login = Credentials::new("pi-a", password("pi-a"));
+    let mut options =
+        garonne_service::mqtt::options("deploy-tls-script", &broker.mqtts()?, Some(&login));
+    options.set_clean_session(true);
+    let mut pi_a = Client::start(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("pi-a over TLS: {e}; broker log:\n{}", broker.log()))?;
+    pi_a.publish(&Topics::default().reading("pi-a"), false, "over TLS")
+        .await?;
     Ok(())
 }
