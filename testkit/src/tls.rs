@@ -60,9 +60,10 @@ impl TestCa {
         let server_key = KeyPair::generate().map_err(certificate)?;
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut server_params = CertificateParams::new(names.clone()).map_err(certificate)?;
-        server_params
-            .distinguished_name
-            .push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        server_params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().cloned().unwrap_or_default(),
+        );
         server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = server_params
             .signed_by(&server_key, &issuer)
@@ -129,10 +130,15 @@ mod tests {
         assert!(read(ca.ca_file()).starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(read(ca.cert_file()).starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(read(ca.key_file()).starts_with("-----BEGIN PRIVATE KEY-----"));
-        let files = std::fs::read_dir(ca.dir()).map(Iterator::count).unwrap_or(0);
+        let files = std::fs::read_dir(ca.dir())
+            .map(Iterator::count)
+            .unwrap_or(0);
         assert_eq!(files, 3);
         let lines = ca.mosquitto_listener(8883);
-        assert!(lines.starts_with("listener 8883 127.0.0.1\ncafile "), "{lines}");
+        assert!(
+            lines.starts_with("listener 8883 127.0.0.1\ncafile "),
+            "{lines}"
+        );
         Ok(())
     }
 }
