@@ -141,12 +141,10 @@ async fn acknowledged_only_when_done_and_published_through_the_outbox() {
                 && m.iter().any(|m| m.topic == "echo/last")
         })
         .await;
-    let echoed: Vec<String> = messages
-        .iter()
-        .filter(|m| m.topic == "echo/in/a")
-        .map(|m| m.text())
-        .collect();
-    assert_eq!(echoed, ["m1", "m2", "m3", "m1", "m2", "m3", "m4"]);
+    assert_eq!(
+        texts_on(messages, "echo/in/a"),
+        ["m1", "m2", "m3", "m1", "m2", "m3", "m4"]
+    );
 }
 
 /// The TLS listener of `broker`, trusting only the CA in `ca_file`.
@@ -195,12 +193,16 @@ async fn mqtts_with_the_generated_ca_carries_messages_and_plain_mqtt_still_works
             m.iter().filter(|m| m.topic == "echo/in/tls").count() >= 3
         })
         .await;
-    let echoed: Vec<String> = messages
+    assert_eq!(texts_on(messages, "echo/in/tls"), ["t1", "t2", "t3"]);
+}
+
+/// The payloads of `messages` on `topic`, in order.
+fn texts_on(messages: &[garonne_testkit::Message], topic: &str) -> Vec<String> {
+    messages
         .iter()
-        .filter(|m| m.topic == "echo/in/tls")
+        .filter(|m| m.topic == topic)
         .map(|m| m.text())
-        .collect();
-    assert_eq!(echoed, ["t1", "t2", "t3"]);
+        .collect()
 }
 
 /// The TLS problem of a first connection attempt to `url` on the services' options, and the
@@ -214,7 +216,15 @@ async fn tls_failure(url: &BrokerUrl) -> (Option<TlsProblem>, u64) {
         .expect_err("the handshake fails");
     let problem = TlsProblem::of(&error);
 
-    let (client, eventloop) = AsyncClient::new(mqtt::options("host-tls-retried", url, None), 10);
+    let counters = retried_tls_failures(url, "host-tls-retried").await;
+    assert!(!counters.connected.load(Ordering::Relaxed));
+    (problem, counters.tls_failures.load(Ordering::Relaxed))
+}
+
+/// A connection to `url` as `id` on the services' options, driven until three TLS handshakes
+/// have failed (the driver retrying with its backoff), then stopped: its counters.
+async fn retried_tls_failures(url: &BrokerUrl, id: &str) -> Arc<mqtt::Counters> {
+    let (client, eventloop) = AsyncClient::new(mqtt::options(id, url, None), 10);
     let connection = Connection::start(client, eventloop, url.clone());
     let counters = Arc::clone(&connection.counters);
     let retried = tokio::time::timeout(
@@ -222,10 +232,9 @@ async fn tls_failure(url: &BrokerUrl) -> (Option<TlsProblem>, u64) {
         counters.wait_until(|c| c.tls_failures.load(Ordering::Relaxed) >= 3),
     )
     .await;
-    assert!(retried.is_ok(), "the connection is retried (with backoff)");
-    assert!(!counters.connected.load(Ordering::Relaxed));
     connection.abort();
-    (problem, counters.tls_failures.load(Ordering::Relaxed))
+    assert!(retried.is_ok(), "the connection is retried (with backoff)");
+    counters
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,17 +303,7 @@ async fn a_failed_handshake_is_logged_once_as_a_tls_failure_with_the_fix() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let url = mqtts(&broker, &other.ca_file());
-    let (client, eventloop) = AsyncClient::new(mqtt::options("host-tls-logged", &url, None), 10);
-    let connection = Connection::start(client, eventloop, url);
-    let counters = Arc::clone(&connection.counters);
-    let retried = tokio::time::timeout(
-        WAIT,
-        counters.wait_until(|c| c.tls_failures.load(Ordering::Relaxed) >= 3),
-    )
-    .await;
-    connection.abort();
-    assert!(retried.is_ok(), "retried");
+    retried_tls_failures(&mqtts(&broker, &other.ca_file()), "host-tls-logged").await;
     let text = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
     assert_eq!(
         text.matches("TLS handshake with the MQTT broker failed, retrying")
