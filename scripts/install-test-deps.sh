@@ -5,7 +5,7 @@
 # server that is still missing afterwards is an error: the tests would fail on it anyway.
 set -euo pipefail
 
-# binary:package pairs, one per server the tests use.
+# binary:package pairs, one per server or tool the tests use (openssl: deploy/tls/self-signed.sh).
 needed=(
   "mosquitto:mosquitto"
   "mosquitto_sub:mosquitto-clients"
@@ -14,6 +14,7 @@ needed=(
   "chromium:chromium"
   "nginx:nginx"
   "promtool:prometheus"
+  "openssl:openssl"
 )
 
 missing=()

@@ -892,7 +892,7 @@ gpio = 3
             ),
             (
                 MINIMAL.replace("mqtt://127.0.0.1:1883", "http://broker"),
-                "only mqtt:// is supported",
+                "only mqtt:// is supported, or mqtts:// for TLS",
             ),
             (
                 MINIMAL.replace("lat = 43.6047", "lat = 43.6047, alt_m = 3"),
