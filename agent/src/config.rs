@@ -453,7 +453,7 @@ impl PiConfig {
     /// One value per quantity in a reading: no quantity measured by two modules.
     fn check_one_module_per_quantity(&self, problems: &mut Problems) {
         let names = self.module_names();
-        for quantity in Quantity::ALL {
+        for quantity in Quantity::all() {
             let owners: Vec<usize> = (0..self.modules.len())
                 .filter(|&i| self.modules[i].quantities().contains(&quantity))
                 .collect();

@@ -35,7 +35,7 @@ export const QUANTITIES = [
   ['atmosphericPressure', 'hPa', 'Pression atmosphérique', 'Atmospheric pressure'],
   ['precipitation', 'mm', 'Précipitations', 'Precipitation'],
   ['windSpeed', 'm/s', 'Vitesse du vent', 'Wind speed'],
-  ['gustSpeed', 'm/s', 'Rafales', 'Gust speed'],
+  ['gustSpeed', 'm/s', 'Vitesse des rafales', 'Gust speed'],
   ['windDirection', '°', 'Direction du vent', 'Wind direction'],
   ['illuminance', 'lx', 'Éclairement', 'Illuminance'],
   ['streamGauge', 'm', 'Hauteur d’eau', 'Stream gauge'],

@@ -109,8 +109,8 @@ pub enum StationKind {
 }
 
 /// What an ISS measures: the seven weather quantities (temperature to wind direction), which
-/// open the wire order of [`Quantity::ALL`].
-const ISS_QUANTITIES: &[Quantity] = Quantity::ALL.split_at(7).0;
+/// open the wire order of [`Quantity::WEATHER`].
+const ISS_QUANTITIES: &[Quantity] = Quantity::WEATHER.split_at(7).0;
 
 impl StationKind {
     /// The payload `kind` of a reading of such a station.

@@ -378,7 +378,7 @@ fn every_observation_of_the_real_files_is_a_valid_reading() {
             seq as u64,
             station.location(),
         );
-        reading.quantities = o.quantities;
+        reading.quantities = o.quantities.clone();
         assert!(
             o.quantities
                 .iter()

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! # Layout
-//! - [`quantity`]: the quantities, their units, ranges and FIWARE names (the one table).
+//! - [`quantity`]: a quantity: its id in the process's catalogue of profiles, and its definition.
 //! - [`profile`]: profiles (quantities as data, TOML), the unit registry and the catalogue.
 //! - [`reading`]: the reading, its location, source and quantities.
 //! - [`validate`]: rules, violations (pointer, rule, hint) and the reading validator.
@@ -46,7 +46,7 @@ pub use messages::{
     Alert, AlertScope, AlertState, Comparison, ErrorReport, ModuleState, ModuleStatus,
     NeighbourhoodAggregate, SensorRolling, SensorState, Status, WindowStats,
 };
-pub use quantity::{Quantity, QuantitySpec, SenmlUnit};
+pub use quantity::{Quantity, SenmlUnit};
 pub use reading::{Location, Quantities, Reading, SPEC_VERSION, Source};
 pub use schema::{SCHEMA_ID, json_schema, schema_can_express};
 pub use senml::{encode_senml, parse_senml};

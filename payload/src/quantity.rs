@@ -1,35 +1,33 @@
-//! The measured quantities a reading may carry: their names, units and physical ranges.
+//! The measured quantities a reading may carry: a small handle on the process's catalogue.
 //!
-//! This table is the single source of truth: validation, the JSON Schema and the spec's field
-//! table are all derived from [`Quantity::ALL`]. Names and units follow FIWARE Smart Data Models
-//! `WeatherObserved` wherever it has the quantity, so a reading exports to NGSI-LD unchanged.
+//! Quantities are data, not code (issue 14): a [`Quantity`] is the dense id of a quantity in the
+//! process-wide catalogue, which starts with the built-in profiles (`weather` first, so its ten
+//! quantities keep ids 0 to 9 and their names, units and ranges of Garonne 1.0) and grows when a
+//! profile is registered ([`Quantity::register`]: a `--profiles` folder at start, a profile
+//! published live). Each id's definition — name, unit, range, aggregation, SenML units — is the
+//! [`QuantityDef`] its profile gave; names and units follow FIWARE Smart Data Models wherever
+//! they have the quantity, so a reading exports to NGSI-LD unchanged.
+//!
+//! Design: the catalogue only grows. Ids are never reused and a definition never changes (a
+//! clash is refused), so a definition lives for the whole process: [`Quantity::def`] hands out
+//! `&'static` references, without a lock, and a reading stays a few `(id, value)` pairs. Memory
+//! is bounded by the catalogue's own limit (65,535 quantities).
+//!
+//! Performance: the ten weather names are matched by code before the catalogue's hash map is
+//! asked, so the readings of Garonne 1.0 validate as fast as they did.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{LazyLock, Mutex, OnceLock, PoisonError, RwLock};
 
-/// One physical quantity that a sensor can measure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Quantity {
-    /// Air temperature, °C.
-    Temperature,
-    /// Relative humidity as a fraction, 0–1 (FIWARE's unit, not a percentage).
-    RelativeHumidity,
-    /// Atmospheric pressure at the station, hPa.
-    AtmosphericPressure,
-    /// Precipitation since the previous reading, mm (= litres per m²).
-    Precipitation,
-    /// Mean wind speed, m/s.
-    WindSpeed,
-    /// Maximum gust speed since the previous reading, m/s.
-    GustSpeed,
-    /// Direction the wind blows from, degrees clockwise from true north.
-    WindDirection,
-    /// Illuminance, lux.
-    Illuminance,
-    /// Water level at a river gauge, m above the gauge's zero.
-    StreamGauge,
-    /// Motion detected since the previous reading (PIR sensor): 0 or 1.
-    Motion,
-}
+use crate::profile::{Added, Catalogue, Clash, Profile, QuantityDef, QuantityId};
+
+#[cfg(test)]
+pub(crate) mod v1;
+
+/// One quantity of the catalogue: its dense id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quantity(u16);
 
 /// How a SenML unit converts to a quantity's Garonne unit: `garonne = senml * mul / div + offset`.
 ///
@@ -59,186 +57,35 @@ impl SenmlUnit {
     }
 }
 
-/// Everything the spec says about one quantity.
-#[derive(Debug, Clone, Copy)]
-pub struct QuantitySpec {
-    /// The quantity.
-    pub quantity: Quantity,
-    /// The name on the wire (the key in `quantities`).
-    pub name: &'static str,
-    /// The unit symbol of the wire value; empty for dimensionless values.
-    pub unit: &'static str,
-    /// Smallest accepted value.
-    pub min: f64,
-    /// Whether `min` itself is refused (relative humidity: exactly 0 is a sentinel).
-    pub min_exclusive: bool,
-    /// Largest accepted value (inclusive).
-    pub max: f64,
-    /// Whether only whole numbers are accepted.
-    pub integer: bool,
-    /// The FIWARE `WeatherObserved` attribute of the same name and unit, if FIWARE has one.
-    pub fiware: Option<&'static str>,
-    /// Why the range is what it is: the spec prints this.
-    pub range_reason: &'static str,
-    /// SenML units accepted for this quantity, the Garonne unit first.
-    pub senml_units: &'static [SenmlUnit],
-    /// One-line English description.
-    pub description: &'static str,
+// Design: the weather quantities are named constants, spelt as the enum variants they were in
+// Garonne 1.0, so code that names one (`Quantity::Temperature`) reads as it did.
+#[allow(non_upper_case_globals)]
+impl Quantity {
+    /// Air temperature, °C.
+    pub const Temperature: Quantity = Quantity(0);
+    /// Relative humidity as a fraction, 0–1 (FIWARE's unit, not a percentage).
+    pub const RelativeHumidity: Quantity = Quantity(1);
+    /// Atmospheric pressure at the station, hPa.
+    pub const AtmosphericPressure: Quantity = Quantity(2);
+    /// Precipitation since the previous reading, mm (= litres per m²).
+    pub const Precipitation: Quantity = Quantity(3);
+    /// Mean wind speed, m/s.
+    pub const WindSpeed: Quantity = Quantity(4);
+    /// Maximum gust speed since the previous reading, m/s.
+    pub const GustSpeed: Quantity = Quantity(5);
+    /// Direction the wind blows from, degrees clockwise from true north.
+    pub const WindDirection: Quantity = Quantity(6);
+    /// Illuminance, lux.
+    pub const Illuminance: Quantity = Quantity(7);
+    /// Water level at a river gauge, m above the gauge's zero.
+    pub const StreamGauge: Quantity = Quantity(8);
+    /// Motion detected since the previous reading (PIR sensor): 0 or 1.
+    pub const Motion: Quantity = Quantity(9);
 }
-
-const fn unit(symbol: &'static str, mul: f64, div: f64, offset: f64) -> SenmlUnit {
-    SenmlUnit {
-        symbol,
-        mul,
-        div,
-        offset,
-    }
-}
-
-// Design: ranges are physical limits for outdoor sensors in a city of south-west France. They are
-// wide enough for any real weather and narrow enough to refuse the Toulouse stations' "no data"
-// sentinels (-50 °C, 0 % humidity, 90000 Pa) and the usual unit mistakes (Pa for hPa, % for 0–1).
-const SPECS: [QuantitySpec; 10] = [
-    QuantitySpec {
-        quantity: Quantity::Temperature,
-        name: "temperature",
-        unit: "°C",
-        min: -40.0,
-        min_exclusive: false,
-        max: 60.0,
-        integer: false,
-        fiware: Some("temperature"),
-        range_reason: "wider than any weather in south-west France (the world's record high is \
-                       56.7 °C); the Toulouse stations' -50 °C sentinel lies outside",
-        senml_units: &[unit("Cel", 1.0, 1.0, 0.0), unit("K", 1.0, 1.0, -273.15)],
-        description: "air temperature",
-    },
-    QuantitySpec {
-        quantity: Quantity::RelativeHumidity,
-        name: "relativeHumidity",
-        unit: "",
-        min: 0.0,
-        min_exclusive: true,
-        max: 1.0,
-        integer: false,
-        fiware: Some("relativeHumidity"),
-        range_reason: "a fraction, as in FIWARE; outdoor air is never perfectly dry, so exactly 0 \
-                       (the stations' sentinel) is refused",
-        senml_units: &[unit("/", 1.0, 1.0, 0.0), unit("%RH", 1.0, 100.0, 0.0)],
-        description: "relative humidity as a fraction",
-    },
-    QuantitySpec {
-        quantity: Quantity::AtmosphericPressure,
-        name: "atmosphericPressure",
-        unit: "hPa",
-        min: 920.0,
-        max: 1085.0,
-        min_exclusive: false,
-        integer: false,
-        fiware: Some("atmosphericPressure"),
-        range_reason: "pressure at the sensor, for altitudes up to about 300 m (Toulouse \
-                       Métropole: 115–300 m) even in a deep storm; the world's highest sea-level \
-                       pressure is 1083.8 hPa; the stations' 900 hPa (90000 Pa) sentinel lies outside",
-        senml_units: &[unit("hPa", 1.0, 1.0, 0.0), unit("Pa", 1.0, 100.0, 0.0)],
-        description: "atmospheric pressure at the sensor",
-    },
-    QuantitySpec {
-        quantity: Quantity::Precipitation,
-        name: "precipitation",
-        unit: "mm",
-        min: 0.0,
-        min_exclusive: false,
-        max: 300.0,
-        integer: false,
-        fiware: Some("precipitation"),
-        range_reason: "since the previous reading; the world record for rain in one hour is about 305 mm",
-        senml_units: &[unit("mm", 1.0, 1.0, 0.0), unit("m", 1000.0, 1.0, 0.0)],
-        description: "precipitation since the previous reading",
-    },
-    QuantitySpec {
-        quantity: Quantity::WindSpeed,
-        name: "windSpeed",
-        unit: "m/s",
-        min: 0.0,
-        min_exclusive: false,
-        max: 75.0,
-        integer: false,
-        fiware: Some("windSpeed"),
-        range_reason: "a mean wind; 75 m/s is beyond the strongest hurricanes' sustained winds",
-        senml_units: &[unit("m/s", 1.0, 1.0, 0.0), unit("km/h", 1.0, 3.6, 0.0)],
-        description: "mean wind speed",
-    },
-    QuantitySpec {
-        quantity: Quantity::GustSpeed,
-        name: "gustSpeed",
-        unit: "m/s",
-        min: 0.0,
-        min_exclusive: false,
-        max: 115.0,
-        integer: false,
-        fiware: None,
-        range_reason: "the world's strongest measured gust is 113 m/s",
-        senml_units: &[unit("m/s", 1.0, 1.0, 0.0), unit("km/h", 1.0, 3.6, 0.0)],
-        description: "strongest gust since the previous reading",
-    },
-    QuantitySpec {
-        quantity: Quantity::WindDirection,
-        name: "windDirection",
-        unit: "°",
-        min: 0.0,
-        min_exclusive: false,
-        max: 360.0,
-        integer: false,
-        fiware: Some("windDirection"),
-        range_reason: "degrees clockwise from north, where the wind comes from",
-        senml_units: &[unit("rad", 180.0, std::f64::consts::PI, 0.0)],
-        description: "direction the wind comes from",
-    },
-    QuantitySpec {
-        quantity: Quantity::Illuminance,
-        name: "illuminance",
-        unit: "lx",
-        min: 0.0,
-        min_exclusive: false,
-        max: 200_000.0,
-        integer: false,
-        fiware: Some("illuminance"),
-        range_reason: "direct sunlight is about 100,000 lx",
-        senml_units: &[unit("lx", 1.0, 1.0, 0.0)],
-        description: "illuminance",
-    },
-    QuantitySpec {
-        quantity: Quantity::StreamGauge,
-        name: "streamGauge",
-        unit: "m",
-        min: -10.0,
-        min_exclusive: false,
-        max: 30.0,
-        integer: false,
-        fiware: Some("streamGauge"),
-        range_reason: "height above the gauge's zero; the Pont-Neuf series at Toulouse runs from \
-                       -0.8 m (1884) to 8.32 m (the 1875 flood)",
-        senml_units: &[unit("m", 1.0, 1.0, 0.0), unit("mm", 1.0, 1000.0, 0.0)],
-        description: "river water level",
-    },
-    QuantitySpec {
-        quantity: Quantity::Motion,
-        name: "motion",
-        unit: "",
-        min: 0.0,
-        min_exclusive: false,
-        max: 1.0,
-        integer: true,
-        fiware: None,
-        range_reason: "1 when motion was detected since the previous reading, else 0",
-        senml_units: &[],
-        description: "motion detected (PIR sensor)",
-    },
-];
 
 impl Quantity {
-    /// Every quantity, in wire order (the order `quantities` is serialised in).
-    pub const ALL: [Quantity; 10] = [
+    /// The built-in `weather` profile's ten quantities, in wire order.
+    pub const WEATHER: [Quantity; 10] = [
         Quantity::Temperature,
         Quantity::RelativeHumidity,
         Quantity::AtmosphericPressure,
@@ -251,58 +98,71 @@ impl Quantity {
         Quantity::Motion,
     ];
 
-    /// Number of quantities.
-    pub const COUNT: usize = Self::ALL.len();
-
-    /// Index of this quantity in [`Quantity::ALL`].
-    pub const fn index(self) -> usize {
-        self as usize
+    /// How many quantities the catalogue holds now (it only grows).
+    pub fn count() -> usize {
+        registry().count()
     }
 
-    /// The spec of this quantity.
-    pub fn spec(self) -> &'static QuantitySpec {
-        &SPECS[self.index()]
+    /// Every quantity of the catalogue now, in id order (the order `quantities` is serialised in).
+    pub fn all() -> impl Iterator<Item = Quantity> {
+        (0..Quantity::count()).map(|i| Quantity(i as u16))
+    }
+
+    /// The quantity of id `index`, if the catalogue has it.
+    pub fn from_index(index: usize) -> Option<Quantity> {
+        (index < Quantity::count()).then_some(Quantity(index as u16))
+    }
+
+    /// The id: an index into a per-quantity array.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// What the quantity is: name, unit, range, aggregations, SenML units, labels.
+    pub fn def(self) -> &'static QuantityDef {
+        registry().def(self)
     }
 
     /// The name on the wire.
     pub fn name(self) -> &'static str {
-        self.spec().name
+        &self.def().name
     }
 
-    /// The unit symbol of the wire value; empty for dimensionless values.
+    /// The unit symbol people read (`°C`); empty for plain numbers.
     pub fn unit(self) -> &'static str {
-        self.spec().unit
+        self.def().unit.display
     }
 
     /// The unit as people read it: the symbol, or what a dimensionless value is.
     pub fn unit_label(self) -> &'static str {
-        match self.spec() {
-            s if !s.unit.is_empty() => s.unit,
-            s if s.integer => "0 or 1",
-            _ => "fraction 0–1",
+        match self.def() {
+            d if !d.unit.display.is_empty() => d.unit.display,
+            d if d.integer && d.min == 0.0 && d.max == 1.0 => "0 or 1",
+            d if d.integer => "count",
+            d if d.max <= 1.0 => "fraction 0–1",
+            _ => "number",
         }
     }
 
     /// The accepted range as people read it, e.g. `-40 to 60 °C` or `0 (excluded) to 1`.
     pub fn range_label(self) -> String {
-        let s = self.spec();
-        if s.integer {
-            return format!("{} or {}", s.min, s.max);
+        let d = self.def();
+        if d.integer && d.min == 0.0 && d.max == 1.0 {
+            return format!("{} or {}", d.min, d.max);
         }
-        let excluded = if s.min_exclusive { " (excluded)" } else { "" };
-        let unit = if s.unit.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", s.unit)
+        let excluded = if d.min_exclusive { " (excluded)" } else { "" };
+        let unit = match d.unit.display {
+            "" => String::new(),
+            unit => format!(" {unit}"),
         };
-        format!("{}{excluded} to {}{unit}", s.min, s.max)
+        format!("{}{excluded} to {}{unit}", d.min, d.max)
     }
 
     /// Looks a quantity up by its wire name (case-sensitive, as on the wire).
     pub fn from_name(name: &str) -> Option<Quantity> {
-        // Performance: a match compiles to length and byte comparisons, with no table scan; it
-        // runs for every value of every reading. `table_order_matches_enum_order` checks it
-        // against the table.
+        // Performance: a match compiles to length and byte comparisons, with no hashing; it
+        // runs for every value of every reading. `the_weather_quantities_keep_their_ids_and_names`
+        // checks it against the catalogue.
         Some(match name {
             "temperature" => Quantity::Temperature,
             "relativeHumidity" => Quantity::RelativeHumidity,
@@ -314,19 +174,24 @@ impl Quantity {
             "illuminance" => Quantity::Illuminance,
             "streamGauge" => Quantity::StreamGauge,
             "motion" => Quantity::Motion,
-            _ => return None,
+            _ => return registry().lookup(name),
         })
     }
 
-    /// Whether `value` lies in this quantity's physical range.
+    /// Whether `value` lies in this quantity's physical range (and is whole, for a count).
     pub fn in_range(self, value: f64) -> bool {
-        let s = self.spec();
-        let above_min = if s.min_exclusive {
-            value > s.min
-        } else {
-            value >= s.min
-        };
-        above_min && value <= s.max && (!s.integer || value.fract() == 0.0)
+        self.def().in_range(value)
+    }
+
+    /// Adds a profile to the process's catalogue (see [`Catalogue::add`] for the rules): its new
+    /// quantities are known at once, everywhere in the process. All or nothing.
+    pub fn register(profile: Profile) -> Result<Added, Clash> {
+        registry().register(profile)
+    }
+
+    /// Runs `read` on the process's catalogue (the profiles, the closest names to a typo...).
+    pub fn with_catalogue<R>(read: impl FnOnce(&Catalogue) -> R) -> R {
+        read(&registry().catalogue.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// A name that people often write for this quantity, to suggest the right one.
@@ -363,17 +228,140 @@ impl fmt::Display for Quantity {
     }
 }
 
+impl fmt::Debug for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Quantity({}: {})", self.0, self.name())
+    }
+}
+
+/// Quantities per chunk of the id table.
+const CHUNK: usize = 256;
+
+/// The process's catalogue, and its definitions by id and by name for the hot paths.
+struct Registry {
+    /// The profiles and the rules; locked only to register, or to read profiles.
+    catalogue: Mutex<Catalogue>,
+    /// The definitions by id, in chunks allocated as the catalogue grows; set once each.
+    defs: [OnceLock<Box<[OnceLock<&'static QuantityDef>; CHUNK]>>; CHUNK],
+    /// The ids by name, beyond the weather names [`Quantity::from_name`] matches itself.
+    by_name: RwLock<HashMap<&'static str, Quantity>>,
+}
+
+/// The process's registry, made with the built-in profiles on first use.
+fn registry() -> &'static Registry {
+    static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+        let registry = Registry {
+            catalogue: Mutex::new(Catalogue::new()),
+            defs: [const { OnceLock::new() }; CHUNK],
+            by_name: RwLock::new(HashMap::new()),
+        };
+        let builtin = Catalogue::builtin();
+        for profile in builtin.profiles() {
+            // The payload's tests add every built-in profile: this cannot fail.
+            if let Err(e) = registry.register(profile.profile.clone()) {
+                panic!("built-in profile {}: {e}", profile.profile.name);
+            }
+        }
+        registry
+    });
+    &REGISTRY
+}
+
+impl Registry {
+    fn count(&self) -> usize {
+        self.by_name.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    fn def(&self, q: Quantity) -> &'static QuantityDef {
+        let (chunk, slot) = (q.index() / CHUNK, q.index() % CHUNK);
+        self.defs[chunk]
+            .get()
+            .and_then(|c| c[slot].get())
+            .copied()
+            // Ids come from this catalogue: one it never gave is a bug, not bad input.
+            .unwrap_or_else(|| panic!("quantity id {} is not in the catalogue", q.0))
+    }
+
+    fn lookup(&self, name: &str) -> Option<Quantity> {
+        self.by_name
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .copied()
+    }
+
+    fn register(&self, profile: Profile) -> Result<Added, Clash> {
+        let mut catalogue = self.catalogue.lock().unwrap_or_else(PoisonError::into_inner);
+        let added = catalogue.add(profile)?;
+        let known = self.count();
+        for index in known..catalogue.len() {
+            // Design: a definition never changes and ids are never reused (module doc), so
+            // each is leaked once, for the life of the process.
+            let def: &'static QuantityDef =
+                Box::leak(Box::new(catalogue.get(QuantityId(index as u16)).clone()));
+            let chunk = self.defs[index / CHUNK]
+                .get_or_init(|| Box::new([const { OnceLock::new() }; CHUNK]));
+            let _ = chunk[index % CHUNK].set(def);
+            self.by_name
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(&def.name, Quantity(index as u16));
+        }
+        Ok(added)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn table_order_matches_enum_order() {
-        for (i, q) in Quantity::ALL.iter().enumerate() {
+    fn the_weather_quantities_keep_their_ids_and_names() {
+        for (i, q) in Quantity::WEATHER.iter().enumerate() {
             assert_eq!(q.index(), i);
-            assert_eq!(SPECS[i].quantity, *q);
+            assert_eq!(v1::SPECS[i].quantity, *q);
+            assert_eq!(q.name(), v1::SPECS[i].name);
+            assert_eq!(q.unit(), v1::SPECS[i].unit);
             assert_eq!(Quantity::from_name(q.name()), Some(*q));
+            assert_eq!(registry().lookup(q.name()), Some(*q), "the fast path agrees");
         }
+    }
+
+    #[test]
+    fn the_built_in_profiles_quantities_are_known_by_name() {
+        for name in ["pm25", "no2", "LAeq", "availableBikeNumber", "batteryVoltage"] {
+            let q = Quantity::from_name(name).unwrap_or_else(|| panic!("{name} is unknown"));
+            assert_eq!(q.name(), name);
+            assert!(q.index() >= Quantity::WEATHER.len());
+            assert_eq!(Quantity::from_index(q.index()), Some(q));
+        }
+        assert_eq!(Quantity::from_name("pm2.5"), None);
+        assert!(Quantity::count() > 20);
+        assert_eq!(Quantity::all().count(), Quantity::count());
+    }
+
+    #[test]
+    fn a_registered_profile_is_known_at_once_and_a_clash_changes_nothing() {
+        let text = |max: u32| {
+            format!(
+                "name = \"quantity-rs-test\"\nversion = {max}\n\
+                 title = {{ en = \"Test\", fr = \"Test\" }}\n\
+                 [[quantity]]\nname = \"quantityRsTestLevel\"\nunit = \"m\"\n\
+                 label = {{ en = \"Level\", fr = \"Niveau\" }}\nmin = 0\nmax = {max}\n"
+            )
+        };
+        let before = Quantity::count();
+        let profile = crate::profile::Profile::parse(&text(10)).expect("parses");
+        Quantity::register(profile).expect("registered");
+        let q = Quantity::from_name("quantityRsTestLevel").expect("known at once");
+        assert_eq!(Quantity::count(), before + 1);
+        assert!(q.in_range(10.0) && !q.in_range(10.5 + 1.0));
+        // Version 2 gives the same name another range: refused, the catalogue unchanged.
+        let clash = crate::profile::Profile::parse(&text(20)).expect("parses");
+        let error = Quantity::register(clash).expect_err("a clash");
+        assert!(error.to_string().contains("quantity-rs-test"), "{error}");
+        assert_eq!(Quantity::count(), before + 1);
+        assert_eq!(q.def().max, 10.0);
     }
 
     #[test]
@@ -418,12 +406,12 @@ mod tests {
 
     #[test]
     fn senml_units_convert_to_garonne_units() {
-        let pa = Quantity::AtmosphericPressure.spec().senml_units[1];
+        let pa = Quantity::AtmosphericPressure.def().senml_units[1];
         assert_eq!(pa.symbol, "Pa");
         assert_eq!(pa.to_garonne(99_800.0), 998.0);
-        let percent = Quantity::RelativeHumidity.spec().senml_units[1];
+        let percent = Quantity::RelativeHumidity.def().senml_units[1];
         assert_eq!(percent.to_garonne(81.0), 0.81);
-        let kelvin = Quantity::Temperature.spec().senml_units[1];
+        let kelvin = Quantity::Temperature.def().senml_units[1];
         assert!((kelvin.to_garonne(283.15) - 10.0).abs() < 1e-9);
     }
 }

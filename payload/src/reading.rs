@@ -6,6 +6,8 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use smallvec::SmallVec;
+
 use crate::quantity::Quantity;
 use crate::time::Timestamp;
 
@@ -171,57 +173,58 @@ impl Location {
 
 /// The measured values of a reading, at most one per [`Quantity`].
 ///
-/// Performance: a presence bitmask and a fixed array indexed by quantity (88 bytes, half the
-/// size of an array of `Option<f64>`), so building, parsing and moving a reading's values
-/// allocates nothing and copies little.
-#[derive(Clone, Copy, Default)]
+/// Performance: `(id, value)` pairs sorted by id, inline up to ten (a weather station's
+/// reading), so building, parsing and moving a reading's values usually allocates nothing; a
+/// lookup scans a handful of pairs.
+#[derive(Clone, Default)]
 pub struct Quantities {
-    present: u16,
-    values: [f64; Quantity::COUNT],
+    values: SmallVec<[(Quantity, f64); 10]>,
 }
 
 impl Quantities {
     /// Sets (or replaces) the value of `quantity`.
     pub fn set(&mut self, quantity: Quantity, value: f64) -> &mut Self {
-        self.present |= 1 << quantity.index();
-        self.values[quantity.index()] = value;
+        match self.values.binary_search_by_key(&quantity, |(q, _)| *q) {
+            Ok(at) => self.values[at].1 = value,
+            Err(at) => self.values.insert(at, (quantity, value)),
+        }
         self
     }
 
     /// The value of `quantity`, if measured.
     pub fn get(&self, quantity: Quantity) -> Option<f64> {
-        (self.present & (1 << quantity.index()) != 0).then(|| self.values[quantity.index()])
+        self.values
+            .iter()
+            .find(|(q, _)| *q == quantity)
+            .map(|(_, v)| *v)
     }
 
     /// Removes the value of `quantity`.
     pub fn remove(&mut self, quantity: Quantity) -> Option<f64> {
-        let value = self.get(quantity);
-        self.present &= !(1 << quantity.index());
-        value
+        let at = self.values.iter().position(|(q, _)| *q == quantity)?;
+        Some(self.values.remove(at).1)
     }
 
-    /// The measured values, in wire order.
+    /// The measured values, in wire order (the catalogue's).
     pub fn iter(&self) -> impl Iterator<Item = (Quantity, f64)> + '_ {
-        Quantity::ALL
-            .into_iter()
-            .filter_map(|q| self.get(q).map(|v| (q, v)))
+        self.values.iter().copied()
     }
 
     /// How many quantities are measured.
     pub fn len(&self) -> usize {
-        self.present.count_ones() as usize
+        self.values.len()
     }
 
     /// Whether no quantity is measured.
     pub fn is_empty(&self) -> bool {
-        self.present == 0
+        self.values.is_empty()
     }
 }
 
 impl PartialEq for Quantities {
-    /// Equal when the same quantities are measured with equal values (absent slots are ignored).
+    /// Equal when the same quantities are measured with equal values.
     fn eq(&self, other: &Quantities) -> bool {
-        self.present == other.present && self.iter().zip(other.iter()).all(|(a, b)| a.1 == b.1)
+        self.values == other.values
     }
 }
 

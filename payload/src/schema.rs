@@ -44,8 +44,8 @@ pub fn schema_can_express(rule: Rule, pack: bool) -> bool {
 pub fn json_schema() -> Value {
     let limits = Limits::default();
     let mut quantities = Map::new();
-    for q in Quantity::ALL {
-        let s = q.spec();
+    for q in Quantity::all() {
+        let s = q.def();
         let mut p = Map::new();
         p.insert(
             "type".into(),
@@ -61,14 +61,13 @@ pub fn json_schema() -> Value {
             json!(s.min),
         );
         p.insert("maximum".into(), json!(s.max));
+        let what = s.description.as_ref().unwrap_or(&s.label);
+        let why = s.range_reason.as_ref().map_or("", |r| r.en.as_str());
         p.insert(
             "description".into(),
-            json!(format!(
-                "{} ({}). {}",
-                s.description, s.unit, s.range_reason
-            )),
+            json!(format!("{} ({}). {why}", what.en, q.unit_label())),
         );
-        quantities.insert(s.name.into(), Value::Object(p));
+        quantities.insert(s.name.clone(), Value::Object(p));
     }
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -143,8 +142,8 @@ mod tests {
     fn the_schema_lists_every_quantity_with_its_range() {
         let schema = json_schema();
         let props = &schema["$defs"]["reading"]["properties"]["quantities"]["properties"];
-        for q in Quantity::ALL {
-            assert_eq!(props[q.name()]["maximum"], json!(q.spec().max), "{q}");
+        for q in Quantity::all() {
+            assert_eq!(props[q.name()]["maximum"], json!(q.def().max), "{q}");
         }
         assert_eq!(props["relativeHumidity"]["exclusiveMinimum"], json!(0.0));
         assert_eq!(schema["$id"], json!(SCHEMA_ID));

@@ -901,10 +901,10 @@ fn convert(
     out: &mut Problems,
 ) -> Option<f64> {
     let Some(unit) = unit else { return Some(raw) };
-    match q.spec().senml_units.iter().find(|u| u.symbol == unit) {
+    match q.def().senml_units.iter().find(|u| u.symbol == unit) {
         Some(u) => Some(u.to_garonne(raw)),
         None => {
-            let accepted: Vec<&str> = q.spec().senml_units.iter().map(|u| u.symbol).collect();
+            let accepted: Vec<&str> = q.def().senml_units.iter().map(|u| u.symbol).collect();
             let hint = if accepted.is_empty() {
                 format!("{q} takes no unit: leave u out")
             } else {
@@ -979,7 +979,7 @@ pub fn encode_senml(readings: &[Reading]) -> Option<Vec<u8>> {
         let t = (r.time.unix_nanos() - base.unix_nanos()) as f64 / 1e9;
         for (q, v) in r.quantities.iter() {
             let mut rec = json!({"n": q.name(), "v": v});
-            if let Some(u) = q.spec().senml_units.first().filter(|u| u.is_identity()) {
+            if let Some(u) = q.def().senml_units.first().filter(|u| u.is_identity()) {
                 rec["u"] = json!(u.symbol);
             }
             if t != 0.0 {

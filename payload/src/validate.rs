@@ -730,12 +730,19 @@ pub(crate) fn unknown_field(ptr: &str, key: &str, known: &[&str]) -> Violation {
 }
 
 pub(crate) fn unknown_quantity(ptr: &str, name: &str) -> Violation {
+    let closest = Quantity::with_catalogue(|c| {
+        let names = c.closest_names(name);
+        names.iter().take(3).map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+    });
     let hint = match Quantity::from_alias(name) {
         Some(q) => format!("did you mean \"{}\"? (unit: {})", q.name(), q.unit_label()),
-        None => format!(
-            "the quantities are {}",
-            Quantity::ALL.map(Quantity::name).join(", ")
+        None if !closest.is_empty() => format!(
+            "did you mean {closest}? A quantity of your own needs a profile: \
+             garonne profile new NAME (docs/profiles.md)"
         ),
+        None => "a quantity of your own needs a profile: garonne profile new NAME \
+                 (docs/profiles.md)"
+            .to_owned(),
     };
     Violation::new(
         ptr,
@@ -956,7 +963,7 @@ pub(crate) fn check_quantity(q: Quantity, value: f64, ptr: &str, out: &mut Probl
     if q.in_range(value) {
         return;
     }
-    let message = if q.spec().integer {
+    let message = if q.def().integer {
         format!("{} {value} is not {}", q.name(), q.range_label())
     } else {
         format!("{} {value} is outside {}", q.name(), q.range_label())
@@ -993,12 +1000,10 @@ fn range_hint(q: Quantity, value: f64) -> String {
                 value / 100.0
             )
         }
-        _ => format!(
-            "{} is in {}: {}",
-            q.name(),
-            q.unit_label(),
-            q.spec().range_reason
-        ),
+        _ => match &q.def().range_reason {
+            Some(why) => format!("{} is in {}: {}", q.name(), q.unit_label(), why.en),
+            None => format!("{} is in {}", q.name(), q.unit_label()),
+        },
     }
 }
 
@@ -1020,6 +1025,32 @@ mod tests {
     fn a_good_reading_passes() {
         let r = parse_reading(GOOD.as_bytes(), now(), &Limits::default()).expect("valid");
         assert_eq!(r.quantities.get(Quantity::Temperature), Some(12.5));
+    }
+
+    /// Issue 14: before profiles, `pm25` was an unknown quantity.
+    #[test]
+    fn the_quantities_of_every_built_in_profile_are_accepted_by_their_rules() {
+        let air = GOOD.replace(
+            r#""temperature":12.5"#,
+            r#""pm25":12.1,"no2":31,"LAeq":54.5,"availableBikeNumber":7"#,
+        );
+        let r = parse_reading(air.as_bytes(), now(), &Limits::default()).expect("valid");
+        let pm25 = Quantity::from_name("pm25").expect("catalogued");
+        assert_eq!(r.quantities.get(pm25), Some(12.1));
+        assert_eq!(r.quantities.len(), 4);
+        // Their ranges and integer rules hold as weather's do.
+        for (value, rule) in [
+            (r#""availableBikeNumber":7.5"#, Rule::Range),
+            (r#""pm25":-1"#, Rule::Range),
+        ] {
+            let bad = GOOD.replace(r#""temperature":12.5"#, value);
+            assert_eq!(errors(&bad)[0].1, rule, "{value}");
+        }
+        // A typo gets the closest names, and how to bring a quantity of one's own.
+        let typo = GOOD.replace(r#""temperature":12.5"#, r#""pm2_5":12"#);
+        let invalid = parse_reading(typo.as_bytes(), now(), &Limits::default()).expect_err("typo");
+        let hint = &invalid.violations[0].hint;
+        assert!(hint.contains("\"pm25\"") && hint.contains("garonne profile new"), "{hint}");
     }
 
     #[test]

@@ -13,9 +13,11 @@ fn now() -> Timestamp {
 
 /// A value inside the quantity's range (both ends included, but an excluded minimum).
 fn value_of(q: Quantity) -> BoxedStrategy<f64> {
-    let s = q.spec();
+    let s = q.def();
     if s.integer {
-        (0u8..=1).prop_map(f64::from).boxed()
+        ((s.min as i64)..=(s.max as i64))
+            .prop_map(|v| v as f64)
+            .boxed()
     } else if s.min_exclusive {
         (s.min..=s.max)
             .prop_filter("excluded minimum", move |v| *v > s.min)
@@ -26,9 +28,9 @@ fn value_of(q: Quantity) -> BoxedStrategy<f64> {
 }
 
 fn quantities() -> impl Strategy<Value = Quantities> {
-    let per_quantity: Vec<_> = Quantity::ALL
-        .iter()
-        .map(|q| proptest::option::of(value_of(*q)).prop_map(move |v| (*q, v)))
+    // Every quantity of the built-in profiles, weather's and the others'.
+    let per_quantity: Vec<_> = Quantity::all()
+        .map(|q| proptest::option::of(value_of(q)).prop_map(move |v| (q, v)))
         .collect();
     per_quantity
         .prop_map(|pairs| {

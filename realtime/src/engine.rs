@@ -48,14 +48,14 @@ use std::collections::VecDeque;
 
 use garonne_neighbourhoods::Neighbourhoods;
 use garonne_payload::{
-    Limits, Payload, Quantity, Reading, Timestamp, Topic, Topics, is_valid_sensor_id, parse_payload,
+    Limits, Payload, Reading, Timestamp, Topic, Topics, is_valid_sensor_id, parse_payload,
 };
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::alerts::{AlertRule, Track};
 use crate::metrics::Counters;
-use crate::window::{Acc, Clock};
+use crate::window::{Accs, Clock};
 
 /// The area index of a sensor outside every neighbourhood.
 pub(crate) const OUTSIDE: u32 = u32::MAX;
@@ -144,8 +144,8 @@ pub(crate) struct Pane {
     pub(crate) area: u32,
     /// Readings folded in.
     pub(crate) readings: u32,
-    /// Per quantity, by [`Quantity::index`].
-    pub(crate) accs: [Acc; Quantity::COUNT],
+    /// Per quantity measured.
+    pub(crate) accs: Accs,
 }
 
 /// A location and the neighbourhood found for it.

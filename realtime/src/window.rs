@@ -9,7 +9,9 @@
 //! A window accepts readings until `now` passes its end plus the allowed lateness; a reading
 //! for a window already closed is *late*: counted, reported, not folded.
 
+use garonne_payload::Quantity;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// Count, sum, min and max of the values of one quantity.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -60,6 +62,54 @@ impl Acc {
 impl Default for Acc {
     fn default() -> Acc {
         Acc::EMPTY
+    }
+}
+
+/// An [`Acc`] per quantity measured, sorted by quantity.
+///
+/// Performance: a sensor measures a few quantities of the catalogue's many, so the pairs are
+/// kept inline (up to ten, a weather station's) and found by a short scan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accs(SmallVec<[(Quantity, Acc); 10]>);
+
+impl Accs {
+    /// The accumulator of `q`, made empty if there was none.
+    fn entry(&mut self, q: Quantity) -> &mut Acc {
+        let at = match self.0.binary_search_by_key(&q, |(k, _)| *k) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (q, Acc::EMPTY));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    /// Folds one value of `q` in.
+    pub fn add(&mut self, q: Quantity, value: f64) {
+        self.entry(q).add(value);
+    }
+
+    /// Folds another set in, quantity by quantity.
+    pub fn merge(&mut self, other: &Accs) {
+        for (q, acc) in &other.0 {
+            self.entry(*q).merge(acc);
+        }
+    }
+
+    /// Sets the accumulator of `q` (restoring a snapshot).
+    pub fn set(&mut self, q: Quantity, acc: Acc) {
+        *self.entry(q) = acc;
+    }
+
+    /// The quantities with their accumulators, in quantity order.
+    pub fn iter(&self) -> impl Iterator<Item = (Quantity, &Acc)> {
+        self.0.iter().map(|(q, acc)| (*q, acc))
+    }
+
+    /// Forgets every quantity.
+    pub fn clear(&mut self) {
+        self.0.clear();
     }
 }
 

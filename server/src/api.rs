@@ -27,29 +27,14 @@ use crate::history;
 /// describes answers.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// The French and English names of each quantity, for the interface.
-pub fn quantity_label(quantity: Quantity) -> (&'static str, &'static str) {
-    match quantity {
-        Quantity::Temperature => ("Température", "Temperature"),
-        Quantity::RelativeHumidity => ("Humidité relative", "Relative humidity"),
-        Quantity::AtmosphericPressure => ("Pression atmosphérique", "Atmospheric pressure"),
-        Quantity::Precipitation => ("Précipitations", "Precipitation"),
-        Quantity::WindSpeed => ("Vitesse du vent", "Wind speed"),
-        Quantity::GustSpeed => ("Rafales", "Gust speed"),
-        Quantity::WindDirection => ("Direction du vent", "Wind direction"),
-        Quantity::Illuminance => ("Éclairement", "Illuminance"),
-        Quantity::StreamGauge => ("Hauteur d'eau", "Water level"),
-        Quantity::Motion => ("Mouvement", "Motion"),
-    }
-}
-
 /// The `/api/config` object.
 pub fn ui_config(config: &Config) -> serde_json::Value {
-    let quantities: Vec<serde_json::Value> = Quantity::ALL
+    // The map's menu: the weather quantities, labels from the built-in profile.
+    let quantities: Vec<serde_json::Value> = Quantity::WEATHER
         .into_iter()
         .map(|q| {
-            let (fr, en) = quantity_label(q);
-            serde_json::json!({ "name": q.name(), "unit": q.unit(), "label": { "fr": fr, "en": en } })
+            let label = &q.def().label;
+            serde_json::json!({ "name": q.name(), "unit": q.unit(), "label": { "fr": label.fr, "en": label.en } })
         })
         .collect();
     serde_json::json!({

@@ -197,7 +197,7 @@ pub fn parse_query(
 
 /// The quantity names, for error messages.
 pub fn quantity_names() -> String {
-    Quantity::ALL.map(Quantity::name).join(", ")
+    Quantity::all().map(Quantity::name).collect::<Vec<_>>().join(", ")
 }
 
 /// The JSON answer of `/api/history`.

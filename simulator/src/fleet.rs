@@ -307,7 +307,7 @@ impl Fleet {
             series_of[si] = Some(series.len());
             series.push(Series {
                 times: rows.iter().map(|o| o.time.unix_f64()).collect(),
-                values: rows.iter().map(|o| o.quantities).collect(),
+                values: rows.iter().map(|o| o.quantities.clone()).collect(),
             });
         }
         if series.is_empty() {
@@ -544,7 +544,7 @@ impl Fleet {
                         } else {
                             let first = q.iter().next().map(|(q, _)| q);
                             if let Some(first) = first {
-                                q.set(first, first.spec().max * 10.0 + 1.0);
+                                q.set(first, first.def().max * 10.0 + 1.0);
                             }
                         }
                         out.push(message(reading.to_json()));
@@ -635,7 +635,7 @@ fn with_noise(q: Quantity, v: f64, rng: &mut impl Rng) -> f64 {
     // Box–Muller: one standard normal draw from two uniform ones.
     let (u1, u2): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
     let noisy = v + sigma * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-    let s = q.spec();
+    let s = q.def();
     let floor = if s.min_exclusive { s.min + 1e-3 } else { s.min };
     let noisy = if q == Quantity::WindDirection {
         noisy.rem_euclid(360.0)

@@ -441,6 +441,8 @@ fn value(quantity: Quantity, k: i64) -> f64 {
         Quantity::Illuminance => 200.0 + 100.0 * wave,
         Quantity::StreamGauge => 1.5 + wave,
         Quantity::Motion => (k % 2) as f64,
+        // Any other quantity: the middle of its range.
+        other => (other.def().min + other.def().max) / 2.0,
     }
 }
 

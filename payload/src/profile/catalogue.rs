@@ -182,7 +182,7 @@ impl Catalogue {
     }
 
     /// The six built-in profiles, in the order of [`BUILTIN_PROFILES`] (so `weather`'s ten
-    /// quantities have ids 0 to 9, in [`crate::Quantity::ALL`] order).
+    /// quantities have ids 0 to 9, in [`crate::Quantity::WEATHER`] order).
     pub fn builtin() -> Catalogue {
         let mut catalogue = Catalogue::new();
         for (name, text) in BUILTIN_PROFILES {

@@ -10,7 +10,7 @@ use garonne_payload::{
 };
 
 use super::{Engine, OUTSIDE, Pane, Publish, Sensor, seconds};
-use crate::window::{Acc, Clock};
+use crate::window::{Acc, Accs, Clock};
 
 /// Statistics of one quantity across the sensors of one neighbourhood and window.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +62,8 @@ impl AreaStats {
 #[derive(Debug, Clone, Default)]
 pub(super) struct AreaWindow {
     readings: u64,
-    pub(super) quantities: [AreaStats; Quantity::COUNT],
+    /// By [`Quantity::index`], as long as the largest index met.
+    pub(super) quantities: Vec<AreaStats>,
 }
 
 /// The open windows (`lo..=hi`) by neighbourhood, filled one sensor at a time.
@@ -73,7 +74,7 @@ pub(super) struct Windows {
     /// Window-major: `(w - lo) * n_areas + area`.
     cells: Vec<AreaWindow>,
     /// One sensor's share of each (cell, readings, statistics) it touches: usually one entry.
-    parts: Vec<(usize, u32, [Acc; Quantity::COUNT])>,
+    parts: Vec<(usize, u32, Accs)>,
 }
 
 impl Windows {
@@ -104,20 +105,21 @@ impl Windows {
             let i = match self.parts.iter().position(|p| p.0 == slot) {
                 Some(i) => i,
                 None => {
-                    self.parts.push((slot, 0, [Acc::EMPTY; Quantity::COUNT]));
+                    self.parts.push((slot, 0, Accs::default()));
                     self.parts.len() - 1
                 }
             };
             self.parts[i].1 += pane.readings;
-            for (acc, add) in self.parts[i].2.iter_mut().zip(&pane.accs) {
-                acc.merge(add);
-            }
+            self.parts[i].2.merge(&pane.accs);
         }
         for (slot, readings, accs) in &self.parts {
             let cell = &mut self.cells[*slot];
             cell.readings += u64::from(*readings);
-            for (stats, acc) in cell.quantities.iter_mut().zip(accs) {
-                stats.add_sensor(acc);
+            for (q, acc) in accs.iter() {
+                if cell.quantities.len() <= q.index() {
+                    cell.quantities.resize(q.index() + 1, AreaStats::default());
+                }
+                cell.quantities[q.index()].add_sensor(acc);
             }
         }
     }
@@ -130,7 +132,7 @@ impl Windows {
     pub(super) fn newest(&self, area: usize, q: Quantity) -> Option<&AreaStats> {
         (self.lo..=self.hi)
             .rev()
-            .map(|w| &self.cell(w, area).quantities[q.index()])
+            .filter_map(|w| self.cell(w, area).quantities.get(q.index()))
             .find(|st| st.sensors > 0)
     }
 }
@@ -144,7 +146,7 @@ impl Engine {
         let skew_secs = i64::from(self.settings.limits.max_future_skew_secs);
         let mut windows = Windows::new(clock, now_secs, skew_secs, self.areas.len());
         let rolling_lo = clock.rolling_start(now_secs);
-        let mut rolling = [Acc::EMPTY; Quantity::COUNT];
+        let mut rolling = Accs::default();
         for s in 0..self.sensors.len() {
             let sensor = &mut self.sensors[s];
             sensor.expire_panes(clock, now_secs);
@@ -181,7 +183,12 @@ impl Engine {
                     window_start: seconds(self.clock.window_start(w)),
                     window_end: seconds(self.clock.window_end(w)),
                     emitted_at: now,
-                    quantities: stats_map(cell.quantities.iter().map(AreaStats::published)),
+                    quantities: stats_map(
+                        cell.quantities
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, st)| Some((Quantity::from_index(i)?, st.published()))),
+                    ),
                 };
                 let topic = self.topics.aggregate(area.id());
                 if let Some(publish) = Publish::json(topic, &message, true) {
@@ -197,21 +204,22 @@ impl Engine {
     fn publish_rolling(
         &mut self,
         s: usize,
-        rolling: &[Acc; Quantity::COUNT],
+        rolling: &Accs,
         out: &mut Vec<Publish>,
     ) {
         let sensor = &self.sensors[s];
         let Some(time) = sensor.newest.filter(|_| self.settings.publish_rolling) else {
             return;
         };
-        let quantities = stats_map(rolling.iter().map(|acc| {
-            acc.mean().map(|mean| WindowStats {
+        let quantities = stats_map(rolling.iter().map(|(q, acc)| {
+            let stats = acc.mean().map(|mean| WindowStats {
                 mean,
                 min: acc.min,
                 max: acc.max,
                 readings: u64::from(acc.count),
                 sensors: 1,
-            })
+            });
+            (q, stats)
         }));
         if quantities.is_empty() {
             return;
@@ -234,16 +242,14 @@ impl Sensor {
     /// Puts in `rolling` the sensor's statistics over its panes from `rolling_lo` on, if it
     /// has new readings since the last call; whether it had. Performance: `rolling` is the
     /// caller's buffer, not a new array per sensor.
-    fn take_rolling(&mut self, rolling_lo: i64, rolling: &mut [Acc; Quantity::COUNT]) -> bool {
+    fn take_rolling(&mut self, rolling_lo: i64, rolling: &mut Accs) -> bool {
         if !self.rolling_dirty {
             return false;
         }
         self.rolling_dirty = false;
-        rolling.fill(Acc::EMPTY);
+        rolling.clear();
         for pane in self.panes.iter().filter(|p| p.no >= rolling_lo) {
-            for (acc, add) in rolling.iter_mut().zip(&pane.accs) {
-                acc.merge(add);
-            }
+            rolling.merge(&pane.accs);
         }
         true
     }
@@ -251,11 +257,9 @@ impl Sensor {
 
 /// The quantities that have statistics, by name.
 fn stats_map(
-    per_quantity: impl Iterator<Item = Option<WindowStats>>,
+    per_quantity: impl Iterator<Item = (Quantity, Option<WindowStats>)>,
 ) -> BTreeMap<Quantity, WindowStats> {
-    Quantity::ALL
-        .into_iter()
-        .zip(per_quantity)
+    per_quantity
         .filter_map(|(q, s)| s.map(|s| (q, s)))
         .collect()
 }

@@ -5,11 +5,11 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use garonne_payload::{Location, Quantity, Reading, Rule, Timestamp, Violation};
+use garonne_payload::{Location, Reading, Rule, Timestamp, Violation};
 
 use super::{Engine, OUTSIDE, Outcome, Pane, Place, Publish, RECENT, Sensor, seconds};
 use crate::alerts::ScopeKind;
-use crate::window::{Acc, Clock};
+use crate::window::{Accs, Clock};
 
 impl Engine {
     /// Folds one valid reading that came on `topic` (in `payload`, when it came over MQTT).
@@ -147,7 +147,7 @@ impl Sensor {
         let pane = pane_for(&mut self.panes, pane_no, area);
         pane.readings += 1;
         for (q, v) in reading.quantities.iter() {
-            pane.accs[q.index()].add(v);
+            pane.accs.add(q, v);
         }
         self.rolling_dirty = true;
         if self.newest.is_none_or(|t| reading.time > t) {
@@ -181,7 +181,7 @@ fn pane_for(panes: &mut VecDeque<Pane>, no: i64, area: u32) -> &mut Pane {
             no,
             area,
             readings: 0,
-            accs: [Acc::EMPTY; Quantity::COUNT],
+            accs: Accs::default(),
         },
     );
     &mut panes[i]

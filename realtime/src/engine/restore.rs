@@ -4,12 +4,12 @@
 
 use std::collections::VecDeque;
 
-use garonne_payload::{AlertScope, Quantity, Timestamp};
+use garonne_payload::{AlertScope, Timestamp};
 
 use super::{Engine, OUTSIDE, Pane, Place, RECENT, Sensor};
 use crate::alerts::ScopeKind;
 use crate::snapshot::{AlertTrack, FORMAT, PaneState, Restored, SensorState, Snapshot};
-use crate::window::Acc;
+use crate::window::Accs;
 
 impl Engine {
     /// The state to save.
@@ -59,10 +59,11 @@ impl Engine {
                     no: p.no,
                     neighbourhood: area_id(p.area).map(|n| n.id().to_owned()),
                     readings: p.readings,
-                    quantities: Quantity::ALL
-                        .into_iter()
-                        .zip(p.accs)
+                    quantities: p
+                        .accs
+                        .iter()
                         .filter(|(_, acc)| acc.count > 0)
+                        .map(|(q, acc)| (q, *acc))
                         .collect(),
                 })
                 .collect(),
@@ -129,9 +130,9 @@ impl Engine {
                 restored.dropped_panes += 1;
                 continue;
             };
-            let mut accs = [Acc::EMPTY; Quantity::COUNT];
+            let mut accs = Accs::default();
             for (q, acc) in &p.quantities {
-                accs[q.index()] = *acc;
+                accs.set(*q, *acc);
             }
             panes.push_back(Pane {
                 no: p.no,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use garonne_neighbourhoods::Properties;
 use garonne_payload::{
     Alert, AlertState, Comparison, ErrorReport, Location, NeighbourhoodAggregate, Rule,
-    SensorRolling, Source, WindowStats,
+    Quantity, SensorRolling, Source, WindowStats,
 };
 
 use super::report::MAX_REPORTED;
