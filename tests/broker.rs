@@ -229,7 +229,14 @@ fn nobody_from_outside_takes_a_services_session_over() {
 /// Publishes the file `payload` (not retained) on `topic`; whether the broker took it.
 fn publish_file(version: &str, port: u16, topic: &str, payload: &std::path::Path) -> bool {
     client("mosquitto_pub", version, port, None)
-        .args(["-i", &format!("garonne-big-{version}"), "-q", "1", "-t", topic])
+        .args([
+            "-i",
+            &format!("garonne-big-{version}"),
+            "-q",
+            "1",
+            "-t",
+            topic,
+        ])
         .arg("-f")
         .arg(payload)
         .stderr(Stdio::null())
@@ -261,7 +268,10 @@ fn the_largest_pack_the_spec_allows_passes_and_a_larger_message_is_refused() {
                     .len()
             });
             std::thread::sleep(Duration::from_millis(500));
-            (publish_file(version, up.mqtt, topic, &largest), heard.join())
+            (
+                publish_file(version, up.mqtt, topic, &largest),
+                heard.join(),
+            )
         });
         assert!(taken.0, "{version}: a 256 KiB pack was refused");
         assert_eq!(

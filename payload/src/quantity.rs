@@ -191,7 +191,12 @@ impl Quantity {
 
     /// Runs `read` on the process's catalogue (the profiles, the closest names to a typo...).
     pub fn with_catalogue<R>(read: impl FnOnce(&Catalogue) -> R) -> R {
-        read(&registry().catalogue.lock().unwrap_or_else(PoisonError::into_inner))
+        read(
+            &registry()
+                .catalogue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// A name that people often write for this quantity, to suggest the right one.
@@ -269,7 +274,10 @@ fn registry() -> &'static Registry {
 
 impl Registry {
     fn count(&self) -> usize {
-        self.by_name.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.by_name
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     fn def(&self, q: Quantity) -> &'static QuantityDef {
@@ -291,7 +299,10 @@ impl Registry {
     }
 
     fn register(&self, profile: Profile) -> Result<Added, Clash> {
-        let mut catalogue = self.catalogue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut catalogue = self
+            .catalogue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let added = catalogue.add(profile)?;
         let known = self.count();
         for index in known..catalogue.len() {
@@ -323,13 +334,23 @@ mod tests {
             assert_eq!(q.name(), v1::SPECS[i].name);
             assert_eq!(q.unit(), v1::SPECS[i].unit);
             assert_eq!(Quantity::from_name(q.name()), Some(*q));
-            assert_eq!(registry().lookup(q.name()), Some(*q), "the fast path agrees");
+            assert_eq!(
+                registry().lookup(q.name()),
+                Some(*q),
+                "the fast path agrees"
+            );
         }
     }
 
     #[test]
     fn the_built_in_profiles_quantities_are_known_by_name() {
-        for name in ["pm25", "no2", "LAeq", "availableBikeNumber", "batteryVoltage"] {
+        for name in [
+            "pm25",
+            "no2",
+            "LAeq",
+            "availableBikeNumber",
+            "batteryVoltage",
+        ] {
             let q = Quantity::from_name(name).unwrap_or_else(|| panic!("{name} is unknown"));
             assert_eq!(q.name(), name);
             assert!(q.index() >= Quantity::WEATHER.len());

@@ -732,7 +732,12 @@ pub(crate) fn unknown_field(ptr: &str, key: &str, known: &[&str]) -> Violation {
 pub(crate) fn unknown_quantity(ptr: &str, name: &str) -> Violation {
     let closest = Quantity::with_catalogue(|c| {
         let names = c.closest_names(name);
-        names.iter().take(3).map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+        names
+            .iter()
+            .take(3)
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     });
     let hint = match Quantity::from_alias(name) {
         Some(q) => format!("did you mean \"{}\"? (unit: {})", q.name(), q.unit_label()),
@@ -1050,7 +1055,10 @@ mod tests {
         let typo = GOOD.replace(r#""temperature":12.5"#, r#""pm2_5":12"#);
         let invalid = parse_reading(typo.as_bytes(), now(), &Limits::default()).expect_err("typo");
         let hint = &invalid.violations[0].hint;
-        assert!(hint.contains("\"pm25\"") && hint.contains("garonne profile new"), "{hint}");
+        assert!(
+            hint.contains("\"pm25\"") && hint.contains("garonne profile new"),
+            "{hint}"
+        );
     }
 
     #[test]

@@ -197,7 +197,10 @@ pub fn parse_query(
 
 /// The quantity names, for error messages.
 pub fn quantity_names() -> String {
-    Quantity::all().map(Quantity::name).collect::<Vec<_>>().join(", ")
+    Quantity::all()
+        .map(Quantity::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The JSON answer of `/api/history`.

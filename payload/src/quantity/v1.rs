@@ -180,4 +180,3 @@ pub(crate) const SPECS: [QuantitySpec; 10] = [
         description: "motion detected (PIR sensor)",
     },
 ];
-

@@ -176,20 +176,18 @@ impl Engine {
                 let Some(area) = self.areas.get(a) else {
                     continue;
                 };
-                let message = NeighbourhoodAggregate {
-                    v: SPEC_VERSION,
-                    neighbourhood_id: area.id().to_owned(),
-                    name: area.name().to_owned(),
-                    window_start: seconds(self.clock.window_start(w)),
-                    window_end: seconds(self.clock.window_end(w)),
-                    emitted_at: now,
-                    quantities: stats_map(
-                        cell.quantities
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(i, st)| Some((Quantity::from_index(i)?, st.published()))),
-                    ),
-                };
+                let message =
+                    NeighbourhoodAggregate {
+                        v: SPEC_VERSION,
+                        neighbourhood_id: area.id().to_owned(),
+                        name: area.name().to_owned(),
+                        window_start: seconds(self.clock.window_start(w)),
+                        window_end: seconds(self.clock.window_end(w)),
+                        emitted_at: now,
+                        quantities: stats_map(cell.quantities.iter().enumerate().filter_map(
+                            |(i, st)| Some((Quantity::from_index(i)?, st.published())),
+                        )),
+                    };
                 let topic = self.topics.aggregate(area.id());
                 if let Some(publish) = Publish::json(topic, &message, true) {
                     out.push(publish);
@@ -201,12 +199,7 @@ impl Engine {
     }
 
     /// Publishes the rolling statistics of sensor `s`, if the settings ask for them.
-    fn publish_rolling(
-        &mut self,
-        s: usize,
-        rolling: &Accs,
-        out: &mut Vec<Publish>,
-    ) {
+    fn publish_rolling(&mut self, s: usize, rolling: &Accs, out: &mut Vec<Publish>) {
         let sensor = &self.sensors[s];
         let Some(time) = sensor.newest.filter(|_| self.settings.publish_rolling) else {
             return;

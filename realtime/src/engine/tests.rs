@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use garonne_neighbourhoods::Properties;
 use garonne_payload::{
-    Alert, AlertState, Comparison, ErrorReport, Location, NeighbourhoodAggregate, Rule,
-    Quantity, SensorRolling, Source, WindowStats,
+    Alert, AlertState, Comparison, ErrorReport, Location, NeighbourhoodAggregate, Quantity, Rule,
+    SensorRolling, Source, WindowStats,
 };
 
 use super::report::MAX_REPORTED;
