@@ -32,7 +32,7 @@ pub fn schema_can_express(rule: Rule, pack: bool) -> bool {
         // The receiver's clock, the raw bytes and duplicate keys are invisible to JSON Schema.
         Rule::ClockSkew | Rule::TimeTooOld | Rule::Size | Rule::DuplicateKey => false,
         // Realtime's verdicts on valid readings (its windows, its polygons), not the payload's.
-        Rule::Late | Rule::OutsideArea | Rule::SensorMismatch => false,
+        Rule::Late | Rule::OutsideArea | Rule::SensorMismatch | Rule::TooManySensors => false,
         // A JSON Schema validator is handed parsed JSON: unparseable bytes are refused by all.
         Rule::JsonSyntax | Rule::NotFinite => true,
         _ if pack => matches!(rule, Rule::Type | Rule::UnknownField | Rule::SenmlEmpty),

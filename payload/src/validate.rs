@@ -80,11 +80,14 @@ pub enum Rule {
     OutsideArea,
     /// A reading whose sensor id differs from the id in its MQTT topic. Realtime only.
     SensorMismatch,
+    /// A reading of a sensor realtime does not know, while it already tracks its most sensors
+    /// (`max_sensors`): not folded. Realtime only.
+    TooManySensors,
 }
 
 impl Rule {
     /// Every rule, in spec order.
-    pub const ALL: [Rule; 27] = [
+    pub const ALL: [Rule; 28] = [
         Rule::Size,
         Rule::JsonSyntax,
         Rule::Type,
@@ -112,6 +115,7 @@ impl Rule {
         Rule::Late,
         Rule::OutsideArea,
         Rule::SensorMismatch,
+        Rule::TooManySensors,
     ];
 
     /// The stable name of the rule.
@@ -144,6 +148,7 @@ impl Rule {
             Rule::Late => "late",
             Rule::OutsideArea => "outside-area",
             Rule::SensorMismatch => "sensor-mismatch",
+            Rule::TooManySensors => "too-many-sensors",
         }
     }
 }

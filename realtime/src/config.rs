@@ -61,6 +61,9 @@ pub struct Config {
     /// A sensor with no reading for this long is forgotten, with its retained rolling
     /// statistics, seconds (at least a window and its lateness).
     pub forget_sensors_after_secs: u32,
+    /// The most sensors tracked at once; a new sensor past it is refused, with an error report,
+    /// until silent ones are forgotten.
+    pub max_sensors: usize,
     /// Where the state is saved (every `snapshot_every_secs` and at shutdown) and read at
     /// start-up; `None`: not saved.
     pub snapshot: Option<PathBuf>,
@@ -77,7 +80,7 @@ pub struct Config {
 }
 
 /// The comments of `--print-default-config`.
-const NOTES: [(&str, &str); 12] = [
+const NOTES: [(&str, &str); 13] = [
     (
         "neighbourhoods",
         "The polygons (GeoJSON); id_property and name_property name their properties when\n\
@@ -105,6 +108,11 @@ const NOTES: [(&str, &str); 12] = [
         "forget_sensors_after_secs",
         "A sensor with no reading for this long (seconds) is forgotten, with its retained\n\
          rolling statistics.",
+    ),
+    (
+        "max_sensors",
+        "The most sensors tracked at once (about 1 KiB each); a new sensor past it is refused,\n\
+         with an error report, until silent ones are forgotten.",
     ),
     (
         "snapshot",
@@ -137,6 +145,7 @@ impl Config {
             publish_rolling: core.publish_rolling,
             max_future_skew_secs: core.limits.max_future_skew_secs,
             forget_sensors_after_secs: core.forget_sensors_after_secs,
+            max_sensors: core.max_sensors,
             snapshot: Some(state.snapshot()),
             snapshot_every_secs: 60,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9181)),
@@ -154,6 +163,7 @@ impl Config {
             emit_every_ms: self.emit_every_ms,
             publish_rolling: self.publish_rolling,
             forget_sensors_after_secs: self.forget_sensors_after_secs,
+            max_sensors: self.max_sensors,
             limits: Limits {
                 max_future_skew_secs: self.max_future_skew_secs,
                 ..Limits::default()
@@ -191,6 +201,7 @@ impl ServiceConfig for Config {
         check_range!(self.emit_every_ms in 10..=3_600_000,
             "10 ms to 1 h (e.g. 5000 for every 5 s)")?;
         check_range!(self.snapshot_every_secs in 1..=86_400, "1 s to 1 day (e.g. 60)")?;
+        check_range!(self.max_sensors in 1..=10_000_000, "1 to 10000000 (100000 holds a city)")?;
         if self.lateness_secs > 86_400 {
             return Err(format!(
                 "lateness of {} s is over a day: use at most 1 day",

@@ -79,6 +79,9 @@ pub struct Settings {
     /// A sensor with no reading for this long is forgotten, seconds (at least a window and its
     /// lateness).
     pub forget_sensors_after_secs: u32,
+    /// The most sensors tracked at once; a new one past it is refused (`too-many-sensors`)
+    /// until silent ones are forgotten.
+    pub max_sensors: usize,
     /// Validation bounds (clock skew, sizes).
     pub limits: Limits,
 }
@@ -92,6 +95,7 @@ impl Default for Settings {
             emit_every_ms: 5000,
             publish_rolling: true,
             forget_sensors_after_secs: 86_400,
+            max_sensors: 100_000,
             limits: Limits::default(),
         }
     }
@@ -133,6 +137,8 @@ pub enum Outcome {
     Duplicate,
     /// Further in the future than the clock-skew bound: refused.
     Future,
+    /// A new sensor while `max_sensors` are tracked: counted and reported, not folded.
+    TooManySensors,
 }
 
 /// Count, sum, min, max per quantity, for one pane of one sensor in one neighbourhood.

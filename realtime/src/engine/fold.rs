@@ -37,7 +37,14 @@ impl Engine {
             self.report(topic, id, &bytes, vec![violation], now, out);
             return Outcome::Late;
         }
-        let s = self.sensor_index(&reading.sensor_id);
+        let Some(s) = self.sensor_index(&reading.sensor_id) else {
+            // Counted as refused by `report`.
+            let violation = self.too_many_sensors();
+            let bytes = payload_or_json(payload, reading);
+            let id = Some(reading.sensor_id.as_str());
+            self.report(topic, id, &bytes, vec![violation], now, out);
+            return Outcome::TooManySensors;
+        };
         if !self.sensors[s].remember(fingerprint(reading)) {
             self.counters.duplicates += 1;
             return Outcome::Duplicate;
@@ -62,17 +69,34 @@ impl Engine {
         Outcome::Folded
     }
 
-    /// The sensor's index, a new slot for a sensor not seen before.
-    fn sensor_index(&mut self, id: &str) -> usize {
+    /// The sensor's index, a new slot for a sensor not seen before; `None` for a new sensor
+    /// when `max_sensors` are tracked already.
+    fn sensor_index(&mut self, id: &str) -> Option<usize> {
         match self.index.get(id) {
-            Some(&s) => s as usize,
+            Some(&s) => Some(s as usize),
+            None if self.sensors.len() >= self.settings.max_sensors => None,
             None => {
                 let s = self.sensors.len();
                 self.sensors.push(Sensor::new(id));
                 self.index.insert(id.to_owned(), s as u32);
-                s
+                Some(s)
             }
         }
+    }
+
+    /// What a new sensor is told when `max_sensors` are tracked already.
+    fn too_many_sensors(&self) -> Violation {
+        Violation::new(
+            "/sensor_id",
+            Rule::TooManySensors,
+            format!(
+                "realtime already tracks its most sensors ({}): this new sensor's readings are \
+                 not counted until silent sensors are forgotten (after {} s without a reading)",
+                self.settings.max_sensors, self.settings.forget_sensors_after_secs
+            ),
+            "reuse your sensor's id rather than a new one per run or per reading; the operator \
+             can raise max_sensors in realtime's configuration",
+        )
     }
 
     /// The neighbourhood of sensor `s` at `location`, and whether it had to be searched (the

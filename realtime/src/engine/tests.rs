@@ -625,3 +625,54 @@ fn sensors_silent_for_long_are_forgotten_with_their_rolling_statistics() {
     e.emit(now, &mut out);
     assert_eq!(e.counters().sensors, 3);
 }
+
+#[test]
+fn past_max_sensors_a_new_sensor_is_refused_with_a_report_until_one_is_forgotten() {
+    let settings = Settings {
+        max_sensors: 2,
+        forget_sensors_after_secs: 3600,
+        ..Settings::default()
+    };
+    let mut e = Engine::new(squares(), settings, Vec::new(), Topics::default());
+    let mut out = Vec::new();
+    assert_eq!(
+        e.fold(&reading("a", 10, 1, 0.5, 12.0), at(10), &mut out),
+        Outcome::Folded
+    );
+    assert_eq!(
+        e.fold(&reading("b", 10, 1, 1.5, 12.0), at(10), &mut out),
+        Outcome::Folded
+    );
+    // Before: a third sensor was always taken, and realtime grew without bound.
+    let third = e.fold(&reading("c", 10, 1, 0.5, 12.0), at(10), &mut out);
+    assert_eq!(third, Outcome::TooManySensors);
+    assert_eq!(e.counters().rejected(Rule::TooManySensors), 1);
+    let reports = errors(&out);
+    assert_eq!(
+        reports.len(),
+        1,
+        "{:?}",
+        reports.iter().map(|r| &r.1.errors).collect::<Vec<_>>()
+    );
+    assert_eq!(reports[0].0, "garonne/v1/errors/c");
+    let problem = &reports[0].1.errors[0];
+    assert_eq!(problem.rule, Rule::TooManySensors);
+    assert!(problem.message.contains("(2)"), "{}", problem.message);
+    // The known ones still fold; once "a" is forgotten, "c" takes its place.
+    assert_eq!(
+        e.fold(&reading("b", 70, 2, 1.5, 12.0), at(70), &mut out),
+        Outcome::Folded
+    );
+    for minute in 2..=70 {
+        let now = at(minute * 60);
+        e.fold(
+            &reading("b", minute * 60, minute as u64 + 1, 1.5, 12.0),
+            now,
+            &mut out,
+        );
+        e.tick(now, &mut out);
+    }
+    assert_eq!(e.counters().sensors_forgotten, 1);
+    let later = e.fold(&reading("c", 70 * 60, 2, 0.5, 12.0), at(70 * 60), &mut out);
+    assert_eq!(later, Outcome::Folded);
+}
