@@ -24,6 +24,10 @@ mod up_cmd;
 #[derive(Parser)]
 #[command(name = "garonne", version, about)]
 struct Cli {
+    /// A folder of profiles (`*.toml`) to load beside the built-in ones, for every command;
+    /// default: `profiles/` in the data folder, if it exists.
+    #[arg(long, global = true, env = "GARONNE_PROFILES_DIR", value_name = "DIR")]
+    profiles: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +84,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Err(e) = profile::load_folder(cli.profiles.as_deref()) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Up(args) => exit(runtime().and_then(|rt| rt.block_on(up_cmd::run(args)))),
         Command::Payload { action } => payload_cmd::run(action),

@@ -9,10 +9,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
 use clap::Subcommand;
+use garonne_payload::Quantity;
 use garonne_payload::profile::{
-    Catalogue, Clash, MAX_NAME_BYTES, Problem, Profile, ProfileProblems, is_valid_profile_name,
+    Clash, MAX_NAME_BYTES, Problem, Profile, ProfileProblems, is_valid_profile_name,
 };
+use garonne_service::data_dir::DataDir;
 
 /// What `garonne profile` does.
 #[derive(Subcommand)]
@@ -103,10 +106,51 @@ fn check(file: &Path) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Loads every profile (`*.toml`, in name order) of `folder` into the process's catalogue, or
+/// of `profiles/` in the default data folder when `folder` is `None` and that exists. A profile
+/// that does not check, or clashes, stops the command: every problem is in the error.
+pub fn load_folder(folder: Option<&Path>) -> anyhow::Result<usize> {
+    let (folder, given) = match folder {
+        Some(f) => (f.to_path_buf(), true),
+        None => (DataDir::default().profiles(), false),
+    };
+    if !given && !folder.is_dir() {
+        return Ok(0);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .with_context(|| {
+            format!(
+                "cannot read the profiles folder {} (--profiles, GARONNE_PROFILES_DIR)",
+                folder.display()
+            )
+        })?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the profile {}", file.display()))?;
+        let shown = file.display().to_string();
+        let profile = Profile::parse(&text).map_err(|ProfileProblems { problems }| {
+            let blocks: String = problems.iter().map(|p| block(&shown, p)).collect();
+            anyhow::anyhow!(
+                "the profile {shown} does not check (garonne profile check {shown}):\n{blocks}"
+            )
+        })?;
+        if let Err(clash) = Quantity::register(profile.clone()) {
+            let blocks: String = clash_report(&shown, &text, &profile).concat();
+            bail!("the profile {shown} cannot be loaded: {clash}\n{blocks}");
+        }
+    }
+    Ok(files.len())
+}
+
 /// The clash of a valid profile with the built-in catalogue, as a problem block, if any.
 fn clash_report(shown: &str, text: &str, profile: &Profile) -> Vec<String> {
-    // An unchanged built-in profile is already there, unchanged: it checks.
-    let Err(clash) = Catalogue::builtin().check(profile) else {
+    // An unchanged built-in profile is already there, unchanged: it checks. The catalogue is
+    // the process's: the built-in profiles and those of the profiles folder.
+    let Err(clash) = Quantity::with_catalogue(|c| c.check(profile)) else {
         return Vec::new();
     };
     let (line, column) = match &clash {

@@ -317,3 +317,50 @@ fn profile_check_reports_each_problem_with_line_column_and_hints() {
         2
     );
 }
+
+/// A course's own profile in a `--profiles` folder: its quantity validates; without the folder
+/// it is unknown; a folder holding a profile that does not check stops the command with the
+/// problem at its line and column.
+#[test]
+fn a_profile_in_the_profiles_folder_makes_its_quantities_valid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir(&profiles).expect("folder");
+    let profile = "name = \"cour-ecole\"\nversion = 1\n\
+                   title = { en = \"Schoolyard\", fr = \"Cour d'école\" }\n\n\
+                   [[quantity]]\nname = \"schoolyardNoise\"\nunit = \"dBA\"\n\
+                   label = { en = \"Noise\", fr = \"Bruit\" }\nmin = 20\nmax = 140\n";
+    std::fs::write(profiles.join("cour-ecole.toml"), profile).expect("profile");
+    let reading = r#"{"v":1,"sensor_id":"cour-1","kind":"sonometre","source":"device","time":"2025-11-24T10:15:00Z","seq":1,"location":{"lon":1.4442,"lat":43.6047},"quantities":{"schoolyardNoise":61.5}}"#;
+    std::fs::write(dir.path().join("reading.json"), reading).expect("reading");
+    let with = [
+        "--profiles",
+        "profiles",
+        "payload",
+        "validate",
+        "reading.json",
+    ];
+    let (code, out) = run_garonne(dir.path(), &with);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run_garonne(dir.path(), &["payload", "validate", "reading.json"]);
+    assert_eq!(code, 1, "without the folder: {out}");
+    assert!(out.contains("unknown-quantity"), "{out}");
+
+    std::fs::write(
+        profiles.join("zz-broken.toml"),
+        "name = \"zz-broken\"\nversion = 0\n",
+    )
+    .expect("broken profile");
+    let out = Command::new(env!("CARGO_BIN_EXE_garonne"))
+        .args(with)
+        .current_dir(dir.path())
+        .output()
+        .expect("garonne runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the profile profiles/zz-broken.toml does not check")
+            && stderr.contains("profiles/zz-broken.toml:2:"),
+        "{stderr}"
+    );
+}

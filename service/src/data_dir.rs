@@ -29,6 +29,8 @@ impl DataDir {
     pub const SPOOL: &'static str = "historian-spool";
     /// The embedded history store.
     pub const HISTORY: &'static str = "history.sqlite";
+    /// The course's own profiles (`*.toml`), loaded at start beside the built-in ones.
+    pub const PROFILES: &'static str = "profiles";
 
     /// The folder at `path`.
     pub fn new(path: impl Into<PathBuf>) -> DataDir {
@@ -63,6 +65,11 @@ impl DataDir {
     /// The embedded history store ([`DataDir::HISTORY`]).
     pub fn history(&self) -> PathBuf {
         self.path.join(Self::HISTORY)
+    }
+
+    /// The profiles folder ([`DataDir::PROFILES`]).
+    pub fn profiles(&self) -> PathBuf {
+        self.path.join(Self::PROFILES)
     }
 }
 
