@@ -364,3 +364,174 @@ fn a_profile_in_the_profiles_folder_makes_its_quantities_valid() {
         "{stderr}"
     );
 }
+
+/// The profile guide in one language: its path and the words its tables use.
+struct ProfileGuide {
+    path: &'static str,
+    /// The heading of the unit table's section.
+    units_heading: &'static str,
+    /// `yes` / `no` in the `required` column.
+    yes_no: [&'static str; 2],
+    /// Between min and max in a range (`to`).
+    to: &'static str,
+    /// After an excluded minimum.
+    excluded: &'static str,
+    /// After the range of a whole-number quantity.
+    whole: &'static str,
+    /// The decimal separator.
+    decimal: &'static str,
+    /// What a unit's origin is called: SenML, SenML secondary, other.
+    origins: [&'static str; 3],
+    /// A unit's name in this language.
+    unit_name: fn(&garonne_payload::profile::Unit) -> &'static str,
+}
+
+const PROFILE_GUIDES: [ProfileGuide; 2] = [
+    ProfileGuide {
+        path: "docs/profiles.md",
+        units_heading: "## Units",
+        yes_no: ["yes", "no"],
+        to: "to",
+        excluded: " (excluded)",
+        whole: ", whole numbers",
+        decimal: ".",
+        origins: ["SenML", "SenML secondary", "other"],
+        unit_name: |u| u.name_en,
+    },
+    ProfileGuide {
+        path: "docs/fr/profils.md",
+        units_heading: "## Les unités",
+        yes_no: ["oui", "non"],
+        to: "à",
+        excluded: " (exclu)",
+        whole: ", entiers",
+        decimal: ",",
+        origins: ["SenML", "SenML secondaire", "autre"],
+        unit_name: |u| u.name_fr,
+    },
+];
+
+impl ProfileGuide {
+    fn number(&self, x: f64) -> String {
+        x.to_string().replace('.', self.decimal)
+    }
+
+    /// A built-in profile's table row: quantity, unit symbol, unit shown, range, required,
+    /// time, space.
+    fn quantity_row(&self, q: &garonne_payload::profile::ProfileQuantity) -> String {
+        let d = &q.def;
+        let shown = if d.unit.display.is_empty() {
+            "—"
+        } else {
+            d.unit.display
+        };
+        let excluded = if d.min_exclusive { self.excluded } else { "" };
+        let whole = if d.integer { self.whole } else { "" };
+        format!(
+            "| `{}` | `{}` | {shown} | {}{excluded} {} {}{whole} | {} | `{}` | `{}` |",
+            d.name,
+            d.unit.symbol,
+            self.number(d.min),
+            self.to,
+            self.number(d.max),
+            self.yes_no[usize::from(!q.required)],
+            d.time.as_str(),
+            d.space.as_str()
+        )
+    }
+
+    /// The unit table's row: symbol, shown as, name, origin, the SenML units a device may send.
+    fn unit_row(&self, u: &garonne_payload::profile::Unit) -> String {
+        use garonne_payload::profile::UnitOrigin;
+        let shown = if u.display.is_empty() {
+            "—"
+        } else {
+            u.display
+        };
+        let origin = match u.origin {
+            UnitOrigin::Senml => self.origins[0],
+            UnitOrigin::SenmlSecondary => self.origins[1],
+            UnitOrigin::Other => self.origins[2],
+        };
+        let senml: Vec<String> = u.senml.iter().map(|s| format!("`{}`", s.symbol)).collect();
+        let senml = if senml.is_empty() {
+            "—".to_owned()
+        } else {
+            senml.join(", ")
+        };
+        format!(
+            "| `{}` | {shown} | {} | {origin} | {senml} |",
+            u.symbol,
+            (self.unit_name)(u)
+        )
+    }
+}
+
+/// The text from the line `heading` to the next heading.
+fn section<'a>(doc: &'a str, heading: &str) -> Option<&'a str> {
+    let start = doc.find(&format!("\n{heading}\n"))? + 1;
+    let body = &doc[start + heading.len()..];
+    Some(&body[..body.find("\n#").unwrap_or(body.len())])
+}
+
+/// Table rows of a section whose first cell is code.
+fn code_rows(section: &str) -> Vec<&str> {
+    section.lines().filter(|l| l.starts_with("| `")).collect()
+}
+
+/// Both profile guides show each built-in profile as a table that says what the code says,
+/// one row per quantity, every unit of the registry, and the limits.
+#[test]
+fn both_profile_guides_state_each_built_in_profile_and_unit_as_the_code_does() {
+    use garonne_payload::Quantity;
+    use garonne_payload::profile::{
+        BUILTIN_PROFILES, MAX_NAME_BYTES, MAX_PROFILE_BYTES, MAX_QUANTITIES, MAX_TEXT_BYTES,
+        units::UNITS,
+    };
+    for guide in &PROFILE_GUIDES {
+        let doc = std::fs::read_to_string(root().join(guide.path))
+            .unwrap_or_else(|e| panic!("{}: {e}", guide.path));
+        let mut wrong = Vec::new();
+        Quantity::with_catalogue(|catalogue| {
+            for (name, _) in BUILTIN_PROFILES {
+                let profile = &catalogue.profile(name).expect("built in").profile;
+                let heading = format!("### `{name}`");
+                let Some(table) = section(&doc, &heading) else {
+                    wrong.push(format!("no section {heading}"));
+                    continue;
+                };
+                let rows: Vec<String> = profile
+                    .quantities
+                    .iter()
+                    .map(|q| guide.quantity_row(q))
+                    .collect();
+                if code_rows(table) != rows {
+                    wrong.push(format!(
+                        "{heading} should have exactly:\n{}",
+                        rows.join("\n")
+                    ));
+                }
+            }
+        });
+        let units: Vec<String> = UNITS.iter().map(|u| guide.unit_row(u)).collect();
+        match section(&doc, guide.units_heading) {
+            Some(table) if code_rows(table) == units => {}
+            _ => wrong.push(format!(
+                "{} should have exactly:\n{}",
+                guide.units_heading,
+                units.join("\n")
+            )),
+        }
+        for limit in [
+            MAX_PROFILE_BYTES,
+            MAX_QUANTITIES,
+            MAX_NAME_BYTES,
+            MAX_TEXT_BYTES,
+        ] {
+            if !doc.contains(&format!("| {limit} |")) {
+                wrong.push(format!("no limit row with | {limit} |"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}:\n{}", guide.path, wrong.join("\n\n"));
+    }
+}

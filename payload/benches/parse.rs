@@ -116,6 +116,30 @@ fn bench(c: &mut Criterion) {
         |bytes| parse_senml(bytes, now, &limits).expect("valid"),
     );
 
+    // Issue 14: an air-quality reading (quantities found through the catalogue's hash map, not
+    // weather's match) and a reading of 50 quantities of a course's own profile.
+    let air = String::from_utf8(pi.clone()).expect("utf-8").replace(
+        r#""temperature":19.8,"relativeHumidity":0.46,"atmosphericPressure":1012.3"#,
+        r#""pm25":12.1,"pm10":20.4,"no2":31.0"#,
+    );
+    against_baseline(
+        c,
+        "air-quality-reading",
+        air.as_bytes(),
+        1,
+        "garonne: parse_reading",
+        |bytes| parse_reading(bytes, now, &limits).expect("valid"),
+    );
+    let wide = wide_reading(50, &pi);
+    against_baseline(
+        c,
+        "reading-50-quantities",
+        &wide,
+        1,
+        "garonne: parse_reading",
+        |bytes| parse_reading(bytes, now, &limits).expect("valid"),
+    );
+
     // An invalid reading: the explaining path (every error, with pointers and hints).
     let invalid = String::from_utf8(reading.clone())
         .expect("utf-8")
@@ -126,6 +150,27 @@ fn bench(c: &mut Criterion) {
         b.iter(|| parse_reading(black_box(invalid.as_bytes()), now, &limits).expect_err("invalid"))
     });
     g.finish();
+}
+
+/// `base` (a reading's JSON) with `n` quantities of a bench profile registered for it.
+fn wide_reading(n: usize, base: &[u8]) -> Vec<u8> {
+    let mut profile = String::from(
+        "name = \"bench-wide\"\nversion = 1\ntitle = { en = \"Bench\", fr = \"Banc\" }\n",
+    );
+    let mut values = Vec::new();
+    for i in 0..n {
+        profile.push_str(&format!(
+            "[[quantity]]\nname = \"channel{i}\"\nunit = \"V\"\n\
+             label = {{ en = \"Channel {i}\", fr = \"Voie {i}\" }}\nmin = -1000\nmax = 1000\n"
+        ));
+        values.push(format!("\"channel{i}\":{}.25", i as i32 - 25));
+    }
+    let parsed = garonne_payload::profile::Profile::parse(&profile).expect("bench profile");
+    Quantity::register(parsed).expect("registered");
+    let base = String::from_utf8(base.to_vec()).expect("utf-8");
+    let start = base.find(r#""quantities":{"#).expect("quantities") + r#""quantities":{"#.len();
+    let end = start + base[start..].find('}').expect("end");
+    format!("{}{}{}", &base[..start], values.join(","), &base[end..]).into_bytes()
 }
 
 criterion_group!(benches, bench);

@@ -287,7 +287,26 @@ impl std::io::Write for Logs {
     }
 }
 
-// One thread: the connection's task logs to the subscriber this test sets for its thread.
+/// The log lines of this test binary: a global subscriber, installed once.
+///
+/// Design: global, not a thread's default (`set_default`): tracing caches per call site whether
+/// anyone listens, and with other tests logging from other threads at the same time a
+/// thread-local subscriber missed lines now and then. Each test keeps its own lines by
+/// filtering on its broker's address.
+fn logs() -> &'static Logs {
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        logs
+    })
+}
+
 #[tokio::test]
 async fn a_failed_handshake_is_logged_once_as_a_tls_failure_with_the_fix() {
     let ca = TestCa::generate().expect("a test CA");
@@ -295,16 +314,15 @@ async fn a_failed_handshake_is_logged_once_as_a_tls_failure_with_the_fix() {
     let Some(broker) = Mosquitto::start_tls_or_skip(&ca, "") else {
         return;
     };
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    retried_tls_failures(&mqtts(&broker, &other.ca_file()), "host-tls-logged").await;
-    let text = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    let logs = logs();
+    let url = mqtts(&broker, &other.ca_file());
+    retried_tls_failures(&url, "host-tls-logged").await;
+    let address = url.to_string();
+    let text: String = String::from_utf8_lossy(&logs.0.lock().expect("lock"))
+        .lines()
+        .filter(|line| line.contains(&address))
+        .map(|line| format!("{line}\n"))
+        .collect();
     assert_eq!(
         text.matches("TLS handshake with the MQTT broker failed, retrying")
             .count(),
