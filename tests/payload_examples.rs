@@ -389,7 +389,7 @@ struct ProfileGuide {
 const PROFILE_GUIDES: [ProfileGuide; 2] = [
     ProfileGuide {
         path: "docs/profiles.md",
-        units_heading: "## Units",
+        units_heading: "## 6. Units",
         yes_no: ["yes", "no"],
         to: "to",
         excluded: " (excluded)",
@@ -400,7 +400,7 @@ const PROFILE_GUIDES: [ProfileGuide; 2] = [
     },
     ProfileGuide {
         path: "docs/fr/profils.md",
-        units_heading: "## Les unités",
+        units_heading: "## 6. Les unités",
         yes_no: ["oui", "non"],
         to: "à",
         excluded: " (exclu)",
