@@ -535,3 +535,45 @@ fn both_profile_guides_state_each_built_in_profile_and_unit_as_the_code_does() {
         assert!(wrong.is_empty(), "{}:\n{}", guide.path, wrong.join("\n\n"));
     }
 }
+
+/// The fenced block after `marker`, without the list indentation it is written with.
+fn unindented_block(doc: &str, marker: &str) -> String {
+    let block = block_after(doc, marker).unwrap_or_else(|| panic!("no block after {marker}"));
+    let lines: Vec<&str> = block.lines().map(|l| l.trim_start_matches("   ")).collect();
+    lines.join("\n").trim_end().to_owned()
+}
+
+/// Both profile guides show the same complete example, and it checks; their first draft gets
+/// exactly the report they show from the real `garonne profile check`.
+#[test]
+fn both_profile_guides_show_an_example_that_checks_and_a_draft_as_it_is_reported() {
+    use garonne_payload::Quantity;
+    use garonne_payload::profile::Profile;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut examples = Vec::new();
+    for guide in &PROFILE_GUIDES {
+        let doc = std::fs::read_to_string(root().join(guide.path)).expect("doc readable");
+        let example = unindented_block(&doc, "<!-- profile example -->");
+        let profile = Profile::parse(&example)
+            .unwrap_or_else(|e| panic!("{}: the example does not check: {e}", guide.path));
+        let joins = Quantity::with_catalogue(|c| c.check(&profile));
+        assert_eq!(joins, Ok(true), "{}: the example clashes", guide.path);
+        examples.push(example);
+
+        let draft = unindented_block(&doc, "<!-- draft profile -->");
+        std::fs::write(dir.path().join("brouillon.toml"), format!("{draft}\n")).expect("write");
+        let (code, out) = run_garonne(dir.path(), &["profile", "check", "brouillon.toml"]);
+        assert_eq!(code, 1, "{out}");
+        let shown = unindented_block(&doc, "<!-- draft check -->");
+        assert_eq!(
+            shown,
+            format!("$ garonne profile check brouillon.toml\n{}", out.trim_end()),
+            "{}: the draft's report differs",
+            guide.path
+        );
+    }
+    assert_eq!(
+        examples[0], examples[1],
+        "the two guides show other examples"
+    );
+}
