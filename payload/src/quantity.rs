@@ -256,17 +256,16 @@ struct Registry {
 fn registry() -> &'static Registry {
     static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         let registry = Registry {
-            catalogue: Mutex::new(Catalogue::new()),
+            catalogue: Mutex::new(Catalogue::builtin()),
             defs: [const { OnceLock::new() }; CHUNK],
             by_name: RwLock::new(HashMap::new()),
         };
-        let builtin = Catalogue::builtin();
-        for profile in builtin.profiles() {
-            // The payload's tests add every built-in profile: this cannot fail.
-            if let Err(e) = registry.register(profile.profile.clone()) {
-                panic!("built-in profile {}: {e}", profile.profile.name);
-            }
-        }
+        registry.index_new(
+            &registry
+                .catalogue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         registry
     });
     &REGISTRY
@@ -304,8 +303,13 @@ impl Registry {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let added = catalogue.add(profile)?;
-        let known = self.count();
-        for index in known..catalogue.len() {
+        self.index_new(&catalogue);
+        Ok(added)
+    }
+
+    /// Indexes the quantities `catalogue` has beyond those already indexed, by id and by name.
+    fn index_new(&self, catalogue: &Catalogue) {
+        for index in self.count()..catalogue.len() {
             // Design: a definition never changes and ids are never reused (module doc), so
             // each is leaked once, for the life of the process.
             let def: &'static QuantityDef =
@@ -318,7 +322,6 @@ impl Registry {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(&def.name, Quantity(index as u16));
         }
-        Ok(added)
     }
 }
 
