@@ -40,7 +40,7 @@ use crate::spool::{
     SpoolStats, SpoolWriter,
 };
 use garonne_store::lineproto;
-use garonne_store::point::{Field, Point};
+use garonne_store::point::Point;
 use garonne_store::store::{Store, StoreError};
 
 /// Most messages in one spool group.
@@ -392,7 +392,10 @@ async fn drain<S: Store + 'static>(drain: Drain, mut reader: SpoolReader, store:
                     drain.metrics.skip(skip);
                 }
             }
-            bytes += points[first_new..].iter().map(line_bytes).sum::<usize>();
+            bytes += points[first_new..]
+                .iter()
+                .map(lineproto::max_len)
+                .sum::<usize>();
             if points.len() >= drain.batch_points
                 || bytes >= drain.batch_bytes
                 || drain.stop.is_cancelled()
@@ -583,7 +586,7 @@ fn pieces(points: &[Point], max_bytes: usize) -> Vec<&[Point]> {
     let mut pieces = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, point) in points.iter().enumerate() {
-        let size = line_bytes(point);
+        let size = lineproto::max_len(point);
         if i > start && bytes + size > max_bytes {
             pieces.push(&points[start..i]);
             (start, bytes) = (i, 0);
@@ -592,43 +595,6 @@ fn pieces(points: &[Point], max_bytes: usize) -> Vec<&[Point]> {
     }
     pieces.push(&points[start..]);
     pieces
-}
-
-/// An upper bound of the size of `point` in line protocol ([`lineproto::encode`]), without
-/// encoding it: escapes are counted, a number at its longest.
-fn line_bytes(point: &Point) -> usize {
-    fn escaped(text: &str) -> usize {
-        text.len() + text.bytes().filter(|b| b",= \\\"\n\r".contains(b)).count()
-    }
-    // Display writes floats positionally: 1e-300 takes 300 digits.
-    fn float(f: f64) -> usize {
-        if f == 0.0 || (1e-5..1e16).contains(&f.abs()) {
-            25
-        } else {
-            f.to_string().len()
-        }
-    }
-    let tags: usize = point
-        .tags
-        .iter()
-        .map(|(k, v)| 2 + escaped(k) + escaped(v))
-        .sum();
-    let fields: usize = point
-        .fields
-        .iter()
-        .map(|(k, v)| {
-            2 + escaped(k)
-                + match v {
-                    // i64::MIN with its `i` is 21 characters.
-                    Field::Float(f) => float(*f),
-                    Field::Int(_) => 21,
-                    Field::Bool(_) => 5,
-                    Field::Str(s) => 2 + escaped(s),
-                }
-        })
-        .sum();
-    // The measurement, then " time\n" with a 20-character time at most.
-    escaped(point.measurement) + tags + fields + 22
 }
 
 /// What the drain does after a failed store write.
@@ -694,6 +660,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use garonne_store::point::Field;
 
     /// A store that is down for its first `down_for` writes, then refuses any batch holding a
     /// point whose time is in `bad`, and otherwise keeps the times it was given.
@@ -859,27 +826,10 @@ mod tests {
     }
 
     #[test]
-    fn line_bytes_is_never_below_the_encoded_size() {
-        let odd = Point {
-            measurement: "status",
-            tags: vec![("sensor", "a b,c=d\\".to_owned())],
-            fields: vec![
-                ("x y", Field::Float(-1.234_567_890_123_456_7e-300)),
-                ("n", Field::Int(i64::MIN)),
-                ("ok", Field::Bool(false)),
-                ("s", Field::Str("\"\\,= ".repeat(10))),
-            ],
-            time_ns: i64::MIN,
-        };
-        for p in [point(0), point(i64::MAX), odd] {
-            let mut line = String::new();
-            assert!(lineproto::encode(&p, &mut line));
-            assert!(line_bytes(&p) >= line.len(), "{line}");
-            assert!(line_bytes(&p) <= 2 * line.len() + 64, "{line}");
-        }
+    fn a_batch_is_cut_into_pieces_under_the_byte_bound() {
         // A point larger than the bound goes alone; the others are grouped under it.
         let points: Vec<Point> = (0..10).map(point).collect();
-        let one = line_bytes(&points[0]);
+        let one = lineproto::max_len(&points[0]);
         let cut = pieces(&points, 3 * one);
         assert_eq!(
             cut.iter().map(|p| p.len()).collect::<Vec<_>>(),

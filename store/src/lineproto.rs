@@ -96,6 +96,44 @@ pub fn encode_all(points: &[Point]) -> String {
     out
 }
 
+/// An upper bound of the size of `point`'s line ([`encode`]), without encoding it: every
+/// character that may be escaped is counted twice, a number at its longest. The historian
+/// cuts its store requests by it.
+pub fn max_len(point: &Point) -> usize {
+    fn escaped(text: &str) -> usize {
+        text.len() + text.bytes().filter(|b| b",= \\\"\n\r".contains(b)).count()
+    }
+    // Display writes floats positionally: 1e-300 takes 300 digits.
+    fn float(f: f64) -> usize {
+        if f == 0.0 || (1e-5..1e16).contains(&f.abs()) {
+            25
+        } else {
+            f.to_string().len()
+        }
+    }
+    let tags: usize = point
+        .tags
+        .iter()
+        .map(|(k, v)| 2 + escaped(k) + escaped(v))
+        .sum();
+    let fields: usize = point
+        .fields
+        .iter()
+        .map(|(k, v)| {
+            2 + escaped(k)
+                + match v {
+                    // i64::MIN with its `i` is 21 characters.
+                    Field::Float(f) => float(*f),
+                    Field::Int(_) => 21,
+                    Field::Bool(_) => 5,
+                    Field::Str(s) => 2 + escaped(s),
+                }
+        })
+        .sum();
+    // The measurement, then " time\n" with a 20-character time at most.
+    escaped(point.measurement) + tags + fields + 22
+}
+
 /// Characters a measurement escapes.
 const MEASUREMENT_SPECIALS: &[char] = &[',', ' '];
 
@@ -159,6 +197,37 @@ fn push_value(out: &mut String, value: &Field) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_len_is_never_below_the_encoded_size() {
+        let odd = point(
+            "status",
+            &[("sensor", "a b,c=d\\")],
+            vec![
+                ("x y", Field::Float(-1.234_567_890_123_456_7e-300)),
+                ("n", Field::Int(i64::MIN)),
+                ("ok", Field::Bool(false)),
+                ("s", Field::Str("\"\\,= ".repeat(10))),
+            ],
+        );
+        let plain = point(
+            "reading",
+            &[("sensor", "s-1")],
+            vec![("t", Field::Float(20.5))],
+        );
+        for p in [plain, odd] {
+            for time_ns in [0, i64::MIN, i64::MAX] {
+                let p = Point {
+                    time_ns,
+                    ..p.clone()
+                };
+                let mut line = String::new();
+                assert!(encode(&p, &mut line));
+                assert!(max_len(&p) >= line.len(), "{line}");
+                assert!(max_len(&p) <= 2 * line.len() + 64, "{line}");
+            }
+        }
+    }
 
     fn point(
         measurement: &'static str,
