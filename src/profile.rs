@@ -34,6 +34,9 @@ pub enum ProfileCommand {
         /// The profile file (TOML).
         file: PathBuf,
     },
+    /// Publish an approved profile, retained, on `garonne/v1/profiles/{name}`: every running
+    /// service loads it live, without a restart.
+    Publish(crate::profile_publish::PublishArgs),
 }
 
 /// Runs a `garonne profile` command.
@@ -41,6 +44,7 @@ pub fn run(command: ProfileCommand) -> ExitCode {
     match command {
         ProfileCommand::New { name, output } => new(&name, output),
         ProfileCommand::Check { file } => check(&file),
+        ProfileCommand::Publish(args) => crate::profile_publish::run(args),
     }
 }
 
