@@ -10,7 +10,10 @@ const NO_GRAFANA = process.env.GARONNE_TEST_NO_GRAFANA === '1';
 
 const session = useTargetAndBrowser();
 
-/** A point of the page inside neighbourhood `id`'s polygon, on top (what a user can click). */
+/**
+ * A point inside neighbourhood `id`'s polygon where it is on top (what a user can click), relative
+ * to the polygon's bounding box, so that the click still lands on it if the map has moved since.
+ */
 async function pointInside(page, id) {
   return page.evaluate((nb) => {
     const path = document.querySelector(`path.g-nb[data-id="${nb}"]`);
@@ -19,9 +22,9 @@ async function pointInside(page, id) {
       // A spiral from the box's centre outwards: the first point where the polygon is on top.
       const angle = k * 2.4;
       const r = Math.sqrt(k / 400) / 2;
-      const x = box.left + box.width * (0.5 + r * Math.cos(angle));
-      const y = box.top + box.height * (0.5 + r * Math.sin(angle));
-      if (document.elementFromPoint(x, y) === path) return { x, y };
+      const x = box.width * (0.5 + r * Math.cos(angle));
+      const y = box.height * (0.5 + r * Math.sin(angle));
+      if (document.elementFromPoint(box.left + x, box.top + y) === path) return { x, y };
     }
     return null;
   }, id);
@@ -29,13 +32,32 @@ async function pointInside(page, id) {
 
 const fill = (page, id) => page.locator(`path.g-nb[data-id="${id}"]`).getAttribute('fill');
 
-/** Clicks inside neighbourhood `id`'s polygon and waits for its panel's history chart. */
+/** Whether /api/history holds a value for neighbourhood `id` over the panel's default range. */
+async function hasHistory(id) {
+  const config = await (await fetch(`${session.target.url}/api/config`)).json();
+  const quantity = config.default_quantity ?? 'temperature';
+  const to = new Date();
+  const from = new Date(to.getTime() - 24 * 3600_000);
+  const query = new URLSearchParams({ neighbourhood: id, quantity, from: from.toISOString(), to: to.toISOString(), every: '300' });
+  const answer = await (await fetch(`${session.target.url}/api/history?${query}`)).json();
+  return (answer.buckets ?? []).some((b) => Number.isFinite(b.mean));
+}
+
+/**
+ * Clicks inside neighbourhood `id`'s polygon and waits for its panel's history chart. The chart
+ * needs history: just after the stack starts the store may hold none yet for `id`, so wait for it.
+ */
 async function openNeighbourhood(page, id) {
+  await eventually(() => hasHistory(id), { timeoutMs: 60_000, what: `history for neighbourhood ${id} in /api/history` });
   const point = await pointInside(page, id);
   assert.ok(point, `a visible point inside neighbourhood ${id}`);
-  await page.mouse.click(point.x, point.y);
-  const name = await page.locator('.g-panel h2').textContent();
-  assert.ok(name.length > 0, 'the panel names the neighbourhood');
+  // Through the locator, Playwright waits for the polygon to stop moving (the map may still be
+  // fitting its bounds) and checks that the point hits it, not the neighbour drawn over it.
+  await page.locator(`path.g-nb[data-id="${id}"]`).click({ position: point });
+  const neighbourhoods = await (await fetch(`${session.target.url}/api/neighbourhoods`)).json();
+  const feature = neighbourhoods.features.find((f) => String(f.id) === id);
+  assert.ok(feature, `neighbourhood ${id} in /api/neighbourhoods`);
+  assert.equal(await page.locator('.g-panel h2').textContent(), feature.properties.name, 'the panel names the clicked neighbourhood');
   await page.locator('.g-panel .g-chart canvas').waitFor({ timeout: 10_000 });
 }
 
