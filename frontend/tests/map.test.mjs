@@ -73,13 +73,14 @@ async function openSensor(page) {
       const box = marker.getBoundingClientRect();
       const x = box.left + box.width / 2;
       const y = box.top + box.height / 2;
-      if (marker.contains(document.elementFromPoint(x, y))) return { id: marker.dataset.id, x, y };
+      if (marker.contains(document.elementFromPoint(x, y))) return marker.dataset.id;
     }
     return null;
   }, [...withReading]);
   assert.ok(hit, 'a sensor marker on top, to click');
-  await page.mouse.click(hit.x, hit.y);
-  assert.equal(await page.locator('.g-panel h2').textContent(), hit.id);
+  // Through the locator: Playwright waits for the marker to stop moving and checks the hit.
+  await page.locator(`.leaflet-marker-icon[data-id="${hit}"]`).click();
+  assert.equal(await page.locator('.g-panel h2').textContent(), hit);
   await page.locator('.g-panel .g-stats').waitFor();
   await page.locator('.g-panel .g-sparkline:not([aria-busy])').waitFor({ timeout: 10_000 });
 }
