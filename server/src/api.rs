@@ -5,16 +5,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes};
+use axum::extract::Path;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use garonne_payload::profile::{BUILTIN_PROFILES, CataloguedProfile, Profile, Text};
 use garonne_payload::{Limits, Payload, Quantity, Timestamp, parse_payload};
+use serde_json::{Value, json};
 
 use crate::app::{App, Rendered, VALIDATE_BODY_LIMIT};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::history;
+use crate::live::Live;
 
 /// The OpenAPI 3.1 document of every route.
 ///
@@ -27,22 +31,136 @@ use crate::history;
 /// describes answers.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// The `/api/config` object.
-pub fn ui_config(config: &Config) -> serde_json::Value {
-    // The map's menu: the weather quantities, labels from the built-in profile.
-    let quantities: Vec<serde_json::Value> = Quantity::WEATHER
+/// The `/api/config` object, made at request time: the catalogue grows while the server runs
+/// (profiles published live), and so does the set of quantities with live data in `live`.
+///
+/// `quantities` stays the weather profile's ten, as in Garonne 1.0; `catalogue` has every
+/// quantity (what the map's menu, legend and panels label and scale by), `profiles` the titles
+/// the menu groups them under, and `live_quantities` the ones with live data now.
+pub fn ui_config(config: &Config, live: &Live) -> Value {
+    let quantities: Vec<Value> = Quantity::WEATHER
         .into_iter()
-        .map(|q| {
-            let label = &q.def().label;
-            serde_json::json!({ "name": q.name(), "unit": q.unit(), "label": { "fr": label.fr, "en": label.en } })
-        })
+        .map(|q| json!({ "name": q.name(), "unit": q.unit(), "label": text(&q.def().label) }))
         .collect();
-    serde_json::json!({
+    let (catalogue, profiles) = Quantity::with_catalogue(|c| {
+        let catalogue: Vec<Value> = c
+            .quantities()
+            .map(|(id, def)| {
+                json!({
+                    "name": def.name,
+                    "unit": def.unit.display,
+                    "label": text(&def.label),
+                    "min": def.min,
+                    "max": def.max,
+                    "integer": def.integer,
+                    "profile": c.defined_by(id),
+                })
+            })
+            .collect();
+        let profiles: Vec<Value> = c
+            .profiles()
+            .map(|p| json!({ "name": p.profile.name, "title": text(&p.profile.title) }))
+            .collect();
+        (catalogue, profiles)
+    });
+    let with_data: Vec<&str> = live
+        .quantities_with_data()
+        .into_iter()
+        .map(Quantity::name)
+        .collect();
+    json!({
         "grafana_url": config.grafana_url,
         "tiles_url": config.tiles_url,
         "default_quantity": config.default_quantity.name(),
         "quantities": quantities,
+        "catalogue": catalogue,
+        "profiles": profiles,
+        "live_quantities": with_data,
     })
+}
+
+/// A text as `{"fr": ..., "en": ...}`.
+fn text(text: &Text) -> Value {
+    json!({ "fr": text.fr, "en": text.en })
+}
+
+/// The built-in profiles as shipped, to tell a catalogued profile that is one of them.
+static BUILTIN: std::sync::LazyLock<Vec<Profile>> = std::sync::LazyLock::new(|| {
+    BUILTIN_PROFILES
+        .iter()
+        .filter_map(|(_, text)| Profile::parse(text).ok())
+        .collect()
+});
+
+/// A profile of the catalogue as `/api/profiles` lists it.
+pub fn profile_json(entry: &CataloguedProfile) -> Value {
+    let profile = &entry.profile;
+    let quantities: Vec<Value> = profile
+        .quantities
+        .iter()
+        .map(|q| {
+            let d = &q.def;
+            json!({
+                "name": d.name,
+                "unit": d.unit.symbol,
+                "unit_display": d.unit.display,
+                "unit_name": { "fr": d.unit.name_fr, "en": d.unit.name_en },
+                "label": text(&d.label),
+                "description": d.description.as_ref().map(text),
+                "min": d.min,
+                "min_exclusive": d.min_exclusive,
+                "max": d.max,
+                "integer": d.integer,
+                "required": q.required,
+                "time": d.time.as_str(),
+                "space": d.space.as_str(),
+                "fiware": d.fiware,
+            })
+        })
+        .collect();
+    let mut out = json!({
+        "name": profile.name,
+        "version": profile.version,
+        "title": text(&profile.title),
+        "description": profile.description.as_ref().map(text),
+        "quantities": quantities,
+    });
+    // Design: the catalogue does not record where a profile came from; one equal to a
+    // built-in profile as shipped is that built-in profile. Others (a --profiles folder, a
+    // live publication, a built-in one upgraded) say nothing rather than guess.
+    if BUILTIN.contains(profile) {
+        out["source"] = "built-in".into();
+    }
+    out
+}
+
+/// `GET /api/profiles`: every profile of the catalogue now, with its quantities.
+pub async fn profiles() -> Response {
+    let list: Vec<Value> = Quantity::with_catalogue(|c| c.profiles().map(profile_json).collect());
+    body(JSON, Value::from(list).to_string())
+}
+
+/// `GET /api/profiles/{name}`: one profile, or 404 naming the known ones.
+pub async fn profile(Path(name): Path<String>) -> Result<Response, ApiError> {
+    let found = Quantity::with_catalogue(|c| c.profile(&name).map(profile_json));
+    match found {
+        Some(profile) => Ok(body(JSON, profile.to_string())),
+        None => Err(ApiError::not_found(format!(
+            "no profile \"{name}\": {}",
+            known_profiles()
+        ))),
+    }
+}
+
+/// The hint for an unknown profile name: the catalogued ones, and how to add one.
+fn known_profiles() -> String {
+    let names: Vec<String> =
+        Quantity::with_catalogue(|c| c.profiles().map(|p| p.profile.name.clone()).collect());
+    format!(
+        "the profiles are {} (GET /api/profiles); a new one is added with `garonne profile \
+         publish FILE`",
+        names.join(", ")
+    )
 }
 
 /// A response of `body` as `content_type`.
@@ -55,7 +173,7 @@ const GEOJSON: &str = "application/geo+json";
 
 /// `GET /api/config`.
 pub async fn config(State(app): State<Arc<App>>) -> Response {
-    body(JSON, app.config_body())
+    body(JSON, app.ui().to_string())
 }
 
 /// `GET /api/neighbourhoods`: the polygons with their latest aggregates.
@@ -167,13 +285,16 @@ pub async fn history(
     }
 }
 
-/// `POST /api/validate`: checks a payload (a reading, or a SenML pack when it starts with `[`)
-/// and lists its problems with their place, rule and hint: up to [`Limits::max_violations`], then
-/// an entry and `more` that say how many more there were.
+/// `POST /api/validate[?profile=NAME]`: checks a payload (a reading, or a SenML pack when it
+/// starts with `[`), against any catalogued quantity or under the profile named, and lists its
+/// problems with their place, rule and hint: up to [`Limits::max_violations`], then an entry and
+/// `more` that say how many more there were.
 pub async fn validate(
     State(app): State<Arc<App>>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let profile = validate_profile(params)?;
     let bytes = bytes.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError {
@@ -192,29 +313,77 @@ pub async fn validate(
         }
     })?;
     app.metrics().validations.fetch_add(1, Ordering::Relaxed);
-    Ok(body(JSON, verdict(&bytes, now()).to_string()))
+    Ok(body(
+        JSON,
+        verdict(&bytes, now(), profile.as_deref()).to_string(),
+    ))
 }
 
-/// The answer of `POST /api/validate` for `bytes` checked at `now`.
-pub fn verdict(bytes: &[u8], now: Timestamp) -> serde_json::Value {
+/// The profile `POST /api/validate` is asked to check under: none, or a catalogued one.
+fn validate_profile(
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Option<String>, ApiError> {
+    let Query(params) = params.map_err(|e| {
+        ApiError::bad_request(format!(
+            "the query string cannot be read ({e}): give at most ?profile=NAME"
+        ))
+    })?;
+    let mut profile = None;
+    for (name, value) in params {
+        match name.as_str() {
+            "profile" if value.is_empty() => {}
+            "profile" => profile = Some(value),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter \"{name}\": the only one is profile (a profile name, or \
+                     none for any catalogued quantity)"
+                )));
+            }
+        }
+    }
+    match profile {
+        Some(name) if Quantity::with_catalogue(|c| c.profile(&name).is_none()) => Err(
+            ApiError::bad_request(format!("no profile \"{name}\": {}", known_profiles())),
+        ),
+        profile => Ok(profile),
+    }
+}
+
+/// The answer of `POST /api/validate` for `bytes` checked at `now`, under `profile` if named
+/// (a catalogued profile), else against any catalogued quantity.
+pub fn verdict(bytes: &[u8], now: Timestamp, profile: Option<&str>) -> Value {
     let senml = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let kind = if senml { "senml" } else { "reading" };
-    match parse_payload(bytes, now, &Limits::default()) {
+    let mut verdict = match parse_under(bytes, now, profile) {
         Ok(payload) => {
             let readings = match &payload {
                 Payload::Reading(_) => 1,
                 Payload::Senml(rs) => rs.len(),
             };
-            serde_json::json!({ "valid": true, "kind": kind, "readings": readings, "errors": [] })
+            json!({ "valid": true, "kind": kind, "readings": readings, "errors": [] })
         }
-        Err(invalid) => serde_json::json!({
+        Err(invalid) => json!({
             "valid": false,
             "kind": kind,
             "readings": 0,
             "errors": invalid.violations,
             "more": invalid.more,
         }),
+    };
+    if let Some(profile) = profile {
+        verdict["profile"] = profile.into();
     }
+    verdict
+}
+
+/// Parses and validates `bytes` at `now`, under `profile` if named.
+fn parse_under(
+    bytes: &[u8],
+    now: Timestamp,
+    profile: Option<&str>,
+) -> Result<Payload, garonne_payload::Invalid> {
+    let _ = profile;
+    parse_payload(bytes, now, &Limits::default())
 }
 
 /// Any other path under `/api`.
@@ -267,7 +436,7 @@ mod tests {
     fn a_verdict_lists_a_bounded_number_of_problems_and_counts_the_rest() {
         // A SenML pack of 1,000 bare numbers: one problem each.
         let pack = format!("[{}]", vec!["1"; 1000].join(","));
-        let verdict = verdict(pack.as_bytes(), now());
+        let verdict = verdict(pack.as_bytes(), now(), None);
         let listed = verdict["errors"].as_array().expect("errors").len();
         let limit = Limits::default().max_violations;
         assert_eq!(listed, limit + 1, "{limit} problems, then how many more");
@@ -285,6 +454,6 @@ mod tests {
              \"quantities\":{{\"temperature\":12.5}}}}",
             now()
         );
-        verdict(reading.as_bytes(), now())
+        verdict(reading.as_bytes(), now(), None)
     }
 }

@@ -46,6 +46,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/history"),
     ("get", "/api/alerts"),
     ("get", "/api/schema"),
+    ("get", "/api/profiles"),
+    ("get", "/api/profiles/{name}"),
     ("post", "/api/validate"),
     ("get", "/api/openapi.json"),
     ("get", "/events"),
@@ -124,8 +126,7 @@ pub struct App {
     shapes: Shapes,
     events: broadcast::Sender<LiveEvent>,
     history: HistorySource,
-    ui: serde_json::Value,
-    config_body: Bytes,
+    config: Config,
     schema_body: Bytes,
     static_dir: PathBuf,
     max_event_clients: usize,
@@ -151,14 +152,12 @@ impl App {
         let live = Live::new(topics, shapes.ids().map(str::to_owned), config.max_sensors)
             .forget_after(Duration::from_secs(config.forget_sensors_after_secs.into()));
         let (events, _) = broadcast::channel(config.events_buffer);
-        let ui = api::ui_config(config);
         Arc::new(App {
             live: RwLock::new(live),
             shapes,
             events,
             history,
-            config_body: Bytes::from(ui.to_string()),
-            ui,
+            config: config.clone(),
             schema_body: Bytes::from(garonne_payload::json_schema().to_string()),
             static_dir: config.static_dir.clone(),
             max_event_clients: config.max_event_clients,
@@ -239,14 +238,10 @@ impl App {
         &self.history
     }
 
-    /// The `/api/config` object (also embedded in the pages).
-    pub fn ui(&self) -> &serde_json::Value {
-        &self.ui
-    }
-
-    /// The `/api/config` body.
-    pub fn config_body(&self) -> Bytes {
-        self.config_body.clone()
+    /// The `/api/config` object (also embedded in the pages), made now: the catalogue and the
+    /// quantities with live data change while the server runs.
+    pub fn ui(&self) -> serde_json::Value {
+        api::ui_config(&self.config, &self.live())
     }
 
     /// The payload JSON Schema body.
@@ -472,6 +467,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/history", get(api::history))
         .route("/api/alerts", get(api::alerts))
         .route("/api/schema", get(api::schema))
+        .route("/api/profiles", get(api::profiles))
+        .route("/api/profiles/{name}", get(api::profile))
         .route(
             "/api/validate",
             post(api::validate).layer(DefaultBodyLimit::max(VALIDATE_BODY_LIMIT)),

@@ -16,6 +16,8 @@
 //! - A sensor's latest reading is its newest by time: a late reading is fanned out (the map
 //!   blinks) but does not replace a newer one. A SenML pack counts as its newest reading.
 //! - An aggregate of a neighbourhood the polygon file does not have is counted, not kept.
+//! - A quantity has live data while a kept aggregate or a sensor's newest reading carries it
+//!   ([`Live::quantities_with_data`]: what the map's quantity menu offers).
 //! - Memory is bounded: one entry per polygon, at most `max_sensors` sensors (a new sensor past
 //!   the bound is counted and left out, unless sensors silent for `forget_after` can be forgotten
 //!   to make room: at the bound, at most once a minute), at most [`MAX_ALERTS`] raised alerts, each message at
@@ -27,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use garonne_payload::{
-    Alert, AlertState, Limits, Location, NeighbourhoodAggregate, Payload, SPEC_VERSION,
+    Alert, AlertState, Limits, Location, NeighbourhoodAggregate, Payload, Quantity, SPEC_VERSION,
     SensorRolling, SensorState, Source, Status, Timestamp, Topic, Topics, is_valid_sensor_id,
     parse_payload,
 };
@@ -156,6 +158,8 @@ pub struct Sensor {
     pub reading_time: Option<Timestamp>,
     /// Its newest reading (JSON).
     pub reading: Option<Arc<str>>,
+    /// The quantities of its newest reading.
+    pub quantities: Vec<Quantity>,
     /// Its rolling statistics (JSON).
     pub rolling: Option<Arc<str>>,
     /// Its status (JSON).
@@ -211,6 +215,8 @@ pub struct Live {
     next_forget: Option<Timestamp>,
     index: HashMap<String, usize>,
     aggregates: Vec<Option<Arc<str>>>,
+    /// The quantities of each kept aggregate (same index as `aggregates`).
+    aggregate_quantities: Vec<Vec<Quantity>>,
     sensors: BTreeMap<String, Sensor>,
     alerts: BTreeMap<(String, String), Arc<str>>,
     generations: Generations,
@@ -230,6 +236,7 @@ impl Live {
             forget_after: FORGET_AFTER,
             next_forget: None,
             aggregates: vec![None; index.len()],
+            aggregate_quantities: vec![Vec::new(); index.len()],
             index,
             sensors: BTreeMap::new(),
             alerts: BTreeMap::new(),
@@ -348,6 +355,7 @@ impl Live {
         if sensor.reading_time.is_none_or(|t| t <= newest.time) {
             sensor.reading_time = Some(newest.time);
             sensor.reading = Some(Arc::clone(&data));
+            sensor.quantities = newest.quantities.iter().map(|(q, _)| q).collect();
         }
         Ok(Change::Kept(data))
     }
@@ -403,15 +411,17 @@ impl Live {
             .ok_or(Ignored::UnknownNeighbourhood)?;
         if payload.is_empty() {
             self.aggregates[slot] = None;
+            self.aggregate_quantities[slot].clear();
             return Ok(Change::Removed);
         }
-        let (_, data) = self.message(
+        let (aggregate, data) = self.message(
             Kind::Aggregate,
             payload,
             |a: &NeighbourhoodAggregate| a.v == SPEC_VERSION,
             |a| a.neighbourhood_id == neighbourhood_id,
         )?;
         self.aggregates[slot] = Some(Arc::clone(&data));
+        self.aggregate_quantities[slot] = aggregate.quantities.into_keys().collect();
         Ok(Change::Kept(data))
     }
 
@@ -541,6 +551,28 @@ impl Live {
     /// The latest aggregate of the neighbourhood at `index` (file order), if any.
     pub fn aggregate_at(&self, index: usize) -> Option<&Arc<str>> {
         self.aggregates.get(index).and_then(Option::as_ref)
+    }
+
+    /// The quantities with live data now: carried by a kept aggregate or by a sensor's newest
+    /// reading, in catalogue order.
+    ///
+    /// Performance: one pass over the neighbourhoods and the sensors (a few per sensor), for
+    /// `/api/config` and the pages, not for every message.
+    pub fn quantities_with_data(&self) -> Vec<Quantity> {
+        let mut seen = vec![false; Quantity::count()];
+        let carried = self
+            .aggregate_quantities
+            .iter()
+            .chain(self.sensors.values().map(|s| &s.quantities));
+        for q in carried.flatten() {
+            if let Some(slot) = seen.get_mut(q.index()) {
+                *slot = true;
+            }
+        }
+        // The catalogue may have grown meanwhile: a quantity past `seen` has no data.
+        Quantity::all()
+            .filter(|q| seen.get(q.index()) == Some(&true))
+            .collect()
     }
 
     /// Whether the polygon file has the neighbourhood `id`.
@@ -824,6 +856,35 @@ mod tests {
         assert_eq!(state.aggregate_at(1), None);
         assert!(state.generations().neighbourhoods > before);
         assert_eq!(state.counters().removed[Kind::Aggregate.index()], 1);
+    }
+
+    #[test]
+    fn a_quantity_has_live_data_while_an_aggregate_or_a_newest_reading_carries_it() {
+        let mut state = live();
+        assert!(state.quantities_with_data().is_empty());
+        let agg2 = "garonne/v1/neighbourhoods/2/aggregate";
+        let bikes = aggregate("2", 4.0).replace("temperature", "availableBikeNumber");
+        let s1 = "garonne/v1/sensors/s1/reading";
+        let humid = reading("s1", "2025-11-24T10:15:00Z", 9.5)
+            .replace(r#""temperature":9.5"#, r#""relativeHumidity":0.5"#);
+        run(&mut state, &[(agg2, bikes), (s1, humid)]);
+        let names = |state: &Live| -> Vec<&str> {
+            state
+                .quantities_with_data()
+                .into_iter()
+                .map(Quantity::name)
+                .collect()
+        };
+        assert_eq!(names(&state), ["relativeHumidity", "availableBikeNumber"]);
+        // A newer reading without humidity, and the aggregate withdrawn: neither is live.
+        run(
+            &mut state,
+            &[
+                (s1, reading("s1", "2025-11-24T10:16:00Z", 9.0)),
+                (agg2, String::new()),
+            ],
+        );
+        assert_eq!(names(&state), ["temperature"]);
     }
 
     #[test]

@@ -218,7 +218,7 @@ pub fn script_safe_json(value: &serde_json::Value) -> String {
 
 /// Renders `page` for the request's language.
 pub fn render(app: &App, page: Page, lang: Lang) -> Response {
-    let mut config = app.ui().clone();
+    let mut config = app.ui();
     if let Some(object) = config.as_object_mut() {
         object.insert("lang".into(), lang.as_str().into());
         object.insert("page".into(), page.name().into());

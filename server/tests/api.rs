@@ -483,6 +483,7 @@ async fn the_openapi_document_describes_every_route_and_only_those() {
         let uri = match path.as_str() {
             "/static/{path}" => "/static/app.js".to_owned(),
             "/api/history" => "/api/history?neighbourhood=east&quantity=temperature".to_owned(),
+            "/api/profiles/{name}" => "/api/profiles/weather".to_owned(),
             _ => path.clone(),
         };
         // The body is not read: an event stream would not end.
@@ -492,6 +493,252 @@ async fn the_openapi_document_describes_every_route_and_only_those() {
         assert!(
             status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
             "{method} {uri}: {status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn profiles_list_the_built_in_six_with_their_quantities_and_one_by_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = app_in(dir.path(), CancellationToken::new());
+    let list = json(&answer(&app, "GET", "/api/profiles", "", 200, JSON).await);
+    let list = list.as_array().expect("an array");
+    let names: Vec<&str> = list.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(
+        names[..6],
+        [
+            "weather",
+            "air-quality",
+            "noise",
+            "bikes",
+            "river",
+            "vehicle"
+        ],
+        "the built-in profiles first, in catalogue order"
+    );
+    for profile in &list[..6] {
+        assert_eq!(profile["source"], "built-in", "{}", profile["name"]);
+        assert_eq!(profile["version"], 1, "{}", profile["name"]);
+        assert!(
+            profile["title"]["fr"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+                && profile["title"]["en"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty()),
+            "{profile}"
+        );
+        assert!(
+            profile["quantities"]
+                .as_array()
+                .is_some_and(|q| !q.is_empty()),
+            "{profile}"
+        );
+    }
+    let weather = &list[0];
+    let weather_names: Vec<&str> = weather["quantities"]
+        .as_array()
+        .expect("quantities")
+        .iter()
+        .filter_map(|q| q["name"].as_str())
+        .collect();
+    assert_eq!(
+        weather_names,
+        [
+            "temperature",
+            "relativeHumidity",
+            "atmosphericPressure",
+            "precipitation",
+            "windSpeed",
+            "gustSpeed",
+            "windDirection",
+            "illuminance",
+            "streamGauge",
+            "motion"
+        ]
+    );
+    let temperature = &weather["quantities"][0];
+    for (field, want) in [
+        ("unit", serde_json::json!("Cel")),
+        ("unit_display", serde_json::json!("°C")),
+        (
+            "label",
+            serde_json::json!({"fr": "Température", "en": "Temperature"}),
+        ),
+        ("min", serde_json::json!(-40.0)),
+        ("max", serde_json::json!(60.0)),
+        ("integer", serde_json::json!(false)),
+        ("time", serde_json::json!("mean")),
+        ("space", serde_json::json!("mean")),
+    ] {
+        assert_eq!(temperature[field], want, "temperature's {field}");
+    }
+    for field in [
+        "required",
+        "fiware",
+        "description",
+        "unit_name",
+        "min_exclusive",
+    ] {
+        assert!(temperature.get(field).is_some(), "temperature has {field}");
+    }
+
+    // One by name: the same object as in the list.
+    let bikes = json(&answer(&app, "GET", "/api/profiles/bikes", "", 200, JSON).await);
+    assert_eq!(&bikes, &list[3]);
+    let bikes_count = &bikes["quantities"][0];
+    assert_eq!(bikes_count["name"], "availableBikeNumber");
+    assert_eq!(
+        (
+            &bikes_count["space"],
+            &bikes_count["time"],
+            &bikes_count["integer"],
+            &bikes_count["required"]
+        ),
+        (
+            &Value::from("sum"),
+            &Value::from("last"),
+            &Value::Bool(true),
+            &Value::Bool(true)
+        )
+    );
+    assert_eq!(bikes_count["fiware"], "availableBikeNumber");
+
+    // An unknown one: 404, the API's error shape, naming the known profiles.
+    let missing = json(&answer(&app, "GET", "/api/profiles/nope", "", 404, JSON).await);
+    let error = missing["error"].as_str().expect("an error message");
+    assert!(
+        error.contains("\"nope\"") && error.contains("weather, air-quality, noise"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_config_lists_the_catalogue_as_it_grows_and_the_quantities_with_live_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = fed_app(dir.path()).await;
+    let config = || async { json(&answer(&app, "GET", "/api/config", "", 200, JSON).await) };
+    let names = |v: &Value, field: &str| -> Vec<String> {
+        v[field]
+            .as_array()
+            .expect(field)
+            .iter()
+            .map(|q| {
+                q.get("name")
+                    .unwrap_or(q)
+                    .as_str()
+                    .expect("a name")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let before = config().await;
+    assert_eq!(names(&before, "live_quantities"), ["temperature"]);
+    let catalogue = names(&before, "catalogue");
+    assert_eq!(catalogue[..10], names(&before, "quantities")[..]);
+    assert!(catalogue.iter().any(|n| n == "pm25") && catalogue.iter().any(|n| n == "LAeq"));
+    let pm25 = before["catalogue"]
+        .as_array()
+        .expect("catalogue")
+        .iter()
+        .find(|q| q["name"] == "pm25")
+        .expect("pm25");
+    assert_eq!(pm25["profile"], "air-quality");
+    assert!(
+        pm25["unit"].as_str().is_some_and(|u| !u.is_empty()),
+        "{pm25}"
+    );
+    assert!(pm25["min"].is_number() && pm25["max"].is_number(), "{pm25}");
+    assert!(
+        names(&before, "profiles").starts_with(&["weather".to_owned(), "air-quality".to_owned()])
+    );
+
+    // A profile registered while the server runs (as one published live is): listed at once.
+    let profile = garonne_payload::profile::Profile::parse(
+        "name = \"api-test-tide\"\nversion = 1\n\
+         title = { en = \"Tide gauge\", fr = \"Marégraphe\" }\n\
+         [[quantity]]\nname = \"apiTestTide\"\nunit = \"m\"\n\
+         label = { en = \"Tide\", fr = \"Marée\" }\nmin = -5\nmax = 15\n",
+    )
+    .expect("the test profile parses");
+    garonne_payload::Quantity::register(profile).expect("registered");
+    let grown = config().await;
+    let tide = grown["catalogue"]
+        .as_array()
+        .expect("catalogue")
+        .iter()
+        .find(|q| q["name"] == "apiTestTide")
+        .expect("the new quantity in the catalogue");
+    assert_eq!(
+        (&tide["label"]["fr"], &tide["unit"], &tide["profile"]),
+        (
+            &Value::from("Marée"),
+            &Value::from("m"),
+            &Value::from("api-test-tide")
+        )
+    );
+    let listed = json(&answer(&app, "GET", "/api/profiles/api-test-tide", "", 200, JSON).await);
+    assert!(listed.get("source").is_none(), "not a built-in: {listed}");
+
+    // Its first aggregate gives it live data; the page's embedded config says so too.
+    let aggregate = aggregate("east", ts("2025-11-24T11:45:00Z"), 3.0, 2)
+        .replace("\"temperature\"", "\"apiTestTide\"");
+    app.apply(EAST, aggregate.as_bytes(), ts("2025-11-24T12:00:00Z"))
+        .expect("an aggregate of the new quantity");
+    let live = names(&config().await, "live_quantities");
+    assert_eq!(
+        live,
+        ["temperature", "apiTestTide"],
+        "s1's reading keeps temperature"
+    );
+    let page = answer(&app, "GET", "/", "", 200, "text/html").await;
+    assert!(
+        page.contains("\"live_quantities\":[\"temperature\",\"apiTestTide\"]"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_validator_checks_under_a_named_profile_and_refuses_an_unknown_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = app_in(dir.path(), CancellationToken::new());
+    let now = garonne_server::api::now();
+    let valid = reading("s9", now.add_nanos(-60_000_000_000), 11.0);
+    let v = json(
+        &answer(
+            &app,
+            "POST",
+            "/api/validate?profile=weather",
+            &valid,
+            200,
+            JSON,
+        )
+        .await,
+    );
+    assert_eq!(
+        (&v["valid"], &v["profile"]),
+        (&Value::Bool(true), &Value::from("weather")),
+        "{v}"
+    );
+    let v = json(&answer(&app, "POST", "/api/validate?profile=", &valid, 200, JSON).await);
+    assert_eq!(
+        v["valid"], true,
+        "an empty profile is any catalogued quantity: {v}"
+    );
+    assert!(v.get("profile").is_none(), "{v}");
+    for (uri, fix) in [
+        (
+            "/api/validate?profile=nope",
+            "the profiles are weather, air-quality",
+        ),
+        ("/api/validate?strict=1", "the only one is profile"),
+    ] {
+        let text = answer(&app, "POST", uri, &valid, 400, JSON).await;
+        assert!(
+            json(&text)["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(fix)),
+            "{uri}: {text}"
         );
     }
 }
