@@ -26,6 +26,13 @@ for pair in "${needed[@]}"; do
   fi
 done
 
+# The course walkthrough's device script (docs/examples/classe-co2/envoyer_mesures.py) needs
+# paho-mqtt; tests/walkthrough.rs runs it with python3 on PATH or Debian's /usr/bin/python3.
+has_paho() { "$1" -c 'import paho.mqtt.client' >/dev/null 2>&1; }
+if ! has_paho python3 && ! has_paho /usr/bin/python3; then
+  missing+=("python3-paho-mqtt")
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
