@@ -3,7 +3,9 @@
 //
 // Data flow: the page loads /api/config, /api/neighbourhoods, /api/sensors and /api/alerts,
 // then listens to /events (Server-Sent Events) and applies each message to the module it
-// concerns. The modules, in map/:
+// concerns. The quantity menu offers the quantities with live data, labelled from the
+// catalogue of profiles; a quantity first seen in a live message joins it (and a quantity the
+// page's catalogue lacks, of a profile published since, makes it fetch /api/config again). The modules, in map/:
 //   neighbourhoods.js  the choropleth        sensors.js   the markers
 //   panel.js           the side panel        alerts.js    the alert list
 //   timeline.js        the replay slider     legend.js    the legend
@@ -17,7 +19,7 @@ import { connectLive } from './lib/live.js';
 import { scaleFor } from './lib/colour.js';
 import { h } from './lib/dom.js';
 import { lang, onLanguageChange, switchLanguage, t, translate } from './lib/i18n.js';
-import { quantityLabel } from './lib/format.js';
+import { quantityLabel, quantitySpec } from './lib/format.js';
 import { createNeighbourhoods } from './map/neighbourhoods.js';
 import { createSensors } from './map/sensors.js';
 import { createLegend } from './map/legend.js';
@@ -65,9 +67,65 @@ async function main() {
       h('aside', { class: 'g-side' }, panelEl, alertsEl)),
     h('footer', { class: 'g-foot' }, timelineEl));
 
-  function renderFrame() {
-    quantitySelect.replaceChildren(...config.quantities.map((q) => h('option', { value: q.name }, quantityLabel(config, q.name))));
+  // --- the quantity menu: the quantities with live data and the one shown, by profile -------
+  // A server without `live_quantities` (an older one, the fixture server) offers its list.
+  const withData = new Set(config.live_quantities ?? config.quantities.map((q) => q.name));
+
+  function renderMenu() {
+    const shown = new Set([...withData, config.default_quantity, quantity].filter(Boolean));
+    const entries = (config.catalogue ?? config.quantities).filter((q) => shown.has(q.name));
+    // A quantity with data that the page's catalogue lacks (until it is fetched again): its name.
+    for (const name of shown) if (!entries.some((q) => q.name === name)) entries.push({ name });
+    const option = (q) => h('option', { value: q.name }, menuText(q.name));
+    const groups = new Map(); // profile → its entries, in catalogue order
+    for (const q of entries) groups.set(q.profile ?? '', [...(groups.get(q.profile ?? '') ?? []), q]);
+    quantitySelect.replaceChildren(...(groups.size > 1
+      ? [...groups].map(([profile, qs]) => h('optgroup', { label: profileTitle(profile) }, qs.map(option)))
+      : entries.map(option)));
     quantitySelect.value = quantity;
+  }
+
+  /** A quantity in the menu: its label in the page's language, and its unit. */
+  function menuText(name) {
+    const unit = quantitySpec(config, name)?.unit;
+    return unit ? `${quantityLabel(config, name)} (${unit})` : quantityLabel(config, name);
+  }
+
+  function profileTitle(name) {
+    const title = config.profiles?.find((p) => p.name === name)?.title;
+    return title?.[lang()] ?? title?.en ?? name;
+  }
+
+  /** Adds the quantities of a live message to the menu, the first time each is seen. */
+  function sawQuantities(message) {
+    const fresh = Object.keys(message.quantities ?? {}).filter((name) => !withData.has(name));
+    if (fresh.length === 0) return;
+    for (const name of fresh) withData.add(name);
+    renderMenu();
+    if (fresh.some((name) => !quantitySpec(config, name))) refreshCatalogue();
+  }
+
+  let catalogueRequest = null;
+  /** Fetches the catalogue again (a profile was published since the page loaded). */
+  function refreshCatalogue() {
+    if (catalogueRequest) return catalogueRequest;
+    catalogueRequest = getJson(config.base, '/api/config')
+      .then((fresh) => {
+        if (!fresh.catalogue) return;
+        config.catalogue = fresh.catalogue;
+        config.profiles = fresh.profiles;
+        for (const name of fresh.live_quantities ?? []) withData.add(name);
+        renderMenu();
+        panel.redraw();
+        schedulePaint();
+      })
+      .catch(() => {}) // the names stay in the menu; the next new quantity tries again
+      .finally(() => { catalogueRequest = null; });
+    return catalogueRequest;
+  }
+
+  function renderFrame() {
+    renderMenu();
     validatorLink.href = `${config.base}/validate?lang=${lang()}`;
     langButton.textContent = t('lang.switch');
     liveState.textContent = t(`live.${liveState.dataset.state}`);
@@ -133,7 +191,7 @@ async function main() {
     requestAnimationFrame(() => {
       paintPending = false;
       const values = replay?.values ?? neighbourhoods.liveValues(quantity);
-      const scale = scaleFor(quantity, replay ? replay.all : [...values.values()]);
+      const scale = scaleFor(quantity, replay ? replay.all : [...values.values()], quantitySpec(config, quantity));
       neighbourhoods.paint(quantity, values, scale);
       legend.show(quantity, scale);
     });
@@ -141,6 +199,7 @@ async function main() {
 
   function setQuantity(next) {
     quantity = next;
+    if (!withData.has(next)) renderMenu(); // chosen in a panel: the menu must offer it
     quantitySelect.value = next;
     timeline.quantityChanged();
     panel.redraw();
@@ -179,6 +238,7 @@ async function main() {
 
   connectLive(`${config.base}/events?kinds=${LIVE_KINDS}`, {
     aggregate(aggregate) {
+      sawQuantities(aggregate);
       if (!neighbourhoods.update(aggregate)) return;
       schedulePaint();
       panel.refresh('neighbourhood', String(aggregate.neighbourhood_id));
@@ -187,6 +247,7 @@ async function main() {
       if (sensors.onStatus(status)) panel.refresh('sensor', status.sensor_id);
     },
     reading(reading) {
+      sawQuantities(reading);
       if (sensors.onReading(reading)) panel.refresh('sensor', reading.sensor_id);
     },
     alert: (alert) => alerts.onAlert(alert),
@@ -195,7 +256,10 @@ async function main() {
       liveState.dataset.state = state;
       liveState.textContent = t(`live.${state}`);
     },
-    onResync: loadAll,
+    onResync() {
+      refreshCatalogue();
+      return loadAll();
+    },
   });
 }
 

@@ -1,9 +1,11 @@
 // The payload validator page (dist/validate.js), the teacher's and the student's tool: paste or
 // upload a reading or a SenML pack, POST it to /api/validate, and see every error at its place
 // in the text (the line of its JSON Pointer highlighted) with its rule, message and hint.
+// The check is against any quantity of the catalogue, or under the profile chosen in the menu
+// (filled from /api/profiles): the teacher checks a group's payload against its own profile.
 import './validate.css';
 import { loadConfig } from './lib/config.js';
-import { readJson } from './lib/api.js';
+import { getJson, readJson } from './lib/api.js';
 import { h } from './lib/dom.js';
 import { lang, onLanguageChange, switchLanguage, t, translate } from './lib/i18n.js';
 import { locate, scan } from './validate/locate.js';
@@ -72,6 +74,9 @@ async function main() {
       validate();
     },
   });
+  // The profile to check under: "any catalogued quantity", or one of /api/profiles.
+  const profileSelect = h('select', { id: 'g-profile', onchange: () => { if (input.value.trim()) validate(); } });
+  let profiles = [];
   const submit = h('button', { type: 'button', class: 'g-primary', id: 'g-validate', 'data-i18n': 'validate.submit', onclick: () => validate() });
   const result = h('section', { class: 'g-result', 'aria-live': 'polite' });
   const langButton = h('button', { type: 'button', class: 'g-lang', onclick: switchLanguage });
@@ -85,6 +90,7 @@ async function main() {
       h('label', { for: 'g-payload', class: 'g-label', 'data-i18n': 'validate.input' }),
       input,
       h('div', { class: 'g-toolbar' },
+        h('label', { for: 'g-profile', 'data-i18n': 'validate.profile' }), profileSelect,
         submit,
         h('label', { class: 'g-upload' }, h('span', { 'data-i18n': 'validate.upload' }), file),
         h('span', { class: 'g-muted', 'data-i18n': 'validate.examples' }),
@@ -106,7 +112,16 @@ async function main() {
 
   let last = null; // {text, answer} of the latest validation, redrawn on a language switch
 
+  function renderProfiles() {
+    const chosen = profileSelect.value;
+    profileSelect.replaceChildren(
+      h('option', { value: '' }, t('validate.profile.any')),
+      ...profiles.map((p) => h('option', { value: p.name }, `${p.title?.[lang()] ?? p.title?.en ?? p.name} (${p.name})`)));
+    profileSelect.value = profiles.some((p) => p.name === chosen) ? chosen : '';
+  }
+
   function renderFrame() {
+    renderProfiles();
     langButton.textContent = t('lang.switch');
     mapLink.href = `${config.base}/?lang=${lang()}`;
     translate(root);
@@ -123,7 +138,8 @@ async function main() {
     submit.disabled = true;
     result.setAttribute('aria-busy', 'true');
     try {
-      const response = await fetch(`${config.base}/api/validate`, {
+      const query = profileSelect.value ? `?profile=${encodeURIComponent(profileSelect.value)}` : '';
+      const response = await fetch(`${config.base}/api/validate${query}`, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: text,
       });
       last = { text, answer: await readJson(response) };
@@ -192,6 +208,12 @@ async function main() {
     render();
   });
   renderFrame();
+  try {
+    profiles = await getJson(config.base, '/api/profiles');
+    renderProfiles();
+  } catch {
+    // A server without profiles: the validator checks against its quantities, as before.
+  }
   root.dataset.ready = 'true';
   root.dataset.readyMs = String(Math.round(performance.now())); // time to a usable page (bench)
 }

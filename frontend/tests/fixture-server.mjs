@@ -282,6 +282,11 @@ export async function startFixtureServer({ port = 0, host = '127.0.0.1' } = {}) 
     if (path === '/api/config') {
       return json(200, { grafana_url: GRAFANA_URL, tiles_url: null, default_quantity: 'temperature', quantities: QUANTITIES });
     }
+    if (path === '/api/profiles') {
+      // The weather profile only, in the shape of /api/profiles (enough for the validator's menu).
+      const weather = { name: 'weather', version: 1, title: { fr: 'Station météo', en: 'Weather station' }, description: null, source: 'built-in' };
+      return json(200, [{ ...weather, quantities: QUANTITIES.map((q) => ({ ...q, unit_display: q.unit })) }]);
+    }
     if (path === '/api/neighbourhoods') return json(200, fixtures.neighbourhoods);
     if (path === '/api/sensors') return json(200, fixtures.sensors);
     if (path === '/api/alerts') return json(200, fixtures.alerts);

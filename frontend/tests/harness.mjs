@@ -5,6 +5,7 @@
 // - GARONNE_STACK=1 (CI): the real stack, started by `stack.mjs` on free ports (mosquitto,
 //   `garonne serve` with the embedded store, realtime, historian, the simulated fleet); a live
 //   message is published on its broker, and a dropped stream is a restart of `garonne serve`;
+//   `publish(topic, text, {retain})` publishes any text on any topic of that broker (a profile);
 // - GARONNE_URL: a Garonne server already running; a live message is published on the MQTT
 //   broker GARONNE_MQTT_URL (mqtt://HOST:PORT, via mosquitto_pub), under GARONNE_TOPIC_PREFIX
 //   (default `garonne`), or POSTed to GARONNE_PUSH_URL as {kind, data}; with neither, the live
@@ -25,19 +26,25 @@ import { startStack } from './stack.mjs';
 const SCREENSHOTS = resolve(fileURLToPath(import.meta.url), '../../../target/browser');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-/** The server under test: `{url, push(kind, data) | null, drop(downMs) | null, close()}`. */
+/**
+ * The server under test: `{url, push(kind, data) | null, publish(topic, text, {retain}) | null,
+ * drop(downMs) | null, close()}`. `publish` needs a real broker (the stack, or GARONNE_MQTT_URL).
+ */
 export async function startTarget() {
   if (process.env.GARONNE_STACK === '1') {
     const stack = await startStack();
-    return { url: stack.url, push: mqttPush(stack.mqttUrl), drop: stack.restartServer, close: stack.close };
+    return {
+      url: stack.url, push: mqttPush(stack.mqttUrl), publish: mqttPublish(stack.mqttUrl), drop: stack.restartServer, close: stack.close,
+    };
   }
   if (process.env.GARONNE_URL) {
     const push = externalPush();
     if (!push && process.env.CI === 'true') throw new Error('CI=true: set GARONNE_MQTT_URL or GARONNE_PUSH_URL, or the live tests would be skipped');
-    return { url: process.env.GARONNE_URL.replace(/\/$/, ''), push, drop: null, close: async () => {} };
+    const publish = process.env.GARONNE_MQTT_URL ? mqttPublish(process.env.GARONNE_MQTT_URL) : null;
+    return { url: process.env.GARONNE_URL.replace(/\/$/, ''), push, publish, drop: null, close: async () => {} };
   }
   const server = await startFixtureServer();
-  return { url: server.url, push: async (kind, data) => server.push(kind, data), drop: server.drop, close: server.close };
+  return { url: server.url, push: async (kind, data) => server.push(kind, data), publish: null, drop: server.drop, close: server.close };
 }
 
 function externalPush() {
@@ -51,19 +58,28 @@ function externalPush() {
   return null;
 }
 
+/** The topic prefix of the deployment under test. */
+export const TOPIC_PREFIX = process.env.GARONNE_TOPIC_PREFIX ?? 'garonne';
+
 /** Publishes a live message on the broker at `url` (mqtt://HOST:PORT) with mosquitto_pub. */
 function mqttPush(url) {
-  const broker = new URL(url);
-  const prefix = process.env.GARONNE_TOPIC_PREFIX ?? 'garonne';
+  const publish = mqttPublish(url);
+  const prefix = TOPIC_PREFIX;
   const topics = {
     aggregate: (m) => `${prefix}/v1/neighbourhoods/${m.neighbourhood_id}/aggregate`,
     reading: (m) => `${prefix}/v1/sensors/${m.sensor_id}/reading`,
     status: (m) => `${prefix}/v1/sensors/${m.sensor_id}/status`,
     alert: (m) => `${prefix}/v1/alerts/${m.rule}/${m.scope.kind}-${m.scope.id}`,
   };
-  return (kind, data) => new Promise((done, failed) => {
+  return (kind, data) => publish(topics[kind](data), JSON.stringify(data));
+}
+
+/** Publishes `text` on `topic` of the broker at `url` (QoS 1, retained if asked) with mosquitto_pub. */
+function mqttPublish(url) {
+  const broker = new URL(url);
+  return (topic, text, { retain = false } = {}) => new Promise((done, failed) => {
     execFile('mosquitto_pub', ['-h', broker.hostname, '-p', broker.port || '1883', '-q', '1',
-      '-t', topics[kind](data), '-m', JSON.stringify(data)], { timeout: 10_000 }, (error) => (error ? failed(error) : done()));
+      ...(retain ? ['-r'] : []), '-t', topic, '-m', text], { timeout: 10_000 }, (error) => (error ? failed(error) : done()));
   });
 }
 

@@ -4,7 +4,8 @@
 // Design: the domain follows the data (the lowest to the highest neighbourhood, rounded to
 // round numbers) because Toulouse's neighbourhoods differ by a degree or two: a fixed -40..60 °C
 // scale would paint them all the same. A minimum span per quantity keeps a 0.1 °C difference
-// from looking like a heat wave. The legend always prints the numbers.
+// from looking like a heat wave: tuned by hand for the weather quantities, a fiftieth of the
+// physical range (from the catalogue) for the others. The legend always prints the numbers.
 
 const BLUE_RED = ['#313695', '#4575b4', '#74add1', '#abd9e9', '#fee090', '#fdae61', '#f46d43', '#d73027', '#a50026'];
 const BLUES = ['#deebf7', '#c6dbef', '#9ecae1', '#6baed6', '#4292c6', '#2171b5', '#08519c', '#08306b'];
@@ -33,16 +34,25 @@ const MIN_SPAN = {
 /** The fill of a neighbourhood without data. */
 export const NO_DATA = '#cfcfcf';
 
+/** The smallest span of a scale for `quantity`, whose catalogue entry is `spec` (if known). */
+function minSpanFor(quantity, spec) {
+  if (MIN_SPAN[quantity]) return MIN_SPAN[quantity];
+  const range = spec ? spec.max - spec.min : NaN;
+  if (!Number.isFinite(range) || range <= 0) return 1;
+  return spec.integer ? Math.max(1, range / 50) : range / 50;
+}
+
 /**
- * A scale for `quantity` over `values` (numbers; others are ignored):
- * `{min, max, stops, colour(value)}`, or null when there is no value at all.
+ * A scale for `quantity` over `values` (numbers; others are ignored), `spec` its catalogue entry
+ * (`{min, max, integer}`) if known: `{min, max, stops, colour(value)}`, or null when there is no
+ * value at all.
  */
-export function scaleFor(quantity, values) {
+export function scaleFor(quantity, values, spec) {
   const finite = values.filter(Number.isFinite);
   if (finite.length === 0) return null;
   let low = Math.min(...finite);
   let high = Math.max(...finite);
-  const minSpan = MIN_SPAN[quantity] ?? 1;
+  const minSpan = minSpanFor(quantity, spec);
   if (high - low < minSpan) {
     const middle = (low + high) / 2;
     low = middle - minSpan / 2;

@@ -7,23 +7,34 @@ export function number(value, digits = 1) {
   return new Intl.NumberFormat(lang(), { maximumFractionDigits: digits }).format(value);
 }
 
-/** Decimals worth showing for a quantity: humidity is a fraction (0.46), lux are whole. */
-export function digitsFor(quantity) {
-  if (quantity === 'relativeHumidity') return 2;
-  if (quantity === 'illuminance' || quantity === 'windDirection' || quantity === 'motion') return 0;
-  return 1;
+/**
+ * Decimals worth showing for a quantity, from its range in the catalogue: none for a count or
+ * a wide range (lux, degrees of wind direction), two for a fraction (humidity, 0.46), else one.
+ */
+export function digitsFor(config, quantity) {
+  const spec = quantitySpec(config, quantity);
+  if (!spec) return 1;
+  if (spec.integer) return 0;
+  if (!Number.isFinite(spec.min) || !Number.isFinite(spec.max)) return 1;
+  const span = spec.max - spec.min;
+  return span <= 2 ? 2 : span > 300 ? 0 : 1;
 }
 
 /** A value of `quantity` with its unit from the config: `12,5 °C`. */
 export function measure(config, quantity, value) {
   const unit = quantitySpec(config, quantity)?.unit ?? '';
-  const text = number(value, digitsFor(quantity));
+  const text = number(value, digitsFor(config, quantity));
   return unit && text !== '–' ? `${text} ${unit}` : text;
 }
 
-/** The config's entry for a quantity: `{name, unit, label: {fr, en}}`, or undefined. */
+/**
+ * The config's entry for a quantity: `{name, unit, label: {fr, en}, min, max, integer, profile}`
+ * from the catalogue (every quantity of every profile), else `{name, unit, label}` from the
+ * weather list of a server without one; undefined when neither has it.
+ */
 export function quantitySpec(config, quantity) {
-  return config.quantities.find((q) => q.name === quantity);
+  return (config.catalogue ?? []).find((q) => q.name === quantity)
+    ?? (config.quantities ?? []).find((q) => q.name === quantity);
 }
 
 /** A quantity's name for people, in the page's language (its wire name when unknown). */

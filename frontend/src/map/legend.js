@@ -19,7 +19,7 @@ export function createLegend(map, config) {
   /** Shows `scale` (or only "no data" when null) for `quantity`. */
   function show(quantity, scale) {
     const unit = quantitySpec(config, quantity)?.unit;
-    const digits = digitsFor(quantity) + (scale && scale.max - scale.min < 1 ? 1 : 0);
+    const digits = digitsFor(config, quantity) + (scale && scale.max - scale.min < 1 ? 1 : 0);
     const title = h('div', { class: 'g-legend-title' }, quantityLabel(config, quantity), unit ? ` (${unit})` : '');
     const bar = scale
       ? h('div', { class: 'g-legend-scale' },

@@ -64,12 +64,16 @@ export function createNeighbourhoods(map, config, { onSelect }) {
     return layers.has(id);
   }
 
-  /** The live mean of `q` in each neighbourhood that has one. */
+  /**
+   * The live value of `q` in each neighbourhood that has one: the aggregate's `value` (the
+   * quantity's own rule: a neighbourhood's bikes are the sum of its stations'), else its mean.
+   */
   function liveValues(q) {
     const values = new Map();
     for (const [id, aggregate] of aggregates) {
-      const mean = aggregate.quantities?.[q]?.mean;
-      if (Number.isFinite(mean)) values.set(id, mean);
+      const stats = aggregate.quantities?.[q];
+      const value = stats?.value ?? stats?.mean;
+      if (Number.isFinite(value)) values.set(id, value);
     }
     return values;
   }

@@ -61,9 +61,9 @@ export function createPanel(el, ctx) {
       class: q === chosen ? 'g-chosen' : null, onclick: () => ctx.setQuantity(q), title: quantityLabel(config, q),
     },
     h('th', { scope: 'row' }, labelWithUnit(q)),
-    h('td', {}, number(s.mean, digitsFor(q))),
-    h('td', {}, number(s.min, digitsFor(q))),
-    h('td', {}, number(s.max, digitsFor(q))),
+    h('td', {}, number(s.mean, digitsFor(config, q))),
+    h('td', {}, number(s.min, digitsFor(config, q))),
+    h('td', {}, number(s.max, digitsFor(config, q))),
     h('td', { title: `${s.readings} ${t('panel.readings')}` }, String(s.sensors))));
     return h('div', {},
       h('p', { class: 'g-muted' }, t('panel.window', { start: time(aggregate.window_start), end: clock(aggregate.window_end) })),
@@ -92,7 +92,7 @@ export function createPanel(el, ctx) {
       chartEl,
       grafana('garonne-neighbourhood', 'neighbourhood', id));
     drawHistory(chartEl, { neighbourhood: id }, q, rangeHours, everySecs, (answer) => historyChart(chartEl, answer, {
-      label: quantityLabel(config, q), unit: quantitySpec(config, q)?.unit ?? '', digits: digitsFor(q),
+      label: quantityLabel(config, q), unit: quantitySpec(config, q)?.unit ?? '', digits: digitsFor(config, q),
       words: { time: t('panel.time'), min: t('panel.min'), max: t('panel.max') },
     }));
   }
