@@ -24,6 +24,7 @@ use garonne_service::backoff::Backoff;
 use garonne_service::host::{Handled, Host, Ops, Session, Transform};
 use garonne_service::ops;
 use garonne_service::outbox::Outbox;
+use garonne_service::profiles::{LiveProfiles, SAVED_FOLDER};
 use garonne_service::report::Chain;
 use rumqttc::{Publish, QoS};
 use tokio::net::TcpListener;
@@ -119,6 +120,12 @@ pub async fn serve<S: Store + 'static>(
         .map(|f| (f, QoS::AtLeastOnce))
         .collect();
     host.batch = GROUP;
+    // Live profiles, saved in the spool folder and registered before the drain reads the spool,
+    // which may hold readings of their quantities.
+    let profiles = LiveProfiles::new(config.mqtt.topics())
+        .saved_in(Some(config.spool_dir.join(SAVED_FOLDER)));
+    profiles.register_saved();
+    host.profiles = Some(profiles);
     host.shutdown_grace = SHUTDOWN_GRACE;
     let ops = Ops {
         listener,

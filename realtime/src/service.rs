@@ -12,6 +12,7 @@ use garonne_service::config;
 use garonne_service::host::{Handled, Host, Ops, Session, Transform};
 use garonne_service::ops;
 use garonne_service::outbox::{EmptyRetained, Outbox, Outgoing};
+use garonne_service::profiles::LiveProfiles;
 use garonne_service::report::Chain;
 use rumqttc::{Publish as Received, QoS};
 use tokio::net::TcpListener;
@@ -81,6 +82,12 @@ pub async fn serve(
         config.alerts.clone(),
         topics.clone(),
     );
+    // Live profiles: realtime publishes their refusals; the saved ones are registered before the
+    // snapshot, which may name their quantities, is read.
+    let profiles = LiveProfiles::new(&topics)
+        .saved_in(config.snapshot.as_deref().map(LiveProfiles::folder_beside))
+        .publishing_refusals();
+    profiles.register_saved();
     let restored = config
         .snapshot
         .as_deref()
@@ -94,6 +101,7 @@ pub async fn serve(
         (topics.all_readings(), QoS::AtLeastOnce),
         (topics.all_senml(), QoS::AtLeastOnce),
     ];
+    host.profiles = Some(profiles);
     // A quarter of the cadence: an emit is at most that late (200 ms at most).
     host.tick_every = Some(Duration::from_millis(
         (config.emit_every_ms / 4).clamp(5, 200),

@@ -14,6 +14,7 @@ use garonne_payload::Timestamp;
 use garonne_service::config;
 use garonne_service::host::{Handled, Host, Session, Transform};
 use garonne_service::outbox::Outbox;
+use garonne_service::profiles::LiveProfiles;
 
 use garonne_neighbourhoods::Neighbourhoods;
 use garonne_store::influx::Credentials;
@@ -108,6 +109,8 @@ pub async fn serve(
     )
     .map(|f| (f, QoS::AtMostOnce))
     .collect();
+    // Live profiles: a clean session gets the retained ones on every connection, nothing to save.
+    host.profiles = Some(LiveProfiles::new(topics));
     app.set_mqtt(Arc::clone(&host.mqtt));
     let mut feed = Feed(Arc::clone(&app));
     let mqtt_shutdown = shutdown.clone();

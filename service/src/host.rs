@@ -33,6 +33,7 @@ use crate::inbox::{self, Inbound};
 use crate::mqtt::{Acks, BrokerUrl, Connection, Counters, Credentials, options};
 use crate::ops::{self, Probe};
 use crate::outbox::Outbox;
+use crate::profiles::LiveProfiles;
 use crate::prometheus::Exposition;
 
 /// What the transform did with a batch.
@@ -107,6 +108,10 @@ pub struct Host {
     pub session: Session,
     /// What to subscribe to.
     pub subscriptions: Vec<(String, QoS)>,
+    /// Live profiles ([`crate::profiles`]): the host also subscribes to
+    /// `{prefix}/v1/profiles/+` and registers what arrives there itself, before the batch
+    /// reaches the transform (which never sees those messages); `None`: no live profiles.
+    pub profiles: Option<LiveProfiles>,
     /// How often [`Transform::tick`] runs; `None`: never.
     pub tick_every: Option<Duration>,
     /// Most bytes of received messages waiting for the transform.
@@ -136,6 +141,7 @@ impl Host {
             credentials: None,
             session: Session::Persistent,
             subscriptions: Vec::new(),
+            profiles: None,
             tick_every: None,
             inbox_bytes: 4 << 20,
             outbox_bytes: 4 << 20,
@@ -186,6 +192,10 @@ struct Running {
     outbox: Outbox,
     acks: Acks,
     stats: Arc<Stats>,
+    /// Live profiles, handled before the transform sees a batch.
+    profiles: Option<LiveProfiles>,
+    /// Whether the host acknowledges messages itself (a persistent session).
+    manual_acks: bool,
     /// The batch being handled (reused), and its share of the inbox, given back after.
     messages: Vec<Publish>,
     rooms: Vec<OwnedSemaphorePermit>,
@@ -206,6 +216,11 @@ impl Host {
         ops: Option<Ops>,
         shutdown: CancellationToken,
     ) -> Result<Summary, T::Error> {
+        if let Some(profiles) = &self.profiles {
+            // Before connecting: the readings queued for a persistent session may arrive before
+            // the retained profiles do.
+            profiles.register_saved();
+        }
         let mut running = self.connect();
         let ops_shutdown = CancellationToken::new();
         let ops_task = ops.map(|ops| {
@@ -240,11 +255,15 @@ impl Host {
         }
         let (client, eventloop) = AsyncClient::new(options, REQUESTS);
         let (tx, inbox) = inbox::channel(self.inbox_bytes);
+        let mut subscriptions = self.subscriptions.clone();
+        if let Some(profiles) = &self.profiles {
+            subscriptions.push((profiles.filter(), QoS::AtLeastOnce));
+        }
         let connection = Connection::start_subscriber(
             client.clone(),
             eventloop,
             self.broker.clone(),
-            self.subscriptions.clone(),
+            subscriptions,
             tx,
             self.linger,
             Arc::clone(&self.mqtt),
@@ -256,6 +275,8 @@ impl Host {
             outbox: Outbox::new(self.outbox_bytes),
             acks: Acks::default(),
             stats: Arc::default(),
+            profiles: self.profiles.clone(),
+            manual_acks: self.session == Session::Persistent,
             messages: Vec::with_capacity(self.batch),
             rooms: Vec::with_capacity(self.batch),
         }
@@ -265,6 +286,7 @@ impl Host {
         let service = self.service;
         let mqtt = Arc::clone(&self.mqtt);
         let stats = Arc::clone(&running.stats);
+        let profiles = self.profiles.clone();
         Probe {
             ready: {
                 let mqtt = Arc::clone(&mqtt);
@@ -275,6 +297,9 @@ impl Host {
                 service_metrics(&mut e);
                 mqtt.render(service, &mut e);
                 stats.render(service, &mut e);
+                if let Some(profiles) = &profiles {
+                    profiles.render(service, &mut e);
+                }
                 e.finish()
             }),
         }
@@ -305,7 +330,7 @@ impl Host {
                     if received == 0 {
                         return Ok(());
                     }
-                    running.handle(transform, &mut batch).await?;
+                    running.handle(self.service, transform, &mut batch).await?;
                 }
             }
             owed = running.hand_over();
@@ -325,7 +350,7 @@ impl Host {
         let mut batch: Vec<Inbound> = Vec::with_capacity(self.batch);
         let mut failed = None;
         while running.inbox.recv_many(&mut batch, self.batch).await > 0 {
-            if let Err(error) = running.handle(transform, &mut batch).await {
+            if let Err(error) = running.handle(self.service, transform, &mut batch).await {
                 failed = Some(error);
                 break;
             }
@@ -366,20 +391,36 @@ impl Host {
 
 impl Running {
     /// Hands `batch` to the transform, then owes the broker its acknowledgements if it is done.
+    /// Live profiles are handled first, by the host, and acknowledged.
     async fn handle<T: Transform>(
         &mut self,
+        service: &str,
         transform: &mut T,
         batch: &mut Vec<Inbound>,
     ) -> Result<(), T::Error> {
         self.messages.clear();
+        let now = Timestamp::now();
         for Inbound { publish, room } in batch.drain(..) {
+            if let Some(profiles) = &self.profiles
+                && profiles.name_in(&publish.topic).is_some()
+            {
+                profiles.handle(service, &publish, now, &mut self.outbox);
+                if self.manual_acks {
+                    self.acks.owe(&publish);
+                }
+                continue;
+            }
             self.messages.push(publish);
             self.rooms.push(room);
         }
+        if self.messages.is_empty() {
+            self.rooms.clear();
+            return Ok(());
+        }
         let handled = transform
-            .handle(&self.messages, Timestamp::now(), &mut self.outbox)
+            .handle(&self.messages, now, &mut self.outbox)
             .await;
-        if matches!(handled, Ok(Handled::Done)) {
+        if matches!(handled, Ok(Handled::Done)) && self.manual_acks {
             for message in &self.messages {
                 self.acks.owe(message);
             }

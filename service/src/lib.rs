@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //! - [`host`]: the [`host::Host`] and the [`host::Transform`] a service implements.
+//! - [`profiles`]: live profiles: what the host does with a profile published on
+//!   `{prefix}/v1/profiles/{name}` (register it, or refuse it and say why), for every service.
 //! - [`inbox`]: the channel from the event loop to a service, bounded in bytes.
 //! - [`outbox`]: publications waiting for the client, bounded in bytes, newest retained kept.
 //! - [`backoff`]: the one retry policy: capped exponential backoff with jitter.
@@ -24,5 +26,6 @@ pub mod inbox;
 pub mod mqtt;
 pub mod ops;
 pub mod outbox;
+pub mod profiles;
 pub mod prometheus;
 pub mod report;

@@ -178,6 +178,12 @@ impl Outbox {
         handed
     }
 
+    /// The messages waiting, in publishing order (for tests).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> impl Iterator<Item = &Outgoing> {
+        self.queue.iter().flatten()
+    }
+
     /// Messages waiting.
     pub fn len(&self) -> usize {
         self.waiting
