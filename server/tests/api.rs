@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
+use garonne_payload::profile::BUILTIN_PROFILES;
 use garonne_server::{App, Config, HistorySource, router};
 use garonne_testkit::Metrics;
 use serde_json::Value;
@@ -504,16 +505,10 @@ async fn profiles_list_the_built_in_six_with_their_quantities_and_one_by_name() 
     let list = json(&answer(&app, "GET", "/api/profiles", "", 200, JSON).await);
     let list = list.as_array().expect("an array");
     let names: Vec<&str> = list.iter().filter_map(|p| p["name"].as_str()).collect();
+    let builtin: Vec<&str> = BUILTIN_PROFILES.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names[..6],
-        [
-            "weather",
-            "air-quality",
-            "noise",
-            "bikes",
-            "river",
-            "vehicle"
-        ],
+        builtin[..],
         "the built-in profiles first, in catalogue order"
     );
     for profile in &list[..6] {
@@ -613,6 +608,16 @@ async fn profiles_list_the_built_in_six_with_their_quantities_and_one_by_name() 
     );
 }
 
+/// The entry of `name` in a `/api/config` object's catalogue.
+fn catalogued<'a>(config: &'a Value, name: &str) -> &'a Value {
+    config["catalogue"]
+        .as_array()
+        .expect("catalogue")
+        .iter()
+        .find(|q| q["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in the catalogue"))
+}
+
 #[tokio::test]
 async fn the_config_lists_the_catalogue_as_it_grows_and_the_quantities_with_live_data() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -637,12 +642,7 @@ async fn the_config_lists_the_catalogue_as_it_grows_and_the_quantities_with_live
     let catalogue = names(&before, "catalogue");
     assert_eq!(catalogue[..10], names(&before, "quantities")[..]);
     assert!(catalogue.iter().any(|n| n == "pm25") && catalogue.iter().any(|n| n == "LAeq"));
-    let pm25 = before["catalogue"]
-        .as_array()
-        .expect("catalogue")
-        .iter()
-        .find(|q| q["name"] == "pm25")
-        .expect("pm25");
+    let pm25 = catalogued(&before, "pm25");
     assert_eq!(pm25["profile"], "air-quality");
     assert!(
         pm25["unit"].as_str().is_some_and(|u| !u.is_empty()),
@@ -663,12 +663,7 @@ async fn the_config_lists_the_catalogue_as_it_grows_and_the_quantities_with_live
     .expect("the test profile parses");
     garonne_payload::Quantity::register(profile).expect("registered");
     let grown = config().await;
-    let tide = grown["catalogue"]
-        .as_array()
-        .expect("catalogue")
-        .iter()
-        .find(|q| q["name"] == "apiTestTide")
-        .expect("the new quantity in the catalogue");
+    let tide = catalogued(&grown, "apiTestTide");
     assert_eq!(
         (&tide["label"]["fr"], &tide["unit"], &tide["profile"]),
         (
