@@ -7,8 +7,8 @@
 //!
 //! | measurement | from topic | tags | fields | time |
 //! |---|---|---|---|---|
-//! | `reading` | `sensors/{id}/reading`, `sensors/{id}/senml` (one point per reading) | `kind`, `sensor`, `source` | one float per quantity present, named as on the wire (`temperature`, `relativeHumidity`...); `lat`, `lon` (float); `seq` (int) | the reading's time |
-//! | `aggregate` | `neighbourhoods/{id}/aggregate` (one point per quantity) | `name`, `neighbourhood`, `quantity` | `mean`, `min`, `max` (float); `readings`, `sensors`, `window_secs` (int) | `window_start` |
+//! | `reading` | `sensors/{id}/reading`, `sensors/{id}/senml` (one point per reading) | `kind`, `sensor`, `source` | one float per quantity present, named as on the wire, whichever profile of the catalogue it comes from (`temperature`, `relativeHumidity`, `pm25`, `availableBikeNumber`...); `lat`, `lon` (float); `seq` (int) | the reading's time |
+//! | `aggregate` | `neighbourhoods/{id}/aggregate` (one point per quantity) | `name`, `neighbourhood`, `quantity` | `value` (float: the quantity's aggregate by its profile's `time` and `space` rules), `mean`, `min`, `max` (float); `readings`, `sensors`, `window_secs` (int) | `window_start` |
 //! | `alert` | `alerts/{rule}/{scope}` | `quantity`, `rule`, `scope` (`neighbourhood-3`, `sensor-pi-1`) | `state` (string `raised` or `cleared`); `raised` (int 1 or 0); `value`, `threshold` (float); `comparison` (string `above` or `below`) | `since` |
 //! | `status` | `sensors/{id}/status` | `sensor` | `state` (string `online` or `offline`); `online` (int 1 or 0); `kind`, `source` (string); `lat`, `lon` (float, when the location is known); `modules_running`, `modules_failed` (int) | the status time |
 //!
@@ -153,6 +153,7 @@ fn aggregate_points(aggregate: &NeighbourhoodAggregate, time_ns: i64, out: &mut 
             measurement: "aggregate",
             tags,
             fields: vec![
+                ("value", Field::Float(stats.value)),
                 ("mean", Field::Float(stats.mean)),
                 ("min", Field::Float(stats.min)),
                 ("max", Field::Float(stats.max)),
@@ -349,6 +350,7 @@ mod tests {
                 max: 14.0,
                 readings: 12,
                 sensors: 3,
+                value: 11.5,
             },
         );
         quantities.insert(
@@ -359,6 +361,7 @@ mod tests {
                 max: 7.0,
                 readings: 4,
                 sensors: 1,
+                value: 3.25,
             },
         );
         NeighbourhoodAggregate {
@@ -495,6 +498,7 @@ mod tests {
         assert_eq!(
             got[0].fields,
             [
+                ("value", Field::Float(11.5)),
                 ("mean", Field::Float(11.5)),
                 ("min", Field::Float(9.0)),
                 ("max", Field::Float(14.0)),
@@ -520,6 +524,53 @@ mod tests {
             (got[0].measurement, &got[0].tags, got[0].time_ns)
         );
         assert_eq!(re[0].field("readings"), Some(&Field::Int(13)));
+    }
+
+    #[test]
+    fn an_aggregate_stores_each_quantitys_value_by_its_rules() {
+        // Two bike stations: the neighbourhood's value is the sum of their latest counts (15),
+        // not the mean of their means (7.5).
+        let bikes = Quantity::from_name("availableBikeNumber").expect("built-in bikes profile");
+        let mut a = aggregate();
+        a.quantities.insert(
+            bikes,
+            WindowStats {
+                mean: 7.5,
+                min: 3.0,
+                max: 12.0,
+                readings: 6,
+                sensors: 2,
+                value: 15.0,
+            },
+        );
+        let got = run("garonne/v1/neighbourhoods/7/aggregate", &json(&a)).expect("ok");
+        let point = got
+            .iter()
+            .find(|p| p.tag("quantity") == Some("availableBikeNumber"))
+            .expect("a point for the bikes");
+        assert_eq!(point.field("value"), Some(&Field::Float(15.0)));
+        assert_eq!(point.field("mean"), Some(&Field::Float(7.5)));
+
+        // An aggregate of an older realtime, without `value`: its value is its mean.
+        let older = String::from_utf8(json(&aggregate()))
+            .expect("utf-8")
+            .replace(",\"value\":11.5", "");
+        assert!(!older.contains("\"value\":11.5"), "{older}");
+        let got = run("garonne/v1/neighbourhoods/7/aggregate", older.as_bytes()).expect("ok");
+        assert_eq!(got[0].field("value"), Some(&Field::Float(11.5)));
+    }
+
+    #[test]
+    fn a_reading_of_any_profile_gives_a_field_per_quantity_by_name() {
+        let pm25 = Quantity::from_name("pm25").expect("built-in air-quality profile");
+        let no2 = Quantity::from_name("no2").expect("built-in air-quality profile");
+        let mut r = reading("air-1", "2025-11-24T10:15:00Z", 1);
+        r.quantities = Default::default();
+        r.quantities.set(pm25, 12.1).set(no2, 31.0);
+        let got = run("garonne/v1/sensors/air-1/reading", &r.to_json()).expect("stored");
+        assert_eq!(got[0].field("pm25"), Some(&Field::Float(12.1)));
+        assert_eq!(got[0].field("no2"), Some(&Field::Float(31.0)));
+        assert_eq!(got[0].field("temperature"), None);
     }
 
     #[test]

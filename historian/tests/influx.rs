@@ -166,6 +166,7 @@ fn stats(mean: f64, min: f64, max: f64, readings: u64) -> WindowStats {
         max,
         readings,
         sensors: 2,
+        value: mean,
     }
 }
 
@@ -953,5 +954,61 @@ async fn influx_v2_writes_into_victoria_metrics_once() -> TestResult {
     // After the flush everything written is searchable: one export tells.
     let again = export(&vm, "reading_temperature", |_| true).await;
     assert_eq!(again.iter().map(|s| s.values.len()).sum::<usize>(), 5);
+    Ok(())
+}
+
+/// Issue 14: a quantity of any profile of the catalogue goes through the schema into both
+/// stores, by its name, and their history answers for it; an aggregate's `value` (the
+/// quantity's aggregate by its profile's rules) is stored beside its mean.
+#[tokio::test]
+async fn any_profiles_quantities_and_aggregate_values_are_stored_and_answered() -> TestResult {
+    let Some((influxd, mut influx)) = influx_with_database().await else {
+        return Ok(());
+    };
+    let pm25 = Quantity::from_name("pm25").expect("built-in air-quality profile");
+    let bikes = Quantity::from_name("availableBikeNumber").expect("built-in bikes profile");
+    let topics = Topics::default();
+    let mut batch = Vec::new();
+    for (k, value) in [10.0, 12.5, 15.0].into_iter().enumerate() {
+        let r = reading("air-1", T0 + k as i64 * 60, 0, k as u64, &[(pm25, value)]);
+        batch.extend(points_of(&topics.reading("air-1"), &r.to_json()));
+    }
+    // Two stations: 7.5 bikes each on average, 15 in the neighbourhood by the bikes' rules.
+    let mut counts = stats(7.5, 3.0, 12.0, 6);
+    counts.value = 15.0;
+    let a = aggregate("7", 0, &[(bikes, counts)]);
+    batch.extend(points_of(&topics.aggregate("7"), &serde_json::to_vec(&a)?));
+    influx.write(&batch).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("history.sqlite");
+    let mut embedded = garonne_store::embedded::EmbeddedStore::open(
+        &file,
+        garonne_store::embedded::Retention::default(),
+    )
+    .await?;
+    embedded.write(&batch).await?;
+
+    let want = [Bucket {
+        start: at(T0, 0),
+        mean: 12.5,
+        min: 10.0,
+        max: 15.0,
+        count: 3,
+    }];
+    let q = query(sensor("air-1"), pm25, (at(T0, 0), at(T0 + 3600, 0)), 3600);
+    let influxql_history = InfluxQl::new(&influxd.url(), DB, Credentials::None)?;
+    assert_eq!(influxql_history.query(&q).await?, want, "InfluxDB");
+    let sqlite_history = garonne_store::embedded::EmbeddedHistory::open(&file).await?;
+    assert_eq!(sqlite_history.query(&q).await?, want, "embedded store");
+
+    let answer = influxql(
+        &influxd.url(),
+        DB,
+        "SELECT \"value\", \"mean\" FROM aggregate WHERE quantity = 'availableBikeNumber'",
+    )
+    .await;
+    let number = |column| scalar(&answer, column).and_then(|v| v.as_f64());
+    assert_eq!(number("value"), Some(15.0), "{answer}");
+    assert_eq!(number("mean"), Some(7.5), "{answer}");
     Ok(())
 }

@@ -13,11 +13,12 @@ use crate::time::Timestamp;
 use crate::validate::{Rule, Violation};
 
 /// Serde for an enum written on the wire as its name (a string): `$name` gives a value's name,
-/// `$find` the value of a name; any other string is refused as "unknown `$what`".
+/// `$find` the value of a name; any other string is refused with the message `$unknown` gives
+/// (which starts "unknown `$what`").
 // Design: a macro because trait impls cannot be written by a function; the enums live in
 // modules that know nothing of serde.
 macro_rules! serde_by_name {
-    ($ty:ty, $what:literal, $name:expr, $find:expr) => {
+    ($ty:ty, $name:expr, $find:expr, $unknown:expr) => {
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str($name(*self))
@@ -27,18 +28,43 @@ macro_rules! serde_by_name {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-                $find(&name).ok_or_else(|| {
-                    serde::de::Error::custom(format!(concat!("unknown ", $what, " {}"), name))
-                })
+                $find(&name).ok_or_else(|| serde::de::Error::custom($unknown(&name)))
             }
         }
     };
 }
 
-serde_by_name!(Quantity, "quantity", Quantity::name, Quantity::from_name);
-serde_by_name!(Rule, "rule", Rule::as_str, |name: &str| {
-    Rule::ALL.into_iter().find(|r| r.as_str() == name)
-});
+serde_by_name!(
+    Quantity,
+    Quantity::name,
+    Quantity::from_name,
+    unknown_quantity
+);
+serde_by_name!(
+    Rule,
+    Rule::as_str,
+    |name: &str| Rule::ALL.into_iter().find(|r| r.as_str() == name),
+    |name: &str| format!("unknown rule {name}")
+);
+
+/// Why `name` is not a quantity, with the catalogue's closest names (an alert rule's or a
+/// message's quantity must be in the catalogue: the built-in profiles and those loaded).
+fn unknown_quantity(name: &str) -> String {
+    let closest = Quantity::with_catalogue(|c| {
+        c.closest_names(name)
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let hint = "a quantity of another project needs its profile (--profiles DIR, or garonne \
+                profile publish)";
+    if closest.is_empty() {
+        format!("unknown quantity \"{name}\": not in the catalogue; {hint}")
+    } else {
+        format!("unknown quantity \"{name}\": did you mean {closest}? otherwise {hint}")
+    }
+}
 
 /// Whether a sensor is connected. Retained on `.../sensors/{id}/status`; the `Offline` form is
 /// the MQTT last will, so the broker announces a sensor that vanished.
@@ -107,8 +133,19 @@ pub struct ModuleStatus {
 }
 
 /// Statistics of one quantity over a window.
+///
+/// `value` is the quantity's aggregate by its profile's rules: each sensor's readings in the
+/// window combine by the `time` rule (their mean, sum, min, max, or the last one: the reading
+/// with the latest time, a tie going to the higher `seq`, then to the one received last), then
+/// the neighbourhood's sensors combine by the `space` rule (mean, each sensor weighing the
+/// same; sum; min; max). A neighbourhood's available bikes are the sum of each station's last
+/// count; its temperature (`mean`/`mean`) is the mean of its sensors' means, so `value` equals
+/// `mean`. The other statistics mean the same for every quantity.
+///
+/// On the wire `value` is an addition of Garonne 1.1: a message without it (an older realtime)
+/// reads with `value` = `mean`, which is what it was for the ten weather quantities.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "WindowStatsWire")]
 pub struct WindowStats {
     /// Mean value. For a neighbourhood it weighs sensors equally: the mean of each sensor's mean.
     pub mean: f64,
@@ -120,6 +157,34 @@ pub struct WindowStats {
     pub readings: u64,
     /// Number of distinct sensors.
     pub sensors: u32,
+    /// The quantity's aggregate by its profile's `time` and `space` rules (for one sensor's
+    /// rolling statistics: by its `time` rule).
+    pub value: f64,
+}
+
+/// [`WindowStats`] as read: `value` may be absent (messages of Garonne 1.0).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowStatsWire {
+    mean: f64,
+    min: f64,
+    max: f64,
+    readings: u64,
+    sensors: u32,
+    value: Option<f64>,
+}
+
+impl From<WindowStatsWire> for WindowStats {
+    fn from(w: WindowStatsWire) -> WindowStats {
+        WindowStats {
+            mean: w.mean,
+            min: w.min,
+            max: w.max,
+            readings: w.readings,
+            sensors: w.sensors,
+            value: w.value.unwrap_or(w.mean),
+        }
+    }
 }
 
 /// Window statistics of one neighbourhood, retained on `.../neighbourhoods/{id}/aggregate`.
@@ -299,6 +364,7 @@ mod tests {
                 max: 14.0,
                 readings: 12,
                 sensors: 3,
+                value: 11.5,
             },
         );
         let agg = NeighbourhoodAggregate {
@@ -352,6 +418,54 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<ErrorReport>(&json).expect("parse"),
             report
+        );
+    }
+
+    #[test]
+    fn window_stats_carry_the_value_and_read_without_it_as_the_mean() {
+        let bikes = WindowStats {
+            mean: 7.5,
+            min: 3.0,
+            max: 12.0,
+            readings: 6,
+            sensors: 2,
+            value: 15.0,
+        };
+        let json = serde_json::to_string(&bikes).expect("serialise");
+        assert_eq!(
+            json,
+            r#"{"mean":7.5,"min":3.0,"max":12.0,"readings":6,"sensors":2,"value":15.0}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<WindowStats>(&json).expect("parse"),
+            bikes
+        );
+        // Garonne 1.0 wrote no value: it reads as the mean.
+        let older: WindowStats =
+            serde_json::from_str(r#"{"mean":7.5,"min":3.0,"max":12.0,"readings":6,"sensors":2}"#)
+                .expect("parse");
+        assert_eq!(older.value, 7.5);
+        // Still strict about the rest.
+        let typo = serde_json::from_str::<WindowStats>(
+            r#"{"mean":7.5,"min":3.0,"max":12.0,"readings":6,"sensors":2,"valeur":1}"#,
+        );
+        assert!(
+            typo.expect_err("unknown field")
+                .to_string()
+                .contains("valeur")
+        );
+    }
+
+    #[test]
+    fn an_unknown_quantity_names_the_closest_ones() {
+        let error = serde_json::from_str::<Quantity>(r#""pm2_5""#).expect_err("unknown");
+        let text = error.to_string();
+        assert!(text.starts_with("unknown quantity \"pm2_5\""), "{text}");
+        assert!(text.contains("\"pm25\""), "{text}");
+        assert!(text.contains("--profiles"), "{text}");
+        assert_eq!(
+            serde_json::from_str::<Quantity>(r#""availableBikeNumber""#).expect("built-in"),
+            Quantity::from_name("availableBikeNumber").expect("built-in")
         );
     }
 

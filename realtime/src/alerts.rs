@@ -4,8 +4,11 @@
 //! A rule *raises* when its condition (`value above threshold`, or `below`) has held without a
 //! break for at least `for_secs`, and *clears* when the value comes back past the threshold by
 //! more than `hysteresis` (so a value hovering at the threshold does not flap). Neighbourhood
-//! rules watch the mean of the newest window at every emit (time: the service's clock); sensor
-//! rules watch every reading (time: the reading's own).
+//! rules watch the `value` of the newest window at every emit (the quantity's aggregate by its
+//! profile's rules: a quartier's mean temperature, its total of available bikes; time: the
+//! service's clock); sensor rules watch every reading (time: the reading's own). A rule may
+//! name any quantity of the catalogue (the built-in profiles and those of `--profiles`); an
+//! unknown name is refused with the closest known ones.
 
 use garonne_payload::{Comparison, Quantity, Timestamp, topic::is_topic_segment};
 use serde::{Deserialize, Serialize};
@@ -14,7 +17,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScopeKind {
-    /// Each neighbourhood's aggregate mean.
+    /// Each neighbourhood's aggregate value.
     Neighbourhood,
     /// Each sensor's readings.
     Sensor,
@@ -37,9 +40,9 @@ pub enum ScopeKind {
 pub struct AlertRule {
     /// Name of the rule; one MQTT topic level (no `/`, `+`, `#`).
     pub name: String,
-    /// The quantity compared.
+    /// The quantity compared: any quantity of the catalogue.
     pub quantity: Quantity,
-    /// Neighbourhood means or sensor readings.
+    /// Neighbourhood values or sensor readings.
     pub scope: ScopeKind,
     /// Above or below.
     pub comparison: Comparison,

@@ -272,6 +272,26 @@ mod tests {
         .expect("parses");
         config.validate().expect("valid");
         assert_eq!(config.alerts[0].for_secs, 0);
+        // Any quantity of the catalogue, not only the weather's; an unknown one is refused
+        // with the closest names.
+        let rule = |quantity: &str| {
+            toml::from_str::<Config>(&format!(
+                "[[alerts]]\nname = \"bikes\"\nquantity = \"{quantity}\"\n\
+                 scope = \"neighbourhood\"\ncomparison = \"below\"\nthreshold = 5.0"
+            ))
+            .map_err(|e| e.to_string())
+        };
+        let bikes = rule("availableBikeNumber").expect("a built-in profile's quantity");
+        assert_eq!(
+            bikes.alerts[0].quantity,
+            garonne_payload::Quantity::from_name("availableBikeNumber").expect("built in")
+        );
+        let error = rule("availableBikeNumbers").expect_err("not in the catalogue");
+        assert!(
+            error.contains("unknown quantity \"availableBikeNumbers\"")
+                && error.contains("\"availableBikeNumber\""),
+            "{error}"
+        );
         let unknown = toml::from_str::<Config>("windw_secs = 600");
         assert!(
             unknown

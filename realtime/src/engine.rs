@@ -5,7 +5,7 @@
 //! # What it keeps
 //! Per sensor: where it is (its location and the neighbourhood found for it, so the polygons
 //! are searched once per location, not per message), a short list of **panes** (see
-//! [`crate::window`]) holding count/sum/min/max per quantity, fingerprints of its last readings
+//! [`crate::window`]) holding count/sum/min/max/last per quantity, fingerprints of its last readings
 //! (to drop exact repeats), and the time of its newest reading.
 //!
 //! # What it publishes
@@ -13,10 +13,12 @@
 //! - for each open window and neighbourhood that changed since the last emit, the
 //!   [`NeighbourhoodAggregate`](garonne_payload::NeighbourhoodAggregate) (retained), older
 //!   windows first so the retained message is the newest window. The mean weighs sensors
-//!   equally: the mean of each sensor's mean;
+//!   equally: the mean of each sensor's mean. The `value` applies the quantity's profile rules:
+//!   each sensor's readings by its `time` rule, then the sensors by its `space` rule (a
+//!   quartier's available bikes: the sum of each station's last count);
 //! - for each sensor with new readings, its [`SensorRolling`](garonne_payload::SensorRolling)
 //!   statistics (retained);
-//! - neighbourhood alerts, evaluated on the mean of the newest window with data.
+//! - neighbourhood alerts, evaluated on the value of the newest window with data.
 //!
 //! At once: an [`ErrorReport`](garonne_payload::ErrorReport) for a refused payload, a late
 //! reading, a sensor that lies outside every neighbourhood, or a reading whose id differs from
@@ -141,7 +143,7 @@ pub enum Outcome {
     TooManySensors,
 }
 
-/// Count, sum, min, max per quantity, for one pane of one sensor in one neighbourhood.
+/// Count, sum, min, max, last per quantity, for one pane of one sensor in one neighbourhood.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Pane {
     /// Pane number (see [`Clock::pane_of`]).

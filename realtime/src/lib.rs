@@ -2,15 +2,17 @@
 //! statistics, republished over MQTT for the map, Grafana and any subscriber.
 //!
 //! Reads `{prefix}/v1/sensors/+/reading` and `.../senml`. Writes, retained,
-//! `.../neighbourhoods/{id}/aggregate` (per neighbourhood and quantity: the sensor-weighted
-//! mean, min, max, readings and sensors of each event-time window), `.../sensors/{id}/rolling`
+//! `.../neighbourhoods/{id}/aggregate` (per neighbourhood and quantity: the value by the
+//! quantity's profile rules, `time` per sensor then `space` across sensors, and the
+//! sensor-weighted mean, min, max, readings and sensors of each event-time window),
+//! `.../sensors/{id}/rolling`
 //! (each sensor's rolling statistics) and `.../alerts/{rule}/{scope}` (while raised); and
 //! `.../errors/{sensor_id}` for every payload it refuses, with the JSON pointer, rule and hint.
 //!
 //! # Layout
 //! - [`engine`]: the pure core (payload + `now` in, messages out): location cache, windows,
 //!   repeats, late readings, error reports, aggregation at emit time.
-//! - [`window`]: panes, windows and their arithmetic; the count/sum/min/max accumulator.
+//! - [`window`]: panes, windows and their arithmetic; the count/sum/min/max/last accumulator.
 //! - [`alerts`]: threshold rules with minimum duration and hysteresis.
 //! - [`snapshot`]: the state saved at shutdown and restored at start-up.
 //! - [`metrics`]: the core's counters and their Prometheus rendering.

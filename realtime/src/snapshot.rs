@@ -9,6 +9,16 @@
 //! This module is the file format and its reading and writing; the engine's state goes to and
 //! from it in [`Engine::snapshot`](crate::Engine::snapshot) and
 //! [`Engine::restore`](crate::Engine::restore).
+//!
+//! # Format versions
+//! - 2 (this one): each quantity's accumulator keeps its last value and that value's stamp
+//!   (reading time, `seq`), for the profiles' `time = "last"` rule.
+//! - 1 (Garonne before profiles applied their rules): read and upgraded. Its accumulators have
+//!   no last value: each takes its pane's mean, stamped before every reading
+//!   ([`Stamp::NONE`]), so the first reading after the restart replaces it. Only quantities with
+//!   `time = "last"` read it, and only until their sensor sends again.
+//! - A newer format (written by a newer Garonne) is refused with [`SnapshotError::Version`]:
+//!   the service moves the file aside and starts with empty windows.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,10 +28,10 @@ use garonne_payload::{AlertScope, Quantity, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::Track;
-use crate::window::Acc;
+use crate::window::{Acc, Stamp};
 
-/// The snapshot format version.
-pub const FORMAT: u32 = 1;
+/// The snapshot format version (see the module docs for what each version holds).
+pub const FORMAT: u32 = 2;
 
 /// The saved state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +134,19 @@ pub enum SnapshotError {
         #[source]
         source: serde_json::Error,
     },
+    /// The file is a snapshot of a format this version does not know (a newer Garonne's).
+    #[error(
+        "the realtime snapshot {} is format {found}, and this version reads formats 1 to {FORMAT} \
+         (a newer Garonne wrote it: run that version, or move the file away to start with \
+         empty windows)",
+        path.display()
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        found: u64,
+    },
 }
 
 impl Snapshot {
@@ -140,12 +163,23 @@ impl Snapshot {
                 });
             }
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| SnapshotError::Format {
-                path: path.to_owned(),
-                source,
-            })
+        let format = |source| SnapshotError::Format {
+            path: path.to_owned(),
+            source,
+        };
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes).map_err(format)?;
+        match json.get("format").and_then(serde_json::Value::as_u64) {
+            Some(1) => upgrade_from_1(&mut json),
+            Some(found) if found > u64::from(FORMAT) => {
+                return Err(SnapshotError::Version {
+                    path: path.to_owned(),
+                    found,
+                });
+            }
+            // This format, or no format at all: the shape check says what is wrong.
+            _ => {}
+        }
+        serde_json::from_value(json).map(Some).map_err(format)
     }
 
     /// Writes the snapshot atomically: a temporary file beside it, synced, renamed over it.
@@ -174,4 +208,29 @@ impl Snapshot {
         }
         Ok(())
     }
+}
+
+/// Upgrades a format-1 snapshot in place to this format: each accumulator's last value is its
+/// mean, stamped [`Stamp::NONE`] (see the module docs).
+fn upgrade_from_1(json: &mut serde_json::Value) {
+    use serde_json::Value;
+    let accs = json
+        .get_mut("sensors")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(|sensor| sensor.get_mut("panes")?.as_array_mut())
+        .flatten()
+        .filter_map(|pane| pane.get_mut("quantities")?.as_object_mut())
+        .flat_map(|quantities| quantities.values_mut())
+        .filter_map(Value::as_object_mut);
+    for acc in accs {
+        let count = acc.get("count").and_then(Value::as_f64).unwrap_or(0.0);
+        let sum = acc.get("sum").and_then(Value::as_f64).unwrap_or(0.0);
+        let last = if count > 0.0 { sum / count } else { 0.0 };
+        acc.insert("last".into(), last.into());
+        let none = serde_json::to_value(Stamp::NONE).unwrap_or_default();
+        acc.insert("last_at".into(), none);
+    }
+    json["format"] = FORMAT.into();
 }

@@ -8,13 +8,39 @@
 //!
 //! A window accepts readings until `now` passes its end plus the allowed lateness; a reading
 //! for a window already closed is *late*: counted, reported, not folded.
+//!
+//! An [`Acc`] keeps what every `time` rule of a profile needs (mean, sum, min, max, last) in
+//! one pass: count, sum, min, max, and the last value with its [`Stamp`]. "Last" is by event
+//! time, not arrival: the value of the reading with the latest time; between readings of the
+//! same time, the higher `seq`; between equal stamps, the one folded last (arrival).
 
 use garonne_payload::Quantity;
+use garonne_payload::profile::TimeAggregation;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-/// Count, sum, min and max of the values of one quantity.
+/// Where a value stands in a sensor's sequence, to find the last one: its reading's time
+/// (Unix nanoseconds), then its `seq`. Ordered by time, then `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The reading's time, Unix nanoseconds.
+    pub time_ns: i64,
+    /// The reading's sequence number.
+    pub seq: u64,
+}
+
+impl Stamp {
+    /// Before every reading: the stamp of an empty accumulator, and of a value restored from a
+    /// snapshot that did not keep stamps (format 1), so any reading replaces it.
+    pub const NONE: Stamp = Stamp {
+        time_ns: i64::MIN,
+        seq: 0,
+    };
+}
+
+/// Count, sum, min, max and last of the values of one quantity.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Acc {
     /// Values folded in.
     pub count: u32,
@@ -24,6 +50,10 @@ pub struct Acc {
     pub min: f64,
     /// The largest (−∞ when empty).
     pub max: f64,
+    /// The last value (see the module docs; 0 when empty).
+    pub last: f64,
+    /// Its stamp ([`Stamp::NONE`] when empty).
+    pub last_at: Stamp,
 }
 
 impl Acc {
@@ -33,29 +63,54 @@ impl Acc {
         sum: 0.0,
         min: f64::INFINITY,
         max: f64::NEG_INFINITY,
+        last: 0.0,
+        last_at: Stamp::NONE,
     };
 
-    /// Folds one value in.
+    /// Folds one value in, stamped `at`.
     #[inline]
-    pub fn add(&mut self, value: f64) {
+    pub fn add(&mut self, value: f64, at: Stamp) {
         self.count += 1;
         self.sum += value;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
+        // `>=`: of two values with the same stamp, the one folded last wins.
+        if at >= self.last_at {
+            self.last = value;
+            self.last_at = at;
+        }
     }
 
-    /// Folds another accumulator in.
+    /// Folds another accumulator in (`other` counts as folded after `self`).
     #[inline]
     pub fn merge(&mut self, other: &Acc) {
+        if other.count == 0 {
+            return;
+        }
         self.count += other.count;
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
+        if other.last_at >= self.last_at {
+            self.last = other.last;
+            self.last_at = other.last_at;
+        }
     }
 
     /// The mean, when there is a value.
     pub fn mean(&self) -> Option<f64> {
         (self.count > 0).then(|| self.sum / f64::from(self.count))
+    }
+
+    /// The values combined by a profile's `time` rule, when there is a value.
+    pub fn by(&self, rule: TimeAggregation) -> Option<f64> {
+        (self.count > 0).then(|| match rule {
+            TimeAggregation::Mean => self.sum / f64::from(self.count),
+            TimeAggregation::Sum => self.sum,
+            TimeAggregation::Min => self.min,
+            TimeAggregation::Max => self.max,
+            TimeAggregation::Last => self.last,
+        })
     }
 }
 
@@ -85,9 +140,9 @@ impl Accs {
         &mut self.0[at].1
     }
 
-    /// Folds one value of `q` in.
-    pub fn add(&mut self, q: Quantity, value: f64) {
-        self.entry(q).add(value);
+    /// Folds one value of `q` in, stamped `at`.
+    pub fn add(&mut self, q: Quantity, value: f64, at: Stamp) {
+        self.entry(q).add(value, at);
     }
 
     /// Folds another set in, quantity by quantity.
@@ -200,18 +255,67 @@ impl Clock {
 mod tests {
     use super::*;
 
+    fn stamp(time_ns: i64, seq: u64) -> Stamp {
+        Stamp { time_ns, seq }
+    }
+
     #[test]
     fn accumulators_keep_count_sum_min_max() {
         let mut a = Acc::EMPTY;
         assert_eq!(a.mean(), None);
-        for v in [3.0, -1.0, 4.0] {
-            a.add(v);
+        for (i, v) in [3.0, -1.0, 4.0].into_iter().enumerate() {
+            a.add(v, stamp(i as i64, 0));
         }
         let mut b = Acc::EMPTY;
-        b.add(10.0);
+        b.add(10.0, stamp(10, 0));
         a.merge(&b);
         assert_eq!((a.count, a.sum, a.min, a.max), (4, 16.0, -1.0, 10.0));
         assert_eq!(a.mean(), Some(4.0));
+    }
+
+    #[test]
+    fn each_time_rule_reads_the_accumulator() {
+        let mut a = Acc::EMPTY;
+        assert_eq!(a.by(TimeAggregation::Last), None);
+        // Out of order: the reading of time 30 arrives first, yet 12 (time 50) is the last.
+        for (v, t) in [(7.0, 30), (12.0, 50), (3.0, 10)] {
+            a.add(v, stamp(t, 0));
+        }
+        let by = |rule| a.by(rule).expect("a value");
+        assert_eq!(by(TimeAggregation::Mean), 22.0 / 3.0);
+        assert_eq!(by(TimeAggregation::Sum), 22.0);
+        assert_eq!(by(TimeAggregation::Min), 3.0);
+        assert_eq!(by(TimeAggregation::Max), 12.0);
+        assert_eq!(by(TimeAggregation::Last), 12.0);
+    }
+
+    #[test]
+    fn the_last_value_is_by_time_then_seq_then_arrival() {
+        let last = |values: &[(f64, Stamp)]| {
+            let mut a = Acc::EMPTY;
+            for (v, at) in values {
+                a.add(*v, *at);
+            }
+            a.last
+        };
+        assert_eq!(last(&[(1.0, stamp(5, 9)), (2.0, stamp(6, 0))]), 2.0, "time");
+        assert_eq!(last(&[(2.0, stamp(6, 0)), (1.0, stamp(5, 9))]), 2.0, "late");
+        assert_eq!(last(&[(1.0, stamp(5, 2)), (2.0, stamp(5, 1))]), 1.0, "seq");
+        assert_eq!(
+            last(&[(1.0, stamp(5, 1)), (2.0, stamp(5, 1))]),
+            2.0,
+            "arrival"
+        );
+        // Merging: the newer stamp wins whichever side it is on; an empty side changes nothing.
+        let mut old = Acc::EMPTY;
+        old.add(4.0, stamp(1, 0));
+        let mut new = Acc::EMPTY;
+        new.add(9.0, stamp(2, 0));
+        let mut a = new;
+        a.merge(&old);
+        assert_eq!(a.last, 9.0);
+        a.merge(&Acc::EMPTY);
+        assert_eq!((a.last, a.last_at, a.count), (9.0, stamp(2, 0), 2));
     }
 
     #[test]

@@ -394,12 +394,15 @@ impl Expected {
             .values()
             .map(|v| v.iter().sum::<f64>() / v.len() as f64)
             .collect();
+        let mean = means.iter().sum::<f64>() / means.len() as f64;
         WindowStats {
-            mean: means.iter().sum::<f64>() / means.len() as f64,
+            mean,
             min: all.clone().fold(f64::INFINITY, f64::min),
             max: all.fold(f64::NEG_INFINITY, f64::max),
             readings: self.by_sensor.values().map(|v| v.len() as u64).sum(),
             sensors: self.by_sensor.len() as u32,
+            // Weather quantities: mean in time, mean in space.
+            value: mean,
         }
     }
 }
@@ -812,7 +815,8 @@ async fn bad_input_is_reported_on_the_senders_error_topic_and_never_stops_it() {
             min: 14.5,
             max: 14.5,
             readings: 1,
-            sensors: 1
+            sensors: 1,
+            value: 14.5
         },
         "only the good reading counts"
     );
@@ -1094,7 +1098,8 @@ async fn every_polygon_gets_an_aggregate(layer: &Layer, prefix: &str, expected: 
                 min: v,
                 max: v,
                 readings: 1,
-                sensors: 1
+                sensors: 1,
+                value: v
             },
             "{}",
             area.id

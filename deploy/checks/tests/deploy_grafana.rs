@@ -500,6 +500,7 @@ fn simulated_points(now: Timestamp) -> Vec<Point> {
                             max: mean + 0.5,
                             readings: 10,
                             sensors: 2,
+                            value: mean,
                         };
                         (q, stats)
                     })

@@ -1,6 +1,7 @@
 //! The alert rules of [`crate::alerts`] applied: sensor rules on each reading as it is folded,
-//! neighbourhood rules at emit time on the mean of the newest window with data; transitions
-//! published (retained while raised).
+//! neighbourhood rules at emit time on the value of the newest window with data (the aggregate's
+//! `value`: by the quantity's `time` and `space` rules, the mean of the sensors' means for a
+//! weather quantity); transitions published (retained while raised).
 
 use garonne_payload::{Alert, AlertScope, AlertState, Reading, SPEC_VERSION, Timestamp};
 
@@ -33,7 +34,8 @@ impl Engine {
         }
     }
 
-    /// Feeds every neighbourhood rule the mean of the newest window that has its quantity.
+    /// Feeds every neighbourhood rule the value (by its quantity's rules, see
+    /// [`WindowStats`](garonne_payload::WindowStats)) of the newest window that has the quantity.
     pub(super) fn check_area_rules(
         &mut self,
         windows: &Windows,
@@ -48,16 +50,16 @@ impl Engine {
                 let Some(stats) = windows.newest(a, self.rules[r].quantity) else {
                     continue;
                 };
-                let mean = stats.sum_of_means / f64::from(stats.sensors);
                 let rule = &self.rules[r];
+                let value = stats.value(rule.quantity.def().space);
                 let track = self.tracks.entry((r as u32, a as u32)).or_default();
-                if let Some(t) = track.observe(rule, mean, now) {
+                if let Some(t) = track.observe(rule, value, now) {
                     let id = self
                         .areas
                         .get(a)
                         .map(|n| n.id().to_owned())
                         .unwrap_or_default();
-                    self.publish_alert(r, AlertScope::Neighbourhood(id), t, mean, now, now, out);
+                    self.publish_alert(r, AlertScope::Neighbourhood(id), t, value, now, now, out);
                 }
             }
         }

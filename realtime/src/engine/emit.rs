@@ -1,10 +1,13 @@
 //! Emit time: the aggregation over all sensors, in three jobs. The **windows**: each open
-//! window's statistics per neighbourhood, published when they changed; the **rolling**
+//! window's statistics per neighbourhood, published when they changed, with each quantity's
+//! `value` by its profile's rules (each sensor's readings by the `time` rule, then the
+//! sensors by the `space` rule; see [`WindowStats`]); the **rolling**
 //! statistics of each sensor with new readings; then the neighbourhood **alerts** (see
 //! `alerting`), which read the windows.
 
 use std::collections::{BTreeMap, VecDeque};
 
+use garonne_payload::profile::{QuantityDef, SpaceAggregation};
 use garonne_payload::{
     NeighbourhoodAggregate, Quantity, SPEC_VERSION, SensorRolling, Timestamp, WindowStats,
 };
@@ -16,10 +19,13 @@ use crate::window::{Acc, Accs, Clock};
 #[derive(Debug, Clone, Copy)]
 pub(super) struct AreaStats {
     pub(super) sensors: u32,
-    pub(super) sum_of_means: f64,
+    sum_of_means: f64,
     min: f64,
     max: f64,
     readings: u64,
+    /// The sensors' values (each by the quantity's `time` rule) combined so far by its `space`
+    /// rule: their sum for `mean` and `sum`, their min or max.
+    combined: f64,
 }
 
 impl Default for AreaStats {
@@ -30,30 +36,49 @@ impl Default for AreaStats {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             readings: 0,
+            combined: 0.0,
         }
     }
 }
 
 impl AreaStats {
-    /// Adds one sensor's statistics (a sensor without the quantity adds nothing).
-    fn add_sensor(&mut self, acc: &Acc) {
-        if let Some(mean) = acc.mean() {
-            self.sensors += 1;
-            self.sum_of_means += mean;
-            self.min = self.min.min(acc.min);
-            self.max = self.max.max(acc.max);
-            self.readings += u64::from(acc.count);
+    /// Adds one sensor's statistics of a quantity defined by `def` (a sensor without the
+    /// quantity adds nothing).
+    fn add_sensor(&mut self, acc: &Acc, def: &QuantityDef) {
+        let (Some(mean), Some(value)) = (acc.mean(), acc.by(def.time)) else {
+            return;
+        };
+        self.combined = match (self.sensors, def.space) {
+            (0, _) => value,
+            (_, SpaceAggregation::Mean | SpaceAggregation::Sum) => self.combined + value,
+            (_, SpaceAggregation::Min) => self.combined.min(value),
+            (_, SpaceAggregation::Max) => self.combined.max(value),
+        };
+        self.sensors += 1;
+        self.sum_of_means += mean;
+        self.min = self.min.min(acc.min);
+        self.max = self.max.max(acc.max);
+        self.readings += u64::from(acc.count);
+    }
+
+    /// The quantity's value by its `space` rule (meaningful once a sensor is added).
+    pub(super) fn value(&self, space: SpaceAggregation) -> f64 {
+        match space {
+            SpaceAggregation::Mean => self.combined / f64::from(self.sensors),
+            SpaceAggregation::Sum | SpaceAggregation::Min | SpaceAggregation::Max => self.combined,
         }
     }
 
-    /// The published form: the mean of the sensors' means; `None` without a sensor.
-    fn published(&self) -> Option<WindowStats> {
+    /// The published form: the mean of the sensors' means, the value by the rules of `def`;
+    /// `None` without a sensor.
+    fn published(&self, def: &QuantityDef) -> Option<WindowStats> {
         (self.sensors > 0).then(|| WindowStats {
             mean: self.sum_of_means / f64::from(self.sensors),
             min: self.min,
             max: self.max,
             readings: self.readings,
             sensors: self.sensors,
+            value: self.value(def.space),
         })
     }
 }
@@ -119,7 +144,7 @@ impl Windows {
                 if cell.quantities.len() <= q.index() {
                     cell.quantities.resize(q.index() + 1, AreaStats::default());
                 }
-                cell.quantities[q.index()].add_sensor(acc);
+                cell.quantities[q.index()].add_sensor(acc, q.def());
             }
         }
     }
@@ -176,18 +201,20 @@ impl Engine {
                 let Some(area) = self.areas.get(a) else {
                     continue;
                 };
-                let message =
-                    NeighbourhoodAggregate {
-                        v: SPEC_VERSION,
-                        neighbourhood_id: area.id().to_owned(),
-                        name: area.name().to_owned(),
-                        window_start: seconds(self.clock.window_start(w)),
-                        window_end: seconds(self.clock.window_end(w)),
-                        emitted_at: now,
-                        quantities: stats_map(cell.quantities.iter().enumerate().filter_map(
-                            |(i, st)| Some((Quantity::from_index(i)?, st.published())),
-                        )),
-                    };
+                let message = NeighbourhoodAggregate {
+                    v: SPEC_VERSION,
+                    neighbourhood_id: area.id().to_owned(),
+                    name: area.name().to_owned(),
+                    window_start: seconds(self.clock.window_start(w)),
+                    window_end: seconds(self.clock.window_end(w)),
+                    emitted_at: now,
+                    quantities: stats_map(cell.quantities.iter().enumerate().filter_map(
+                        |(i, st)| {
+                            let q = Quantity::from_index(i)?;
+                            Some((q, st.published(q.def())))
+                        },
+                    )),
+                };
                 let topic = self.topics.aggregate(area.id());
                 if let Some(publish) = Publish::json(topic, &message, true) {
                     out.push(publish);
@@ -211,6 +238,7 @@ impl Engine {
                 max: acc.max,
                 readings: u64::from(acc.count),
                 sensors: 1,
+                value: acc.by(q.def().time).unwrap_or(mean),
             });
             (q, stats)
         }));

@@ -9,7 +9,7 @@ use garonne_payload::{Location, Reading, Rule, Timestamp, Violation};
 
 use super::{Engine, OUTSIDE, Outcome, Pane, Place, Publish, RECENT, Sensor, seconds};
 use crate::alerts::ScopeKind;
-use crate::window::{Accs, Clock};
+use crate::window::{Accs, Clock, Stamp};
 
 impl Engine {
     /// Folds one valid reading that came on `topic` (in `payload`, when it came over MQTT).
@@ -170,8 +170,9 @@ impl Sensor {
         self.expire_panes(clock, now_secs);
         let pane = pane_for(&mut self.panes, pane_no, area);
         pane.readings += 1;
+        let at = stamp(reading);
         for (q, v) in reading.quantities.iter() {
-            pane.accs.add(q, v);
+            pane.accs.add(q, v, at);
         }
         self.rolling_dirty = true;
         if self.newest.is_none_or(|t| reading.time > t) {
@@ -209,6 +210,16 @@ fn pane_for(panes: &mut VecDeque<Pane>, no: i64, area: u32) -> &mut Pane {
         },
     );
     &mut panes[i]
+}
+
+/// Where a reading's values stand in its sensor's sequence (for the `last` time rule).
+fn stamp(reading: &Reading) -> Stamp {
+    // Validation bounds reading times (from 2000 to now + skew), well inside i64 nanoseconds.
+    let time_ns = i64::try_from(reading.time.unix_nanos()).unwrap_or(i64::MAX);
+    Stamp {
+        time_ns,
+        seq: reading.seq,
+    }
 }
 
 /// A reading's identity for repeat detection: its sequence number and time.

@@ -99,7 +99,8 @@ fn the_mean_weighs_sensors_equally_and_min_max_counts_are_exact() {
             min: 10.0,
             max: 20.0,
             readings: 4,
-            sensors: 2
+            sensors: 2,
+            value: 15.5
         }
     );
 }
@@ -676,3 +677,5 @@ fn past_max_sensors_a_new_sensor_is_refused_with_a_report_until_one_is_forgotten
     let later = e.fold(&reading("c", 70 * 60, 2, 0.5, 12.0), at(70 * 60), &mut out);
     assert_eq!(later, Outcome::Folded);
 }
+
+mod rules;
