@@ -10,6 +10,9 @@
 #   server      GARONNE_MQTT_SERVER_PASSWORD     required
 #   simulator   GARONNE_MQTT_SIMULATOR_PASSWORD  optional: without it, no simulator user
 #   viewer      GARONNE_MQTT_VIEWER_PASSWORD     optional: read-only, for mosquitto_sub
+#   operator    GARONNE_MQTT_OPERATOR_PASSWORD   optional: the teacher, who publishes profiles
+#                                                (garonne profile publish); without it, nobody
+#                                                can publish a profile live
 #   sensors     GARONNE_MQTT_SENSORS             optional: "ID:PASSWORD ID:PASSWORD ...",
 #                                                separated by spaces or new lines
 #               GARONNE_MQTT_SENSORS_FILE        optional: a file (e.g. a docker secret) with
@@ -47,7 +50,7 @@ umask 077
 set -f
 
 config=${GARONNE_MOSQUITTO_CONFIG:-/mosquitto/config/mosquitto.conf}
-services='realtime historian server simulator viewer'
+services='realtime historian server simulator viewer operator'
 
 fail() {
     printf 'garonne-mosquitto: %s\n' "$*" >&2
@@ -140,6 +143,7 @@ add_service historian GARONNE_MQTT_HISTORIAN_PASSWORD required
 add_service server GARONNE_MQTT_SERVER_PASSWORD required
 add_service simulator GARONNE_MQTT_SIMULATOR_PASSWORD optional
 add_service viewer GARONNE_MQTT_VIEWER_PASSWORD optional
+add_service operator GARONNE_MQTT_OPERATOR_PASSWORD optional
 
 # Word splitting of an unquoted variable: spaces, tabs and new lines separate entries (globbing
 # is off, see `set -f`).

@@ -38,7 +38,7 @@ const QUIET: Duration = Duration::from_millis(500);
 
 /// The service users: name, password variable, password. Not secrets: the broker lives on
 /// loopback for one test.
-const SERVICES: [(&str, &str, &str); 5] = [
+const SERVICES: [(&str, &str, &str); 6] = [
     (
         "realtime",
         "GARONNE_MQTT_REALTIME_PASSWORD",
@@ -63,6 +63,11 @@ const SERVICES: [(&str, &str, &str); 5] = [
         "viewer",
         "GARONNE_MQTT_VIEWER_PASSWORD",
         "viewer-test-password",
+    ),
+    (
+        "operator",
+        "GARONNE_MQTT_OPERATOR_PASSWORD",
+        "operator-test-password",
     ),
 ];
 
@@ -681,6 +686,78 @@ async fn every_service_receives_what_it_subscribes_to() -> anyhow::Result<()> {
         let received = client.receive_through(last).await?;
         let expected: Vec<Received> = expected.iter().map(|&m| m.clone()).collect();
         assert_eq!(received, expected, "{user}; broker log:\n{}", broker.log());
+    }
+    Ok(())
+}
+
+/// Live profiles (issue 14): the operator (the teacher) alone publishes on `profiles/`, every
+/// service reads there; realtime alone publishes a profile's refusal, which the operator and the
+/// viewer read.
+#[tokio::test]
+async fn only_the_operator_publishes_profiles_and_realtime_their_refusals() -> anyhow::Result<()> {
+    let Some(broker) = Broker::start_or_skip()? else {
+        return Ok(());
+    };
+    let root = Topics::default().root().to_owned();
+    let profiles = format!("{root}/profiles/+");
+    let errors = format!("{root}/errors/profiles/+");
+    let mut services = Vec::new();
+    for user in ["realtime", "historian", "server"] {
+        services.push((user, broker.subscribed(user, &[profiles.clone()]).await?));
+    }
+    let mut authors = Vec::new();
+    for user in ["operator", "viewer"] {
+        authors.push((user, broker.subscribed(user, &[errors.clone()]).await?));
+    }
+    for user in ["pi-a", "simulator", "viewer", "realtime"] {
+        broker
+            .connect(user)
+            .await?
+            .publish(&format!("{root}/profiles/x"), true, &format!("from {user}"))
+            .await?;
+    }
+    let published = Received::new(format!("{root}/profiles/ecole-co2"), "name = \"ecole-co2\"");
+    let mut operator = broker.connect("operator").await?;
+    operator
+        .publish(&published.topic, true, &published.payload)
+        .await?;
+    for (user, client) in &mut services {
+        let received = client.receive_through(&published).await?;
+        assert_eq!(
+            received,
+            [published.clone()],
+            "{user}; broker log:\n{}",
+            broker.log()
+        );
+    }
+    for user in ["pi-a", "historian", "operator"] {
+        broker
+            .connect(user)
+            .await?
+            .publish(
+                &format!("{root}/errors/profiles/x"),
+                true,
+                &format!("from {user}"),
+            )
+            .await?;
+    }
+    let refusal = Received::new(
+        format!("{root}/errors/profiles/ecole-co2"),
+        "{\"problems\":[]}",
+    );
+    broker
+        .connect("realtime")
+        .await?
+        .publish(&refusal.topic, true, &refusal.payload)
+        .await?;
+    for (user, client) in &mut authors {
+        let received = client.receive_through(&refusal).await?;
+        assert_eq!(
+            received,
+            [refusal.clone()],
+            "{user}; broker log:\n{}",
+            broker.log()
+        );
     }
     Ok(())
 }
