@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { locate, scan } from '../src/validate/locate.js';
 import { colourAt, scaleFor } from '../src/lib/colour.js';
+import { digitsFor } from '../src/lib/format.js';
 
 const READING = `{
   "v": 1,
@@ -59,6 +60,36 @@ test('scaleFor: round bounds around the data, with a minimum span', () => {
   }
   assert.equal(scaleFor('temperature', []), null, 'no value, no scale');
   assert.equal(scaleFor('temperature', [NaN, null]), null, 'only non-numbers, no scale');
+});
+
+test("scaleFor: a quantity of another profile gets a fiftieth of its catalogue range as minimum span", () => {
+  const bikes = { min: 0, max: 500, integer: true };
+  const pm25 = { min: 0, max: 1000, integer: false };
+  const cases = [
+    // [quantity, values, catalogue entry, min, max, what it pins]
+    ['availableBikeNumber', [40, 41], bikes, 35, 50, 'a count: at least 10 of 500 bikes'],
+    ['pm25', [12, 12.5], pm25, 0, 25, '20 µg/m³ of 1000'],
+    ['availableBikeNumber', [40, 41], undefined, 40, 41, 'no catalogue entry: a span of 1'],
+    ['temperature', [10.01, 10.02], { min: -40, max: 60 }, 9, 11.5, 'the weather keeps its tuned spans'],
+  ];
+  for (const [quantity, values, spec, min, max, what] of cases) {
+    const scale = scaleFor(quantity, values, spec);
+    assert.ok(Math.abs(scale.min - min) < 1e-9 && Math.abs(scale.max - max) < 1e-9, `${what}: got ${scale.min}..${scale.max}`);
+  }
+});
+
+test('digitsFor: decimals from the catalogue entry', () => {
+  const config = {
+    catalogue: [
+      { name: 'temperature', min: -40, max: 60, integer: false },
+      { name: 'relativeHumidity', min: 0, max: 1, integer: false },
+      { name: 'illuminance', min: 0, max: 200_000, integer: false },
+      { name: 'availableBikeNumber', min: 0, max: 500, integer: true },
+    ],
+    quantities: [{ name: 'motion', unit: '', label: { fr: 'Mouvement', en: 'Motion' } }],
+  };
+  const cases = [['temperature', 1], ['relativeHumidity', 2], ['illuminance', 0], ['availableBikeNumber', 0], ['motion', 1], ['unknown', 1]];
+  for (const [quantity, digits] of cases) assert.equal(digitsFor(config, quantity), digits, quantity);
 });
 
 test('colourAt: ends, middle and clamping', () => {
