@@ -34,6 +34,11 @@ pub const MIN_INTERVAL_SECS: f64 = 0.1;
 /// Longest accepted interval, seconds (one day).
 pub const MAX_INTERVAL_SECS: f64 = 86_400.0;
 
+/// Default longest run of a `command` module's program, seconds.
+pub const DEFAULT_COMMAND_TIMEOUT_SECS: f64 = 5.0;
+/// Longest accepted run of a `command` module's program, seconds.
+pub const MAX_COMMAND_TIMEOUT_SECS: f64 = 60.0;
+
 /// The agent's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +132,19 @@ pub enum ModuleConfig {
         #[serde(default = "default_w1_devices_dir")]
         w1_devices_dir: PathBuf,
     },
+    /// Any program that measures (a sensor the agent has no driver for): run at each reading,
+    /// the last line it prints is one JSON object of quantities, e.g. `{"co2": 612}`.
+    Command {
+        /// The program and its arguments, e.g. `["python3", "/home/pi/co2.py"]`.
+        program: Vec<String>,
+        /// The quantities it prints, every time: catalogued names, from a built-in profile or
+        /// one in the profiles folder (`garonne --profiles DIR pi ...`).
+        quantities: Vec<String>,
+        /// The longest a run may take, seconds (default 5, at most 60): the program is then
+        /// stopped and the reading fails.
+        #[serde(default = "default_command_timeout_secs")]
+        timeout_secs: f64,
+    },
 }
 
 fn default_topic_prefix() -> String {
@@ -140,6 +158,9 @@ fn default_queue_dir() -> PathBuf {
 }
 fn default_queue_max_bytes() -> u64 {
     DEFAULT_QUEUE_MAX_BYTES
+}
+fn default_command_timeout_secs() -> f64 {
+    DEFAULT_COMMAND_TIMEOUT_SECS
 }
 fn default_i2c_bus() -> u8 {
     1
@@ -162,20 +183,25 @@ impl ModuleConfig {
             ModuleConfig::Bh1750 { .. } => "bh1750",
             ModuleConfig::Pir { .. } => "pir",
             ModuleConfig::Ds18b20 { .. } => "ds18b20",
+            ModuleConfig::Command { .. } => "command",
         }
     }
 
-    /// Every quantity the module can measure.
-    pub fn measurable(&self) -> &'static [Quantity] {
+    /// Every quantity the module can measure (a program: the catalogued names it lists).
+    pub fn measurable(&self) -> Vec<Quantity> {
         match self {
-            ModuleConfig::Bme280 { .. } => &[
+            ModuleConfig::Bme280 { .. } => vec![
                 Quantity::Temperature,
                 Quantity::RelativeHumidity,
                 Quantity::AtmosphericPressure,
             ],
-            ModuleConfig::Bh1750 { .. } => &[Quantity::Illuminance],
-            ModuleConfig::Pir { .. } => &[Quantity::Motion],
-            ModuleConfig::Ds18b20 { .. } => &[Quantity::Temperature],
+            ModuleConfig::Bh1750 { .. } => vec![Quantity::Illuminance],
+            ModuleConfig::Pir { .. } => vec![Quantity::Motion],
+            ModuleConfig::Ds18b20 { .. } => vec![Quantity::Temperature],
+            ModuleConfig::Command { quantities, .. } => quantities
+                .iter()
+                .filter_map(|n| Quantity::from_name(n))
+                .collect(),
         }
     }
 
@@ -188,11 +214,10 @@ impl ModuleConfig {
                 ..
             } => self
                 .measurable()
-                .iter()
-                .copied()
+                .into_iter()
                 .filter(|q| names.iter().any(|n| n == q.name()))
                 .collect(),
-            _ => self.measurable().to_vec(),
+            _ => self.measurable(),
         }
     }
 
@@ -205,6 +230,7 @@ impl ModuleConfig {
             | ModuleConfig::Bh1750 { i2c_bus, address } => format!("i2c{i2c_bus}-{address:#04x}"),
             ModuleConfig::Pir { gpio } => format!("gpio{gpio}"),
             ModuleConfig::Ds18b20 { device, .. } => device.clone(),
+            ModuleConfig::Command { program, .. } => program.join(" "),
         }
     }
 }
@@ -574,6 +600,11 @@ impl ModuleConfig {
                 device,
                 w1_devices_dir,
             } => check_ds18b20(device, w1_devices_dir, key, problems),
+            ModuleConfig::Command {
+                program,
+                quantities,
+                timeout_secs,
+            } => check_command(program, quantities, *timeout_secs, key, problems),
         }
     }
 
@@ -680,6 +711,59 @@ fn check_ds18b20(
     }
 }
 
+/// A program module's program, quantities and timeout.
+fn check_command(
+    program: &[String],
+    quantities: &[String],
+    timeout_secs: f64,
+    key: impl Fn(&str) -> String,
+    problems: &mut Problems,
+) {
+    if program.first().is_none_or(|p| p.trim().is_empty()) {
+        problems.add(
+            key("program"),
+            "is empty: give the program and its arguments, e.g. program = [\"python3\", \
+             \"/home/pi/co2.py\"]",
+        );
+    }
+    if quantities.is_empty() {
+        problems.add(
+            key("quantities"),
+            "is empty: list the quantities the program prints, e.g. quantities = [\"co2\"]",
+        );
+    }
+    for (i, name) in quantities.iter().enumerate() {
+        if quantities[..i].contains(name) {
+            problems.add(key("quantities"), format!("lists \"{name}\" twice"));
+        } else if Quantity::from_name(name).is_none() {
+            let closest = Quantity::with_catalogue(|c| c.closest_names(name).join("\", \""));
+            let closest = if closest.is_empty() {
+                String::new()
+            } else {
+                format!("did you mean \"{closest}\"? ")
+            };
+            problems.add(
+                key("quantities"),
+                format!(
+                    "\"{name}\" is not a catalogued quantity: {closest}a new quantity needs a \
+                     profile (`garonne profile new`), in the profiles folder the agent loads \
+                     (`garonne --profiles DIR pi ...`)"
+                ),
+            );
+        }
+    }
+    if !(timeout_secs.is_finite() && timeout_secs > 0.0 && timeout_secs <= MAX_COMMAND_TIMEOUT_SECS)
+    {
+        problems.add(
+            key("timeout_secs"),
+            format!(
+                "{timeout_secs} is not a timeout: give seconds above 0, at most \
+                 {MAX_COMMAND_TIMEOUT_SECS}, or leave it out for {DEFAULT_COMMAND_TIMEOUT_SECS}"
+            ),
+        );
+    }
+}
+
 fn same_hardware(a: &ModuleConfig, b: &ModuleConfig) -> bool {
     use ModuleConfig::*;
     match (a, b) {
@@ -705,6 +789,7 @@ fn same_hardware(a: &ModuleConfig, b: &ModuleConfig) -> bool {
         ) => ba == bb && aa == ab,
         (Pir { gpio: ga }, Pir { gpio: gb }) => ga == gb,
         (Ds18b20 { device: da, .. }, Ds18b20 { device: db, .. }) => da == db,
+        (Command { program: pa, .. }, Command { program: pb, .. }) => pa == pb,
         _ => false,
     }
 }
@@ -741,11 +826,58 @@ type = "bme280"
         let config = parse(EXAMPLE).expect("deploy/pi/pi.toml is valid");
         let kinds: Vec<&str> = config.modules.iter().map(ModuleConfig::kind).collect();
         assert_eq!(kinds, ["bme280", "bh1750", "pir", "ds18b20"]);
+        // The `command` module is there, commented out: uncommented, it is valid too.
+        let start = EXAMPLE
+            .find("# [[modules]]\n# type = \"command\"")
+            .expect("pi.toml shows a commented command module");
+        let uncommented: String = EXAMPLE[start..]
+            .lines()
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        let with_program = parse(&format!("{EXAMPLE}{uncommented}")).expect("valid");
+        assert_eq!(with_program.modules[4].kind(), "command");
         assert_eq!(
             config.module_names(),
             ["bme280", "bh1750", "pir", "ds18b20"]
         );
         assert_eq!(config.topic_prefix, "garonne");
+    }
+
+    #[test]
+    fn a_program_module_lists_catalogued_quantities() {
+        let text = format!(
+            "{MINIMAL}[[modules]]\ntype = \"command\"\nprogram = [\"python3\", \"/home/pi/co2.py\"]\n\
+             quantities = [\"co2\"]\n"
+        );
+        let config = parse(&text).expect("valid");
+        let program = &config.modules[1];
+        assert_eq!(program.kind(), "command");
+        assert_eq!(
+            program.quantities(),
+            [Quantity::from_name("co2").expect("built-in")]
+        );
+        let ModuleConfig::Command { timeout_secs, .. } = program else {
+            panic!("a command module")
+        };
+        assert_eq!(*timeout_secs, DEFAULT_COMMAND_TIMEOUT_SECS);
+        assert_eq!(config.module_names(), ["bme280", "command"]);
+
+        let bad = format!(
+            "{MINIMAL}[[modules]]\ntype = \"command\"\nprogram = []\n\
+             quantities = [\"co2\", \"temperatur\", \"co2\"]\ntimeout_secs = 0\n"
+        );
+        let found = problems(&bad);
+        for wanted in [
+            "modules[1].program: is empty: give the program and its arguments",
+            "modules[1].quantities: \"temperatur\" is not a catalogued quantity: did you mean \"temperature\"",
+            "modules[1].quantities: lists \"co2\" twice",
+            "modules[1].timeout_secs: 0 is not a timeout",
+        ] {
+            assert!(
+                found.iter().any(|p| p.starts_with(wanted)),
+                "{wanted} in {found:#?}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The Garonne device agent, `garonne pi`: the Raspberry Pi sensor agent. It reads the modules
-//! wired to a Pi (BME280, BH1750, PIR, DS18B20), publishes one reading of all of them every
+//! wired to a Pi (BME280, BH1750, PIR, DS18B20, or any program that measures), publishes one reading of all of them every
 //! interval, and keeps the readings on disk while the broker is unreachable.
 //!
 //! Topics written, under `{prefix}/v1/sensors/{sensor_id}/`:
@@ -19,6 +19,7 @@
 //! - [`config`]: `pi.toml`, its validation, and the MQTT credentials from the environment.
 //! - [`bme280`], [`bh1750`], [`pir`], [`ds18b20`]: the drivers, on embedded-hal 1.0 I²C and
 //!   small traits of our own for the PIR's edges and the 1-wire sysfs file.
+//! - `command`: the `command` module, a program run at each reading that prints its values.
 //! - [`fake`]: the simulated buses of `--fake-hardware` (register models, seeded).
 //! - `rpi` (feature `rpi`): the Pi's buses through rppal.
 //! - `modules`: probe, sample test and readings of each module, and their status lines.
@@ -34,6 +35,7 @@ pub mod pir;
 pub mod queue;
 
 mod agent;
+mod command;
 mod modules;
 #[cfg(feature = "rpi")]
 mod rpi;

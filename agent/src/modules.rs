@@ -72,6 +72,19 @@ impl Backend {
     /// The probe: opens the module's bus, line or file and checks the device answers.
     fn open(&self, module: &ModuleConfig) -> Result<Box<dyn Sampler>, String> {
         match (self, module) {
+            // A program runs the same on any hardware.
+            (
+                _,
+                ModuleConfig::Command {
+                    program,
+                    timeout_secs,
+                    ..
+                },
+            ) => crate::command::open(
+                program,
+                module.measurable(),
+                Duration::from_secs_f64(*timeout_secs),
+            ),
             (
                 Backend::Fake(world),
                 ModuleConfig::Bme280 {

@@ -29,6 +29,15 @@ const EREMOTEIO: i32 = 121;
 /// Opens a module on the Pi's hardware (the probe).
 pub(crate) fn open(module: &ModuleConfig) -> Result<Box<dyn Sampler>, String> {
     match module {
+        ModuleConfig::Command {
+            program,
+            timeout_secs,
+            ..
+        } => crate::command::open(
+            program,
+            module.measurable(),
+            std::time::Duration::from_secs_f64(*timeout_secs),
+        ),
         ModuleConfig::Bme280 {
             i2c_bus, address, ..
         } => open_bme280(RppalI2c::open(*i2c_bus)?, I2cPlace::new(*i2c_bus, *address)),

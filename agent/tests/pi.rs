@@ -387,6 +387,61 @@ async fn a_module_that_is_not_there_fails_with_a_fix_and_the_others_run() {
     assert_eq!(module(&offline, "pir").state, ModuleState::Removed);
 }
 
+/// A `command` module: a program the agent has no driver for prints its values; a program that
+/// prints nonsense fails its sample test with what it printed, and the others run on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_module_joins_the_readings_and_a_bad_one_fails_with_what_it_printed() {
+    let Some(broker) = Mosquitto::start_or_skip() else {
+        return;
+    };
+    let sh = |script: &str| vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    let modules = vec![
+        ModuleConfig::Command {
+            program: sh(r#"echo '{"co2": 612, "pm25": 8.5}'"#),
+            quantities: vec!["co2".to_owned(), "pm25".to_owned()],
+            timeout_secs: 5.0,
+        },
+        ModuleConfig::Command {
+            program: sh("echo 'sensor not found'"),
+            quantities: vec!["no2".to_owned()],
+            timeout_secs: 5.0,
+        },
+        ModuleConfig::Bh1750 {
+            i2c_bus: 1,
+            address: 0x23,
+        },
+    ];
+    let (_queue, mut sub, agent) = start_with_subscriber(&broker, "pi-program", modules, 1).await;
+    sub.wait_for("3 readings", Duration::from_secs(20), |r| {
+        r.readings.len() >= 3
+    })
+    .await;
+    let co2 = Quantity::from_name("co2").expect("a built-in quantity");
+    let pm25 = Quantity::from_name("pm25").expect("a built-in quantity");
+    for reading in &sub.received().readings {
+        let values: Vec<(Quantity, f64)> = reading.quantities.iter().collect();
+        assert_eq!(values.len(), 3, "{values:?}");
+        assert!(
+            values.contains(&(co2, 612.0)) && values.contains(&(pm25, 8.5)),
+            "{values:?}"
+        );
+    }
+    let status = sub.statuses().last().cloned().expect("a status");
+    let names: Vec<&str> = status.modules.iter().map(|m| m.name.as_str()).collect();
+    let bad = status
+        .modules
+        .iter()
+        .find(|m| m.quantities.iter().any(|q| q.name() == "no2"));
+    let bad = bad.unwrap_or_else(|| panic!("the no2 program's module in {names:?}"));
+    assert_eq!(bad.state, ModuleState::Failed);
+    let detail = bad.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("printed `sensor not found`, not a JSON object"),
+        "{detail}"
+    );
+    agent.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_module_left_ends_with_a_clear_error_after_reporting_it() {
     let Some(broker) = Mosquitto::start_or_skip() else {
