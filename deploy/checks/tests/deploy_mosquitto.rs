@@ -703,11 +703,21 @@ async fn only_the_operator_publishes_profiles_and_realtime_their_refusals() -> a
     let errors = format!("{root}/errors/profiles/+");
     let mut services = Vec::new();
     for user in ["realtime", "historian", "server"] {
-        services.push((user, broker.subscribed(user, &[profiles.clone()]).await?));
+        services.push((
+            user,
+            broker
+                .subscribed(user, std::slice::from_ref(&profiles))
+                .await?,
+        ));
     }
     let mut authors = Vec::new();
     for user in ["operator", "viewer"] {
-        authors.push((user, broker.subscribed(user, &[errors.clone()]).await?));
+        authors.push((
+            user,
+            broker
+                .subscribed(user, std::slice::from_ref(&errors))
+                .await?,
+        ));
     }
     for user in ["pi-a", "simulator", "viewer", "realtime"] {
         broker
@@ -725,7 +735,7 @@ async fn only_the_operator_publishes_profiles_and_realtime_their_refusals() -> a
         let received = client.receive_through(&published).await?;
         assert_eq!(
             received,
-            [published.clone()],
+            std::slice::from_ref(&published),
             "{user}; broker log:\n{}",
             broker.log()
         );
@@ -754,7 +764,7 @@ async fn only_the_operator_publishes_profiles_and_realtime_their_refusals() -> a
         let received = client.receive_through(&refusal).await?;
         assert_eq!(
             received,
-            [refusal.clone()],
+            std::slice::from_ref(&refusal),
             "{user}; broker log:\n{}",
             broker.log()
         );
