@@ -84,7 +84,7 @@ pub async fn serve(
     );
     // Live profiles: realtime publishes their refusals; the saved ones are registered before the
     // snapshot, which may name their quantities, is read.
-    let profiles = LiveProfiles::new(&topics)
+    let profiles = LiveProfiles::new(topics)
         .saved_in(config.snapshot.as_deref().map(LiveProfiles::folder_beside))
         .publishing_refusals();
     profiles.register_saved();
