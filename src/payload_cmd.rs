@@ -1,4 +1,5 @@
 //! `garonne payload validate` and `garonne payload schema`: the teacher's and the student's tools.
+//! `validate --profile NAME` checks payloads as if they named that profile (issue 14).
 //!
 //! Exit codes of `validate`: 0 every payload is valid, 1 at least one is invalid (one line per
 //! problem: pointer, rule, message, hint), 2 the input cannot be read.
@@ -8,7 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use garonne_payload::{Limits, Payload, Timestamp, Violation, json_schema, parse_payload};
+use garonne_payload::{
+    Limits, Payload, ProfileId, Timestamp, Violation, json_schema, parse_payload,
+    parse_payload_under, unknown_profile,
+};
 
 /// What `garonne payload` does.
 #[derive(Subcommand)]
@@ -16,6 +20,11 @@ pub enum PayloadCommand {
     /// Validate a payload file (`-` for standard input): a reading, a SenML pack, or one payload
     /// per line (errors then name the line).
     Validate {
+        /// Check each payload as if it named this profile (`air-quality`): its required
+        /// quantities must be there and no other; a payload that names another profile is
+        /// refused.
+        #[arg(long)]
+        profile: Option<String>,
         /// The file to check, or `-` for standard input.
         file: PathBuf,
     },
@@ -31,7 +40,17 @@ pub fn run(command: PayloadCommand) -> ExitCode {
             println!("{text}");
             ExitCode::SUCCESS
         }
-        PayloadCommand::Validate { file } => {
+        PayloadCommand::Validate { profile, file } => {
+            if let Some(name) = profile.as_deref()
+                && ProfileId::from_name(name).is_none()
+            {
+                let refused = unknown_profile("", name);
+                eprintln!(
+                    "error: --profile: {}; hint: {}",
+                    refused.message, refused.hint
+                );
+                return ExitCode::from(2);
+            }
             let input = match read_input(&file) {
                 Ok(bytes) => bytes,
                 Err(e) => {
@@ -39,7 +58,7 @@ pub fn run(command: PayloadCommand) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let report = validate(&input, now(), &Limits::default());
+            let report = validate(&input, profile.as_deref(), now(), &Limits::default());
             let mut stdout = std::io::stdout().lock();
             for line in &report.lines {
                 // A closed pipe (`| head`) is not an error worth a panic.
@@ -87,12 +106,17 @@ pub struct Report {
     pub invalid: usize,
 }
 
-/// Validates one payload, or one payload per line when the input is newline-delimited.
-pub fn validate(input: &[u8], now: Timestamp, limits: &Limits) -> Report {
+/// Validates one payload, or one payload per line when the input is newline-delimited; under
+/// `profile` (a catalogued profile's name) when one is given.
+pub fn validate(input: &[u8], profile: Option<&str>, now: Timestamp, limits: &Limits) -> Report {
+    let parse = |bytes: &[u8]| match profile {
+        Some(name) => parse_payload_under(bytes, name, now, limits),
+        None => parse_payload(bytes, now, limits),
+    };
     let mut lines = Vec::new();
     let mut invalid = 0;
     match ndjson_lines(input) {
-        None => match parse_payload(input, now, limits) {
+        None => match parse(input) {
             Ok(payload) => lines.push(format!("valid: {}", describe(&payload))),
             Err(e) => {
                 invalid = 1;
@@ -101,7 +125,7 @@ pub fn validate(input: &[u8], now: Timestamp, limits: &Limits) -> Report {
         },
         Some(docs) => {
             for (number, doc) in &docs {
-                if let Err(e) = parse_payload(doc, now, limits) {
+                if let Err(e) = parse(doc) {
                     invalid += 1;
                     lines.extend(e.violations.iter().map(|v| format!("line {number}: {v}")));
                 }
@@ -167,7 +191,7 @@ mod tests {
     #[test]
     fn ndjson_errors_name_their_line() {
         let input = format!("{GOOD}\n\n{}\n", GOOD.replace("12.5", "-50"));
-        let report = validate(input.as_bytes(), now(), &Limits::default());
+        let report = validate(input.as_bytes(), None, now(), &Limits::default());
         assert_eq!(report.invalid, 1);
         assert!(
             report.lines[0].starts_with("line 3: /quantities/temperature: range:"),
@@ -186,7 +210,7 @@ mod tests {
             &serde_json::from_str::<serde_json::Value>(GOOD).expect("json"),
         )
         .expect("pretty");
-        let report = validate(pretty.as_bytes(), now(), &Limits::default());
+        let report = validate(pretty.as_bytes(), None, now(), &Limits::default());
         assert_eq!(
             report.lines,
             vec!["valid: reading of s1 at 2025-11-24T10:15:00Z, 1 quantity"]

@@ -1,5 +1,7 @@
-//! `garonne profile new` and `garonne profile check`: the student's tools for writing a profile
-//! (issue 14), before the teacher approves and publishes it.
+//! `garonne profile new`, `check`, `schema` and `doc`: the student's and the teacher's tools for
+//! writing a profile (issue 14), and for reading what it asks of a sensor before the teacher
+//! approves and publishes it (`doc` writes the project's payload specification, see
+//! [`crate::profile_doc`]).
 //!
 //! Exit codes: 0 done (the profile checks), 1 the profile has problems (one block per problem:
 //! `FILE:LINE:COL: rule: message`, then the hint in English and in French), 2 the command
@@ -11,10 +13,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use garonne_payload::Quantity;
 use garonne_payload::profile::{
     Clash, MAX_NAME_BYTES, Problem, Profile, ProfileProblems, is_valid_profile_name,
 };
+use garonne_payload::{Quantity, Timestamp, profile_schema, unknown_profile};
 use garonne_service::data_dir::DataDir;
 
 /// What `garonne profile` does.
@@ -34,6 +36,24 @@ pub enum ProfileCommand {
         /// The profile file (TOML).
         file: PathBuf,
     },
+    /// Print the JSON Schema (draft 2020-12) of readings under a profile: its required
+    /// quantities required, the others optional, each with its range.
+    Schema {
+        /// A profile file (TOML), or the name of a loaded profile (`air-quality`).
+        profile: PathBuf,
+    },
+    /// Write the payload specification of a profile, for the teacher to read and sign off:
+    /// purpose, field table, topics, a valid reading, refused readings with their exact errors.
+    Doc {
+        /// A profile file (TOML), or the name of a loaded profile (`air-quality`).
+        profile: PathBuf,
+        /// The language of the document.
+        #[arg(long, value_enum)]
+        lang: crate::profile_doc::Lang,
+        /// Where to write it; default standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Publish an approved profile, retained, on `garonne/v1/profiles/{name}`: every running
     /// service loads it live, without a restart.
     Publish(crate::profile_publish::PublishArgs),
@@ -44,6 +64,12 @@ pub fn run(command: ProfileCommand) -> ExitCode {
     match command {
         ProfileCommand::New { name, output } => new(&name, output),
         ProfileCommand::Check { file } => check(&file),
+        ProfileCommand::Schema { profile } => schema(&profile),
+        ProfileCommand::Doc {
+            profile,
+            lang,
+            output,
+        } => doc(&profile, lang, output.as_deref()),
         ProfileCommand::Publish(args) => crate::profile_publish::run(args),
     }
 }
@@ -108,6 +134,80 @@ pub(crate) fn check(file: &Path) -> ExitCode {
         }
     }
     ExitCode::from(1)
+}
+
+fn schema(target: &Path) -> ExitCode {
+    let profile = match resolve(target) {
+        Ok(profile) => profile,
+        Err(code) => return code,
+    };
+    let text = serde_json::to_string_pretty(&profile_schema(&profile)).unwrap_or_default();
+    // A closed pipe is not worth a panic.
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    ExitCode::SUCCESS
+}
+
+fn doc(target: &Path, lang: crate::profile_doc::Lang, output: Option<&Path>) -> ExitCode {
+    let profile = match resolve(target) {
+        Ok(profile) => profile,
+        Err(code) => return code,
+    };
+    let text = match crate::profile_doc::document(&profile, lang, Timestamp::now()) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    match output {
+        None => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => {
+                println!("wrote {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// The profile a command names: a profile file, checked and added to the process's catalogue
+/// (so its quantities are known), or the name of a loaded profile. On failure, the problems are
+/// printed and the exit code returned: 1 for a profile that does not check, 2 for nothing to
+/// read.
+fn resolve(target: &Path) -> Result<Profile, ExitCode> {
+    if !target.is_file() {
+        let name = target.to_string_lossy();
+        return match Quantity::with_catalogue(|c| c.profile(&name).map(|p| p.profile.clone())) {
+            Some(profile) => Ok(profile),
+            None => {
+                let hint = unknown_profile("", &name).hint;
+                eprintln!("error: no profile file or loaded profile named {name}; hint: {hint}");
+                Err(ExitCode::from(2))
+            }
+        };
+    }
+    let text = std::fs::read_to_string(target).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", target.display());
+        ExitCode::from(2)
+    })?;
+    let shown = target.display().to_string();
+    let profile = Profile::parse(&text).map_err(|ProfileProblems { problems }| {
+        let blocks: String = problems.iter().map(|p| block(&shown, p)).collect();
+        print!("{blocks}");
+        ExitCode::from(1)
+    })?;
+    if Quantity::register(profile.clone()).is_err() {
+        print!("{}", clash_report(&shown, &text, &profile).concat());
+        return Err(ExitCode::from(1));
+    }
+    Ok(profile)
 }
 
 /// Loads every profile (`*.toml`, in name order) of `folder` into the process's catalogue, or

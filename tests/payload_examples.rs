@@ -577,3 +577,152 @@ fn both_profile_guides_show_an_example_that_checks_and_a_draft_as_it_is_reported
         "the two guides show other examples"
     );
 }
+
+/// The built-in profiles' names.
+fn builtin_profiles() -> Vec<&'static str> {
+    garonne_payload::profile::BUILTIN_PROFILES
+        .iter()
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// Issue 14: `garonne profile doc` writes, for every built-in profile and in both languages, a
+/// specification whose valid examples validate and whose refused examples get exactly the
+/// errors it quotes, when run through the real `garonne payload validate` again.
+#[test]
+fn profile_doc_examples_validate_and_quote_the_validator_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in builtin_profiles() {
+        for (lang, purpose) in [("en", "## 1. Purpose"), ("fr", "## 1. Objet")] {
+            let file = format!("{name}-{lang}.md");
+            let (code, out) = run_garonne(
+                dir.path(),
+                &["profile", "doc", name, "--lang", lang, "-o", &file],
+            );
+            assert_eq!(code, 0, "{name} {lang}: {out}");
+            let doc = std::fs::read_to_string(dir.path().join(&file)).expect("written");
+            assert!(doc.contains(purpose), "{name} {lang}: not in its language");
+            assert!(
+                doc.contains("garonne/v1/sensors/{sensor_id}/reading") && doc.contains("/senml`"),
+                "{name} {lang}: no topics"
+            );
+            let check = |marker: &str, output: Option<&str>, want_code: i32| {
+                let body = block_after(&doc, &format!("<!-- {marker} -->"))
+                    .unwrap_or_else(|| panic!("{name} {lang}: no {marker}"));
+                std::fs::write(dir.path().join("example.json"), body).expect("write");
+                let (code, out) = run_garonne(dir.path(), &["payload", "validate", "example.json"]);
+                assert_eq!(code, want_code, "{name} {lang} {marker}: {out}");
+                if let Some(output) = output {
+                    let quoted = block_after(&doc, &format!("<!-- {output} -->"))
+                        .unwrap_or_else(|| panic!("{name} {lang}: no {output}"));
+                    assert_eq!(
+                        quoted, out,
+                        "{name} {lang}: {output} is not what the validator says"
+                    );
+                }
+            };
+            check("valid example", Some("validator output: valid"), 0);
+            check("senml example", None, 0);
+            let refused: Vec<&str> = doc
+                .lines()
+                .filter_map(|l| l.strip_prefix("<!-- refused example: "))
+                .filter_map(|l| l.strip_suffix(" -->"))
+                .collect();
+            assert!(refused.len() >= 3, "{name} {lang}: {refused:?}");
+            for example in refused {
+                check(
+                    &format!("refused example: {example}"),
+                    Some(&format!("validator output: {example}")),
+                    1,
+                );
+            }
+        }
+    }
+}
+
+/// `garonne payload validate --profile`: as if the reading named the profile; a reading that
+/// names another profile is refused with both names; an unknown profile cannot run.
+#[test]
+fn validate_under_a_chosen_profile() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reading = r#"{"v":1,"sensor_id":"s1","kind":"bme280","source":"device","time":"2025-11-24T10:15:00Z","seq":0,"location":{"lon":1.44,"lat":43.6},"quantities":{"temperature":12.5}}"#;
+    std::fs::write(dir.path().join("r.json"), reading).expect("write");
+    let under = |profile: &str| {
+        run_garonne(
+            dir.path(),
+            &["payload", "validate", "--profile", profile, "r.json"],
+        )
+    };
+    assert_eq!(under("weather").0, 0);
+    let (code, out) = under("air-quality");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with(
+            "/quantities/temperature: quantity-not-in-profile: quantity \"temperature\" is not in \
+             profile \"air-quality\""
+        ) && out.contains("/quantities: missing-required-quantity: profile \"air-quality\" requires quantity \"pm25\""),
+        "{out}"
+    );
+    let named = reading.replace(
+        r#""kind":"bme280","#,
+        r#""kind":"bme280","profile":"weather","#,
+    );
+    std::fs::write(dir.path().join("r.json"), named).expect("write");
+    assert_eq!(
+        run_garonne(dir.path(), &["payload", "validate", "r.json"]).0,
+        0
+    );
+    let (code, out) = under("noise");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with(
+            "/profile: profile-mismatch: the reading names profile \"weather\" but is checked \
+             under profile \"noise\""
+        ),
+        "{out}"
+    );
+    assert_eq!(under("air-qality").0, 2);
+}
+
+/// `garonne profile schema NAME|FILE` prints the profile's schema, as the library makes it;
+/// a profile file's own quantities are in it.
+#[test]
+fn profile_schema_prints_the_schema_of_a_built_in_or_a_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, out) = run_garonne(dir.path(), &["profile", "schema", "bikes"]);
+    assert_eq!(code, 0, "{out}");
+    let schema: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let bikes = garonne_payload::Quantity::with_catalogue(|c| {
+        c.profile("bikes").expect("built in").profile.clone()
+    });
+    assert_eq!(schema, garonne_payload::profile_schema(&bikes));
+    assert_eq!(schema["properties"]["profile"]["const"], "bikes");
+
+    let profile = "name = \"cour-ecole\"\nversion = 1\n\
+                   title = { en = \"Schoolyard\", fr = \"Cour d'école\" }\n\n\
+                   [[quantity]]\nname = \"schoolyardNoise\"\nunit = \"dBA\"\n\
+                   label = { en = \"Noise\", fr = \"Bruit\" }\nmin = 20\nmax = 140\nrequired = true\n";
+    std::fs::write(dir.path().join("cour-ecole.toml"), profile).expect("profile");
+    let (code, out) = run_garonne(dir.path(), &["profile", "schema", "cour-ecole.toml"]);
+    assert_eq!(code, 0, "{out}");
+    let schema: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        schema["$id"],
+        "urn:garonne:payload:v1:profile:cour-ecole:v1"
+    );
+    assert_eq!(
+        schema["properties"]["quantities"]["required"],
+        serde_json::json!(["schoolyardNoise"])
+    );
+    // A file's profile also gets its document.
+    let (code, out) = run_garonne(
+        dir.path(),
+        &["profile", "doc", "cour-ecole.toml", "--lang", "fr"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("# Cour d'école : spécification du message"),
+        "{out}"
+    );
+    assert_eq!(run_garonne(dir.path(), &["profile", "schema", "nope"]).0, 2);
+}

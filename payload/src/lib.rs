@@ -46,15 +46,15 @@ pub use messages::{
     Alert, AlertScope, AlertState, Comparison, ErrorReport, ModuleState, ModuleStatus,
     NeighbourhoodAggregate, SensorRolling, SensorState, Status, WindowStats,
 };
-pub use quantity::{Quantity, SenmlUnit};
+pub use quantity::{ProfileId, Quantity, SenmlUnit};
 pub use reading::{Location, Quantities, Reading, SPEC_VERSION, Source};
-pub use schema::{SCHEMA_ID, json_schema, schema_can_express};
-pub use senml::{encode_senml, parse_senml};
+pub use schema::{SCHEMA_ID, json_schema, profile_schema, profile_schema_id, schema_can_express};
+pub use senml::{encode_senml, parse_senml, parse_senml_under};
 pub use time::{Timestamp, TimestampError};
 pub use topic::{Topic, Topics};
 pub use validate::{
     Invalid, Limits, Rule, Violation, is_valid_kind, is_valid_sensor_id, parse_reading,
-    sensor_id_from, validate_reading,
+    parse_reading_under, sensor_id_from, unknown_profile, validate_reading,
 };
 
 /// A parsed payload: one reading, or the readings of a SenML pack.
@@ -81,10 +81,38 @@ impl Payload {
 
 /// Parses either form: a SenML pack when the JSON starts with `[`, a reading otherwise.
 pub fn parse_payload(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Payload, Invalid> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
+    if is_pack(bytes) {
         parse_senml(bytes, now, limits).map(Payload::Senml)
     } else {
         parse_reading(bytes, now, limits).map(Payload::Reading)
     }
+}
+
+/// Parses either form as [`parse_payload`] does, under the profile named `profile` (the
+/// `--profile` of `garonne payload validate`, the validator page's profile choice): a payload
+/// that names no profile is checked as if it named this one; one that names another profile is
+/// refused ([`Rule::ProfileMismatch`]). A name that is not a catalogued profile is refused
+/// ([`Rule::UnknownProfile`], at the root, with the closest names).
+pub fn parse_payload_under(
+    bytes: &[u8],
+    profile: &str,
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<Payload, Invalid> {
+    let Some(id) = ProfileId::from_name(profile) else {
+        return Err(Invalid {
+            violations: vec![validate::unknown_profile("", profile)],
+            more: 0,
+        });
+    };
+    if is_pack(bytes) {
+        parse_senml_under(bytes, id, now, limits).map(Payload::Senml)
+    } else {
+        parse_reading_under(bytes, id, now, limits).map(Payload::Reading)
+    }
+}
+
+/// Whether the bytes are a SenML pack: JSON that starts with `[`.
+fn is_pack(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
 }

@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{LazyLock, Mutex, OnceLock, PoisonError, RwLock};
 
-use crate::profile::{Added, Catalogue, Clash, Profile, QuantityDef, QuantityId};
+use crate::profile::{
+    Added, Catalogue, CataloguedProfile, Clash, Profile, QuantityDef, QuantityId,
+};
 
 #[cfg(test)]
 pub(crate) mod v1;
@@ -239,6 +241,74 @@ impl fmt::Debug for Quantity {
     }
 }
 
+/// A profile of the process's catalogue: its dense id, the profile's place in the catalogue.
+///
+/// Design: like [`Quantity`], a two-byte handle, so a [`crate::Reading`] that names its profile
+/// stays small and cheap to move; the name is looked up once, when the reading is parsed. The id
+/// of a name never changes: a newer version of a profile takes the place of the one it replaces.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProfileId(u16);
+
+impl ProfileId {
+    /// Looks a profile up by its name (`air-quality`).
+    pub fn from_name(name: &str) -> Option<ProfileId> {
+        registry()
+            .profiles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_name
+            .get(name)
+            .copied()
+    }
+
+    /// The profile's name.
+    pub fn name(self) -> &'static str {
+        registry()
+            .profiles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .names
+            .get(self.index())
+            .copied()
+            // Ids come from this catalogue: one it never gave is a bug, not bad input.
+            .unwrap_or_else(|| panic!("profile id {} is not in the catalogue", self.0))
+    }
+
+    /// The id: the profile's index in the catalogue's insertion order.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Runs `read` on the profile as the catalogue has it now (its latest version).
+    pub fn with_profile<R>(self, read: impl FnOnce(&CataloguedProfile) -> R) -> R {
+        Quantity::with_catalogue(|c| {
+            let profile = c
+                .profile_at(self.index())
+                .unwrap_or_else(|| panic!("profile id {} is not in the catalogue", self.0));
+            read(profile)
+        })
+    }
+}
+
+impl fmt::Display for ProfileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Debug for ProfileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProfileId({}: {})", self.0, self.name())
+    }
+}
+
+/// The profile names by id and the ids by name, for the hot paths.
+#[derive(Default)]
+struct ProfileNames {
+    names: Vec<&'static str>,
+    by_name: HashMap<&'static str, ProfileId>,
+}
+
 /// Quantities per chunk of the id table.
 const CHUNK: usize = 256;
 
@@ -250,6 +320,8 @@ struct Registry {
     defs: [OnceLock<Box<[OnceLock<&'static QuantityDef>; CHUNK]>>; CHUNK],
     /// The ids by name, beyond the weather names [`Quantity::from_name`] matches itself.
     by_name: RwLock<HashMap<&'static str, Quantity>>,
+    /// The profiles' names and ids.
+    profiles: RwLock<ProfileNames>,
 }
 
 /// The process's registry, made with the built-in profiles on first use.
@@ -259,6 +331,7 @@ fn registry() -> &'static Registry {
             catalogue: Mutex::new(Catalogue::builtin()),
             defs: [const { OnceLock::new() }; CHUNK],
             by_name: RwLock::new(HashMap::new()),
+            profiles: RwLock::new(ProfileNames::default()),
         };
         registry.index_new(
             &registry
@@ -321,6 +394,20 @@ impl Registry {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(&def.name, Quantity(index as u16));
+        }
+        let mut profiles = self
+            .profiles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for index in profiles.names.len()..catalogue.profile_count() {
+            let Some(entry) = catalogue.profile_at(index) else {
+                break;
+            };
+            // Design: a profile's name at an index never changes (a newer version takes the
+            // place of the old one), and the catalogue holds at most MAX_CATALOGUE_PROFILES.
+            let name: &'static str = Box::leak(entry.profile.name.clone().into_boxed_str());
+            profiles.names.push(name);
+            profiles.by_name.insert(name, ProfileId(index as u16));
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use smallvec::SmallVec;
 
-use crate::quantity::Quantity;
+use crate::quantity::{ProfileId, Quantity};
 use crate::time::Timestamp;
 
 /// The major version of the payload spec this crate implements (the `v` field).
@@ -28,6 +28,15 @@ pub struct Reading {
     pub sensor_id: String,
     /// What kind of device it is, a lower-case slug such as `weather-station` or `bme280`.
     pub kind: String,
+    /// The profile the reading follows, if it names one (spec 1.1): then it carries each of the
+    /// profile's required quantities and no quantity outside it. Without one, any catalogued
+    /// quantity is accepted.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_profile"
+    )]
+    pub profile: Option<ProfileId>,
     /// Where the values come from.
     pub source: Source,
     /// When the values were measured (UTC).
@@ -54,6 +63,7 @@ impl Reading {
             v: SPEC_VERSION,
             sensor_id: sensor_id.into(),
             kind: kind.into(),
+            profile: None,
             source,
             time,
             seq,
@@ -142,6 +152,13 @@ pub struct Location {
 /// An optional field that, when present, must be a number: `null` is refused, as in the schema.
 fn present_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     exact_f64(deserializer).map(Some)
+}
+
+/// An optional profile that, when present, must be a name: `null` is refused, as in the schema.
+fn present_profile<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ProfileId>, D::Error> {
+    ProfileId::deserialize(deserializer).map(Some)
 }
 
 /// A JSON number read exactly (correctly rounded) and fast.
@@ -280,6 +297,23 @@ impl<'de> Deserialize<'de> for Quantities {
             }
         }
         deserializer.deserialize_map(QuantitiesVisitor)
+    }
+}
+
+impl Serialize for ProfileId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ProfileId {
+    /// A catalogued profile's name; any other text is refused (the explaining path then says
+    /// which profiles there are).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        ProfileId::from_name(&name)
+            .ok_or_else(|| D::Error::custom(format!("unknown profile {name}")))
     }
 }
 

@@ -6,8 +6,9 @@
 //!   `"bn": "pi-lycee-b12:"` once and names each record `"n": "temperature"`. One pack, one sensor.
 //! - A field is a quantity name (value `v`, or `vb` for `motion`), or metadata: `lat` and `lon`
 //!   (required, units `lat`/`lon`), `alt` (m), `seq` (the sequence number of the pack's first
-//!   reading), `kind` and `source` (strings in `vs`; default `device`). Metadata apply to the whole
-//!   pack and are given once.
+//!   reading), `kind` and `source` (strings in `vs`; default `device`), and `profile` (a string in
+//!   `vs`, optional: every reading of the pack then follows that profile). Metadata apply to the
+//!   whole pack and are given once.
 //! - Time is `bt` + `t` in seconds since the Unix epoch, resolved to the microsecond. As RFC 8428
 //!   says, a time below 2²⁸ is relative to now (0 is now, -5 is five seconds ago).
 //! - Records with the same time form one reading; readings come out in time order with `seq`,
@@ -22,13 +23,16 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value, json};
 
-use crate::quantity::Quantity;
+use smallvec::SmallVec;
+
+use crate::quantity::{ProfileId, Quantity};
 use crate::reading::{Location, Quantities, Reading, Source};
 use crate::time::Timestamp;
 use crate::validate::{
-    Invalid, Limits, Problems, Rule, Violation, check_coordinate, check_kind, check_quantity,
-    check_sensor_id, check_source, check_time, parse_json, pointer, time_ok, too_large,
-    unknown_field, unknown_quantity, wrong_type,
+    Invalid, Limits, Problems, Rule, Violation, check_coordinate, check_kind,
+    check_profile_quantities, check_quantity, check_sensor_id, check_source, check_time,
+    parse_json, pointer, resolve_profile, time_ok, too_large, unknown_field, unknown_profile,
+    unknown_quantity, wrong_type,
 };
 
 /// The record labels Garonne understands; any other label is refused.
@@ -41,6 +45,28 @@ const RELATIVE_TIME_LIMIT: f64 = 268_435_456.0;
 
 /// Parses and validates a SenML pack, resolving it into readings in time order.
 pub fn parse_senml(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Vec<Reading>, Invalid> {
+    parse_senml_as(bytes, None, now, limits)
+}
+
+/// Parses and validates a SenML pack as if it named `profile` (see
+/// [`crate::validate::parse_reading_under`]): a pack without a `profile` record is checked under
+/// it, one that names another profile is refused.
+pub fn parse_senml_under(
+    bytes: &[u8],
+    profile: ProfileId,
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<Vec<Reading>, Invalid> {
+    parse_senml_as(bytes, Some(profile), now, limits)
+}
+
+/// [`parse_senml`], under the `chosen` profile if there is one.
+fn parse_senml_as(
+    bytes: &[u8],
+    chosen: Option<ProfileId>,
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<Vec<Reading>, Invalid> {
     if bytes.len() > limits.max_pack_bytes {
         return Err(too_large(bytes.len(), limits.max_pack_bytes, "SenML pack"));
     }
@@ -49,7 +75,7 @@ pub fn parse_senml(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Vec<
     // explaining path over the JSON tree for type errors; both feed the same `resolve`. The
     // typed path also sees duplicate keys, which the tree silently merges.
     let readings = match serde_json::from_slice::<Vec<Record<'_>>>(bytes) {
-        Ok(records) => resolve(&records, now, limits, &mut out),
+        Ok(records) => resolve(&records, chosen, now, limits, &mut out),
         Err(fast_error) => match parse_json(bytes, &mut out) {
             None => Vec::new(),
             Some(value) => match records_from_value(&value, &mut out) {
@@ -62,7 +88,7 @@ pub fn parse_senml(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Vec<
                     ));
                     Vec::new()
                 }
-                Some(records) => resolve(&records, now, limits, &mut out),
+                Some(records) => resolve(&records, chosen, now, limits, &mut out),
                 None => Vec::new(),
             },
         },
@@ -239,6 +265,7 @@ struct Meta {
     seq: Option<(u64, usize)>,
     kind: Option<(String, usize)>,
     source: Option<(Source, usize)>,
+    profile: Option<(ProfileId, usize)>,
 }
 
 /// Base values carried from record to record, borrowed from the pack, with the index of the
@@ -352,6 +379,8 @@ struct Pack<'a> {
     limits: &'a Limits,
     base: Base<'a>,
     meta: Meta,
+    /// The profile chosen by the caller (`--profile`), if any.
+    chosen: Option<ProfileId>,
     /// The sensor of the first well-named record; every other record must name it too.
     sensor: Option<String>,
     groups: BTreeMap<Timestamp, Quantities>,
@@ -363,6 +392,7 @@ struct Pack<'a> {
 /// no readings): the pack-size checks, each record's steps, then the pack-level checks.
 fn resolve(
     records: &[Record<'_>],
+    chosen: Option<ProfileId>,
     now: Timestamp,
     limits: &Limits,
     out: &mut Problems,
@@ -375,6 +405,7 @@ fn resolve(
         limits,
         base: Base::default(),
         meta: Meta::default(),
+        chosen,
         sensor: None,
         groups: BTreeMap::new(),
         seen: BTreeMap::new(),
@@ -651,6 +682,7 @@ impl<'a> Pack<'a> {
             "seq" => self.sequence(r, out),
             "kind" => self.kind(r, out),
             "source" => self.source(r, out),
+            "profile" => self.profile(r, out),
             _ => self.quantity(r, out),
         }
     }
@@ -726,6 +758,17 @@ impl<'a> Pack<'a> {
         }
     }
 
+    /// `profile`: a catalogued profile's name.
+    fn profile(&mut self, r: &Resolved<'_>, out: &mut Problems) {
+        match r.value.string {
+            Some(s) => match ProfileId::from_name(s) {
+                Some(p) => set_once(&mut self.meta.profile, p, r.index, &r.field, out),
+                None => out.push(unknown_profile(&r.value.at.pointer(), s)),
+            },
+            None => out.push(value_kind(r.value.at, &r.field, "a string in vs")),
+        }
+    }
+
     /// A measured quantity: converted to its Garonne unit, in range, at an accepted time, once
     /// per instant.
     fn quantity(&mut self, r: &Resolved<'_>, out: &mut Problems) {
@@ -767,8 +810,8 @@ impl<'a> Pack<'a> {
 
     /// The pack-level checks (a sensor, the required metadata, at least one measured value),
     /// then the readings, in time order with consecutive sequence numbers.
-    fn finish(self, out: &mut Problems) -> Vec<Reading> {
-        let Some(sensor_id) = self.sensor else {
+    fn finish(mut self, out: &mut Problems) -> Vec<Reading> {
+        let Some(sensor_id) = self.sensor.take() else {
             return Vec::new();
         };
         self.meta.check_required(out);
@@ -781,10 +824,43 @@ impl<'a> Pack<'a> {
             ));
         }
         self.meta.check_sequence(self.groups.len(), out);
+        let named = self.meta.profile.map(|(p, _)| p);
+        let named_at = self
+            .meta
+            .profile
+            .map_or(At::record(0), |(_, i)| At::label(i, "vs"));
+        let profile = resolve_profile(named, self.chosen, &named_at.pointer(), out);
+        if let Some(profile) = profile {
+            self.check_profile(profile, out);
+        }
         if !out.is_empty() {
             return Vec::new();
         }
-        self.meta.readings(sensor_id, self.groups)
+        self.meta.readings(sensor_id, profile, self.groups)
+    }
+
+    /// Each reading of the pack follows `profile`: a quantity outside it is refused at its
+    /// record's name, a missing required quantity at the pack (its message names the instant).
+    fn check_profile(&self, profile: ProfileId, out: &mut Problems) {
+        for (time, quantities) in &self.groups {
+            let present: SmallVec<[Quantity; 10]> = quantities.iter().map(|(q, _)| q).collect();
+            let mut group = Problems::new(&Limits {
+                max_violations: usize::MAX,
+                ..*self.limits
+            });
+            let record_of = |q: Quantity| {
+                self.seen
+                    .get(&(*time, q))
+                    .map_or(String::new(), |i| At::label(*i, "n").pointer())
+            };
+            check_profile_quantities(profile, &present, record_of, "", &mut group);
+            for mut v in group.into_invalid().violations {
+                if v.rule == Rule::MissingRequiredQuantity {
+                    v.message = format!("{} at {time}", v.message);
+                }
+                out.push(v);
+            }
+        }
     }
 }
 
@@ -837,7 +913,12 @@ impl Meta {
 
     /// One reading per instant, carrying the pack's metadata, numbered from its `seq` up
     /// (checked by [`Meta::check_sequence`]).
-    fn readings(self, sensor_id: String, groups: BTreeMap<Timestamp, Quantities>) -> Vec<Reading> {
+    fn readings(
+        self,
+        sensor_id: String,
+        profile: Option<ProfileId>,
+        groups: BTreeMap<Timestamp, Quantities>,
+    ) -> Vec<Reading> {
         let location = Location {
             lon: self.lon.map_or(0.0, |m| m.0),
             lat: self.lat.map_or(0.0, |m| m.0),
@@ -851,6 +932,7 @@ impl Meta {
             .enumerate()
             .map(|(i, (time, quantities))| Reading {
                 quantities,
+                profile,
                 ..Reading::new(
                     sensor_id.clone(),
                     kind.clone(),
@@ -885,7 +967,7 @@ fn set_once<T>(
             At::record(record).pointer(),
             Rule::SenmlConflict,
             format!("{field} was already given by record /{first}"),
-            "give metadata (lat, lon, alt, seq, kind, source) once per pack",
+            "give metadata (lat, lon, alt, seq, kind, source, profile) once per pack",
         ));
     } else {
         *slot = Some((value, record));
@@ -957,6 +1039,7 @@ pub fn encode_senml(readings: &[Reading]) -> Option<Vec<u8>> {
         r.sensor_id == first.sensor_id
             && r.kind == first.kind
             && r.source == first.source
+            && r.profile == first.profile
             && r.location == first.location
             && r.seq == first.seq + i as u64
     });
@@ -974,6 +1057,9 @@ pub fn encode_senml(readings: &[Reading]) -> Option<Vec<u8>> {
     records.push(json!({"n": "seq", "v": first.seq}));
     records.push(json!({"n": "kind", "vs": first.kind}));
     records.push(json!({"n": "source", "vs": first.source.as_str()}));
+    if let Some(profile) = first.profile {
+        records.push(json!({"n": "profile", "vs": profile.name()}));
+    }
     let base = Timestamp::from_unix_f64(bt)?;
     for r in readings {
         let t = (r.time.unix_nanos() - base.unix_nanos()) as f64 / 1e9;
@@ -1129,6 +1215,72 @@ mod tests {
         assert!(
             got.iter()
                 .all(|(p, r)| p.is_empty() && *r == Rule::Required)
+        );
+    }
+
+    /// Issue 14: a pack names its profile with a `profile` record, as it gives its kind; every
+    /// reading of the pack then follows the profile.
+    #[test]
+    fn a_pack_that_names_its_profile_follows_it() {
+        let air = |quantities: &str| {
+            format!(
+                r#"[{{"bn": "air-1:", "bt": 1763978400, "n": "lat", "u": "lat", "v": 43.6047}},
+                   {{"n": "lon", "u": "lon", "v": 1.4442}}, {{"n": "seq", "v": 0}},
+                   {{"n": "profile", "vs": "air-quality"}}, {quantities}]"#
+            )
+        };
+        let good = air(r#"{"n": "pm25", "v": 12}, {"n": "pm25", "v": 13, "t": 60}"#);
+        let readings = parse_senml(good.as_bytes(), now(), &Limits::default()).expect("valid");
+        let profile = ProfileId::from_name("air-quality");
+        assert!(readings.iter().all(|r| r.profile == profile));
+        let again = encode_senml(&readings).expect("one sensor");
+        assert_eq!(parse_senml(&again, now(), &Limits::default()), Ok(readings));
+
+        // The second reading lacks pm25; the first carries a weather quantity.
+        let bad = air(
+            r#"{"n": "pm25", "v": 12}, {"n": "temperature", "v": 9}, {"n": "no2", "v": 3, "t": 60}"#,
+        );
+        let invalid = parse_senml(bad.as_bytes(), now(), &Limits::default()).expect_err("bad");
+        let got: Vec<(&str, Rule)> = invalid
+            .violations
+            .iter()
+            .map(|v| (v.pointer.as_str(), v.rule))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/5/n", Rule::QuantityNotInProfile),
+                ("", Rule::MissingRequiredQuantity)
+            ]
+        );
+        assert!(
+            invalid.violations[1]
+                .message
+                .ends_with("missing here at 2025-11-24T10:01:00Z"),
+            "{invalid}"
+        );
+        let typo = good.replace("air-quality", "air-qality");
+        assert_eq!(
+            rules(&typo),
+            vec![("/3/vs".to_owned(), Rule::UnknownProfile)]
+        );
+        // Under a chosen profile, a pack that names none follows it.
+        let weather = ProfileId::from_name("weather").expect("built in");
+        let under = parse_senml_under(PACK.as_bytes(), weather, now(), &Limits::default());
+        assert!(
+            under
+                .expect("valid")
+                .iter()
+                .all(|r| r.profile == Some(weather))
+        );
+        let mismatch = parse_senml_under(good.as_bytes(), weather, now(), &Limits::default());
+        assert_eq!(
+            crate::validate::located(mismatch),
+            vec![
+                ("/3/vs".to_owned(), Rule::ProfileMismatch),
+                ("/4/n".to_owned(), Rule::QuantityNotInProfile),
+                ("/5/n".to_owned(), Rule::QuantityNotInProfile),
+            ]
         );
     }
 

@@ -17,7 +17,10 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::quantity::Quantity;
+use smallvec::SmallVec;
+
+use crate::profile::CataloguedProfile;
+use crate::quantity::{ProfileId, Quantity};
 use crate::reading::{Location, Reading, SPEC_VERSION, Source};
 use crate::time::{Timestamp, TimestampError};
 
@@ -58,6 +61,15 @@ pub enum Rule {
     UnknownQuantity,
     /// A reading without any quantity.
     NoQuantities,
+    /// A `profile` that is not a catalogued profile's name.
+    UnknownProfile,
+    /// A reading under a profile that lacks one of the profile's required quantities.
+    MissingRequiredQuantity,
+    /// A reading under a profile that carries a quantity outside the profile.
+    QuantityNotInProfile,
+    /// A reading that names one profile, checked under another (`--profile`, the validator
+    /// page's profile choice).
+    ProfileMismatch,
     /// A SenML record name that does not resolve to `{sensor_id}:{field}`.
     SenmlName,
     /// A SenML unit not accepted for the field.
@@ -87,7 +99,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in spec order.
-    pub const ALL: [Rule; 28] = [
+    pub const ALL: [Rule; 32] = [
         Rule::Size,
         Rule::JsonSyntax,
         Rule::Type,
@@ -105,6 +117,10 @@ impl Rule {
         Rule::NotFinite,
         Rule::UnknownQuantity,
         Rule::NoQuantities,
+        Rule::UnknownProfile,
+        Rule::MissingRequiredQuantity,
+        Rule::QuantityNotInProfile,
+        Rule::ProfileMismatch,
         Rule::SenmlName,
         Rule::SenmlUnit,
         Rule::SenmlValue,
@@ -138,6 +154,10 @@ impl Rule {
             Rule::NotFinite => "not-finite",
             Rule::UnknownQuantity => "unknown-quantity",
             Rule::NoQuantities => "no-quantities",
+            Rule::UnknownProfile => "unknown-profile",
+            Rule::MissingRequiredQuantity => "missing-required-quantity",
+            Rule::QuantityNotInProfile => "quantity-not-in-profile",
+            Rule::ProfileMismatch => "profile-mismatch",
             Rule::SenmlName => "senml-name",
             Rule::SenmlUnit => "senml-unit",
             Rule::SenmlValue => "senml-value",
@@ -342,15 +362,45 @@ impl Default for Limits {
 
 /// Parses and validates one reading. `now` is the receiver's clock, for the clock-skew bound.
 pub fn parse_reading(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Reading, Invalid> {
+    parse_reading_as(bytes, None, now, limits)
+}
+
+/// Parses and validates one reading as if it named `profile` (`garonne payload validate
+/// --profile`, the validator page's profile choice): a reading that names no profile is checked
+/// under `profile` and comes back naming it; one that names another profile is refused
+/// ([`Rule::ProfileMismatch`], both names in the message).
+pub fn parse_reading_under(
+    bytes: &[u8],
+    profile: ProfileId,
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<Reading, Invalid> {
+    parse_reading_as(bytes, Some(profile), now, limits)
+}
+
+/// [`parse_reading`], under the `chosen` profile if there is one.
+fn parse_reading_as(
+    bytes: &[u8],
+    chosen: Option<ProfileId>,
+    now: Timestamp,
+    limits: &Limits,
+) -> Result<Reading, Invalid> {
     if bytes.len() > limits.max_reading_bytes {
         return Err(too_large(bytes.len(), limits.max_reading_bytes, "reading"));
     }
     match serde_json::from_slice::<Reading>(bytes) {
-        Ok(reading) => validate_reading(&reading, now, limits).map(|()| reading),
+        Ok(mut reading) => {
+            let mut out = Problems::new(limits);
+            check_reading(&reading, chosen, now, limits, &mut out);
+            if chosen.is_some() {
+                reading.profile = chosen;
+            }
+            out.verdict(reading)
+        }
         Err(fast_error) => {
             let mut out = Problems::new(limits);
             if let Some(value) = parse_json(bytes, &mut out) {
-                explain_reading(&value, now, limits, &mut out);
+                explain_reading(&value, chosen, now, limits, &mut out);
             }
             if out.is_empty() {
                 out.push(fallback(&fast_error));
@@ -363,21 +413,169 @@ pub fn parse_reading(bytes: &[u8], now: Timestamp, limits: &Limits) -> Result<Re
 /// Validates a reading built in code (the simulator's, the Pi agent's) before it is sent.
 pub fn validate_reading(reading: &Reading, now: Timestamp, limits: &Limits) -> Result<(), Invalid> {
     let mut out = Problems::new(limits);
-    check_version(u64::from(reading.v), "/v", &mut out);
-    check_sensor_id(&reading.sensor_id, "/sensor_id", &mut out);
-    check_kind(&reading.kind, "/kind", &mut out);
-    check_time(reading.time, now, limits, "/time", &mut out);
-    check_location(&reading.location, &mut out);
+    check_reading(reading, None, now, limits, &mut out);
+    out.verdict(())
+}
+
+/// Every value check of a typed reading, under the `chosen` profile if there is one.
+fn check_reading(
+    reading: &Reading,
+    chosen: Option<ProfileId>,
+    now: Timestamp,
+    limits: &Limits,
+    out: &mut Problems,
+) {
+    check_version(u64::from(reading.v), "/v", out);
+    check_sensor_id(&reading.sensor_id, "/sensor_id", out);
+    check_kind(&reading.kind, "/kind", out);
+    let profile = resolve_profile(reading.profile, chosen, "/profile", out);
+    check_time(reading.time, now, limits, "/time", out);
+    check_location(&reading.location, out);
     if reading.quantities.is_empty() {
         out.push(no_quantities("/quantities"));
     }
     for (q, value) in reading.quantities.iter() {
         // Performance: the pointer is only formatted for a value that is refused.
         if !(value.is_finite() && q.in_range(value)) {
-            check_quantity(q, value, &format!("/quantities/{}", q.name()), &mut out);
+            check_quantity(q, value, &format!("/quantities/{}", q.name()), out);
         }
     }
-    out.verdict(())
+    if let Some(profile) = profile {
+        let present: SmallVec<[Quantity; 10]> = reading.quantities.iter().map(|(q, _)| q).collect();
+        check_profile_quantities(
+            profile,
+            &present,
+            |q| format!("/quantities/{}", q.name()),
+            "/quantities",
+            out,
+        );
+    }
+}
+
+/// The profile a reading is checked under: the `chosen` one if any, else the one it names. A
+/// reading that names another profile than the chosen one is refused at `ptr`.
+pub(crate) fn resolve_profile(
+    named: Option<ProfileId>,
+    chosen: Option<ProfileId>,
+    ptr: &str,
+    out: &mut Problems,
+) -> Option<ProfileId> {
+    match (named, chosen) {
+        (Some(named), Some(chosen)) if named != chosen => {
+            out.push(Violation::new(
+                ptr,
+                Rule::ProfileMismatch,
+                format!(
+                    "the reading names profile \"{named}\" but is checked under profile \"{chosen}\""
+                ),
+                format!(
+                    "check it under profile \"{named}\", or write \"profile\": \"{chosen}\" if \
+                     that is the profile it follows"
+                ),
+            ));
+            Some(chosen)
+        }
+        (named, chosen) => chosen.or(named),
+    }
+}
+
+/// The profile's rules for the quantities `present` in one reading: each is in the profile
+/// (else refused at `ptr_of(q)`), and each of the profile's required quantities is there (else
+/// refused at `missing_ptr`).
+pub(crate) fn check_profile_quantities(
+    profile: ProfileId,
+    present: &[Quantity],
+    ptr_of: impl Fn(Quantity) -> String,
+    missing_ptr: &str,
+    out: &mut Problems,
+) {
+    profile.with_profile(|p| {
+        for q in present {
+            if !p.ids.iter().any(|id| id.index() == q.index()) {
+                out.push(quantity_not_in_profile(&ptr_of(*q), *q, p));
+            }
+        }
+        for (pq, id) in p.profile.quantities.iter().zip(&p.ids) {
+            if pq.required && !present.iter().any(|q| q.index() == id.index()) {
+                out.push(missing_required_quantity(missing_ptr, &pq.def.name, p));
+            }
+        }
+    });
+}
+
+/// How many names a hint lists before it says how many more there are.
+const HINT_NAMES: usize = 12;
+
+/// `names` as a hint lists them: quoted, comma-separated, at most [`HINT_NAMES`].
+fn name_list<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let total = names.len();
+    let mut shown: Vec<String> = names.take(HINT_NAMES).map(|n| format!("\"{n}\"")).collect();
+    if total > HINT_NAMES {
+        shown.push(format!("and {} more", total - HINT_NAMES));
+    }
+    shown.join(", ")
+}
+
+pub(crate) fn quantity_not_in_profile(ptr: &str, q: Quantity, p: &CataloguedProfile) -> Violation {
+    let name = &p.profile.name;
+    Violation::new(
+        ptr,
+        Rule::QuantityNotInProfile,
+        format!("quantity \"{q}\" is not in profile \"{name}\""),
+        format!(
+            "remove it; the quantities of profile \"{name}\" are {}",
+            name_list(p.profile.quantities.iter().map(|q| q.def.name.as_str()))
+        ),
+    )
+}
+
+pub(crate) fn missing_required_quantity(
+    ptr: &str,
+    quantity: &str,
+    p: &CataloguedProfile,
+) -> Violation {
+    let name = &p.profile.name;
+    let hint = match Quantity::from_name(quantity) {
+        Some(q) => format!(
+            "add \"{quantity}\" ({}), a number in {}: {}",
+            q.def().label.en,
+            q.unit_label(),
+            q.range_label()
+        ),
+        None => format!("add \"{quantity}\""),
+    };
+    Violation::new(
+        ptr,
+        Rule::MissingRequiredQuantity,
+        format!("profile \"{name}\" requires quantity \"{quantity}\", missing here"),
+        hint,
+    )
+}
+
+/// The refusal of a profile name that is not catalogued, at `ptr`: the closest names, the
+/// profiles there are, and how a profile of one's own gets there.
+pub fn unknown_profile(ptr: &str, name: &str) -> Violation {
+    let hint = Quantity::with_catalogue(|c| {
+        let closest = c.closest_profile_names(name);
+        let known = name_list(
+            c.profiles()
+                .map(|p| p.profile.name.as_str())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+        let publish = "a profile of your own is checked with garonne profile check FILE, then \
+                       published by the teacher with garonne profile publish FILE";
+        match closest.first() {
+            Some(best) => format!("did you mean \"{best}\"? The profiles are {known}; {publish}"),
+            None => format!("the profiles are {known}; {publish}"),
+        }
+    });
+    Violation::new(
+        ptr,
+        Rule::UnknownProfile,
+        format!("unknown profile \"{name}\""),
+        hint,
+    )
 }
 
 pub(crate) fn too_large(len: usize, max: usize, what: &str) -> Invalid {
@@ -531,8 +729,18 @@ const READING_FIELDS: [(&str, &str); 8] = [
     ),
 ];
 
-/// Walks a JSON value as a reading, reporting every problem.
-pub(crate) fn explain_reading(value: &Value, now: Timestamp, limits: &Limits, out: &mut Problems) {
+/// The optional fields of a reading, in spec order.
+const OPTIONAL_READING_FIELDS: [&str; 1] = ["profile"];
+
+/// Walks a JSON value as a reading, under the `chosen` profile if there is one, reporting every
+/// problem.
+pub(crate) fn explain_reading(
+    value: &Value,
+    chosen: Option<ProfileId>,
+    now: Timestamp,
+    limits: &Limits,
+    out: &mut Problems,
+) {
     let Some(obj) = value.as_object() else {
         out.push(wrong_type(
             "",
@@ -542,20 +750,55 @@ pub(crate) fn explain_reading(value: &Value, now: Timestamp, limits: &Limits, ou
         ));
         return;
     };
+    let mut profile = chosen;
     for (field, hint) in READING_FIELDS {
         let ptr = pointer("", field);
-        let Some(v) = obj.get(field) else {
-            out.push(Violation::new(
+        match obj.get(field) {
+            Some(v) => explain_field(field, v, &ptr, profile, now, limits, out),
+            None => out.push(Violation::new(
                 ptr,
                 Rule::Required,
                 format!("missing field {field}"),
                 hint,
-            ));
-            continue;
-        };
-        explain_field(field, v, &ptr, now, limits, out);
+            )),
+        }
+        // The optional `profile` is explained in its place in the spec's table, after `kind`.
+        if field == "kind" {
+            profile = explain_profile(obj.get("profile"), chosen, out);
+        }
     }
-    unknown_fields(obj, "", &READING_FIELDS.map(|(f, _)| f), out);
+    let mut known: Vec<&str> = READING_FIELDS.map(|(f, _)| f).to_vec();
+    known.insert(3, OPTIONAL_READING_FIELDS[0]);
+    unknown_fields(obj, "", &known, out);
+}
+
+/// Checks a reading's `profile` field, if it has one; returns the profile to check it under.
+fn explain_profile(
+    v: Option<&Value>,
+    chosen: Option<ProfileId>,
+    out: &mut Problems,
+) -> Option<ProfileId> {
+    let ptr = "/profile";
+    let named = match v {
+        None => None,
+        Some(Value::String(name)) => match ProfileId::from_name(name) {
+            Some(p) => Some(p),
+            None => {
+                out.push(unknown_profile(ptr, name));
+                return chosen;
+            }
+        },
+        Some(other) => {
+            out.push(wrong_type(
+                ptr,
+                "a string",
+                other,
+                "write the profile's name in double quotes, e.g. \"profile\": \"air-quality\"",
+            ));
+            return chosen;
+        }
+    };
+    resolve_profile(named, chosen, ptr, out)
 }
 
 /// Checks one field of a reading at `ptr`.
@@ -563,6 +806,7 @@ fn explain_field(
     field: &str,
     v: &Value,
     ptr: &str,
+    profile: Option<ProfileId>,
     now: Timestamp,
     limits: &Limits,
     out: &mut Problems,
@@ -614,7 +858,7 @@ fn explain_field(
             }
         }
         "location" => explain_location(v, ptr, out),
-        _ => explain_quantities(v, ptr, out),
+        _ => explain_quantities(v, ptr, profile, out),
     }
 }
 
@@ -675,7 +919,7 @@ fn explain_location(v: &Value, ptr: &str, out: &mut Problems) {
     }
 }
 
-fn explain_quantities(v: &Value, ptr: &str, out: &mut Problems) {
+fn explain_quantities(v: &Value, ptr: &str, profile: Option<ProfileId>, out: &mut Problems) {
     let Some(obj) = v.as_object() else {
         out.push(wrong_type(
             ptr,
@@ -688,12 +932,14 @@ fn explain_quantities(v: &Value, ptr: &str, out: &mut Problems) {
     if obj.is_empty() {
         out.push(no_quantities(ptr));
     }
+    let mut present: SmallVec<[Quantity; 10]> = SmallVec::new();
     for (name, x) in obj {
         let p = pointer(ptr, name);
         let Some(q) = Quantity::from_name(name) else {
             out.push(unknown_quantity(&p, name));
             continue;
         };
+        present.push(q);
         match x.as_f64() {
             Some(n) => check_quantity(q, n, &p, out),
             None => {
@@ -705,6 +951,9 @@ fn explain_quantities(v: &Value, ptr: &str, out: &mut Problems) {
                 out.push(wrong_type(&p, "a number", x, hint));
             }
         }
+    }
+    if let Some(profile) = profile {
+        check_profile_quantities(profile, &present, |q| pointer(ptr, q.name()), ptr, out);
     }
 }
 
@@ -1066,6 +1315,151 @@ mod tests {
         );
     }
 
+    /// Issue 14: a reading may name its profile (spec 1.1); then it carries the profile's
+    /// required quantities and nothing outside it.
+    #[test]
+    fn a_reading_that_names_its_profile_follows_it() {
+        let air = |quantities: &str| {
+            GOOD.replace(
+                r#""kind":"bme280","#,
+                r#""kind":"bme280","profile":"air-quality","#,
+            )
+            .replace(r#"{"temperature":12.5}"#, quantities)
+        };
+        let r = parse_reading(
+            air(r#"{"pm25":12.1,"no2":31}"#).as_bytes(),
+            now(),
+            &Limits::default(),
+        )
+        .expect("valid");
+        assert_eq!(r.profile, ProfileId::from_name("air-quality"));
+        // It goes back on the wire with its profile, after `kind`.
+        let json = String::from_utf8(r.to_json()).expect("utf-8");
+        assert!(
+            json.contains(r#""kind":"bme280","profile":"air-quality","source""#),
+            "{json}"
+        );
+        assert_eq!(
+            parse_reading(json.as_bytes(), now(), &Limits::default()),
+            Ok(r)
+        );
+
+        assert_eq!(
+            errors(&air(r#"{"no2":31}"#)),
+            vec![("/quantities".to_owned(), Rule::MissingRequiredQuantity)]
+        );
+        assert_eq!(
+            errors(&air(r#"{"pm25":12.1,"temperature":12.5}"#)),
+            vec![(
+                "/quantities/temperature".to_owned(),
+                Rule::QuantityNotInProfile
+            )]
+        );
+        let invalid = parse_reading(
+            air(r#"{"no2":31,"temperature":12.5}"#).as_bytes(),
+            now(),
+            &Limits::default(),
+        )
+        .expect_err("two problems");
+        let lines: Vec<String> = invalid
+            .violations
+            .iter()
+            .map(Violation::to_string)
+            .collect();
+        assert!(
+            lines[0].starts_with(
+                "/quantities/temperature: quantity-not-in-profile: quantity \"temperature\" is not \
+                 in profile \"air-quality\"; hint: remove it; the quantities of profile \
+                 \"air-quality\" are \"pm25\", \"pm10\""
+            ),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines[1],
+            "/quantities: missing-required-quantity: profile \"air-quality\" requires quantity \
+             \"pm25\", missing here; hint: add \"pm25\" (PM2.5), a number in µg/m³: 0 to 1000 µg/m³"
+        );
+
+        // An unknown profile gets the closest names and how to bring one's own.
+        let typo = air(r#"{"pm25":1}"#).replace("air-quality", "air-qality");
+        let invalid = parse_reading(typo.as_bytes(), now(), &Limits::default()).expect_err("typo");
+        assert_eq!(invalid.violations.len(), 1, "{invalid}");
+        let v = &invalid.violations[0];
+        assert_eq!(
+            (v.pointer.as_str(), v.rule),
+            ("/profile", Rule::UnknownProfile)
+        );
+        assert!(
+            v.hint.starts_with("did you mean \"air-quality\"?")
+                && v.hint.contains("garonne profile check")
+                && v.hint.contains("garonne profile publish"),
+            "{}",
+            v.hint
+        );
+        let number = air(r#"{"pm25":1}"#).replace(r#""air-quality""#, "5");
+        assert_eq!(errors(&number), vec![("/profile".to_owned(), Rule::Type)]);
+        // Without a profile, any catalogued quantity, as before.
+        assert_eq!(errors(&GOOD.replace("temperature", "no2")), vec![]);
+    }
+
+    /// `garonne payload validate --profile`: as if the reading named the profile.
+    #[test]
+    fn a_reading_checked_under_a_chosen_profile() {
+        let air = ProfileId::from_name("air-quality").expect("built in");
+        let weather = ProfileId::from_name("weather").expect("built in");
+        let under = |json: &str, p| {
+            located(parse_reading_under(
+                json.as_bytes(),
+                p,
+                now(),
+                &Limits::default(),
+            ))
+        };
+        assert_eq!(
+            under(GOOD, air),
+            vec![
+                (
+                    "/quantities/temperature".to_owned(),
+                    Rule::QuantityNotInProfile
+                ),
+                ("/quantities".to_owned(), Rule::MissingRequiredQuantity),
+            ]
+        );
+        let r = parse_reading_under(GOOD.as_bytes(), weather, now(), &Limits::default())
+            .expect("valid");
+        assert_eq!(r.profile, Some(weather), "it comes back naming the profile");
+        // A reading that names another profile: both names are said.
+        let named = GOOD.replace(
+            r#""kind":"bme280","#,
+            r#""kind":"bme280","profile":"weather","#,
+        );
+        let invalid = parse_reading_under(named.as_bytes(), air, now(), &Limits::default())
+            .expect_err("mismatch");
+        let v = &invalid.violations[0];
+        assert_eq!(
+            (v.pointer.as_str(), v.rule),
+            ("/profile", Rule::ProfileMismatch)
+        );
+        assert!(
+            v.message.contains("\"weather\"") && v.message.contains("\"air-quality\""),
+            "{v}"
+        );
+        // The explaining path says the same (here a second problem sends it there).
+        let broken = named.replace("\"seq\":3", "\"seq\":-1");
+        assert_eq!(
+            under(&broken, air),
+            [
+                ("/profile".to_owned(), Rule::ProfileMismatch),
+                ("/seq".to_owned(), Rule::Type),
+                (
+                    "/quantities/temperature".to_owned(),
+                    Rule::QuantityNotInProfile
+                ),
+                ("/quantities".to_owned(), Rule::MissingRequiredQuantity),
+            ]
+        );
+    }
+
     #[test]
     fn every_missing_field_is_reported_with_its_pointer() {
         let got = errors("{}");
@@ -1187,6 +1581,9 @@ mod tests {
             Just(serde_json::json!({"lon": 1.0, "lat": 43.0})),
             Just(serde_json::json!({"temperature": 20})),
             Just(serde_json::json!([])),
+            Just(Value::from("weather")),
+            Just(Value::from("air-quality")),
+            Just(serde_json::json!({"pm25": 12})),
         ]
     }
 
@@ -1199,6 +1596,7 @@ mod tests {
                 "v", "sensor_id", "kind", "source", "time", "seq", "location", "quantities",
                 "extra", "location/lon", "location/alt", "location/x", "quantities/temperature",
                 "quantities/motion", "quantities/relativeHumidity", "quantities/nope",
+                "profile", "quantities/pm25",
             ]),
             replacement in proptest::option::of(any_json()),
         ) {
@@ -1215,7 +1613,7 @@ mod tests {
             let bytes = serde_json::to_vec(&doc).expect("json");
             let fast = parse_reading(&bytes, now(), &Limits::default());
             let mut explained = Problems::new(&Limits::default());
-            explain_reading(&doc, now(), &Limits::default(), &mut explained);
+            explain_reading(&doc, None, now(), &Limits::default(), &mut explained);
             proptest::prop_assert_eq!(fast.is_ok(), explained.is_empty(), "{} {:?}", doc, explained);
             if let Err(e) = fast {
                 proptest::prop_assert!(!e.violations.is_empty());

@@ -117,3 +117,143 @@ fn the_schema_refuses_each_kind_of_value_error_rust_refuses() {
         );
     }
 }
+
+/// Readings built for a profile: valid ones and ones with one mistake each, as JSON values.
+fn readings_for(
+    profile: &garonne_payload::profile::Profile,
+) -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::{Map, Value, json};
+    let middle = |d: &garonne_payload::profile::QuantityDef| {
+        let mid = (d.min + d.max) / 2.0;
+        if d.integer { mid.round() } else { mid }
+    };
+    let all: Map<String, Value> = profile
+        .quantities
+        .iter()
+        .map(|q| (q.def.name.clone(), json!(middle(&q.def))))
+        .collect();
+    let reading = |quantities: Map<String, Value>, named: Option<&str>| {
+        let mut r = json!({"v":1,"sensor_id":"s1","kind":"device","source":"device",
+            "time":"2025-11-24T10:15:00Z","seq":0,"location":{"lon":1.44,"lat":43.6},
+            "quantities": quantities});
+        if let Some(name) = named {
+            r["profile"] = json!(name);
+        }
+        r
+    };
+    let mut out = vec![
+        ("every quantity", reading(all.clone(), Some(&profile.name))),
+        (
+            "every quantity, profile not named",
+            reading(all.clone(), None),
+        ),
+    ];
+    let required: Map<String, Value> = all
+        .iter()
+        .filter(|(k, _)| profile.quantity(k).is_some_and(|q| q.required))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !required.is_empty() {
+        out.push((
+            "only the required ones",
+            reading(required, Some(&profile.name)),
+        ));
+    }
+    for q in &profile.quantities {
+        let mut bad = all.clone();
+        bad.insert(q.def.name.clone(), json!(q.def.max + 1.0));
+        out.push(("a value above its range", reading(bad, Some(&profile.name))));
+        if q.def.integer {
+            let mut bad = all.clone();
+            bad.insert(q.def.name.clone(), json!(q.def.min + 0.5));
+            out.push((
+                "a fraction for a whole number",
+                reading(bad, Some(&profile.name)),
+            ));
+        }
+        if q.required {
+            let mut bad = all.clone();
+            bad.remove(&q.def.name);
+            out.push((
+                "a required quantity missing",
+                reading(bad, Some(&profile.name)),
+            ));
+        }
+    }
+    let other = garonne_payload::Quantity::all()
+        .find(|q| profile.quantity(q.name()).is_none())
+        .expect("another profile's quantity");
+    let mut bad = all.clone();
+    bad.insert(other.name().to_owned(), json!(middle(other.def())));
+    out.push((
+        "a quantity of another profile",
+        reading(bad, Some(&profile.name)),
+    ));
+    let mut bad = all.clone();
+    bad.insert("notAQuantity".to_owned(), json!(1));
+    out.push(("an unknown quantity", reading(bad, Some(&profile.name))));
+    let other_profile = if profile.name == "weather" {
+        "noise"
+    } else {
+        "weather"
+    };
+    out.push((
+        "another profile named",
+        reading(all.clone(), Some(other_profile)),
+    ));
+    out.push(("no quantities", reading(Map::new(), Some(&profile.name))));
+    out
+}
+
+/// Issue 14: the JSON Schema of each built-in profile agrees with the validator under that
+/// profile (`parse_payload_under`), and the v1 schema with the validator on readings that name
+/// the profile, on valid readings and on readings with one mistake each.
+#[test]
+fn each_profile_schema_agrees_with_the_validator_under_the_profile() {
+    use garonne_payload::profile::BUILTIN_PROFILES;
+    use garonne_payload::{Quantity, parse_payload_under, profile_schema};
+    let now = Timestamp::parse("2025-11-25T12:00:00Z").expect("valid");
+    let v1 = jsonschema::draft202012::new(&json_schema()).expect("the schema compiles");
+    let mut checked = 0;
+    for (name, _) in BUILTIN_PROFILES {
+        let profile =
+            Quantity::with_catalogue(|c| c.profile(name).expect("built in").profile.clone());
+        let schema = profile_schema(&profile);
+        assert_eq!(
+            schema["$id"],
+            serde_json::json!(format!(
+                "urn:garonne:payload:v1:profile:{name}:v{}",
+                profile.version
+            ))
+        );
+        let schema = jsonschema::draft202012::new(&schema).expect("the profile schema compiles");
+        let mut outcomes = [0usize; 2];
+        for (what, reading) in readings_for(&profile) {
+            let bytes = serde_json::to_vec(&reading).expect("json");
+            let rust = parse_payload_under(&bytes, name, now, &Limits::default());
+            outcomes[usize::from(rust.is_ok())] += 1;
+            let rules: Vec<_> = rust.as_ref().err().map_or(Vec::new(), |e| {
+                e.violations.iter().map(|v| v.rule).collect()
+            });
+            assert!(
+                rules.iter().all(|r| schema_can_express(*r, false)),
+                "{name}, {what}: {rules:?}"
+            );
+            assert_eq!(
+                schema.is_valid(&reading),
+                rust.is_ok(),
+                "{name}, {what}: Rust says {rules:?}; {reading}"
+            );
+            // The v1 schema, on the reading as sent: its `if`/`then` rule for the profile.
+            let as_sent = garonne_payload::parse_payload(&bytes, now, &Limits::default());
+            assert_eq!(
+                v1.is_valid(&reading),
+                as_sent.is_ok(),
+                "v1 schema, {name}, {what}"
+            );
+            checked += 1;
+        }
+        assert!(outcomes[0] >= 3 && outcomes[1] >= 2, "{name}: {outcomes:?}");
+    }
+    assert!(checked >= 60, "only {checked} readings checked");
+}

@@ -323,6 +323,27 @@ impl Catalogue {
         self.profiles.iter()
     }
 
+    /// The position of the profile of this name in insertion order: its index, stable for the
+    /// life of the catalogue (a newer version takes the place of the one it replaces).
+    pub fn profile_index(&self, name: &str) -> Option<usize> {
+        self.by_profile_name.get(name).copied()
+    }
+
+    /// The profile at `index` in insertion order.
+    pub fn profile_at(&self, index: usize) -> Option<&CataloguedProfile> {
+        self.profiles.get(index)
+    }
+
+    /// The number of profiles.
+    pub fn profile_count(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// The profile names closest to `name`, best first, to suggest in an unknown-profile hint.
+    pub fn closest_profile_names(&self, name: &str) -> Vec<&str> {
+        super::closest(name, self.profiles.iter().map(|p| p.profile.name.as_str()))
+    }
+
     /// Every quantity with its id, in id order.
     pub fn quantities(&self) -> impl Iterator<Item = (QuantityId, &QuantityDef)> {
         (0u16..).map(QuantityId).zip(self.defs.iter())
