@@ -99,3 +99,29 @@ test('a profile published live: the menu offers its quantity, which colours the 
     `Schoolyard noise (browser test) (${PROFILE})`);
   await validator.close();
 });
+
+test('the validator checks a payload under the profile chosen in its menu', async (t) => {
+  const profiles = await (await fetch(`${session.target.url}/api/profiles`)).json();
+  if (!profiles.some((p) => p.name === 'air-quality')) {
+    if (process.env.CI === 'true') assert.fail('CI=true: the server under test has no air-quality profile');
+    return t.skip('the server under test has only the weather profile (the fixture server)');
+  }
+  const page = await openPage(session.browser, session.target, '/validate?lang=en');
+  const reading = {
+    v: 1, sensor_id: 'browser-test', kind: 'bme280', source: 'device', time: new Date(Date.now() - 60_000).toISOString(),
+    seq: 1, location: { lon: 1.4442, lat: 43.6047 }, quantities: { temperature: 19.5 },
+  };
+  await page.fill('#g-payload', JSON.stringify(reading, null, 2));
+  await page.click('#g-validate');
+  await page.locator('.g-result [data-state="valid"]').waitFor();
+  // Under air-quality the weather reading breaks the profile: choosing it validates again.
+  await page.selectOption('#g-profile', 'air-quality');
+  await page.locator('.g-result [data-state="invalid"]').waitFor();
+  assert.ok(await page.locator('.g-err[data-rule="quantity-not-in-profile"]').count() > 0, 'temperature is not an air-quality quantity');
+  assert.ok(await page.locator('.g-err[data-rule="missing-required-quantity"]').count() > 0, "the profile's required quantities are missing");
+  await screenshot(page, 'validate-profile');
+  await page.selectOption('#g-profile', '');
+  await page.locator('.g-result [data-state="valid"]').waitFor();
+  assert.deepEqual(page.problems, [], 'no error in the page');
+  await page.close();
+});

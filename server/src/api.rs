@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use garonne_payload::profile::{BUILTIN_PROFILES, CataloguedProfile, Profile, Text};
-use garonne_payload::{Limits, Payload, Quantity, Timestamp, parse_payload};
+use garonne_payload::{Limits, Payload, Quantity, Timestamp, parse_payload, parse_payload_under};
 use serde_json::{Value, json};
 
 use crate::app::{App, Rendered, VALIDATE_BODY_LIMIT};
@@ -382,8 +382,10 @@ fn parse_under(
     now: Timestamp,
     profile: Option<&str>,
 ) -> Result<Payload, garonne_payload::Invalid> {
-    let _ = profile;
-    parse_payload(bytes, now, &Limits::default())
+    match profile {
+        Some(profile) => parse_payload_under(bytes, profile, now, &Limits::default()),
+        None => parse_payload(bytes, now, &Limits::default()),
+    }
 }
 
 /// Any other path under `/api`.

@@ -715,6 +715,31 @@ async fn the_validator_checks_under_a_named_profile_and_refuses_an_unknown_one()
         (&Value::Bool(true), &Value::from("weather")),
         "{v}"
     );
+    // The same weather reading under air-quality: its quantity is not in that profile, and the
+    // profile's required ones are missing.
+    let v = json(
+        &answer(
+            &app,
+            "POST",
+            "/api/validate?profile=air-quality",
+            &valid,
+            200,
+            JSON,
+        )
+        .await,
+    );
+    assert_eq!(v["valid"], false, "{v}");
+    assert_eq!(v["profile"], "air-quality");
+    let rules: Vec<&str> = v["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["rule"].as_str())
+        .collect();
+    assert!(
+        rules.contains(&"quantity-not-in-profile") && rules.contains(&"missing-required-quantity"),
+        "{v}"
+    );
     let v = json(&answer(&app, "POST", "/api/validate?profile=", &valid, 200, JSON).await);
     assert_eq!(
         v["valid"], true,
