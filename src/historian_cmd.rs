@@ -38,6 +38,13 @@ pub struct HistorianArgs {
     metrics_addr: Option<SocketAddr>,
 }
 
+impl HistorianArgs {
+    /// The data folder, whose `profiles/` is the default profiles folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.service.data_dir()
+    }
+}
+
 /// Runs the historian until Ctrl-C or SIGTERM, then prints what it did.
 pub async fn run(args: HistorianArgs) -> anyhow::Result<()> {
     let Some(config) = config(args)? else {

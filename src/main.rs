@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = profile::load_folder(cli.profiles.as_deref()) {
+    if let Err(e) = profile::load_folder(cli.profiles.as_deref(), cli.command.data_dir()) {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
@@ -107,6 +107,20 @@ fn main() -> ExitCode {
         Command::Pi(args) => exit(runtime().and_then(|rt| rt.block_on(pi_cmd::run(args)))),
         Command::Data { action } => {
             exit(runtime().and_then(|rt| rt.block_on(data_cmd::run(action))))
+        }
+    }
+}
+
+impl Command {
+    /// The data folder a command was given (`--data-dir`, `GARONNE_DATA_DIR`), whose
+    /// `profiles/` is the default profiles folder; `None` for a command without one.
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Up(args) => Some(args.data_dir()),
+            Command::Realtime(args) => Some(args.data_dir()),
+            Command::Historian(args) => Some(args.data_dir()),
+            Command::Serve(args) => Some(args.data_dir()),
+            _ => None,
         }
     }
 }

@@ -211,12 +211,18 @@ fn resolve(target: &Path) -> Result<Profile, ExitCode> {
 }
 
 /// Loads every profile (`*.toml`, in name order) of `folder` into the process's catalogue, or
-/// of `profiles/` in the default data folder when `folder` is `None` and that exists. A profile
-/// that does not check, or clashes, stops the command: every problem is in the error.
-pub fn load_folder(folder: Option<&Path>) -> anyhow::Result<usize> {
+/// of `profiles/` in the command's data folder (`data_dir`, else the default one) when `folder`
+/// is `None` and that exists. A profile that does not check, or clashes, stops the command:
+/// every problem is in the error.
+pub fn load_folder(folder: Option<&Path>, data_dir: Option<&Path>) -> anyhow::Result<usize> {
     let (folder, given) = match folder {
         Some(f) => (f.to_path_buf(), true),
-        None => (DataDir::default().profiles(), false),
+        None => (
+            data_dir
+                .map_or_else(DataDir::default, DataDir::new)
+                .profiles(),
+            false,
+        ),
     };
     if !given && !folder.is_dir() {
         return Ok(0);

@@ -45,6 +45,13 @@ pub struct RealtimeArgs {
     snapshot_every: Option<Duration>,
 }
 
+impl RealtimeArgs {
+    /// The data folder, whose `profiles/` is the default profiles folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.service.data_dir()
+    }
+}
+
 /// Runs realtime until Ctrl-C or SIGTERM, then prints what it did.
 pub async fn run(args: RealtimeArgs) -> anyhow::Result<()> {
     let Some(config) = config(args)? else {

@@ -39,6 +39,13 @@ pub struct ServeArgs {
     store: StoreArgs,
 }
 
+impl ServeArgs {
+    /// The data folder, whose `profiles/` is the default profiles folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.service.data_dir()
+    }
+}
+
 /// Runs the web server until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let Some(config) = config(args)? else {

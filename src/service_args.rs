@@ -25,6 +25,12 @@ pub struct ServiceArgs {
 }
 
 impl ServiceArgs {
+    /// The data folder (`--data-dir`, `GARONNE_DATA_DIR`): its `profiles/` is the default
+    /// profiles folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// The configuration in `file`, or the defaults with the service's files in the data
     /// folder, with the MQTT flags and login over its `[mqtt]` section; `None` once
     /// `--print-default-config` has printed the defaults.

@@ -86,6 +86,13 @@ fn web() -> garonne_server::Config {
     garonne_server::Config::default()
 }
 
+impl UpArgs {
+    /// The open-data folder, whose `profiles/` is the default profiles folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+}
+
 /// Runs everything until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // Every client of this process logs in with the login from the environment, if any; one

@@ -402,3 +402,47 @@ fn inconsistent_mqtt_credentials_are_refused_by_every_mqtt_command() {
         );
     }
 }
+
+/// The default profiles folder is `profiles/` in the command's own data folder (`--data-dir`,
+/// or `GARONNE_DATA_DIR`), not `data/profiles` of the working directory: a profile there that
+/// does not check stops every command that has a data folder, naming the file, before it runs.
+#[test]
+fn the_default_profiles_folder_is_in_the_commands_data_folder() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let data = tempfile::tempdir().expect("temp dir");
+    let profiles = data.path().join("profiles");
+    std::fs::create_dir(&profiles).expect("profiles folder");
+    std::fs::write(profiles.join("broken.toml"), "name = = 1\n").expect("write");
+    for command in ["realtime", "historian", "serve", "up"] {
+        for by_env in [false, true] {
+            let mut garonne = Command::new(env!("CARGO_BIN_EXE_garonne"));
+            garonne
+                .arg(command)
+                .arg("--print-default-config")
+                .current_dir(cwd.path())
+                .env_remove("GARONNE_PROFILES_DIR")
+                .env_remove("GARONNE_DATA_DIR");
+            if command == "up" {
+                // `up` has no --print-default-config: the profiles stop it before it starts.
+                garonne = Command::new(env!("CARGO_BIN_EXE_garonne"));
+                garonne
+                    .arg(command)
+                    .current_dir(cwd.path())
+                    .env_remove("GARONNE_PROFILES_DIR")
+                    .env_remove("GARONNE_DATA_DIR");
+            }
+            if by_env {
+                garonne.env("GARONNE_DATA_DIR", data.path());
+            } else {
+                garonne.arg("--data-dir").arg(data.path());
+            }
+            let out = finish(garonne);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+            assert!(
+                stderr.contains(&profiles.join("broken.toml").display().to_string()),
+                "{command}: {stderr}"
+            );
+        }
+    }
+}
