@@ -57,10 +57,15 @@ export function createPanel(el, ctx) {
     const aggregate = ctx.neighbourhoods.aggregate(id);
     if (!aggregate) return h('p', { class: 'g-muted' }, t('panel.noAggregate'));
     const chosen = ctx.quantity();
-    const rows = Object.entries(aggregate.quantities).map(([q, s]) => h('tr', {
+    // A quantity whose profile aggregates otherwise than by the mean (a neighbourhood's bikes:
+    // the sum of its stations') has a `value` apart from its mean: then both are shown.
+    const stats = Object.entries(aggregate.quantities);
+    const byValue = stats.some(([, s]) => Number.isFinite(s.value) && s.value !== s.mean);
+    const rows = stats.map(([q, s]) => h('tr', {
       class: q === chosen ? 'g-chosen' : null, onclick: () => ctx.setQuantity(q), title: quantityLabel(config, q),
     },
     h('th', { scope: 'row' }, labelWithUnit(q)),
+    byValue ? h('td', {}, number(s.value ?? s.mean, digitsFor(config, q))) : null,
     h('td', {}, number(s.mean, digitsFor(config, q))),
     h('td', {}, number(s.min, digitsFor(config, q))),
     h('td', {}, number(s.max, digitsFor(config, q))),
@@ -68,7 +73,7 @@ export function createPanel(el, ctx) {
     return h('div', {},
       h('p', { class: 'g-muted' }, t('panel.window', { start: time(aggregate.window_start), end: clock(aggregate.window_end) })),
       h('table', { class: 'g-stats' },
-        h('thead', {}, h('tr', {}, h('th', {}), ['mean', 'min', 'max', 'sensors'].map((k) => h('th', {}, t(`panel.${k}`))))),
+        h('thead', {}, h('tr', {}, h('th', {}), [...(byValue ? ['value'] : []), 'mean', 'min', 'max', 'sensors'].map((k) => h('th', {}, t(`panel.${k}`))))),
         h('tbody', {}, rows)));
   }
 
