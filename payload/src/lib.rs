@@ -4,7 +4,8 @@
 //! the same JSON payload on `garonne/v1/sensors/{sensor_id}/reading`, or a SenML pack (RFC 8428)
 //! on `.../senml`. This crate holds those wire types, the other v1 messages (status, aggregates,
 //! alerts, error reports), the MQTT topic scheme, the strict validator and the JSON Schema. It
-//! does no I/O and reads no clock: callers pass `now` in. The spec for people is
+//! does no I/O and reads no clock: callers pass `now` in. A reading may name the profile it
+//! follows (spec 1.1); [`parse_payload_under`] checks a payload under a profile chosen by name. The spec for people is
 //! `docs/payload-spec.md` (French: `docs/fr/specification-payload.md`).
 //!
 //! ```
@@ -20,7 +21,7 @@
 //! ```
 //!
 //! # Layout
-//! - [`quantity`]: a quantity: its id in the process's catalogue of profiles, and its definition.
+//! - [`quantity`]: a quantity (and a profile): its id in the process's catalogue of profiles.
 //! - [`profile`]: profiles (quantities as data, TOML), the unit registry and the catalogue.
 //! - [`reading`]: the reading, its location, source and quantities.
 //! - [`validate`]: rules, violations (pointer, rule, hint) and the reading validator.
@@ -58,7 +59,7 @@ pub use validate::{
 };
 
 /// A parsed payload: one reading, or the readings of a SenML pack.
-// Design: the reading stays inline (272 bytes) rather than boxed: one allocation less per message
+// Design: the reading stays inline (280 bytes) rather than boxed: one allocation less per message
 // on the hot path, and a Payload is moved once, not stored.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]

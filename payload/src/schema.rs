@@ -107,12 +107,7 @@ pub fn profile_schema(profile: &Profile) -> Value {
         .iter()
         .filter_map(|q| Quantity::from_name(&q.def.name))
         .collect();
-    let required: Vec<&str> = profile
-        .quantities
-        .iter()
-        .filter(|q| q.required)
-        .map(|q| q.def.name.as_str())
-        .collect();
+    let required = required_names(profile);
     let mut schema = reading_schema(
         quantities_schema(&quantities, &required),
         json!({"const": profile.name, "description": "this profile's name (optional)"}),
@@ -139,12 +134,7 @@ pub fn profile_schema(profile: &Profile) -> Value {
 /// The `if`/`then` rule of one profile in the v1 schema: a reading that names it carries its
 /// required quantities and no other.
 fn profile_rule(profile: &Profile) -> Value {
-    let required: Vec<&str> = profile
-        .quantities
-        .iter()
-        .filter(|q| q.required)
-        .map(|q| q.def.name.as_str())
-        .collect();
+    let required = required_names(profile);
     let names: Vec<&str> = profile
         .quantities
         .iter()
@@ -158,6 +148,16 @@ fn profile_rule(profile: &Profile) -> Value {
         "if": {"required": ["profile"], "properties": {"profile": {"const": profile.name}}},
         "then": {"properties": {"quantities": quantities}}
     })
+}
+
+/// The names of a profile's required quantities, in the profile's order.
+fn required_names(profile: &Profile) -> Vec<&str> {
+    profile
+        .quantities
+        .iter()
+        .filter(|q| q.required)
+        .map(|q| q.def.name.as_str())
+        .collect()
 }
 
 /// The `quantities` object: these quantities, each with its range, `required` the ones listed.
