@@ -72,6 +72,101 @@ pub(crate) fn parse_utc(text: &str, naive: Naive) -> Result<Timestamp, TimeError
     Ok(local_instant.add_nanos(-offset_secs * 1_000_000_000))
 }
 
+/// A time zone for times written without an offset (and for dates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// UTC.
+    Utc,
+    /// Europe/Paris: +01:00 in winter, +02:00 from the last Sunday of March to the last Sunday
+    /// of October (01:00 UTC both), the EU rule in force since 1996, applied to every year.
+    Paris,
+}
+
+impl Zone {
+    /// The UTC instant of a local wall-clock time in this zone, given as if it were UTC.
+    ///
+    /// Design: the hour that does not exist (March, 02:00–03:00) is read as summer time and
+    /// the hour that happens twice (October, 02:00–03:00) as the later, winter one; a file that
+    /// needs those hours exactly writes offsets. Before 1996 French summer time followed other
+    /// dates (none at all from 1946 to 1975): an old local time may then be an hour off, which
+    /// daily values do not notice.
+    pub(crate) fn to_utc(self, local: Timestamp) -> Timestamp {
+        const HOUR_NANOS: i64 = 3_600_000_000_000;
+        match self {
+            Zone::Utc => local,
+            Zone::Paris => {
+                let winter = local.add_nanos(-HOUR_NANOS);
+                if paris_summer_time(winter.unix_secs()) {
+                    local.add_nanos(-2 * HOUR_NANOS)
+                } else {
+                    winter
+                }
+            }
+        }
+    }
+}
+
+/// Parses a time in `zone`: ISO 8601 with an offset (the offset wins), or without one (the
+/// zone's wall-clock time), or a bare date `YYYY-MM-DD` (the zone's midnight starting that day).
+pub(crate) fn parse_in_zone(text: &str, zone: Zone) -> Result<Timestamp, TimeError> {
+    let text = text.trim();
+    if text.len() == 10 {
+        let midnight = parse_utc(&format!("{text}T00:00:00"), Naive::IsUtc)?;
+        return Ok(zone.to_utc(midnight));
+    }
+    match parse_utc(text, Naive::Refuse) {
+        Err(TimeError::NoOffset) => Ok(zone.to_utc(parse_utc(text, Naive::IsUtc)?)),
+        other => other,
+    }
+}
+
+/// Whether the UTC instant `secs` falls in Paris summer time (EU rule).
+fn paris_summer_time(secs: i64) -> bool {
+    let year = civil_from_days(secs.div_euclid(86_400)).0;
+    let start = last_sunday(year, 3) * 86_400 + 3600;
+    let end = last_sunday(year, 10) * 86_400 + 3600;
+    (start..end).contains(&secs)
+}
+
+/// Days since 1970-01-01 of the last Sunday of `month` (March or October: 31 days).
+fn last_sunday(year: i64, month: i64) -> i64 {
+    let last = days_from_civil(year, month, 31);
+    // 1970-01-01 was a Thursday: weekday 0 = Sunday is (days + 4) mod 7.
+    last - (last + 4).rem_euclid(7)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The (year, month, day) of a count of days since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if month <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        month,
+        day,
+    )
+}
+
 /// Seconds east of UTC of `±HH:MM`, `±HHMM` or `±HH`.
 fn parse_offset(offset: &str) -> Result<i64, TimeError> {
     let (sign, rest) = match offset.as_bytes().first() {
@@ -153,5 +248,29 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(parse_utc(text, Naive::Refuse), Err(want), "{text}");
         }
+    }
+
+    #[test]
+    fn paris_local_times_follow_summer_time() {
+        let cases = [
+            ("2025-11-24T11:15:00", "2025-11-24T10:15:00Z"),
+            ("2025-06-24T10:40:30", "2025-06-24T08:40:30Z"),
+            ("2025-06-24", "2025-06-23T22:00:00Z"),
+            ("2023-01-01", "2022-12-31T23:00:00Z"),
+            // The last Sunday of March 2025 is the 30th, of October the 26th.
+            ("2025-03-30T01:59:00", "2025-03-30T00:59:00Z"),
+            ("2025-03-30T03:00:00", "2025-03-30T01:00:00Z"),
+            ("2025-10-26T01:30:00", "2025-10-25T23:30:00Z"),
+            ("2025-10-26T03:00:00", "2025-10-26T02:00:00Z"),
+            ("2025-11-24T11:15:00+00:00", "2025-11-24T11:15:00Z"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_in_zone(text, Zone::Paris), Ok(utc(want)), "{text}");
+        }
+        assert_eq!(
+            parse_in_zone("2025-06-24", Zone::Utc),
+            Ok(utc("2025-06-24T00:00:00Z"))
+        );
+        assert_eq!(civil_from_days(days_from_civil(1946, 1, 4)), (1946, 1, 4));
     }
 }

@@ -40,10 +40,13 @@
 //! - `detect`: format recognition; `record`: a row read by column, CSV or JSON.
 //! - `catalogue`, `readings`: the two loaders; `datetime`: offset times to UTC.
 //! - `report`, `error`: what loading did, and why it failed.
+//! - [`fleet`]: fleets from any open-data file, by description (bikes, the river, a course's
+//!   own dataset): the TOML description, the general loader, its report.
 //! - [`fetch`]: `garonne data fetch`, the dataset catalogue, the manifest, the essential files.
 //! - [`starter`]: the starter dataset built into the binary, for a first start offline.
 
 pub mod fetch;
+pub mod fleet;
 pub mod starter;
 
 mod catalogue;
@@ -61,7 +64,7 @@ use std::path::{Path, PathBuf};
 
 use garonne_payload::{Location, Quantities, Quantity, Timestamp};
 
-pub use datetime::TimeError;
+pub use datetime::{TimeError, Zone};
 pub use error::LoadError;
 pub use report::{FileReport, LoadReport};
 

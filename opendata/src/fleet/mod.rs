@@ -1,0 +1,177 @@
+//! Fleets from any open-data file, by description: a TOML file says how a file's rows become
+//! sensors, times and values of a profile, and [`load_fleet`] turns the files of the data folder
+//! into the sensors and timed observations the simulator replays. A course group or a city
+//! developer who finds a dataset on the portal writes a description, not Rust.
+//!
+//! The shipped descriptions are in `data/fleets/` (compiled in: [`builtin`]); a data folder's
+//! own `fleets/*.toml` add more ([`descriptions_in`]). `docs/simulation.md` is the manual with
+//! examples; this is the reference.
+//!
+//! # The description, key by key
+//! Top level:
+//! - `name` (required): the fleet's name, `--fleet NAME`; lower-case letters, digits, `-`.
+//! - `profile` (required): the catalogued profile the readings name (`bikes`, `river`, a
+//!   `--profiles` one); every `quantity` below must be one of its quantities, and a row
+//!   without a value of a quantity the profile requires is dropped (counted).
+//! - `kind`: the payload `kind` of the sensors (default: the profile's name).
+//! - `id_prefix`: put before each id value to make the sensor id (`velotoulouse-` + `55`);
+//!   characters a sensor id cannot have become `-`.
+//! - `area = [lon_min, lat_min, lon_max, lat_max]`: sensors outside are left out (counted).
+//!
+//! `[replay]`:
+//! - `mode`: `"linear"` (default) interpolates between a sensor's rows (whole-number
+//!   quantities are rounded); `"step"` holds each row's values until the next row (counts,
+//!   daily values).
+//! - `max_gap_secs` (default 10800): rows further apart are a gap, replayed as no data; in
+//!   `step` mode a row's values hold at most this long after it. Periods where no sensor has
+//!   data are skipped by the simulated clock.
+//!
+//! `[readings]`, the file of timed rows (required):
+//! - `file`: its name in the data folder; `format`: `"csv"`, `"json"` (an array of objects,
+//!   or an object whose `results` or `records` is one: Opendatasoft exports and API answers)
+//!   or `"geojson"` (a FeatureCollection: `properties` are the columns); `delimiter` (csv
+//!   only, default `","`; `";"` for Opendatasoft CSV exports, `"tab"`).
+//! - `id`: the column of the sensor id. `only_ids = [...]`: keep only these id values.
+//! - `time`: the column of the time; `time_format`: `"iso"` (default: ISO 8601 with or without
+//!   an offset, or a bare date), `"date"` (`YYYY-MM-DD`, the day's local midnight),
+//!   `"unix_s"`, `"unix_ms"`; `zone`: `"UTC"` (default) or `"Europe/Paris"`, the zone of
+//!   times written without an offset and of dates (an offset written in the file wins).
+//! - `lon`, `lat`: position columns, when there is no `[stations]` table (a geojson file's
+//!   Point geometry is used when they are left out).
+//! - `[[readings.value]]`, one per quantity: `quantity` (the catalogued name), `column`
+//!   (`a.b.c` reaches into a JSON object, or a Python-literal dict written in a CSV cell),
+//!   `unit` (the unit the file writes, converted to the quantity's through the unit registry:
+//!   `"Pa"` → hPa, `"km/h"` → m/s, `"mm"` → m), `unit_in_text = true` (values written
+//!   `"500 [mm]"`: the unit is read from each value, and converted the same way), `scale` and
+//!   `offset` (applied after the unit: value × scale + offset), `sentinels = [...]` (values,
+//!   as written before any conversion, that mean "no data").
+//!
+//! `[stations]`, positions joined on the id (optional): `file`, `format`, `delimiter`, `id`
+//! (compared with the readings' id as text: `55` and `"55"` match), and `lon`/`lat` columns or
+//! a geojson geometry. Every station with rows, or with an estimate, becomes a sensor, in the
+//! stations file's order; rows of ids that are no station are dropped (counted).
+//!
+//! `[estimate]`, values for sensors without history (optional): `file`, `format`,
+//! `delimiter`, `id` and `[[estimate.value]]` tables as above. A sensor found there publishes
+//! these values, constant, as `opendata-estimate`, at every moment its own rows do not cover
+//! (all the time for a station without rows).
+//!
+//! # Rows that break the description
+//! Never silently dropped: a row without id, time, or any value, of an unknown station, or a
+//! duplicate (same sensor and instant: the first in file order is kept), and a value that is
+//! not a number, a sentinel, without its unit, or out of the quantity's range once converted,
+//! is counted by [`Reason`] in its file's [`FleetFileReport`], with the first few as
+//! [`RowError`]s naming file, row and column. A broken description or file (a missing column,
+//! malformed CSV) is a [`FleetError`] naming the file, the key and the fix.
+//!
+//! # Layout
+//! - `description`: the TOML shape, checked; `table`: any file as rows of named cells.
+//! - `load`: the loader; `report`, `error`: what loading did, and why it failed.
+
+mod description;
+mod error;
+mod load;
+mod report;
+mod table;
+
+use std::path::{Path, PathBuf};
+
+use garonne_payload::{Location, Quantities, Quantity};
+
+use crate::Observation;
+
+pub use description::{
+    EstimateTable, FileFormat, FileSpec, FleetDescription, PositionSpec, ReadingsTable, Replay,
+    ReplayMode, StationsTable, TimeFormat, ValueSpec,
+};
+pub use error::{FleetError, RowError};
+pub use load::load_fleet;
+pub use report::{FleetFileReport, FleetReport, Reason};
+pub use table::RowPlace;
+
+/// The descriptions shipped in `data/fleets/`, compiled in: (file name, text).
+const BUILTIN: [(&str, &str); 2] = [
+    (
+        "bikes.toml",
+        include_str!("../../../data/fleets/bikes.toml"),
+    ),
+    (
+        "river.toml",
+        include_str!("../../../data/fleets/river.toml"),
+    ),
+];
+
+/// A loaded fleet: its sensors and their observations, ready for the simulator.
+#[derive(Debug, Clone)]
+pub struct FleetData {
+    /// The fleet's name.
+    pub name: String,
+    /// The profile its readings name.
+    pub profile: String,
+    /// The payload `kind` of its sensors.
+    pub kind: String,
+    /// How rows are replayed.
+    pub replay: Replay,
+    /// The sensors, stations file order (or order of first appearance).
+    pub sensors: Vec<FleetSensor>,
+    /// The observations, sorted by (sensor id, time), one per sensor and instant; values in
+    /// the quantities' units, in range.
+    pub observations: Vec<Observation>,
+    /// What loading did.
+    pub report: FleetReport,
+}
+
+/// One sensor of a loaded fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetSensor {
+    /// The sensor id readings are published under.
+    pub id: String,
+    /// Where it is.
+    pub location: Location,
+    /// The quantities the description gives it.
+    pub quantities: Vec<Quantity>,
+    /// Its values from the estimate file, for moments its rows do not cover.
+    pub estimate: Option<Quantities>,
+    /// Whether it has rows of its own.
+    pub has_history: bool,
+}
+
+/// The shipped descriptions (`data/fleets/*.toml`), parsed.
+///
+/// # Panics
+/// Never in a released build: a test parses each of them.
+pub fn builtin() -> Vec<FleetDescription> {
+    BUILTIN
+        .iter()
+        .filter_map(|(file, text)| {
+            let origin = PathBuf::from(format!("data/fleets/{file}"));
+            FleetDescription::parse(text, &origin).ok()
+        })
+        .collect()
+}
+
+/// The descriptions in `{dir}/fleets/*.toml` (a data folder's own), in file-name order; none
+/// when the folder does not exist.
+pub fn descriptions_in(dir: &Path) -> Result<Vec<FleetDescription>, FleetError> {
+    let folder = dir.join("fleets");
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| FleetDescription::load(p)).collect()
+}
+
+/// Whether every file a description reads is in `dir`.
+pub fn files_present(description: &FleetDescription, dir: &Path) -> bool {
+    description
+        .files()
+        .iter()
+        .all(|file| dir.join(file).is_file())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,322 @@
+//! The shipped descriptions on the test fixture, and descriptions written by the tests: a new
+//! family with no Rust change, broken descriptions and broken rows.
+
+use std::path::Path;
+
+use garonne_payload::{Quantity, Timestamp};
+
+use super::*;
+
+fn fixture() -> std::path::PathBuf {
+    garonne_testkit::open_data_dir()
+}
+
+fn shipped(name: &str) -> FleetDescription {
+    builtin()
+        .into_iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("no shipped fleet {name}"))
+}
+
+fn q(name: &str) -> Quantity {
+    Quantity::from_name(name).expect("catalogued")
+}
+
+fn t(text: &str) -> Timestamp {
+    Timestamp::parse(text).expect("time")
+}
+
+#[test]
+fn every_shipped_description_parses() {
+    for (file, text) in BUILTIN {
+        FleetDescription::parse(text, Path::new(file)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let names: Vec<String> = builtin().into_iter().map(|d| d.name).collect();
+    assert_eq!(names, ["bikes", "river"]);
+}
+
+#[test]
+fn bikes_every_station_with_history_or_snapshot() {
+    let data = load_fleet(&shipped("bikes"), &fixture()).expect("bikes load");
+    let report = &data.report;
+    // 378 stations, the two workshops outside the area; 100 with history in the fixture, 273
+    // more in the snapshot, 3 in neither.
+    let stations = report
+        .file("velotoulouse-stations-static-2024-10.json")
+        .expect("stations report");
+    assert_eq!((stations.rows_read, stations.rows_kept), (378, 376));
+    assert_eq!(stations.rows(Reason::OutsideArea), 2);
+    assert!(
+        stations.examples[0].to_string().contains("1.0001755"),
+        "{}",
+        stations.examples[0]
+    );
+    assert_eq!(
+        (
+            report.sensors_with_history,
+            report.sensors_estimated,
+            report.stations_without_data
+        ),
+        (100, 273, 3)
+    );
+    assert_eq!(data.sensors.len(), 373);
+    let readings = report
+        .file("velotoulouse-availability-2024-09_10.csv")
+        .expect("readings report");
+    assert_eq!((readings.rows_read, readings.rows_kept), (1000, 1000));
+    assert_eq!(data.observations.len(), 1000);
+
+    // Station 55's first row: 2024-10-01T14:20:32Z, 1 bike, 12 free docks, 15 docks.
+    let first = data
+        .observations
+        .iter()
+        .find(|o| o.station_id == "velotoulouse-55")
+        .expect("station 55");
+    assert_eq!(first.time, t("2024-10-01T14:20:32Z"));
+    assert_eq!(first.quantities.get(q("availableBikeNumber")), Some(1.0));
+    assert_eq!(first.quantities.get(q("freeSlotNumber")), Some(12.0));
+    assert_eq!(first.quantities.get(q("totalSlotNumber")), Some(15.0));
+    let s55 = data
+        .sensors
+        .iter()
+        .find(|s| s.id == "velotoulouse-55")
+        .expect("55");
+    assert_eq!((s55.location.lon, s55.location.lat), (1.441105, 43.609022));
+
+    // Station 385 has no history: the snapshot's dict says 1 bike, 11 docks free, 13 docks.
+    let s385 = data
+        .sensors
+        .iter()
+        .find(|s| s.id == "velotoulouse-385")
+        .expect("385");
+    assert!(!s385.has_history);
+    let estimate = s385.estimate.as_ref().expect("estimate");
+    assert_eq!(estimate.get(q("availableBikeNumber")), Some(1.0));
+    assert_eq!(estimate.get(q("freeSlotNumber")), Some(11.0));
+    assert_eq!(estimate.get(q("totalSlotNumber")), Some(13.0));
+    assert_eq!(data.replay.mode, ReplayMode::Step);
+}
+
+#[test]
+fn river_the_toulouse_gauges_in_metres_on_paris_days() {
+    let data = load_fleet(&shipped("river"), &fixture()).expect("river load");
+    let ids: Vec<&str> = data.sensors.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["hydro-O200004001", "hydro-O200008001"]);
+    let pont_neuf = &data.sensors[0];
+    assert_eq!(
+        (pont_neuf.location.lon, pont_neuf.location.lat),
+        (1.439964216, 43.597961996)
+    );
+    assert_eq!(data.observations.len(), 1462);
+    let level = q("streamGauge");
+    // 2023-01-01;O200004001;517 [mm]: the day starts at midnight in Paris (UTC+1 in winter).
+    let first = &data.observations[0];
+    assert_eq!(first.station_id, "hydro-O200004001");
+    assert_eq!(first.time, t("2022-12-31T23:00:00Z"));
+    assert_eq!(first.quantities.get(level), Some(0.517));
+    // 2023-07-01;O200004001;794 [mm], in summer time (UTC+2).
+    let july = data
+        .observations
+        .iter()
+        .find(|o| o.time == t("2023-06-30T22:00:00Z"))
+        .expect("1 July 2023");
+    assert_eq!(july.quantities.get(level), Some(0.794));
+    let stations = data
+        .report
+        .file("garonne-hydrometric-stations.geojson")
+        .expect("stations");
+    assert_eq!(stations.rows_read, 133);
+    assert_eq!(data.report.stations_without_data, stations.rows_kept - 2);
+}
+
+/// A family the project has never seen (parking occupancy, as a portal might export it),
+/// described by the test: no Rust change.
+const PARKING_CSV: &str = "\
+parking;horodatage;libres;lon;lat
+Capitole;2025-11-24T08:00:00+01:00;120;1.4442;43.6045
+Capitole;2025-11-24T09:00:00+01:00;-1;1.4442;43.6045
+Capitole;2025-11-24T10:00:00+01:00;abc;1.4442;43.6045
+Carmes;2025-11-24 08:00:00;75;1.4453;43.5975
+Carmes;hier;76;1.4453;43.5975
+;2025-11-24T08:00:00Z;3;1.44;43.6
+Carmes;2025-11-24 08:00:00;80;1.4453;43.5975
+";
+
+const PARKING_PROFILE: &str = r#"
+name = "parking-test"
+version = 1
+title = { en = "Car park", fr = "Parking" }
+
+[[quantity]]
+name = "freeParkingSpaces"
+unit = "count"
+label = { en = "Free spaces", fr = "Places libres" }
+min = 0
+max = 5000
+integer = true
+required = true
+time = "last"
+space = "sum"
+"#;
+
+const PARKING_FLEET: &str = r#"
+name = "parking"
+profile = "parking-test"
+kind = "car-park"
+id_prefix = "parking-"
+
+[replay]
+mode = "step"
+max_gap_secs = 7200
+
+[readings]
+file = "parking.csv"
+format = "csv"
+delimiter = ";"
+id = "parking"
+time = "horodatage"
+zone = "Europe/Paris"
+lon = "lon"
+lat = "lat"
+
+[[readings.value]]
+quantity = "freeParkingSpaces"
+column = "libres"
+sentinels = [-1]
+"#;
+
+fn parking_dir() -> tempfile::TempDir {
+    let _ = Quantity::register(
+        garonne_payload::profile::Profile::parse(PARKING_PROFILE).expect("profile"),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("parking.csv"), PARKING_CSV).expect("csv");
+    dir
+}
+
+#[test]
+fn a_new_family_from_its_description_alone() {
+    let dir = parking_dir();
+    let description =
+        FleetDescription::parse(PARKING_FLEET, Path::new("parking.toml")).expect("parses");
+    let data = load_fleet(&description, dir.path()).expect("loads");
+    let ids: Vec<&str> = data.sensors.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["parking-Capitole", "parking-Carmes"]);
+    let spaces = q("freeParkingSpaces");
+    let got: Vec<(&str, Timestamp, Option<f64>)> = data
+        .observations
+        .iter()
+        .map(|o| (o.station_id.as_str(), o.time, o.quantities.get(spaces)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("parking-Capitole", t("2025-11-24T07:00:00Z"), Some(120.0)),
+            // A local time without offset is Paris time: 08:00 is 07:00 UTC in November.
+            ("parking-Carmes", t("2025-11-24T07:00:00Z"), Some(75.0)),
+        ]
+    );
+
+    // Every other row is counted, by reason, with file, row and column.
+    let file = data.report.file("parking.csv").expect("report");
+    assert_eq!(file.rows_read, 7);
+    assert_eq!(file.rows_kept, 2);
+    assert_eq!(file.rows(Reason::NoValue), 2, "the -1 and the abc rows");
+    assert_eq!(file.rows(Reason::BadTime), 1);
+    assert_eq!(file.rows(Reason::NoId), 1);
+    assert_eq!(file.rows(Reason::Duplicate), 1);
+    assert_eq!(file.values(Reason::Sentinel), 1);
+    assert_eq!(file.values(Reason::NotANumber), 1);
+    let messages: Vec<String> = file.examples.iter().map(ToString::to_string).collect();
+    let wanted = [
+        "parking.csv: line 3, column libres: \"-1\" is a no-data sentinel",
+        "parking.csv: line 4, column libres: \"abc\" is not a number",
+        "parking.csv: line 6, column horodatage: \"hier\" is not an ISO 8601 time",
+        "parking.csv: line 7, column parking: \"\" is no sensor id",
+    ];
+    for want in wanted {
+        assert!(
+            messages.iter().any(|m| m.starts_with(want)),
+            "{want}\nin {messages:#?}"
+        );
+    }
+}
+
+#[test]
+fn broken_descriptions_name_the_file_the_key_and_the_fix() {
+    let dir = parking_dir();
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "profile = \"parking-test\"",
+            "profile = \"parkin\"",
+            "parking.toml: profile: no profile \"parkin\" in the catalogue: write one of",
+        ),
+        (
+            "column = \"libres\"",
+            "column = \"libres\"\nunit = \"ft\"",
+            "parking.toml: readings.value[0].unit: no conversion from \"ft\" to count",
+        ),
+        (
+            "quantity = \"freeParkingSpaces\"",
+            "quantity = \"temperature\"",
+            "parking.toml: readings.value[0].quantity: \"temperature\" is not a quantity of the fleet's profile: write one of freeParkingSpaces",
+        ),
+        (
+            "delimiter = \";\"",
+            "delimiter = \";;\"",
+            "parking.toml: readings.delimiter: \";;\" is not one character",
+        ),
+        (
+            "zone = \"Europe/Paris\"",
+            "zone = \"CET\"",
+            "parking.toml: readings.zone: \"CET\" is not a known zone: write \"UTC\" or \"Europe/Paris\"",
+        ),
+        (
+            "lat = \"lat\"",
+            "",
+            "parking.toml: readings.lon: give both lon and lat, or neither",
+        ),
+        (
+            "mode = \"step\"",
+            "mode = \"steps\"",
+            "parking.toml: not a fleet description",
+        ),
+    ];
+    for (from, to, want) in cases {
+        let text = PARKING_FLEET.replace(from, to);
+        let e = FleetDescription::parse(&text, Path::new("parking.toml")).expect_err(want);
+        assert!(e.to_string().starts_with(want), "{e}\nwanted {want}");
+    }
+
+    // A column the file does not have: the description, the key, the file, its columns.
+    let text = PARKING_FLEET.replace("time = \"horodatage\"", "time = \"horodate\"");
+    let description = FleetDescription::parse(&text, Path::new("parking.toml")).expect("parses");
+    let e = load_fleet(&description, dir.path()).expect_err("no such column");
+    let message = e.to_string();
+    assert!(
+        message.starts_with("parking.toml: readings.time names column \"horodate\", which ")
+            && message.ends_with(
+                "parking.csv does not have; its columns are: parking, horodatage, libres, lon, lat"
+            ),
+        "{message}"
+    );
+
+    // The wrong delimiter: every row has one field, so no column is found.
+    let text = PARKING_FLEET.replace("delimiter = \";\"", "delimiter = \",\"");
+    let description = FleetDescription::parse(&text, Path::new("parking.toml")).expect("parses");
+    let e = load_fleet(&description, dir.path()).expect_err("wrong delimiter");
+    assert!(
+        e.to_string()
+            .contains("its columns are: parking;horodatage;libres;lon;lat"),
+        "{e}"
+    );
+
+    // A missing file.
+    let text = PARKING_FLEET.replace("parking.csv", "nowhere.csv");
+    let description = FleetDescription::parse(&text, Path::new("parking.toml")).expect("parses");
+    let e = load_fleet(&description, dir.path()).expect_err("no file");
+    assert!(
+        e.to_string().starts_with("cannot read ") && e.to_string().ends_with("nowhere.csv"),
+        "{e}"
+    );
+}
