@@ -39,6 +39,11 @@ const QUANTITY_KEYS: &[&str] = &[
 ];
 const TEXT_KEYS: &[&str] = &["en", "fr"];
 
+/// The names a SenML pack uses for its metadata (`{"n": "seq", ...}`), which a quantity cannot
+/// take: the pack would read its values as metadata.
+pub(crate) const RESERVED_QUANTITY_NAMES: [&str; 7] =
+    ["lat", "lon", "alt", "seq", "kind", "source", "profile"];
+
 pub(super) fn parse(text: &str) -> Result<Profile, ProfileProblems> {
     let mut walker = Walker {
         text,
@@ -359,6 +364,27 @@ impl Walker<'_> {
                     format!("write it in camelCase, e.g. \"{camel}\": it is a JSON key"),
                     format!(
                         "écrivez-le en camelCase, par exemple « {camel} » : c'est une clé JSON"
+                    ),
+                ),
+            );
+            return None;
+        }
+        if RESERVED_QUANTITY_NAMES.contains(&name) {
+            self.push(
+                span,
+                ProfileRule::QuantityName,
+                format!(
+                    "quantity name \"{name}\" is reserved: a SenML pack gives its metadata \
+                     under that name"
+                ),
+                Text::new(
+                    format!(
+                        "choose another name; the reserved ones are {}",
+                        RESERVED_QUANTITY_NAMES.join(", ")
+                    ),
+                    format!(
+                        "choisissez un autre nom ; les noms réservés sont {}",
+                        RESERVED_QUANTITY_NAMES.join(", ")
                     ),
                 ),
             );

@@ -222,6 +222,9 @@ const BROKEN: &[(&str, &str, ProfileRule, u32, u32, &str)] = &[
     ("max = 10", "max = \"10\"", ProfileRule::Type, 10, 7, "max must be a number, not string"),
     ("name = \"demo\"", "name = \"Air Quality\"", ProfileRule::ProfileName, 1, 8, "\"air-quality\""),
     ("name = \"level\"", "name = \"water_level\"", ProfileRule::QuantityName, 6, 8, "\"waterLevel\""),
+    // A SenML pack's metadata names (issue 14: `profile` joined them).
+    ("name = \"level\"", "name = \"profile\"", ProfileRule::QuantityName, 6, 8, "is reserved"),
+    ("name = \"level\"", "name = \"seq\"", ProfileRule::QuantityName, 6, 8, "is reserved"),
     (", fr = \"Niveau\"", "", ProfileRule::Language, 8, 9, "has no \"fr\" text"),
     ("en = \"Demo\"", "en = \"\"", ProfileRule::Language, 3, 16, "has an empty \"en\" text"),
     ("max = 10", "max = 10\nspace = \"last\"", ProfileRule::Aggregation, 11, 9, "mean | sum | min | max"),
