@@ -347,6 +347,25 @@ async fn a_profile_in_the_profiles_folder_at_start_reaches_every_service() {
     let folder = profiles.path().display().to_string();
     let mut stack = Stack::start(&broker, "plive2", &["--profiles", &folder]).await;
     readings_flow(&mut stack, &broker, "classe-2").await;
+
+    // A profile that checks on the teacher's machine (no profiles folder there) but clashes
+    // with the services' catalogue: published, refused by them, and `profile publish` says so.
+    let other = tempfile::tempdir().expect("temp dir");
+    let file = other.path().join("ecole-bis.toml");
+    let bis = PROFILE
+        .replace("ecole-co2", "ecole-bis")
+        .replace("max = 10000", "max = 5000");
+    std::fs::write(&file, bis).expect("write");
+    let out = publish(&broker, stack.prefix, &file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("ecole-bis.toml:6:8: clash:")
+            && stdout.contains("refused by the services")
+            && stdout.contains("conseil"),
+        "{stdout}"
+    );
+    stack.assert_running();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -446,3 +446,81 @@ fn the_default_profiles_folder_is_in_the_commands_data_folder() {
         }
     }
 }
+
+/// `garonne profile publish` against `garonne up`'s embedded broker, with no login set (anyone
+/// on loopback may publish): realtime loads the profile live and says so, and a reading of its
+/// quantity reaches the map's sensor list, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_published_to_the_embedded_broker_is_loaded_live() {
+    let Some((state, ports, mut command)) = garonne_on_free_ports() else {
+        return;
+    };
+    let mut running = Running(
+        command
+            .env_remove("GARONNE_MQTT_USERNAME")
+            .env_remove("GARONNE_MQTT_PASSWORD")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("garonne starts"),
+    );
+    let base = format!("http://127.0.0.1:{}", ports[1]);
+    every_quartier_live(&base, &mut running).await;
+
+    let file = state.path().join("ecole-up.toml");
+    std::fs::write(
+        &file,
+        "name = \"ecole-up\"\nversion = 1\ntitle = { en = \"Up\", fr = \"Up\" }\n\n\
+         [[quantity]]\nname = \"upCo2\"\nunit = \"ppm\"\nlabel = { en = \"CO2\", fr = \"CO2\" }\n\
+         min = 0\nmax = 10000\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_garonne"))
+        .args(["profile", "publish"])
+        .arg(&file)
+        .args(["--broker", &format!("mqtt://127.0.0.1:{}", ports[0])])
+        .current_dir(state.path())
+        .env_remove("GARONNE_MQTT_USERNAME")
+        .env_remove("GARONNE_MQTT_PASSWORD")
+        .output()
+        .expect("garonne profile publish");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("realtime loaded it"), "{stdout}");
+
+    let (client, mut eventloop) = AsyncClient::new(
+        MqttOptions::new("up-test-profile", "127.0.0.1", ports[0]),
+        10,
+    );
+    let now = garonne_payload::Timestamp::from_system_time(std::time::SystemTime::now());
+    client
+        .publish(
+            "garonne/v1/sensors/classe-up/reading",
+            QoS::AtLeastOnce,
+            false,
+            format!(
+                r#"{{"v":1,"sensor_id":"classe-up","kind":"classroom","source":"device","time":"{now}","seq":1,"location":{{"lon":1.4442,"lat":43.6047}},"quantities":{{"upCo2":700}}}}"#
+            ),
+        )
+        .await
+        .expect("publish");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let _ = tokio::time::timeout(Duration::from_millis(100), eventloop.poll()).await;
+        let sensors = match reqwest::get(format!("{base}/api/sensors")).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if sensors.contains("classe-up") && sensors.contains("upCo2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reading never reached the map"
+        );
+        assert!(
+            running.0.try_wait().expect("wait").is_none(),
+            "garonne stopped"
+        );
+    }
+}

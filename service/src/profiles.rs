@@ -11,7 +11,7 @@
 //! on. One service publishes the refusal where the profile's author sees it
 //! ([`LiveProfiles::publishing_refusals`]): retained JSON on
 //! `{prefix}/v1/errors/profiles/{name}` ([`Refusal`]), cleared (an empty retained payload) once a
-//! good version is accepted.
+//! good version is accepted, or the one already loaded is published again.
 //!
 //! Design: only realtime publishes refusals. Every service checks a profile against the same
 //! rules, so all of them refuse the same profile; three services publishing the same retained
@@ -33,10 +33,9 @@
 //!
 //! [`Host`]: crate::host::Host
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use garonne_payload::profile::{
     Added, Clash, MAX_PROFILE_BYTES, Problem, Profile, ProfileProblems, Text, is_valid_profile_name,
@@ -68,14 +67,11 @@ pub struct LiveProfiles {
     stats: Arc<Stats>,
 }
 
-/// The counters, shared with the metrics endpoint; and the names refused since the start.
+/// The counters, shared with the metrics endpoint.
 #[derive(Debug, Default)]
 struct Stats {
     live: AtomicU64,
     refused: AtomicU64,
-    /// Profile names whose latest message was refused, so that the same good version sent
-    /// again clears the refusal.
-    refused_names: Mutex<HashSet<String>>,
 }
 
 /// What happened to a message on a profiles topic.
@@ -363,7 +359,11 @@ impl LiveProfiles {
         }
         // All or nothing: a refused profile leaves the catalogue as it was.
         match Quantity::register(profile) {
-            Ok(Added::Unchanged) => Outcome::Unchanged,
+            Ok(Added::Unchanged) => {
+                // Another service of this process (`garonne up`) may have registered it first.
+                self.save(name, text);
+                Outcome::Unchanged
+            }
             Ok(added) => {
                 self.save(name, text);
                 Outcome::Accepted(added)
@@ -372,7 +372,8 @@ impl LiveProfiles {
         }
     }
 
-    /// Saves an accepted profile's text, whole or not at all (written aside, then renamed).
+    /// Saves an accepted profile's text, unless saved already, whole or not at all (written
+    /// aside, then renamed).
     fn save(&self, name: &str, text: &str) {
         let Some(folder) = &self.saved_in else {
             return;
@@ -381,6 +382,9 @@ impl LiveProfiles {
             return;
         }
         let path = folder.join(format!("{name}.toml"));
+        if std::fs::read_to_string(&path).is_ok_and(|saved| saved == text) {
+            return;
+        }
         let aside = folder.join(format!(".{name}.toml.{}", std::process::id()));
         let saved = std::fs::create_dir_all(folder)
             .and_then(|()| std::fs::write(&aside, text))
@@ -397,19 +401,16 @@ impl LiveProfiles {
 
     /// Logs the outcome, counts it, and publishes or clears the refusal.
     fn report(&self, service: &str, name: &str, outcome: &Outcome, out: &mut Outbox) {
-        let mut refused_names = self
-            .stats
-            .refused_names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let was_refused = refused_names.remove(name);
         match outcome {
             Outcome::Accepted(added) => {
                 self.stats.live.fetch_add(1, Ordering::Relaxed);
                 info!(service, profile = name, ?added, "live profile accepted");
             }
-            Outcome::Unchanged if was_refused => {}
-            Outcome::Unchanged => return,
+            // Design: still cleared. The retained refusal says what became of the profile the
+            // broker retains now, and this one is in the catalogue: an earlier refusal no longer
+            // holds. In `garonne up` another service of the process may have registered it
+            // first, and the clearing is how `garonne profile publish` learns it was loaded.
+            Outcome::Unchanged => {}
             Outcome::Unpublished => {
                 info!(
                     service,
@@ -420,7 +421,6 @@ impl LiveProfiles {
             }
             Outcome::Refused(refusal) => {
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                refused_names.insert(name.to_owned());
                 let first = refusal.problems.first();
                 warn!(
                     service,

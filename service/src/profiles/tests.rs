@@ -64,7 +64,7 @@ fn topics_are_under_the_prefix_and_one_level_deep() {
 }
 
 #[test]
-fn a_new_profile_joins_the_catalogue_is_saved_and_its_refusal_cleared_once() {
+fn a_new_profile_joins_the_catalogue_is_saved_and_its_refusal_cleared() {
     let dir = tempfile::tempdir().expect("temp dir");
     let folder = dir.path().join(SAVED_FOLDER);
     let live = live(Some(folder.clone()));
@@ -88,10 +88,20 @@ fn a_new_profile_joins_the_catalogue_is_saved_and_its_refusal_cleared_once() {
     );
     let saved = std::fs::read_to_string(folder.join("live-test-new.toml")).expect("saved");
     assert_eq!(saved, good);
-    // The same profile again (a restart's retained message): nothing at all.
-    let (outcome, sent) = handle(&live, &message("live-test-new", good));
+    // The same profile again (a restart's retained message): the catalogue unchanged, the
+    // refusal topic cleared again (there is none for the profile the broker retains).
+    let (outcome, sent) = handle(&live, &message("live-test-new", good.clone()));
     assert_eq!(outcome, Outcome::Unchanged);
-    assert!(sent.is_empty(), "{sent:?}");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].1.is_empty(), "cleared");
+    // Registered by another service of the process (`garonne up`): saved all the same.
+    std::fs::remove_file(folder.join("live-test-new.toml")).expect("remove");
+    let (outcome, _) = handle(&live, &message("live-test-new", good.clone()));
+    assert_eq!(outcome, Outcome::Unchanged);
+    assert_eq!(
+        std::fs::read_to_string(folder.join("live-test-new.toml")).expect("saved again"),
+        good
+    );
     let mut e = Exposition::new();
     live.render("test", &mut e);
     let metrics = e.finish();
