@@ -13,6 +13,12 @@
 //! the inbox when the process stops is handed over again by the broker on the next start, so a
 //! restart loses nothing; a transform recognises repeats.
 //!
+//! Live profiles ([`Host::profiles`], [`crate::profiles`]): the host also subscribes to
+//! `{prefix}/v1/profiles/+` and registers what arrives there itself, before the rest of the batch
+//! reaches the transform, which never sees those messages; they are acknowledged like the others.
+//! Written once here, so that realtime, the historian and the web server load a published profile
+//! the same way, without a restart.
+//!
 //! Design: messages are handled in batches — whatever the inbox holds when the host wakes, up
 //! to [`Host::batch`] — and the event loop lingers after each fresh read (see [`crate::mqtt`]),
 //! so that one wake-up serves many messages and their acknowledgements leave together.
