@@ -122,8 +122,8 @@ pub async fn serve<S: Store + 'static>(
     host.batch = GROUP;
     // Live profiles, saved in the spool folder and registered before the drain reads the spool,
     // which may hold readings of their quantities.
-    let profiles = LiveProfiles::new(config.mqtt.topics())
-        .saved_in(Some(config.spool_dir.join(SAVED_FOLDER)));
+    let profiles =
+        LiveProfiles::new(config.mqtt.topics()).saved_in(Some(config.spool_dir.join(SAVED_FOLDER)));
     profiles.register_saved();
     host.profiles = Some(profiles);
     host.shutdown_grace = SHUTDOWN_GRACE;
