@@ -360,7 +360,7 @@ fn field_section(doc: &mut String, profile: &Profile, lang: Lang, kind: &str) {
         .iter()
         .filter_map(|q| {
             let why = q.def.range_reason.as_ref()?;
-            Some(format!("- `{}`: {}", q.def.name, lang.text(why)))
+            Some(format!("- `{}`{}{}", q.def.name, w.colon, lang.text(why)))
         })
         .collect();
     if !reasons.is_empty() {
@@ -373,11 +373,19 @@ fn field_section(doc: &mut String, profile: &Profile, lang: Lang, kind: &str) {
 fn quantity_row(q: &ProfileQuantity, lang: Lang) -> String {
     let d = &q.def;
     let w = lang.words();
-    let unit = if d.unit.display.is_empty() {
-        format!("— (`{}`)", d.unit.symbol)
-    } else {
-        format!("{} (`{}`)", d.unit.display, d.unit.symbol)
+    // A dimensionless value is said as what it is (a count, a fraction), as the validator does.
+    let shown = match Quantity::from_name(&d.name).map(Quantity::unit_label) {
+        _ if !d.unit.display.is_empty() => d.unit.display,
+        Some(label) if lang == Lang::Fr => match label {
+            "count" => "nombre entier",
+            "0 or 1" => "0 ou 1",
+            "fraction 0–1" => "fraction 0–1",
+            _ => "nombre",
+        },
+        Some(label) => label,
+        None => "—",
     };
+    let unit = format!("{shown} (`{}`)", d.unit.symbol);
     let (to, excluded) = match lang {
         Lang::En => ("to", " (excluded)"),
         Lang::Fr => ("à", " (exclu)"),
