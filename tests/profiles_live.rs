@@ -317,7 +317,9 @@ async fn a_profile_published_live_reaches_every_service_without_a_restart() {
     let mut stack = Stack::start(&broker, "plive1", &[]).await;
     let file = stack.dir.path().join("ecole-co2.toml");
     std::fs::write(&file, PROFILE).expect("write");
+    let started = std::time::Instant::now();
     let out = publish(&broker, stack.prefix, &file);
+    let published_in = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -328,7 +330,15 @@ async fn a_profile_published_live_reaches_every_service_without_a_restart() {
         stdout.contains("published") && stdout.contains("plive1/v1/profiles/ecole-co2"),
         "{stdout}"
     );
+    assert!(stdout.contains("realtime loaded it"), "{stdout}");
+    let started = std::time::Instant::now();
     readings_flow(&mut stack, &broker, "classe-1").await;
+    // Figures for the record (seen with --nocapture).
+    eprintln!(
+        "profile publish (check, connect, publish, realtime's word): {published_in:?}; \
+         readings to aggregate, history and sensor list: {:?}",
+        started.elapsed()
+    );
     let metrics = garonne_testkit::Metrics::scrape(stack.realtime.address()).await;
     assert_eq!(metrics.value("garonne_realtime_profiles_live_total"), 1.0);
     // Published again, unchanged: nothing to do.
