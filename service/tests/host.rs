@@ -3,7 +3,8 @@
 //! start of the same persistent session), and shutdown hands the transform its last word. Over
 //! TLS too (`mqtts://`, with a CA the test generates): the host and a publisher on the services'
 //! own [`garonne_service::mqtt::options`] carry messages, a broker another CA signed (or whose
-//! certificate names another host) is a TLS failure, said as such and retried.
+//! certificate names another host) is a TLS failure, said as such and retried. A live profile
+//! is the host's own: registered, never handed to the transform.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use garonne_payload::Timestamp;
 use garonne_service::host::{Handled, Host, Transform};
 use garonne_service::mqtt::{self, BrokerUrl, CaFile, Connection, TlsProblem};
 use garonne_service::outbox::{Outbox, Outgoing};
+use garonne_service::profiles::LiveProfiles;
 use garonne_testkit::{Mosquitto, Subscriber, TestCa};
 use rumqttc::{AsyncClient, Publish, QoS};
 use tokio_util::sync::CancellationToken;
@@ -63,6 +65,16 @@ async fn run_until(broker: &Mosquitto, withhold: bool, until: usize) -> (Vec<Str
 
 /// [`run_until`] on the broker at `url`.
 async fn run_on_until(url: BrokerUrl, withhold: bool, until: usize) -> (Vec<String>, bool) {
+    run_with(url, withhold, until, None).await
+}
+
+/// [`run_on_until`], with live profiles.
+async fn run_with(
+    url: BrokerUrl,
+    withhold: bool,
+    until: usize,
+    profiles: Option<LiveProfiles>,
+) -> (Vec<String>, bool) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let shut_down = Arc::new(Mutex::new(false));
     let mut recorder = Recorder {
@@ -72,6 +84,7 @@ async fn run_on_until(url: BrokerUrl, withhold: bool, until: usize) -> (Vec<Stri
     };
     let mut host = Host::new("hosttest", url, "host-test-recorder");
     host.subscriptions = vec![("in/#".to_owned(), QoS::AtLeastOnce)];
+    host.profiles = profiles;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let watch = Arc::clone(&seen);
@@ -145,6 +158,58 @@ async fn acknowledged_only_when_done_and_published_through_the_outbox() {
         texts_on(messages, "echo/in/a"),
         ["m1", "m2", "m3", "m1", "m2", "m3", "m4"]
     );
+}
+
+/// A profile published on `{prefix}/v1/profiles/{name}` is the host's own: registered in the
+/// process's catalogue, never handed to the transform, whose messages before and after it
+/// arrive as ever; realtime's host (the refusal publisher) clears its refusal topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_profile_is_registered_by_the_host_and_never_reaches_the_transform() {
+    let Some(broker) = Mosquitto::start_or_skip() else {
+        return;
+    };
+    let topics = garonne_payload::topic::Topics::new("hostp").expect("prefix");
+    let live = || Some(LiveProfiles::new(&topics).publishing_refusals());
+    let url: BrokerUrl = broker.url().parse().expect("url");
+    let mut echo = Subscriber::start(&broker, "host-profile-echo", &["hostp/v1/errors/#"]).await;
+    let (seen, _) = run_with(url.clone(), false, 0, live()).await;
+    assert!(seen.is_empty());
+    let profile = "name = \"host-live\"\nversion = 1\ntitle = { en = \"T\", fr = \"T\" }\n\n\
+                   [[quantity]]\nname = \"hostLiveLevel\"\nunit = \"m\"\n\
+                   label = { en = \"L\", fr = \"N\" }\nmin = 0\nmax = 10\n";
+    let client = echo.client();
+    client
+        .publish("in/a", QoS::AtLeastOnce, false, "before")
+        .await
+        .expect("publish");
+    client
+        .publish(
+            "hostp/v1/profiles/host-live",
+            QoS::AtLeastOnce,
+            true,
+            profile,
+        )
+        .await
+        .expect("publish");
+    client
+        .publish("in/a", QoS::AtLeastOnce, false, "after")
+        .await
+        .expect("publish");
+    let (seen, _) = run_with(url, false, 2, live()).await;
+    assert_eq!(
+        seen,
+        ["before", "after"],
+        "the profile is not the transform's"
+    );
+    let level = garonne_payload::Quantity::from_name("hostLiveLevel").expect("registered");
+    assert_eq!(level.unit(), "m");
+    let messages = echo
+        .wait_for("the refusal topic cleared", WAIT, |m| {
+            m.iter()
+                .any(|m| m.topic == "hostp/v1/errors/profiles/host-live")
+        })
+        .await;
+    assert!(texts_on(messages, "hostp/v1/errors/profiles/host-live")[0].is_empty());
 }
 
 /// The TLS listener of `broker`, trusting only the CA in `ca_file`.
