@@ -293,6 +293,24 @@ impl ProfileId {
             .map(ProfileId)
     }
 
+    /// Whether a reading with the quantities `present` follows this profile: every quantity in
+    /// the profile, every required one there.
+    ///
+    /// Performance: read from a snapshot of the profile's ids under a read lock, not from the
+    /// catalogue's mutex, so readers in several threads do not queue; it is what runs for each
+    /// valid reading that names its profile.
+    pub fn is_followed_by(self, present: &[Quantity]) -> bool {
+        let profiles = registry()
+            .profiles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(rules) = profiles.rules.get(self.index()) else {
+            return false;
+        };
+        present.iter().all(|q| rules.listed.contains(q))
+            && rules.required.iter().all(|q| present.contains(q))
+    }
+
     /// Runs `read` on the profile as the catalogue has it now (its latest version).
     pub fn with_profile<R>(self, read: impl FnOnce(&CataloguedProfile) -> R) -> R {
         Quantity::with_catalogue(|c| {
@@ -316,11 +334,33 @@ impl fmt::Debug for ProfileId {
     }
 }
 
-/// The profile names by id and the ids by name, for the hot paths.
+/// The profile names by id and the ids by name, and each profile's quantities, for the hot
+/// paths.
 #[derive(Default)]
 struct ProfileNames {
     names: Vec<&'static str>,
     by_name: HashMap<&'static str, ProfileId>,
+    /// By id: the quantities of the profile's latest version.
+    rules: Vec<ProfileRules>,
+}
+
+/// The quantities of one profile, as ids.
+struct ProfileRules {
+    /// Every quantity the profile lists.
+    listed: Vec<Quantity>,
+    /// The ones it requires.
+    required: Vec<Quantity>,
+}
+
+impl ProfileRules {
+    fn of(entry: &CataloguedProfile) -> ProfileRules {
+        let pairs = entry.profile.quantities.iter().zip(&entry.ids);
+        let id = |(_, id): (_, &QuantityId)| Quantity(id.0);
+        ProfileRules {
+            listed: pairs.clone().map(id).collect(),
+            required: pairs.filter(|(q, _)| q.required).map(id).collect(),
+        }
+    }
 }
 
 /// Quantities per chunk of the id table.
@@ -426,6 +466,9 @@ impl Registry {
             profiles.names.push(name);
             profiles.by_name.insert(name, id);
         }
+        // A newer version of a profile keeps its id but may list other quantities: every
+        // profile's rules are taken again (a registration is rare, a catalogue small).
+        profiles.rules = catalogue.profiles().map(ProfileRules::of).collect();
     }
 }
 
@@ -490,6 +533,48 @@ mod tests {
         assert!(error.to_string().contains("quantity-rs-test"), "{error}");
         assert_eq!(Quantity::count(), before + 1);
         assert_eq!(q.def().max, 10.0);
+    }
+
+    /// A newer version of a profile keeps its id and brings its own rules at once (the
+    /// snapshot `is_followed_by` reads is taken again at each registration).
+    #[test]
+    fn a_profile_upgraded_live_is_followed_by_its_new_rules() {
+        let quantity = |name: &str, required: bool| {
+            format!(
+                "[[quantity]]\nname = \"{name}\"\nunit = \"m\"\n\
+                 label = {{ en = \"L\", fr = \"L\" }}\nmin = 0\nmax = 5\nrequired = {required}\n"
+            )
+        };
+        let head = |version: u32| {
+            format!(
+                "name = \"quantity-rs-upgrade\"\nversion = {version}\n\
+                 title = {{ en = \"Test\", fr = \"Test\" }}\n"
+            )
+        };
+        let v1 = format!("{}{}", head(1), quantity("upgradeTestA", true));
+        Quantity::register(crate::profile::Profile::parse(&v1).expect("parses")).expect("v1");
+        let id = ProfileId::from_name("quantity-rs-upgrade").expect("registered");
+        let a = Quantity::from_name("upgradeTestA").expect("catalogued");
+        assert!(id.is_followed_by(&[a]));
+        assert!(!id.is_followed_by(&[a, Quantity::Temperature]));
+        assert!(!id.is_followed_by(&[]));
+
+        let v2 = format!(
+            "{}{}{}",
+            head(2),
+            quantity("upgradeTestA", false),
+            quantity("upgradeTestB", true)
+        );
+        Quantity::register(crate::profile::Profile::parse(&v2).expect("parses")).expect("v2");
+        let b = Quantity::from_name("upgradeTestB").expect("catalogued");
+        assert_eq!(
+            ProfileId::from_name("quantity-rs-upgrade"),
+            Some(id),
+            "same id"
+        );
+        assert!(!id.is_followed_by(&[a]), "B is now required");
+        assert!(id.is_followed_by(&[b]) && id.is_followed_by(&[a, b]));
+        assert_eq!(id.name(), "quantity-rs-upgrade");
     }
 
     #[test]

@@ -489,6 +489,10 @@ pub(crate) fn check_profile_quantities(
     missing_ptr: &str,
     out: &mut Problems,
 ) {
+    // Performance: the catalogue (and its lock) only for a reading that breaks the profile.
+    if profile.is_followed_by(present) {
+        return;
+    }
     profile.with_profile(|p| {
         for q in present {
             if !p.ids.iter().any(|id| id.index() == q.index()) {
