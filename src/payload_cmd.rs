@@ -2,7 +2,8 @@
 //! `validate --profile NAME` checks payloads as if they named that profile (issue 14).
 //!
 //! Exit codes of `validate`: 0 every payload is valid, 1 at least one is invalid (one line per
-//! problem: pointer, rule, message, hint), 2 the input cannot be read.
+//! problem: pointer, rule, message, hint), 2 the input cannot be read or `--profile` names no
+//! loaded profile.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
