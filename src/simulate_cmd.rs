@@ -20,6 +20,11 @@ pub struct SimulateArgs {
     /// Folder with the open-data files (`garonne data fetch` fills it).
     #[arg(long, env = "GARONNE_DATA_DIR", default_value = DataDir::DEFAULT)]
     data_dir: PathBuf,
+    /// Fleets to simulate, comma-separated: weather, bikes, river, or one the data folder
+    /// describes in fleets/NAME.toml (docs/simulation.md). Default: every fleet whose files are
+    /// in the data folder.
+    #[arg(long, value_delimiter = ',')]
+    fleet: Vec<String>,
     /// Simulated seconds per real second (60: a minute of data per second).
     #[arg(long, default_value_t = FleetConfig::default().speed)]
     speed: f64,
@@ -76,11 +81,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let shutdown = crate::shutdown_on_signal();
     eprintln!(
-        "simulating the fleet of {} on {}",
+        "simulating the fleets of {} on {}",
         config.data_dir.display(),
         config.mqtt.broker
     );
-    let summary = simulate::run(config, shutdown).await?;
+    let chosen = (!args.fleet.is_empty()).then_some(args.fleet.as_slice());
+    let summary = simulate::run_fleets(config, chosen, shutdown).await?;
     print_summary(&summary);
     Ok(())
 }
@@ -93,6 +99,12 @@ fn print_summary(s: &Summary) {
         s.sensors,
         s.published as f64 / secs.max(1e-9)
     );
+    let fleets: Vec<String> = s
+        .fleets
+        .iter()
+        .map(|(name, sensors)| format!("{name} ({sensors} sensors)"))
+        .collect();
+    println!("fleets: {}", fleets.join(", "));
     println!(
         "readings: {} ({} replayed, {} estimated), {} moments without data",
         s.fleet.readings, s.fleet.replayed, s.fleet.estimated, s.fleet.no_data

@@ -27,16 +27,23 @@ use std::collections::VecDeque;
 
 use garonne_neighbourhoods::Neighbourhoods;
 use garonne_payload::{
-    Location, Quantities, Quantity, Reading, SensorState, Source, Status, Timestamp, Topics,
-    sensor_id_from,
+    Location, ProfileId, Quantities, Quantity, Reading, SensorState, Source, Status, Timestamp,
+    Topics, sensor_id_from,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use garonne_opendata::fleet::{FleetData, Replay, ReplayMode};
 use garonne_opendata::{Observation, Station, StationKind};
 
 /// Readings further apart than this are not interpolated across: the station had a gap.
 const MAX_INTERPOLATION_GAP_SECS: f64 = 3.0 * 3600.0;
+
+/// How the weather fleet replays its stations' readings.
+const WEATHER_REPLAY: Replay = Replay {
+    mode: ReplayMode::Linear,
+    max_gap_secs: MAX_INTERPOLATION_GAP_SECS,
+};
 
 /// How many stations an estimate draws on.
 const ESTIMATE_NEIGHBOURS: usize = 4;
@@ -80,6 +87,9 @@ pub const RATE_RANGE_HZ: (f64, f64) = (1.0 / 900.0, 100.0);
 /// Why a fleet cannot be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FleetError {
+    /// A described fleet has no sensor with data.
+    #[error("the {0} fleet has no sensor with data to replay")]
+    NoSensors(String),
     /// The data has no readings at all.
     #[error(
         "the data has no weather readings: the fleet replays at least one station's readings \
@@ -165,24 +175,28 @@ impl Fault {
 /// Who a sensor is, as the fleet publishes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SensorInfo {
-    /// Sensor id: the station's `id_nom`, or `virtual-{neighbourhood}-{n}`.
+    /// Sensor id: the station's `id_nom`, `virtual-{neighbourhood}-{n}`, or a described
+    /// fleet's prefixed id.
     pub id: String,
     /// Payload kind.
-    pub kind: &'static str,
+    pub kind: String,
+    /// The profile its readings name (described fleets).
+    pub profile: Option<ProfileId>,
     /// Where it is.
     pub location: Location,
     /// Replayed station, estimated station, or virtual.
     pub role: Role,
     /// Quantities it measures.
-    pub quantities: &'static [Quantity],
+    pub quantities: Vec<Quantity>,
 }
 
 /// How a sensor's values are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// A catalogue station with readings (replayed when the data covers the moment).
+    /// A station with readings (replayed when the data covers the moment).
     Station,
-    /// A catalogue station without readings: always estimated.
+    /// A station without readings: always estimated (from its neighbours, or from a described
+    /// fleet's estimate file).
     EstimatedStation,
     /// A virtual sensor inside a neighbourhood (index into the neighbourhoods).
     Virtual(usize),
@@ -218,6 +232,20 @@ pub struct FleetStats {
     pub late_overflow: u64,
 }
 
+impl FleetStats {
+    /// Adds another fleet's counts to these (a run of several fleets reports their sum).
+    pub fn add(&mut self, other: &FleetStats) {
+        self.readings += other.readings;
+        self.replayed += other.replayed;
+        self.estimated += other.estimated;
+        self.no_data += other.no_data;
+        for (mine, theirs) in self.faults.iter_mut().zip(other.faults) {
+            *mine += theirs;
+        }
+        self.late_overflow += other.late_overflow;
+    }
+}
+
 /// A station's readings, ready for interpolation.
 struct Series {
     /// Times in seconds since the epoch, increasing.
@@ -226,9 +254,30 @@ struct Series {
 }
 
 impl Series {
-    /// The value of `q` at `t`: interpolated between the readings around `t` when both have it
-    /// and they are at most [`MAX_INTERPOLATION_GAP_SECS`] apart, or an exact hit.
-    fn at(&self, q: Quantity, t: f64) -> Option<f64> {
+    /// The series of `rows`, in time order, one per instant (the first kept).
+    fn of(mut rows: Vec<&Observation>) -> Series {
+        rows.sort_by_key(|o| o.time);
+        rows.dedup_by_key(|o| o.time);
+        Series {
+            times: rows.iter().map(|o| o.time.unix_f64()).collect(),
+            values: rows.iter().map(|o| o.quantities.clone()).collect(),
+        }
+    }
+
+    /// The value of `q` at `t` as `replay` says.
+    ///
+    /// Linear: interpolated between the readings around `t` when both have it and they are at
+    /// most `max_gap_secs` apart, or an exact hit; a whole-number quantity is rounded. Step:
+    /// the last reading at or before `t`, if at most `max_gap_secs` old.
+    fn at(&self, q: Quantity, t: f64, replay: &Replay) -> Option<f64> {
+        if replay.mode == ReplayMode::Step {
+            let i = self.times.partition_point(|&x| x <= t);
+            let last = i.checked_sub(1)?;
+            if t - self.times[last] > replay.max_gap_secs {
+                return None;
+            }
+            return self.values[last].get(q);
+        }
         let i = self.times.partition_point(|&x| x < t);
         if i < self.times.len() && self.times[i] == t {
             return self.values[i].get(q);
@@ -237,11 +286,12 @@ impl Series {
             return None;
         }
         let (t0, t1) = (self.times[i - 1], self.times[i]);
-        if t1 - t0 > MAX_INTERPOLATION_GAP_SECS {
+        if t1 - t0 > replay.max_gap_secs {
             return None;
         }
         let (v0, v1) = (self.values[i - 1].get(q)?, self.values[i].get(q)?);
-        Some(v0 + (v1 - v0) * (t - t0) / (t1 - t0))
+        let v = v0 + (v1 - v0) * (t - t0) / (t1 - t0);
+        Some(if q.def().integer { v.round() } else { v })
     }
 }
 
@@ -253,6 +303,8 @@ struct Sensor {
     /// The nearest stations with readings, by index into `series`, with inverse-square-distance
     /// weights.
     neighbours: Vec<(usize, f64)>,
+    /// Values for moments its own series does not cover (a described fleet's estimate file).
+    estimate: Option<Quantities>,
     seq: u64,
 }
 
@@ -263,6 +315,8 @@ pub struct Fleet {
     sensors: Vec<Sensor>,
     infos: Vec<SensorInfo>,
     series: Vec<Series>,
+    /// How series are replayed between their readings.
+    replay: Replay,
     /// Covered periods of the data, `[start, end]` in epoch seconds, increasing, disjoint.
     segments: Vec<(f64, f64)>,
     /// Total covered seconds.
@@ -295,26 +349,19 @@ impl Fleet {
         let mut series: Vec<Series> = Vec::new();
         let mut series_of: Vec<Option<usize>> = vec![None; stations.len()];
         for (si, station) in stations.iter().enumerate() {
-            let mut rows: Vec<&Observation> = observations
+            let rows: Vec<&Observation> = observations
                 .iter()
                 .filter(|o| o.station_id == station.id)
                 .collect();
             if rows.is_empty() {
                 continue;
             }
-            rows.sort_by_key(|o| o.time);
-            rows.dedup_by_key(|o| o.time);
             series_of[si] = Some(series.len());
-            series.push(Series {
-                times: rows.iter().map(|o| o.time.unix_f64()).collect(),
-                values: rows.iter().map(|o| o.quantities.clone()).collect(),
-            });
+            series.push(Series::of(rows));
         }
         if series.is_empty() {
             return Err(FleetError::NoReadings);
         }
-        let segments = covered_segments(&series);
-        let covered_secs = segments.iter().map(|(a, b)| b - a).sum::<f64>();
         let station_points: Vec<(f64, f64, usize)> = stations
             .iter()
             .zip(&series_of)
@@ -338,13 +385,15 @@ impl Fleet {
             sensors.push(Sensor {
                 info: SensorInfo {
                     id: station.id.clone(),
-                    kind: station.kind.payload_kind(),
+                    kind: station.kind.payload_kind().to_owned(),
+                    profile: None,
                     location,
                     role,
-                    quantities: station.kind.quantities(),
+                    quantities: station.kind.quantities().to_vec(),
                 },
                 series: own,
                 neighbours: nearest(&station_points, station.lon, station.lat, own),
+                estimate: None,
                 seq: 0,
             });
         }
@@ -356,30 +405,114 @@ impl Fleet {
                     sensors.push(Sensor {
                         info: SensorInfo {
                             id: format!("virtual-{area_id}-{n:03}"),
-                            kind: "virtual",
+                            kind: "virtual".to_owned(),
+                            profile: None,
                             location: Location {
                                 lon,
                                 lat,
                                 alt: None,
                             },
                             role: Role::Virtual(area),
-                            quantities: StationKind::Iss.quantities(),
+                            quantities: StationKind::Iss.quantities().to_vec(),
                         },
                         series: None,
                         neighbours: nearest(&station_points, lon, lat, None),
+                        estimate: None,
                         seq: 0,
                     });
                 }
             }
         }
+        Ok(Fleet::assemble(
+            config,
+            topics,
+            start,
+            sensors,
+            series,
+            WEATHER_REPLAY,
+            rng,
+        ))
+    }
+
+    /// Builds the fleet of a described open-data family (bikes, the river, a course's own
+    /// dataset): one sensor per [`FleetData`] sensor, replaying its observations as the
+    /// description's [`Replay`] says, or publishing its estimate (`opendata-estimate`) where
+    /// they do not cover the moment. No virtual sensors and no neighbour estimates: a count or
+    /// a level does not average across places.
+    pub fn from_data(
+        data: &FleetData,
+        config: FleetConfig,
+        topics: Topics,
+        start: Timestamp,
+    ) -> Result<Fleet, FleetError> {
+        config.validate()?;
+        let mut by_sensor: std::collections::HashMap<&str, Vec<&Observation>> =
+            std::collections::HashMap::new();
+        for o in &data.observations {
+            by_sensor.entry(o.station_id.as_str()).or_default().push(o);
+        }
+        let mut series: Vec<Series> = Vec::new();
+        let mut sensors = Vec::with_capacity(data.sensors.len());
+        for sensor in &data.sensors {
+            let own = by_sensor.remove(sensor.id.as_str()).map(|rows| {
+                series.push(Series::of(rows));
+                series.len() - 1
+            });
+            sensors.push(Sensor {
+                info: SensorInfo {
+                    id: sensor.id.clone(),
+                    kind: data.kind.clone(),
+                    profile: ProfileId::from_name(&data.profile),
+                    location: sensor.location,
+                    role: if own.is_some() {
+                        Role::Station
+                    } else {
+                        Role::EstimatedStation
+                    },
+                    quantities: sensor.quantities.clone(),
+                },
+                series: own,
+                neighbours: Vec::new(),
+                estimate: sensor.estimate.clone(),
+                seq: 0,
+            });
+        }
+        if series.is_empty() {
+            return Err(FleetError::NoSensors(data.name.clone()));
+        }
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        Ok(Fleet::assemble(
+            config,
+            topics,
+            start,
+            sensors,
+            series,
+            data.replay,
+            rng,
+        ))
+    }
+
+    /// The fleet of these sensors and series, its clock starting at `start`.
+    fn assemble(
+        config: FleetConfig,
+        topics: Topics,
+        start: Timestamp,
+        sensors: Vec<Sensor>,
+        series: Vec<Series>,
+        replay: Replay,
+        rng: ChaCha8Rng,
+    ) -> Fleet {
+        let segments = covered_segments(&series, &replay);
+        let covered_secs = segments.iter().map(|(a, b)| b - a).sum::<f64>();
         let infos = sensors.iter().map(|s| s.info.clone()).collect();
         let period_nanos = (1e9 / config.rate_hz).round() as i64;
-        Ok(Fleet {
+        Fleet {
             config,
             topics,
             sensors,
             infos,
             series,
+            replay,
             segments,
             covered_secs,
             start,
@@ -389,7 +522,7 @@ impl Fleet {
             held_back: VecDeque::new(),
             rng,
             stats: FleetStats::default(),
-        })
+        }
     }
 
     /// The sensors, in publishing order.
@@ -413,7 +546,7 @@ impl Fleet {
                     sensor_id: info.id.clone(),
                     state,
                     time: now,
-                    kind: info.kind.to_owned(),
+                    kind: info.kind.clone(),
                     source: match info.role {
                         Role::Station => Source::OpendataReplay,
                         Role::EstimatedStation => Source::OpendataEstimate,
@@ -517,9 +650,16 @@ impl Fleet {
         let seq = state.seq;
         state.seq += 1;
         let info = &state.info;
-        let mut reading =
-            Reading::new(info.id.clone(), info.kind, source, time, seq, info.location);
+        let mut reading = Reading::new(
+            info.id.clone(),
+            info.kind.clone(),
+            source,
+            time,
+            seq,
+            info.location,
+        );
         reading.quantities = quantities;
+        reading.profile = info.profile;
         let topic = self.topics.reading(&info.id);
 
         let fault = (self.config.faults > 0.0 && self.rng.random::<f64>() < self.config.faults)
@@ -583,8 +723,8 @@ impl Fleet {
         let state = &self.sensors[sensor];
         let mut q = Quantities::default();
         if let Some(own) = state.series {
-            for &quantity in state.info.quantities {
-                if let Some(v) = self.series[own].at(quantity, t) {
+            for &quantity in &state.info.quantities {
+                if let Some(v) = self.series[own].at(quantity, t, &self.replay) {
                     q.set(quantity, v);
                 }
             }
@@ -592,10 +732,13 @@ impl Fleet {
                 return Some((q, Source::OpendataReplay));
             }
         }
-        for &quantity in state.info.quantities {
+        if let Some(estimate) = &state.estimate {
+            return Some((estimate.clone(), Source::OpendataEstimate));
+        }
+        for &quantity in &state.info.quantities {
             let (mut sum, mut weights) = (0.0, 0.0);
             for &(s, w) in &state.neighbours {
-                if let Some(v) = self.series[s].at(quantity, t) {
+                if let Some(v) = self.series[s].at(quantity, t, &self.replay) {
                     sum += w * v;
                     weights += w;
                 }
@@ -646,20 +789,25 @@ fn with_noise(q: Quantity, v: f64, rng: &mut impl Rng) -> f64 {
 }
 
 /// The periods where at least one station has readings, merged across stations; a gap longer
-/// than [`MAX_INTERPOLATION_GAP_SECS`] in every station's data separates two periods.
-fn covered_segments(series: &[Series]) -> Vec<(f64, f64)> {
+/// than the replay's `max_gap_secs` in every station's data separates two periods. In step
+/// mode a reading's value lasts `max_gap_secs` after it, so a period ends that much later.
+fn covered_segments(series: &[Series], replay: &Replay) -> Vec<(f64, f64)> {
+    let hold = match replay.mode {
+        ReplayMode::Linear => 0.0,
+        ReplayMode::Step => replay.max_gap_secs,
+    };
     let mut spans: Vec<(f64, f64)> = Vec::new();
     for s in series {
         let mut start = s.times[0];
         let mut prev = s.times[0];
         for &t in &s.times[1..] {
-            if t - prev > MAX_INTERPOLATION_GAP_SECS {
-                spans.push((start, prev));
+            if t - prev > replay.max_gap_secs {
+                spans.push((start, prev + hold));
                 start = t;
             }
             prev = t;
         }
-        spans.push((start, prev));
+        spans.push((start, prev + hold));
     }
     spans.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut merged: Vec<(f64, f64)> = Vec::new();

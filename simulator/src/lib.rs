@@ -1,5 +1,6 @@
-//! The Garonne simulator: a Toulouse sensor fleet replayed from open-data files (loaded by
-//! `garonne-opendata`) and published over MQTT with the payload of a real sensor.
+//! The Garonne simulator: Toulouse sensor fleets (weather, bikes, the river, any described
+//! dataset) replayed from open-data files (loaded by `garonne-opendata`) and published over
+//! MQTT with the payload of a real sensor.
 //!
 //! Topics written, under `{prefix}/v1/sensors/{sensor_id}/`: `reading` (each sensor's readings
 //! on schedule, QoS 0 or 1) and `status` (retained, QoS 1: online at start, offline at
@@ -8,6 +9,8 @@
 //! # Layout
 //! - [`fleet`]: the simulated sensors and their schedule, a pure transform (data + `now` in,
 //!   messages out).
+//! - [`fleets`]: which fleets a run simulates (`weather`, and the described ones: bikes, the
+//!   river, a data folder's own), and loading them.
 //! - [`mqtt`]: broker addresses and the reconnecting MQTT event loop (from `garonne-service`).
 //! - [`simulate`]: `garonne simulate`, the fleet's async driver.
 //!
@@ -15,6 +18,7 @@
 //! `garonne-opendata`; the Raspberry Pi agent (`garonne pi`) is in `garonne-agent`.
 
 pub mod fleet;
+pub mod fleets;
 pub mod simulate;
 
 pub use garonne_service::mqtt;

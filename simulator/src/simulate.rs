@@ -1,7 +1,9 @@
-//! `garonne simulate`: the async driver of the [`Fleet`]. It loads the open data, connects to
-//! the broker, publishes every sensor's status (retained) and readings on schedule, shows a live
-//! one-line progress, and on shutdown or at the end of the run marks the sensors offline, waits
-//! for the broker to have everything, and returns a summary.
+//! `garonne simulate`: the async driver of the [`Fleet`]s. It loads the open data (the fleets
+//! chosen, see [`crate::fleets`]), connects to the broker, publishes every sensor's status
+//! (retained) and readings on schedule, shows a live one-line progress, and on shutdown or at
+//! the end of the run marks the sensors offline, waits for the broker to have everything, and
+//! returns a summary. Several fleets share the connection; each keeps its own clock (its data's
+//! period, replayed from the start of the run), schedule and sequence numbers.
 //!
 //! Topics written: `{prefix}/v1/sensors/{id}/reading` and `.../status`; the connection's last
 //! will marks the simulator itself (`{prefix}/v1/sensors/simulator-{client}/status`) offline if
@@ -12,17 +14,14 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_payload::{SensorState, Source, Status, Timestamp, Topics, sensor_id_from};
 use rumqttc::{AsyncClient, LastWill, QoS};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
-use crate::fleet::{Fleet, FleetConfig, FleetError, FleetStats, Outgoing};
+use crate::fleet::{Fleet, FleetConfig, FleetStats, Outgoing};
+use crate::fleets::{self, FleetsError, WEATHER};
 use crate::mqtt::{Connection, options};
-use garonne_opendata as opendata;
 use garonne_service::config::MqttConfig;
-use garonne_service::data_dir::DataDir;
 use garonne_service::host::Session;
 
 /// Most readings produced per scheduling step, so a slow broker slows the fleet instead of
@@ -40,8 +39,8 @@ pub struct SimulateConfig {
     pub mqtt: MqttConfig,
     /// Folder with the open-data files.
     pub data_dir: PathBuf,
-    /// Polygons for virtual sensors; default: [`DataDir::polygons`] of the data folder. Only
-    /// read when `fleet.density` > 0.
+    /// Polygons for the weather fleet's virtual sensors; default: the data folder's
+    /// (`DataDir::polygons`). Only read when `fleet.density` > 0.
     pub neighbourhoods: Option<PathBuf>,
     /// The fleet's knobs.
     pub fleet: FleetConfig,
@@ -56,11 +55,13 @@ pub struct SimulateConfig {
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    /// Sensors in the fleet.
+    /// Sensors in the fleets.
     pub sensors: usize,
+    /// The fleets that ran, with their sensors.
+    pub fleets: Vec<(String, usize)>,
     /// Messages handed to MQTT (readings, duplicates and malformed ones included; statuses not).
     pub published: u64,
-    /// What the fleet produced.
+    /// What the fleets produced, summed.
     pub fleet: FleetStats,
     /// Wall-clock duration of the run.
     pub elapsed: Duration,
@@ -73,110 +74,107 @@ pub struct Summary {
 /// Why a simulation could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
-    /// The open data could not be loaded.
-    #[error(
-        "cannot load the open data in {dir} (download it with `garonne data fetch`, or point \
-         --data-dir / GARONNE_DATA_DIR at a folder that has it)"
-    )]
-    Data {
-        /// The folder.
-        dir: PathBuf,
-        /// Why.
-        #[source]
-        source: opendata::LoadError,
-    },
-    /// The neighbourhood polygons could not be loaded.
-    #[error("cannot load the neighbourhoods for virtual sensors")]
-    Neighbourhoods(#[source] garonne_neighbourhoods::LoadError),
-    /// The fleet could not be built.
-    #[error("cannot build the fleet")]
-    Fleet(#[source] FleetError),
+    /// The fleets could not be loaded or built.
+    #[error(transparent)]
+    Fleets(#[from] FleetsError),
     /// The MQTT client stopped accepting messages.
     #[error("the MQTT client stopped")]
     Client(#[source] rumqttc::ClientError),
 }
 
-/// Loads the data and runs the fleet until `duration` or `shutdown`.
+/// Loads the weather data and runs the weather fleet until `duration` or `shutdown` (what
+/// `garonne up` runs; [`run_fleets`] chooses).
 pub async fn run(
     config: SimulateConfig,
     shutdown: CancellationToken,
 ) -> Result<Summary, SimulateError> {
+    run_fleets(config, Some(&[WEATHER.to_owned()]), shutdown).await
+}
+
+/// Loads the fleets `chosen` names (every fleet whose files are in the data folder when
+/// `None`) and runs them together until `duration` or `shutdown`.
+pub async fn run_fleets(
+    config: SimulateConfig,
+    chosen: Option<&[String]>,
+    shutdown: CancellationToken,
+) -> Result<Summary, SimulateError> {
     let topics = config.mqtt.topics().clone();
-    let data = opendata::load_dir(&config.data_dir).map_err(|source| SimulateError::Data {
-        dir: config.data_dir.clone(),
-        source,
-    })?;
-    info!(
-        stations = data.stations.len(),
-        observations = data.observations.len(),
-        "open data loaded"
-    );
-    let areas = if config.fleet.density > 0 {
-        let path = config
-            .neighbourhoods
-            .clone()
-            .unwrap_or_else(|| DataDir::new(&config.data_dir).polygons());
-        Some(
-            Neighbourhoods::load(&path, &Properties::detect())
-                .map_err(SimulateError::Neighbourhoods)?,
-        )
-    } else {
-        None
-    };
-    let fleet = Fleet::new(
-        &data.stations,
-        &data.observations,
-        areas.as_ref(),
-        config.fleet.clone(),
-        topics.clone(),
+    let fleets = fleets::load(
+        chosen,
+        &config.data_dir,
+        config.neighbourhoods.as_deref(),
+        &config.fleet,
+        &topics,
         Timestamp::now(),
-    )
-    .map_err(SimulateError::Fleet)?;
-    serve(fleet, &config, topics, shutdown).await
+    )?;
+    let named = fleets.iter().map(|f| f.name.clone()).collect();
+    let fleets = fleets.into_iter().map(|f| f.fleet).collect();
+    serve_all(fleets, named, &config, topics, shutdown).await
 }
 
 /// Runs a built fleet against the broker of `config`. Tests call this with their own fleet.
 pub async fn serve(
-    mut fleet: Fleet,
+    fleet: Fleet,
+    config: &SimulateConfig,
+    topics: Topics,
+    shutdown: CancellationToken,
+) -> Result<Summary, SimulateError> {
+    serve_all(
+        vec![fleet],
+        vec![WEATHER.to_owned()],
+        config,
+        topics,
+        shutdown,
+    )
+    .await
+}
+
+/// Runs built fleets (named by `names`, in the same order) together against the broker of
+/// `config`, on one connection.
+pub async fn serve_all(
+    mut fleets: Vec<Fleet>,
+    names: Vec<String>,
     config: &SimulateConfig,
     topics: Topics,
     shutdown: CancellationToken,
 ) -> Result<Summary, SimulateError> {
     let started = Instant::now();
     let mut publisher = Publisher::connect(config, topics);
-    publisher.statuses(&fleet, SensorState::Online).await?;
+    publisher.statuses(&fleets, SensorState::Online).await?;
     let deadline = config.duration.map(|d| started + d);
     let mut progress = Progress::new(config.progress && std::io::stderr().is_terminal());
     let mut batch: Vec<Outgoing> = Vec::with_capacity(BATCH * 2);
+    let sensors: usize = fleets.iter().map(|f| f.sensors().len()).sum();
     while !shutdown.is_cancelled() && deadline.is_none_or(|d| Instant::now() < d) {
-        fleet.poll(Timestamp::now(), BATCH, &mut batch);
+        let now = Timestamp::now();
+        for fleet in &mut fleets {
+            fleet.poll(now, BATCH, &mut batch);
+        }
         publisher.readings(&mut batch).await?;
-        progress.tick(
-            publisher.published,
-            fleet.sensors().len(),
-            &publisher.connection,
-        );
-        wait_for_next_reading(&fleet, deadline, &shutdown).await;
+        progress.tick(publisher.published, sensors, &publisher.connection);
+        wait_for_next_reading(&fleets, deadline, &shutdown).await;
     }
     // Late messages still held back go out now: late, but not lost.
-    fleet.drain_held_back(&mut batch);
+    for fleet in &mut fleets {
+        fleet.drain_held_back(&mut batch);
+    }
     publisher.readings(&mut batch).await?;
-    publisher.statuses(&fleet, SensorState::Offline).await?;
+    publisher.statuses(&fleets, SensorState::Offline).await?;
     progress.finish();
-    Ok(publisher.finish(&fleet, started).await)
+    Ok(publisher.finish(&fleets, names, started).await)
 }
 
-/// Sleeps until the fleet's next reading is due (a quarter of a second at most), waking for
+/// Sleeps until the fleets' next reading is due (a quarter of a second at most), waking for
 /// `shutdown` and the `deadline`.
 async fn wait_for_next_reading(
-    fleet: &Fleet,
+    fleets: &[Fleet],
     deadline: Option<Instant>,
     shutdown: &CancellationToken,
 ) {
-    let wait = fleet
-        .next_due()
-        .secs_since(Timestamp::now())
-        .clamp(0.0, 0.25);
+    let Some(next) = fleets.iter().map(Fleet::next_due).min() else {
+        return;
+    };
+    let wait = next.secs_since(Timestamp::now()).clamp(0.0, 0.25);
     if wait > 0.0 {
         let wait = Duration::from_secs_f64(wait);
         let wait = deadline.map_or(wait, |d| {
@@ -244,9 +242,13 @@ impl Publisher {
 
     /// Publishes every sensor's status and the simulator's own, all in `state` (retained,
     /// QoS 1).
-    async fn statuses(&mut self, fleet: &Fleet, state: SensorState) -> Result<(), SimulateError> {
+    async fn statuses(
+        &mut self,
+        fleets: &[Fleet],
+        state: SensorState,
+    ) -> Result<(), SimulateError> {
         let now = Timestamp::now();
-        for status in fleet.statuses(state, now) {
+        for status in fleets.iter().flat_map(|f| f.statuses(state, now)) {
             send(&self.connection.client, status, QoS::AtLeastOnce).await?;
             self.statuses += 1;
         }
@@ -278,7 +280,7 @@ impl Publisher {
 
     /// Waits (30 s at most) for the broker to acknowledge every QoS 1 message, and says what
     /// the run did.
-    async fn finish(self, fleet: &Fleet, started: Instant) -> Summary {
+    async fn finish(self, fleets: &[Fleet], names: Vec<String>, started: Instant) -> Summary {
         let connection_errors = self.connection.counters.errors.load(Ordering::Relaxed);
         // Statuses are QoS 1; readings are counted as acknowledged only when they are QoS 1 too.
         let expected = if self.qos == QoS::AtMostOnce {
@@ -290,10 +292,18 @@ impl Publisher {
             .connection
             .finish(expected, true, Duration::from_secs(30))
             .await;
+        let mut stats = FleetStats::default();
+        for fleet in fleets {
+            stats.add(fleet.stats());
+        }
         Summary {
-            sensors: fleet.sensors().len(),
+            sensors: fleets.iter().map(|f| f.sensors().len()).sum(),
+            fleets: names
+                .into_iter()
+                .zip(fleets.iter().map(|f| f.sensors().len()))
+                .collect(),
             published: self.published,
-            fleet: fleet.stats().clone(),
+            fleet: stats,
             elapsed: started.elapsed(),
             connection_errors,
             delivered,
