@@ -68,10 +68,11 @@ fn the_walkthrough_profile_checks() {
 
 #[test]
 fn both_guides_show_the_profile_and_the_script_they_use() {
-    let profile = std::fs::read_to_string(example_dir().join("classe-co2.toml")).unwrap();
+    let profile =
+        std::fs::read_to_string(example_dir().join("classe-co2.toml")).expect("the profile");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for guide in GUIDES {
-        let text = std::fs::read_to_string(root.join(guide)).unwrap();
+        let text = std::fs::read_to_string(root.join(guide)).expect("the guide");
         assert!(
             text.contains(&format!("```toml\n{profile}```")),
             "{guide} shows docs/examples/classe-co2/classe-co2.toml verbatim in a ```toml block"
@@ -89,7 +90,7 @@ async fn the_python_script_readings_reach_the_map_of_garonne_up() {
         return;
     };
     let data = garonne_testkit::open_data_dir();
-    let state = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().expect("a temp dir");
     let ports @ [mqtt, http, ..] = ports();
     let mut up = garonne(&data, state.path(), ports);
     up.env("GARONNE_PROFILES_DIR", example_dir())
@@ -122,7 +123,7 @@ async fn the_python_script_readings_reach_the_map_of_garonne_up() {
     let mut script = Killed(script);
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = script.0.try_wait().unwrap() {
+        if let Some(status) = script.0.try_wait().expect("the script's state") {
             break status;
         }
         assert!(
@@ -133,7 +134,7 @@ async fn the_python_script_readings_reach_the_map_of_garonne_up() {
     };
     let mut stderr = String::new();
     if let Some(mut pipe) = script.0.stderr.take() {
-        std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("its error output");
     }
     assert!(status.success(), "envoyer_mesures.py: {stderr}");
 
