@@ -1127,6 +1127,112 @@ mod tests {
         );
     }
 
+    /// A described fleet in step mode: a daily gauge "a" (two days) and a station "b" with no
+    /// rows but an estimate.
+    fn daily(config: FleetConfig) -> Fleet {
+        use garonne_opendata::fleet::{FleetReport, FleetSensor};
+        let level = Quantity::StreamGauge;
+        let sensor = |id: &str, estimate: Option<f64>| FleetSensor {
+            id: id.to_owned(),
+            location: Location::new(1.44, 43.6),
+            quantities: vec![level],
+            estimate: estimate.map(|v| {
+                let mut q = Quantities::default();
+                q.set(level, v);
+                q
+            }),
+            has_history: estimate.is_none(),
+        };
+        let day = |time: &str, v: f64| {
+            let mut quantities = Quantities::default();
+            quantities.set(level, v);
+            Observation {
+                station_id: "a".to_owned(),
+                time: t(time),
+                quantities,
+            }
+        };
+        let data = FleetData {
+            name: "river".to_owned(),
+            profile: "river".to_owned(),
+            kind: "river-gauge".to_owned(),
+            replay: Replay {
+                mode: ReplayMode::Step,
+                max_gap_secs: 90_000.0,
+            },
+            sensors: vec![sensor("a", None), sensor("b", Some(0.25))],
+            observations: vec![
+                day("2023-01-01T23:00:00Z", 0.5),
+                day("2023-01-02T23:00:00Z", 0.75),
+            ],
+            report: FleetReport::default(),
+        };
+        Fleet::from_data(&data, config, Topics::default(), start()).expect("fleet")
+    }
+
+    #[test]
+    fn step_replay_holds_each_row_for_its_day() {
+        // A day per second, ten readings a second of each sensor, data times kept.
+        let mut fleet = daily(FleetConfig {
+            speed: 86_400.0,
+            rate_hz: 10.0,
+            rebase: false,
+            ..FleetConfig::default()
+        });
+        // Two rows a day apart, each held 25 hours: the clock covers 49 hours, then starts over.
+        let at = |secs: f64| {
+            let s = fleet.simulated_time(start().add_nanos((secs * 1e9) as i64));
+            Timestamp::from_unix_f64(s).expect("time").to_string()
+        };
+        assert_eq!(at(0.0), "2023-01-01T23:00:00Z");
+        assert_eq!(at(2.0), "2023-01-03T23:00:00Z");
+        assert_eq!(
+            at(2.5),
+            "2023-01-02T10:00:00Z",
+            "60 hours in: 11 hours into the second pass"
+        );
+        let mut out = Vec::new();
+        fleet.poll(start().add_nanos(1_990_000_000), usize::MAX, &mut out);
+        let got = readings(&out);
+        assert_eq!(got.len(), 40);
+        for r in &got {
+            assert_eq!(r.profile, garonne_payload::ProfileId::from_name("river"));
+            assert_eq!(r.kind, "river-gauge");
+            let v = r.quantities.get(Quantity::StreamGauge);
+            if r.sensor_id == "b" {
+                assert_eq!((r.source, v), (Source::OpendataEstimate, Some(0.25)));
+                continue;
+            }
+            assert_eq!(r.source, Source::OpendataReplay);
+            // No interpolation: the first day's 0.5 until the second day's row, then 0.75.
+            let want = if r.time < t("2023-01-02T23:00:00Z") {
+                0.5
+            } else {
+                0.75
+            };
+            assert_eq!(v, Some(want), "{}", r.time);
+        }
+    }
+
+    #[test]
+    fn linear_replay_rounds_counts() {
+        let series = Series {
+            times: vec![0.0, 100.0],
+            values: [1.0, 2.0]
+                .iter()
+                .map(|&v| {
+                    let mut q = Quantities::default();
+                    q.set(Quantity::Motion, v).set(Quantity::Temperature, v);
+                    q
+                })
+                .collect(),
+        };
+        let replay = WEATHER_REPLAY;
+        assert_eq!(series.at(Quantity::Temperature, 60.0, &replay), Some(1.6));
+        assert_eq!(series.at(Quantity::Motion, 60.0, &replay), Some(2.0));
+        assert_eq!(series.at(Quantity::Motion, 40.0, &replay), Some(1.0));
+    }
+
     #[test]
     fn bad_knobs_are_refused_with_the_fix() {
         type Knob = fn(&mut FleetConfig);
