@@ -13,9 +13,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    const USAGE: &str = "usage: fleet_load_time DIR FLEET [RUNS]";
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().ok_or("usage: fleet_load_time DIR FLEET [RUNS]")?);
-    let fleet = args.next().ok_or("usage: fleet_load_time DIR FLEET [RUNS]")?;
+    let dir = PathBuf::from(args.next().ok_or(USAGE)?);
+    let fleet = args.next().ok_or(USAGE)?;
     let runs: usize = args.next().map_or(Ok(10), |r| r.parse())?;
     let mut times: Vec<Duration> = Vec::with_capacity(runs);
     let mut summary = String::new();
