@@ -12,7 +12,7 @@
 //!
 //! Exit codes: 0 published (or already published, unchanged), 1 the profile has problems or a
 //! service refused it, 2 the command cannot run (unreadable file, broker unreachable, login
-//! refused).
+//! refused, or a login the broker's ACL does not let publish profiles).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +43,9 @@ pub struct PublishArgs {
 
 /// How long connecting, subscribing and publishing may take.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the broker is given to pass the published profile back to this client (proof that
+/// its ACL let it through).
+const ECHO_WAIT: Duration = Duration::from_secs(3);
 /// How long the broker is given to send the retained profile after the subscription.
 const RETAINED_WAIT: Duration = Duration::from_millis(500);
 
@@ -196,9 +199,16 @@ async fn exchange(
     client
         .publish(topic, QoS::AtLeastOnce, true, text.as_bytes().to_vec())
         .await?;
+    // Design: a broker drops a publication its ACL refuses and still acknowledges it (MQTT
+    // 3.1.1), so the acknowledgement proves nothing; the profile coming back to this client,
+    // subscribed to its topic, does.
+    let mut echoed = false;
     loop {
         match next(eventloop, deadline).await? {
             Incoming::PubAck(_) => break,
+            Incoming::Publish(p) if p.topic == topic && p.payload == text.as_bytes() => {
+                echoed = true;
+            }
             Incoming::Publish(p) => {
                 if let Some(verdict) = refusal(&p, errors)? {
                     return Ok(verdict);
@@ -208,12 +218,30 @@ async fn exchange(
         }
     }
     let watch_until = Instant::now() + wait;
-    while let Ok(incoming) = timeout_at(watch_until, next(eventloop, deadline + wait)).await {
-        if let Incoming::Publish(p) = incoming?
-            && let Some(verdict) = refusal(&p, errors)?
-        {
-            return Ok(verdict);
+    let echo_until = Instant::now() + ECHO_WAIT;
+    loop {
+        let until = if echoed {
+            watch_until
+        } else {
+            watch_until.max(echo_until)
+        };
+        let Ok(incoming) = timeout_at(until, next(eventloop, deadline + wait + ECHO_WAIT)).await
+        else {
+            break;
+        };
+        if let Incoming::Publish(p) = incoming? {
+            if p.topic == topic && p.payload == text.as_bytes() {
+                echoed = true;
+            } else if let Some(verdict) = refusal(&p, errors)? {
+                return Ok(verdict);
+            }
         }
+    }
+    if !echoed {
+        bail!(
+            "the broker did not pass the profile on: this login may not publish on {topic} (in \
+             the deployment only the operator login may: GARONNE_MQTT_USERNAME=operator)"
+        );
     }
     Ok(Verdict::Published { accepted: false })
 }

@@ -772,6 +772,54 @@ async fn only_the_operator_publishes_profiles_and_realtime_their_refusals() -> a
     Ok(())
 }
 
+/// `garonne profile publish` with the operator's login reaches the services; with the viewer's
+/// (who may read the profiles, not write them) or a sensor's, it says that the broker did not
+/// pass the profile on (the broker acknowledges a publication its ACL drops): exit code 2.
+#[tokio::test]
+async fn garonne_profile_publish_takes_the_operator_login_only() -> anyhow::Result<()> {
+    let Some(broker) = Broker::start_or_skip()? else {
+        return Ok(());
+    };
+    let root = Topics::default().root().to_owned();
+    let mut historian = broker
+        .subscribed("historian", &[format!("{root}/profiles/+")])
+        .await?;
+    let folder = tempfile::tempdir()?;
+    let text = "name = \"deploy-co2\"\nversion = 1\ntitle = { en = \"T\", fr = \"T\" }\n\n\
+                [[quantity]]\nname = \"deployCo2\"\nunit = \"ppm\"\n\
+                label = { en = \"CO2\", fr = \"CO2\" }\nmin = 0\nmax = 10000\n";
+    let file = folder.path().join("deploy-co2.toml");
+    std::fs::write(&file, text)?;
+    for (user, code, said) in [
+        ("viewer", 2, "did not pass the profile on"),
+        ("pi-a", 2, "did not pass the profile on"),
+        ("operator", 0, "published"),
+    ] {
+        let mut command = Command::new(garonne_deploy_checks::garonne());
+        command
+            .args(["profile", "publish"])
+            .arg(&file)
+            .args(["--broker", &format!("mqtt://127.0.0.1:{}", broker.port())])
+            .args(["--wait", "1"])
+            .current_dir(folder.path())
+            .env_remove("GARONNE_PROFILES_DIR")
+            .env("GARONNE_MQTT_USERNAME", user)
+            .env("GARONNE_MQTT_PASSWORD", password(user));
+        let out = tokio::task::spawn_blocking(move || command.output()).await??;
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{user}: {shown}");
+        assert!(shown.contains(said), "{user}: {shown}");
+    }
+    let published = Received::new(format!("{root}/profiles/deploy-co2"), text);
+    let received = historian.receive_through(&published).await?;
+    assert_eq!(received, [published], "broker log:\n{}", broker.log());
+    Ok(())
+}
+
 /// The viewer reads the broker's statistics (what the compose healthcheck subscribes to) and
 /// the city's topics, and publishes nothing.
 #[tokio::test]
