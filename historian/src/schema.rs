@@ -529,16 +529,16 @@ mod tests {
     #[test]
     fn an_aggregate_stores_each_quantitys_value_by_its_rules() {
         // Two bike stations: the neighbourhood's value is the sum of their latest counts (15),
-        // not the mean of their means (7.5).
+        // not the mean of their means (7.5); 4 and 11 bikes at the least and most.
         let bikes = Quantity::from_name("availableBikeNumber").expect("built-in bikes profile");
         let mut a = aggregate();
         a.quantities.insert(
             bikes,
             WindowStats {
                 mean: 7.5,
-                min: 3.0,
-                max: 12.0,
-                readings: 6,
+                min: 4.0,
+                max: 11.0,
+                readings: 5,
                 sensors: 2,
                 value: 15.0,
             },

@@ -11,12 +11,11 @@
 //! [`Engine::restore`](crate::Engine::restore).
 //!
 //! # Format versions
-//! - 2 (this one): each quantity's accumulator keeps its last value and that value's stamp
-//!   (reading time, `seq`), for the profiles' `time = "last"` rule.
-//! - 1 (Garonne before profiles applied their rules): read and upgraded. Its accumulators have
-//!   no last value: each takes its pane's mean, stamped before every reading
-//!   ([`Stamp::NONE`]), so the first reading after the restart replaces it. Only quantities with
-//!   `time = "last"` read it, and only until their sensor sends again.
+//! - 2 (this one): a pane also keeps the last value of each quantity whose profile's `time`
+//!   rule is `last`, with its stamp (reading time, `seq`): [`PaneState::last`].
+//! - 1 (Garonne before profiles applied their rules): read as it is, without last values: a
+//!   `last` quantity's value is its pane's mean until its sensor sends again (see
+//!   [`Accs::by`](crate::window::Accs::by)).
 //! - A newer format (written by a newer Garonne) is refused with [`SnapshotError::Version`]:
 //!   the service moves the file aside and starts with empty windows.
 
@@ -28,7 +27,7 @@ use garonne_payload::{AlertScope, Quantity, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::Track;
-use crate::window::{Acc, Stamp};
+use crate::window::{Acc, Last};
 
 /// The snapshot format version (see the module docs for what each version holds).
 pub const FORMAT: u32 = 2;
@@ -79,6 +78,9 @@ pub struct PaneState {
     pub readings: u32,
     /// Statistics of the quantities it has.
     pub quantities: BTreeMap<Quantity, Acc>,
+    /// The last value of its quantities whose `time` rule is `last` (absent in format 1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last: BTreeMap<Quantity, Last>,
 }
 
 /// One alert rule's state for one scope.
@@ -167,19 +169,20 @@ impl Snapshot {
             path: path.to_owned(),
             source,
         };
-        let mut json: serde_json::Value = serde_json::from_slice(&bytes).map_err(format)?;
-        match json.get("format").and_then(serde_json::Value::as_u64) {
-            Some(1) => upgrade_from_1(&mut json),
-            Some(found) if found > u64::from(FORMAT) => {
-                return Err(SnapshotError::Version {
-                    path: path.to_owned(),
-                    found,
-                });
-            }
-            // This format, or no format at all: the shape check says what is wrong.
-            _ => {}
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(format)?;
+        // Format 1 reads as this one (its panes have no `last`); a newer one is refused before
+        // its shape is.
+        if let Some(found) = json.get("format").and_then(serde_json::Value::as_u64)
+            && found > u64::from(FORMAT)
+        {
+            return Err(SnapshotError::Version {
+                path: path.to_owned(),
+                found,
+            });
         }
-        serde_json::from_value(json).map(Some).map_err(format)
+        let mut snapshot: Snapshot = serde_json::from_value(json).map_err(format)?;
+        snapshot.format = FORMAT;
+        Ok(Some(snapshot))
     }
 
     /// Writes the snapshot atomically: a temporary file beside it, synced, renamed over it.
@@ -208,29 +211,4 @@ impl Snapshot {
         }
         Ok(())
     }
-}
-
-/// Upgrades a format-1 snapshot in place to this format: each accumulator's last value is its
-/// mean, stamped [`Stamp::NONE`] (see the module docs).
-fn upgrade_from_1(json: &mut serde_json::Value) {
-    use serde_json::Value;
-    let accs = json
-        .get_mut("sensors")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-        .filter_map(|sensor| sensor.get_mut("panes")?.as_array_mut())
-        .flatten()
-        .filter_map(|pane| pane.get_mut("quantities")?.as_object_mut())
-        .flat_map(|quantities| quantities.values_mut())
-        .filter_map(Value::as_object_mut);
-    for acc in accs {
-        let count = acc.get("count").and_then(Value::as_f64).unwrap_or(0.0);
-        let sum = acc.get("sum").and_then(Value::as_f64).unwrap_or(0.0);
-        let last = if count > 0.0 { sum / count } else { 0.0 };
-        acc.insert("last".into(), last.into());
-        let none = serde_json::to_value(Stamp::NONE).unwrap_or_default();
-        acc.insert("last_at".into(), none);
-    }
-    json["format"] = FORMAT.into();
 }

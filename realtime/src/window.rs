@@ -9,15 +9,72 @@
 //! A window accepts readings until `now` passes its end plus the allowed lateness; a reading
 //! for a window already closed is *late*: counted, reported, not folded.
 //!
-//! An [`Acc`] keeps what every `time` rule of a profile needs (mean, sum, min, max, last) in
-//! one pass: count, sum, min, max, and the last value with its [`Stamp`]. "Last" is by event
+//! An [`Accs`] keeps, per quantity, what every `time` rule of a profile needs, in one pass: an
+//! [`Acc`] (count, sum, min, max: the mean, sum, min and max rules) and, for the quantities
+//! whose rule is `last` only, a [`Last`]: the last value and its [`Stamp`]. "Last" is by event
 //! time, not arrival: the value of the reading with the latest time; between readings of the
 //! same time, the higher `seq`; between equal stamps, the one folded last (arrival).
+//!
+//! Performance: the last values live beside the accumulators, not in them, so an [`Acc`] stays
+//! 32 bytes and a weather reading's fold touches as much memory as before the rules; only a
+//! `last` quantity pays for its stamp.
 
 use garonne_payload::Quantity;
 use garonne_payload::profile::TimeAggregation;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
+
+/// Count, sum, min and max of the values of one quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Acc {
+    /// Values folded in.
+    pub count: u32,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest (+∞ when empty).
+    pub min: f64,
+    /// The largest (−∞ when empty).
+    pub max: f64,
+}
+
+impl Acc {
+    /// No value yet.
+    pub const EMPTY: Acc = Acc {
+        count: 0,
+        sum: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+    };
+
+    /// Folds one value in.
+    #[inline]
+    pub fn add(&mut self, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    /// Folds another accumulator in.
+    #[inline]
+    pub fn merge(&mut self, other: &Acc) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// The mean, when there is a value.
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / f64::from(self.count))
+    }
+}
+
+impl Default for Acc {
+    fn default() -> Acc {
+        Acc::EMPTY
+    }
+}
 
 /// Where a value stands in a sensor's sequence, to find the last one: its reading's time
 /// (Unix nanoseconds), then its `seq`. Ordered by time, then `seq`.
@@ -29,126 +86,76 @@ pub struct Stamp {
     pub seq: u64,
 }
 
-impl Stamp {
-    /// Before every reading: the stamp of an empty accumulator, and of a value restored from a
-    /// snapshot that did not keep stamps (format 1), so any reading replaces it.
-    pub const NONE: Stamp = Stamp {
-        time_ns: i64::MIN,
-        seq: 0,
-    };
-}
-
-/// Count, sum, min, max and last of the values of one quantity.
+/// The last value of a quantity and its stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Acc {
-    /// Values folded in.
-    pub count: u32,
-    /// Their sum.
-    pub sum: f64,
-    /// The smallest (+∞ when empty).
-    pub min: f64,
-    /// The largest (−∞ when empty).
-    pub max: f64,
-    /// The last value (see the module docs; 0 when empty).
-    pub last: f64,
-    /// Its stamp ([`Stamp::NONE`] when empty).
-    pub last_at: Stamp,
+pub struct Last {
+    /// The value.
+    pub value: f64,
+    /// The stamp of its reading.
+    pub at: Stamp,
 }
 
-impl Acc {
-    /// No value yet.
-    pub const EMPTY: Acc = Acc {
-        count: 0,
-        sum: 0.0,
-        min: f64::INFINITY,
-        max: f64::NEG_INFINITY,
-        last: 0.0,
-        last_at: Stamp::NONE,
-    };
-
-    /// Folds one value in, stamped `at`.
+impl Last {
+    /// Keeps `other` if it is as late as this one or later (of equal stamps, the one folded
+    /// last wins).
     #[inline]
-    pub fn add(&mut self, value: f64, at: Stamp) {
-        self.count += 1;
-        self.sum += value;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-        // `>=`: of two values with the same stamp, the one folded last wins.
-        if at >= self.last_at {
-            self.last = value;
-            self.last_at = at;
+    fn update(&mut self, other: Last) {
+        if other.at >= self.at {
+            *self = other;
         }
-    }
-
-    /// Folds another accumulator in (`other` counts as folded after `self`).
-    #[inline]
-    pub fn merge(&mut self, other: &Acc) {
-        if other.count == 0 {
-            return;
-        }
-        self.count += other.count;
-        self.sum += other.sum;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        if other.last_at >= self.last_at {
-            self.last = other.last;
-            self.last_at = other.last_at;
-        }
-    }
-
-    /// The mean, when there is a value.
-    pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum / f64::from(self.count))
-    }
-
-    /// The values combined by a profile's `time` rule, when there is a value.
-    pub fn by(&self, rule: TimeAggregation) -> Option<f64> {
-        (self.count > 0).then(|| match rule {
-            TimeAggregation::Mean => self.sum / f64::from(self.count),
-            TimeAggregation::Sum => self.sum,
-            TimeAggregation::Min => self.min,
-            TimeAggregation::Max => self.max,
-            TimeAggregation::Last => self.last,
-        })
     }
 }
 
-impl Default for Acc {
-    fn default() -> Acc {
-        Acc::EMPTY
-    }
-}
-
-/// An [`Acc`] per quantity measured, sorted by quantity.
+/// An [`Acc`] per quantity measured, sorted by quantity; and the [`Last`] value of those whose
+/// `time` rule is `last`.
 ///
 /// Performance: a sensor measures a few quantities of the catalogue's many, so the pairs are
 /// kept inline (up to ten, a weather station's) and found by a short scan.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Accs(SmallVec<[(Quantity, Acc); 10]>);
+pub struct Accs {
+    accs: SmallVec<[(Quantity, Acc); 10]>,
+    /// Sorted by quantity; empty (no allocation) for a sensor without a `last` quantity.
+    lasts: Vec<(Quantity, Last)>,
+}
 
 impl Accs {
     /// The accumulator of `q`, made empty if there was none.
     fn entry(&mut self, q: Quantity) -> &mut Acc {
-        let at = match self.0.binary_search_by_key(&q, |(k, _)| *k) {
+        let at = match self.accs.binary_search_by_key(&q, |(k, _)| *k) {
             Ok(at) => at,
             Err(at) => {
-                self.0.insert(at, (q, Acc::EMPTY));
+                self.accs.insert(at, (q, Acc::EMPTY));
                 at
             }
         };
-        &mut self.0[at].1
+        &mut self.accs[at].1
     }
 
-    /// Folds one value of `q` in, stamped `at`.
+    /// Keeps `last` as the last value of `q` if it is the latest.
+    fn update_last(&mut self, q: Quantity, last: Last) {
+        match self.lasts.binary_search_by_key(&q, |(k, _)| *k) {
+            Ok(at) => self.lasts[at].1.update(last),
+            Err(at) => self.lasts.insert(at, (q, last)),
+        }
+    }
+
+    /// Folds one value of `q` in, from the reading stamped `at`.
+    #[inline]
     pub fn add(&mut self, q: Quantity, value: f64, at: Stamp) {
-        self.entry(q).add(value, at);
+        self.entry(q).add(value);
+        if q.def().time == TimeAggregation::Last {
+            self.update_last(q, Last { value, at });
+        }
     }
 
-    /// Folds another set in, quantity by quantity.
+    /// Folds another set in, quantity by quantity (`other` counts as folded after `self`).
     pub fn merge(&mut self, other: &Accs) {
-        for (q, acc) in &other.0 {
+        for (q, acc) in &other.accs {
             self.entry(*q).merge(acc);
+        }
+        for (q, last) in &other.lasts {
+            self.update_last(*q, *last);
         }
     }
 
@@ -157,14 +164,47 @@ impl Accs {
         *self.entry(q) = acc;
     }
 
+    /// Sets the last value of `q` (restoring a snapshot).
+    pub fn set_last(&mut self, q: Quantity, last: Last) {
+        match self.lasts.binary_search_by_key(&q, |(k, _)| *k) {
+            Ok(at) => self.lasts[at].1 = last,
+            Err(at) => self.lasts.insert(at, (q, last)),
+        }
+    }
+
     /// The quantities with their accumulators, in quantity order.
     pub fn iter(&self) -> impl Iterator<Item = (Quantity, &Acc)> {
-        self.0.iter().map(|(q, acc)| (*q, acc))
+        self.accs.iter().map(|(q, acc)| (*q, acc))
+    }
+
+    /// The last values kept, in quantity order.
+    pub fn lasts(&self) -> impl Iterator<Item = (Quantity, &Last)> {
+        self.lasts.iter().map(|(q, last)| (*q, last))
+    }
+
+    /// The values of `q` (whose accumulator is `acc`) combined by the `time` rule `rule`, when
+    /// there is a value. A `last` quantity without a last value (restored from a format-1
+    /// snapshot, which did not keep them) gives its mean until a reading comes.
+    pub fn by(&self, q: Quantity, acc: &Acc, rule: TimeAggregation) -> Option<f64> {
+        if acc.count == 0 {
+            return None;
+        }
+        Some(match rule {
+            TimeAggregation::Mean => acc.sum / f64::from(acc.count),
+            TimeAggregation::Sum => acc.sum,
+            TimeAggregation::Min => acc.min,
+            TimeAggregation::Max => acc.max,
+            TimeAggregation::Last => match self.lasts.binary_search_by_key(&q, |(k, _)| *k) {
+                Ok(at) => self.lasts[at].1.value,
+                Err(_) => acc.sum / f64::from(acc.count),
+            },
+        })
     }
 
     /// Forgets every quantity.
     pub fn clear(&mut self) {
-        self.0.clear();
+        self.accs.clear();
+        self.lasts.clear();
     }
 }
 
@@ -259,63 +299,92 @@ mod tests {
         Stamp { time_ns, seq }
     }
 
+    fn q(name: &str) -> Quantity {
+        Quantity::from_name(name).unwrap_or_else(|| panic!("{name} is built in"))
+    }
+
     #[test]
     fn accumulators_keep_count_sum_min_max() {
         let mut a = Acc::EMPTY;
         assert_eq!(a.mean(), None);
-        for (i, v) in [3.0, -1.0, 4.0].into_iter().enumerate() {
-            a.add(v, stamp(i as i64, 0));
+        for v in [3.0, -1.0, 4.0] {
+            a.add(v);
         }
         let mut b = Acc::EMPTY;
-        b.add(10.0, stamp(10, 0));
+        b.add(10.0);
         a.merge(&b);
         assert_eq!((a.count, a.sum, a.min, a.max), (4, 16.0, -1.0, 10.0));
         assert_eq!(a.mean(), Some(4.0));
     }
 
     #[test]
-    fn each_time_rule_reads_the_accumulator() {
-        let mut a = Acc::EMPTY;
-        assert_eq!(a.by(TimeAggregation::Last), None);
+    fn each_time_rule_reads_the_accumulators() {
+        // LAS (noise) is a `last` quantity; temperature is not, and keeps no last value.
+        let las = q("LAS");
+        let mut accs = Accs::default();
         // Out of order: the reading of time 30 arrives first, yet 12 (time 50) is the last.
         for (v, t) in [(7.0, 30), (12.0, 50), (3.0, 10)] {
-            a.add(v, stamp(t, 0));
+            accs.add(las, v, stamp(t, 0));
+            accs.add(Quantity::Temperature, v, stamp(t, 0));
         }
-        let by = |rule| a.by(rule).expect("a value");
+        assert_eq!(accs.lasts().map(|(q, _)| q).collect::<Vec<_>>(), [las]);
+        let (_, acc) = accs.iter().find(|(k, _)| *k == las).expect("LAS");
+        let by = |rule| accs.by(las, acc, rule).expect("a value");
         assert_eq!(by(TimeAggregation::Mean), 22.0 / 3.0);
         assert_eq!(by(TimeAggregation::Sum), 22.0);
         assert_eq!(by(TimeAggregation::Min), 3.0);
         assert_eq!(by(TimeAggregation::Max), 12.0);
         assert_eq!(by(TimeAggregation::Last), 12.0);
+        assert_eq!(accs.by(las, &Acc::EMPTY, TimeAggregation::Last), None);
+        // Without a last value (a format-1 snapshot's), `last` reads the mean.
+        let (_, t) = accs.iter().next().expect("temperature");
+        assert_eq!(
+            accs.by(Quantity::Temperature, t, TimeAggregation::Last),
+            Some(22.0 / 3.0)
+        );
     }
 
     #[test]
     fn the_last_value_is_by_time_then_seq_then_arrival() {
+        let las = q("LAS");
         let last = |values: &[(f64, Stamp)]| {
-            let mut a = Acc::EMPTY;
+            let mut accs = Accs::default();
             for (v, at) in values {
-                a.add(*v, *at);
+                accs.add(las, *v, *at);
             }
-            a.last
+            accs.lasts().next().map(|(_, l)| l.value)
         };
-        assert_eq!(last(&[(1.0, stamp(5, 9)), (2.0, stamp(6, 0))]), 2.0, "time");
-        assert_eq!(last(&[(2.0, stamp(6, 0)), (1.0, stamp(5, 9))]), 2.0, "late");
-        assert_eq!(last(&[(1.0, stamp(5, 2)), (2.0, stamp(5, 1))]), 1.0, "seq");
+        assert_eq!(
+            last(&[(1.0, stamp(5, 9)), (2.0, stamp(6, 0))]),
+            Some(2.0),
+            "time"
+        );
+        assert_eq!(
+            last(&[(2.0, stamp(6, 0)), (1.0, stamp(5, 9))]),
+            Some(2.0),
+            "late"
+        );
+        assert_eq!(
+            last(&[(1.0, stamp(5, 2)), (2.0, stamp(5, 1))]),
+            Some(1.0),
+            "seq"
+        );
         assert_eq!(
             last(&[(1.0, stamp(5, 1)), (2.0, stamp(5, 1))]),
-            2.0,
+            Some(2.0),
             "arrival"
         );
-        // Merging: the newer stamp wins whichever side it is on; an empty side changes nothing.
-        let mut old = Acc::EMPTY;
-        old.add(4.0, stamp(1, 0));
-        let mut new = Acc::EMPTY;
-        new.add(9.0, stamp(2, 0));
-        let mut a = new;
-        a.merge(&old);
-        assert_eq!(a.last, 9.0);
-        a.merge(&Acc::EMPTY);
-        assert_eq!((a.last, a.last_at, a.count), (9.0, stamp(2, 0), 2));
+        // Merging: the newer stamp wins whichever side it is on.
+        let mut old = Accs::default();
+        old.add(las, 4.0, stamp(1, 0));
+        let mut new = Accs::default();
+        new.add(las, 9.0, stamp(2, 0));
+        let mut merged = new.clone();
+        merged.merge(&old);
+        assert_eq!(merged.lasts().next().map(|(_, l)| l.value), Some(9.0));
+        old.merge(&new);
+        assert_eq!(old.lasts().next().map(|(_, l)| l.value), Some(9.0));
+        assert_eq!(old.iter().next().map(|(_, a)| a.count), Some(2));
     }
 
     #[test]

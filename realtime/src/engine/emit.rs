@@ -42,13 +42,14 @@ impl Default for AreaStats {
 }
 
 impl AreaStats {
-    /// Adds one sensor's statistics of a quantity defined by `def` (a sensor without the
-    /// quantity adds nothing).
-    fn add_sensor(&mut self, acc: &Acc, def: &QuantityDef) {
-        let (Some(mean), Some(value)) = (acc.mean(), acc.by(def.time)) else {
+    /// Adds one sensor's statistics of a quantity: its accumulator, and its value by the
+    /// quantity's `time` rule, combined by the `space` rule (a sensor without the quantity adds
+    /// nothing).
+    fn add_sensor(&mut self, acc: &Acc, value: Option<f64>, space: SpaceAggregation) {
+        let (Some(mean), Some(value)) = (acc.mean(), value) else {
             return;
         };
-        self.combined = match (self.sensors, def.space) {
+        self.combined = match (self.sensors, space) {
             (0, _) => value,
             (_, SpaceAggregation::Mean | SpaceAggregation::Sum) => self.combined + value,
             (_, SpaceAggregation::Min) => self.combined.min(value),
@@ -144,7 +145,9 @@ impl Windows {
                 if cell.quantities.len() <= q.index() {
                     cell.quantities.resize(q.index() + 1, AreaStats::default());
                 }
-                cell.quantities[q.index()].add_sensor(acc, q.def());
+                let def = q.def();
+                let value = accs.by(q, acc, def.time);
+                cell.quantities[q.index()].add_sensor(acc, value, def.space);
             }
         }
     }
@@ -238,7 +241,7 @@ impl Engine {
                 max: acc.max,
                 readings: u64::from(acc.count),
                 sensors: 1,
-                value: acc.by(q.def().time).unwrap_or(mean),
+                value: rolling.by(q, acc, q.def().time).unwrap_or(mean),
             });
             (q, stats)
         }));

@@ -65,6 +65,7 @@ impl Engine {
                         .filter(|(_, acc)| acc.count > 0)
                         .map(|(q, acc)| (q, *acc))
                         .collect(),
+                    last: p.accs.lasts().map(|(q, last)| (q, *last)).collect(),
                 })
                 .collect(),
         }
@@ -133,6 +134,9 @@ impl Engine {
             let mut accs = Accs::default();
             for (q, acc) in &p.quantities {
                 accs.set(*q, *acc);
+            }
+            for (q, last) in &p.last {
+                accs.set_last(*q, *last);
             }
             panes.push_back(Pane {
                 no: p.no,
