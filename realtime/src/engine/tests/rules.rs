@@ -121,6 +121,41 @@ fn a_neighbourhoods_bikes_are_the_sum_of_each_stations_last_count() {
 }
 
 #[test]
+fn a_bikes_payload_over_mqtt_is_validated_and_aggregated_by_its_rules() {
+    // The same two stations, as the MQTT payloads a station sends (parsed and validated
+    // against the catalogue by `handle`), naming their profile.
+    let bikes = q("availableBikeNumber");
+    let free = q("freeSlotNumber");
+    let mut e = engine(Vec::new());
+    let mut out = Vec::new();
+    for (sensor, time, seq, lon, count) in [
+        ("s1", 10, 1, 0.5, 8.0),
+        ("s2", 15, 1, 0.2, 12.0),
+        ("s1", 30, 3, 0.5, 3.0),
+        ("s1", 20, 2, 0.5, 6.0),
+        ("s2", 25, 2, 0.2, 10.0),
+    ] {
+        let r = reading_of(
+            sensor,
+            time,
+            seq,
+            lon,
+            &[(bikes, count), (free, 20.0 - count)],
+        );
+        let mut json: serde_json::Value = serde_json::from_slice(&r.to_json()).expect("JSON");
+        json["profile"] = "bikes".into();
+        let payload = serde_json::to_vec(&json).expect("JSON");
+        let topic = format!("garonne/v1/sensors/{sensor}/reading");
+        e.handle(&topic, &payload, at(60), &mut out);
+    }
+    assert!(errors(&out).is_empty(), "{:?}", errors(&out));
+    e.emit(at(60), &mut out);
+    let a = &aggregates(&out)[0];
+    assert_eq!(a.quantities[&bikes].value, 3.0 + 10.0);
+    assert_eq!(a.quantities[&free].value, 17.0 + 10.0);
+}
+
+#[test]
 fn each_quantity_aggregates_by_its_time_then_space_rule() {
     // Sensor 1 sends three values at times 10, 30, 20 (so its last by time is the second);
     // sensor 2 one value.
