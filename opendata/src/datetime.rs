@@ -96,7 +96,7 @@ impl Zone {
             Zone::Utc => local,
             Zone::Paris => {
                 let winter = local.add_nanos(-HOUR_NANOS);
-                if paris_summer_time(winter.unix_secs()) {
+                if paris_summer_time(winter) {
                     local.add_nanos(-2 * HOUR_NANOS)
                 } else {
                     winter
@@ -120,51 +120,20 @@ pub(crate) fn parse_in_zone(text: &str, zone: Zone) -> Result<Timestamp, TimeErr
     }
 }
 
-/// Whether the UTC instant `secs` falls in Paris summer time (EU rule).
-fn paris_summer_time(secs: i64) -> bool {
-    let year = civil_from_days(secs.div_euclid(86_400)).0;
-    let start = last_sunday(year, 3) * 86_400 + 3600;
-    let end = last_sunday(year, 10) * 86_400 + 3600;
-    (start..end).contains(&secs)
-}
-
-/// Days since 1970-01-01 of the last Sunday of `month` (March or October: 31 days).
-fn last_sunday(year: i64, month: i64) -> i64 {
-    let last = days_from_civil(year, month, 31);
-    // 1970-01-01 was a Thursday: weekday 0 = Sunday is (days + 4) mod 7.
-    last - (last + 4).rem_euclid(7)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The (year, month, day) of a count of days since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if month <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        month,
-        day,
-    )
+/// Whether a UTC instant falls in Paris summer time (EU rule).
+fn paris_summer_time(instant: Timestamp) -> bool {
+    // Design: the calendar arithmetic is the payload's (`Timestamp` parses and prints dates);
+    // only the weekday is computed here.
+    let year = &instant.to_string()[..4];
+    let switch = |month: &str| {
+        // 01:00 UTC on the 31st, then back to the Sunday: 1970-01-01 was a Thursday, so the
+        // weekday (0 = Sunday) of day count d is (d + 4) mod 7.
+        Timestamp::parse(&format!("{year}-{month}-31T01:00:00Z")).map_or(0, |t| {
+            let secs = t.unix_secs();
+            secs - (secs.div_euclid(86_400) + 4).rem_euclid(7) * 86_400
+        })
+    };
+    (switch("03")..switch("10")).contains(&instant.unix_secs())
 }
 
 /// Seconds east of UTC of `±HH:MM`, `±HHMM` or `±HH`.
@@ -271,6 +240,5 @@ mod tests {
             parse_in_zone("2025-06-24", Zone::Utc),
             Ok(utc("2025-06-24T00:00:00Z"))
         );
-        assert_eq!(civil_from_days(days_from_civil(1946, 1, 4)), (1946, 1, 4));
     }
 }

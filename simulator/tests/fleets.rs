@@ -317,64 +317,27 @@ async fn the_river_replays_daily_maximum_heights_in_metres() {
     );
 }
 
-const PARKING_CSV: &str = "\
-parking;horodatage;libres;lon;lat
-Capitole;2025-11-24T08:00:00+01:00;120;1.4442;43.6045
-Carmes;2025-11-24 08:00:00;75;1.4453;43.5975
-Carmes;2025-11-24 09:00:00;-1;1.4453;43.5975
-";
+/// The opendata crate's fixture of a family Garonne has never seen (car-park occupancy):
+/// its CSV, its description and its profile.
+const PARKING: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../opendata/tests/fixtures/parking"
+);
 
-const PARKING_PROFILE: &str = r#"
-name = "parking-sim"
-version = 1
-title = { en = "Car park", fr = "Parking" }
-
-[[quantity]]
-name = "freeParkingSpacesSim"
-unit = "count"
-label = { en = "Free spaces", fr = "Places libres" }
-min = 0
-max = 5000
-integer = true
-required = true
-time = "last"
-space = "sum"
-"#;
-
-const PARKING_FLEET: &str = r#"
-name = "parking"
-profile = "parking-sim"
-kind = "car-park"
-id_prefix = "parking-"
-
-[replay]
-mode = "step"
-max_gap_secs = 7200
-
-[readings]
-file = "parking.csv"
-format = "csv"
-delimiter = ";"
-id = "parking"
-time = "horodatage"
-zone = "Europe/Paris"
-lon = "lon"
-lat = "lat"
-
-[[readings.value]]
-quantity = "freeParkingSpacesSim"
-column = "libres"
-sentinels = [-1]
-"#;
-
-/// A data folder with a family the project has never seen: its CSV, its description in
-/// `fleets/`, and its profile registered (as `--profiles` would).
+/// A data folder with that family: its CSV, its description in `fleets/`, and its profile
+/// registered (as `--profiles` would).
 fn parking_dir() -> tempfile::TempDir {
-    let _ = Quantity::register(Profile::parse(PARKING_PROFILE).expect("profile"));
+    let fixture = Path::new(PARKING);
+    let profile = std::fs::read_to_string(fixture.join("parking-profile.toml")).expect("profile");
+    let _ = Quantity::register(Profile::parse(&profile).expect("profile"));
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("parking.csv"), PARKING_CSV).expect("csv");
+    std::fs::copy(fixture.join("parking.csv"), dir.path().join("parking.csv")).expect("csv");
     std::fs::create_dir(dir.path().join("fleets")).expect("fleets dir");
-    std::fs::write(dir.path().join("fleets/parking.toml"), PARKING_FLEET).expect("toml");
+    std::fs::copy(
+        fixture.join("parking.toml"),
+        dir.path().join("fleets/parking.toml"),
+    )
+    .expect("description");
     dir
 }
 
@@ -395,13 +358,14 @@ async fn a_family_written_by_the_test_runs_with_no_rust_change() {
         dir.path().to_owned(),
         &["parking"],
         fleet,
-        "parking-sim",
+        "parking-example",
     )
     .await;
     assert_eq!(summary.fleets, [("parking".to_owned(), 2)]);
-    let spaces = q("freeParkingSpacesSim");
-    // Both rows are 07:00 UTC (08:00 in Paris); the -1 sentinel at 09:00 is no data, so the
-    // 08:00 values hold for the two hours the description allows.
+    let spaces = q("freeParkingSpaces");
+    // Both kept rows are 07:00 UTC (08:00 in Paris); the later rows are broken (a -1 sentinel,
+    // not a number) or a duplicate, so the 08:00 values hold for the two hours the description
+    // allows.
     assert_eq!(
         readings["parking-Capitole"][0].time,
         t("2025-11-24T07:00:00Z")

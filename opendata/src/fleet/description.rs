@@ -300,7 +300,7 @@ impl FleetDescription {
 
     /// Reads, parses and checks a description file.
     pub fn load(path: &Path) -> Result<FleetDescription, FleetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::LoadError::Read {
             path: path.to_owned(),
             source,
         })?;

@@ -9,19 +9,14 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::table::RowPlace;
+use crate::LoadError;
 
 /// A fleet that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
-    /// A file could not be read.
-    #[error("cannot read {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or parsed (I/O, not UTF-8, invalid JSON, malformed CSV).
+    #[error(transparent)]
+    File(#[from] LoadError),
     /// The description is not valid TOML, or has an unknown or missing key.
     #[error("{}: not a fleet description (see docs/simulation.md for its keys)", path.display())]
     Toml {
@@ -58,28 +53,6 @@ pub enum FleetError {
         /// The columns the file has.
         found: Vec<String>,
     },
-    /// A data file is not UTF-8 text.
-    #[error("{}: line {line}: not UTF-8 text", path.display())]
-    NotUtf8 {
-        /// The file.
-        path: PathBuf,
-        /// The line of the first invalid byte.
-        line: u64,
-        /// Where the bytes stop being UTF-8.
-        #[source]
-        source: std::str::Utf8Error,
-    },
-    /// A JSON file is not valid JSON.
-    #[error("{}: line {line}: invalid JSON", path.display())]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The line of the syntax error.
-        line: u64,
-        /// The parser's error.
-        #[source]
-        source: serde_json::Error,
-    },
     /// A JSON file is valid JSON of another shape.
     #[error("{}: expected {expected}", path.display())]
     Shape {
@@ -87,18 +60,6 @@ pub enum FleetError {
         path: PathBuf,
         /// What the format asks for.
         expected: String,
-    },
-    /// The CSV structure is broken (a row with the wrong number of fields, say: check the
-    /// delimiter).
-    #[error("{}: line {line}: malformed CSV (is the delimiter right?)", path.display())]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The line of the broken row.
-        line: u64,
-        /// The CSV reader's error.
-        #[source]
-        source: csv::Error,
     },
     /// Nothing is left to replay: every row was dropped (the report says why).
     #[error("{}: no reading left to replay from {}: {report}", description.display(), file.display())]
@@ -129,14 +90,14 @@ pub struct RowError {
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self
-            .path
-            .file_name()
-            .map_or_else(|| self.path.to_string_lossy(), |n| n.to_string_lossy());
         write!(
             f,
-            "{name}: {}, column {}: {:?} {}",
-            self.row, self.column, self.value, self.problem
+            "{}: {}, column {}: {:?} {}",
+            super::report::file_name(&self.path),
+            self.row,
+            self.column,
+            self.value,
+            self.problem
         )
     }
 }

@@ -18,13 +18,8 @@ use crate::datetime::parse_in_zone;
 pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetData, FleetError> {
     let mut report = FleetReport::default();
     let readings = &description.readings;
-    let table = Table::read(dir, &readings.file)?;
-    let file = dir.join(&readings.file.file);
-    let resolve = Resolver {
-        description,
-        table: &table,
-        file: &file,
-    };
+    let resolve = Resolver::open(description, dir, &readings.file)?;
+    let (table, file) = (&resolve.table, &resolve.file);
     let id_column = resolve.column("readings.id", &readings.id)?;
     let time_column = resolve.column("readings.time", &readings.time)?;
     let values = resolve.values("readings", &readings.values)?;
@@ -48,7 +43,7 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
         .transpose()?;
     let required = required_quantities(&description.profile);
 
-    let mut file_report = FleetFileReport::new(&file, "readings");
+    let mut file_report = FleetFileReport::new(file, "readings");
     // Each kept row: raw id, time, values; positions of sensors without a stations file.
     let mut rows: Vec<(String, Timestamp, Quantities)> = Vec::with_capacity(table.len());
     let mut positions: HashMap<String, Location> = HashMap::new();
@@ -100,7 +95,7 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
             );
             continue;
         };
-        let quantities = read_values(&table, i, &values, &file, &mut file_report);
+        let quantities = read_values(table, i, &values, file, &mut file_report);
         if quantities.is_empty() {
             file_report.drop_row(Reason::NoValue, None);
             continue;
@@ -116,7 +111,7 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
         if let Some(position) = &position
             && !positions.contains_key(&raw_id)
         {
-            match position.locate(&table, i) {
+            match position.locate(table, i) {
                 Some(location) if description.inside(location) => {
                     positions.insert(raw_id.clone(), location);
                     order.push(raw_id.clone());
@@ -235,16 +230,11 @@ fn load_stations(
     spec: &super::description::StationsTable,
     report: &mut FleetReport,
 ) -> Result<Stations, FleetError> {
-    let table = Table::read(dir, &spec.file)?;
-    let file = dir.join(&spec.file.file);
-    let resolve = Resolver {
-        description,
-        table: &table,
-        file: &file,
-    };
+    let resolve = Resolver::open(description, dir, &spec.file)?;
+    let (table, file) = (&resolve.table, &resolve.file);
     let id_column = resolve.column("stations.id", &spec.id)?;
     let position = resolve.position("stations", &spec.position)?;
-    let mut file_report = FleetFileReport::new(&file, "stations");
+    let mut file_report = FleetFileReport::new(file, "stations");
     let mut stations = Stations {
         at: HashMap::new(),
         order: Vec::new(),
@@ -272,7 +262,7 @@ fn load_stations(
             );
             continue;
         }
-        match position.locate(&table, i) {
+        match position.locate(table, i) {
             None => file_report.drop_row(Reason::NoPosition, example("has no readable position")),
             Some(location) if !description.inside(location) => {
                 let problem = format!("is at {}, {}, outside the area", location.lon, location.lat);
@@ -295,16 +285,11 @@ fn load_estimates(
     spec: &super::description::EstimateTable,
     report: &mut FleetReport,
 ) -> Result<HashMap<String, Quantities>, FleetError> {
-    let table = Table::read(dir, &spec.file)?;
-    let file = dir.join(&spec.file.file);
-    let resolve = Resolver {
-        description,
-        table: &table,
-        file: &file,
-    };
+    let resolve = Resolver::open(description, dir, &spec.file)?;
+    let (table, file) = (&resolve.table, &resolve.file);
     let id_column = resolve.column("estimate.id", &spec.id)?;
     let values = resolve.values("estimate", &spec.values)?;
-    let mut file_report = FleetFileReport::new(&file, "estimate");
+    let mut file_report = FleetFileReport::new(file, "estimate");
     let mut estimates = HashMap::new();
     for i in 0..table.len() {
         file_report.rows_read += 1;
@@ -316,7 +301,7 @@ fn load_estimates(
             file_report.drop_row(Reason::DuplicateStation, None);
             continue;
         }
-        let quantities = read_values(&table, i, &values, &file, &mut file_report);
+        let quantities = read_values(table, i, &values, file, &mut file_report);
         if quantities.is_empty() {
             file_report.drop_row(Reason::NoValue, None);
             continue;
@@ -328,11 +313,11 @@ fn load_estimates(
     Ok(estimates)
 }
 
-/// Resolves the description's column names against one file.
+/// One file of the description, read, against which its column names are resolved.
 struct Resolver<'a> {
     description: &'a FleetDescription,
-    table: &'a Table,
-    file: &'a PathBuf,
+    table: Table,
+    file: PathBuf,
 }
 
 /// A position resolved against a file.
@@ -354,7 +339,19 @@ impl Locator {
     }
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    fn open(
+        description: &'a FleetDescription,
+        dir: &Path,
+        spec: &super::description::FileSpec,
+    ) -> Result<Resolver<'a>, FleetError> {
+        Ok(Resolver {
+            description,
+            table: Table::read(dir, spec)?,
+            file: dir.join(&spec.file),
+        })
+    }
+
     fn column(&self, key: &str, name: &str) -> Result<Column, FleetError> {
         self.table
             .column(name)

@@ -160,6 +160,12 @@ impl FleetReport {
     }
 }
 
+/// The last component of `path`, for messages.
+pub(crate) fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
+    path.file_name()
+        .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy())
+}
+
 fn by_reason(map: &BTreeMap<Reason, usize>) -> String {
     map.iter()
         .map(|(r, n)| format!("{r} {n}"))
@@ -169,10 +175,7 @@ fn by_reason(map: &BTreeMap<Reason, usize>) -> String {
 
 impl fmt::Display for FleetFileReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self
-            .path
-            .file_name()
-            .map_or_else(|| self.path.to_string_lossy(), |n| n.to_string_lossy());
+        let name = file_name(&self.path);
         write!(
             f,
             "{name} ({}): {} rows, {} kept",

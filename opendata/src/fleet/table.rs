@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::FleetError;
 use super::description::{FileFormat, FileSpec};
+use crate::LoadError;
 
 /// Where a row is in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,12 +103,12 @@ impl Table {
     /// Reads and parses a fleet file of the data folder.
     pub(crate) fn read(dir: &Path, spec: &FileSpec) -> Result<Table, FleetError> {
         let path = dir.join(&spec.file);
-        let bytes = std::fs::read(&path).map_err(|source| FleetError::Read {
+        let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
             path: path.clone(),
             source,
         })?;
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-        let text = std::str::from_utf8(bytes).map_err(|source| FleetError::NotUtf8 {
+        let text = std::str::from_utf8(bytes).map_err(|source| LoadError::NotUtf8 {
             path: path.clone(),
             line: crate::detect::line_of(
                 std::str::from_utf8(&bytes[..source.valid_up_to()]).unwrap_or_default(),
@@ -299,7 +300,7 @@ fn parse_literal(text: &str) -> Option<Value> {
 }
 
 fn read_csv(path: &Path, text: &str, delimiter: u8) -> Result<Table, FleetError> {
-    let csv_error = |source: csv::Error| FleetError::Csv {
+    let csv_error = |source: csv::Error| LoadError::Csv {
         path: path.to_owned(),
         line: source.position().map_or(1, csv::Position::line),
         source,
@@ -324,7 +325,7 @@ fn read_csv(path: &Path, text: &str, delimiter: u8) -> Result<Table, FleetError>
 }
 
 fn read_json(path: &Path, text: &str, geojson: bool) -> Result<Table, FleetError> {
-    let top: Value = serde_json::from_str(text).map_err(|source| FleetError::Json {
+    let top: Value = serde_json::from_str(text).map_err(|source| LoadError::Json {
         path: path.to_owned(),
         line: source.line() as u64,
         source,

@@ -130,76 +130,30 @@ fn river_the_toulouse_gauges_in_metres_on_paris_days() {
 }
 
 /// A family the project has never seen (parking occupancy, as a portal might export it),
-/// described by the test: no Rust change.
-const PARKING_CSV: &str = "\
-parking;horodatage;libres;lon;lat
-Capitole;2025-11-24T08:00:00+01:00;120;1.4442;43.6045
-Capitole;2025-11-24T09:00:00+01:00;-1;1.4442;43.6045
-Capitole;2025-11-24T10:00:00+01:00;abc;1.4442;43.6045
-Carmes;2025-11-24 08:00:00;75;1.4453;43.5975
-Carmes;hier;76;1.4453;43.5975
-;2025-11-24T08:00:00Z;3;1.44;43.6
-Carmes;2025-11-24 08:00:00;80;1.4453;43.5975
-";
+/// described in `tests/fixtures/parking`: no Rust change.
+const PARKING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/parking");
 
-const PARKING_PROFILE: &str = r#"
-name = "parking-test"
-version = 1
-title = { en = "Car park", fr = "Parking" }
+fn parking_file(name: &str) -> String {
+    std::fs::read_to_string(Path::new(PARKING).join(name)).expect("fixture")
+}
 
-[[quantity]]
-name = "freeParkingSpaces"
-unit = "count"
-label = { en = "Free spaces", fr = "Places libres" }
-min = 0
-max = 5000
-integer = true
-required = true
-time = "last"
-space = "sum"
-"#;
+/// The parking description's text, after its profile is registered (as `--profiles` would).
+fn parking_fleet() -> String {
+    let profile = parking_file("parking-profile.toml");
+    let _ =
+        Quantity::register(garonne_payload::profile::Profile::parse(&profile).expect("profile"));
+    parking_file("parking.toml")
+}
 
-const PARKING_FLEET: &str = r#"
-name = "parking"
-profile = "parking-test"
-kind = "car-park"
-id_prefix = "parking-"
-
-[replay]
-mode = "step"
-max_gap_secs = 7200
-
-[readings]
-file = "parking.csv"
-format = "csv"
-delimiter = ";"
-id = "parking"
-time = "horodatage"
-zone = "Europe/Paris"
-lon = "lon"
-lat = "lat"
-
-[[readings.value]]
-quantity = "freeParkingSpaces"
-column = "libres"
-sentinels = [-1]
-"#;
-
-fn parking_dir() -> tempfile::TempDir {
-    let _ = Quantity::register(
-        garonne_payload::profile::Profile::parse(PARKING_PROFILE).expect("profile"),
-    );
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("parking.csv"), PARKING_CSV).expect("csv");
-    dir
+fn parking_dir() -> &'static Path {
+    Path::new(PARKING)
 }
 
 #[test]
 fn a_new_family_from_its_description_alone() {
-    let dir = parking_dir();
-    let description =
-        FleetDescription::parse(PARKING_FLEET, Path::new("parking.toml")).expect("parses");
-    let data = load_fleet(&description, dir.path()).expect("loads");
+    let text = parking_fleet();
+    let description = FleetDescription::parse(&text, Path::new("parking.toml")).expect("parses");
+    let data = load_fleet(&description, parking_dir()).expect("loads");
     let ids: Vec<&str> = data.sensors.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["parking-Capitole", "parking-Carmes"]);
     let spaces = q("freeParkingSpaces");
@@ -244,10 +198,10 @@ fn a_new_family_from_its_description_alone() {
 
 #[test]
 fn broken_descriptions_name_the_file_the_key_and_the_fix() {
-    let dir = parking_dir();
+    let fleet = parking_fleet();
     let cases: [(&str, &str, &str); 7] = [
         (
-            "profile = \"parking-test\"",
+            "profile = \"parking-example\"",
             "profile = \"parkin\"",
             "parking.toml: profile: no profile \"parkin\" in the catalogue: write one of",
         ),
@@ -283,15 +237,15 @@ fn broken_descriptions_name_the_file_the_key_and_the_fix() {
         ),
     ];
     for (from, to, want) in cases {
-        let text = PARKING_FLEET.replace(from, to);
+        let text = fleet.replace(from, to);
         let e = FleetDescription::parse(&text, Path::new("parking.toml")).expect_err(want);
         assert!(e.to_string().starts_with(want), "{e}\nwanted {want}");
     }
 
     // A column the file does not have: the description, the key, the file, its columns.
-    let text = PARKING_FLEET.replace("time = \"horodatage\"", "time = \"horodate\"");
+    let text = fleet.replace("time = \"horodatage\"", "time = \"horodate\"");
     let description = FleetDescription::parse(&text, Path::new("parking.toml")).expect("parses");
-    let e = load_fleet(&description, dir.path()).expect_err("no such column");
+    let e = load_fleet(&description, parking_dir()).expect_err("no such column");
     let message = e.to_string();
     assert!(
         message.starts_with("parking.toml: readings.time names column \"horodate\", which ")
@@ -302,9 +256,9 @@ fn broken_descriptions_name_the_file_the_key_and_the_fix() {
     );
 
     // The wrong delimiter: every row has one field, so no column is found.
-    let text = PARKING_FLEET.replace("delimiter = \";\"", "delimiter = \",\"");
+    let text = fleet.replace("delimiter = \";\"", "delimiter = \",\"");
     let description = FleetDescription::parse(&text, Path::new("parking.toml")).expect("parses");
-    let e = load_fleet(&description, dir.path()).expect_err("wrong delimiter");
+    let e = load_fleet(&description, parking_dir()).expect_err("wrong delimiter");
     assert!(
         e.to_string()
             .contains("its columns are: parking;horodatage;libres;lon;lat"),
@@ -312,9 +266,9 @@ fn broken_descriptions_name_the_file_the_key_and_the_fix() {
     );
 
     // A missing file.
-    let text = PARKING_FLEET.replace("parking.csv", "nowhere.csv");
+    let text = fleet.replace("parking.csv", "nowhere.csv");
     let description = FleetDescription::parse(&text, Path::new("parking.toml")).expect("parses");
-    let e = load_fleet(&description, dir.path()).expect_err("no file");
+    let e = load_fleet(&description, parking_dir()).expect_err("no file");
     assert!(
         e.to_string().starts_with("cannot read ") && e.to_string().ends_with("nowhere.csv"),
         "{e}"
