@@ -125,13 +125,56 @@ proptest! {
     ]) {
         // Garonne 1.0's rule, on its frozen table.
         let spec = &v1::SPECS[index];
-        let above_min = if spec.min_exclusive { value > spec.min } else { value >= spec.min };
-        let v1_accepts =
-            above_min && value <= spec.max && (!spec.integer || value.fract() == 0.0);
+        let v1_accepts = v1_accepts(index, value);
         let catalogue = Catalogue::builtin();
         let (_, def) = catalogue.lookup(spec.name).expect("catalogued");
         prop_assert_eq!(def.in_range(value), v1_accepts);
         prop_assert_eq!(Quantity::WEATHER[index].in_range(value), v1_accepts);
+    }
+}
+
+/// Garonne 1.0's acceptance of one weather value, on its frozen table.
+fn v1_accepts(index: usize, value: f64) -> bool {
+    let spec = &v1::SPECS[index];
+    let above_min = if spec.min_exclusive {
+        value > spec.min
+    } else {
+        value >= spec.min
+    };
+    above_min && value <= spec.max && (!spec.integer || value.fract() == 0.0)
+}
+
+proptest! {
+    /// Issue 14's promise, on whole readings: a weather reading is valid exactly when Garonne 1.0
+    /// (ten quantities in code) found it valid, whatever its quantities and values.
+    #[test]
+    fn a_weather_reading_is_valid_exactly_when_garonne_1_0_found_it_valid(
+        values in proptest::collection::btree_map(
+            0..Quantity::WEATHER.len(),
+            prop_oneof![
+                any::<f64>().prop_filter("JSON has no NaN or infinity", |v| v.is_finite()),
+                -50.0..1200.0f64,
+                (-50i32..1200).prop_map(f64::from),
+                (0..Quantity::WEATHER.len()).prop_map(|i| v1::SPECS[i].min),
+                (0..Quantity::WEATHER.len()).prop_map(|i| v1::SPECS[i].max),
+            ],
+            1..=Quantity::WEATHER.len(),
+        ),
+    ) {
+        let quantities: serde_json::Map<String, serde_json::Value> = values
+            .iter()
+            .map(|(&i, &v)| (v1::SPECS[i].name.to_owned(), serde_json::json!(v)))
+            .collect();
+        let reading = serde_json::json!({
+            "v": 1, "sensor_id": "station-42", "kind": "weather-station",
+            "source": "opendata-replay", "time": "2025-11-24T10:15:00Z", "seq": 0,
+            "location": {"lon": 1.4442, "lat": 43.6047}, "quantities": quantities,
+        });
+        let bytes = serde_json::to_vec(&reading).expect("json");
+        let now = crate::Timestamp::parse("2025-11-24T12:00:00Z").expect("a time");
+        let accepted = crate::parse_reading(&bytes, now, &crate::Limits::default());
+        let v1 = values.iter().all(|(&i, &v)| v1_accepts(i, v));
+        prop_assert_eq!(accepted.is_ok(), v1, "{} {:?}", reading, accepted.err());
     }
 }
 
