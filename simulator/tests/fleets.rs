@@ -3,6 +3,8 @@
 //! those of the file's rows), a family the tests write themselves runs with no Rust change, and
 //! without a choice every fleet whose files are present runs.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,38 +14,25 @@ use garonne_payload::{
     Limits, ProfileId, Quantity, Reading, Source, Timestamp, Topics, parse_reading,
     parse_reading_under,
 };
-use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::fleets;
-use garonne_simulator::mqtt::BrokerUrl;
 use garonne_simulator::simulate::{self, SimulateConfig, Summary};
 use garonne_testkit::{Mosquitto, Subscriber};
-use rumqttc::QoS;
 use tokio_util::sync::CancellationToken;
 
-/// The simulator on `broker` under `prefix`, replaying the data's own times (not rebased).
+/// The simulator on `broker` under `prefix` for three seconds, replaying the data's own times
+/// (not rebased).
 fn config(
     broker: &Mosquitto,
     prefix: &str,
     data_dir: PathBuf,
     fleet: FleetConfig,
 ) -> SimulateConfig {
-    let broker = broker.url().parse::<BrokerUrl>().expect("url");
-    let mut mqtt = MqttConfig::new(broker);
-    mqtt.topic_prefix = prefix.parse().expect("topic prefix");
-    mqtt.client_id = Some(prefix.to_owned());
-    SimulateConfig {
-        mqtt,
-        data_dir,
-        neighbourhoods: None,
-        fleet: FleetConfig {
-            rebase: false,
-            ..fleet
-        },
-        duration: Some(Duration::from_secs(3)),
-        qos: QoS::AtLeastOnce,
-        progress: false,
-    }
+    let fleet = FleetConfig {
+        rebase: false,
+        ..fleet
+    };
+    common::config(broker, prefix, data_dir, fleet, 3)
 }
 
 /// Runs the fleets `chosen` and returns the summary and every reading published, each checked

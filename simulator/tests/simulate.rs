@@ -6,37 +6,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod common;
+
 use garonne_neighbourhoods::{Neighbourhoods, Properties};
 use garonne_opendata::load_catalogue;
 use garonne_payload::{Limits, Reading, SensorState, Status, Timestamp, parse_reading};
-use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::FleetConfig;
-use garonne_simulator::mqtt::BrokerUrl;
 use garonne_simulator::simulate::{self, SimulateConfig};
 use garonne_testkit::{Mosquitto, Subscriber};
-use rumqttc::QoS;
 use tokio_util::sync::CancellationToken;
 
 fn shared_data() -> PathBuf {
     garonne_testkit::open_data_dir()
 }
 
-/// The simulator on `broker`, under `prefix` (its client id too), with the test open data:
-/// `fleet` for `secs`, readings at QoS 1.
+/// The simulator on `broker`, under `prefix`, with the test open data: `fleet` for `secs`.
 fn config(broker: &Mosquitto, prefix: &str, fleet: FleetConfig, secs: u64) -> SimulateConfig {
-    let broker = broker.url().parse::<BrokerUrl>().expect("url");
-    let mut mqtt = MqttConfig::new(broker);
-    mqtt.topic_prefix = prefix.parse().expect("topic prefix");
-    mqtt.client_id = Some(prefix.to_owned());
-    SimulateConfig {
-        mqtt,
-        data_dir: shared_data(),
-        neighbourhoods: None,
-        fleet,
-        duration: Some(Duration::from_secs(secs)),
-        qos: QoS::AtLeastOnce,
-        progress: false,
-    }
+    common::config(broker, prefix, shared_data(), fleet, secs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
