@@ -33,8 +33,9 @@ pub struct FleetDescription {
     pub area: Option<[f64; 4]>,
     /// The file of timed rows.
     pub readings: ReadingsTable,
-    /// The file of sensor positions, joined on the id.
-    pub stations: Option<StationsTable>,
+    /// The files of sensor positions, joined on the id: an id takes its position from the first
+    /// file that has it. Empty when the readings give positions.
+    pub stations: Vec<StationsTable>,
     /// The file of values for sensors without history at a moment, joined on the id.
     pub estimate: Option<EstimateTable>,
 }
@@ -187,7 +188,7 @@ struct RawDescription {
     replay: RawReplay,
     area: Option<[f64; 4]>,
     readings: RawReadings,
-    stations: Option<RawStations>,
+    stations: Option<OneOrMany<RawStations>>,
     estimate: Option<RawEstimate>,
 }
 
@@ -244,6 +245,14 @@ fn default_time_format() -> TimeFormat {
 
 fn default_zone() -> String {
     "UTC".to_owned()
+}
+
+/// `[table]` or `[[table]]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
 }
 
 #[derive(Deserialize)]
@@ -310,7 +319,7 @@ impl FleetDescription {
     /// The data files the description reads, readings first.
     pub fn files(&self) -> Vec<&str> {
         let mut files = vec![self.readings.file.file.as_str()];
-        files.extend(self.stations.as_ref().map(|s| s.file.file.as_str()));
+        files.extend(self.stations.iter().map(|s| s.file.file.as_str()));
         files.extend(self.estimate.as_ref().map(|e| e.file.file.as_str()));
         files
     }
@@ -377,8 +386,16 @@ impl Checker<'_> {
         }
 
         let readings = self.readings(raw.readings, &profile_quantities)?;
-        let stations = raw.stations.map(|s| self.stations(s)).transpose()?;
-        if stations.is_none() && readings.position.is_none() {
+        let stations = match raw.stations {
+            None => Vec::new(),
+            Some(OneOrMany::One(s)) => vec![self.stations(s, "stations")?],
+            Some(OneOrMany::Many(many)) => many
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| self.stations(s, &format!("stations[{i}]")))
+                .collect::<Result<_, _>>()?,
+        };
+        if stations.is_empty() && readings.position.is_none() {
             return Err(self.error(
                 "readings.lon",
                 "no position: give readings.lon and readings.lat (columns), use a geojson \
@@ -475,21 +492,20 @@ impl Checker<'_> {
         })
     }
 
-    fn stations(&self, raw: RawStations) -> Result<StationsTable, FleetError> {
-        let file = self.file("stations", raw.file, raw.format, raw.delimiter)?;
+    fn stations(&self, raw: RawStations, table: &str) -> Result<StationsTable, FleetError> {
+        let file = self.file(table, raw.file, raw.format, raw.delimiter)?;
         let position = self
-            .position("stations", file.format, raw.lon, raw.lat, false)?
+            .position(table, file.format, raw.lon, raw.lat, false)?
             .ok_or_else(|| {
                 self.error(
-                    "stations.lon",
-                    "no position: give stations.lon and stations.lat (columns), or use a \
-                     geojson stations file"
+                    &format!("{table}.lon"),
+                    "no position: give lon and lat (columns), or use a geojson stations file"
                         .to_owned(),
                 )
             })?;
         Ok(StationsTable {
             file,
-            id: self.column("stations.id", raw.id)?,
+            id: self.column(&format!("{table}.id"), raw.id)?,
             position,
         })
     }

@@ -27,15 +27,27 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
     let position = readings
         .position
         .as_ref()
-        .filter(|_| description.stations.is_none())
+        .filter(|_| description.stations.is_empty())
         .map(|p| resolve.position("readings", p))
         .transpose()?;
 
-    let stations = description
-        .stations
-        .as_ref()
-        .map(|s| load_stations(description, dir, s, &mut report))
-        .transpose()?;
+    let stations = if description.stations.is_empty() {
+        None
+    } else {
+        let mut stations = Stations {
+            at: HashMap::new(),
+            order: Vec::new(),
+        };
+        for (i, spec) in description.stations.iter().enumerate() {
+            let key = if description.stations.len() == 1 {
+                "stations".to_owned()
+            } else {
+                format!("stations[{i}]")
+            };
+            load_stations(description, dir, spec, &key, &mut stations, &mut report)?;
+        }
+        Some(stations)
+    };
     let estimates = description
         .estimate
         .as_ref()
@@ -74,7 +86,7 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
         if let Some(stations) = &stations
             && !stations.contains_key(&raw_id)
         {
-            let problem = "is no station of the stations file (or one outside the area)";
+            let problem = "is no station of the stations files (or one outside the area)";
             file_report.drop_row(
                 Reason::UnknownSensor,
                 example(&readings.id, &id_cell, problem),
@@ -212,7 +224,8 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
     })
 }
 
-/// The stations file: positions by raw id, in file order.
+/// The stations files: positions by raw id, in file order (the first file's, then the ids
+/// the next ones add).
 struct Stations {
     at: HashMap<String, Location>,
     order: Vec<String>,
@@ -224,21 +237,21 @@ impl Stations {
     }
 }
 
+/// Adds the stations of one file that earlier files did not place.
 fn load_stations(
     description: &FleetDescription,
     dir: &Path,
     spec: &super::description::StationsTable,
+    key: &str,
+    stations: &mut Stations,
     report: &mut FleetReport,
-) -> Result<Stations, FleetError> {
+) -> Result<(), FleetError> {
     let resolve = Resolver::open(description, dir, &spec.file)?;
     let (table, file) = (&resolve.table, &resolve.file);
-    let id_column = resolve.column("stations.id", &spec.id)?;
-    let position = resolve.position("stations", &spec.position)?;
+    let id_column = resolve.column(&format!("{key}.id"), &spec.id)?;
+    let position = resolve.position(key, &spec.position)?;
     let mut file_report = FleetFileReport::new(file, "stations");
-    let mut stations = Stations {
-        at: HashMap::new(),
-        order: Vec::new(),
-    };
+    let placed_before: std::collections::HashSet<String> = stations.at.keys().cloned().collect();
     for i in 0..table.len() {
         file_report.rows_read += 1;
         let cell = table.cell(i, &id_column);
@@ -255,6 +268,10 @@ fn load_stations(
             file_report.drop_row(Reason::NoId, example("is no station id"));
             continue;
         };
+        if placed_before.contains(&id) {
+            file_report.drop_row(Reason::PlacedEarlier, None);
+            continue;
+        }
         if stations.at.contains_key(&id) {
             file_report.drop_row(
                 Reason::DuplicateStation,
@@ -276,7 +293,7 @@ fn load_stations(
         }
     }
     report.files.push(file_report);
-    Ok(stations)
+    Ok(())
 }
 
 fn load_estimates(

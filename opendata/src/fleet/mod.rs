@@ -48,8 +48,9 @@
 //!
 //! `[stations]`, positions joined on the id (optional): `file`, `format`, `delimiter`, `id`
 //! (compared with the readings' id as text: `55` and `"55"` match), and `lon`/`lat` columns or
-//! a geojson geometry. Every station with rows, or with an estimate, becomes a sensor, in the
-//! stations file's order; rows of ids that are no station are dropped (counted).
+//! a geojson geometry. Several files may be given as `[[stations]]`: an id takes its position
+//! from the first that has it. Every station with rows, or with an estimate, becomes a sensor,
+//! in the files' order; rows of ids that are no station are dropped (counted).
 //!
 //! `[estimate]`, values for sensors without history (optional): `file`, `format`,
 //! `delimiter`, `id` and `[[estimate.value]]` tables as above. A sensor found there publishes
@@ -112,7 +113,7 @@ pub struct FleetData {
     pub kind: String,
     /// How rows are replayed.
     pub replay: Replay,
-    /// The sensors, stations file order (or order of first appearance).
+    /// The sensors, in the stations files' order (or order of first appearance).
     pub sensors: Vec<FleetSensor>,
     /// The observations, sorted by (sensor id, time), one per sensor and instant; values in
     /// the quantities' units, in range.

@@ -33,8 +33,10 @@ pub enum Reason {
     NoPosition,
     /// A station outside the description's `area`.
     OutsideArea,
-    /// A station id already read (the first is kept).
+    /// A station id already read in the same file (the first is kept).
     DuplicateStation,
+    /// A station an earlier stations file placed already.
+    PlacedEarlier,
     /// A value that is not a number.
     NotANumber,
     /// A value whose unit (written in the text) is missing or does not convert.
@@ -59,6 +61,7 @@ impl Reason {
             Reason::NoPosition => "no readable position",
             Reason::OutsideArea => "outside the area",
             Reason::DuplicateStation => "station id again",
+            Reason::PlacedEarlier => "placed by an earlier stations file",
             Reason::NotANumber => "not a number",
             Reason::BadUnit => "unit missing or not convertible",
             Reason::Sentinel => "no-data sentinel",

@@ -39,8 +39,8 @@ fn every_shipped_description_parses() {
 fn bikes_every_station_with_history_or_snapshot() {
     let data = load_fleet(&shipped("bikes"), &fixture()).expect("bikes load");
     let report = &data.report;
-    // 378 stations, the two workshops outside the area; 100 with history in the fixture, 273
-    // more in the snapshot, 3 in neither.
+    // 378 stations, the two workshops outside the area, and 11 more placed by the snapshot;
+    // 100 with history in the fixture, 284 more in the snapshot, 3 in neither.
     let stations = report
         .file("velotoulouse-stations-static-2024-10.json")
         .expect("stations report");
@@ -51,15 +51,29 @@ fn bikes_every_station_with_history_or_snapshot() {
         "{}",
         stations.examples[0]
     );
+    let snapshot = report
+        .file("velotoulouse-stations-snapshot-2025-06-24.csv")
+        .expect("second stations report");
+    assert_eq!(snapshot.role, "stations");
+    assert_eq!((snapshot.rows_read, snapshot.rows_kept), (385, 11));
+    assert_eq!(snapshot.rows(Reason::PlacedEarlier), 372);
+    assert_eq!(snapshot.rows(Reason::OutsideArea), 2);
     assert_eq!(
         (
             report.sensors_with_history,
             report.sensors_estimated,
             report.stations_without_data
         ),
-        (100, 273, 3)
+        (100, 284, 3)
     );
-    assert_eq!(data.sensors.len(), 373);
+    assert_eq!(data.sensors.len(), 384);
+    // Station 242 is missing from the 2024 list: its position is the snapshot's dict.
+    let s242 = data
+        .sensors
+        .iter()
+        .find(|s| s.id == "velotoulouse-242")
+        .expect("242");
+    assert_eq!((s242.location.lon, s242.location.lat), (1.433072, 43.63639));
     let readings = report
         .file("velotoulouse-availability-2024-09_10.csv")
         .expect("readings report");
