@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use garonne_payload::{Quantity, SenmlUnit};
+use garonne_payload::{Quantity, SenmlUnit, Timestamp};
 use serde::Deserialize;
 
 use super::FleetError;
@@ -148,6 +148,10 @@ pub struct ReadingsTable {
     pub position: Option<PositionSpec>,
     /// Only rows of these id values are kept (others counted as not selected); all if empty.
     pub only_ids: Vec<String>,
+    /// Rows before this instant are left out (counted).
+    pub from: Option<Timestamp>,
+    /// Rows at or after this instant are left out (counted).
+    pub until: Option<Timestamp>,
     /// The values.
     pub values: Vec<ValueSpec>,
 }
@@ -235,6 +239,8 @@ struct RawReadings {
     lat: Option<String>,
     #[serde(default)]
     only_ids: Vec<String>,
+    from: Option<String>,
+    until: Option<String>,
     #[serde(default)]
     value: Vec<RawValue>,
 }
@@ -473,6 +479,24 @@ impl Checker<'_> {
             }
         };
         let position = self.position("readings", file.format, raw.lon, raw.lat, true)?;
+        let instant = |key: &str, text: Option<String>| {
+            text.map(|t| {
+                crate::datetime::parse_in_zone(&t, zone).map_err(|e| {
+                    self.error(
+                        key,
+                        format!("{t:?} is not a time: {e}; write e.g. \"2024-10-01\" or \"2024-10-01T00:00:00Z\""),
+                    )
+                })
+            })
+            .transpose()
+        };
+        let from = instant("readings.from", raw.from)?;
+        let until = instant("readings.until", raw.until)?;
+        if let (Some(a), Some(b)) = (from, until)
+            && a >= b
+        {
+            return Err(self.error("readings.until", "must come after readings.from".to_owned()));
+        }
         let values = self.values("readings", raw.value, profile_quantities)?;
         if values.is_empty() {
             return Err(self.error(
@@ -488,6 +512,8 @@ impl Checker<'_> {
             zone,
             position,
             only_ids: raw.only_ids,
+            from,
+            until,
             values,
         })
     }

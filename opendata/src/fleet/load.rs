@@ -107,6 +107,12 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
             );
             continue;
         };
+        let outside = readings.from.is_some_and(|from| time < from)
+            || readings.until.is_some_and(|until| time >= until);
+        if outside {
+            file_report.drop_row(Reason::OutsidePeriod, None);
+            continue;
+        }
         let quantities = read_values(table, i, &values, file, &mut file_report);
         if quantities.is_empty() {
             file_report.drop_row(Reason::NoValue, None);

@@ -32,6 +32,8 @@
 //!   or `"geojson"` (a FeatureCollection: `properties` are the columns); `delimiter` (csv
 //!   only, default `","`; `";"` for Opendatasoft CSV exports, `"tab"`).
 //! - `id`: the column of the sensor id. `only_ids = [...]`: keep only these id values.
+//!   `from`, `until`: keep only the rows from this time (included) until that one (excluded),
+//!   written like the times (ISO 8601 or a date, in `zone` without an offset).
 //! - `time`: the column of the time; `time_format`: `"iso"` (default: ISO 8601 with or without
 //!   an offset, or a bare date), `"date"` (`YYYY-MM-DD`, the day's local midnight),
 //!   `"unix_s"`, `"unix_ms"`; `zone`: `"UTC"` (default) or `"Europe/Paris"`, the zone of

@@ -23,6 +23,8 @@ pub enum Reason {
     UnknownSensor,
     /// A row whose time is blank or unreadable.
     BadTime,
+    /// A row before `from` or from `until` on.
+    OutsidePeriod,
     /// A row left without any value.
     NoValue,
     /// A row without a value of a quantity its profile requires.
@@ -55,6 +57,7 @@ impl Reason {
             Reason::NotSelected => "sensor not in only_ids",
             Reason::UnknownSensor => "sensor not in the stations file",
             Reason::BadTime => "unreadable time",
+            Reason::OutsidePeriod => "outside from/until",
             Reason::NoValue => "no value left",
             Reason::MissingRequired => "a required quantity missing",
             Reason::Duplicate => "same sensor and time again",

@@ -211,6 +211,34 @@ fn a_new_family_from_its_description_alone() {
 }
 
 #[test]
+fn rows_outside_from_until_are_counted_apart() {
+    let text = parking_fleet().replace(
+        "lat = \"lat\"",
+        "lat = \"lat\"\nfrom = \"2025-11-24\"\nuntil = \"2025-11-24T07:30:00Z\"",
+    );
+    let description = FleetDescription::parse(&text, Path::new("parking.toml")).expect("parses");
+    assert_eq!(
+        description.readings.from,
+        Some(t("2025-11-23T23:00:00Z")),
+        "Paris midnight"
+    );
+    let data = load_fleet(&description, parking_dir()).expect("loads");
+    let file = data.report.file("parking.csv").expect("report");
+    // Capitole at 09:00 and 10:00 (Paris) are after `until`; the rest as without the window.
+    assert_eq!(file.rows(Reason::OutsidePeriod), 2);
+    assert_eq!(file.rows(Reason::NoValue), 0);
+    assert_eq!(file.rows_kept, 2);
+
+    let text = parking_fleet().replace("lat = \"lat\"", "lat = \"lat\"\nfrom = \"24/11/2025\"");
+    let e = FleetDescription::parse(&text, Path::new("parking.toml")).expect_err("bad from");
+    assert!(
+        e.to_string()
+            .starts_with("parking.toml: readings.from: \"24/11/2025\" is not a time"),
+        "{e}"
+    );
+}
+
+#[test]
 fn broken_descriptions_name_the_file_the_key_and_the_fix() {
     let fleet = parking_fleet();
     let cases: [(&str, &str, &str); 7] = [
