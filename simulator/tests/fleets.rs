@@ -120,8 +120,7 @@ async fn the_bikes_replay_the_availability_file() {
         return;
     };
     let dir = garonne_testkit::open_data_dir();
-    // A week of data per second: the three seconds cover the stale station of September and
-    // most of October.
+    // A week of data per second: the three seconds cover the three weeks of October.
     let fleet = FleetConfig {
         speed: 604_800.0,
         rate_hz: 2.0,
