@@ -1,8 +1,9 @@
 //! `garonne payload validate` and `garonne payload schema`: the teacher's and the student's tools.
 //! `validate --profile NAME` checks payloads as if they named that profile (issue 14).
 //!
-//! Exit codes of `validate`: 0 every payload is valid, 1 at least one is invalid (one line per
-//! problem: pointer, rule, message, hint), 2 the input cannot be read or `--profile` names no
+//! Exit codes of `validate`: 0 every payload is valid, 1 at least one is invalid (two lines per
+//! problem: pointer, rule, message and hint, then `  conseil : ` and the hint in French, as
+//! `garonne profile check` shows its hints), 2 the input cannot be read or `--profile` names no
 //! loaded profile.
 
 use std::io::{Read, Write};
@@ -47,8 +48,8 @@ pub fn run(command: PayloadCommand) -> ExitCode {
             {
                 let refused = unknown_profile("", name);
                 eprintln!(
-                    "error: --profile: {}; hint: {}",
-                    refused.message, refused.hint
+                    "error: --profile: {}; hint: {}\n  conseil : {}",
+                    refused.message, refused.hint, refused.hint_fr
                 );
                 return ExitCode::from(2);
             }
@@ -121,14 +122,18 @@ pub fn validate(input: &[u8], profile: Option<&str>, now: Timestamp, limits: &Li
             Ok(payload) => lines.push(format!("valid: {}", describe(&payload))),
             Err(e) => {
                 invalid = 1;
-                lines.extend(e.violations.iter().map(Violation::to_string));
+                for v in &e.violations {
+                    lines.extend(problem_lines("", v));
+                }
             }
         },
         Some(docs) => {
             for (number, doc) in &docs {
                 if let Err(e) = parse(doc) {
                     invalid += 1;
-                    lines.extend(e.violations.iter().map(|v| format!("line {number}: {v}")));
+                    for v in &e.violations {
+                        lines.extend(problem_lines(&format!("line {number}: "), v));
+                    }
                 }
             }
             let valid = docs.len() - invalid;
@@ -136,6 +141,12 @@ pub fn validate(input: &[u8], profile: Option<&str>, now: Timestamp, limits: &Li
         }
     }
     Report { lines, invalid }
+}
+
+/// The two lines of one problem: `PREFIX` and the violation (pointer, rule, message, hint), then
+/// its French hint.
+fn problem_lines(prefix: &str, v: &Violation) -> [String; 2] {
+    [format!("{prefix}{v}"), format!("  conseil : {}", v.hint_fr)]
 }
 
 fn describe(payload: &Payload) -> String {
@@ -202,6 +213,27 @@ mod tests {
         assert_eq!(
             report.lines.last().map(String::as_str),
             Some("1 of 2 payloads valid")
+        );
+    }
+
+    /// Each problem's hint is also given in French, on the line after it.
+    #[test]
+    fn each_problem_is_followed_by_its_french_hint() {
+        let report = validate(
+            GOOD.replace("12.5", "-50").as_bytes(),
+            None,
+            now(),
+            &Limits::default(),
+        );
+        assert_eq!(report.invalid, 1);
+        assert_eq!(
+            report.lines,
+            [
+                "/quantities/temperature: range: temperature -50 is outside -40 to 60 °C; hint: \
+                 -50 °C is the Toulouse stations' \"no data\" value: leave the quantity out",
+                "  conseil : -50 °C est la valeur « pas de donnée » des stations de Toulouse : \
+                 omettez la grandeur",
+            ]
         );
     }
 

@@ -115,7 +115,8 @@ const EN: Words = Words {
                   device:",
     refused: "## 6. Readings that are refused",
     refused_intro: "Each of these readings is the valid one with one mistake; below each, the \
-                    exact lines the validator prints (pointer, rule, message, hint).",
+                    exact lines the validator prints (pointer, rule, message, hint, then the \
+                    hint in French).",
     out_of_range: "### A value out of range",
     missing_required: "### A required quantity missing",
     unknown_quantity: "### A quantity name with a typo",
@@ -124,7 +125,8 @@ const EN: Words = Words {
     checking_text: "- `garonne payload validate --profile {name} FILE` checks readings as if they \
                     named this profile.\n- `garonne profile schema {name}` prints the JSON Schema \
                     of readings under this profile (`$id` `{id}`).\n- The validator's messages \
-                    are in English; the rules are listed in `docs/payload-spec.md` §8.",
+                    are in English, each with its hint in English and in French; the rules are \
+                    listed in `docs/payload-spec.md` §8.",
     sign_off: "## 8. Sign-off",
     sign_off_text: "The teacher approves this specification, then publishes the profile \
                     (`garonne profile publish FILE`); from then on, every Garonne service accepts \
@@ -183,8 +185,8 @@ const FR: Words = Words {
                   `kind` nomme l'appareil :",
     refused: "## 6. Des mesures refusées",
     refused_intro: "Chacune de ces mesures est la mesure valide avec une erreur ; sous chacune, \
-                    les lignes exactes qu'affiche le validateur (pointeur, règle, message, \
-                    conseil, en anglais).",
+                    les lignes exactes qu'affiche le validateur (pointeur, règle, message et \
+                    conseil en anglais, puis le conseil en français).",
     out_of_range: "### Une valeur hors plage",
     missing_required: "### Une grandeur obligatoire absente",
     unknown_quantity: "### Un nom de grandeur mal écrit",
@@ -193,7 +195,8 @@ const FR: Words = Words {
     checking_text: "- `garonne payload validate --profile {name} FICHIER` vérifie des mesures \
                     comme si elles nommaient ce profil.\n- `garonne profile schema {name}` \
                     affiche le schéma JSON des mesures sous ce profil (`$id` `{id}`).\n- Les \
-                    messages du validateur sont en anglais ; les règles sont expliquées dans \
+                    messages du validateur sont en anglais, chacun suivi de son conseil en \
+                    anglais et en français ; les règles sont expliquées dans \
                     `docs/fr/specification-payload.md` §8.",
     sign_off: "## 8. Validation",
     sign_off_text: "L'enseignant approuve cette spécification, puis publie le profil \

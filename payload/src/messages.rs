@@ -316,11 +316,12 @@ pub struct ErrorReport {
 impl Serialize for Violation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Violation", 4)?;
+        let mut s = serializer.serialize_struct("Violation", 5)?;
         s.serialize_field("pointer", &self.pointer)?;
         s.serialize_field("rule", &self.rule)?;
         s.serialize_field("message", &self.message)?;
         s.serialize_field("hint", &self.hint)?;
+        s.serialize_field("hint_fr", &self.hint_fr)?;
         s.end()
     }
 }
@@ -334,6 +335,9 @@ impl<'de> Deserialize<'de> for Violation {
             rule: Rule,
             message: String,
             hint: String,
+            /// Added after the first reports: an older report without it reads as empty.
+            #[serde(default)]
+            hint_fr: String,
         }
         let w = Wire::deserialize(deserializer)?;
         Ok(Violation {
@@ -341,6 +345,7 @@ impl<'de> Deserialize<'de> for Violation {
             rule: w.rule,
             message: w.message,
             hint: w.hint,
+            hint_fr: w.hint_fr,
         })
     }
 }
@@ -410,7 +415,13 @@ mod tests {
             sensor_id: None,
             topic: "garonne/v1/sensors/x/reading".into(),
             received_at: t("2025-11-24T10:00:00Z"),
-            errors: vec![Violation::new("/v", Rule::Version, "bad", "fix")],
+            errors: vec![Violation::new(
+                "/v",
+                Rule::Version,
+                "bad",
+                "fix",
+                "corrigez",
+            )],
             excerpt: "{".into(),
         };
         let json = serde_json::to_string(&report).expect("serialise");
@@ -419,6 +430,22 @@ mod tests {
             serde_json::from_str::<ErrorReport>(&json).expect("parse"),
             report
         );
+    }
+
+    /// A refusal's items carry the hint in French too; a report written before `hint_fr`
+    /// existed still reads, with an empty French hint.
+    #[test]
+    fn error_report_items_carry_the_french_hint_and_older_ones_read_without_it() {
+        let item = Violation::new("/v", Rule::Version, "bad", "fix", "corrigez");
+        let json = serde_json::to_string(&item).expect("serialise");
+        assert_eq!(
+            json,
+            r#"{"pointer":"/v","rule":"version","message":"bad","hint":"fix","hint_fr":"corrigez"}"#
+        );
+        let older = r#"{"v":1,"sensor_id":null,"topic":"garonne/v1/sensors/x/reading","received_at":"2025-11-24T10:00:00Z","errors":[{"pointer":"/v","rule":"version","message":"bad","hint":"fix"}],"excerpt":"{"}"#;
+        let report: ErrorReport = serde_json::from_str(older).expect("an older report parses");
+        assert_eq!(report.errors[0].hint, "fix");
+        assert_eq!(report.errors[0].hint_fr, "");
     }
 
     #[test]

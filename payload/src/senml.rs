@@ -85,6 +85,8 @@ fn parse_senml_as(
                         Rule::DuplicateKey,
                         fast_error.to_string(),
                         "write each label once per record; JSON readers disagree on which copy wins",
+                        "écrivez chaque étiquette une seule fois par enregistrement ; les lecteurs \
+                         JSON ne s'accordent pas sur la copie qui l'emporte",
                     ));
                     Vec::new()
                 }
@@ -189,7 +191,10 @@ fn records_from_value<'a>(value: &'a Value, out: &mut Problems) -> Option<Vec<Re
             "",
             "an array of SenML records",
             value,
-            "a SenML pack is [{\"bn\": ...}, ...]",
+            [
+                "a SenML pack is [{\"bn\": ...}, ...]",
+                "un paquet SenML s'écrit [{\"bn\": ...}, ...]",
+            ],
         ));
         return None;
     };
@@ -202,7 +207,10 @@ fn records_from_value<'a>(value: &'a Value, out: &mut Problems) -> Option<Vec<Re
                     &format!("/{i}"),
                     "an object (a SenML record)",
                     item,
-                    "each record is {\"n\": ..., \"v\": ...}",
+                    [
+                        "each record is {\"n\": ..., \"v\": ...}",
+                        "chaque enregistrement s'écrit {\"n\": ..., \"v\": ...}",
+                    ],
                 )
             });
             continue;
@@ -248,7 +256,10 @@ fn record_from_map<'a>(i: usize, map: &'a Map<String, Value>, out: &mut Problems
                     &p(),
                     expected,
                     v,
-                    "see RFC 8428 section 4 for each label's type",
+                    [
+                        "see RFC 8428 section 4 for each label's type",
+                        "voyez la section 4 de la RFC 8428 pour le type de chaque étiquette",
+                    ],
                 )
             });
         }
@@ -428,6 +439,7 @@ fn check_pack_size(records: &[Record<'_>], limits: &Limits, out: &mut Problems) 
             Rule::SenmlEmpty,
             "the SenML pack has no records",
             "send at least one record, or no message at all",
+            "envoyez au moins un enregistrement, ou pas de message du tout",
         ));
         return false;
     }
@@ -441,6 +453,7 @@ fn check_pack_size(records: &[Record<'_>], limits: &Limits, out: &mut Problems) 
                 limits.max_pack_records
             ),
             "split the pack into several messages",
+            "découpez le paquet en plusieurs messages",
         ));
         return false;
     }
@@ -457,6 +470,7 @@ fn check_version(record: usize, bver: Option<u64>, out: &mut Problems) {
             Rule::SenmlVersion,
             format!("SenML version {bver} is not understood"),
             "leave bver out (RFC 8428 is version 10)",
+            "omettez bver (la RFC 8428 est la version 10)",
         ));
     }
 }
@@ -512,6 +526,8 @@ impl<'a> Base<'a> {
             ),
             "set \"bn\": \"your-sensor-id:\" (with the colon) in the first record and \
              \"n\": \"temperature\" in each",
+            "mettez \"bn\": \"id-de-votre-capteur:\" (avec les deux-points) dans le premier \
+             enregistrement et \"n\": \"temperature\" dans chacun",
         ));
     }
 
@@ -539,6 +555,7 @@ impl<'a> Base<'a> {
                     Rule::TimeFormat,
                     format!("bt + t = {} is not a time SenML can express", self.time + t),
                     "write times as seconds since 1970-01-01T00:00:00Z",
+                    "écrivez les instants en secondes depuis 1970-01-01T00:00:00Z",
                 ));
                 None
             }
@@ -571,6 +588,8 @@ impl<'a> Base<'a> {
                 Rule::SenmlValue,
                 message,
                 "give each record exactly one of v (number), vs (string) or vb (boolean)",
+                "donnez à chaque enregistrement une seule valeur : v (nombre), vs (texte) ou vb \
+                 (booléen)",
             ));
             return None;
         }
@@ -667,6 +686,7 @@ impl<'a> Pack<'a> {
                         "this record is for sensor \"{sensor_id}\", the pack's first for \"{first}\""
                     ),
                     "send one pack per sensor, on that sensor's own topic",
+                    "envoyez un paquet par capteur, sur le topic de ce capteur",
                 ));
                 return Err(Skip::Record);
             }
@@ -701,6 +721,7 @@ impl<'a> Pack<'a> {
                 Rule::SenmlUnit,
                 format!("unit \"{u}\" is not accepted for {field}"),
                 format!("write \"u\": \"{want_unit}\" or leave the unit out"),
+                format!("écrivez \"u\": \"{want_unit}\" ou omettez l'unité"),
             ));
             return;
         }
@@ -802,6 +823,7 @@ impl<'a> Pack<'a> {
                 Rule::SenmlConflict,
                 format!("{field} at {} was already given by record /{first}", r.time),
                 "give each quantity once per instant",
+                "donnez chaque grandeur une seule fois par instant",
             ));
             return;
         }
@@ -821,6 +843,8 @@ impl<'a> Pack<'a> {
                 Rule::NoQuantities,
                 "the pack has no measured value",
                 "add records named after quantities, e.g. {\"n\": \"temperature\", \"u\": \"Cel\", \"v\": 12.5}",
+                "ajoutez des enregistrements nommés d'après les grandeurs, par exemple \
+                 {\"n\": \"temperature\", \"u\": \"Cel\", \"v\": 12.5}",
             ));
         }
         self.meta.check_sequence(self.groups.len(), out);
@@ -883,6 +907,9 @@ impl Meta {
                     Rule::Required,
                     format!("the pack has no \"{field}\" record"),
                     format!("add a record such as {example}; every reading needs it"),
+                    format!(
+                        "ajoutez un enregistrement comme {example} ; chaque mesure en a besoin"
+                    ),
                 ));
             }
         }
@@ -905,6 +932,10 @@ impl Meta {
                 ),
                 format!(
                     "start the counter again from 0 (the largest first seq for this pack is {})",
+                    u64::MAX - extra
+                ),
+                format!(
+                    "repartez de 0 (le plus grand premier seq possible pour ce paquet est {})",
                     u64::MAX - extra
                 ),
             ));
@@ -952,6 +983,7 @@ fn value_kind(at: At, field: &str, expected: &str) -> Violation {
         Rule::SenmlValue,
         format!("{field} needs {expected}"),
         "numbers go in v, strings in vs, booleans in vb",
+        "les nombres vont dans v, les textes dans vs, les booléens dans vb",
     )
 }
 
@@ -968,6 +1000,8 @@ fn set_once<T>(
             Rule::SenmlConflict,
             format!("{field} was already given by record /{first}"),
             "give metadata (lat, lon, alt, seq, kind, source, profile) once per pack",
+            "donnez les métadonnées (lat, lon, alt, seq, kind, source, profile) une seule fois \
+             par paquet",
         ));
     } else {
         *slot = Some((value, record));
@@ -987,13 +1021,18 @@ fn convert(
         Some(u) => Some(u.to_garonne(raw)),
         None => {
             let accepted: Vec<&str> = q.def().senml_units.iter().map(|u| u.symbol).collect();
-            let hint = if accepted.is_empty() {
-                format!("{q} takes no unit: leave u out")
+            let (hint, hint_fr) = if accepted.is_empty() {
+                (
+                    format!("{q} takes no unit: leave u out"),
+                    format!("{q} n'a pas d'unité : omettez u"),
+                )
             } else {
-                format!(
-                    "use one of {} or leave u out to send {}",
-                    accepted.join(", "),
-                    q.unit()
+                let (accepted, garonne) = (accepted.join(", "), q.unit());
+                (
+                    format!("use one of {accepted} or leave u out to send {garonne}"),
+                    format!(
+                        "utilisez l'une des unités {accepted}, ou omettez u pour envoyer des {garonne}"
+                    ),
                 )
             };
             out.push(Violation::new(
@@ -1001,6 +1040,7 @@ fn convert(
                 Rule::SenmlUnit,
                 format!("unit \"{unit}\" is not accepted for {q}"),
                 hint,
+                hint_fr,
             ));
             None
         }

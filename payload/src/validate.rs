@@ -1,5 +1,6 @@
 //! Validation that explains itself: every problem of a payload, each with a JSON pointer, the
-//! rule it breaks and a hint that says how to fix it.
+//! rule it breaks and a hint that says how to fix it, in English and in French (the course's
+//! students and teacher read French; the message, which names the values, stays English).
 //!
 //! Design: two paths, one verdict. The fast path deserialises straight into [`Reading`] and
 //! checks values (ranges, ids, clock); it is what runs for the millions of valid readings. When
@@ -190,27 +191,32 @@ pub struct Violation {
     pub message: String,
     /// How to fix it.
     pub hint: String,
+    /// How to fix it, in French: the same advice, with the same names and values.
+    pub hint_fr: String,
 }
 
 impl Violation {
-    /// A violation at `pointer`.
+    /// A violation at `pointer`, with its hint in English and in French.
     pub fn new(
         pointer: impl Into<String>,
         rule: Rule,
         message: impl Into<String>,
         hint: impl Into<String>,
+        hint_fr: impl Into<String>,
     ) -> Violation {
         Violation {
             pointer: pointer.into(),
             rule,
             message: message.into(),
             hint: hint.into(),
+            hint_fr: hint_fr.into(),
         }
     }
 }
 
 impl fmt::Display for Violation {
-    /// One line: `pointer: rule: message; hint: hint` (the whole payload is shown as `(root)`).
+    /// One line: `pointer: rule: message; hint: hint` (the whole payload is shown as `(root)`;
+    /// the French hint is not in it: `garonne payload validate` prints it on a line of its own).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = if self.pointer.is_empty() {
             "(root)"
@@ -311,6 +317,7 @@ impl Problems {
                     self.more, self.max
                 ),
                 "fix the problems above and check the payload again",
+                "corrigez les problèmes ci-dessus, puis vérifiez à nouveau le message",
             ));
         }
         Invalid {
@@ -472,6 +479,10 @@ pub(crate) fn resolve_profile(
                     "check it under profile \"{named}\", or write \"profile\": \"{chosen}\" if \
                      that is the profile it follows"
                 ),
+                format!(
+                    "vérifiez-la sous le profil « {named} », ou écrivez \"profile\": \"{chosen}\" \
+                     si c'est le profil qu'elle suit"
+                ),
             ));
             Some(chosen)
         }
@@ -510,26 +521,48 @@ pub(crate) fn check_profile_quantities(
 /// How many names a hint lists before it says how many more there are.
 const HINT_NAMES: usize = 12;
 
-/// `names` as a hint lists them: quoted, comma-separated, at most [`HINT_NAMES`].
-fn name_list<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+/// `names` as a hint lists them, in English and in French: quoted, comma-separated, at most
+/// [`HINT_NAMES`].
+fn name_list<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> (String, String) {
     let total = names.len();
-    let mut shown: Vec<String> = names.take(HINT_NAMES).map(|n| format!("\"{n}\"")).collect();
+    let shown: Vec<&str> = names.take(HINT_NAMES).collect();
+    let mut en: Vec<String> = shown.iter().map(|n| format!("\"{n}\"")).collect();
+    let mut fr: Vec<String> = shown.iter().map(|n| format!("« {n} »")).collect();
     if total > HINT_NAMES {
-        shown.push(format!("and {} more", total - HINT_NAMES));
+        en.push(format!("and {} more", total - HINT_NAMES));
+        fr.push(format!("et {} autres", total - HINT_NAMES));
     }
-    shown.join(", ")
+    (en.join(", "), fr.join(", "))
+}
+
+/// The unit of `q` as people read it, in French ([`Quantity::unit_label`] in English).
+fn unit_label_fr(q: Quantity) -> &'static str {
+    match q.unit_label() {
+        "0 or 1" => "0 ou 1",
+        "count" => "nombre entier",
+        "number" => "nombre",
+        label => label,
+    }
+}
+
+/// The accepted range of `q` as people read it, in French ([`Quantity::range_label`] in
+/// English).
+fn range_label_fr(q: Quantity) -> String {
+    q.range_label()
+        .replace(" or ", " ou ")
+        .replace(" (excluded)", " (exclu)")
+        .replace(" to ", " à ")
 }
 
 pub(crate) fn quantity_not_in_profile(ptr: &str, q: Quantity, p: &CataloguedProfile) -> Violation {
     let name = &p.profile.name;
+    let (en, fr) = name_list(p.profile.quantities.iter().map(|q| q.def.name.as_str()));
     Violation::new(
         ptr,
         Rule::QuantityNotInProfile,
         format!("quantity \"{q}\" is not in profile \"{name}\""),
-        format!(
-            "remove it; the quantities of profile \"{name}\" are {}",
-            name_list(p.profile.quantities.iter().map(|q| q.def.name.as_str()))
-        ),
+        format!("remove it; the quantities of profile \"{name}\" are {en}"),
+        format!("retirez-la ; les grandeurs du profil « {name} » sont {fr}"),
     )
 }
 
@@ -539,29 +572,41 @@ pub(crate) fn missing_required_quantity(
     p: &CataloguedProfile,
 ) -> Violation {
     let name = &p.profile.name;
-    let hint = match Quantity::from_name(quantity) {
-        Some(q) => format!(
-            "add \"{quantity}\" ({}), a number in {}: {}",
-            q.def().label.en,
-            q.unit_label(),
-            q.range_label()
+    let (hint, hint_fr) = match Quantity::from_name(quantity) {
+        Some(q) => (
+            format!(
+                "add \"{quantity}\" ({}), a number in {}: {}",
+                q.def().label.en,
+                q.unit_label(),
+                q.range_label()
+            ),
+            format!(
+                "ajoutez « {quantity} » ({}), un nombre en {} : {}",
+                q.def().label.fr,
+                unit_label_fr(q),
+                range_label_fr(q)
+            ),
         ),
-        None => format!("add \"{quantity}\""),
+        None => (
+            format!("add \"{quantity}\""),
+            format!("ajoutez « {quantity} »"),
+        ),
     };
     Violation::new(
         ptr,
         Rule::MissingRequiredQuantity,
         format!("profile \"{name}\" requires quantity \"{quantity}\", missing here"),
         hint,
+        hint_fr,
     )
 }
 
 /// The refusal of a profile name that is not catalogued, at `ptr`: the closest names, the
 /// profiles there are, and how a profile of one's own gets there.
 pub fn unknown_profile(ptr: &str, name: &str) -> Violation {
-    let hint = Quantity::with_catalogue(|c| {
+    let (hint, hint_fr) = Quantity::with_catalogue(|c| {
         let closest = c.closest_profile_names(name);
-        let known = name_list(
+        let (en, fr) = name_list(
             c.profiles()
                 .map(|p| p.profile.name.as_str())
                 .collect::<Vec<_>>()
@@ -569,9 +614,17 @@ pub fn unknown_profile(ptr: &str, name: &str) -> Violation {
         );
         let publish = "a profile of your own is checked with garonne profile check FILE, then \
                        published by the teacher with garonne profile publish FILE";
+        let publish_fr = "un profil à vous se vérifie avec garonne profile check FICHIER, puis \
+                          l'enseignant le publie avec garonne profile publish FICHIER";
         match closest.first() {
-            Some(best) => format!("did you mean \"{best}\"? The profiles are {known}; {publish}"),
-            None => format!("the profiles are {known}; {publish}"),
+            Some(best) => (
+                format!("did you mean \"{best}\"? The profiles are {en}; {publish}"),
+                format!("vouliez-vous dire « {best} » ? Les profils sont {fr} ; {publish_fr}"),
+            ),
+            None => (
+                format!("the profiles are {en}; {publish}"),
+                format!("les profils sont {fr} ; {publish_fr}"),
+            ),
         }
     });
     Violation::new(
@@ -579,6 +632,7 @@ pub fn unknown_profile(ptr: &str, name: &str) -> Violation {
         Rule::UnknownProfile,
         format!("unknown profile \"{name}\""),
         hint,
+        hint_fr,
     )
 }
 
@@ -589,6 +643,7 @@ pub(crate) fn too_large(len: usize, max: usize, what: &str) -> Invalid {
             Rule::Size,
             format!("the {what} is {len} bytes, more than the {max} bytes allowed"),
             "send fewer values per message, or split a SenML pack into several",
+            "envoyez moins de valeurs par message, ou découpez le paquet SenML en plusieurs",
         )],
         more: 0,
     }
@@ -613,21 +668,36 @@ fn syntax_violation(e: &serde_json::Error) -> Violation {
             Rule::NotFinite,
             text,
             "numbers must fit in a 64-bit float; leave a quantity out when it has no valid value",
+            "un nombre doit tenir dans un flottant de 64 bits ; omettez une grandeur qui n'a pas \
+             de valeur valide",
         );
     }
-    let hint = if text.starts_with("expected value") {
-        "NaN, Infinity, undefined and unquoted words are not JSON; leave a quantity out when it \
-         has no valid value, and put strings in double quotes"
+    let (hint, hint_fr) = if text.starts_with("expected value") {
+        (
+            "NaN, Infinity, undefined and unquoted words are not JSON; leave a quantity out when \
+             it has no valid value, and put strings in double quotes",
+            "NaN, Infinity, undefined et les mots sans guillemets ne sont pas du JSON ; omettez \
+             une grandeur qui n'a pas de valeur valide, et mettez les textes entre guillemets \
+             droits",
+        )
     } else if text.contains("EOF") {
-        "the JSON ends too early: check that every { and [ is closed"
+        (
+            "the JSON ends too early: check that every { and [ is closed",
+            "le JSON s'arrête trop tôt : vérifiez que chaque { et chaque [ est refermé",
+        )
     } else {
-        "check quotes, commas and braces at that place; keys need double quotes"
+        (
+            "check quotes, commas and braces at that place; keys need double quotes",
+            "vérifiez les guillemets, les virgules et les accolades à cet endroit ; les clés \
+             s'écrivent entre guillemets droits",
+        )
     };
     Violation::new(
         "",
         Rule::JsonSyntax,
         format!("not valid JSON: {text}"),
         hint,
+        hint_fr,
     )
 }
 
@@ -639,6 +709,8 @@ fn fallback(e: &serde_json::Error) -> Violation {
             Rule::DuplicateKey,
             text,
             "write each field once; JSON readers disagree on which copy wins",
+            "écrivez chaque champ une seule fois ; les lecteurs JSON ne s'accordent pas sur la \
+             copie qui l'emporte",
         )
     } else {
         Violation::new(
@@ -646,6 +718,7 @@ fn fallback(e: &serde_json::Error) -> Violation {
             Rule::Type,
             text,
             "compare the payload with the spec's field table",
+            "comparez le message au tableau des champs de la spécification",
         )
     }
 }
@@ -691,45 +764,83 @@ pub(crate) fn describe_value(v: &Value) -> String {
     }
 }
 
-pub(crate) fn wrong_type(ptr: &str, expected: &str, found: &Value, hint: &str) -> Violation {
+/// A value of the wrong JSON type at `ptr`; `hint` is in English and in French.
+pub(crate) fn wrong_type(
+    ptr: &str,
+    expected: &str,
+    found: &Value,
+    [hint, hint_fr]: [&str; 2],
+) -> Violation {
     Violation::new(
         ptr,
         Rule::Type,
         format!("expected {expected}, found {}", describe_value(found)),
         hint,
+        hint_fr,
     )
 }
 
-/// The fields of a reading, in spec order, with the hint shown when one is missing.
-const READING_FIELDS: [(&str, &str); 8] = [
-    ("v", "add \"v\": 1, the spec version"),
+/// The fields of a reading, in spec order, with the hint shown when one is missing (in English
+/// and in French).
+const READING_FIELDS: [(&str, [&str; 2]); 8] = [
+    (
+        "v",
+        [
+            "add \"v\": 1, the spec version",
+            "ajoutez \"v\": 1, la version de la spécification",
+        ],
+    ),
     (
         "sensor_id",
-        "add \"sensor_id\", the sensor's unique name, e.g. \"pi-lycee-b12\"",
+        [
+            "add \"sensor_id\", the sensor's unique name, e.g. \"pi-lycee-b12\"",
+            "ajoutez \"sensor_id\", le nom unique du capteur, par exemple \"pi-lycee-b12\"",
+        ],
     ),
     (
         "kind",
-        "add \"kind\", the kind of device, e.g. \"weather-station\" or \"bme280\"",
+        [
+            "add \"kind\", the kind of device, e.g. \"weather-station\" or \"bme280\"",
+            "ajoutez \"kind\", le type d'appareil, par exemple \"weather-station\" ou \"bme280\"",
+        ],
     ),
     (
         "source",
-        "add \"source\": one of opendata-replay, opendata-estimate, virtual, raspberry-pi, device",
+        [
+            "add \"source\": one of opendata-replay, opendata-estimate, virtual, raspberry-pi, \
+             device",
+            "ajoutez \"source\" : une valeur parmi opendata-replay, opendata-estimate, virtual, \
+             raspberry-pi, device",
+        ],
     ),
     (
         "time",
-        "add \"time\", when it was measured, in UTC: e.g. \"2025-11-24T10:15:00Z\"",
+        [
+            "add \"time\", when it was measured, in UTC: e.g. \"2025-11-24T10:15:00Z\"",
+            "ajoutez \"time\", l'instant de la mesure, en UTC : par exemple \
+             \"2025-11-24T10:15:00Z\"",
+        ],
     ),
     (
         "seq",
-        "add \"seq\", a counter that goes up by 1 with every reading, starting at 0",
+        [
+            "add \"seq\", a counter that goes up by 1 with every reading, starting at 0",
+            "ajoutez \"seq\", un compteur qui augmente de 1 à chaque mesure, à partir de 0",
+        ],
     ),
     (
         "location",
-        "add \"location\": {\"lon\": 1.4442, \"lat\": 43.6047}",
+        [
+            "add \"location\": {\"lon\": 1.4442, \"lat\": 43.6047}",
+            "ajoutez \"location\" : {\"lon\": 1.4442, \"lat\": 43.6047}",
+        ],
     ),
     (
         "quantities",
-        "add \"quantities\" with at least one value, e.g. {\"temperature\": 12.5}",
+        [
+            "add \"quantities\" with at least one value, e.g. {\"temperature\": 12.5}",
+            "ajoutez \"quantities\" avec au moins une valeur, par exemple {\"temperature\": 12.5}",
+        ],
     ),
 ];
 
@@ -750,12 +861,15 @@ pub(crate) fn explain_reading(
             "",
             "a JSON object (one reading) or an array (a SenML pack)",
             value,
-            "a reading is an object such as {\"v\": 1, \"sensor_id\": ...}",
+            [
+                "a reading is an object such as {\"v\": 1, \"sensor_id\": ...}",
+                "une mesure est un objet comme {\"v\": 1, \"sensor_id\": ...}",
+            ],
         ));
         return;
     };
     let mut profile = chosen;
-    for (field, hint) in READING_FIELDS {
+    for (field, [hint, hint_fr]) in READING_FIELDS {
         let ptr = pointer("", field);
         match obj.get(field) {
             Some(v) => explain_field(field, v, &ptr, profile, now, limits, out),
@@ -764,6 +878,7 @@ pub(crate) fn explain_reading(
                 Rule::Required,
                 format!("missing field {field}"),
                 hint,
+                hint_fr,
             )),
         }
         // The optional `profile` is explained in its place in the spec's table, after `kind`.
@@ -797,7 +912,11 @@ fn explain_profile(
                 ptr,
                 "a string",
                 other,
-                "write the profile's name in double quotes, e.g. \"profile\": \"air-quality\"",
+                [
+                    "write the profile's name in double quotes, e.g. \"profile\": \"air-quality\"",
+                    "écrivez le nom du profil entre guillemets droits, par exemple \
+                     \"profile\": \"air-quality\"",
+                ],
             ));
             return chosen;
         }
@@ -818,7 +937,12 @@ fn explain_field(
     match field {
         "v" => match v.as_u64() {
             Some(n) => check_version(n, ptr, out),
-            None => out.push(wrong_type(ptr, "a whole number", v, "write \"v\": 1")),
+            None => out.push(wrong_type(
+                ptr,
+                "a whole number",
+                v,
+                ["write \"v\": 1", "écrivez \"v\": 1"],
+            )),
         },
         "sensor_id" | "kind" => match v.as_str() {
             Some(s) if field == "sensor_id" => check_sensor_id(s, ptr, out),
@@ -827,7 +951,10 @@ fn explain_field(
                 ptr,
                 "a string",
                 v,
-                "put the text in double quotes",
+                [
+                    "put the text in double quotes",
+                    "mettez le texte entre guillemets droits",
+                ],
             )),
         },
         "source" => match v.as_str() {
@@ -836,7 +963,10 @@ fn explain_field(
                 ptr,
                 "a string",
                 v,
-                "e.g. \"source\": \"device\"",
+                [
+                    "e.g. \"source\": \"device\"",
+                    "par exemple \"source\": \"device\"",
+                ],
             )),
         },
         "time" => match v.as_str() {
@@ -848,7 +978,12 @@ fn explain_field(
                 ptr,
                 "a string",
                 v,
-                "write the time as text in UTC, e.g. \"2025-11-24T10:15:00Z\", not a Unix number",
+                [
+                    "write the time as text in UTC, e.g. \"2025-11-24T10:15:00Z\", not a Unix \
+                     number",
+                    "écrivez l'instant en texte, en UTC, par exemple \"2025-11-24T10:15:00Z\", \
+                     pas en nombre Unix",
+                ],
             )),
         },
         "seq" => {
@@ -857,7 +992,10 @@ fn explain_field(
                     ptr,
                     "a whole number from 0 up",
                     v,
-                    "count readings with an integer: 0, 1, 2...",
+                    [
+                        "count readings with an integer: 0, 1, 2...",
+                        "comptez les mesures avec un entier : 0, 1, 2...",
+                    ],
                 ));
             }
         }
@@ -881,7 +1019,10 @@ fn explain_location(v: &Value, ptr: &str, out: &mut Problems) {
             ptr,
             "an object",
             v,
-            "write {\"lon\": 1.4442, \"lat\": 43.6047}",
+            [
+                "write {\"lon\": 1.4442, \"lat\": 43.6047}",
+                "écrivez {\"lon\": 1.4442, \"lat\": 43.6047}",
+            ],
         ));
         return;
     };
@@ -900,15 +1041,22 @@ fn explain_location(v: &Value, ptr: &str, out: &mut Problems) {
                 Rule::Required,
                 format!("missing field {name}"),
                 "a location has \"lon\" and \"lat\" in WGS84 degrees (GPS coordinates)",
+                "une position a \"lon\" et \"lat\" en degrés WGS84 (coordonnées GPS)",
             )),
             None => {}
             Some(x) => match x.as_f64() {
                 Some(n) => *slot = Some(n),
                 None => {
                     let hint = if name == "alt" {
-                        "write metres as a number, or leave alt out when unknown"
+                        [
+                            "write metres as a number, or leave alt out when unknown",
+                            "écrivez les mètres en nombre, ou omettez alt s'il est inconnu",
+                        ]
                     } else {
-                        "write degrees as a number, e.g. 43.6047"
+                        [
+                            "write degrees as a number, e.g. 43.6047",
+                            "écrivez les degrés en nombre, par exemple 43.6047",
+                        ]
                     };
                     out.push(wrong_type(&p, "a number", x, hint));
                 }
@@ -929,7 +1077,10 @@ fn explain_quantities(v: &Value, ptr: &str, profile: Option<ProfileId>, out: &mu
             ptr,
             "an object",
             v,
-            "write {\"temperature\": 12.5, \"relativeHumidity\": 0.8}",
+            [
+                "write {\"temperature\": 12.5, \"relativeHumidity\": 0.8}",
+                "écrivez {\"temperature\": 12.5, \"relativeHumidity\": 0.8}",
+            ],
         ));
         return;
     };
@@ -948,9 +1099,18 @@ fn explain_quantities(v: &Value, ptr: &str, profile: Option<ProfileId>, out: &mu
             Some(n) => check_quantity(q, n, &p, out),
             None => {
                 let hint = match x {
-                    Value::Null => "leave the quantity out when the sensor has no value",
-                    Value::String(_) => "write the number without quotes",
-                    _ => "write one number in the spec's unit",
+                    Value::Null => [
+                        "leave the quantity out when the sensor has no value",
+                        "omettez la grandeur quand le capteur n'a pas de valeur",
+                    ],
+                    Value::String(_) => [
+                        "write the number without quotes",
+                        "écrivez le nombre sans guillemets",
+                    ],
+                    _ => [
+                        "write one number in the spec's unit",
+                        "écrivez un seul nombre, dans l'unité de la spécification",
+                    ],
                 };
                 out.push(wrong_type(&p, "a number", x, hint));
             }
@@ -975,15 +1135,22 @@ pub(crate) fn unknown_field(ptr: &str, key: &str, known: &[&str]) -> Violation {
         "type" => Some("kind"),
         _ => None,
     };
-    let hint = match alias.filter(|a| known.contains(a)) {
-        Some(a) => format!("did you mean \"{a}\"?"),
-        None => format!("remove it; the fields here are {}", known.join(", ")),
+    let (hint, hint_fr) = match alias.filter(|a| known.contains(a)) {
+        Some(a) => (
+            format!("did you mean \"{a}\"?"),
+            format!("vouliez-vous dire « {a} » ?"),
+        ),
+        None => (
+            format!("remove it; the fields here are {}", known.join(", ")),
+            format!("retirez-le ; les champs ici sont {}", known.join(", ")),
+        ),
     };
     Violation::new(
         ptr,
         Rule::UnknownField,
         format!("unknown field \"{key}\""),
         hint,
+        hint_fr,
     )
 }
 
@@ -993,25 +1160,40 @@ pub(crate) fn unknown_quantity(ptr: &str, name: &str) -> Violation {
         names
             .iter()
             .take(3)
-            .map(|n| format!("\"{n}\""))
+            .map(|n| n.to_string())
             .collect::<Vec<_>>()
-            .join(", ")
     });
-    let hint = match Quantity::from_alias(name) {
-        Some(q) => format!("did you mean \"{}\"? (unit: {})", q.name(), q.unit_label()),
-        None if !closest.is_empty() => format!(
-            "did you mean {closest}? A quantity of your own needs a profile: \
-             garonne profile new NAME (docs/profiles.md)"
+    let new = "garonne profile new NAME (docs/profiles.md)";
+    let new_fr = "garonne profile new NOM (docs/fr/profils.md)";
+    let (hint, hint_fr) = match Quantity::from_alias(name) {
+        Some(q) => (
+            format!("did you mean \"{}\"? (unit: {})", q.name(), q.unit_label()),
+            format!(
+                "vouliez-vous dire « {} » ? (unité : {})",
+                q.name(),
+                unit_label_fr(q)
+            ),
         ),
-        None => "a quantity of your own needs a profile: garonne profile new NAME \
-                 (docs/profiles.md)"
-            .to_owned(),
+        None if !closest.is_empty() => {
+            let (en, fr) = name_list(closest.iter().map(String::as_str));
+            (
+                format!("did you mean {en}? A quantity of your own needs a profile: {new}"),
+                format!(
+                    "vouliez-vous dire {fr} ? Une grandeur à vous demande un profil : {new_fr}"
+                ),
+            )
+        }
+        None => (
+            format!("a quantity of your own needs a profile: {new}"),
+            format!("une grandeur à vous demande un profil : {new_fr}"),
+        ),
     };
     Violation::new(
         ptr,
         Rule::UnknownQuantity,
         format!("unknown quantity \"{name}\""),
         hint,
+        hint_fr,
     )
 }
 
@@ -1022,6 +1204,8 @@ pub(crate) fn no_quantities(ptr: &str) -> Violation {
         "a reading must carry at least one quantity",
         "add a measured value, e.g. {\"temperature\": 12.5}; a sensor with nothing to report \
          sends no reading",
+        "ajoutez une valeur mesurée, par exemple {\"temperature\": 12.5} ; un capteur qui n'a \
+         rien à signaler n'envoie pas de mesure",
     )
 }
 
@@ -1031,6 +1215,8 @@ pub(crate) fn time_format(ptr: &str, text: &str, e: &TimestampError) -> Violatio
         Rule::TimeFormat,
         format!("\"{text}\" is not an RFC 3339 UTC time: {e}"),
         "write UTC with a final Z, e.g. \"2025-11-24T10:15:00Z\" or \"2025-11-24T10:15:00.250Z\"",
+        "écrivez l'heure en UTC avec un Z final, par exemple \"2025-11-24T10:15:00Z\" ou \
+         \"2025-11-24T10:15:00.250Z\"",
     )
 }
 
@@ -1045,6 +1231,8 @@ pub(crate) fn check_version(v: u64, ptr: &str, out: &mut Problems) {
                 "spec version {v} is not supported; this validator knows version {SPEC_VERSION}"
             ),
             "write \"v\": 1, or update Garonne if the sensor speaks a newer spec",
+            "écrivez \"v\": 1, ou mettez Garonne à jour si le capteur suit une spécification plus \
+             récente",
         ));
     }
 }
@@ -1098,6 +1286,8 @@ pub(crate) fn check_sensor_id(id: &str, ptr: &str, out: &mut Problems) {
             why,
             "use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit \
              (no spaces, '/', '+' or '#': the id is part of the MQTT topic)",
+            "utilisez 1 à 128 lettres, chiffres, '.', '_' ou '-', en commençant par une lettre ou \
+             un chiffre (ni espace, ni '/', '+' ou '#' : l'identifiant fait partie du topic MQTT)",
         ));
     }
 }
@@ -1120,17 +1310,21 @@ pub(crate) fn check_kind(kind: &str, ptr: &str, out: &mut Problems) {
             format!("\"{kind}\" is not a valid kind"),
             "use 1 to 32 lower-case letters, digits or '-', starting with a letter, e.g. \
              \"weather-station\"",
+            "utilisez 1 à 32 lettres minuscules, chiffres ou '-', en commençant par une lettre, \
+             par exemple \"weather-station\"",
         ));
     }
 }
 
 pub(crate) fn check_source(source: &str, ptr: &str, out: &mut Problems) {
     if Source::from_name(source).is_none() {
+        let sources = Source::ALL.map(Source::as_str).join(", ");
         out.push(Violation::new(
             ptr,
             Rule::Source,
             format!("\"{source}\" is not a known source"),
-            format!("use one of {}", Source::ALL.map(Source::as_str).join(", ")),
+            format!("use one of {sources}"),
+            format!("choisissez parmi {sources}"),
         ));
     }
 }
@@ -1157,6 +1351,8 @@ pub(crate) fn check_time(
                 limits.max_future_skew_secs
             ),
             "set the device clock by NTP, and write the time in UTC, not local time",
+            "réglez l'horloge de l'appareil par NTP, et écrivez l'heure en UTC, pas en heure \
+             locale",
         ));
     } else if t < limits.earliest {
         out.push(Violation::new(
@@ -1164,6 +1360,8 @@ pub(crate) fn check_time(
             Rule::TimeTooOld,
             format!("{t} is before {}", limits.earliest),
             "the device clock is not set: sync it by NTP (a Raspberry Pi has no battery clock)",
+            "l'horloge de l'appareil n'est pas réglée : synchronisez-la par NTP (un Raspberry Pi \
+             n'a pas d'horloge sur pile)",
         ));
     }
 }
@@ -1177,24 +1375,34 @@ fn check_location(loc: &Location, out: &mut Problems) {
 }
 
 pub(crate) fn check_coordinate(name: &str, value: f64, ptr: &str, out: &mut Problems) {
-    let (min, max, unit, hint) = match name {
+    let (min, max, unit, [hint, hint_fr]) = match name {
         "lon" => (
             -180.0,
             180.0,
             "°",
-            "longitude is in WGS84 degrees east (Toulouse: about 1.44)",
+            [
+                "longitude is in WGS84 degrees east (Toulouse: about 1.44)",
+                "la longitude est en degrés WGS84 vers l'est (Toulouse : environ 1.44)",
+            ],
         ),
         "lat" => (
             -90.0,
             90.0,
             "°",
-            "latitude is in WGS84 degrees north (Toulouse: about 43.60)",
+            [
+                "latitude is in WGS84 degrees north (Toulouse: about 43.60)",
+                "la latitude est en degrés WGS84 vers le nord (Toulouse : environ 43.60)",
+            ],
         ),
         _ => (
             -500.0,
             9000.0,
             " m",
-            "altitude is in metres above sea level; leave it out if unknown",
+            [
+                "altitude is in metres above sea level; leave it out if unknown",
+                "l'altitude est en mètres au-dessus du niveau de la mer ; omettez-la si elle est \
+                 inconnue",
+            ],
         ),
     };
     if !value.is_finite() {
@@ -1205,6 +1413,7 @@ pub(crate) fn check_coordinate(name: &str, value: f64, ptr: &str, out: &mut Prob
             Rule::Range,
             format!("{name} {value} is outside {min}{unit} to {max}{unit}"),
             hint,
+            hint_fr,
         ));
     }
 }
@@ -1215,6 +1424,7 @@ fn not_finite(ptr: &str, name: &str) -> Violation {
         Rule::NotFinite,
         format!("{name} is not a finite number"),
         "leave a value out when the sensor has none; never send NaN or infinity",
+        "omettez une valeur quand le capteur n'en a pas ; n'envoyez jamais NaN ni l'infini",
     )
 }
 
@@ -1231,42 +1441,71 @@ pub(crate) fn check_quantity(q: Quantity, value: f64, ptr: &str, out: &mut Probl
     } else {
         format!("{} {value} is outside {}", q.name(), q.range_label())
     };
-    out.push(Violation::new(
-        ptr,
-        Rule::Range,
-        message,
-        range_hint(q, value),
-    ));
+    let (hint, hint_fr) = range_hint(q, value);
+    out.push(Violation::new(ptr, Rule::Range, message, hint, hint_fr));
 }
 
-/// The hint for an out-of-range value: the known sentinels and unit mistakes first.
-fn range_hint(q: Quantity, value: f64) -> String {
+/// The hint for an out-of-range value, in English and in French: the known sentinels and unit
+/// mistakes first.
+fn range_hint(q: Quantity, value: f64) -> (String, String) {
     const SENTINEL: &str = "is the Toulouse stations' \"no data\" value: leave the quantity out";
+    const SENTINEL_FR: &str =
+        "est la valeur « pas de donnée » des stations de Toulouse : omettez la grandeur";
     match q {
-        Quantity::Temperature if value == -50.0 => format!("-50 °C {SENTINEL}"),
-        Quantity::Temperature if value > 200.0 => {
-            "that looks like kelvin: subtract 273.15 to get °C".to_owned()
-        }
-        Quantity::RelativeHumidity if value == 0.0 => format!("0 % humidity {SENTINEL}"),
+        Quantity::Temperature if value == -50.0 => (
+            format!("-50 °C {SENTINEL}"),
+            format!("-50 °C {SENTINEL_FR}"),
+        ),
+        Quantity::Temperature if value > 200.0 => (
+            "that looks like kelvin: subtract 273.15 to get °C".to_owned(),
+            "cela ressemble à des kelvins : soustrayez 273.15 pour obtenir des °C".to_owned(),
+        ),
+        Quantity::RelativeHumidity if value == 0.0 => (
+            format!("0 % humidity {SENTINEL}"),
+            format!("0 % d'humidité {SENTINEL_FR}"),
+        ),
         Quantity::RelativeHumidity if value > 1.0 && value <= 100.0 => {
-            format!(
-                "relativeHumidity is a fraction: divide the percentage by 100 ({value} % → {})",
-                value / 100.0
+            let fraction = value / 100.0;
+            (
+                format!(
+                    "relativeHumidity is a fraction: divide the percentage by 100 ({value} % → \
+                     {fraction})"
+                ),
+                format!(
+                    "relativeHumidity est une fraction : divisez le pourcentage par 100 ({value} % \
+                     → {fraction})"
+                ),
             )
         }
-        Quantity::AtmosphericPressure if value == 90_000.0 || value == 900.0 => {
-            format!("90000 Pa (900 hPa) {SENTINEL}")
-        }
+        Quantity::AtmosphericPressure if value == 90_000.0 || value == 900.0 => (
+            format!("90000 Pa (900 hPa) {SENTINEL}"),
+            format!("90000 Pa (900 hPa) {SENTINEL_FR}"),
+        ),
         Quantity::AtmosphericPressure if (80_000.0..=110_000.0).contains(&value) => {
-            format!(
-                "that looks like pascals: divide by 100 to get hPa ({value} Pa → {} hPa)",
-                value / 100.0
+            let hpa = value / 100.0;
+            (
+                format!(
+                    "that looks like pascals: divide by 100 to get hPa ({value} Pa → {hpa} hPa)"
+                ),
+                format!(
+                    "cela ressemble à des pascals : divisez par 100 pour obtenir des hPa ({value} \
+                     Pa → {hpa} hPa)"
+                ),
             )
         }
-        _ => match &q.def().range_reason {
-            Some(why) => format!("{} is in {}: {}", q.name(), q.unit_label(), why.en),
-            None => format!("{} is in {}", q.name(), q.unit_label()),
-        },
+        _ => {
+            let (name, unit, unit_fr) = (q.name(), q.unit_label(), unit_label_fr(q));
+            match &q.def().range_reason {
+                Some(why) => (
+                    format!("{name} is in {unit}: {}", why.en),
+                    format!("{name} est en {unit_fr} : {}", why.fr),
+                ),
+                None => (
+                    format!("{name} is in {unit}"),
+                    format!("{name} est en {unit_fr}"),
+                ),
+            }
+        }
     }
 }
 
@@ -1552,11 +1791,19 @@ mod tests {
 
     #[test]
     fn sentinel_and_unit_mistakes_get_specific_hints() {
-        let hint = |q: Quantity, v: f64| range_hint(q, v);
+        let hint = |q: Quantity, v: f64| range_hint(q, v).0;
         assert!(hint(Quantity::Temperature, -50.0).contains("no data"));
         assert!(hint(Quantity::RelativeHumidity, 83.0).contains("0.83"));
         assert!(hint(Quantity::AtmosphericPressure, 99_800.0).contains("998 hPa"));
         assert!(hint(Quantity::AtmosphericPressure, 90_000.0).contains("no data"));
+        // The French hint gives the same values.
+        let fr = |q: Quantity, v: f64| range_hint(q, v).1;
+        assert!(
+            fr(Quantity::Temperature, -50.0).contains("-50 °C est la valeur « pas de donnée »")
+        );
+        assert!(fr(Quantity::RelativeHumidity, 83.0).contains("(83 % → 0.83)"));
+        assert!(fr(Quantity::AtmosphericPressure, 99_800.0).contains("(99800 Pa → 998 hPa)"));
+        assert!(fr(Quantity::Temperature, 300.0).contains("soustrayez 273.15"));
     }
 
     #[test]
@@ -1648,7 +1895,7 @@ mod tests {
 
     #[test]
     fn violation_line_names_pointer_rule_and_hint() {
-        let v = Violation::new("", Rule::Size, "too big", "split it");
+        let v = Violation::new("", Rule::Size, "too big", "split it", "découpez-le");
         assert_eq!(v.to_string(), "(root): size: too big; hint: split it");
     }
 }

@@ -96,6 +96,9 @@ impl Engine {
             ),
             "reuse your sensor's id rather than a new one per run or per reading; the operator \
              can raise max_sensors in realtime's configuration",
+            "réutilisez l'identifiant de votre capteur plutôt qu'un nouveau à chaque lancement ou \
+             à chaque mesure ; l'exploitant peut augmenter max_sensors dans la configuration de \
+             realtime",
         )
     }
 
@@ -132,6 +135,12 @@ impl Engine {
                 self.settings.lateness_secs,
                 self.clock.window_secs()
             ),
+            format!(
+                "envoyez chaque mesure au plus {} s après la fin de sa fenêtre de {} secondes \
+                 (vérifiez l'horloge du capteur et sa connexion)",
+                self.settings.lateness_secs,
+                self.clock.window_secs()
+            ),
         )
     }
 
@@ -150,6 +159,8 @@ impl Engine {
             ),
             "check the coordinates (longitude first, then latitude, in degrees) \
              and that the sensor stands inside the mapped area",
+            "vérifiez les coordonnées (longitude d'abord, puis latitude, en degrés) \
+             et que le capteur se trouve dans la zone cartographiée",
         )
     }
 }

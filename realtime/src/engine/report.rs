@@ -83,6 +83,10 @@ impl Engine {
                 "publish on {} (a sensor publishes only under its own id)",
                 self.topics.reading(payload_sensor)
             ),
+            format!(
+                "publiez sur {} (un capteur ne publie que sous son propre identifiant)",
+                self.topics.reading(payload_sensor)
+            ),
         )
     }
 }
@@ -99,6 +103,8 @@ fn at_most_reported(mut errors: Vec<Violation>) -> Vec<Violation> {
             format!("and {more} more problems, not listed"),
             "fix the problems above and check the payload again with \
              `garonne payload validate`, which lists every one",
+            "corrigez les problèmes ci-dessus, puis vérifiez à nouveau le message avec \
+             `garonne payload validate`, qui les liste tous",
         ));
     }
     errors
