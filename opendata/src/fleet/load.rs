@@ -17,27 +17,10 @@ use crate::datetime::parse_in_zone;
 /// Loads the fleet `description` describes from the files of `dir`.
 pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetData, FleetError> {
     let mut report = FleetReport::default();
-    let readings = &description.readings;
-    let resolve = Resolver::open(description, dir, &readings.file)?;
-    let (table, file) = (&resolve.table, &resolve.file);
-    let id_column = resolve.column("readings.id", &readings.id)?;
-    let time_column = resolve.column("readings.time", &readings.time)?;
-    let values = resolve.values("readings", &readings.values)?;
-    // With a stations file, positions come from it alone.
-    let position = readings
-        .position
-        .as_ref()
-        .filter(|_| description.stations.is_empty())
-        .map(|p| resolve.position("readings", p))
-        .transpose()?;
-
     let stations = if description.stations.is_empty() {
         None
     } else {
-        let mut stations = Stations {
-            at: HashMap::new(),
-            order: Vec::new(),
-        };
+        let mut stations = Stations::default();
         for (i, spec) in description.stations.iter().enumerate() {
             let key = if description.stations.len() == 1 {
                 "stations".to_owned()
@@ -53,13 +36,100 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
         .as_ref()
         .map(|e| load_estimates(description, dir, e, &mut report))
         .transpose()?;
+    let resolve = Resolver::open(description, dir, &description.readings.file)?;
+    let (rows, located, file_report) = read_rows(&resolve, stations.as_ref())?;
+    report.files.insert(0, file_report);
+
+    // The sensors: every station (in the files' order), or every id in order of appearance.
+    let placed = stations.as_ref().unwrap_or(&located);
+    let with_rows: std::collections::HashSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let quantities: Vec<Quantity> = description
+        .readings
+        .values
+        .iter()
+        .map(|v| v.quantity)
+        .collect();
+    let mut sensors = Vec::with_capacity(placed.order.len());
+    let mut ids: HashMap<&str, String> = HashMap::new();
+    for raw_id in &placed.order {
+        let estimate = estimates.as_ref().and_then(|e| e.get(raw_id)).cloned();
+        let has_history = with_rows.contains(raw_id.as_str());
+        match (has_history, &estimate) {
+            (false, None) => {
+                report.stations_without_data += 1;
+                continue;
+            }
+            (true, _) => report.sensors_with_history += 1,
+            (false, Some(_)) => report.sensors_estimated += 1,
+        }
+        let id = sensor_id_from(&format!("{}{raw_id}", description.id_prefix));
+        ids.insert(raw_id, id.clone());
+        sensors.push(FleetSensor {
+            id,
+            location: placed.at[raw_id],
+            quantities: quantities.clone(),
+            estimate,
+            has_history,
+        });
+    }
+    let mut observations: Vec<Observation> = rows
+        .iter()
+        .filter_map(|(raw_id, time, quantities)| {
+            Some(Observation {
+                station_id: ids.get(raw_id.as_str())?.clone(),
+                time: *time,
+                quantities: quantities.clone(),
+            })
+        })
+        .collect();
+    // Sensor ids keep the order of raw ids only by chance (prefix, sanitising): sort again.
+    observations.sort_by(|a, b| a.station_id.cmp(&b.station_id).then(a.time.cmp(&b.time)));
+
+    if observations.is_empty() && sensors.is_empty() {
+        return Err(FleetError::Empty {
+            description: description.origin.clone(),
+            file: resolve.file.clone(),
+            report: report.to_string(),
+        });
+    }
+    Ok(FleetData {
+        name: description.name.clone(),
+        profile: description.profile.clone(),
+        kind: description.kind.clone(),
+        replay: description.replay,
+        sensors,
+        observations,
+        report,
+    })
+}
+
+/// A kept readings row: raw id, time, values.
+type Row = (String, Timestamp, Quantities);
+
+/// Reads the readings file: its kept rows sorted by (raw id, time), one per instant; the
+/// positions the rows give (when there is no stations file); and its report.
+fn read_rows(
+    resolve: &Resolver<'_>,
+    stations: Option<&Stations>,
+) -> Result<(Vec<Row>, Stations, FleetFileReport), FleetError> {
+    let description = resolve.description;
+    let readings = &description.readings;
+    let (table, file) = (&resolve.table, &resolve.file);
+    let id_column = resolve.column("readings.id", &readings.id)?;
+    let time_column = resolve.column("readings.time", &readings.time)?;
+    let values = resolve.values("readings", &readings.values)?;
+    // With a stations file, positions come from it alone.
+    let position = readings
+        .position
+        .as_ref()
+        .filter(|_| stations.is_none())
+        .map(|p| resolve.position("readings", p))
+        .transpose()?;
     let required = required_quantities(&description.profile);
 
     let mut file_report = FleetFileReport::new(file, "readings");
-    // Each kept row: raw id, time, values; positions of sensors without a stations file.
-    let mut rows: Vec<(String, Timestamp, Quantities)> = Vec::with_capacity(table.len());
-    let mut positions: HashMap<String, Location> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
+    let mut rows: Vec<Row> = Vec::with_capacity(table.len());
+    let mut located = Stations::default();
     for i in 0..table.len() {
         file_report.rows_read += 1;
         let example = |column: &str, value: &Cell<'_>, problem: &str| {
@@ -83,7 +153,7 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
             file_report.drop_row(Reason::NotSelected, None);
             continue;
         }
-        if let Some(stations) = &stations
+        if let Some(stations) = stations
             && !stations.contains_key(&raw_id)
         {
             let problem = "is no station of the stations files (or one outside the area)";
@@ -127,12 +197,12 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
             continue;
         }
         if let Some(position) = &position
-            && !positions.contains_key(&raw_id)
+            && !located.contains_key(&raw_id)
         {
             match position.locate(table, i) {
                 Some(location) if description.inside(location) => {
-                    positions.insert(raw_id.clone(), location);
-                    order.push(raw_id.clone());
+                    located.at.insert(raw_id.clone(), location);
+                    located.order.push(raw_id.clone());
                 }
                 Some(_) => {
                     file_report.drop_row(Reason::OutsideArea, None);
@@ -157,81 +227,12 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
         file_report.drop_row(Reason::Duplicate, None);
     }
     file_report.rows_kept = rows.len();
-    report.files.insert(0, file_report);
-
-    // The sensors: every station (in file order), or every id in order of appearance.
-    let quantities: Vec<Quantity> = description
-        .readings
-        .values
-        .iter()
-        .map(|v| v.quantity)
-        .collect();
-    let with_rows: std::collections::HashSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    let candidates: Vec<(String, Location)> = match &stations {
-        Some(stations) => stations
-            .order
-            .iter()
-            .map(|id| (id.clone(), stations.at[id]))
-            .collect(),
-        None => order.iter().map(|id| (id.clone(), positions[id])).collect(),
-    };
-    let mut sensors = Vec::with_capacity(candidates.len());
-    let mut ids: HashMap<String, String> = HashMap::new();
-    for (raw_id, location) in candidates {
-        let estimate = estimates.as_ref().and_then(|e| e.get(&raw_id)).cloned();
-        let has_history = with_rows.contains(raw_id.as_str());
-        if !has_history && estimate.is_none() {
-            report.stations_without_data += 1;
-            continue;
-        }
-        if has_history {
-            report.sensors_with_history += 1;
-        } else {
-            report.sensors_estimated += 1;
-        }
-        let id = sensor_id_from(&format!("{}{raw_id}", description.id_prefix));
-        ids.insert(raw_id, id.clone());
-        sensors.push(FleetSensor {
-            id,
-            location,
-            quantities: quantities.clone(),
-            estimate,
-            has_history,
-        });
-    }
-    let mut observations: Vec<Observation> = rows
-        .into_iter()
-        .filter_map(|(raw_id, time, quantities)| {
-            Some(Observation {
-                station_id: ids.get(&raw_id)?.clone(),
-                time,
-                quantities,
-            })
-        })
-        .collect();
-    // Sensor ids keep the order of raw ids only by chance (prefix, sanitising): sort again.
-    observations.sort_by(|a, b| a.station_id.cmp(&b.station_id).then(a.time.cmp(&b.time)));
-
-    if observations.is_empty() && sensors.is_empty() {
-        return Err(FleetError::Empty {
-            description: description.origin.clone(),
-            file: file.clone(),
-            report: report.to_string(),
-        });
-    }
-    Ok(FleetData {
-        name: description.name.clone(),
-        profile: description.profile.clone(),
-        kind: description.kind.clone(),
-        replay: description.replay,
-        sensors,
-        observations,
-        report,
-    })
+    Ok((rows, located, file_report))
 }
 
 /// The stations files: positions by raw id, in file order (the first file's, then the ids
 /// the next ones add).
+#[derive(Default)]
 struct Stations {
     at: HashMap<String, Location>,
     order: Vec<String>,
