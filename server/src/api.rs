@@ -287,8 +287,8 @@ pub async fn history(
 
 /// `POST /api/validate[?profile=NAME]`: checks a payload (a reading, or a SenML pack when it
 /// starts with `[`), against any catalogued quantity or under the profile named, and lists its
-/// problems with their place, rule and hint: up to [`Limits::max_violations`], then an entry and
-/// `more` that say how many more there were.
+/// problems with their place, rule and hint (`hint`, and `hint_fr` in French): up to
+/// [`Limits::max_violations`], then an entry and `more` that say how many more there were.
 pub async fn validate(
     State(app): State<Arc<App>>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,

@@ -236,6 +236,12 @@ async fn every_route_answers_as_the_contract_says() {
                     .as_str()
                     .is_some_and(|h| !h.is_empty())
             );
+            // The hint in French too, for the validator page's French.
+            let hint_fr = v["errors"][0]["hint_fr"].as_str().unwrap_or_default();
+            assert!(
+                !hint_fr.is_empty() && hint_fr != v["errors"][0]["hint"],
+                "{v}"
+            );
         }),
         ("POST", "/api/validate", &pack, 200, JSON, |b| {
             let v = json(b);
@@ -494,6 +500,45 @@ async fn the_openapi_document_describes_every_route_and_only_those() {
         assert!(
             status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
             "{method} {uri}: {status}"
+        );
+    }
+}
+
+/// The items of `POST /api/validate`'s `errors` have exactly the properties the OpenAPI
+/// `Violation` schema lists, all of them required (the French hint among them).
+#[test]
+fn the_verdict_items_are_what_the_openapi_violation_schema_says() {
+    let doc = json(garonne_server::api::OPENAPI);
+    let schema = &doc["components"]["schemas"]["Violation"];
+    let properties: BTreeSet<&str> = schema["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let required: BTreeSet<&str> = schema["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        properties, required,
+        "every property of a violation is always there"
+    );
+    let now = garonne_payload::Timestamp::parse("2025-11-24T12:00:00Z").expect("time");
+    let verdict = garonne_server::api::verdict(b"{}", now, None);
+    for item in verdict["errors"].as_array().expect("errors") {
+        let keys: BTreeSet<&str> = item
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, properties, "{item}");
+        assert!(
+            item["hint_fr"].as_str().is_some_and(|h| !h.is_empty()),
+            "{item}"
         );
     }
 }
