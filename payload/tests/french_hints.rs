@@ -37,280 +37,207 @@ const REALTIME_ONLY: [Rule; 4] = [
     Rule::TooManySensors,
 ];
 
-/// Payloads that are refused, each with the rule it is written to break and the profile it is
-/// checked under, if any.
-fn refused() -> Vec<(Rule, String, Option<&'static str>)> {
+/// Payloads that are refused, by the rule they are written to break; those checked under a
+/// profile are in [`under_profile`].
+fn refused() -> Vec<(Rule, Vec<String>)> {
     let temperature = |v: &str| reading(r#""temperature":12.5"#, &format!(r#""temperature":{v}"#));
     let quantity = |q: &str| reading(r#""temperature":12.5"#, q);
-    let mut out = vec![
+    vec![
         (
             Rule::Size,
-            quantity(&format!(r#""temperature":{}1"#, "0".repeat(5000))),
-            None,
+            vec![quantity(&format!(r#""temperature":{}1"#, "0".repeat(5000)))],
         ),
-        (Rule::JsonSyntax, "{".to_owned(), None),
-        (Rule::JsonSyntax, r#"{"v": NaN}"#.to_owned(), None),
-        (Rule::JsonSyntax, r#"{"v" 1}"#.to_owned(), None),
-        (Rule::NotFinite, temperature("1e999"), None),
+        (
+            Rule::JsonSyntax,
+            vec![
+                "{".to_owned(),
+                r#"{"v": NaN}"#.to_owned(),
+                r#"{"v" 1}"#.to_owned(),
+            ],
+        ),
         (
             Rule::NotFinite,
-            pack(r#",{"n":"temperature","bv":1e308,"v":1e308}"#),
-            None,
-        ),
-        (Rule::Type, r#""a reading""#.to_owned(), None),
-        (Rule::Type, reading(r#""v":1"#, r#""v":"1""#), None),
-        (
-            Rule::Type,
-            reading(r#""kind":"bme280""#, r#""kind":3"#),
-            None,
+            vec![
+                temperature("1e999"),
+                pack(r#",{"n":"temperature","bv":1e308,"v":1e308}"#),
+            ],
         ),
         (
             Rule::Type,
-            reading(r#""source":"raspberry-pi""#, r#""source":3"#),
-            None,
+            vec![
+                r#""a reading""#.to_owned(),
+                reading(r#""v":1"#, r#""v":"1""#),
+                reading(r#""kind":"bme280""#, r#""kind":3"#),
+                reading(r#""source":"raspberry-pi""#, r#""source":3"#),
+                reading(r#""time":"2025-11-24T10:15:00Z""#, r#""time":1764000000"#),
+                reading(r#""seq":3"#, r#""seq":-3"#),
+                reading(r#""kind":"bme280""#, r#""kind":"bme280","profile":7"#),
+                reading(r#"{"lon":1.4442,"lat":43.6047}"#, r#""here""#),
+                reading(r#""lat":43.6047"#, r#""lat":"43.6""#),
+                reading(r#""lat":43.6047"#, r#""lat":43.6,"alt":"high""#),
+                reading(r#"{"temperature":12.5}"#, "[12.5]"),
+                temperature("null"),
+                temperature(r#""12.5""#),
+                temperature("[12.5]"),
+                r#"[1]"#.to_owned(),
+                r#"[{"n":1}]"#.to_owned(),
+            ],
         ),
-        (
-            Rule::Type,
-            reading(r#""time":"2025-11-24T10:15:00Z""#, r#""time":1764000000"#),
-            None,
-        ),
-        (Rule::Type, reading(r#""seq":3"#, r#""seq":-3"#), None),
-        (
-            Rule::Type,
-            reading(r#""kind":"bme280""#, r#""kind":"bme280","profile":7"#),
-            None,
-        ),
-        (
-            Rule::Type,
-            reading(r#"{"lon":1.4442,"lat":43.6047}"#, r#""here""#),
-            None,
-        ),
-        (
-            Rule::Type,
-            reading(r#""lat":43.6047"#, r#""lat":"43.6""#),
-            None,
-        ),
-        (
-            Rule::Type,
-            reading(r#""lat":43.6047"#, r#""lat":43.6,"alt":"high""#),
-            None,
-        ),
-        (
-            Rule::Type,
-            reading(r#"{"temperature":12.5}"#, "[12.5]"),
-            None,
-        ),
-        (Rule::Type, temperature("null"), None),
-        (Rule::Type, temperature(r#""12.5""#), None),
-        (Rule::Type, temperature("[12.5]"), None),
-        (Rule::Type, r#"[1]"#.to_owned(), None),
-        (Rule::Type, r#"[{"n":1}]"#.to_owned(), None),
-        (Rule::Required, "{}".to_owned(), None),
-        (Rule::Required, reading(r#""lon":1.4442,"#, ""), None),
         (
             Rule::Required,
-            r#"[{"bn":"s1:","n":"temperature","v":12.5}]"#.to_owned(),
-            None,
+            vec![
+                "{}".to_owned(),
+                reading(r#""lon":1.4442,"#, ""),
+                r#"[{"bn":"s1:","n":"temperature","v":12.5}]"#.to_owned(),
+            ],
         ),
         (
             Rule::UnknownField,
-            reading(r#""time""#, r#""timestamp""#),
-            None,
-        ),
-        (
-            Rule::UnknownField,
-            reading(r#""seq":3"#, r#""seq":3,"colour":"red""#),
-            None,
+            vec![
+                reading(r#""time""#, r#""timestamp""#),
+                reading(r#""seq":3"#, r#""seq":3,"colour":"red""#),
+            ],
         ),
         (
             Rule::DuplicateKey,
-            reading(r#""seq":3"#, r#""seq":3,"seq":4"#),
-            None,
+            vec![
+                reading(r#""seq":3"#, r#""seq":3,"seq":4"#),
+                pack(r#",{"n":"temperature","n":"temperature","v":1}"#),
+            ],
         ),
-        (
-            Rule::DuplicateKey,
-            pack(r#",{"n":"temperature","n":"temperature","v":1}"#),
-            None,
-        ),
-        (Rule::Version, reading(r#""v":1"#, r#""v":2"#), None),
+        (Rule::Version, vec![reading(r#""v":1"#, r#""v":2"#)]),
         (
             Rule::SensorId,
-            reading(r#""pi-lycee-b12""#, r#""pi lycée""#),
-            None,
+            vec![reading(r#""pi-lycee-b12""#, r#""pi lycée""#)],
         ),
-        (Rule::Kind, reading(r#""bme280""#, r#""BME 280""#), None),
+        (Rule::Kind, vec![reading(r#""bme280""#, r#""BME 280""#)]),
         (
             Rule::Source,
-            reading(r#""raspberry-pi""#, r#""satellite""#),
-            None,
+            vec![reading(r#""raspberry-pi""#, r#""satellite""#)],
         ),
         (
             Rule::TimeFormat,
-            reading("2025-11-24T10:15:00Z", "2025-11-24 10:15"),
-            None,
-        ),
-        (
-            Rule::TimeFormat,
-            pack(r#",{"n":"temperature","t":1e300,"v":1}"#),
-            None,
+            vec![
+                reading("2025-11-24T10:15:00Z", "2025-11-24 10:15"),
+                pack(r#",{"n":"temperature","t":1e300,"v":1}"#),
+            ],
         ),
         (
             Rule::ClockSkew,
-            reading("2025-11-24T10:15:00Z", "2030-01-01T00:00:00Z"),
-            None,
+            vec![reading("2025-11-24T10:15:00Z", "2030-01-01T00:00:00Z")],
         ),
         (
             Rule::TimeTooOld,
-            reading("2025-11-24T10:15:00Z", "1990-01-01T00:00:00Z"),
-            None,
-        ),
-        (Rule::Range, temperature("-50"), None),
-        (Rule::Range, temperature("300"), None),
-        (Rule::Range, temperature("90"), None),
-        (Rule::Range, quantity(r#""relativeHumidity":0"#), None),
-        (Rule::Range, quantity(r#""relativeHumidity":83"#), None),
-        (
-            Rule::Range,
-            quantity(r#""atmosphericPressure":90000"#),
-            None,
+            vec![reading("2025-11-24T10:15:00Z", "1990-01-01T00:00:00Z")],
         ),
         (
             Rule::Range,
-            quantity(r#""atmosphericPressure":99800"#),
-            None,
+            vec![
+                temperature("-50"),
+                temperature("300"),
+                temperature("90"),
+                quantity(r#""relativeHumidity":0"#),
+                quantity(r#""relativeHumidity":83"#),
+                quantity(r#""atmosphericPressure":90000"#),
+                quantity(r#""atmosphericPressure":99800"#),
+                quantity(r#""pm25":-1"#),
+                quantity(r#""availableBikeNumber":7.5"#),
+                reading(r#""lon":1.4442"#, r#""lon":200"#),
+                reading(r#""lat":43.6047"#, r#""lat":100"#),
+                reading(r#""lat":43.6047"#, r#""lat":43.6,"alt":10000"#),
+                pack(r#",{"n":"temperature","v":1}"#)
+                    .replace(r#""v":0"#, "\"v\":18446744073709551615")
+                    .replace(
+                        r#"{"n":"temperature","v":1}"#,
+                        r#"{"n":"temperature","v":1},{"n":"temperature","t":60,"v":2}"#,
+                    ),
+            ],
         ),
-        (Rule::Range, quantity(r#""pm25":-1"#), None),
-        (Rule::Range, quantity(r#""availableBikeNumber":7.5"#), None),
-        (
-            Rule::Range,
-            reading(r#""lon":1.4442"#, r#""lon":200"#),
-            None,
-        ),
-        (
-            Rule::Range,
-            reading(r#""lat":43.6047"#, r#""lat":100"#),
-            None,
-        ),
-        (
-            Rule::Range,
-            reading(r#""lat":43.6047"#, r#""lat":43.6,"alt":10000"#),
-            None,
-        ),
-        (
-            Rule::Range,
-            pack(r#",{"n":"temperature","v":1}"#)
-                .replace(r#""v":0"#, "\"v\":18446744073709551615")
-                .replace(
-                    r#"{"n":"temperature","v":1}"#,
-                    r#"{"n":"temperature","v":1},{"n":"temperature","t":60,"v":2}"#,
-                ),
-            None,
-        ),
-        (Rule::UnknownQuantity, quantity(r#""temp":12.5"#), None),
-        (Rule::UnknownQuantity, quantity(r#""pm2_5":12"#), None),
         (
             Rule::UnknownQuantity,
-            quantity(r#""zzzzzzzzzzzzzzzz":1"#),
-            None,
+            vec![
+                quantity(r#""temp":12.5"#),
+                quantity(r#""pm2_5":12"#),
+                quantity(r#""zzzzzzzzzzzzzzzz":1"#),
+            ],
         ),
         (
             Rule::NoQuantities,
-            reading(r#"{"temperature":12.5}"#, "{}"),
-            None,
-        ),
-        (Rule::NoQuantities, pack(""), None),
-        (
-            Rule::UnknownProfile,
-            reading(
-                r#""kind":"bme280""#,
-                r#""kind":"bme280","profile":"air-qality""#,
-            ),
-            None,
+            vec![reading(r#"{"temperature":12.5}"#, "{}"), pack("")],
         ),
         (
             Rule::UnknownProfile,
-            reading(
-                r#""kind":"bme280""#,
-                r#""kind":"bme280","profile":"zzzzzzzz""#,
-            ),
-            None,
+            vec![
+                reading(
+                    r#""kind":"bme280""#,
+                    r#""kind":"bme280","profile":"air-qality""#,
+                ),
+                reading(
+                    r#""kind":"bme280""#,
+                    r#""kind":"bme280","profile":"zzzzzzzz""#,
+                ),
+            ],
         ),
+        (
+            Rule::SenmlName,
+            vec![r#"[{"n":"temperature","v":12.5}]"#.to_owned()],
+        ),
+        (
+            Rule::SenmlUnit,
+            vec![
+                pack(r#",{"n":"temperature","u":"furlong","v":1}"#),
+                pack(r#",{"n":"lat","u":"deg","v":43.6}"#).replacen(
+                    r#"{"n":"lat","u":"lat","v":43.6},"#,
+                    "",
+                    1,
+                ),
+                pack(r#",{"n":"temperature","v":1},{"n":"availableBikeNumber","u":"Cel","v":3}"#),
+            ],
+        ),
+        (
+            Rule::SenmlValue,
+            vec![
+                pack(r#",{"n":"temperature","v":1,"vs":"1"}"#),
+                pack(r#",{"n":"temperature","vs":"warm"}"#),
+            ],
+        ),
+        (
+            Rule::SenmlSensor,
+            vec![pack(r#",{"bn":"s2:","n":"temperature","v":1}"#)],
+        ),
+        (
+            Rule::SenmlConflict,
+            vec![
+                pack(r#",{"n":"temperature","v":1},{"n":"temperature","v":2}"#),
+                pack(r#",{"n":"temperature","v":1},{"n":"seq","v":1}"#),
+            ],
+        ),
+        (
+            Rule::SenmlVersion,
+            vec![pack(r#",{"bver":99,"n":"temperature","v":1}"#)],
+        ),
+        (Rule::SenmlEmpty, vec!["[]".to_owned()]),
+    ]
+}
+
+/// Readings refused under a profile: the rule, the reading and the profile.
+fn under_profile() -> Vec<(Rule, String, &'static str)> {
+    vec![
         (
             Rule::MissingRequiredQuantity,
             GOOD.to_owned(),
-            Some("air-quality"),
+            "air-quality",
         ),
-        (
-            Rule::QuantityNotInProfile,
-            GOOD.to_owned(),
-            Some("air-quality"),
-        ),
+        (Rule::QuantityNotInProfile, GOOD.to_owned(), "air-quality"),
         (
             Rule::ProfileMismatch,
             reading(
                 r#""kind":"bme280""#,
                 r#""kind":"bme280","profile":"weather""#,
             ),
-            Some("noise"),
+            "noise",
         ),
-        (
-            Rule::SenmlName,
-            r#"[{"n":"temperature","v":12.5}]"#.to_owned(),
-            None,
-        ),
-        (
-            Rule::SenmlUnit,
-            pack(r#",{"n":"temperature","u":"furlong","v":1}"#),
-            None,
-        ),
-        (
-            Rule::SenmlUnit,
-            pack(r#",{"n":"lat","u":"deg","v":43.6}"#).replacen(
-                r#"{"n":"lat","u":"lat","v":43.6},"#,
-                "",
-                1,
-            ),
-            None,
-        ),
-        (
-            Rule::SenmlValue,
-            pack(r#",{"n":"temperature","v":1,"vs":"1"}"#),
-            None,
-        ),
-        (
-            Rule::SenmlValue,
-            pack(r#",{"n":"temperature","vs":"warm"}"#),
-            None,
-        ),
-        (
-            Rule::SenmlSensor,
-            pack(r#",{"bn":"s2:","n":"temperature","v":1}"#),
-            None,
-        ),
-        (
-            Rule::SenmlConflict,
-            pack(r#",{"n":"temperature","v":1},{"n":"temperature","v":2}"#),
-            None,
-        ),
-        (
-            Rule::SenmlConflict,
-            pack(r#",{"n":"temperature","v":1},{"n":"seq","v":1}"#),
-            None,
-        ),
-        (
-            Rule::SenmlVersion,
-            pack(r#",{"bver":99,"n":"temperature","v":1}"#),
-            None,
-        ),
-        (Rule::SenmlEmpty, "[]".to_owned(), None),
-    ];
-    // Units a quantity does not take at all.
-    out.push((
-        Rule::SenmlUnit,
-        pack(r#",{"n":"temperature","v":1},{"n":"availableBikeNumber","u":"Cel","v":3}"#),
-        None,
-    ));
-    out
+    ]
 }
 
 /// The violations of `payload`, checked at `now` under `profile` if named.
@@ -386,7 +313,13 @@ fn every_refusal_has_a_french_hint_with_the_english_ones_names_and_numbers() {
     let limits = Limits::default();
     let mut produced = BTreeSet::new();
     let mut wrong = Vec::new();
-    for (rule, payload, profile) in refused() {
+    let plain = refused()
+        .into_iter()
+        .flat_map(|(rule, payloads)| payloads.into_iter().map(move |p| (rule, p, None)));
+    let profiled = under_profile()
+        .into_iter()
+        .map(|(r, p, name)| (r, p, Some(name)));
+    for (rule, payload, profile) in plain.chain(profiled) {
         let found = violations(&payload, profile, &limits);
         if !found.iter().any(|v| v.rule == rule) {
             wrong.push(format!(

@@ -509,18 +509,21 @@ async fn the_openapi_document_describes_every_route_and_only_those() {
 #[test]
 fn the_verdict_items_are_what_the_openapi_violation_schema_says() {
     let doc = json(garonne_server::api::OPENAPI);
+    let keys = |object: &Value| -> BTreeSet<String> {
+        object
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect()
+    };
     let schema = &doc["components"]["schemas"]["Violation"];
-    let properties: BTreeSet<&str> = schema["properties"]
-        .as_object()
-        .expect("properties")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let required: BTreeSet<&str> = schema["required"]
+    let properties = keys(&schema["properties"]);
+    let required: BTreeSet<String> = schema["required"]
         .as_array()
         .expect("required")
         .iter()
-        .filter_map(Value::as_str)
+        .filter_map(|name| Some(name.as_str()?.to_owned()))
         .collect();
     assert_eq!(
         properties, required,
@@ -529,13 +532,7 @@ fn the_verdict_items_are_what_the_openapi_violation_schema_says() {
     let now = garonne_payload::Timestamp::parse("2025-11-24T12:00:00Z").expect("time");
     let verdict = garonne_server::api::verdict(b"{}", now, None);
     for item in verdict["errors"].as_array().expect("errors") {
-        let keys: BTreeSet<&str> = item
-            .as_object()
-            .expect("an object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(keys, properties, "{item}");
+        assert_eq!(keys(item), properties, "{item}");
         assert!(
             item["hint_fr"].as_str().is_some_and(|h| !h.is_empty()),
             "{item}"
