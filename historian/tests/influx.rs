@@ -1010,5 +1010,22 @@ async fn any_profiles_quantities_and_aggregate_values_are_stored_and_answered() 
     let number = |column| scalar(&answer, column).and_then(|v| v.as_f64());
     assert_eq!(number("value"), Some(15.0), "{answer}");
     assert_eq!(number("mean"), Some(7.5), "{answer}");
+
+    // The neighbourhood's history is its value (15 bikes), from both stores.
+    let q = query(
+        Subject::Neighbourhood("7".into()),
+        bikes,
+        (at(T0, 0), at(T0 + 3600, 0)),
+        3600,
+    );
+    let want = [Bucket {
+        start: at(T0, 0),
+        mean: 15.0,
+        min: 3.0,
+        max: 12.0,
+        count: 6,
+    }];
+    assert_eq!(influxql_history.query(&q).await?, want, "InfluxDB");
+    assert_eq!(sqlite_history.query(&q).await?, want, "embedded store");
     Ok(())
 }

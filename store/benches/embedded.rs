@@ -27,6 +27,10 @@ use garonne_store::point::{Field, Point};
 use garonne_store::store::Store;
 
 #[path = "../tests/support/points.rs"]
+#[allow(
+    dead_code,
+    reason = "the tests' helpers beside the ones the benches use"
+)]
 mod points;
 
 const SENSORS: usize = 10_000;

@@ -8,8 +8,11 @@
 //! - A sensor's history comes from its `reading` points with `from <= time < to`: mean, min
 //!   and max of the quantity's values, count of readings carrying it.
 //! - A neighbourhood's history comes from its `aggregate` points with
-//!   `from <= window_start < to`: mean of the windows' means, min of their mins, max of their
-//!   maxes, count = sum of their readings.
+//!   `from <= window_start < to`: mean of the windows' values (the quantity's aggregate by its
+//!   profile's rules: a quartier's bikes are the sum of its stations'; for the weather
+//!   quantities the value is the mean), min of their mins, max of their maxes, count = sum of
+//!   their readings. A bucket whose windows were stored before values existed (schema 2 of the
+//!   embedded store, an older historian) gives the mean of their means instead.
 
 use std::future::Future;
 

@@ -414,6 +414,44 @@ async fn sensor_history_is_what_was_written() {
     );
 }
 
+/// Issue 14: a neighbourhood's history is its windows' value, the quantity's aggregate by its
+/// profile's rules (bikes: the sum of its stations'), not the mean of its sensors; a bucket of
+/// windows stored without a value (an older historian) falls back on their means.
+#[tokio::test]
+async fn neighbourhood_history_follows_the_value_and_falls_back_on_the_mean() {
+    let (_dir, path, mut store) = new_store().await;
+    let bikes = Quantity::from_name("availableBikeNumber").expect("a built-in quantity");
+    let window = |minute: i64, mean: f64, value: Option<f64>| {
+        let stats = Stats {
+            mean,
+            min: 2.0,
+            max: 11.0,
+            readings: 6,
+        };
+        points::with_value(aggregate("3", bikes, T0 + minute * 60 * SEC, stats), value)
+    };
+    store
+        .write(&[
+            // Hour 0: three stations each window, summed.
+            window(0, 6.5, Some(19.5)),
+            window(15, 7.0, Some(21.0)),
+            // Hour 1: windows of an older historian, with no value.
+            window(60, 5.0, None),
+            window(75, 6.0, None),
+        ])
+        .await
+        .expect("write");
+    let history = history(&path).await;
+    let got = ask(
+        &history,
+        &neighbourhood_query("3", bikes, T0, T0 + 2 * 3600 * SEC, 3600),
+    )
+    .await;
+    let means: Vec<f64> = got.iter().map(|b| b.mean).collect();
+    assert_eq!(means, [20.25, 5.5], "{got:?}");
+    assert_eq!(got[0].count, 12);
+}
+
 #[tokio::test]
 async fn neighbourhood_history_is_what_the_aggregates_say() {
     let (_dir, path, mut store) = new_store().await;
@@ -806,9 +844,15 @@ async fn a_store_of_schema_1_is_upgraded_and_keeps_everything() {
     store.close().await.expect("close");
     drop(history);
 
-    // Schema 1 by hand: the same tables without `reading_hourly_times`.
+    // Schema 1 by hand: the same tables without `reading_hourly_times` (schema 2) and without
+    // the aggregate's `value` (schema 3).
     rusqlite::Connection::open(&path)
-        .and_then(|c| c.execute_batch("DROP TABLE reading_hourly_times; PRAGMA user_version = 1;"))
+        .and_then(|c| {
+            c.execute_batch(
+                "DROP TABLE reading_hourly_times; ALTER TABLE aggregate DROP COLUMN value; \
+                 PRAGMA user_version = 1;",
+            )
+        })
         .expect("the test makes a schema 1 file");
     let error = EmbeddedHistory::open(&path)
         .await
@@ -828,6 +872,9 @@ async fn a_store_of_schema_1_is_upgraded_and_keeps_everything() {
         .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
         .expect("version");
     assert_eq!(version, garonne_store::embedded::SCHEMA_VERSION);
+    rusqlite::Connection::open(&path)
+        .and_then(|c| c.prepare("SELECT value FROM aggregate").map(drop))
+        .expect("the upgraded aggregate table has its value column");
     assert_eq!(hourly_rows(&path), hourly);
     assert_eq!(rows(&path, "reading"), raw);
     let history = EmbeddedHistory::open(&path).await.expect("upgraded");

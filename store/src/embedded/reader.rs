@@ -54,13 +54,13 @@ SELECT bucket, sum(n), sum(total), min(lo), max(hi) FROM (
 )
 GROUP BY bucket ORDER BY bucket";
 
-/// A neighbourhood's buckets from its aggregates: mean of means, min of mins, max of maxes,
-/// sum of readings. `?1` interval, `?2` from, `?3` to, `?4` neighbourhood, `?5` quantity name.
+/// A neighbourhood's buckets from its aggregates: mean of values (of means, for a bucket of
+/// windows stored before values were), min of mins, max of maxes, sum of readings. `?1` interval, `?2` from, `?3` to, `?4` neighbourhood, `?5` quantity name.
 ///
 /// Performance: a range scan of the primary key (neighbourhood, quantity, window start).
 const NEIGHBOURHOOD: &str = "
 SELECT start_ns - ((start_ns % ?1) + ?1) % ?1 AS bucket,
-    avg(mean), min(min), max(max), sum(readings)
+    coalesce(avg(value), avg(mean)), min(min), max(max), sum(readings)
 FROM aggregate
 WHERE neighbourhood = ?4 AND quantity = ?5 AND start_ns >= ?2 AND start_ns < ?3
 GROUP BY bucket ORDER BY bucket";

@@ -11,7 +11,7 @@ use crate::store::StoreError;
 
 /// Version of the schema below, in `PRAGMA user_version`. A file with a larger one is refused;
 /// one with a smaller one is upgraded by the writer at open (`MIGRATIONS`).
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// `PRAGMA application_id` of a Garonne store: "GRNE".
 pub(super) const APPLICATION_ID: i32 = 0x4752_4E45;
@@ -22,7 +22,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// One hour in nanoseconds: the roll-up interval.
 pub(super) const HOUR_NS: i64 = 3_600_000_000_000;
 
-/// The schema, version 2: version 1 and [`MIGRATIONS`].
+/// The schema, version 3: version 1 and [`MIGRATIONS`].
 ///
 /// Performance: `reading_recent` is keyed by time first so that writes append; `reading` and
 /// `reading_hourly` by hour, then sensor and quantity, so that moves touch the current hour only
@@ -131,7 +131,11 @@ CREATE INDEX other_point_time ON other_point (time_ns);
 ///   `reading_hourly`, so that history, which reads hourly rows and never these records (3.6 KB
 ///   an hour for a 1 Hz sensor), keeps its small rows; a row of schema 1 has no record (its
 ///   times were not kept).
-const MIGRATIONS: [&str; 1] = ["
+/// - 2 to 3: the aggregate's `value`, the quantity's aggregate by its profile's `time` and
+///   `space` rules (issue 14); a window stored before has none, and history falls back on its
+///   mean (for the weather quantities, the value is the mean).
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE reading_hourly_times (
     hour INTEGER NOT NULL,
     sensor INTEGER NOT NULL,
@@ -139,7 +143,11 @@ CREATE TABLE reading_hourly_times (
     times BLOB NOT NULL,
     PRIMARY KEY (hour, sensor, quantity)
 ) WITHOUT ROWID;
-"];
+",
+    "
+ALTER TABLE aggregate ADD COLUMN value REAL;
+",
+];
 
 /// What the header of a file says.
 struct Header {

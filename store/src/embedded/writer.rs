@@ -613,6 +613,7 @@ struct Table {
 const AGGREGATE: Table = Table {
     tags: &[("neighbourhood", true), ("quantity", true), ("name", false)],
     fields: &[
+        ("value", Column::Real),
         ("mean", Column::Real),
         ("min", Column::Real),
         ("max", Column::Real),
@@ -620,9 +621,11 @@ const AGGREGATE: Table = Table {
         ("sensors", Column::Integer),
         ("window_secs", Column::Integer),
     ],
-    upsert: "INSERT INTO aggregate (neighbourhood, quantity, name, start_ns, mean, min, max, \
-             readings, sensors, window_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT DO UPDATE SET name = excluded.name, mean = excluded.mean, \
+    upsert: "INSERT INTO aggregate (neighbourhood, quantity, name, start_ns, value, mean, min, \
+             max, readings, sensors, window_secs) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT DO UPDATE SET name = excluded.name, value = excluded.value, \
+             mean = excluded.mean, \
              min = excluded.min, max = excluded.max, readings = excluded.readings, \
              sensors = excluded.sensors, window_secs = excluded.window_secs",
 };

@@ -122,9 +122,10 @@ impl History for InfluxQl {
 /// - a sensor, from its readings: `SELECT mean("q"), min("q"), max("q"), count("q") FROM
 ///   "reading" WHERE "sensor" = 'id' AND time >= FROM AND time < TO GROUP BY time(Ns)
 ///   fill(none)`;
-/// - a neighbourhood, from its aggregates: `SELECT mean("mean"), min("min"), max("max"),
-///   sum("readings") FROM "aggregate" WHERE "neighbourhood" = 'id' AND "quantity" = 'q'
-///   AND ...` (the same time bounds and grouping).
+/// - a neighbourhood, from its aggregates: `SELECT mean("value"), mean("mean"), min("min"),
+///   max("max"), sum("readings") FROM "aggregate" WHERE "neighbourhood" = 'id' AND
+///   "quantity" = 'q' AND ...` (the same time bounds and grouping); a bucket's mean is its mean
+///   value, or its mean of means when its windows have no value (stored by an older historian).
 ///
 /// Times are integers, nanoseconds since the epoch. Identifiers are double-quoted and
 /// string literals single-quoted, with `\`, the quote and newlines escaped, so any id is
@@ -162,9 +163,9 @@ pub fn statement(query: &Query) -> Result<String, HistoryError> {
         Subject::Neighbourhood(id) => {
             check_id(id, "neighbourhood")?;
             format!(
-                "SELECT mean(\"mean\"), min(\"min\"), max(\"max\"), sum(\"readings\") \
-                 FROM \"aggregate\" WHERE \"neighbourhood\" = {} AND \"quantity\" = {} \
-                 AND {bounds}",
+                "SELECT mean(\"value\"), mean(\"mean\"), min(\"min\"), max(\"max\"), \
+                 sum(\"readings\") FROM \"aggregate\" WHERE \"neighbourhood\" = {} AND \
+                 \"quantity\" = {} AND {bounds}",
                 literal(id),
                 literal(quantity)
             )
@@ -227,7 +228,8 @@ struct StatementResult {
     error: Option<String>,
 }
 
-/// One series of a result: rows of `time, mean, min, max, count`.
+/// One series of a result: rows of `time, mean, min, max, count`, or for a neighbourhood
+/// `time, mean value, mean, min, max, count`.
 #[derive(Debug, Deserialize)]
 struct Series {
     #[serde(default)]
@@ -256,10 +258,14 @@ fn buckets(body: &str) -> Result<Vec<Bucket>, String> {
     Ok(out)
 }
 
-/// A bucket from a row `[time_ns, mean, min, max, count]`.
+/// A bucket from a row `[time_ns, mean, min, max, count]`, or `[time_ns, mean value, mean,
+/// min, max, count]` where the mean value, when there is one, is the bucket's mean.
 fn bucket(row: &[serde_json::Value]) -> Option<Bucket> {
-    let [time, mean, min, max, count] = row else {
-        return None;
+    let (time, mean, min, max, count) = match row {
+        [time, mean, min, max, count] => (time, mean, min, max, count),
+        [time, value, mean, min, max, count] if value.is_number() => (time, value, min, max, count),
+        [time, _, mean, min, max, count] => (time, mean, min, max, count),
+        _ => return None,
     };
     let time = time.as_i64()?;
     let start = Timestamp::new(
@@ -314,8 +320,8 @@ mod tests {
     fn a_neighbourhood_statement_reads_its_aggregates() -> Result<(), HistoryError> {
         assert_eq!(
             statement(&query(Subject::Neighbourhood("7".into())))?,
-            "SELECT mean(\"mean\"), min(\"min\"), max(\"max\"), sum(\"readings\") FROM \
-             \"aggregate\" WHERE \"neighbourhood\" = '7' AND \"quantity\" = \
+            "SELECT mean(\"value\"), mean(\"mean\"), min(\"min\"), max(\"max\"), \
+             sum(\"readings\") FROM \"aggregate\" WHERE \"neighbourhood\" = '7' AND \"quantity\" = \
              'relativeHumidity' AND time >= 1700000000000000000 AND \
              time < 1700003600000000000 GROUP BY time(300s) fill(none)"
         );
@@ -381,5 +387,19 @@ mod tests {
         );
         assert!(buckets("<html>").is_err());
         assert!(buckets(r#"{"results":[{"series":[{"values":[[1,"a",1,1,1]]}]}]}"#).is_err());
+    }
+
+    #[test]
+    fn a_neighbourhood_bucket_is_its_mean_value_else_its_mean() {
+        let body = r#"{"results":[{"statement_id":0,"series":[{"name":"aggregate",
+            "columns":["time","mean","mean_1","min","max","sum"],
+            "values":[[1700000000000000000,20.25,6.75,2,11,12],
+                      [1700003600000000000,null,5.5,2,11,12]]}]}]}"#;
+        let means: Vec<f64> = buckets(body)
+            .expect("buckets")
+            .iter()
+            .map(|b| b.mean)
+            .collect();
+        assert_eq!(means, [20.25, 5.5]);
     }
 }

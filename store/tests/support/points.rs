@@ -6,7 +6,7 @@ use garonne_store::point::{Field, Point};
 
 /// An `aggregate` point: the one-minute window starting at `start_ns` of a neighbourhood named
 /// `Quartier {neighbourhood}`, its `[mean, min, max]`, and how many readings of how many sensors
-/// made it.
+/// made it; its value is its mean, as for the weather quantities (see [`with_value`]).
 pub fn aggregate(
     neighbourhood: &str,
     quantity: Quantity,
@@ -22,6 +22,7 @@ pub fn aggregate(
             ("quantity", quantity.name().to_owned()),
         ],
         fields: vec![
+            ("value", Field::Float(mean)),
             ("mean", Field::Float(mean)),
             ("min", Field::Float(min)),
             ("max", Field::Float(max)),
@@ -31,4 +32,14 @@ pub fn aggregate(
         ],
         time_ns: start_ns,
     }
+}
+
+/// `point` (an aggregate) with another `value`, e.g. a neighbourhood's bikes, summed; `None`:
+/// without one, as an older historian stored it.
+pub fn with_value(mut point: Point, value: Option<f64>) -> Point {
+    point.fields.retain(|(name, _)| *name != "value");
+    if let Some(value) = value {
+        point.fields.insert(0, ("value", Field::Float(value)));
+    }
+    point
 }
