@@ -187,8 +187,14 @@ async function main() {
       })));
   }
 
+  /** The hint of `error` in the page's language (the message, which names the values, is English). */
+  function hintOf(error) {
+    return (lang() === 'fr' && error.hint_fr) || error.hint;
+  }
+
   /** One error: pointer, rule, message and hint; a click selects its place in the text area. */
   function errorBox({ error, place }) {
+    const hint = hintOf(error);
     return h('div', {
       class: 'g-err', 'data-rule': error.rule, 'data-pointer': error.pointer, tabindex: place ? 0 : null,
       title: place ? t('validate.where', { line: place.line }) : t('validate.whole'),
@@ -200,7 +206,7 @@ async function main() {
     },
     h('div', {}, h('code', { class: 'g-pointer' }, error.pointer || '(root)'), ' ',
       h('span', { class: 'g-rule', title: t('validate.rule') }, error.rule), ' ', error.message),
-    error.hint ? h('div', { class: 'g-hint' }, h('strong', {}, t('validate.hint')), ' ', error.hint) : null);
+    hint ? h('div', { class: 'g-hint' }, h('strong', {}, t('validate.hint')), ' ', hint) : null);
   }
 
   onLanguageChange(() => {

@@ -36,6 +36,18 @@ test('the validator shows each error of a bad payload on its line, with rule and
   await page.close();
 });
 
+test('in French the hint is the French one, and the language switch shows the English one', async () => {
+  const page = await openPage(session.browser, session.target, '/validate?lang=fr');
+  await validate(page, example('invalid/sentinel-values.json'));
+  const hint = page.locator('.g-err[data-pointer="/quantities/temperature"] .g-hint');
+  assert.match(await hint.textContent(), /^Conseil : -50 °C est la valeur « pas de donnée » des stations de Toulouse/);
+  assert.doesNotMatch(await hint.textContent(), /no data/);
+  await page.locator('button.g-lang').click();
+  assert.match(await hint.textContent(), /^Hint: -50 °C is the Toulouse stations' "no data" value/);
+  assert.deepEqual(page.problems, [], 'no error in the page');
+  await page.close();
+});
+
 test("a student's first try: every error is listed, missing fields on their object's line", async () => {
   const page = await openPage(session.browser, session.target, '/validate?lang=fr');
   await page.locator('button.g-example', { hasText: 'premier essai' }).click();
