@@ -187,8 +187,12 @@ fn resolve(target: &Path) -> Result<Profile, ExitCode> {
         return match Quantity::with_catalogue(|c| c.profile(&name).map(|p| p.profile.clone())) {
             Some(profile) => Ok(profile),
             None => {
-                let hint = unknown_profile("", &name).hint;
-                eprintln!("error: no profile file or loaded profile named {name}; hint: {hint}");
+                let unknown = unknown_profile("", &name);
+                eprintln!(
+                    "error: no profile file or loaded profile named {name}; hint: {}\n  \
+                     conseil : {}",
+                    unknown.hint, unknown.hint_fr
+                );
                 Err(ExitCode::from(2))
             }
         };

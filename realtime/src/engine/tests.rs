@@ -300,6 +300,11 @@ fn every_refused_payload_gets_a_report_on_its_senders_error_topic() {
         assert_eq!(report.topic, topic);
         assert_eq!(report.errors[0].rule, rule, "{payload}");
         assert!(!report.errors[0].hint.is_empty());
+        let hint_fr = &report.errors[0].hint_fr;
+        assert!(
+            !hint_fr.is_empty() && hint_fr != &report.errors[0].hint,
+            "a French hint: {hint_fr}"
+        );
         assert!(payload.starts_with(&report.excerpt));
         assert_eq!(e.counters().rejected(rule), 1, "{payload}");
         assert_eq!(e.counters().readings, 0, "nothing refused touches a window");
