@@ -51,6 +51,16 @@ fn reading_of(sensor: &str, secs: i64, seq: u64, lon: f64, values: &[(Quantity, 
     r
 }
 
+/// Two bike stations' counts within one window, as (sensor, time, seq, lon, count): station
+/// s1 ends at 3 bikes (time 30, arriving before the reading of time 20), s2 at 10.
+const TWO_STATIONS: [(&str, i64, u64, f64, f64); 5] = [
+    ("s1", 10, 1, 0.5, 8.0),
+    ("s2", 15, 1, 0.2, 12.0),
+    ("s1", 30, 3, 0.5, 3.0),
+    ("s1", 20, 2, 0.5, 6.0),
+    ("s2", 25, 2, 0.2, 10.0),
+];
+
 /// A core with `rules` to which two bike stations in "west" sent their counts of available
 /// bikes (and the same numbers as temperatures) within one window; station 1's readings
 /// arrived out of order. With what it published.
@@ -58,15 +68,7 @@ fn two_stations(rules: Vec<AlertRule>) -> (Engine, Vec<Publish>) {
     let mut e = engine(rules);
     let mut out = Vec::new();
     let bikes = q("availableBikeNumber");
-    // (sensor, time, seq, lon, count): station s1 ends at 3 bikes (time 30, arriving before
-    // the reading of time 20), s2 at 10.
-    for (sensor, time, seq, lon, count) in [
-        ("s1", 10, 1, 0.5, 8.0),
-        ("s2", 15, 1, 0.2, 12.0),
-        ("s1", 30, 3, 0.5, 3.0),
-        ("s1", 20, 2, 0.5, 6.0),
-        ("s2", 25, 2, 0.2, 10.0),
-    ] {
+    for (sensor, time, seq, lon, count) in TWO_STATIONS {
         let r = reading_of(
             sensor,
             time,
@@ -128,13 +130,7 @@ fn a_bikes_payload_over_mqtt_is_validated_and_aggregated_by_its_rules() {
     let free = q("freeSlotNumber");
     let mut e = engine(Vec::new());
     let mut out = Vec::new();
-    for (sensor, time, seq, lon, count) in [
-        ("s1", 10, 1, 0.5, 8.0),
-        ("s2", 15, 1, 0.2, 12.0),
-        ("s1", 30, 3, 0.5, 3.0),
-        ("s1", 20, 2, 0.5, 6.0),
-        ("s2", 25, 2, 0.2, 10.0),
-    ] {
+    for (sensor, time, seq, lon, count) in TWO_STATIONS {
         let r = reading_of(
             sensor,
             time,
