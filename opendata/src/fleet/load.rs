@@ -51,18 +51,26 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
         .collect();
     let mut sensors = Vec::with_capacity(placed.order.len());
     let mut ids: HashMap<&str, String> = HashMap::new();
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     for raw_id in &placed.order {
         let estimate = estimates.as_ref().and_then(|e| e.get(raw_id)).cloned();
         let has_history = with_rows.contains(raw_id.as_str());
-        match (has_history, &estimate) {
-            (false, None) => {
-                report.stations_without_data += 1;
-                continue;
-            }
-            (true, _) => report.sensors_with_history += 1,
-            (false, Some(_)) => report.sensors_estimated += 1,
+        if !has_history && estimate.is_none() {
+            report.stations_without_data += 1;
+            continue;
         }
         let id = sensor_id_from(&format!("{}{raw_id}", description.id_prefix));
+        // Two ids that differ only by characters a sensor id cannot hold ("a b", "a-b") would
+        // publish as one sensor: the first keeps the id, the other is left out (counted).
+        if !taken.insert(id.clone()) {
+            report.sensor_id_clashes += 1;
+            continue;
+        }
+        if has_history {
+            report.sensors_with_history += 1;
+        } else {
+            report.sensors_estimated += 1;
+        }
         ids.insert(raw_id, id.clone());
         sensors.push(FleetSensor {
             id,

@@ -155,6 +155,8 @@ pub struct FleetReport {
     pub sensors_estimated: usize,
     /// Stations without rows or estimate: nothing to publish, left out.
     pub stations_without_data: usize,
+    /// Ids left out because an earlier one makes the same sensor id once made valid.
+    pub sensor_id_clashes: usize,
 }
 
 impl FleetReport {
@@ -210,6 +212,14 @@ impl fmt::Display for FleetReport {
             f,
             "sensors: {} with history, {} estimated, {} stations without data left out",
             self.sensors_with_history, self.sensors_estimated, self.stations_without_data
-        )
+        )?;
+        if self.sensor_id_clashes > 0 {
+            write!(
+                f,
+                ", {} ids left out as they make an earlier one's sensor id",
+                self.sensor_id_clashes
+            )?;
+        }
+        Ok(())
     }
 }

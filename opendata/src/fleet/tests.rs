@@ -241,6 +241,32 @@ fn rows_outside_from_until_are_counted_apart() {
 }
 
 #[test]
+fn ids_that_make_the_same_sensor_id_are_counted_not_merged() {
+    let fleet = parking_fleet();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = "parking;horodatage;libres;lon;lat\n\
+               Saint Cyprien;2025-11-24T08:00:00Z;5;1.43;43.6\n\
+               Saint-Cyprien;2025-11-24T08:00:00Z;6;1.43;43.6\n";
+    std::fs::write(dir.path().join("parking.csv"), csv).expect("csv");
+    let description = FleetDescription::parse(&fleet, Path::new("parking.toml")).expect("parses");
+    let data = load_fleet(&description, dir.path()).expect("loads");
+    let ids: Vec<&str> = data.sensors.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["parking-Saint-Cyprien"]);
+    assert_eq!(data.report.sensor_id_clashes, 1);
+    let values: Vec<Option<f64>> = data
+        .observations
+        .iter()
+        .map(|o| o.quantities.get(q("freeParkingSpaces")))
+        .collect();
+    assert_eq!(values, [Some(5.0)], "the first id's rows only");
+    assert!(
+        data.report.to_string().contains("1 ids left out"),
+        "{}",
+        data.report
+    );
+}
+
+#[test]
 fn broken_descriptions_name_the_file_the_key_and_the_fix() {
     let fleet = parking_fleet();
     let cases: [(&str, &str, &str); 7] = [
