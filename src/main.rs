@@ -13,6 +13,7 @@ mod neighbourhood_args;
 mod payload_cmd;
 mod pi_cmd;
 mod profile;
+mod profile_dbc;
 mod profile_doc;
 mod profile_publish;
 mod realtime_cmd;

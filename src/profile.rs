@@ -57,6 +57,18 @@ pub enum ProfileCommand {
     /// Publish an approved profile, retained, on `garonne/v1/profiles/{name}`: every running
     /// service loads it live, without a restart.
     Publish(crate::profile_publish::PublishArgs),
+    /// Write the profile of a DBC file's CAN signals (one quantity per signal: name, unit,
+    /// range from the DBC) to NAME.toml or --output, then check it.
+    FromDbc {
+        /// The DBC file.
+        file: PathBuf,
+        /// The profile name; default the file's name (`Car_2026.dbc` → `car-2026`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where to write it (`-` for standard output); default `NAME.toml`.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Runs a `garonne profile` command.
@@ -71,6 +83,9 @@ pub fn run(command: ProfileCommand) -> ExitCode {
             output,
         } => doc(&profile, lang, output.as_deref()),
         ProfileCommand::Publish(args) => crate::profile_publish::run(args),
+        ProfileCommand::FromDbc { file, name, output } => {
+            crate::profile_dbc::run(&file, name, output)
+        }
     }
 }
 

@@ -24,10 +24,13 @@
 //! - `rpi` (feature `rpi`): the Pi's buses through rppal.
 //! - `modules`: probe, sample test and readings of each module, and their status lines.
 //! - [`queue`]: the crash-safe, bounded on-disk queue of readings.
+//! - [`can`]: CAN frames through a DBC file into readings and SenML packs, a DBC's profile,
+//!   `candump` logs (issue 16; the live SocketCAN source is still to come).
 //! - `agent`: the async driver: life cycle, interval, queue, MQTT.
 
 pub mod bh1750;
 pub mod bme280;
+pub mod can;
 pub mod config;
 pub mod ds18b20;
 pub mod fake;

@@ -1,0 +1,223 @@
+//! Issue 16's first "Done when", first half: a `candump` log the test writes, through a DBC the
+//! test writes, arrives as SenML packs that validate under the profile generated from the DBC,
+//! sample for sample (every decoded value once, with its frame's time).
+
+use std::collections::BTreeMap;
+
+use garonne_agent::can::candump::{BadReason, CandumpLog};
+use garonne_agent::can::dbc::{CanDb, CanId};
+use garonne_agent::can::profile::{channels, profile_toml};
+use garonne_agent::can::readings::{Device, FrameDecoder, PackPolicy, packs};
+use garonne_payload::profile::Profile;
+use garonne_payload::{Limits, Location, ProfileId, Quantity, Timestamp, parse_senml};
+
+const DBC: &str = r#"VERSION ""
+
+NS_ :
+
+BS_:
+
+BU_: ECU BMS
+
+BO_ 256 Engine: 8 ECU
+ SG_ EngineSpeed : 0|16@1+ (0.25,0) [0|16383.75] "rpm" Vector__XXX
+ SG_ CoolantTemp : 16|8@1+ (1,-40) [-40|215] "degC" Vector__XXX
+ SG_ ThrottlePos : 24|8@1+ (0.4,0) [0|100] "%" Vector__XXX
+ SG_ SteerTorque : 32|12@1- (0.1,0) [0|0] "Nm" Vector__XXX
+
+BO_ 512 Wheels: 4 ECU
+ SG_ WheelSpeedFL : 7|16@0+ (0.01,0) [0|655.35] "km/h" Vector__XXX
+ SG_ LatAccel : 23|12@0- (0.01,0) [-20.48|20.47] "m/s2" Vector__XXX
+
+BO_ 2566869246 BmsPack: 8 BMS
+ SG_ PackVoltage : 0|16@1+ (0.1,0) [0|800] "V" Vector__XXX
+ SG_ PackCurrent : 16|16@1- (0.1,0) [-1000|1000] "A" Vector__XXX
+
+CM_ SG_ 256 CoolantTemp "Engine coolant temperature at the outlet";
+"#;
+
+/// 100 Hz for one second: the engine every 10 ms, the wheels 2 ms later, the battery on the
+/// other bus every 20 ms at the engine's exact time (so frames of one time merge into one
+/// reading), plus frames the DBC lacks and lines that are not frames.
+fn log() -> String {
+    let mut lines = Vec::new();
+    for i in 0..100u32 {
+        let t = 1_700_000_000_000_000u64 + u64::from(i) * 10_000;
+        let at = |us: u64| format!("({}.{:06})", us / 1_000_000, us % 1_000_000);
+        let rpm = (4000 + i * 50) * 4;
+        let steer = (-(i as i32) * 7) as u16 & 0x0FFF;
+        lines.push(format!(
+            "{} can0 100#{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}0000",
+            at(t),
+            rpm & 0xFF,
+            rpm >> 8,
+            50 + i,
+            (i * 2) as u8,
+            steer & 0xFF,
+            steer >> 8,
+        ));
+        let wheel = 5000 + i * 30;
+        let lat = (-(i as i32) * 3) as u16 & 0x0FFF;
+        lines.push(format!(
+            "{} can0 200#{:02X}{:02X}{:02X}{:02X}",
+            at(t + 2_000),
+            wheel >> 8,
+            wheel & 0xFF,
+            lat >> 4,
+            (lat & 0xF) << 4,
+        ));
+        if i % 2 == 0 {
+            let volts = 3600 + i;
+            let amps = (-(i as i32) * 10) as u16;
+            lines.push(format!(
+                "{} can1 18FF50FE#{:02X}{:02X}{:02X}{:02X}00000000",
+                at(t),
+                volts & 0xFF,
+                volts >> 8,
+                amps & 0xFF,
+                amps >> 8,
+            ));
+        }
+        if i % 25 == 0 {
+            lines.push(format!("{} can0 7DF#0201050000000000", at(t + 5_000)));
+            lines.push(format!("{} can0 100#R", at(t + 6_000)));
+            lines.push("garbage".to_owned());
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn a_candump_log_arrives_as_senml_that_validates_sample_for_sample() {
+    let db = CanDb::parse(DBC).expect("valid");
+    let text = profile_toml(&db, "test-car-log", "car.dbc").expect("valid");
+    let profile = Profile::parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    assert!(Quantity::with_catalogue(|c| c.check(&profile)).is_ok());
+    Quantity::register(profile).expect("valid");
+    let channels = channels(&db).expect("valid");
+    let decoder = FrameDecoder::new(&db, &channels).expect("valid");
+
+    let log = CandumpLog::parse(&log());
+    // 100 engine, 100 wheel and 50 battery frames, and 4 of an id the DBC lacks.
+    assert_eq!(log.frames.len(), 100 + 100 + 50 + 4);
+    let bad = log.bad_counts();
+    assert_eq!(bad[&BadReason::RemoteFrame], 4);
+    assert_eq!(bad[&BadReason::Format], 4);
+
+    // What the DBC says each frame carries: the expected samples.
+    let mut expected: Vec<(Timestamp, String, f64)> = Vec::new();
+    for frame in &log.frames {
+        if let Ok(values) = db.decode(frame.id, &frame.data) {
+            for (signal, value) in values {
+                let quantity = channels
+                    .iter()
+                    .find(|c| c.message_id == frame.id && c.signal == signal.name)
+                    .expect("valid");
+                expected.push((frame.time, quantity.quantity.clone(), value));
+            }
+        }
+    }
+    assert_eq!(expected.len(), 100 * 4 + 100 * 2 + 50 * 2);
+
+    let device = Device {
+        sensor_id: "car-42".into(),
+        kind: "can-logger".into(),
+        location: Location::new(1.44, 43.6),
+        profile: ProfileId::from_name("test-car-log").expect("valid"),
+    };
+    let (readings, report) = decoder.readings(&log.frames, &device, 7);
+    assert_eq!(report.values, expected.len());
+    assert_eq!(
+        report.unknown_ids,
+        BTreeMap::from([(CanId::standard(0x7DF), 4)])
+    );
+    assert!(report.out_of_range.is_empty(), "{:?}", report.out_of_range);
+    // The battery frames share the engine's time: 200 readings, not 250.
+    assert_eq!(readings.len(), 200);
+
+    let policy = PackPolicy::default();
+    let packs = packs(&readings, policy).expect("valid");
+    let mut arrived: Vec<(Timestamp, String, f64)> = Vec::new();
+    let mut seq = 7;
+    for pack in &packs {
+        let parsed = parse_senml(pack, Timestamp::now(), &Limits::default())
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", String::from_utf8_lossy(pack)));
+        let values: usize = parsed.iter().map(|r| r.quantities.len()).sum();
+        assert!(values <= policy.max_records);
+        let (first, last) = (parsed[0].time, parsed[parsed.len() - 1].time);
+        assert!(
+            last.secs_since(first) < 0.1,
+            "a pack spans less than 100 ms"
+        );
+        for reading in parsed {
+            assert_eq!(reading.seq, seq, "sequence numbers run on across packs");
+            seq += 1;
+            assert_eq!(reading.sensor_id, "car-42");
+            assert_eq!(reading.profile, Some(device.profile));
+            for (q, v) in reading.quantities.iter() {
+                arrived.push((reading.time, q.name().to_owned(), v));
+            }
+        }
+    }
+    assert!(
+        packs.len() >= 10,
+        "about ten packs a second: {}",
+        packs.len()
+    );
+    let key = |s: &(Timestamp, String, f64)| (s.0, s.1.clone(), s.2.to_bits());
+    let mut want: Vec<_> = expected.iter().map(key).collect();
+    let mut got: Vec<_> = arrived.iter().map(key).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(
+        got, want,
+        "every decoded value arrives once, with its frame's time"
+    );
+}
+
+#[test]
+fn values_outside_the_profile_range_are_counted_not_sent() {
+    let db = CanDb::parse(DBC).expect("valid");
+    // ThrottlePos: 255 × 0.4 = 102 %, above the DBC's [0|100].
+    let text = profile_toml(&db, "test-car-range", "car.dbc").expect("valid");
+    let profile = Profile::parse(
+        &text
+            .replace("engineSpeed", "rangeEngineSpeed")
+            .replace("coolantTemp", "rangeCoolantTemp")
+            .replace("throttlePos", "rangeThrottlePos")
+            .replace("steerTorque", "rangeSteerTorque")
+            .replace("wheelSpeedFL", "rangeWheelSpeedFL")
+            .replace("latAccel", "rangeLatAccel")
+            .replace("packVoltage", "rangePackVoltage")
+            .replace("packCurrent", "rangePackCurrent"),
+    )
+    .expect("valid");
+    // The same quantities, registered once per process: this test renames them so it does
+    // not depend on the other test's registration.
+    Quantity::register(profile).expect("valid");
+    let renamed: Vec<_> = channels(&db)
+        .expect("valid")
+        .into_iter()
+        .map(|mut c| {
+            let mut chars = c.quantity.chars();
+            let first = chars.next().expect("valid").to_ascii_uppercase();
+            c.quantity = format!("range{first}{}", chars.as_str());
+            c
+        })
+        .collect();
+    let decoder = FrameDecoder::new(&db, &renamed).expect("valid");
+    let log = CandumpLog::parse("(1700000000.000000) can0 100#401F82FF00000000\n");
+    let device = Device {
+        sensor_id: "car-43".into(),
+        kind: "can-logger".into(),
+        location: Location::new(1.44, 43.6),
+        profile: ProfileId::from_name("test-car-range").expect("valid"),
+    };
+    let (readings, report) = decoder.readings(&log.frames, &device, 0);
+    assert_eq!(report.out_of_range.len(), 1);
+    let (count, first) = report.out_of_range["ThrottlePos"];
+    assert_eq!(count, 1);
+    assert!((first - 102.0).abs() < 1e-9);
+    assert_eq!(readings.len(), 1);
+    assert_eq!(readings[0].quantities.len(), 3);
+}
