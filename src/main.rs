@@ -38,7 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Everything in one process (what `garonne` alone runs): an embedded MQTT broker, the
-    /// simulated Toulouse fleet, realtime, the historian into the embedded store, and the map
+    /// simulated Toulouse fleets, realtime, the historian into the embedded store, and the map
     /// on http://127.0.0.1:8080/.
     Up(up_cmd::UpArgs),
     /// Check payloads against the spec, or print its JSON Schema.
@@ -51,7 +51,8 @@ enum Command {
         #[command(subcommand)]
         action: profile::ProfileCommand,
     },
-    /// Emulate the Toulouse sensor fleet from open-data files, publishing over MQTT.
+    /// Replay open-data files as live fleets over MQTT: the Toulouse weather stations, the
+    /// VélôToulouse bike stations, the Garonne's gauges, or any file a fleet description names.
     Simulate(simulate_cmd::SimulateArgs),
     /// The Raspberry Pi sensor agent: real sensors (BME280, BH1750, PIR, DS18B20) over MQTT.
     Pi(pi_cmd::PiArgs),

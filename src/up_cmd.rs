@@ -1,5 +1,5 @@
 //! `garonne up` (and `garonne` alone, so `cargo run --release`): the whole pipeline in one
-//! process. An embedded MQTT broker, the simulated Toulouse fleet, realtime, the historian into
+//! process. An embedded MQTT broker, the simulated Toulouse fleets, realtime, the historian into
 //! the embedded store and the web server, each the same library entry point its own command
 //! runs, talking to the others through the broker and the store only (docs/architecture.md).
 
@@ -191,7 +191,7 @@ fn spawn_pipeline(
     });
 }
 
-/// Starts the simulated fleet.
+/// Starts the simulated fleets.
 fn spawn_simulator(
     args: &UpArgs,
     mqtt: &MqttConfig,
@@ -213,7 +213,9 @@ fn spawn_simulator(
     };
     let token = shutdown.clone();
     services.spawn(async move {
-        let result = garonne_simulator::simulate::run(simulate, token).await;
+        // Every fleet whose files are in the data folder: weather always, bikes and the river
+        // when their open-data files are there (`garonne simulate --fleet` chooses).
+        let result = garonne_simulator::simulate::run_fleets(simulate, None, token).await;
         ("simulator", result.map(drop).map_err(Into::into))
     });
 }
