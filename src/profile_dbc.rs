@@ -95,29 +95,21 @@ mod tests {
     use garonne_payload::Quantity;
     use garonne_payload::profile::Profile;
 
-    const DBC: &str = r#"VERSION ""
-NS_ :
-BS_:
-BU_: ECU
-BO_ 256 Engine: 8 ECU
- SG_ EngineSpeed : 0|16@1+ (0.25,0) [0|16383.75] "rpm" Vector__XXX
- SG_ CoolantTemp : 16|8@1+ (1,-40) [-40|215] "degC" Vector__XXX
- SG_ SteerTorque : 32|12@1- (0.1,0) [0|0] "Nm" Vector__XXX
-BO_ 2566869246 BmsPack: 8 ECU
- SG_ PackVoltage : 0|16@1+ (0.1,0) [0|800] "V" Vector__XXX
- SG_ PackCurrent : 16|16@1- (0.1,0) [-1000|1000] "A" Vector__XXX
-CM_ SG_ 256 CoolantTemp "Coolant \"outlet\" temperature";
-"#;
+    /// The agent's example DBC, with a comment whose quotes are escaped.
+    fn example_dbc() -> String {
+        include_str!("../agent/src/can/example.dbc")
+            .replace("at the outlet", "at the \\\"outlet\\\"")
+    }
 
     #[test]
     fn the_written_profile_checks_against_the_built_in_catalogue() {
         let dir = tempfile::tempdir().expect("valid");
         let dbc = dir.path().join("Car_2026.dbc");
-        std::fs::write(&dbc, DBC).expect("valid");
+        std::fs::write(&dbc, example_dbc()).expect("valid");
         let text = generate(&dbc, &default_name(&dbc)).expect("valid");
         let profile = Profile::parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
         assert_eq!(profile.name, "car-2026");
-        assert_eq!(profile.quantities.len(), 5);
+        assert_eq!(profile.quantities.len(), 12);
         assert!(Quantity::with_catalogue(|c| c.check(&profile)).is_ok());
         let coolant = &profile.quantity("coolantTemp").expect("valid").def;
         assert_eq!(coolant.unit.symbol, "Cel");
@@ -127,7 +119,7 @@ CM_ SG_ 256 CoolantTemp "Coolant \"outlet\" temperature";
                 .as_ref()
                 .expect("valid")
                 .en
-                .ends_with(": Coolant \\\"outlet\\\" temperature")
+                .ends_with(": Engine coolant temperature at the \"outlet\"")
         );
         // Written to a file, `garonne profile check` says ok.
         let out = dir.path().join("car.toml");
@@ -140,7 +132,7 @@ CM_ SG_ 256 CoolantTemp "Coolant \"outlet\" temperature";
     fn a_signal_clashing_with_a_built_in_quantity_fails_the_check() {
         let dir = tempfile::tempdir().expect("valid");
         let dbc = dir.path().join("car.dbc");
-        std::fs::write(&dbc, DBC.replace("CoolantTemp", "Temperature")).expect("valid");
+        std::fs::write(&dbc, example_dbc().replace("CoolantTemp", "Temperature")).expect("valid");
         let out = dir.path().join("car.toml");
         assert_eq!(run(&dbc, None, Some(out)), ExitCode::from(1));
     }

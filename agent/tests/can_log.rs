@@ -11,30 +11,9 @@ use garonne_agent::can::readings::{Device, FrameDecoder, PackPolicy, packs};
 use garonne_payload::profile::Profile;
 use garonne_payload::{Limits, Location, ProfileId, Quantity, Timestamp, parse_senml};
 
-const DBC: &str = r#"VERSION ""
-
-NS_ :
-
-BS_:
-
-BU_: ECU BMS
-
-BO_ 256 Engine: 8 ECU
- SG_ EngineSpeed : 0|16@1+ (0.25,0) [0|16383.75] "rpm" Vector__XXX
- SG_ CoolantTemp : 16|8@1+ (1,-40) [-40|215] "degC" Vector__XXX
- SG_ ThrottlePos : 24|8@1+ (0.4,0) [0|100] "%" Vector__XXX
- SG_ SteerTorque : 32|12@1- (0.1,0) [0|0] "Nm" Vector__XXX
-
-BO_ 512 Wheels: 4 ECU
- SG_ WheelSpeedFL : 7|16@0+ (0.01,0) [0|655.35] "km/h" Vector__XXX
- SG_ LatAccel : 23|12@0- (0.01,0) [-20.48|20.47] "m/s2" Vector__XXX
-
-BO_ 2566869246 BmsPack: 8 BMS
- SG_ PackVoltage : 0|16@1+ (0.1,0) [0|800] "V" Vector__XXX
- SG_ PackCurrent : 16|16@1- (0.1,0) [-1000|1000] "A" Vector__XXX
-
-CM_ SG_ 256 CoolantTemp "Engine coolant temperature at the outlet";
-"#;
+/// The agent's example DBC (docs/telemetry.md): engine, wheels, an extended-id battery pack,
+/// a multiplexed message and a float.
+const DBC: &str = include_str!("../src/can/example.dbc");
 
 /// 100 Hz for one second: the engine every 10 ms, the wheels 2 ms later, the battery on the
 /// other bus every 20 ms at the engine's exact time (so frames of one time merge into one
@@ -177,35 +156,14 @@ fn a_candump_log_arrives_as_senml_that_validates_sample_for_sample() {
 
 #[test]
 fn values_outside_the_profile_range_are_counted_not_sent() {
-    let db = CanDb::parse(DBC).expect("valid");
-    // ThrottlePos: 255 × 0.4 = 102 %, above the DBC's [0|100].
+    // Signals renamed (`RangeEngineSpeed`...) so that their quantities are new to the
+    // process's catalogue whichever test registers first.
+    let db = CanDb::parse(&DBC.replace("\n SG_ ", "\n SG_ Range")).expect("valid");
     let text = profile_toml(&db, "test-car-range", "car.dbc").expect("valid");
-    let profile = Profile::parse(
-        &text
-            .replace("engineSpeed", "rangeEngineSpeed")
-            .replace("coolantTemp", "rangeCoolantTemp")
-            .replace("throttlePos", "rangeThrottlePos")
-            .replace("steerTorque", "rangeSteerTorque")
-            .replace("wheelSpeedFL", "rangeWheelSpeedFL")
-            .replace("latAccel", "rangeLatAccel")
-            .replace("packVoltage", "rangePackVoltage")
-            .replace("packCurrent", "rangePackCurrent"),
-    )
-    .expect("valid");
-    // The same quantities, registered once per process: this test renames them so it does
-    // not depend on the other test's registration.
-    Quantity::register(profile).expect("valid");
-    let renamed: Vec<_> = channels(&db)
-        .expect("valid")
-        .into_iter()
-        .map(|mut c| {
-            let mut chars = c.quantity.chars();
-            let first = chars.next().expect("valid").to_ascii_uppercase();
-            c.quantity = format!("range{first}{}", chars.as_str());
-            c
-        })
-        .collect();
-    let decoder = FrameDecoder::new(&db, &renamed).expect("valid");
+    Quantity::register(Profile::parse(&text).expect("valid")).expect("valid");
+    let channels = channels(&db).expect("valid");
+    let decoder = FrameDecoder::new(&db, &channels).expect("valid");
+    // ThrottlePos: 255 × 0.4 = 102 %, above the DBC's [0|100].
     let log = CandumpLog::parse("(1700000000.000000) can0 100#401F82FF00000000\n");
     let device = Device {
         sensor_id: "car-43".into(),
@@ -215,7 +173,7 @@ fn values_outside_the_profile_range_are_counted_not_sent() {
     };
     let (readings, report) = decoder.readings(&log.frames, &device, 0);
     assert_eq!(report.out_of_range.len(), 1);
-    let (count, first) = report.out_of_range["ThrottlePos"];
+    let (count, first) = report.out_of_range["RangeThrottlePos"];
     assert_eq!(count, 1);
     assert!((first - 102.0).abs() < 1e-9);
     assert_eq!(readings.len(), 1);

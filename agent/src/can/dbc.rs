@@ -412,7 +412,7 @@ fn convert_signal(
             message_id,
             name,
             comment,
-        } if *message_id == message.id && *name == s.name => Some(comment.clone()),
+        } if *message_id == message.id && *name == s.name => Some(unescape(comment)),
         _ => None,
     });
     let bits = |value: u64| {
@@ -449,6 +449,11 @@ fn convert_signal(
     })
 }
 
+/// A DBC string as written, its `\"` and `\\` escapes resolved (`can-dbc` keeps them).
+fn unescape(text: &str) -> String {
+    text.replace("\\\"", "\"").replace("\\\\", "\\")
+}
+
 fn number(value: NumericValue) -> f64 {
     match value {
         NumericValue::Uint(v) => v as f64,
@@ -458,44 +463,12 @@ fn number(value: NumericValue) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A DBC with both byte orders, a signed signal, scale and offset, an extended id, a
-    /// multiplexed message and a float.
-    pub(crate) const DBC: &str = r#"VERSION ""
-
-NS_ :
-
-BS_:
-
-BU_: ECU
-
-BO_ 256 Engine: 8 ECU
- SG_ EngineSpeed : 0|16@1+ (0.25,0) [0|16383.75] "rpm" Vector__XXX
- SG_ CoolantTemp : 16|8@1+ (1,-40) [-40|215] "degC" Vector__XXX
- SG_ ThrottlePos : 24|8@1+ (0.4,0) [0|100] "%" Vector__XXX
- SG_ SteerTorque : 32|12@1- (0.1,0) [0|0] "Nm" Vector__XXX
-
-BO_ 512 Wheels: 4 ECU
- SG_ WheelSpeedFL : 7|16@0+ (0.01,0) [0|655.35] "km/h" Vector__XXX
- SG_ LatAccel : 23|12@0- (0.01,0) [-20.48|20.47] "m/s2" Vector__XXX
-
-BO_ 2566869246 BmsPack: 8 ECU
- SG_ PackVoltage : 0|16@1+ (0.1,0) [0|800] "V" Vector__XXX
- SG_ PackCurrent : 16|16@1- (0.1,0) [-1000|1000] "A" Vector__XXX
-
-BO_ 768 Cells: 3 ECU
- SG_ CellPage M : 0|8@1+ (1,0) [0|0] "" Vector__XXX
- SG_ Cell0 m0 : 8|16@1+ (0.001,0) [0|5] "V" Vector__XXX
- SG_ Cell1 m1 : 8|16@1+ (0.001,0) [0|5] "V" Vector__XXX
-
-BO_ 1024 Imu: 4 ECU
- SG_ YawRate : 0|32@1- (1,0) [-300|300] "deg/s" Vector__XXX
-
-CM_ SG_ 256 CoolantTemp "Engine coolant temperature at the outlet";
-SIG_VALTYPE_ 1024 YawRate : 1;
-"#;
+    /// The example DBC (docs/telemetry.md): both byte orders, a signed signal, scale and
+    /// offset, an extended id, a multiplexed message, a float and a comment.
+    pub(crate) const DBC: &str = include_str!("example.dbc");
 
     fn db() -> CanDb {
         CanDb::parse(DBC).expect("valid")

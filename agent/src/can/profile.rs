@@ -349,31 +349,26 @@ mod tests {
         }
     }
 
-    const DBC: &str = r#"VERSION ""
-NS_ :
-BS_:
-BU_: ECU
-BO_ 256 Engine: 8 ECU
- SG_ ENGINE_SPEED : 0|16@1+ (0.25,0) [0|16383.75] "rpm" Vector__XXX
- SG_ SteerTorque : 16|12@1- (0.1,0) [0|0] "Nm" Vector__XXX
-BO_ 512 Other: 8 ECU
- SG_ EngineSpeed : 0|16@1+ (1,0) [0|0] "" Vector__XXX
-"#;
+    /// The example DBC, with a second signal named like `EngineSpeed`.
+    fn dbc() -> String {
+        crate::can::dbc::tests::DBC.replace("SG_ PackVoltage", "SG_ ENGINE_SPEED")
+    }
 
     #[test]
     fn two_signals_with_one_name_are_refused_naming_both() {
-        let db = CanDb::parse(DBC).expect("valid");
+        let db = CanDb::parse(&dbc()).expect("valid");
         let err = channels(&db).expect_err("refused");
         assert_eq!(
             err.to_string(),
-            "signals Engine.ENGINE_SPEED and Other.EngineSpeed both give the quantity name \
+            "signals Engine.EngineSpeed and BmsPack.ENGINE_SPEED both give the quantity name \
              \"engineSpeed\"; rename one of them in the DBC"
         );
     }
 
     #[test]
     fn a_reserved_name_is_refused() {
-        let db = CanDb::parse(&DBC.replace("SG_ EngineSpeed", "SG_ SEQ")).expect("valid");
+        let db = CanDb::parse(&crate::can::dbc::tests::DBC.replace("SG_ PackVoltage", "SG_ SEQ"))
+            .expect("valid");
         let err = channels(&db).expect_err("refused");
         assert!(
             matches!(err, MappingError::Name { ref quantity, .. } if quantity == "seq"),
@@ -383,7 +378,7 @@ BO_ 512 Other: 8 ECU
 
     #[test]
     fn the_profile_parses_with_dbc_or_derived_ranges() {
-        let db = CanDb::parse(&DBC.replace("SG_ EngineSpeed", "SG_ Gear")).expect("valid");
+        let db = CanDb::parse(crate::can::dbc::tests::DBC).expect("valid");
         let text = profile_toml(&db, "car", "car.dbc").expect("valid");
         let profile = Profile::parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
         let speed = &profile.quantity("engineSpeed").expect("valid").def;
@@ -402,6 +397,6 @@ BO_ 512 Other: 8 ECU
                 .en
                 .contains("DBC unit \"Nm\"")
         );
-        assert_eq!(profile.quantity("gear").expect("valid").def.max, 65535.0);
+        assert_eq!(profile.quantity("cellPage").expect("valid").def.max, 255.0);
     }
 }

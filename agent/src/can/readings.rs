@@ -199,3 +199,41 @@ pub fn packs(readings: &[Reading], policy: PackPolicy) -> Option<Vec<Vec<u8>>> {
     }
     Some(packs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use garonne_payload::Timestamp;
+
+    fn reading(seq: u64, secs: i64, micros: u32) -> Reading {
+        let time = Timestamp::new(secs, micros * 1000).expect("valid");
+        let mut r = Reading::new(
+            "car-1",
+            "can-logger",
+            Source::Device,
+            time,
+            seq,
+            Location::new(1.44, 43.6),
+        );
+        r.quantities.set(Quantity::Temperature, 20.0 + seq as f64);
+        r
+    }
+
+    #[test]
+    fn packs_cut_at_their_record_count_span_and_a_repeated_time() {
+        let policy = PackPolicy {
+            max_records: 2,
+            max_span_ms: 100,
+        };
+        let count = |readings: &[Reading]| packs(readings, policy).expect("one device").len();
+        let t = 1_700_000_000;
+        // Two values per pack at most.
+        let three: Vec<_> = (0..3).map(|i| reading(i, t, i as u32 * 1000)).collect();
+        assert_eq!(count(&three), 2);
+        // 100 ms apart: not in one pack.
+        assert_eq!(count(&[reading(0, t, 0), reading(1, t, 100_000)]), 2);
+        // The same time twice (a quantity repeated at one instant): SenML would merge them.
+        assert_eq!(count(&[reading(0, t, 0), reading(1, t, 0)]), 2);
+        assert_eq!(count(&[reading(0, t, 0), reading(1, t, 99_999)]), 1);
+    }
+}
