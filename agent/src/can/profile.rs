@@ -249,12 +249,12 @@ fn quantity_toml(signal: &Signal, quantity: &str) -> String {
         .map_or(String::new(), |c| format!(": {c}"));
     let describe = |en: bool| {
         let (message, scale) = if en {
-            ("message", "raw ×")
+            ("CAN message", "raw ×")
         } else {
-            ("message", "brut ×")
+            ("message CAN", "brut ×")
         };
         clip(&format!(
-            "CAN {message} {} ({}), bits {layout}, {scale} {} + {}{}{comment}",
+            "{message} {} ({}), bits {layout}, {scale} {} + {}{}{comment}",
             signal.message_name,
             signal.message_id,
             signal.factor,
