@@ -66,6 +66,16 @@ fn log() -> String {
     lines.join("\n") + "\n"
 }
 
+/// A car's CAN logger, in Toulouse, under a registered profile.
+fn device(sensor_id: &str, profile: &str) -> Device {
+    Device {
+        sensor_id: sensor_id.into(),
+        kind: "can-logger".into(),
+        location: Location::new(1.44, 43.6),
+        profile: ProfileId::from_name(profile).expect("registered"),
+    }
+}
+
 #[test]
 fn a_candump_log_arrives_as_senml_that_validates_sample_for_sample() {
     let db = CanDb::parse(DBC).expect("valid");
@@ -98,12 +108,7 @@ fn a_candump_log_arrives_as_senml_that_validates_sample_for_sample() {
     }
     assert_eq!(expected.len(), 100 * 4 + 100 * 2 + 50 * 2);
 
-    let device = Device {
-        sensor_id: "car-42".into(),
-        kind: "can-logger".into(),
-        location: Location::new(1.44, 43.6),
-        profile: ProfileId::from_name("test-car-log").expect("valid"),
-    };
+    let device = device("car-42", "test-car-log");
     let (readings, report) = decoder.readings(&log.frames, &device, 7);
     assert_eq!(report.values, expected.len());
     assert_eq!(
@@ -165,12 +170,7 @@ fn values_outside_the_profile_range_are_counted_not_sent() {
     let decoder = FrameDecoder::new(&db, &channels).expect("valid");
     // ThrottlePos: 255 × 0.4 = 102 %, above the DBC's [0|100].
     let log = CandumpLog::parse("(1700000000.000000) can0 100#401F82FF00000000\n");
-    let device = Device {
-        sensor_id: "car-43".into(),
-        kind: "can-logger".into(),
-        location: Location::new(1.44, 43.6),
-        profile: ProfileId::from_name("test-car-range").expect("valid"),
-    };
+    let device = device("car-43", "test-car-range");
     let (readings, report) = decoder.readings(&log.frames, &device, 0);
     assert_eq!(report.out_of_range.len(), 1);
     let (count, first) = report.out_of_range["RangeThrottlePos"];
