@@ -44,7 +44,12 @@ pub fn run(file: &Path, name: Option<String>, output: Option<PathBuf>) -> ExitCo
         .open(&path)
         .and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = written {
-        eprintln!("error: cannot write {}: {e}", path.display());
+        let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "; it is never overwritten: remove it, or choose another file with -o"
+        } else {
+            ""
+        };
+        eprintln!("error: cannot write {}: {e}{hint}", path.display());
         return ExitCode::from(2);
     }
     println!("wrote {}", path.display());
@@ -125,7 +130,9 @@ mod tests {
         let out = dir.path().join("car.toml");
         let code = run(&dbc, None, Some(out.clone()));
         assert_eq!(code, ExitCode::SUCCESS);
-        assert_eq!(std::fs::read_to_string(out).expect("valid"), text);
+        assert_eq!(std::fs::read_to_string(&out).expect("valid"), text);
+        // An existing file is never overwritten.
+        assert_eq!(run(&dbc, None, Some(out)), ExitCode::from(2));
     }
 
     #[test]
