@@ -49,11 +49,20 @@ async function hasHistory(id) {
  */
 async function openNeighbourhood(page, id) {
   await eventually(() => hasHistory(id), { timeoutMs: 60_000, what: `history for neighbourhood ${id} in /api/history` });
-  const point = await pointInside(page, id);
-  assert.ok(point, `a visible point inside neighbourhood ${id}`);
   // Through the locator, Playwright waits for the polygon to stop moving (the map may still be
-  // fitting its bounds) and checks that the point hits it, not the neighbour drawn over it.
-  await page.locator(`path.g-nb[data-id="${id}"]`).click({ position: point });
+  // fitting its bounds) and checks that the point hits it, not a neighbour or a marker drawn
+  // over it. A marker may appear on the chosen point meanwhile (a bike station's first count):
+  // then choose again.
+  for (let attempt = 1; ; attempt++) {
+    const point = await pointInside(page, id);
+    assert.ok(point, `a visible point inside neighbourhood ${id}`);
+    try {
+      await page.locator(`path.g-nb[data-id="${id}"]`).click({ position: point, timeout: 3000 });
+      break;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+    }
+  }
   const neighbourhoods = await (await fetch(`${session.target.url}/api/neighbourhoods`)).json();
   const feature = neighbourhoods.features.find((f) => String(f.id) === id);
   assert.ok(feature, `neighbourhood ${id} in /api/neighbourhoods`);
@@ -66,20 +75,29 @@ async function openSensor(page) {
   const sensors = await (await fetch(`${session.target.url}/api/sensors`)).json();
   const withReading = new Set(sensors.features.filter((f) => f.properties.reading).map((f) => f.properties.sensor_id));
   assert.ok(withReading.size > 0, 'sensors with a reading in /api/sensors');
-  // In a dense fleet markers overlap: click one that is on top at its centre, as a user would.
-  const hit = await page.evaluate((ids) => {
-    for (const marker of document.querySelectorAll('.leaflet-marker-icon[data-id]')) {
-      if (!ids.includes(marker.dataset.id)) continue;
-      const box = marker.getBoundingClientRect();
-      const x = box.left + box.width / 2;
-      const y = box.top + box.height / 2;
-      if (marker.contains(document.elementFromPoint(x, y))) return marker.dataset.id;
+  // In a dense fleet markers overlap: click one that is on top at its centre, as a user would;
+  // if another marker appears over it meanwhile, choose again.
+  let hit;
+  for (let attempt = 1; ; attempt++) {
+    hit = await page.evaluate((ids) => {
+      for (const marker of document.querySelectorAll('.leaflet-marker-icon[data-id]')) {
+        if (!ids.includes(marker.dataset.id)) continue;
+        const box = marker.getBoundingClientRect();
+        const x = box.left + box.width / 2;
+        const y = box.top + box.height / 2;
+        if (marker.contains(document.elementFromPoint(x, y))) return marker.dataset.id;
+      }
+      return null;
+    }, [...withReading]);
+    assert.ok(hit, 'a sensor marker on top, to click');
+    try {
+      // Through the locator: Playwright waits for the marker to stop moving and checks the hit.
+      await page.locator(`.leaflet-marker-icon[data-id="${hit}"]`).click({ timeout: 3000 });
+      break;
+    } catch (error) {
+      if (attempt >= 5) throw error;
     }
-    return null;
-  }, [...withReading]);
-  assert.ok(hit, 'a sensor marker on top, to click');
-  // Through the locator: Playwright waits for the marker to stop moving and checks the hit.
-  await page.locator(`.leaflet-marker-icon[data-id="${hit}"]`).click();
+  }
   assert.equal(await page.locator('.g-panel h2').textContent(), hit);
   await page.locator('.g-panel .g-stats').waitFor();
   await page.locator('.g-panel .g-sparkline:not([aria-busy])').waitFor({ timeout: 10_000 });
