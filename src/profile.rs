@@ -99,18 +99,8 @@ fn new(name: &str, output: Option<PathBuf>) -> ExitCode {
     }
     let text = Profile::template(name);
     let path = output.unwrap_or_else(|| PathBuf::from(format!("{name}.toml")));
-    if path.as_os_str() == "-" {
-        // A closed pipe is not worth a panic.
-        let _ = std::io::stdout().lock().write_all(text.as_bytes());
-        return ExitCode::SUCCESS;
-    }
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()));
-    match written {
-        Ok(()) => {
+    match write_new(&path, &text) {
+        Ok(true) => {
             println!(
                 "wrote {}: edit it, then run `garonne profile check {}`",
                 path.display(),
@@ -118,9 +108,35 @@ fn new(name: &str, output: Option<PathBuf>) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Ok(false) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// Writes `text` to a new file at `path`, or to standard output for `-`: `Ok(true)` when a file
+/// was written, `Ok(false)` for standard output. An existing file is never overwritten; on
+/// failure the reason is printed and the exit code (2) returned.
+pub(crate) fn write_new(path: &Path, text: &str) -> Result<bool, ExitCode> {
+    if path.as_os_str() == "-" {
+        // A closed pipe is not worth a panic.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        return Ok(false);
+    }
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    match written {
+        Ok(()) => Ok(true),
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            ExitCode::from(2)
+            let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                "; it is never overwritten: remove it, or choose another file with -o"
+            } else {
+                ""
+            };
+            eprintln!("error: cannot write {}: {e}{hint}", path.display());
+            Err(ExitCode::from(2))
         }
     }
 }

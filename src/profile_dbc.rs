@@ -7,7 +7,6 @@
 //! Exit codes as `garonne profile`: 0 written and checked, 1 written but it does not check, 2
 //! nothing written (unreadable or invalid DBC, unnameable signals, bad name, existing file).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -33,24 +32,10 @@ pub fn run(file: &Path, name: Option<String>, output: Option<PathBuf>) -> ExitCo
         }
     };
     let path = output.unwrap_or_else(|| PathBuf::from(format!("{name}.toml")));
-    if path.as_os_str() == "-" {
-        // A closed pipe is not worth a panic.
-        let _ = std::io::stdout().lock().write_all(text.as_bytes());
-        return ExitCode::SUCCESS;
-    }
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()));
-    if let Err(e) = written {
-        let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
-            "; it is never overwritten: remove it, or choose another file with -o"
-        } else {
-            ""
-        };
-        eprintln!("error: cannot write {}: {e}{hint}", path.display());
-        return ExitCode::from(2);
+    match crate::profile::write_new(&path, &text) {
+        Ok(true) => {}
+        Ok(false) => return ExitCode::SUCCESS,
+        Err(code) => return code,
     }
     println!("wrote {}", path.display());
     crate::profile::check(&path)
