@@ -14,10 +14,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use garonne_payload::profile::{
-    Clash, MAX_NAME_BYTES, Problem, Profile, ProfileProblems, is_valid_profile_name,
+    MAX_NAME_BYTES, Problem, Profile, ProfileProblems, is_valid_profile_name,
 };
 use garonne_payload::{Quantity, Timestamp, profile_schema, unknown_profile};
 use garonne_service::data_dir::DataDir;
+use garonne_service::profiles::RefusalProblem;
 
 /// What `garonne profile` does.
 #[derive(Subcommand)]
@@ -298,14 +299,10 @@ fn clash_report(shown: &str, text: &str, profile: &Profile) -> Vec<String> {
     let Err(clash) = Quantity::with_catalogue(|c| c.check(profile)) else {
         return Vec::new();
     };
-    let (line, column) = match &clash {
-        Clash::Definition { quantity, .. } => name_position(text, quantity),
-        _ => name_position_of_key(text, "version"),
-    };
-    let hint = clash.hint();
+    let p = RefusalProblem::clash(text, &clash);
     vec![format!(
-        "{shown}:{line}:{column}: clash: {clash}\n  hint: {}\n  conseil : {}\n",
-        hint.en, hint.fr
+        "{shown}:{}:{}: clash: {}\n  hint: {}\n  conseil : {}\n",
+        p.line, p.column, p.message, p.hint.en, p.hint.fr
     )]
 }
 
@@ -314,31 +311,4 @@ fn block(shown: &str, p: &Problem) -> String {
         "{shown}:{}:{}: {}: {}\n  hint: {}\n  conseil : {}\n",
         p.line, p.column, p.rule, p.message, p.hint.en, p.hint.fr
     )
-}
-
-/// The line and column of `name = "QUANTITY"` in the file, else 1:1.
-fn name_position(text: &str, quantity: &str) -> (usize, usize) {
-    let quoted = format!("\"{quantity}\"");
-    position(text, |line| {
-        line.trim_start().starts_with("name") && line.contains(&quoted)
-    })
-    .map_or((1, 1), |(n, line)| (n, column_of(line, &quoted)))
-}
-
-/// The line and column of `KEY = ...` at the start of a line, else 1:1.
-fn name_position_of_key(text: &str, key: &str) -> (usize, usize) {
-    position(text, |line| line.trim_start().starts_with(key))
-        .map_or((1, 1), |(n, line)| (n, column_of(line, key)))
-}
-
-fn position(text: &str, found: impl Fn(&str) -> bool) -> Option<(usize, &str)> {
-    text.lines()
-        .enumerate()
-        .find(|(_, line)| found(line))
-        .map(|(i, line)| (i + 1, line))
-}
-
-fn column_of(line: &str, needle: &str) -> usize {
-    line.find(needle)
-        .map_or(1, |at| line[..at].chars().count() + 1)
 }
