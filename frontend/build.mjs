@@ -1,5 +1,6 @@
-// Builds the two pages' bundles into dist/: app.js + app.css (the map), validate.js +
-// validate.css (the payload validator), and Leaflet's images. One command: `npm run build`
+// Builds the pages' bundles into dist/: app.js + app.css (the map), validate.js +
+// validate.css (the payload validator), telemetry.js + telemetry.css (the telemetry page), and
+// Leaflet's images. One command: `npm run build`
 // (`npm run watch` rebuilds on every change). The server serves dist/ at /static/.
 import * as esbuild from 'esbuild';
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -14,7 +15,7 @@ mkdirSync('dist');
 cpSync('node_modules/leaflet/dist/images', 'dist/images', { recursive: true });
 
 const options = {
-  entryPoints: { app: 'src/app.js', validate: 'src/validate.js' },
+  entryPoints: { app: 'src/app.js', validate: 'src/validate.js', telemetry: 'src/telemetry/main.js' },
   outdir: 'dist',
   bundle: true,
   minify: true,
@@ -35,7 +36,7 @@ if (watch) {
 
 /** Each page's weight, HTML shell + JS + CSS, raw and gzipped: keep it small. */
 function printPageWeights() {
-  for (const page of ['app', 'validate']) {
+  for (const page of ['app', 'validate', 'telemetry']) {
     const files = ['pages/page.html', `dist/${page}.js`, `dist/${page}.css`].map((f) => readFileSync(f));
     const raw = files.reduce((sum, f) => sum + f.length, 0);
     const gzip = files.reduce((sum, f) => sum + gzipSync(f, { level: 9 }).length, 0);

@@ -29,7 +29,8 @@ use crate::config::Config;
 use crate::geojson::Shapes;
 use crate::history::HistorySource;
 use crate::live::{Ignored, Kind, Live, LiveEvent};
-use crate::{api, events, pages};
+use crate::telemetry::Telemetry;
+use crate::{api, events, pages, telemetry};
 
 /// Largest body `POST /api/validate` reads: four times the largest SenML pack the spec accepts,
 /// so a pack just too large still gets its `size` error rather than a bare 413.
@@ -136,6 +137,7 @@ pub struct App {
     boot: u64,
     neighbourhoods_cache: Cache,
     sensors_cache: Cache,
+    telemetry: Telemetry,
 }
 
 impl App {
@@ -149,6 +151,7 @@ impl App {
     ) -> Arc<App> {
         let shapes = Shapes::new(areas);
         let topics = config.mqtt.topics().clone();
+        let telemetry = Telemetry::new(topics.clone());
         let live = Live::new(topics, shapes.ids().map(str::to_owned), config.max_sensors)
             .forget_after(Duration::from_secs(config.forget_sensors_after_secs.into()));
         let (events, _) = broadcast::channel(config.events_buffer);
@@ -169,6 +172,7 @@ impl App {
                 .map_or(0, |d| d.as_nanos() as u64),
             neighbourhoods_cache: Mutex::new(None),
             sensors_cache: Mutex::new(None),
+            telemetry,
         })
     }
 
@@ -177,6 +181,7 @@ impl App {
         let mut out = Vec::new();
         let result = self.live_mut().apply(topic, payload, now, &mut out);
         self.fan_out(out);
+        self.telemetry.offer(topic, payload, now);
         result
     }
 
@@ -187,6 +192,7 @@ impl App {
         now: Timestamp,
     ) {
         let mut out = Vec::new();
+        let mut applied = Vec::new();
         {
             let mut live = self.live_mut();
             for (topic, payload) in messages {
@@ -195,9 +201,13 @@ impl App {
                     continue;
                 }
                 let _ = live.apply(topic, payload, now, &mut out);
+                applied.push((topic, payload));
             }
         }
         self.fan_out(out);
+        for (topic, payload) in applied {
+            self.telemetry.offer(topic, payload, now);
+        }
     }
 
     /// Keeps the broker's count of dropped messages, if `payload` is one.
@@ -231,6 +241,11 @@ impl App {
     /// A receiver of every live event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
+    }
+
+    /// The telemetry streams.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// The history store.
@@ -438,6 +453,7 @@ impl App {
                 dropped as f64,
             );
         }
+        self.telemetry.render_metrics(&mut e);
         if let Some(mqtt) = self.mqtt.get() {
             mqtt.render("server", &mut e);
         }
@@ -461,6 +477,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(pages::map))
         .route("/validate", get(pages::validate))
+        .route("/telemetry", get(pages::telemetry))
         .route("/api/config", get(api::config))
         .route("/api/neighbourhoods", get(api::neighbourhoods))
         .route("/api/sensors", get(api::sensors))
@@ -474,6 +491,8 @@ pub fn router(app: Arc<App>) -> Router {
             post(api::validate).layer(DefaultBodyLimit::max(VALIDATE_BODY_LIMIT)),
         )
         .route("/api/openapi.json", get(api::openapi))
+        .route("/api/telemetry/devices", get(telemetry::devices))
+        .route("/api/telemetry/stream", get(telemetry::stream))
         .route("/api/{*rest}", any(api::no_such_route))
         .route("/events", get(events::events))
         .nest_service("/static", static_files)

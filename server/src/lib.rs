@@ -20,6 +20,7 @@
 //! - [`events`]: `/events`, Server-Sent Events from a broadcast channel.
 //! - [`pages`]: the askama page shells, French and English.
 //! - [`error`]: API errors (JSON with what to fix) and start-up errors.
+//! - [`telemetry`]: the telemetry page's devices and its shared, decimated live streams.
 //! - [`service`]: the MQTT feed and the HTTP server: [`run`] and [`serve`].
 //! - `http`: the HTTP/1.1 connection loop, with its bound on the time to send headers.
 
@@ -34,6 +35,7 @@ mod http;
 pub mod live;
 pub mod pages;
 pub mod service;
+pub mod telemetry;
 
 pub use app::{App, BROKER_DROPPED, router};
 pub use config::{Config, ConfigError, StoreConfig};

@@ -1,4 +1,4 @@
-//! The two pages, `/` (the map) and `/validate` (the payload validator): minimal HTML shells
+//! The pages, `/` (the map), `/validate` (the payload validator) and `/telemetry`: minimal HTML shells
 //! (askama, `templates/page.html`) that load the front-end bundle from `/static/` (`app.js` and
 //! `app.css`, or `validate.js` and `validate.css`), give it `<div id="garonne-app">` to fill,
 //! and hand it the configuration as JSON in `<script type="application/json"
@@ -97,6 +97,8 @@ pub enum Page {
     Map,
     /// `/validate`.
     Validate,
+    /// `/telemetry`.
+    Telemetry,
 }
 
 impl Page {
@@ -104,6 +106,7 @@ impl Page {
         match self {
             Page::Map => "map",
             Page::Validate => "validate",
+            Page::Telemetry => "telemetry",
         }
     }
 
@@ -112,6 +115,7 @@ impl Page {
         match self {
             Page::Map => "app.js",
             Page::Validate => "validate.js",
+            Page::Telemetry => "telemetry.js",
         }
     }
 
@@ -121,6 +125,7 @@ impl Page {
         match self {
             Page::Map => "app.css",
             Page::Validate => "validate.css",
+            Page::Telemetry => "telemetry.css",
         }
     }
 
@@ -131,6 +136,8 @@ impl Page {
             (Page::Map, Lang::En) => &MAP_EN,
             (Page::Validate, Lang::Fr) => &VALIDATE_FR,
             (Page::Validate, Lang::En) => &VALIDATE_EN,
+            (Page::Telemetry, Lang::Fr) => &TELEMETRY_FR,
+            (Page::Telemetry, Lang::En) => &TELEMETRY_EN,
         }
     }
 }
@@ -187,6 +194,19 @@ static VALIDATE_EN: Strings = strings(
     "Garonne — payload validator",
     "This page needs JavaScript. Without it, check a payload with POST /api/validate or \
      `garonne payload validate FILE`.",
+    NOT_BUILT_EN,
+);
+
+static TELEMETRY_FR: Strings = strings(
+    "Garonne — télémétrie en direct",
+    "Cette page a besoin de JavaScript pour tracer les courbes. Les données restent disponibles \
+     dans l’API : /api/telemetry/devices et /api/telemetry/stream.",
+    NOT_BUILT_FR,
+);
+static TELEMETRY_EN: Strings = strings(
+    "Garonne — live telemetry",
+    "This page needs JavaScript to draw the charts. The data stays available from the API: \
+     /api/telemetry/devices and /api/telemetry/stream.",
     NOT_BUILT_EN,
 );
 
@@ -281,6 +301,11 @@ pub async fn map(State(app): State<Arc<App>>, lang: Lang) -> Response {
 /// `GET /validate`.
 pub async fn validate(State(app): State<Arc<App>>, lang: Lang) -> Response {
     render(&app, Page::Validate, lang)
+}
+
+/// `GET /telemetry`: a device's channels live (the telemetry module).
+pub async fn telemetry(State(app): State<Arc<App>>, lang: Lang) -> Response {
+    render(&app, Page::Telemetry, lang)
 }
 
 #[cfg(test)]
