@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -43,14 +43,69 @@ fn open_data_or_skip() -> Option<PathBuf> {
     None
 }
 
-/// [`garonne`] on the open data, its state in a temporary folder, on free ports (mqtt, http,
-/// realtime's and the historian's metrics); `None` when the open data is missing (skipped).
-fn garonne_on_free_ports() -> Option<(tempfile::TempDir, [u16; 4], Command)> {
-    let data = open_data_or_skip()?;
-    let state = tempfile::tempdir().expect("temp dir");
-    let ports = ports();
-    let command = garonne(&data, state.path(), ports);
-    Some((state, ports, command))
+/// `garonne` running on free ports (mqtt, http, realtime's and the historian's metrics), its
+/// state in a temporary folder, its standard error in `stderr.log` there.
+struct Started {
+    state: tempfile::TempDir,
+    ports: [u16; 4],
+    running: Running,
+}
+
+/// Starts [`garonne`] on `data` (with `configure`'s extra settings, given the ports) and waits
+/// until its four ports answer.
+///
+/// A port found free can be taken by a parallel test before garonne binds it; garonne then
+/// stops at once ("not free", "in use"). That start is tried again on new ports, up to three
+/// times; any other early stop fails the test with garonne's standard error.
+fn start(data: &Path, configure: impl Fn(&mut Command, [u16; 4])) -> Started {
+    for _attempt in 0..3 {
+        let state = tempfile::tempdir().expect("temp dir");
+        let ports = ports();
+        let log = state.path().join("stderr.log");
+        let mut command = garonne(data, state.path(), ports);
+        configure(&mut command, ports);
+        let mut running = Running {
+            child: command
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"))
+                .spawn()
+                .expect("garonne starts"),
+            log: log.clone(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answering = ports
+                .iter()
+                .all(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok());
+            if answering {
+                return Started {
+                    state,
+                    ports,
+                    running,
+                };
+            }
+            if running.child.try_wait().expect("wait").is_some() {
+                let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+                assert!(
+                    stderr.contains("not free") || stderr.contains("in use"),
+                    "garonne stopped at start:\n{stderr}"
+                );
+                eprintln!("a port was taken before garonne bound it: again on new ports");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "garonne's ports did not all answer within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("garonne found a port taken three times in a row");
+}
+
+/// [`start`] on the open data; `None` when the open data is missing (skipped).
+fn start_on_open_data(configure: impl Fn(&mut Command, [u16; 4])) -> Option<Started> {
+    Some(start(&open_data_or_skip()?, configure))
 }
 
 /// Runs `command` to its end (at most 60 s) and returns what it printed.
@@ -71,13 +126,30 @@ fn finish(mut command: Command) -> Output {
     child.wait_with_output().expect("output")
 }
 
-/// Kills the child if the test fails before stopping it.
-struct Running(Child);
+/// Kills the child if the test fails before stopping it, and then shows its standard error.
+struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Running {
+    /// Fails the test, with garonne's standard error, if garonne has stopped.
+    fn assert_alive(&mut self, what: &str) {
+        if let Some(status) = self.child.try_wait().expect("wait") {
+            let stderr = std::fs::read_to_string(&self.log).unwrap_or_default();
+            panic!("garonne stopped ({status}) {what}:\n{stderr}");
+        }
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let stderr = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("garonne's standard error:\n{stderr}");
+        }
     }
 }
 
@@ -112,26 +184,21 @@ async fn every_quartier_live(base: &str, running: &mut Running) -> (Vec<Value>, 
             Instant::now() < deadline,
             "the 20 quartiers never all had an aggregate"
         );
-        assert!(
-            running.0.try_wait().expect("wait").is_none(),
-            "garonne stopped early"
-        );
+        running.assert_alive("before every quartier had an aggregate");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
-    let Some((state, ports, mut command)) = garonne_on_free_ports() else {
+    let Some(Started {
+        state,
+        ports,
+        mut running,
+    }) = start_on_open_data(|_, _| ())
+    else {
         return;
     };
-    let mut running = Running(
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("garonne starts"),
-    );
     let base = format!("http://127.0.0.1:{}", ports[1]);
 
     // Every quartier gets its live aggregate on the map's API.
@@ -176,7 +243,7 @@ async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
         .unwrap_or_else(|e| panic!("a valid reading on {}: {e:?}", reading.topic));
 
     // SIGTERM stops everything, in time, and the state is on disk.
-    let pid = running.0.id().to_string();
+    let pid = running.child.id().to_string();
     let stopping = Instant::now();
     let kill = Command::new("kill")
         .args(["-TERM", &pid])
@@ -184,7 +251,7 @@ async fn garonne_alone_runs_the_live_map_and_stops_with_its_state_saved() {
         .expect("kill");
     assert!(kill.success());
     let status = loop {
-        if let Some(status) = running.0.try_wait().expect("wait") {
+        if let Some(status) = running.child.try_wait().expect("wait") {
             break status;
         }
         assert!(
@@ -256,17 +323,12 @@ fn without_open_data_offline_and_no_starter_it_says_how_to_provide_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_open_data_and_offline_it_starts_on_the_built_in_starter() {
     let empty = tempfile::tempdir().expect("temp dir");
-    let state = tempfile::tempdir().expect("temp dir");
-    let ports = ports();
-    let log = state.path().join("stderr.log");
-    let mut command = garonne(empty.path(), state.path(), ports);
-    let mut running = Running(
-        command
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("garonne starts"),
-    );
+    let Started {
+        state: _state,
+        ports,
+        mut running,
+    } = start(empty.path(), |_, _| ());
+    let log = running.log.clone();
     let base = format!("http://127.0.0.1:{}", ports[1]);
     let (neighbourhoods, _) = every_quartier_live(&base, &mut running).await;
     assert_eq!(neighbourhoods.len(), 20, "the starter's 20 quartiers");
@@ -367,21 +429,21 @@ async fn broker_accepts(port: u16, login: Option<(&str, &str)>) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_loopback_the_embedded_broker_asks_every_client_for_the_password() {
-    let Some((_state, ports, mut command)) = garonne_on_free_ports() else {
+    let Some(Started {
+        state: _state,
+        ports,
+        running: _running,
+    }) = start_on_open_data(|command, ports| {
+        command
+            .env("GARONNE_MQTT_ADDR", format!("0.0.0.0:{}", ports[0]))
+            .env("GARONNE_MQTT_USERNAME", "classroom")
+            .env("GARONNE_MQTT_PASSWORD", "a-long-secret")
+            .arg("up")
+            .arg("--no-simulator");
+    })
+    else {
         return;
     };
-    command
-        .env("GARONNE_MQTT_ADDR", format!("0.0.0.0:{}", ports[0]))
-        .env("GARONNE_MQTT_USERNAME", "classroom")
-        .env("GARONNE_MQTT_PASSWORD", "a-long-secret")
-        .arg("up")
-        .arg("--no-simulator");
-    let _running = Running(
-        command
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("garonne starts"),
-    );
 
     // The web server is ready once it is logged in to the embedded broker.
     let ready = format!("http://127.0.0.1:{}/readyz", ports[1]);
@@ -473,18 +535,18 @@ fn the_default_profiles_folder_is_in_the_commands_data_folder() {
 /// quantity reaches the map's sensor list, with no restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_profile_published_to_the_embedded_broker_is_loaded_live() {
-    let Some((state, ports, mut command)) = garonne_on_free_ports() else {
-        return;
-    };
-    let mut running = Running(
+    let Some(Started {
+        state,
+        ports,
+        mut running,
+    }) = start_on_open_data(|command, _| {
         command
             .env_remove("GARONNE_MQTT_USERNAME")
-            .env_remove("GARONNE_MQTT_PASSWORD")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("garonne starts"),
-    );
+            .env_remove("GARONNE_MQTT_PASSWORD");
+    })
+    else {
+        return;
+    };
     let base = format!("http://127.0.0.1:{}", ports[1]);
     every_quartier_live(&base, &mut running).await;
 
@@ -539,9 +601,6 @@ async fn a_profile_published_to_the_embedded_broker_is_loaded_live() {
             Instant::now() < deadline,
             "the reading never reached the map"
         );
-        assert!(
-            running.0.try_wait().expect("wait").is_none(),
-            "garonne stopped"
-        );
+        running.assert_alive("before the reading reached the map");
     }
 }

@@ -36,6 +36,8 @@ pub fn garonne(data: &Path, state: &Path, ports: [u16; 4]) -> Command {
 }
 
 /// Four free ports: the broker's, the web server's, realtime's and the historian's metrics.
+/// They are held together while picked, so the four differ.
 pub fn ports() -> [u16; 4] {
-    [(); 4].map(|()| free_port().expect("a free port"))
+    let held = [(); 4].map(|()| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"));
+    held.map(|listener| listener.local_addr().expect("its address").port())
 }
