@@ -5,6 +5,7 @@
 #
 # Usage: bench/simulate-publish.sh [SECONDS]          (default 20 s per publisher)
 #        bench/simulate-publish.sh --soak [MINUTES]   (memory over a long run, default 10 min)
+#        bench/simulate-publish.sh --fleets [SECONDS] (the open-data fleets, alone and together)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
@@ -35,6 +36,32 @@ if [ "${1:-}" = "--soak" ]; then
     sleep 30
   done
   cat "$dir/soak.out"
+  exit 0
+fi
+
+if [ "${1:-}" = "--fleets" ]; then
+  # The open-data fleets (issue 15) with no virtual sensors (--density 0): their own stations
+  # only, each asked for 100 readings a second, QoS 1. Baseline in the same run: the weather
+  # fleet alone. The status messages (online + offline per sensor, and the simulator's own)
+  # are taken off the broker's count, with the sensor count the simulator prints.
+  secs=${2:-20}
+  echo "open-data fleets from $DATA, 100 Hz per sensor, QoS 1, $secs s each"
+  echo "| fleets | sensors | readings the broker received | readings/s | vs weather alone | peak RSS (MiB) |"
+  echo "|---|---|---|---|---|---|"
+  base_rate=
+  for fleets in weather bikes river weather,bikes,river; do
+    settle; before=$(received)
+    /usr/bin/time -f '%M' -o "$dir/rss" ./target/release/garonne simulate \
+      --broker "mqtt://127.0.0.1:$port" --data-dir "$DATA" --fleet "$fleets" --density 0 \
+      --rate 100 --qos 1 --duration "${secs}s" --client-id "bench-$fleets" >"$dir/out" 2>"$dir/err"
+    settle; after=$(received)
+    sensors=$(sed -n 's/.* from \([0-9]*\) sensors.*/\1/p' "$dir/out")
+    count=$(( after - before - 2 * (sensors + 1) ))
+    rate=$(echo "$count / $secs" | bc -l)
+    [ -n "$base_rate" ] || base_rate=$rate
+    printf '| %s | %d | %d | %.0f | %.2f | %d |\n' "$fleets" "$sensors" "$count" "$rate" \
+      "$(echo "$rate / $base_rate" | bc -l)" "$(( $(cat "$dir/rss") / 1024 ))"
+  done
   exit 0
 fi
 
