@@ -4,7 +4,9 @@
 //!
 //! - [`EmbeddedStore`]: the [`Store`] the historian writes through (one per file), with
 //!   [`EmbeddedStore::maintenance`], the roll-up and retention it runs every few minutes.
-//! - [`EmbeddedHistory`]: the [`History`] the server reads through, on read-only connections.
+//! - [`EmbeddedHistory`]: the [`History`] the server reads through, on read-only connections,
+//!   and the [`Readings`] replay and export read raw values through (`raw.rs`: a page is read
+//!   as slices of time, one seek per series and slice).
 //!
 //! # What is stored where
 //!
@@ -123,6 +125,7 @@
 //! an older schema is upgraded by the historian when it opens it, in one transaction (a crash
 //! leaves it as it was); the server refuses it until then ([`OpenError::Older`]).
 
+mod raw;
 mod reader;
 mod sql;
 mod times;
@@ -138,6 +141,7 @@ use tokio::sync::oneshot;
 
 use crate::history::{Bucket, History, HistoryError, Query};
 use crate::point::Point;
+use crate::readings::{self, Cursor, Page, Readings, Scan};
 use crate::store::{Store, StoreError};
 
 pub use sql::{BUSY_TIMEOUT, SCHEMA_VERSION};
@@ -491,6 +495,32 @@ impl History for EmbeddedHistory {
             tokio::task::spawn_blocking(move || reader.query(&query))
                 .await
                 .map_err(|e| HistoryError::Unavailable(format!("history query stopped: {e}")))?
+        }
+    }
+}
+
+impl Readings for EmbeddedHistory {
+    fn page(
+        &self,
+        scan: &Scan,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page, HistoryError>> + Send {
+        let reader = self.reader.clone();
+        let scan = scan.clone();
+        let after = after.cloned();
+        let limit = readings::clamp_limit(limit);
+        async move {
+            scan.check()?;
+            tokio::task::spawn_blocking(move || {
+                reader.with_connection(|conn| {
+                    // One read transaction: the page sees the same committed batches throughout.
+                    let tx = conn.transaction()?;
+                    raw::page(&tx, &scan, after.as_ref(), limit)
+                })
+            })
+            .await
+            .map_err(|e| HistoryError::Unavailable(format!("readings scan stopped: {e}")))?
         }
     }
 }

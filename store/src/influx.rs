@@ -7,7 +7,8 @@
 //!   the `influxdb2` crate (InfluxDB 2.x and 3.x, VictoriaMetrics).
 //! - [`InfluxQl`]: a [`History`](crate::history::History) through InfluxQL on `/query`, which
 //!   InfluxDB 1.x, 2.x (with a DBRP mapping of the database name to the bucket) and 3.x
-//!   answer. [`statement`] is the query text, a pure function.
+//!   answer. [`statement`] is the query text, a pure function. It also gives raw readings
+//!   back, page by page ([`crate::readings::Readings`], [`scan_statement`]).
 //!
 //! # Credentials
 //!
@@ -32,6 +33,7 @@
 //! than the server accepts (413).
 
 mod influxql;
+mod raw;
 mod v1;
 mod v2;
 
@@ -47,6 +49,7 @@ use crate::point::Point;
 use crate::store::{Store, StoreError};
 
 pub use influxql::{InfluxQl, statement};
+pub use raw::scan_statement;
 pub use v1::InfluxV1;
 pub use v2::InfluxV2;
 

@@ -17,6 +17,8 @@
 //! - [`store`]: the [`Store`] trait a sink implements, and its error classes.
 //! - [`lineproto`]: the InfluxDB line-protocol encoder, a pure function.
 //! - [`history`]: the history queries the server asks, the same answers from every store.
+//! - [`readings`]: raw readings read back at full rate, page by page (replay, export, the
+//!   telemetry page), the same answers from every store.
 //! - [`influx`]: InfluxDB stores (v1 and v2 write APIs), InfluxQL history, credentials.
 //! - [`embedded`]: the embedded store (SQLite), readable by another process while written.
 //! - [`config`]: the `[store]` block, one variant per kind.
@@ -29,6 +31,7 @@ pub mod history;
 pub mod influx;
 pub mod lineproto;
 pub mod point;
+pub mod readings;
 pub mod store;
 
 pub use backend::Backend;
@@ -36,4 +39,5 @@ pub use config::{StoreConfig, StoreKind};
 pub use history::{Bucket, History, HistoryError, Query, Subject};
 pub use influx::Credentials;
 pub use point::{Field, Point};
+pub use readings::{Cursor, Page, Readings, Sample, Scan, StoredReadings};
 pub use store::{Store, StoreError};

@@ -15,6 +15,9 @@ use garonne_store::store::Store;
 #[path = "support/points.rs"]
 mod points;
 
+#[path = "stores/readings.rs"]
+mod readings;
+
 const SEC: i64 = 1_000_000_000;
 const HOUR: i64 = 3600 * SEC;
 const DAY: i64 = 24 * HOUR;

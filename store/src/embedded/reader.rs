@@ -88,6 +88,15 @@ impl Reader {
 
     /// Answers `query` (already checked), blocking.
     pub(super) fn query(&self, query: &Query) -> Result<Vec<Bucket>, HistoryError> {
+        self.with_connection(|conn| answer(conn, query))
+    }
+
+    /// Runs `read` on an idle connection (or a new one), blocking, and gives the connection
+    /// back to the pool.
+    pub(super) fn with_connection<T>(
+        &self,
+        read: impl FnOnce(&mut Connection) -> Result<T, Failure>,
+    ) -> Result<T, HistoryError> {
         let idle = self
             .idle
             .lock()
@@ -98,7 +107,7 @@ impl Reader {
             None => sql::open_reader(&self.path, false)
                 .map_err(|e| HistoryError::Unavailable(Chain(&e).to_string()))?,
         };
-        let answer = answer(&mut conn, query).map_err(|e| match e {
+        let answer = read(&mut conn).map_err(|e| match e {
             Failure::Invalid(message) => HistoryError::Invalid(message),
             Failure::Sqlite(e) => {
                 HistoryError::Unavailable(format!("embedded store {}: {e}", self.path.display()))
@@ -112,8 +121,11 @@ impl Reader {
     }
 }
 
-enum Failure {
+/// Why a read failed: the request, or SQLite.
+pub(super) enum Failure {
+    /// The request cannot be answered as asked: the message says what to change.
     Invalid(String),
+    /// SQLite failed.
     Sqlite(rusqlite::Error),
 }
 

@@ -51,11 +51,17 @@ impl InfluxQl {
     /// Runs `query`.
     async fn run(&self, query: &Query) -> Result<Vec<Bucket>, HistoryError> {
         let text = statement(query)?;
+        let body = self.fetch(&text).await?;
+        buckets(&body).map_err(|error| self.answer_error(&error))
+    }
+
+    /// The body of `/query`'s answer to the statement `text`, if the server answered 200.
+    pub(super) async fn fetch(&self, text: &str) -> Result<String, HistoryError> {
         let mut url = self.query_url.clone();
         url.query_pairs_mut()
             .append_pair("db", &self.db.name)
             .append_pair("epoch", "ns")
-            .append_pair("q", &text);
+            .append_pair("q", text);
         let server = self.db.server();
         let unavailable = |e: reqwest::Error| {
             let e = e.without_url();
@@ -94,16 +100,20 @@ impl InfluxQl {
                 )));
             }
         }
-        buckets(&body).map_err(|error| {
-            HistoryError::Unavailable(if error.starts_with("database not found") {
-                format!(
-                    "{server} has no database {:?} ({error}): check the name, or create it \
-                     (InfluxDB 2.x: map it to the bucket with a DBRP mapping)",
-                    self.db.name
-                )
-            } else {
-                format!("{server}: {error}")
-            })
+        Ok(body)
+    }
+
+    /// The error for an answer's `error` text (or a body that is not an answer).
+    pub(super) fn answer_error(&self, error: &str) -> HistoryError {
+        let server = self.db.server();
+        HistoryError::Unavailable(if error.starts_with("database not found") {
+            format!(
+                "{server} has no database {:?} ({error}): check the name, or create it \
+                 (InfluxDB 2.x: map it to the bucket with a DBRP mapping)",
+                self.db.name
+            )
+        } else {
+            format!("{server}: {error}")
         })
     }
 }
@@ -174,7 +184,7 @@ pub fn statement(query: &Query) -> Result<String, HistoryError> {
 }
 
 /// Refuses an empty id.
-fn check_id(id: &str, what: &str) -> Result<(), HistoryError> {
+pub(super) fn check_id(id: &str, what: &str) -> Result<(), HistoryError> {
     if id.is_empty() {
         Err(HistoryError::Invalid(format!("the {what} id is empty")))
     } else {
@@ -188,7 +198,7 @@ pub(super) fn identifier(name: &str) -> String {
 }
 
 /// `value` as an InfluxQL string literal: single-quoted, escaped.
-fn literal(value: &str) -> String {
+pub(super) fn literal(value: &str) -> String {
     quoted(value, '\'')
 }
 

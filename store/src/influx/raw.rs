@@ -1,0 +1,302 @@
+//! Raw readings from InfluxDB, page by page ([`crate::readings`]), with InfluxQL on `/query`.
+//!
+//! A page is one raw query, `SELECT ... FROM "reading" WHERE <sensors> AND time >= START AND
+//! time < TO ORDER BY time LIMIT n` ([`scan_statement`]): InfluxDB merges the series in time
+//! order. Samples of the same time are sorted here (by sensor, then quantity), which needs every
+//! point of that time: when the limit cuts a page, the points of its last time are left for the
+//! next page (they may be incomplete), and when a whole page is one instant (more points at one
+//! time than the limit), that instant is read whole, without a limit (its size is bounded by the
+//! number of series). Every page thus moves the scan forward.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::InfluxQl;
+use super::influxql::{check_id, identifier, literal};
+use crate::history::HistoryError;
+use crate::readings::{self, Cursor, Page, Readings, Sample, Scan, sort};
+
+/// The columns of a `reading` point that are not quantities: tags and metadata fields.
+const NOT_QUANTITIES: [&str; 7] = ["time", "sensor", "source", "kind", "lat", "lon", "seq"];
+
+/// The InfluxQL statement of the points of `scan` in `[start, end)`, in time order, `limit`
+/// points at most: the sensor tag and the quantities asked (every field when none is named).
+///
+/// # Errors
+///
+/// [`HistoryError::Invalid`] for an empty sensor id or quantity name.
+pub fn scan_statement(
+    scan: &Scan,
+    start: i64,
+    end: i64,
+    limit: Option<usize>,
+) -> Result<String, HistoryError> {
+    let columns = if scan.quantities.is_empty() {
+        "*".to_owned()
+    } else {
+        for q in &scan.quantities {
+            check_id(q, "quantity")?;
+        }
+        std::iter::once("\"sensor\"".to_owned())
+            .chain(scan.quantities.iter().map(|q| identifier(q)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sensors = if scan.sensors.is_empty() {
+        String::new()
+    } else {
+        let mut any = Vec::with_capacity(scan.sensors.len());
+        for id in &scan.sensors {
+            check_id(id, "sensor")?;
+            any.push(format!("\"sensor\" = {}", literal(id)));
+        }
+        format!("({}) AND ", any.join(" OR "))
+    };
+    let limit = limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
+    Ok(format!(
+        "SELECT {columns} FROM \"reading\" WHERE {sensors}time >= {start} AND time < {end} \
+         ORDER BY time ASC{limit}"
+    ))
+}
+
+/// The answer of `/query` for one statement.
+#[derive(Debug, Deserialize)]
+struct Answer {
+    #[serde(default)]
+    results: Vec<StatementResult>,
+    error: Option<String>,
+}
+
+/// The result of one statement.
+#[derive(Debug, Deserialize)]
+struct StatementResult {
+    #[serde(default)]
+    series: Vec<Series>,
+    error: Option<String>,
+    /// Set when the server cut the answer (`max-row-limit`).
+    #[serde(default)]
+    partial: bool,
+}
+
+/// One series: its columns and rows.
+#[derive(Debug, Deserialize)]
+struct Series {
+    #[serde(default)]
+    columns: Vec<String>,
+    #[serde(default)]
+    values: Vec<Vec<serde_json::Value>>,
+    #[serde(default)]
+    partial: bool,
+}
+
+/// The points of an answer: their times (in the order given) and their samples.
+#[derive(Debug, Default)]
+struct Points {
+    /// The time of each point, in the server's order.
+    times: Vec<i64>,
+    /// Every sample of every point.
+    samples: Vec<Sample>,
+    /// Whether the server cut the answer.
+    partial: bool,
+}
+
+/// The points of a `/query` answer; an error text otherwise.
+fn points(body: &str) -> Result<Points, String> {
+    let answer: Answer =
+        serde_json::from_str(body).map_err(|e| format!("unexpected answer ({e}): {body:.200}"))?;
+    if let Some(error) = answer.error {
+        return Err(error);
+    }
+    let mut out = Points::default();
+    for result in answer.results {
+        if let Some(error) = result.error {
+            return Err(error);
+        }
+        out.partial |= result.partial;
+        for series in result.series {
+            out.partial |= series.partial;
+            let at = |name: &str| series.columns.iter().position(|c| c == name);
+            let (Some(time), Some(sensor)) = (at("time"), at("sensor")) else {
+                return Err(format!("no time or sensor column in {:?}", series.columns));
+            };
+            let quantities: Vec<(usize, Arc<str>)> = series
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !NOT_QUANTITIES.contains(&c.as_str()))
+                .map(|(i, c)| (i, Arc::from(c.as_str())))
+                .collect();
+            let mut sensors: Option<Arc<str>> = None;
+            for row in &series.values {
+                let (Some(time_ns), Some(id)) = (
+                    row.get(time).and_then(serde_json::Value::as_i64),
+                    row.get(sensor).and_then(serde_json::Value::as_str),
+                ) else {
+                    return Err(format!("unexpected row {row:?}"));
+                };
+                // Rows of one sensor follow each other: one name shared by them.
+                let id = match &sensors {
+                    Some(name) if &**name == id => name.clone(),
+                    _ => sensors.insert(Arc::from(id)).clone(),
+                };
+                out.times.push(time_ns);
+                for (i, quantity) in &quantities {
+                    if let Some(value) = row.get(*i).and_then(serde_json::Value::as_f64) {
+                        out.samples.push(Sample {
+                            time_ns,
+                            sensor: id.clone(),
+                            quantity: quantity.clone(),
+                            value,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl InfluxQl {
+    /// The points of `scan` in `[start, end)`, at most `limit`.
+    async fn points(
+        &self,
+        scan: &Scan,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> Result<Points, HistoryError> {
+        let text = scan_statement(scan, start, end, limit)?;
+        let body = self.fetch(&text).await?;
+        points(&body).map_err(|error| self.answer_error(&error))
+    }
+
+    /// A page of `scan` (see the module doc).
+    async fn scan_page(
+        &self,
+        scan: &Scan,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page, HistoryError> {
+        scan.check()?;
+        let limit = readings::clamp_limit(limit);
+        let (from, to) = scan.range_ns();
+        let mut start = after.map_or(from, |c| c.time_ns.max(from));
+        while start < to {
+            let page = self.points(scan, start, to, Some(limit + 1)).await?;
+            let (Some(&first), Some(&last)) = (page.times.first(), page.times.last()) else {
+                break;
+            };
+            let full = page.partial || page.times.len() > limit;
+            // Where the page's complete times end, when more may follow.
+            let (mut samples, resume) = if !full {
+                (page.samples, None)
+            } else if first < last {
+                let mut samples = page.samples;
+                samples.retain(|s| s.time_ns < last);
+                (samples, Some(last))
+            } else {
+                let instant = self
+                    .points(scan, last, last.saturating_add(1), None)
+                    .await?;
+                (instant.samples, Some(last.saturating_add(1)))
+            };
+            sort(&mut samples);
+            samples.dedup_by(|b, a| {
+                (a.time_ns, &a.sensor, &a.quantity) == (b.time_ns, &b.sensor, &b.quantity)
+            });
+            if let Some(after) = after {
+                samples.retain(|s| s.is_after(after));
+            }
+            if samples.is_empty() {
+                match resume {
+                    Some(resume) => {
+                        start = resume;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let next = if samples.len() > limit {
+                samples.truncate(limit);
+                samples.last().map(Sample::cursor)
+            } else {
+                resume.map(Cursor::before)
+            };
+            return Ok(Page { samples, next });
+        }
+        Ok(Page::default())
+    }
+}
+
+impl Readings for InfluxQl {
+    fn page(
+        &self,
+        scan: &Scan,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page, HistoryError>> + Send {
+        self.scan_page(scan, after, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use garonne_payload::Timestamp;
+
+    use super::*;
+
+    fn scan(sensors: &[&str], quantities: &[&str]) -> Scan {
+        Scan {
+            sensors: sensors.iter().map(|s| (*s).to_owned()).collect(),
+            quantities: quantities.iter().map(|s| (*s).to_owned()).collect(),
+            from: Timestamp::UNIX_EPOCH,
+            to: Timestamp::UNIX_EPOCH.add_nanos(10),
+        }
+    }
+
+    #[test]
+    fn statements_name_the_sensors_and_quantities() -> Result<(), HistoryError> {
+        assert_eq!(
+            scan_statement(&scan(&[], &[]), 5, 10, Some(3))?,
+            "SELECT * FROM \"reading\" WHERE time >= 5 AND time < 10 ORDER BY time ASC LIMIT 3"
+        );
+        assert_eq!(
+            scan_statement(&scan(&["a", "b'c"], &["speed"]), 5, 6, None)?,
+            "SELECT \"sensor\", \"speed\" FROM \"reading\" WHERE (\"sensor\" = 'a' OR \
+             \"sensor\" = 'b\\'c') AND time >= 5 AND time < 6 ORDER BY time ASC"
+        );
+        assert!(scan_statement(&scan(&[""], &[]), 5, 6, None).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn answers_become_samples_without_the_metadata() -> Result<(), String> {
+        let body = r#"{"results":[{"statement_id":0,"series":[{"name":"reading",
+            "columns":["time","kind","lat","lon","seq","sensor","source","speed","temperature"],
+            "values":[[7,"car",43.6,1.4,1,"car-1","can",12,null],
+                      [8,"car",null,null,2,"car-1","can",13.5,20.25]]}]}]}"#;
+        let answer = points(body)?;
+        assert_eq!(answer.times, [7, 8]);
+        let got: Vec<(i64, &str, &str, f64)> = answer
+            .samples
+            .iter()
+            .map(|s| (s.time_ns, &*s.sensor, &*s.quantity, s.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (7, "car-1", "speed", 12.0),
+                (8, "car-1", "speed", 13.5),
+                (8, "car-1", "temperature", 20.25)
+            ]
+        );
+        assert!(
+            points(r#"{"results":[{"statement_id":0}]}"#)?
+                .times
+                .is_empty()
+        );
+        assert!(points(r#"{"results":[{"error":"database not found: x"}]}"#).is_err());
+        Ok(())
+    }
+}
