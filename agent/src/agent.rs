@@ -14,7 +14,7 @@
 //! A reading the broker received just before the loss may thus arrive twice: QoS 1 is "at
 //! least once", and `seq` lets receivers drop the duplicate.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use garonne_payload::{
     Limits, Location, ModuleState, Quantity, Reading, SPEC_VERSION, SensorState, Source, Status,
-    Timestamp, Topics, validate_reading,
+    Timestamp, Topics, encode_senml, validate_reading,
 };
 use garonne_service::mqtt::{Connection, Counters, Credentials, options};
 use rumqttc::{AsyncClient, LastWill, QoS};
@@ -31,9 +31,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::PiError;
+use crate::can_source::{self, CanSource};
 use crate::config::{ConfigError, PiConfig, Problem};
 use crate::modules::{Backend, ModuleSlot};
-use crate::queue::DiskQueue;
+use crate::queue::{DiskQueue, ItemKind};
 
 /// One module's read: its values, or why it failed.
 type ModuleRead = Result<Vec<(Quantity, f64)>, String>;
@@ -146,8 +147,11 @@ pub(crate) struct Agent {
     backend: Arc<Backend>,
     queue: Arc<Mutex<DiskQueue>>,
     link: Link,
-    /// The `seq` of the next reading.
-    seq: u64,
+    /// The `seq` of each sensor's next reading: the Pi's, and its CAN device's when it has
+    /// another id (one counter when they share the id).
+    seqs: BTreeMap<String, u64>,
+    /// The `[can]` source, ready to start once the modules run.
+    can: Option<can_source::Prepared>,
     state: SensorState,
     /// Shutting down: publish nothing new but the offline status, reconnect no more.
     stopping: bool,
@@ -170,10 +174,20 @@ impl Agent {
                 }],
             })
         })?;
+        let location = Location {
+            lon: config.location.lon,
+            lat: config.location.lat,
+            alt: config.location.alt,
+        };
+        // The DBC and its profile first: a mistake there stops the agent at once.
+        let can = can_source::prepare(&config, location)?;
         let dir = config.queue_dir.clone();
         let max_bytes = config.queue_max_bytes;
-        let sensor_id = config.sensor_id.clone();
-        let (queue, recovered, foreign) = blocking(move || open_queue(&dir, max_bytes, &sensor_id))
+        let mut sensor_ids = vec![config.sensor_id.clone()];
+        sensor_ids.extend(config.can_sensor_id().map(str::to_owned));
+        sensor_ids.dedup();
+        let ids = sensor_ids.clone();
+        let (queue, recovered, foreign) = blocking(move || open_queue(&dir, max_bytes, &ids))
             .await?
             .map_err(|source| PiError::Queue {
                 dir: config.queue_dir.clone(),
@@ -203,14 +217,16 @@ impl Agent {
                  previous run stopped while writing), unreadable ones moved to quarantine/"
             );
         }
-        // Design: `seq` carries on after the queued readings, so they and the new ones form
-        // one run; with an empty queue it restarts at 0, as the spec allows after a reboot.
-        let seq = queue.last_seq().map_or(0, |s| s + 1);
-        let location = Location {
-            lon: config.location.lon,
-            lat: config.location.lat,
-            alt: config.location.alt,
-        };
+        // Design: each sensor's `seq` carries on after its queued readings, so they and the new
+        // ones form one run; with none queued it restarts at 0, as the spec allows after a
+        // reboot.
+        let seqs = sensor_ids
+            .into_iter()
+            .map(|id| {
+                let next = queue.last_seq(&id).map_or(0, |s| s + 1);
+                (id, next)
+            })
+            .collect();
         let modules = config
             .module_names()
             .into_iter()
@@ -225,7 +241,8 @@ impl Agent {
             modules,
             backend: Arc::new(backend),
             queue: Arc::new(Mutex::new(queue)),
-            seq,
+            seqs,
+            can,
             state: SensorState::Online,
             stopping: false,
             refusing: false,
@@ -257,7 +274,9 @@ impl Agent {
         }
 
         self.life_cycle(&shutdown).await?;
-        if !shutdown.is_cancelled() && !self.modules.iter().any(|m| m.state == ModuleState::Running)
+        if !shutdown.is_cancelled()
+            && self.can.is_none()
+            && !self.modules.iter().any(|m| m.state == ModuleState::Running)
         {
             let failures = self
                 .modules
@@ -274,6 +293,10 @@ impl Agent {
             return Err(error);
         }
 
+        let mut can = match self.can.take() {
+            Some(prepared) => Some(prepared.start(&shutdown)?),
+            None => None,
+        };
         let mut ticker = tokio::time::interval(self.config.interval());
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -282,7 +305,8 @@ impl Agent {
                 biased;
                 () = shutdown.cancelled() => break,
                 () = changed => self.service_link().await?,
-                _ = ticker.tick() => self.take_reading().await?,
+                (sensor_id, pack) = next_pack(&mut can) => self.queue_pack(&sensor_id, pack).await?,
+                _ = ticker.tick(), if !self.modules.is_empty() => self.take_reading().await?,
             }
         }
         self.shut_down().await
@@ -353,7 +377,7 @@ impl Agent {
             KIND,
             Source::RaspberryPi,
             time,
-            self.seq,
+            self.seqs.get(&self.config.sensor_id).copied().unwrap_or(0),
             self.location,
         );
         if self.collect_values(results, &mut reading) {
@@ -365,7 +389,8 @@ impl Agent {
         }
         // Design: a reading refused or not queued still uses its `seq`, so receivers see the
         // gap and count it lost.
-        self.seq += 1;
+        let sensor_id = self.config.sensor_id.clone();
+        self.take_seqs(&sensor_id, 1);
         if !self.passes_the_spec(&reading) {
             return Ok(());
         }
@@ -441,17 +466,58 @@ impl Agent {
         true
     }
 
+    /// The first of `count` new sequence numbers of `sensor_id`.
+    fn take_seqs(&mut self, sensor_id: &str, count: u64) -> u64 {
+        let next = self.seqs.entry(sensor_id.to_owned()).or_insert(0);
+        let first = *next;
+        *next += count;
+        first
+    }
+
     /// Writes `reading` to the disk queue (fsynced); a failure is logged and the reading lost.
     async fn queue_reading(&mut self, reading: &Reading) -> Result<(), PiError> {
         let (seq, bytes) = (reading.seq, reading.to_json());
+        self.queue_item(ItemKind::Reading, &reading.sensor_id, seq, bytes)
+            .await
+    }
+
+    /// Numbers a pack's readings in `sensor_id`'s run, encodes it and writes it to the disk
+    /// queue, then publishes what the window allows.
+    async fn queue_pack(&mut self, sensor_id: &str, mut pack: Vec<Reading>) -> Result<(), PiError> {
+        let first = self.take_seqs(sensor_id, pack.len() as u64);
+        for (reading, seq) in pack.iter_mut().zip(first..) {
+            reading.seq = seq;
+        }
+        let last = first + pack.len() as u64 - 1;
+        match encode_senml(&pack) {
+            Some(bytes) => {
+                self.queue_item(ItemKind::Pack, sensor_id, last, bytes)
+                    .await?
+            }
+            // The source's readings are of one device: never seen.
+            None => error!(seq = first, "a CAN pack cannot be encoded: it is lost"),
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Writes an item to the disk queue (fsynced); a failure is logged and the item lost.
+    async fn queue_item(
+        &mut self,
+        kind: ItemKind,
+        sensor_id: &str,
+        seq: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), PiError> {
         let queue = Arc::clone(&self.queue);
-        match blocking(move || lock(&queue).push(seq, bytes)).await? {
-            Ok(pushed) => debug!(seq, id = pushed.id, "reading queued"),
+        let sensor = sensor_id.to_owned();
+        match blocking(move || lock(&queue).push(kind, &sensor, seq, bytes)).await? {
+            Ok(pushed) => debug!(seq, id = pushed.id, ?kind, "queued"),
             Err(error) => error!(
                 dir = %self.config.queue_dir.display(),
                 seq,
                 %error,
-                "cannot write the reading to the queue: it is lost"
+                "cannot write to the queue: the readings are lost"
             ),
         }
         Ok(())
@@ -524,7 +590,6 @@ impl Agent {
         if self.stopping || !self.link.born || !self.link.connected() {
             return;
         }
-        let topic = self.topics.reading(&self.config.sensor_id);
         let queue = lock(&self.queue);
         let link = &mut self.link;
         let mut in_flight = link
@@ -536,7 +601,11 @@ impl Agent {
             let Some(entry) = queue.next_after(link.last_sent) else {
                 break;
             };
-            match link.publish(topic.clone(), false, entry.bytes.clone()) {
+            let topic = match entry.kind {
+                ItemKind::Reading => self.topics.reading(&entry.sensor_id),
+                ItemKind::Pack => self.topics.senml(&entry.sensor_id),
+            };
+            match link.publish(topic, false, entry.bytes.clone()) {
                 Ok(()) => {
                     link.in_flight.push_back(Sent::Reading(entry.id));
                     link.last_sent = Some(entry.id);
@@ -648,25 +717,35 @@ fn will(config: &PiConfig, location: Location) -> Status {
     }
 }
 
-/// Opens the queue and removes the readings of another sensor, which a changed `sensor_id`
-/// leaves behind; returns how many were removed.
+/// Opens the queue and removes the items of other sensors than `sensor_ids`, which a changed
+/// `sensor_id` leaves behind; returns how many were removed.
 fn open_queue(
     dir: &std::path::Path,
     max_bytes: u64,
-    sensor_id: &str,
+    sensor_ids: &[String],
 ) -> std::io::Result<(DiskQueue, super::queue::Recovered, usize)> {
     let (mut queue, recovered) = DiskQueue::open(dir, max_bytes)?;
     let foreign: Vec<u64> = queue
         .entries()
-        .filter(|e| {
-            serde_json::from_slice::<Reading>(&e.bytes).map_or(true, |r| r.sensor_id != sensor_id)
-        })
+        .filter(|e| !sensor_ids.contains(&e.sensor_id))
         .map(|e| e.id)
         .collect();
     for &id in &foreign {
         queue.remove(id)?;
     }
     Ok((queue, recovered, foreign.len()))
+}
+
+/// The next pack of the CAN source and its sensor; never, without one or once it has ended
+/// (a log replayed whole). Cancel-safe.
+async fn next_pack(can: &mut Option<CanSource>) -> (String, Vec<Reading>) {
+    if let Some(source) = can {
+        if let Some(pack) = source.packs.recv().await {
+            return (source.sensor_id.clone(), pack);
+        }
+        *can = None;
+    }
+    std::future::pending().await
 }
 
 fn lock(queue: &Mutex<DiskQueue>) -> MutexGuard<'_, DiskQueue> {
@@ -689,13 +768,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         {
             let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
-            q.push(7, reading("pi-old", 7)).expect("push");
-            q.push(0, reading("pi-new", 0)).expect("push");
-            q.push(1, reading("pi-new", 1)).expect("push");
+            for (id, seq) in [("pi-old", 7), ("pi-new", 0), ("pi-new", 1)] {
+                q.push(ItemKind::Reading, id, seq, reading(id, seq))
+                    .expect("push");
+            }
         }
-        let (q, recovered, foreign) = open_queue(dir.path(), 1 << 20, "pi-new").expect("open");
+        let ids = ["pi-new".to_owned()];
+        let (q, recovered, foreign) = open_queue(dir.path(), 1 << 20, &ids).expect("open");
         assert_eq!((recovered.readings, foreign), (3, 1));
         assert_eq!(q.entries().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(q.last_seq(), Some(1));
+        assert_eq!(q.last_seq("pi-new"), Some(1));
     }
 }

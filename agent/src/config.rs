@@ -73,11 +73,187 @@ pub struct PiConfig {
     /// at least 64 KiB). When full, the oldest reading is dropped to make room.
     #[serde(default = "default_queue_max_bytes")]
     pub queue_max_bytes: u64,
-    /// The modules wired to the Pi, one `[[modules]]` table each.
+    /// The modules wired to the Pi, one `[[modules]]` table each (none for a Pi that only
+    /// logs a car's CAN buses).
+    #[serde(default)]
     pub modules: Vec<ModuleConfig>,
+    /// A car's CAN buses, decoded through its DBC file into SenML packs (issue 16).
+    #[serde(default)]
+    pub can: Option<CanConfig>,
     /// MQTT credentials: never in the file, read from the environment by `garonne pi`.
     #[serde(skip)]
     pub credentials: Option<Credentials>,
+}
+
+/// Default most values in one SenML pack of CAN readings.
+pub const DEFAULT_PACK_MAX_VALUES: usize = 100;
+/// Most values accepted in one pack: the payload spec's 5,000 records, less room for the
+/// pack's metadata.
+pub const MAX_PACK_MAX_VALUES: usize = 4_000;
+/// Default longest time a pack spans, milliseconds (with 100 values: about ten packs a second
+/// for a car at 100 Hz).
+pub const DEFAULT_PACK_MAX_SPAN_MS: u64 = 100;
+/// Longest accepted pack span, milliseconds.
+pub const MAX_PACK_MAX_SPAN_MS: u64 = 10_000;
+/// Longest name of a network interface (Linux's IFNAMSIZ less the final zero).
+const MAX_INTERFACE_NAME: usize = 15;
+
+/// The `[can]` section: a car's CAN buses (SocketCAN interfaces) or a `candump` log, decoded
+/// through a DBC file into SenML packs on `{prefix}/v1/sensors/{sensor_id}/senml`, through the
+/// disk queue like every reading.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanConfig {
+    /// The SocketCAN interfaces to read, e.g. `["can0", "can1"]` (Linux; brought up by the
+    /// system, e.g. `ip link set can0 up type can bitrate 500000`). Give this or `log_file`.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// A `candump -l` log to replay instead, at its own pace (the gaps between its frames,
+    /// divided by `log_speed`), each value keeping the log's time. Give this or `interfaces`.
+    #[serde(default)]
+    pub log_file: Option<PathBuf>,
+    /// How much faster than recorded the log is replayed (default 1; 0 means as fast as the
+    /// queue takes it).
+    #[serde(default = "default_log_speed")]
+    pub log_speed: f64,
+    /// The car's DBC file, e.g. `/etc/garonne/car.dbc`.
+    pub dbc: PathBuf,
+    /// The id the packs are published under (default: the Pi's `sensor_id`).
+    #[serde(default)]
+    pub sensor_id: Option<String>,
+    /// The profile the packs follow: the one of that name in the profiles folder the agent
+    /// loads (`garonne --profiles DIR pi ...`, checked by the team), else the one
+    /// `garonne profile from-dbc` would write, made from the DBC at start. Default: the DBC
+    /// file's name (`car.dbc`: `car`).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Most values in one pack (default 100, at most 4000).
+    #[serde(default = "default_pack_max_values")]
+    pub pack_max_values: usize,
+    /// Longest time from a pack's first reading to its last, milliseconds (default 100): a
+    /// pack goes out when full, or this long after its first reading.
+    #[serde(default = "default_pack_max_span_ms")]
+    pub pack_max_span_ms: u64,
+}
+
+impl CanConfig {
+    /// The profile name: `profile`, or the DBC file's stem.
+    pub fn profile_name(&self) -> String {
+        self.profile.clone().unwrap_or_else(|| {
+            self.dbc
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_lowercase())
+                .unwrap_or_default()
+        })
+    }
+
+    /// `[can]`'s rules, the Pi's `sensor_id` as the default id.
+    fn check(&self, problems: &mut Problems) {
+        match (self.interfaces.is_empty(), &self.log_file) {
+            (true, None) => problems.add(
+                "can",
+                "reads nothing: give `interfaces = [\"can0\"]` (SocketCAN) or `log_file = \
+                 \"run.log\"` (a candump -l log)",
+            ),
+            (false, Some(_)) => problems.add(
+                "can",
+                "gives both `interfaces` and `log_file`: keep one (a live car, or a log \
+                 replayed)",
+            ),
+            _ => {}
+        }
+        for (i, name) in self.interfaces.iter().enumerate() {
+            let valid = !name.is_empty()
+                && name.len() <= MAX_INTERFACE_NAME
+                && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
+            if !valid {
+                problems.add(
+                    format!("can.interfaces[{i}]"),
+                    format!(
+                        "\"{name}\" is not a network interface name: 1 to 15 characters, no \
+                         space or '/', as `ip link` lists them, e.g. \"can0\""
+                    ),
+                );
+            } else if self.interfaces[..i].contains(name) {
+                problems.add("can.interfaces", format!("lists \"{name}\" twice"));
+            }
+        }
+        if !self.interfaces.is_empty() && !cfg!(target_os = "linux") {
+            problems.add(
+                "can.interfaces",
+                "SocketCAN is Linux's: on this system, replay a candump log with `log_file`",
+            );
+        }
+        if !(self.log_speed.is_finite() && self.log_speed >= 0.0) {
+            problems.add(
+                "can.log_speed",
+                format!(
+                    "{} is not a speed: give how many times faster than recorded (1 is real \
+                     time, 0 as fast as possible)",
+                    self.log_speed
+                ),
+            );
+        }
+        if self.dbc.as_os_str().is_empty() {
+            problems.add("can.dbc", "is empty: give the car's DBC file");
+        }
+        if let Some(id) = &self.sensor_id
+            && !is_valid_sensor_id(id)
+        {
+            problems.add(
+                "can.sensor_id",
+                format!(
+                    "\"{id}\" is not a valid sensor id: use 1 to 128 letters, digits, '.', '_' \
+                     or '-', starting with a letter or digit, e.g. \"fs-car-1\""
+                ),
+            );
+        }
+        let profile = self.profile_name();
+        let profile_ok = !profile.is_empty()
+            && profile
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !profile_ok {
+            problems.add(
+                "can.profile",
+                format!(
+                    "\"{profile}\" is not a profile name: lower-case letters, digits and '-', \
+                     e.g. \"fs-car\" (without `profile`, the DBC file's name is used)"
+                ),
+            );
+        }
+        if !(1..=MAX_PACK_MAX_VALUES).contains(&self.pack_max_values) {
+            problems.add(
+                "can.pack_max_values",
+                format!(
+                    "{} is out of range: give 1 to {MAX_PACK_MAX_VALUES} values per pack \
+                     ({DEFAULT_PACK_MAX_VALUES}, the default, makes about ten packs a second at \
+                     100 Hz)",
+                    self.pack_max_values
+                ),
+            );
+        }
+        if !(1..=MAX_PACK_MAX_SPAN_MS).contains(&self.pack_max_span_ms) {
+            problems.add(
+                "can.pack_max_span_ms",
+                format!(
+                    "{} is out of range: give 1 to {MAX_PACK_MAX_SPAN_MS} milliseconds \
+                     (default {DEFAULT_PACK_MAX_SPAN_MS})",
+                    self.pack_max_span_ms
+                ),
+            );
+        }
+    }
+}
+
+fn default_log_speed() -> f64 {
+    1.0
+}
+fn default_pack_max_values() -> usize {
+    DEFAULT_PACK_MAX_VALUES
+}
+fn default_pack_max_span_ms() -> u64 {
+    DEFAULT_PACK_MAX_SPAN_MS
 }
 
 /// Where the sensor stands, in WGS84 (GPS) coordinates.
@@ -351,6 +527,12 @@ impl PiConfig {
         broker
     }
 
+    /// The id of the CAN packs: `[can] sensor_id`, else the Pi's.
+    pub fn can_sensor_id(&self) -> Option<&str> {
+        let can = self.can.as_ref()?;
+        Some(can.sensor_id.as_deref().unwrap_or(&self.sensor_id))
+    }
+
     /// Time between two readings.
     pub fn interval(&self) -> Duration {
         Duration::from_secs_f64(
@@ -383,6 +565,9 @@ impl PiConfig {
         self.check_interval_and_queue(&mut problems);
         self.check_modules(&mut problems);
         self.check_one_module_per_quantity(&mut problems);
+        if let Some(can) = &self.can {
+            can.check(&mut problems);
+        }
         problems.into_result()
     }
 
@@ -453,11 +638,11 @@ impl PiConfig {
     /// The `[[modules]]` tables: at least one, each valid for its type and its wiring, none
     /// the same hardware as an earlier one.
     fn check_modules(&self, problems: &mut Problems) {
-        if self.modules.is_empty() {
+        if self.modules.is_empty() && self.can.is_none() {
             problems.add(
                 "modules",
                 "no module is configured: add a [[modules]] table for each sensor wired to the \
-                 Pi, e.g. type = \"bme280\" (see deploy/pi/pi.toml)",
+                 Pi, e.g. type = \"bme280\", or a [can] section (see deploy/pi/pi.toml)",
             );
         }
         let wiring = Wiring::of(&self.modules);
@@ -1071,5 +1256,75 @@ quantities = ["relativeHumidity"]
             config.module_names(),
             ["bme280-i2c1-0x76", "bme280-i2c1-0x77"]
         );
+    }
+
+    /// A Pi that only logs a car: no module, a `[can]` section.
+    const CAN_ONLY: &str = r#"
+sensor_id = "fs-car-1"
+broker = "mqtt://127.0.0.1:1883"
+location = { lon = 1.4442, lat = 43.6047 }
+[can]
+interfaces = ["can0", "can1"]
+dbc = "/etc/garonne/FS-Car.dbc"
+"#;
+
+    #[test]
+    fn a_can_section_alone_is_a_valid_configuration_with_its_defaults() {
+        let config = parse(CAN_ONLY).expect("valid");
+        let can = config.can.as_ref().expect("[can]");
+        assert!(config.modules.is_empty());
+        assert_eq!(config.can_sensor_id(), Some("fs-car-1"));
+        // The profile is named after the DBC file, lower-cased.
+        assert_eq!(can.profile_name(), "fs-car");
+        assert_eq!(
+            (can.pack_max_values, can.pack_max_span_ms, can.log_speed),
+            (100, 100, 1.0)
+        );
+        let own = parse(&CAN_ONLY.replace("[can]", "[can]\nsensor_id = \"car-7\"")).expect("valid");
+        assert_eq!(own.can_sensor_id(), Some("car-7"));
+        // Without [can] and modules, nothing to read.
+        let nothing = problems(&CAN_ONLY[..CAN_ONLY.find("[can]").expect("section")]);
+        assert!(nothing[0].contains("or a [can] section"), "{nothing:?}");
+    }
+
+    #[test]
+    fn can_mistakes_are_each_reported_with_the_fix() {
+        let got = problems(
+            r#"
+sensor_id = "fs-car-1"
+broker = "mqtt://127.0.0.1:1883"
+location = { lon = 1.4442, lat = 43.6047 }
+[can]
+interfaces = ["can0", "can0", "a very long interface name"]
+log_file = "run.log"
+log_speed = -1
+dbc = "car.dbc"
+sensor_id = "car 1"
+profile = "FS Car"
+pack_max_values = 0
+pack_max_span_ms = 100000
+"#,
+        );
+        let keys: Vec<&str> = got
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "can",
+                "can.interfaces",
+                "can.interfaces[2]",
+                "can.log_speed",
+                "can.sensor_id",
+                "can.profile",
+                "can.pack_max_values",
+                "can.pack_max_span_ms"
+            ],
+            "{got:#?}"
+        );
+        assert!(got[0].contains("keep one"), "{}", got[0]);
+        let none = problems(&CAN_ONLY.replace("interfaces = [\"can0\", \"can1\"]\n", ""));
+        assert!(none[0].starts_with("can: reads nothing"), "{none:?}");
     }
 }

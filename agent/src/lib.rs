@@ -5,6 +5,9 @@
 //! Topics written, under `{prefix}/v1/sensors/{sensor_id}/`:
 //! - `reading`: one reading per interval (QoS 1, `source` and `kind` `raspberry-pi`), validated
 //!   with the payload spec before it is queued;
+//! - `senml` (of `[can] sensor_id`, the Pi's by default): with a `[can]` section, the car's CAN
+//!   frames decoded through its DBC, as SenML packs (QoS 1, `kind` `can-logger`), every value
+//!   with its frame's time;
 //! - `status` (retained, QoS 1): online/offline and each module's life cycle step: `probing`
 //!   (does it answer?), `sample-test` (is one reading in range?), `running`, `failed` (with a
 //!   detail saying why and how to fix it; the module is skipped), `removed` (at shutdown). The
@@ -25,7 +28,9 @@
 //! - `modules`: probe, sample test and readings of each module, and their status lines.
 //! - [`queue`]: the crash-safe, bounded on-disk queue of readings.
 //! - [`can`]: CAN frames through a DBC file into readings and SenML packs, a DBC's profile,
-//!   `candump` logs (issue 16; the live SocketCAN source is still to come).
+//!   `candump` logs (issue 16).
+//! - `can_source`: the `[can]` section live: SocketCAN interfaces (Linux) or a `candump` log
+//!   replayed, decoded and cut into packs for the queue.
 //! - `agent`: the async driver: life cycle, interval, queue, MQTT.
 
 pub mod bh1750;
@@ -38,6 +43,7 @@ pub mod pir;
 pub mod queue;
 
 mod agent;
+mod can_source;
 mod command;
 mod modules;
 #[cfg(feature = "rpi")]
@@ -47,7 +53,9 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigError, Credentials, ModuleConfig, PiConfig, Problem, SiteLocation};
+pub use config::{
+    CanConfig, ConfigError, Credentials, ModuleConfig, PiConfig, Problem, SiteLocation,
+};
 
 /// The hardware the agent reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +110,15 @@ pub enum PiError {
         sensor_id: String,
         /// Each module's name and why it failed.
         failures: String,
+    },
+    /// The `[can]` source cannot start: its DBC, its profile, its interfaces or its log.
+    #[error("{what}")]
+    Can {
+        /// What failed, and how to fix it.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A blocking hardware task panicked (a bug).
     #[error("a hardware task of the agent stopped unexpectedly")]

@@ -43,11 +43,16 @@ pub(crate) enum Backend {
     /// The Pi's own buses, through rppal.
     #[cfg(feature = "rpi")]
     Real,
+    /// No module is configured (a Pi that only reads CAN): no bus is opened, on any build.
+    NoModules,
 }
 
 impl Backend {
     /// The backend of `hardware` for the modules of `config`.
     pub(crate) fn new(hardware: &Hardware, config: &PiConfig) -> Result<Backend, PiError> {
+        if config.modules.is_empty() {
+            return Ok(Backend::NoModules);
+        }
         match hardware {
             Hardware::Fake { seed } => {
                 let devices: Vec<&str> = config
@@ -115,6 +120,7 @@ impl Backend {
             }
             #[cfg(feature = "rpi")]
             (Backend::Real, module) => super::rpi::open(module),
+            (Backend::NoModules, module) => Err(format!("{} is not configured", module.kind())),
         }
     }
 }

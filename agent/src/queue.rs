@@ -1,13 +1,16 @@
 //! The on-disk queue of readings waiting for the broker's acknowledgement.
 //!
-//! One file per reading, named by a zero-padded counter (`00000000000000000042.json`), holding
-//! exactly the bytes to publish. A reading is queued only once it is on disk: written to
-//! `NAME.tmp`, fsynced, renamed to `NAME` and the folder fsynced, so a power cut leaves either
-//! the whole file or none (a stray `.tmp` is removed at the next start). The counter order is
-//! the publishing order; the agent restarted lists the folder and carries on where it stopped.
-//! A file is deleted only when the broker acknowledged the reading. A file that cannot be read
-//! or holds no reading is moved to `quarantine/` in the folder at start (kept, never published),
-//! so that one damaged file never stops the agent.
+//! One file per item, named by a zero-padded counter and its kind: a reading of the Pi's
+//! modules (`00000000000000000042.json`) or a SenML pack of a CAN device, many readings in one
+//! message (`00000000000000000043.senml`); it holds exactly the bytes to publish. An item is
+//! queued only once it is on disk: written to `NAME.tmp`, fsynced, renamed to `NAME` and the
+//! folder fsynced, so a power cut leaves either the whole file or none (a stray `.tmp` is
+//! removed at the next start). The counter order is the publishing order; the agent restarted
+//! lists the folder and carries on where it stopped. A file is deleted only when the broker
+//! acknowledged it. A file that cannot be read or holds no reading (or pack) is moved to
+//! `quarantine/` in the folder at start (kept, never published), so that one damaged file never
+//! stops the agent. Each entry knows its sensor and the `seq` of its last reading, so that
+//! sequence numbers carry on, per sensor, after a restart.
 //!
 //! The queue is bounded by `queue_max_bytes` (the sum of the files' sizes). When a new reading
 //! does not fit, the **oldest** readings are dropped and counted, with one warning per overflow
@@ -33,19 +36,43 @@ use tracing::{info, warn};
 const NAME_DIGITS: usize = 20;
 /// Extension of a queued reading.
 const EXTENSION: &str = "json";
+/// Extension of a queued SenML pack.
+const PACK_EXTENSION: &str = "senml";
 /// Extension of a reading being written.
 const TMP_EXTENSION: &str = "tmp";
 /// The folder, in the queue's, where files that hold no reading are moved.
 const QUARANTINE: &str = "quarantine";
 
-/// One queued reading.
+/// What a queued item is, which says its topic and its file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// One reading (JSON), for the `reading` topic.
+    Reading,
+    /// A SenML pack of one sensor's readings, for the `senml` topic.
+    Pack,
+}
+
+impl ItemKind {
+    fn extension(self) -> &'static str {
+        match self {
+            ItemKind::Reading => EXTENSION,
+            ItemKind::Pack => PACK_EXTENSION,
+        }
+    }
+}
+
+/// One queued item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Its counter: the file name and the publishing order.
     pub id: u64,
-    /// The reading's `seq`.
+    /// A reading or a pack.
+    pub kind: ItemKind,
+    /// The sensor whose readings it holds.
+    pub sensor_id: String,
+    /// The `seq` of its (last) reading.
     pub seq: u64,
-    /// The bytes to publish (the reading's JSON).
+    /// The bytes to publish (the reading's JSON, the pack's SenML).
     pub bytes: Vec<u8>,
 }
 
@@ -142,12 +169,18 @@ impl DiskQueue {
             if name == QUARANTINE {
                 continue;
             }
-            let Some(id) = parse_name(name) else {
+            let Some((id, kind)) = parse_name(name) else {
                 warn!(file = %path.display(), "ignoring a file that is not a queued reading");
                 continue;
             };
-            match read_reading(&path) {
-                Ok((seq, bytes)) => found.push(Entry { id, seq, bytes }),
+            match read_item(&path, kind) {
+                Ok((sensor_id, seq, bytes)) => found.push(Entry {
+                    id,
+                    kind,
+                    sensor_id,
+                    seq,
+                    bytes,
+                }),
                 Err(why) => {
                     quarantine(dir, &path, &why);
                     recovered.unreadable += 1;
@@ -175,9 +208,16 @@ impl DiskQueue {
         Ok((queue, recovered))
     }
 
-    /// Queues a reading (its `seq` and JSON): durable on disk when this returns. Drops the
-    /// oldest readings first if it would not fit.
-    pub fn push(&mut self, seq: u64, bytes: Vec<u8>) -> io::Result<Pushed> {
+    /// Queues an item of `kind` (a reading's JSON, a pack's SenML) of `sensor_id`, whose last
+    /// reading is numbered `seq`: durable on disk when this returns. Drops the oldest items
+    /// first if it would not fit.
+    pub fn push(
+        &mut self,
+        kind: ItemKind,
+        sensor_id: &str,
+        seq: u64,
+        bytes: Vec<u8>,
+    ) -> io::Result<Pushed> {
         let size = bytes.len() as u64;
         if size > self.max_bytes {
             return Err(io::Error::new(
@@ -195,7 +235,7 @@ impl DiskQueue {
             info!(dir = %self.dir.display(), dropped = episode, "reading queue has room again");
         }
         let id = self.next_id;
-        let path = self.path(id);
+        let path = self.path(id, kind);
         let tmp = path.with_extension(TMP_EXTENSION);
         // Design: the file whole and synced under a temporary name, then renamed and the folder
         // synced: a power cut at any step leaves the whole reading or none (a `.tmp` is removed
@@ -206,7 +246,13 @@ impl DiskQueue {
         self.disk.sync_dir(&self.dir)?;
         self.next_id += 1;
         self.bytes += size;
-        self.entries.push_back(Entry { id, seq, bytes });
+        self.entries.push_back(Entry {
+            id,
+            kind,
+            sensor_id: sensor_id.to_owned(),
+            seq,
+            bytes,
+        });
         Ok(Pushed { id, dropped })
     }
 
@@ -245,7 +291,7 @@ impl DiskQueue {
         let Ok(index) = self.entries.binary_search_by_key(&id, |e| e.id) else {
             return Ok(false);
         };
-        match fs::remove_file(self.path(id)) {
+        match fs::remove_file(self.path(id, self.entries[index].kind)) {
             Ok(()) => {}
             // Already gone (removed by hand): the entry goes all the same.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -297,9 +343,13 @@ impl DiskQueue {
         self.bytes
     }
 
-    /// The `seq` of the newest queued reading.
-    pub fn last_seq(&self) -> Option<u64> {
-        self.entries.back().map(|e| e.seq)
+    /// The `seq` of the newest queued reading of `sensor_id`.
+    pub fn last_seq(&self, sensor_id: &str) -> Option<u64> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.sensor_id == sensor_id)
+            .map(|e| e.seq)
     }
 
     /// Readings dropped for room since the queue was opened.
@@ -317,18 +367,60 @@ impl DiskQueue {
         &self.dir
     }
 
-    fn path(&self, id: u64) -> PathBuf {
-        self.dir
-            .join(format!("{id:0width$}.{EXTENSION}", width = NAME_DIGITS))
+    fn path(&self, id: u64, kind: ItemKind) -> PathBuf {
+        self.dir.join(format!(
+            "{id:0width$}.{}",
+            kind.extension(),
+            width = NAME_DIGITS
+        ))
     }
 }
 
-/// A queued file's reading: its `seq` and bytes; or why the file holds none.
-fn read_reading(path: &Path) -> Result<(u64, Vec<u8>), String> {
+/// A queued file's sensor, last `seq` and bytes; or why the file holds no item of its kind.
+fn read_item(path: &Path, kind: ItemKind) -> Result<(String, u64, Vec<u8>), String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let reading: Reading =
-        serde_json::from_slice(&bytes).map_err(|e| format!("holds no reading: {e}"))?;
-    Ok((reading.seq, bytes))
+    let (sensor_id, seq) = match kind {
+        ItemKind::Reading => {
+            let reading: Reading =
+                serde_json::from_slice(&bytes).map_err(|e| format!("holds no reading: {e}"))?;
+            (reading.sensor_id, reading.seq)
+        }
+        ItemKind::Pack => pack_sensor_and_last_seq(&bytes).ok_or("holds no SenML pack")?,
+    };
+    Ok((sensor_id, seq, bytes))
+}
+
+/// The records of a pack that are metadata of the whole pack, not readings' values.
+const PACK_METADATA: [&str; 4] = ["lat", "lon", "alt", "seq"];
+
+/// The sensor of a pack the agent encoded, and the `seq` of its last reading: its `seq` record
+/// (the first reading's) plus its distinct times, less one (SenML makes one reading of the
+/// records of one time). Read without the catalogue: the pack's quantities may be of a profile
+/// not loaded yet.
+fn pack_sensor_and_last_seq(bytes: &[u8]) -> Option<(String, u64)> {
+    type Record = serde_json::Map<String, serde_json::Value>;
+    let records: Vec<Record> = serde_json::from_slice(bytes).ok()?;
+    fn name(r: &Record) -> Option<&str> {
+        r.get("n").and_then(serde_json::Value::as_str)
+    }
+    let sensor_id = records.first()?.get("bn")?.as_str()?.strip_suffix(':')?;
+    let first_seq = records
+        .iter()
+        .find(|r| name(r) == Some("seq"))?
+        .get("v")?
+        .as_u64()?;
+    let times: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter(|r| r.contains_key("v") && !name(r).is_some_and(|n| PACK_METADATA.contains(&n)))
+        .map(|r| {
+            r.get("t")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0)
+                .to_bits()
+        })
+        .collect();
+    let last = first_seq + (times.len() as u64).saturating_sub(1);
+    Some((sensor_id.to_owned(), last))
 }
 
 /// Moves a queued file that holds no reading into `quarantine/` in the queue's folder, where it
@@ -346,13 +438,20 @@ fn quarantine(dir: &Path, path: &Path, why: &str) {
     }
 }
 
-/// The counter of a queue file name, `None` for any other name.
-fn parse_name(name: &str) -> Option<u64> {
-    let stem = name.strip_suffix(&format!(".{EXTENSION}"))?;
+/// The counter and kind of a queue file name, `None` for any other name.
+fn parse_name(name: &str) -> Option<(u64, ItemKind)> {
+    let (stem, kind) = [ItemKind::Reading, ItemKind::Pack]
+        .into_iter()
+        .find_map(|kind| {
+            Some((
+                name.strip_suffix(kind.extension())?.strip_suffix('.')?,
+                kind,
+            ))
+        })?;
     if stem.len() != NAME_DIGITS || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    stem.parse().ok()
+    Some((stem.parse().ok()?, kind))
 }
 
 /// Makes a rename or removal in `dir` durable.
@@ -367,6 +466,11 @@ pub(crate) mod tests {
 
     fn reading(seq: u64) -> Vec<u8> {
         reading_of("pi-test", seq)
+    }
+
+    /// Queues the reading `seq` of `pi-test`.
+    fn push(q: &mut DiskQueue, seq: u64, bytes: Vec<u8>) -> io::Result<Pushed> {
+        q.push(ItemKind::Reading, "pi-test", seq, bytes)
     }
 
     /// A reading's JSON as the agent queues it, of `sensor_id`, numbered `seq`.
@@ -393,7 +497,7 @@ pub(crate) mod tests {
         let (mut q, recovered) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
         assert_eq!(recovered, Recovered::default());
         for seq in 0..12 {
-            let pushed = q.push(seq, reading(seq)).expect("push");
+            let pushed = push(&mut q, seq, reading(seq)).expect("push");
             assert_eq!(
                 pushed,
                 Pushed {
@@ -436,11 +540,11 @@ pub(crate) mod tests {
         let size = reading(0).len() as u64;
         let (mut q, _) = DiskQueue::open(dir.path(), size * 5).expect("open");
         for seq in 0..5 {
-            assert_eq!(q.push(seq, reading(seq)).expect("push").dropped, 0);
+            assert_eq!(push(&mut q, seq, reading(seq)).expect("push").dropped, 0);
         }
         assert!(!q.overflowing());
         for seq in 5..8 {
-            assert_eq!(q.push(seq, reading(seq)).expect("push").dropped, 1);
+            assert_eq!(push(&mut q, seq, reading(seq)).expect("push").dropped, 1);
         }
         assert!(q.overflowing());
         assert_eq!(seqs(&q), [3, 4, 5, 6, 7]);
@@ -449,12 +553,12 @@ pub(crate) mod tests {
         assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 5);
         // Acknowledgements make room: the episode ends with the next push that fits.
         q.remove(3).expect("ack");
-        assert_eq!(q.push(8, reading(8)).expect("push").dropped, 0);
+        assert_eq!(push(&mut q, 8, reading(8)).expect("push").dropped, 0);
         assert!(!q.overflowing());
         assert_eq!(seqs(&q), [4, 5, 6, 7, 8]);
         assert_eq!(q.dropped(), 3);
         // A reading larger than the whole bound is refused, not queued.
-        assert!(q.push(9, vec![b' '; (size * 6) as usize]).is_err());
+        assert!(push(&mut q, 9, vec![b' '; (size * 6) as usize]).is_err());
     }
 
     /// A queue folder left by a run that queued the readings `seqs` and had the first
@@ -463,7 +567,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
         for seq in seqs {
-            q.push(seq, reading(seq)).expect("push");
+            push(&mut q, seq, reading(seq)).expect("push");
         }
         for id in 0..acknowledged {
             q.remove(id).expect("ack");
@@ -489,9 +593,10 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(seqs(&q), [41, 42, 44, 45]);
-        assert_eq!(q.last_seq(), Some(45));
+        assert_eq!(q.last_seq("pi-test"), Some(45));
+        assert_eq!(q.last_seq("pi-other"), None);
         // The counter continues after the newest file, so order holds across restarts.
-        assert_eq!(q.push(46, reading(46)).expect("push").id, 6);
+        assert_eq!(push(&mut q, 46, reading(46)).expect("push").id, 6);
         assert_eq!(seqs(&q), [41, 42, 44, 45, 46]);
         assert!(dir.path().join("notes.txt").exists());
         assert!(!dir.path().join("00000000000000000006.tmp").exists());
@@ -565,7 +670,7 @@ pub(crate) mod tests {
         let (q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
         let mut q = q.with_disk(Box::new(std::sync::Arc::clone(&disk)));
         for seq in 0..3 {
-            let pushed = q.push(seq, reading(seq)).expect("push");
+            let pushed = push(&mut q, seq, reading(seq)).expect("push");
             // The moment push returns, the power goes: the reading is on the device, whole,
             // under its final name (a power cut before would leave it, or a .tmp, or nothing).
             let durable = disk.durable();
@@ -614,7 +719,7 @@ pub(crate) mod tests {
         {
             let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
             for seq in 0..6 {
-                q.push(seq, reading(seq)).expect("push");
+                push(&mut q, seq, reading(seq)).expect("push");
             }
         }
         let (q, recovered) = DiskQueue::open(dir.path(), size * 2).expect("reopen");
@@ -625,15 +730,81 @@ pub(crate) mod tests {
 
     #[test]
     fn file_names_are_exactly_twenty_digits() {
-        assert_eq!(parse_name("00000000000000000042.json"), Some(42));
-        assert_eq!(parse_name("18446744073709551615.json"), Some(u64::MAX));
+        assert_eq!(
+            parse_name("00000000000000000042.json"),
+            Some((42, ItemKind::Reading))
+        );
+        assert_eq!(
+            parse_name("18446744073709551615.json"),
+            Some((u64::MAX, ItemKind::Reading))
+        );
+        assert_eq!(
+            parse_name("00000000000000000043.senml"),
+            Some((43, ItemKind::Pack))
+        );
         for bad in [
             "42.json",
             "0000000000000000004a.json",
             "00000000000000000042.tmp",
+            "00000000000000000042senml",
             "x",
         ] {
             assert_eq!(parse_name(bad), None, "{bad}");
         }
+    }
+
+    /// A pack of `sensor_id`'s readings `first..first + count`, 10 ms apart, as the agent
+    /// encodes it.
+    fn pack_of(sensor_id: &str, first: u64, count: u64) -> Vec<u8> {
+        let readings: Vec<Reading> = (first..first + count)
+            .map(|seq| {
+                let mut r: Reading =
+                    serde_json::from_slice(&reading_of(sensor_id, seq)).expect("reading");
+                r.time = r.time.add_nanos(seq as i64 * 10_000_000);
+                r
+            })
+            .collect();
+        garonne_payload::encode_senml(&readings).expect("one sensor")
+    }
+
+    #[test]
+    fn packs_and_readings_share_the_queue_and_each_sensors_seq_carries_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let (mut q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
+            push(&mut q, 3, reading(3)).expect("push");
+            q.push(ItemKind::Pack, "car-1", 19, pack_of("car-1", 10, 10))
+                .expect("push");
+            push(&mut q, 4, reading(4)).expect("push");
+        }
+        // The pack is a .senml file beside the readings.
+        assert!(dir.path().join("00000000000000000001.senml").is_file());
+        let (q, recovered) = DiskQueue::open(dir.path(), 1 << 20).expect("reopen");
+        assert_eq!(recovered.readings, 3);
+        let kinds: Vec<_> = q
+            .entries()
+            .map(|e| (e.kind, e.sensor_id.as_str(), e.seq))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (ItemKind::Reading, "pi-test", 3),
+                (ItemKind::Pack, "car-1", 19),
+                (ItemKind::Reading, "pi-test", 4)
+            ]
+        );
+        // Each sensor's numbers carry on from its own last item.
+        assert_eq!(q.last_seq("car-1"), Some(19));
+        assert_eq!(q.last_seq("pi-test"), Some(4));
+        // The same values at one time are one reading: its seq counts once.
+        let mut r: Reading = serde_json::from_slice(&reading_of("car-2", 5)).expect("reading");
+        r.quantities
+            .set(garonne_payload::Quantity::RelativeHumidity, 0.5);
+        let one = garonne_payload::encode_senml(&[r]).expect("pack");
+        assert_eq!(
+            pack_sensor_and_last_seq(&one),
+            Some(("car-2".to_owned(), 5))
+        );
+        assert_eq!(pack_sensor_and_last_seq(b"[{\"n\":\"x\"}]"), None);
     }
 }

@@ -56,6 +56,7 @@ fn config(sensor_id: &str, broker: &str, queue_dir: &Path, modules: Vec<ModuleCo
         queue_dir: queue_dir.to_owned(),
         queue_max_bytes: 1 << 20,
         modules,
+        can: None,
         credentials: None,
     }
 }

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use garonne_payload::{Location, ProfileId, Quantity, Reading, Source, encode_senml};
+use garonne_payload::{Location, ProfileId, Quantity, Reading, Source, Timestamp, encode_senml};
 
 use super::candump::Frame;
 use super::dbc::{CanDb, CanId, DecodeError};
@@ -171,39 +171,80 @@ impl<'a> FrameDecoder<'a> {
     }
 }
 
-/// The SenML packs of readings of one device (consecutive sequence numbers), cut by `policy`.
-/// Two readings of the same time never share a pack: SenML would merge them. `None` when the
-/// readings are not of one device (those of [`FrameDecoder::readings`] always are).
+/// The SenML packs of readings of one device (consecutive sequence numbers), cut by `policy`
+/// (see [`PackCutter`]). `None` when the readings are not of one device (those of
+/// [`FrameDecoder::readings`] always are).
 pub fn packs(readings: &[Reading], policy: PackPolicy) -> Option<Vec<Vec<u8>>> {
-    let span_nanos = i128::from(policy.max_span_ms) * 1_000_000;
+    let mut cutter = PackCutter::new(policy);
     let mut packs = Vec::new();
-    let mut start = 0;
-    while start < readings.len() {
-        let first = readings[start].time;
-        let mut times = HashSet::from([first]);
-        let mut records = readings[start].quantities.len();
-        let mut end = start + 1;
-        while let Some(next) = readings.get(end) {
-            let fits = records + next.quantities.len() <= policy.max_records
-                && (next.time.unix_nanos() - first.unix_nanos()).abs() < span_nanos
-                && !times.contains(&next.time);
-            if !fits {
-                break;
-            }
-            times.insert(next.time);
-            records += next.quantities.len();
-            end += 1;
+    for reading in readings {
+        if let Some(full) = cutter.push(reading.clone()) {
+            packs.push(encode_senml(&full)?);
         }
-        packs.push(encode_senml(&readings[start..end])?);
-        start = end;
+    }
+    if let Some(last) = cutter.take() {
+        packs.push(encode_senml(&last)?);
     }
     Some(packs)
+}
+
+/// Cuts a stream of readings into packs, as they come: a pack holds at most
+/// [`PackPolicy::max_records`] values within [`PackPolicy::max_span_ms`] of its first reading,
+/// and never two readings of the same time (SenML would merge them). A reading with more values
+/// than a pack may hold goes alone.
+#[derive(Debug)]
+pub struct PackCutter {
+    policy: PackPolicy,
+    pending: Vec<Reading>,
+    times: HashSet<Timestamp>,
+    records: usize,
+}
+
+impl PackCutter {
+    /// An empty cutter.
+    pub fn new(policy: PackPolicy) -> PackCutter {
+        PackCutter {
+            policy,
+            pending: Vec::new(),
+            times: HashSet::new(),
+            records: 0,
+        }
+    }
+
+    /// Adds a reading; returns the pack it closed, when it does not fit in the pending one.
+    pub fn push(&mut self, reading: Reading) -> Option<Vec<Reading>> {
+        let full = match self.pending.first() {
+            Some(first) => {
+                let span_nanos = i128::from(self.policy.max_span_ms) * 1_000_000;
+                let fits = self.records + reading.quantities.len() <= self.policy.max_records
+                    && (reading.time.unix_nanos() - first.time.unix_nanos()).abs() < span_nanos
+                    && !self.times.contains(&reading.time);
+                if fits { None } else { self.take() }
+            }
+            None => None,
+        };
+        self.times.insert(reading.time);
+        self.records += reading.quantities.len();
+        self.pending.push(reading);
+        full
+    }
+
+    /// The pending pack, if any, and the cutter emptied.
+    pub fn take(&mut self) -> Option<Vec<Reading>> {
+        self.times.clear();
+        self.records = 0;
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
+    }
+
+    /// Whether no reading is pending.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use garonne_payload::Timestamp;
 
     fn reading(seq: u64, secs: i64, micros: u32) -> Reading {
         let time = Timestamp::new(secs, micros * 1000).expect("valid");
