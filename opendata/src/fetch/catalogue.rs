@@ -6,12 +6,13 @@
 //! crate's tests rather than a user's download.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::{Component, Path};
+use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::date::DateWindow;
+use super::date::{Date, DateWindow};
 
 /// The text of `data/datasets.toml`, as compiled in.
 const EMBEDDED: &str = include_str!("../../../data/datasets.toml");
@@ -37,6 +38,140 @@ pub struct Catalogue {
     /// The datasets, in download order: station catalogue, polygons, then readings.
     #[serde(rename = "dataset")]
     pub datasets: Vec<Dataset>,
+    /// The VélôToulouse family (`[bikes]`): exports of the same portal.
+    #[serde(default)]
+    pub bikes: Option<ExportFamily>,
+    /// The river family (`[river]`): Hub'Eau's hydrometry API.
+    #[serde(default)]
+    pub river: Option<HubeauFamily>,
+}
+
+/// A family of datasets: what `garonne data fetch --family` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// The weather stations: their catalogue, the polygons, their readings (the top level).
+    Weather,
+    /// VélôToulouse's stations and their availability (`[bikes]`).
+    Bikes,
+    /// The Garonne's gauges and their daily maximum heights (`[river]`).
+    River,
+}
+
+impl Family {
+    /// Every family, in download order.
+    pub const ALL: [Family; 3] = [Family::Weather, Family::Bikes, Family::River];
+
+    /// The name on the command line: `weather`, `bikes`, `river`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Weather => "weather",
+            Family::Bikes => "bikes",
+            Family::River => "river",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A family name that is none of [`Family::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown family {0:?}: expected weather, bikes or river (famille inconnue)")]
+pub struct UnknownFamily(pub String);
+
+impl FromStr for Family {
+    type Err = UnknownFamily;
+
+    fn from_str(text: &str) -> Result<Family, UnknownFamily> {
+        Family::ALL
+            .into_iter()
+            .find(|f| f.name() == text.trim())
+            .ok_or_else(|| UnknownFamily(text.to_owned()))
+    }
+}
+
+/// Who publishes a family's data, under which licence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    /// The licence, as an SPDX id (`ODbL-1.0`, `etalab-2.0`).
+    pub licence: String,
+    /// The licence text.
+    pub licence_url: String,
+    /// The attribution the licence requires.
+    pub attribution: String,
+}
+
+/// A family of Opendatasoft exports from the catalogue's portal (`[bikes]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFamily {
+    /// The licence, as an SPDX id.
+    pub licence: String,
+    /// The licence text.
+    pub licence_url: String,
+    /// The attribution the licence requires.
+    pub attribution: String,
+    /// The datasets, exported whole (`readings = false`).
+    #[serde(rename = "dataset")]
+    pub datasets: Vec<Dataset>,
+}
+
+/// The river family: two datasets asked of Hub'Eau's hydrometry API v2 (`[river]`), paged,
+/// and written in the formats `data/fleets/river.toml` reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubeauFamily {
+    /// The API's host, `https://hubeau.eaufrance.fr`.
+    pub base_url: String,
+    /// The licence, as an SPDX id.
+    pub licence: String,
+    /// The licence text.
+    pub licence_url: String,
+    /// The attribution the licence requires.
+    pub attribution: String,
+    /// The gauges (`code_station`) whose daily values are asked.
+    pub gauges: Vec<String>,
+    /// The first day of their history (`YYYY-MM-DD`).
+    pub history_from: String,
+    /// Records per page asked (`size`), 1 to 20,000.
+    pub page_size: u32,
+    /// Days per request: the history is asked in spans this long, each paged.
+    pub chunk_days: u32,
+    /// The station referential, written as GeoJSON.
+    pub stations: HubeauStations,
+    /// The daily elaborated observations, written as `;` CSV.
+    pub heights: HubeauHeights,
+}
+
+/// `[river.stations]`: the gauges in a box, from `referentiel/stations`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubeauStations {
+    /// The dataset's id in the manifest and on the command line.
+    pub id: String,
+    /// What it is.
+    pub title: String,
+    /// Where it goes, relative to the data directory.
+    pub file: String,
+    /// `[lon_min, lat_min, lon_max, lat_max]` (WGS84).
+    pub bbox: [f64; 4],
+}
+
+/// `[river.heights]`: one elaborated quantity of the gauges, from `obs_elab`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubeauHeights {
+    /// The dataset's id in the manifest and on the command line.
+    pub id: String,
+    /// What it is.
+    pub title: String,
+    /// Where it goes, relative to the data directory.
+    pub file: String,
+    /// `grandeur_hydro_elab`: `HIXnJ`, the daily maximum instantaneous height (mm).
+    pub grandeur: String,
 }
 
 /// One open-data dataset and where its file goes.
@@ -124,6 +259,18 @@ pub enum CatalogueError {
         /// The field.
         field: String,
     },
+    /// A `[bikes]` dataset marked as readings: those are exported whole.
+    #[error("dataset {id}: a [bikes] dataset is exported whole; write readings = false")]
+    NotWhole {
+        /// The dataset.
+        id: String,
+    },
+    /// A `[river]` setting out of its range.
+    #[error("[river]: {problem}")]
+    BadRiver {
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl Catalogue {
@@ -144,35 +291,97 @@ impl Catalogue {
         self.datasets.iter().find(|d| d.id == id)
     }
 
+    /// Every dataset of every family: (family, id, file), in download order.
+    pub fn entries(&self) -> Vec<(Family, &str, &str)> {
+        let mut all: Vec<(Family, &str, &str)> = self
+            .datasets
+            .iter()
+            .map(|d| (Family::Weather, d.id.as_str(), d.file.as_str()))
+            .collect();
+        if let Some(bikes) = &self.bikes {
+            all.extend(
+                bikes
+                    .datasets
+                    .iter()
+                    .map(|d| (Family::Bikes, d.id.as_str(), d.file.as_str())),
+            );
+        }
+        if let Some(river) = &self.river {
+            all.push((Family::River, &river.stations.id, &river.stations.file));
+            all.push((Family::River, &river.heights.id, &river.heights.file));
+        }
+        all
+    }
+
+    /// The family of dataset `id`, if the catalogue lists it.
+    pub fn family_of(&self, id: &str) -> Option<Family> {
+        self.entries()
+            .into_iter()
+            .find(|(_, i, _)| *i == id)
+            .map(|(family, ..)| family)
+    }
+
+    /// The files of `family`, relative to the data directory.
+    pub fn files_of(&self, family: Family) -> Vec<&str> {
+        self.entries()
+            .into_iter()
+            .filter(|(f, ..)| *f == family)
+            .map(|(.., file)| file)
+            .collect()
+    }
+
+    /// Who to credit for `family`'s data.
+    pub fn credit(&self, family: Family) -> Option<Credit> {
+        match family {
+            Family::Weather => Some(Credit {
+                licence: self.licence.clone(),
+                licence_url: self.licence_url.clone(),
+                attribution: self.attribution.clone(),
+            }),
+            Family::Bikes => self.bikes.as_ref().map(|b| Credit {
+                licence: b.licence.clone(),
+                licence_url: b.licence_url.clone(),
+                attribution: b.attribution.clone(),
+            }),
+            Family::River => self.river.as_ref().map(|r| Credit {
+                licence: r.licence.clone(),
+                licence_url: r.licence_url.clone(),
+                attribution: r.attribution.clone(),
+            }),
+        }
+    }
+
     fn check(&self) -> Result<(), CatalogueError> {
         let mut ids = HashSet::new();
         let mut files: Vec<(&str, &str)> = Vec::new();
-        for d in &self.datasets {
-            let id_ok = !d.id.is_empty()
-                && d.id
+        for (_, id, file) in self.entries() {
+            let id_ok = !id.is_empty()
+                && id
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !id_ok {
-                return Err(CatalogueError::BadId { id: d.id.clone() });
+                return Err(CatalogueError::BadId { id: id.to_owned() });
             }
-            if !ids.insert(d.id.as_str()) {
-                return Err(CatalogueError::DuplicateId { id: d.id.clone() });
+            if !ids.insert(id) {
+                return Err(CatalogueError::DuplicateId { id: id.to_owned() });
             }
-            if !is_plain_relative(&d.file) {
+            if !is_plain_relative(file) {
                 return Err(CatalogueError::BadFile {
-                    id: d.id.clone(),
-                    file: d.file.clone(),
+                    id: id.to_owned(),
+                    file: file.to_owned(),
                 });
             }
             // Case-insensitive: two names differing by case are one file on macOS and Windows.
-            if let Some((first, _)) = files.iter().find(|(_, f)| f.eq_ignore_ascii_case(&d.file)) {
+            if let Some((first, _)) = files.iter().find(|(_, f)| f.eq_ignore_ascii_case(file)) {
                 return Err(CatalogueError::DuplicateFile {
                     first: (*first).to_owned(),
-                    second: d.id.clone(),
-                    file: d.file.clone(),
+                    second: id.to_owned(),
+                    file: file.to_owned(),
                 });
             }
-            files.push((&d.id, &d.file));
+            files.push((id, file));
+        }
+        for d in &self.datasets {
             if let Some(field) = &d.time_field {
                 let field_ok = !field.is_empty()
                     && field
@@ -185,6 +394,52 @@ impl Catalogue {
                     });
                 }
             }
+        }
+        if let Some(bikes) = &self.bikes {
+            if let Some(d) = bikes.datasets.iter().find(|d| d.readings) {
+                return Err(CatalogueError::NotWhole { id: d.id.clone() });
+            }
+        }
+        if let Some(river) = &self.river {
+            river.check()?;
+        }
+        Ok(())
+    }
+}
+
+impl HubeauFamily {
+    /// The first day of the history.
+    pub fn history_from(&self) -> Result<Date, CatalogueError> {
+        self.history_from
+            .parse()
+            .map_err(|e: super::date::DateError| CatalogueError::BadRiver {
+                problem: e.to_string(),
+            })
+    }
+
+    fn check(&self) -> Result<(), CatalogueError> {
+        let bad = |problem: &str| {
+            Err(CatalogueError::BadRiver {
+                problem: problem.to_owned(),
+            })
+        };
+        self.history_from()?;
+        let code_ok = |c: &String| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric());
+        if self.gauges.is_empty() || !self.gauges.iter().all(code_ok) {
+            return bad("gauges must be a non-empty list of station codes such as \"O200004001\"");
+        }
+        if !(1..=20_000).contains(&self.page_size) {
+            return bad("page_size must be 1 to 20000 (Hub'Eau's largest page)");
+        }
+        if self.chunk_days == 0 {
+            return bad("chunk_days must be at least 1");
+        }
+        let [lon_min, lat_min, lon_max, lat_max] = self.stations.bbox;
+        if !(lon_min < lon_max && lat_min < lat_max) {
+            return bad("stations.bbox must be [lon_min, lat_min, lon_max, lat_max]");
+        }
+        if !code_ok(&self.heights.grandeur) {
+            return bad("heights.grandeur must be a grandeur_hydro_elab code such as \"HIXnJ\"");
         }
         Ok(())
     }
@@ -310,6 +565,87 @@ mod tests {
     }
 
     #[test]
+    fn the_bikes_and_the_river_are_catalogued_with_their_licences() {
+        let c = Catalogue::embedded().unwrap();
+        let bikes = c.bikes.as_ref().unwrap();
+        assert_eq!(bikes.datasets.len(), 1);
+        assert_eq!(bikes.datasets[0].id, "api-velo-toulouse-temps-reel");
+        assert_eq!(bikes.datasets[0].format, ExportFormat::Json);
+        assert_eq!(bikes.attribution, "© JCDecaux / Toulouse Métropole");
+        let river = c.river.as_ref().unwrap();
+        assert_eq!(river.base_url, "https://hubeau.eaufrance.fr");
+        assert_eq!(river.licence, "etalab-2.0");
+        assert_eq!(river.gauges, ["O200004001", "O200008001"]);
+        assert_eq!(river.heights.grandeur, "HIXnJ");
+        // The files the shipped river description reads.
+        assert_eq!(
+            c.files_of(Family::River),
+            [
+                "garonne-hydrometric-stations.geojson",
+                "garonne-toulouse-daily-max-water-height.csv"
+            ]
+        );
+        assert_eq!(c.family_of("communes"), Some(Family::Weather));
+        assert_eq!(c.family_of("hubeau-hydrometrie-hixnj"), Some(Family::River));
+        assert_eq!(c.family_of("nope"), None);
+        assert_eq!(c.entries().len(), 53 + 1 + 2);
+        for family in Family::ALL {
+            assert_eq!(family.name().parse::<Family>(), Ok(family));
+            assert!(c.credit(family).is_some());
+        }
+        assert_eq!(
+            "boats".parse::<Family>().unwrap_err().to_string(),
+            "unknown family \"boats\": expected weather, bikes or river (famille inconnue)"
+        );
+    }
+
+    #[test]
+    fn bad_families_are_refused() {
+        let head = "base_url = \"x\"\nlicence = \"l\"\nlicence_url = \"u\"\nattribution = \"a\"\n\
+                    [[dataset]]\nid = \"w\"\ntitle = \"t\"\nformat = \"json\"\nfile = \"w.json\"\nreadings = false\n";
+        let credit = "licence = \"l\"\nlicence_url = \"u\"\nattribution = \"a\"\n";
+        let bikes = |readings: bool, file: &str| {
+            format!(
+                "[bikes]\n{credit}[[bikes.dataset]]\nid = \"b\"\ntitle = \"t\"\nformat = \"json\"\nfile = \"{file}\"\nreadings = {readings}\n"
+            )
+        };
+        let river = |gauges: &str, page_size: u32, from: &str, file: &str| {
+            format!(
+                "[river]\nbase_url = \"x\"\n{credit}gauges = {gauges}\nhistory_from = \"{from}\"\npage_size = {page_size}\nchunk_days = 10\n\
+                 [river.stations]\nid = \"s\"\ntitle = \"t\"\nfile = \"s.geojson\"\nbbox = [1.0, 43.0, 2.0, 44.0]\n\
+                 [river.heights]\nid = \"h\"\ntitle = \"t\"\nfile = \"{file}\"\ngrandeur = \"HIXnJ\"\n"
+            )
+        };
+        let ok = |text: &str| Catalogue::parse(&format!("{head}{text}"));
+        assert!(ok(&bikes(false, "b.json")).is_ok());
+        assert!(ok(&river("[\"O1\"]", 10, "1946-01-01", "h.csv")).is_ok());
+        assert!(matches!(
+            ok(&bikes(true, "b.json")),
+            Err(CatalogueError::NotWhole { .. })
+        ));
+        assert!(matches!(
+            ok(&bikes(false, "../b.json")),
+            Err(CatalogueError::BadFile { .. })
+        ));
+        for bad in [
+            river("[]", 10, "1946-01-01", "h.csv"),
+            river("[\"O 1\"]", 10, "1946-01-01", "h.csv"),
+            river("[\"O1\"]", 0, "1946-01-01", "h.csv"),
+            river("[\"O1\"]", 20_001, "1946-01-01", "h.csv"),
+            river("[\"O1\"]", 10, "1946-13-01", "h.csv"),
+        ] {
+            assert!(
+                matches!(ok(&bad), Err(CatalogueError::BadRiver { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            ok(&river("[\"O1\"]", 10, "1946-01-01", "s.geojson")),
+            Err(CatalogueError::DuplicateFile { .. })
+        ));
+    }
+
+    #[test]
     fn life_stations_filter_on_their_own_time_field() {
         let c = Catalogue::embedded().unwrap();
         let life: Vec<_> = c
@@ -394,6 +730,8 @@ mod tests {
                 Err(CatalogueError::BadId { .. }) => "BadId",
                 Err(CatalogueError::BadFile { .. }) => "BadFile",
                 Err(CatalogueError::BadTimeField { .. }) => "BadTimeField",
+                Err(CatalogueError::NotWhole { .. }) => "NotWhole",
+                Err(CatalogueError::BadRiver { .. }) => "BadRiver",
             };
             assert_eq!(got, expected, "{datasets}");
         }

@@ -304,7 +304,7 @@ fn status_error(id: &str, url: &Url, status: StatusCode) -> FetchError {
 }
 
 /// Statuses that say "try again later" rather than "this will never work".
-fn is_transient(status: StatusCode) -> bool {
+pub(crate) fn is_transient(status: StatusCode) -> bool {
     matches!(
         status,
         StatusCode::REQUEST_TIMEOUT

@@ -1,13 +1,20 @@
-//! `garonne data fetch`: downloading Toulouse Métropole's open-data files into the data
-//! directory, resumably, with a manifest of what is there.
+//! `garonne data fetch`: downloading Toulouse's open-data files into the data directory,
+//! resumably, with a manifest of what is there.
 //!
-//! The datasets are listed in `data/datasets.toml` (compiled in, see [`Catalogue`]): the
-//! weather-station catalogue, three neighbourhood polygon layers, and the readings of every
-//! weather station, asked of the portal's Explore API v2.1 export endpoint. The station
-//! catalogue and the polygons are needed by everything downstream, so failing to get one of
-//! them stops the run; a readings dataset that fails is reported in the [`FetchSummary`] and
-//! the others carry on. A host that cannot be reached at all stops the run at once with one
-//! line that says what to do instead ([`FetchError::Unreachable`]).
+//! The datasets are listed in `data/datasets.toml` (compiled in, see [`Catalogue`]), in three
+//! families ([`Family`], [`FetchOptions::families`]):
+//! - `weather`: the weather-station catalogue, three neighbourhood polygon layers, and the
+//!   readings of every weather station, asked of Toulouse Métropole's portal (Opendatasoft
+//!   Explore API v2.1 export endpoint);
+//! - `bikes`: VélôToulouse's stations and their availability, an export of the same portal;
+//! - `river`: the Garonne's gauges and their daily maximum heights, asked of Hub'Eau's
+//!   hydrometry API page by page and written in the formats `data/fleets/river.toml` reads
+//!   (see `hubeau`).
+//!
+//! The station catalogue and the polygons are needed by everything downstream, so failing to
+//! get one of them stops the run; any other dataset that fails is reported in the
+//! [`FetchSummary`] and the others carry on. A host that cannot be reached at all stops the run
+//! at once with one line that says what to do instead ([`FetchError::Unreachable`]).
 //!
 //! Every file is streamed into `FILE.part` and renamed when complete; an interrupted download
 //! resumes with an HTTP `Range` request (next attempt or next run). `DATA_DIR/manifest.json`
@@ -35,11 +42,13 @@
 //! - [`date`]: `YYYY-MM-DD` days in UTC and the readings' date window.
 //! - [`manifest`]: `DATA_DIR/manifest.json`, sizes and SHA-256 of the files.
 //! - `download`: one resumable, streamed download with retries.
+//! - `hubeau`: Hub'Eau's paged answers, resumable page by page, converted.
 //! - `progress`: the terminal progress bars.
 
 pub mod catalogue;
 pub mod date;
 mod download;
+mod hubeau;
 pub mod manifest;
 mod progress;
 
@@ -71,8 +80,11 @@ pub fn essential_missing(data_dir: &Path) -> Vec<&'static str> {
         .collect()
 }
 
-pub use catalogue::{Catalogue, CatalogueError, Dataset, ExportFormat};
+pub use catalogue::{
+    Catalogue, CatalogueError, Credit, Dataset, ExportFormat, Family, UnknownFamily,
+};
 pub use date::{DEFAULT_WINDOW_DAYS, Date, DateError, DateWindow, EmptyWindow};
+pub use hubeau::HEIGHTS_HEADER;
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestEntry};
 
 use download::{Context, Downloaded, with_suffix};
@@ -97,8 +109,16 @@ pub struct FetchOptions {
     pub from: Option<Date>,
     /// The day after the last day of readings (UTC, excluded); default today.
     pub to: Option<Date>,
-    /// Only these dataset ids (see `data/datasets.toml`); `None` for all.
+    /// Only these dataset ids (see `data/datasets.toml`), whatever their family; `None` for
+    /// every dataset of [`FetchOptions::families`].
     pub datasets: Option<Vec<String>>,
+    /// The families to download when [`FetchOptions::datasets`] is `None`. Default: the
+    /// weather only, what `garonne up` needs to start; `garonne data fetch` asks for all
+    /// ([`Family::ALL`]).
+    pub families: Vec<Family>,
+    /// Hub'Eau's base URL for the river family; `None`: the catalogue's
+    /// (`https://hubeau.eaufrance.fr`). Tests point it at a local server.
+    pub hubeau_url: Option<String>,
     /// Download even the files that match the manifest, and drop partial files.
     pub force: bool,
     /// Draw progress bars on stderr (only when it is a terminal).
@@ -125,6 +145,8 @@ impl FetchOptions {
             from: None,
             to: None,
             datasets: None,
+            families: vec![Family::Weather],
+            hubeau_url: None,
             force: false,
             progress: true,
             concurrency: 4,
@@ -179,6 +201,16 @@ pub enum FetchError {
         /// The transfer error.
         #[source]
         source: reqwest::Error,
+    },
+    /// The server answered, but not with what the API sends (Hub'Eau's JSON pages).
+    #[error("dataset {id}: the answer from {url} is not usable: {why}")]
+    BadResponse {
+        /// The dataset.
+        id: String,
+        /// The URL asked.
+        url: String,
+        /// What is wrong with it.
+        why: String,
     },
     /// The server closed the body before the length it announced.
     #[error("dataset {id}: the download from {url} ended at byte {received} of {expected}")]
@@ -253,12 +285,10 @@ pub struct FetchSummary {
     pub downloaded: Vec<FetchedFile>,
     /// The datasets skipped because their file matches the manifest.
     pub skipped: Vec<SkippedDataset>,
-    /// The readings datasets that failed; the run went on without them.
+    /// The datasets that failed (readings, bikes, river); the run went on without them.
     pub failed: Vec<FailedDataset>,
-    /// The attribution the data's licence requires.
-    pub attribution: String,
-    /// The data's licence.
-    pub licence: String,
+    /// The licence and attribution of each family asked for, in [`Family::ALL`] order.
+    pub credits: Vec<(Family, Credit)>,
 }
 
 /// A file downloaded by this run.
@@ -289,7 +319,7 @@ pub struct SkippedDataset {
     pub bytes: u64,
 }
 
-/// A readings dataset that could not be downloaded.
+/// A dataset that could not be downloaded (not the station catalogue or a polygon layer).
 #[derive(Debug)]
 pub struct FailedDataset {
     /// The dataset id.
@@ -329,7 +359,17 @@ impl fmt::Display for FetchSummary {
         for failure in &self.failed {
             write!(f, "\nfailed: {}", Chain(&failure.error))?;
         }
-        write!(f, "\ndata {}, licence {}", self.attribution, self.licence)
+        for (family, credit) in &self.credits {
+            write!(
+                f,
+                "\ndata {}, licence {}",
+                credit.attribution, credit.licence
+            )?;
+            if *family != Family::Weather {
+                write!(f, " ({family})")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -339,26 +379,39 @@ enum Outcome {
     Skipped(SkippedDataset),
 }
 
-/// Everything one dataset's download needs, owned so that it can run in a task.
+/// Everything one export's download needs, owned so that it can run in a task.
 struct Job {
     dataset: Dataset,
     url: Url,
     recorded: Option<ManifestEntry>,
 }
 
+/// One download of the pool: a portal export, or Hub'Eau's pages.
+enum Task {
+    Export(Job),
+    Paged(hubeau::PagedJob, Option<ManifestEntry>),
+}
+
 /// Downloads the datasets of `data/datasets.toml` into `options.data_dir` (see the module
-/// docs). Returns the summary, including the readings datasets that failed, which the caller
-/// should report and turn into a non-zero exit ([`FetchSummary::is_complete`]). Returns an
-/// error when nothing sensible can go on: the host is unreachable, the station catalogue or a
-/// polygon layer failed, the data directory cannot be written, or the options are wrong.
+/// docs). Returns the summary, including the datasets that failed, which the caller should
+/// report and turn into a non-zero exit ([`FetchSummary::is_complete`]). Returns an error when
+/// nothing sensible can go on: a host is unreachable, the station catalogue or a polygon layer
+/// failed, the data directory cannot be written, or the options are wrong.
 pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
     let catalogue = Catalogue::embedded().map_err(FetchError::Catalogue)?;
     let window = DateWindow::resolve(options.from, options.to, Date::today())?;
-    let selected = select(&catalogue, options.datasets.as_deref())?;
+    let selection = select(&catalogue, options.datasets.as_deref(), &options.families)?;
     let base = parse_base_url(&options.base_url)?;
-    let host = match base.port() {
-        Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
-        None => base.host_str().unwrap_or_default().to_owned(),
+    let river = catalogue.river.as_ref();
+    let hubeau_text = options
+        .hubeau_url
+        .clone()
+        .or_else(|| river.map(|r| r.base_url.clone()))
+        .unwrap_or_default();
+    let hubeau_base = if selection.river.is_empty() {
+        None
+    } else {
+        Some(parse_base_url(&hubeau_text)?)
     };
 
     let data_dir = options.data_dir.clone();
@@ -382,16 +435,23 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
         .build()
         .map_err(FetchError::Client)?;
     let ctx = Arc::new(Context {
+        client: client.clone(),
+        data_dir: data_dir.clone(),
+        host: host_of(&base),
+        attempts: options.attempts.max(1),
+        retry_delay: options.retry_delay,
+    });
+    let hubeau_ctx = Arc::new(Context {
         client,
         data_dir: data_dir.clone(),
-        host,
+        host: hubeau_base.as_ref().map(host_of).unwrap_or_default(),
         attempts: options.attempts.max(1),
         retry_delay: options.retry_delay,
     });
     let bars = Arc::new(Bars::new(options.progress));
 
-    let mut jobs = Vec::with_capacity(selected.len());
-    for dataset in selected {
+    let mut jobs = Vec::with_capacity(selection.exports.len());
+    for dataset in &selection.exports {
         let url = dataset.export_url(base.as_str(), window);
         let url = Url::parse(&url).map_err(|_| FetchError::BaseUrl {
             url: options.base_url.clone(),
@@ -401,15 +461,36 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
         }
         let recorded = manifest.entry(&dataset.id).cloned();
         jobs.push(Job {
-            dataset: dataset.clone(),
+            dataset: (*dataset).clone(),
             url,
             recorded,
         });
     }
-    let (fatal, readings): (Vec<Job>, Vec<Job>) =
-        jobs.into_iter().partition(|j| !j.dataset.readings);
+    let fatal_ids: Vec<&str> = catalogue
+        .datasets
+        .iter()
+        .filter(|d| !d.readings)
+        .map(|d| d.id.as_str())
+        .collect();
+    let (fatal, others): (Vec<Job>, Vec<Job>) = jobs
+        .into_iter()
+        .partition(|j| fatal_ids.contains(&j.dataset.id.as_str()));
+    let mut pool: Vec<Task> = others.into_iter().map(Task::Export).collect();
+    if let (Some(river), Some(hubeau_base)) = (river, &hubeau_base) {
+        for which in &selection.river {
+            let job = match *which {
+                RiverPart::Stations => hubeau::stations_job(river, hubeau_base)?,
+                RiverPart::Heights => hubeau::heights_job(river, hubeau_base, window)?,
+            };
+            if let Some(parent) = data_dir.join(&job.file).parent() {
+                create_dir(parent).await?;
+            }
+            let recorded = manifest.entry(&job.id).cloned();
+            pool.push(Task::Paged(job, recorded));
+        }
+    }
     info!(
-        datasets = fatal.len() + readings.len(),
+        datasets = fatal.len() + pool.len(),
         %window,
         data_dir = %data_dir.display(),
         "fetching open data"
@@ -421,8 +502,11 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
         downloaded: Vec::new(),
         skipped: Vec::new(),
         failed: Vec::new(),
-        attribution: catalogue.attribution.clone(),
-        licence: catalogue.licence.clone(),
+        credits: selection
+            .families
+            .iter()
+            .filter_map(|f| catalogue.credit(*f).map(|c| (*f, c)))
+            .collect(),
     };
 
     // The station catalogue and the polygons first, one by one: any failure is fatal.
@@ -431,18 +515,30 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
         record(&mut summary, &mut manifest, &data_dir, outcome).await?;
     }
 
-    // Then the readings, a few at a time; a failure is reported, an unreachable host is fatal.
+    // Then the rest, a few at a time; a failure is reported, an unreachable host is fatal.
     // Design: dropping the JoinSet on an early return aborts the downloads still running;
     // their partial files stay and resume next time.
-    let mut pending = readings.into_iter();
+    let mut pending = pool.into_iter();
     let mut running = JoinSet::new();
     let concurrency = options.concurrency.max(1);
     loop {
         while running.len() < concurrency {
-            let Some(job) = pending.next() else { break };
-            let (ctx, bars, force) = (Arc::clone(&ctx), Arc::clone(&bars), options.force);
-            let id = job.dataset.id.clone();
-            running.spawn(async move { (id, run_job(&ctx, &bars, job, force).await) });
+            let Some(task) = pending.next() else { break };
+            let (bars, force) = (Arc::clone(&bars), options.force);
+            match task {
+                Task::Export(job) => {
+                    let ctx = Arc::clone(&ctx);
+                    let id = job.dataset.id.clone();
+                    running.spawn(async move { (id, run_job(&ctx, &bars, job, force).await) });
+                }
+                Task::Paged(job, recorded) => {
+                    let ctx = Arc::clone(&hubeau_ctx);
+                    let id = job.id.clone();
+                    running.spawn(async move {
+                        (id, run_paged(&ctx, &bars, job, recorded, force).await)
+                    });
+                }
+            }
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -453,7 +549,7 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
                 return Err(error);
             }
             (id, Err(error)) => {
-                warn!(dataset = %id, error = %Chain(&error), "readings not downloaded");
+                warn!(dataset = %id, error = %Chain(&error), "dataset not downloaded");
                 summary.failed.push(FailedDataset { id, error });
             }
         }
@@ -468,24 +564,86 @@ pub async fn fetch(options: &FetchOptions) -> Result<FetchSummary, FetchError> {
     Ok(summary)
 }
 
-/// The datasets asked for, in catalogue order.
+/// `host` or `host:port` of a base URL, for the "cannot reach" line.
+fn host_of(url: &Url) -> String {
+    match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// One of the river family's two datasets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RiverPart {
+    Stations,
+    Heights,
+}
+
+/// What a run downloads.
+#[derive(Debug)]
+struct Selection<'c> {
+    /// The portal's exports (weather, bikes), in catalogue order.
+    exports: Vec<&'c Dataset>,
+    /// The river's datasets asked for.
+    river: Vec<RiverPart>,
+    /// The families concerned, in [`Family::ALL`] order.
+    families: Vec<Family>,
+}
+
+/// The datasets asked for, in catalogue order: the ids given (any family), else every
+/// dataset of `families`.
 fn select<'c>(
     catalogue: &'c Catalogue,
     ids: Option<&[String]>,
-) -> Result<Vec<&'c Dataset>, FetchError> {
-    let Some(ids) = ids else {
-        return Ok(catalogue.datasets.iter().collect());
-    };
-    if let Some(unknown) = ids.iter().find(|id| catalogue.get(id).is_none()) {
+    families: &[Family],
+) -> Result<Selection<'c>, FetchError> {
+    if let Some(unknown) = ids
+        .unwrap_or_default()
+        .iter()
+        .find(|id| catalogue.family_of(id).is_none())
+    {
         return Err(FetchError::UnknownDataset {
             id: unknown.clone(),
         });
     }
-    Ok(catalogue
+    let wanted = |family: Family, id: &str| match ids {
+        Some(ids) => ids.iter().any(|i| i == id),
+        None => families.contains(&family),
+    };
+    let mut exports: Vec<&Dataset> = catalogue
         .datasets
         .iter()
-        .filter(|d| ids.contains(&d.id))
-        .collect())
+        .filter(|d| wanted(Family::Weather, &d.id))
+        .collect();
+    if let Some(bikes) = &catalogue.bikes {
+        exports.extend(
+            bikes
+                .datasets
+                .iter()
+                .filter(|d| wanted(Family::Bikes, &d.id)),
+        );
+    }
+    let mut river = Vec::new();
+    if let Some(r) = &catalogue.river {
+        if wanted(Family::River, &r.stations.id) {
+            river.push(RiverPart::Stations);
+        }
+        if wanted(Family::River, &r.heights.id) {
+            river.push(RiverPart::Heights);
+        }
+    }
+    let families = Family::ALL
+        .into_iter()
+        .filter(|f| match ids {
+            Some(ids) => ids.iter().any(|id| catalogue.family_of(id) == Some(*f)),
+            None => families.contains(f),
+        })
+        .collect();
+    Ok(Selection {
+        exports,
+        river,
+        families,
+    })
 }
 
 fn parse_base_url(text: &str) -> Result<Url, FetchError> {
@@ -506,50 +664,59 @@ async fn create_dir(path: &Path) -> Result<(), FetchError> {
         .map_err(|source| FetchError::io("create directory", path, source))
 }
 
-/// Skips or downloads one dataset.
-async fn run_job(ctx: &Context, bars: &Bars, job: Job, force: bool) -> Result<Outcome, FetchError> {
-    let Job {
-        dataset,
-        url,
-        recorded,
-    } = job;
-    let path = ctx.data_dir.join(&dataset.file);
-    if force {
-        download::remove_partial(
-            &with_suffix(&path, ".part"),
-            &with_suffix(&path, ".part.meta"),
-        )
-        .await?;
-    } else if let Some(entry) = recorded.filter(|e| e.url == url.as_str() && e.file == dataset.file)
-    {
-        let data_dir = ctx.data_dir.clone();
-        let check = entry.clone();
-        let unchanged = tokio::task::spawn_blocking(move || check.matches_file(&data_dir))
-            .await
-            .map_err(FetchError::Task)?
-            .map_err(|source| FetchError::io("read", &path, source))?;
-        if unchanged {
-            debug!(dataset = %dataset.id, "up to date, skipped");
-            return Ok(Outcome::Skipped(SkippedDataset {
-                id: dataset.id,
-                file: dataset.file,
-                bytes: entry.bytes,
-            }));
-        }
-    }
+/// The dataset's entry when its file is still the one recorded for `url`: skip it.
+async fn unchanged(
+    ctx: &Context,
+    id: &str,
+    file: &str,
+    url: &Url,
+    recorded: Option<ManifestEntry>,
+) -> Result<Option<SkippedDataset>, FetchError> {
+    let Some(entry) = recorded.filter(|e| e.url == url.as_str() && e.file == file) else {
+        return Ok(None);
+    };
+    let path = ctx.data_dir.join(file);
+    let data_dir = ctx.data_dir.clone();
+    let check = entry.clone();
+    let same = tokio::task::spawn_blocking(move || check.matches_file(&data_dir))
+        .await
+        .map_err(FetchError::Task)?
+        .map_err(|source| FetchError::io("read", &path, source))?;
+    Ok(same.then(|| SkippedDataset {
+        id: id.to_owned(),
+        file: file.to_owned(),
+        bytes: entry.bytes,
+    }))
+}
 
-    let bar = bars.bar(&dataset.id);
-    match download::download(ctx, &dataset.id, &url, &path, &bar).await {
+/// Removes a dataset's partial download (`--force`).
+async fn drop_partial(path: &Path) -> Result<(), FetchError> {
+    download::remove_partial(
+        &with_suffix(path, ".part"),
+        &with_suffix(path, ".part.meta"),
+    )
+    .await
+}
+
+/// The outcome of a download attempt, with its line under the progress bars.
+fn finished(
+    bar: &progress::Bar,
+    id: String,
+    file: String,
+    url: &Url,
+    result: Result<Downloaded, FetchError>,
+) -> Result<Outcome, FetchError> {
+    match result {
         Ok(Downloaded {
             bytes,
             sha256,
             resumed_from,
         }) => {
             bar.done(bytes);
-            debug!(dataset = %dataset.id, bytes, resumed_from, "downloaded");
+            debug!(dataset = %id, bytes, resumed_from, "downloaded");
             Ok(Outcome::Downloaded(FetchedFile {
-                id: dataset.id,
-                file: dataset.file,
+                id,
+                file,
                 url: url.to_string(),
                 bytes,
                 sha256,
@@ -561,6 +728,48 @@ async fn run_job(ctx: &Context, bars: &Bars, job: Job, force: bool) -> Result<Ou
             Err(error)
         }
     }
+}
+
+/// Skips or downloads one export.
+async fn run_job(ctx: &Context, bars: &Bars, job: Job, force: bool) -> Result<Outcome, FetchError> {
+    let Job {
+        dataset,
+        url,
+        recorded,
+    } = job;
+    let path = ctx.data_dir.join(&dataset.file);
+    if force {
+        drop_partial(&path).await?;
+    } else if let Some(skipped) = unchanged(ctx, &dataset.id, &dataset.file, &url, recorded).await?
+    {
+        debug!(dataset = %dataset.id, "up to date, skipped");
+        return Ok(Outcome::Skipped(skipped));
+    }
+    let bar = bars.bar(&dataset.id);
+    let result = download::download(ctx, &dataset.id, &url, &path, &bar).await;
+    finished(&bar, dataset.id, dataset.file, &url, result)
+}
+
+/// Skips or downloads one of Hub'Eau's paged datasets.
+async fn run_paged(
+    ctx: &Context,
+    bars: &Bars,
+    job: hubeau::PagedJob,
+    recorded: Option<ManifestEntry>,
+    force: bool,
+) -> Result<Outcome, FetchError> {
+    let path = ctx.data_dir.join(&job.file);
+    if force {
+        drop_partial(&path).await?;
+    } else if let Some(skipped) =
+        unchanged(ctx, &job.id, &job.file, &job.identity, recorded).await?
+    {
+        debug!(dataset = %job.id, "up to date, skipped");
+        return Ok(Outcome::Skipped(skipped));
+    }
+    let bar = bars.bar(&job.id);
+    let result = hubeau::download_pages(ctx, &job, &path, &bar).await;
+    finished(&bar, job.id, job.file, &job.identity, result)
 }
 
 /// Adds an outcome to the summary and, for a download, to the manifest on disk.
@@ -631,18 +840,22 @@ mod tests {
     fn selection_keeps_catalogue_order_and_refuses_unknown_ids() {
         let c = Catalogue::embedded().unwrap();
         let ids = vec!["communes".to_owned(), "stations-meteo-en-place".to_owned()];
-        let got: Vec<_> = select(&c, Some(&ids))
+        let got: Vec<_> = select(&c, Some(&ids), &[])
             .unwrap()
+            .exports
             .iter()
             .map(|d| d.id.as_str())
             .collect();
         assert_eq!(got, ["stations-meteo-en-place", "communes"]);
-        let err = select(&c, Some(&["nope".to_owned()])).unwrap_err();
+        let err = select(&c, Some(&["nope".to_owned()]), &Family::ALL).unwrap_err();
         assert_eq!(
             err.to_string(),
             "unknown dataset \"nope\": data/datasets.toml lists no dataset with that id"
         );
-        assert_eq!(select(&c, None).unwrap().len(), c.datasets.len());
+        assert_eq!(
+            select(&c, None, &[Family::Weather]).unwrap().exports.len(),
+            c.datasets.len()
+        );
     }
 
     #[test]
