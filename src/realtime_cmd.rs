@@ -43,6 +43,10 @@ pub struct RealtimeArgs {
     /// is lost to a crash.
     #[arg(long, value_parser = humantime::parse_duration)]
     snapshot_every: Option<Duration>,
+    /// Leave out the shipped alert rules (data/alerts.toml: the river above 3.5 m); the
+    /// configuration file's own still run.
+    #[arg(long)]
+    no_default_alerts: bool,
 }
 
 impl RealtimeArgs {
@@ -103,6 +107,9 @@ fn config(args: RealtimeArgs) -> anyhow::Result<Option<Config>> {
     }
     if let Some(v) = args.snapshot_every {
         config.snapshot_every_secs = secs(v, "snapshot-every")?;
+    }
+    if args.no_default_alerts {
+        config.default_alerts = false;
     }
     config.validate()?;
     Ok(Some(config))

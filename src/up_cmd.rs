@@ -66,6 +66,9 @@ pub struct UpArgs {
     /// No simulated fleet: only what real sensors publish to the embedded broker.
     #[arg(long)]
     no_simulator: bool,
+    /// Leave out realtime's shipped alert rules (data/alerts.toml: the river above 3.5 m).
+    #[arg(long)]
+    no_default_alerts: bool,
     /// The built front-end (`cd frontend && npm ci && npm run build`).
     #[arg(long, env = "GARONNE_STATIC_DIR", default_value_os_t = web().static_dir)]
     static_dir: PathBuf,
@@ -153,6 +156,8 @@ fn spawn_pipeline(
     let realtime = garonne_realtime::Config {
         metrics_addr: args.realtime_metrics,
         mqtt: mqtt.clone(),
+        // The shipped alert rules run unless turned off (a high river level).
+        default_alerts: !args.no_default_alerts,
         ..garonne_realtime::Config::in_folders(&data, &state)
     };
     let token = shutdown.clone();

@@ -9,6 +9,10 @@
 //! service's clock); sensor rules watch every reading (time: the reading's own). A rule may
 //! name any quantity of the catalogue (the built-in profiles and those of `--profiles`); an
 //! unknown name is refused with the closest known ones.
+//!
+//! Realtime ships default rules ([`default_rules`], the file `data/alerts.toml` compiled in: a
+//! high river level), which a configuration's own rules override by name and scope
+//! ([`with_defaults`]).
 
 use garonne_payload::{Comparison, Quantity, Timestamp, topic::is_topic_segment};
 use serde::{Deserialize, Serialize};
@@ -93,6 +97,36 @@ impl AlertRule {
             Comparison::Below => value > self.threshold + self.hysteresis,
         }
     }
+}
+
+/// The shipped rules, as written in `data/alerts.toml`.
+pub const DEFAULT_RULES_TOML: &str = include_str!("../../data/alerts.toml");
+
+/// The file of shipped rules: its `[[alerts]]` tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    alerts: Vec<AlertRule>,
+}
+
+/// The shipped rules ([`DEFAULT_RULES_TOML`]): a high river level (`river-flood`).
+pub fn default_rules() -> Vec<AlertRule> {
+    // Design: the file is compiled in and a unit test parses it, so it cannot fail here; an
+    // empty list would be the safe answer if it ever did.
+    toml::from_str::<RulesFile>(DEFAULT_RULES_TOML)
+        .map(|file| file.alerts)
+        .unwrap_or_default()
+}
+
+/// The rules a service runs: `own`, after the shipped ones a rule of `own` does not replace (a
+/// rule replaces the shipped one of the same name and scope).
+pub fn with_defaults(own: &[AlertRule]) -> Vec<AlertRule> {
+    let mut rules: Vec<AlertRule> = default_rules()
+        .into_iter()
+        .filter(|d| !own.iter().any(|o| o.name == d.name && o.scope == d.scope))
+        .collect();
+    rules.extend(own.iter().cloned());
+    rules
 }
 
 /// What one observation did to an alert.
@@ -234,6 +268,64 @@ mod tests {
                 .collect();
             assert_eq!(run(rule, &steps), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn the_shipped_river_rule_is_valid_and_is_overridden_by_name_and_scope() {
+        let shipped = default_rules();
+        let names: Vec<&str> = shipped.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["river-flood"], "data/alerts.toml parses");
+        let flood = &shipped[0];
+        assert_eq!(flood.problem(), None);
+        assert_eq!(
+            (
+                flood.quantity,
+                flood.scope,
+                flood.comparison,
+                flood.threshold
+            ),
+            (
+                Quantity::StreamGauge,
+                ScopeKind::Sensor,
+                Comparison::Above,
+                3.5
+            )
+        );
+        // The January 2022 flood at Pont-Neuf (3.97 m, 4.306 m) raises it; back under 3.0 m
+        // it clears.
+        let days = [(0, 1.2), (86_400, 3.97), (172_800, 4.306), (259_200, 2.9)];
+        assert_eq!(
+            run(flood, &days),
+            [
+                (86_400, "raised since 86400".to_owned()),
+                (259_200, "cleared".to_owned())
+            ]
+        );
+
+        let heat = rule(Comparison::Above, 0, 0.0);
+        assert_eq!(with_defaults(&[]), shipped);
+        assert_eq!(
+            with_defaults(std::slice::from_ref(&heat)),
+            [flood.clone(), heat]
+        );
+        let lower = AlertRule {
+            threshold: 2.8,
+            ..flood.clone()
+        };
+        assert_eq!(
+            with_defaults(std::slice::from_ref(&lower)),
+            std::slice::from_ref(&lower),
+            "replaced"
+        );
+        let per_quartier = AlertRule {
+            scope: ScopeKind::Neighbourhood,
+            ..lower
+        };
+        assert_eq!(
+            with_defaults(std::slice::from_ref(&per_quartier)),
+            [flood.clone(), per_quartier],
+            "another scope is another rule"
+        );
     }
 
     #[test]

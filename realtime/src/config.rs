@@ -13,6 +13,8 @@
 //! [mqtt]
 //! broker = "mqtt://127.0.0.1:1883"
 //!
+//! default_alerts = true     # the shipped rules of data/alerts.toml (a high river level)
+//!
 //! [[alerts]]
 //! name = "heat"
 //! quantity = "temperature"
@@ -75,12 +77,15 @@ pub struct Config {
     /// The broker, the topic prefix and the client id (`garonne-realtime` when unset: fixed,
     /// so the broker keeps the session, and queues readings, across a restart).
     pub mqtt: MqttConfig,
-    /// Threshold alert rules.
+    /// Run the shipped alert rules (`data/alerts.toml`: a high river level) beside
+    /// [`Config::alerts`]; a rule there of the same name and scope replaces a shipped one.
+    pub default_alerts: bool,
+    /// Threshold alert rules, this configuration's own.
     pub alerts: Vec<AlertRule>,
 }
 
 /// The comments of `--print-default-config`.
-const NOTES: [(&str, &str); 13] = [
+const NOTES: [(&str, &str); 14] = [
     (
         "neighbourhoods",
         "The polygons (GeoJSON); id_property and name_property name their properties when\n\
@@ -125,6 +130,11 @@ const NOTES: [(&str, &str); 13] = [
     ),
     ("metrics_addr", "Address of /healthz, /readyz and /metrics."),
     (
+        "default_alerts",
+        "Run the shipped alert rules (data/alerts.toml: the river above 3.5 m); a rule below\n\
+         of the same name and scope replaces a shipped one.",
+    ),
+    (
         "alerts",
         "Threshold alert rules: [[alerts]] tables, see docs/realtime.md.",
     ),
@@ -150,7 +160,18 @@ impl Config {
             snapshot_every_secs: 60,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9181)),
             mqtt: MqttConfig::default(),
+            default_alerts: true,
             alerts: Vec::new(),
+        }
+    }
+
+    /// The rules the service runs: the shipped ones (unless `default_alerts` is off) that no
+    /// rule of [`Config::alerts`] replaces, then those.
+    pub fn alert_rules(&self) -> Vec<AlertRule> {
+        if self.default_alerts {
+            crate::alerts::with_defaults(&self.alerts)
+        } else {
+            self.alerts.clone()
         }
     }
 
@@ -220,7 +241,7 @@ impl ServiceConfig for Config {
             ));
         }
         let mut names = std::collections::HashSet::new();
-        for rule in &self.alerts {
+        for rule in &self.alert_rules() {
             if let Some(problem) = rule.problem() {
                 return Err(problem);
             }
@@ -272,6 +293,13 @@ mod tests {
         .expect("parses");
         config.validate().expect("valid");
         assert_eq!(config.alerts[0].for_secs, 0);
+        // The shipped river rule runs beside the file's own, unless the file says not to.
+        let names =
+            |c: &Config| -> Vec<String> { c.alert_rules().into_iter().map(|r| r.name).collect() };
+        assert_eq!(names(&config), ["river-flood", "frost"]);
+        assert_eq!(names(&Config::default()), ["river-flood"]);
+        let off: Config = toml::from_str("default_alerts = false").expect("parses");
+        assert!(names(&off).is_empty());
         // Any quantity of the catalogue, not only the weather's; an unknown one is refused
         // with the closest names.
         let rule = |quantity: &str| {

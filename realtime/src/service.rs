@@ -79,7 +79,7 @@ pub async fn serve(
     let mut engine = Engine::new(
         areas,
         config.settings(),
-        config.alerts.clone(),
+        config.alert_rules(),
         topics.clone(),
     );
     // Live profiles: realtime publishes their refusals; the saved ones are registered before the
