@@ -408,7 +408,7 @@ impl<'s> Resolver<'s> {
 }
 
 /// Whether every word of a label like `compans_cafarelli` appears in `id_nom`.
-fn label_matches(label: &str, id_nom: &str) -> bool {
+pub(crate) fn label_matches(label: &str, id_nom: &str) -> bool {
     let id = id_nom.to_ascii_lowercase();
     let mut words = label
         .split(|c: char| !c.is_alphanumeric())

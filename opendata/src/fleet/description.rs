@@ -38,6 +38,12 @@ pub struct FleetDescription {
     pub stations: Vec<StationsTable>,
     /// The file of values for sensors without history at a moment, joined on the id.
     pub estimate: Option<EstimateTable>,
+    /// Whether readings name the profile (`false`: the weather fleet, whose readings have
+    /// always gone without one, the profile a reading without one is checked under).
+    pub profile_in_readings: bool,
+    /// Whether stations without rows are kept, and every moment a sensor's rows do not cover
+    /// estimated from its nearest sensors with data (and virtual sensors may be added).
+    pub neighbours: bool,
 }
 
 /// How a sensor's rows are replayed between their times.
@@ -77,6 +83,9 @@ pub struct FileSpec {
 pub enum FileFormat {
     /// Delimited text with a header line.
     Csv,
+    /// Recognised by content, file by file: JSON when it starts with `[` or `{`, else CSV
+    /// whose delimiter is whichever of `;` and `,` its header line has more of.
+    Auto,
     /// JSON records: an array of objects, or an object whose `results` or `records` is one.
     Json,
     /// A GeoJSON FeatureCollection: each feature's `properties` are its columns, and its Point
@@ -129,17 +138,37 @@ pub struct ValueSpec {
     pub offset: f64,
     /// Values (as written in the file, before any conversion) that mean "no data".
     pub sentinels: Vec<f64>,
+    /// Other names of the column, tried in order when a file has no `column` (files of
+    /// several schema families).
+    pub also: Vec<String>,
+    /// A file may lack the column: then it gives no value of the quantity.
+    pub optional: bool,
 }
 
 /// The file of timed rows.
 #[derive(Debug, Clone)]
 pub struct ReadingsTable {
-    /// The file.
+    /// How the files are read; `file.file` is the first of `files`.
     pub file: FileSpec,
+    /// The file names or patterns (`*` matches any characters of a name), read in name order.
+    pub files: Vec<String>,
     /// The column of the sensor id.
     pub id: String,
     /// The column of the time.
     pub time: String,
+    /// Time columns tried, in order, when `time` is absent or blank in a row.
+    pub time_fallback: Vec<String>,
+    /// Columns that may name the row's sensor (its `sensor` value, ignoring case): the first
+    /// rule choosing among stations that share an id.
+    pub sensor_hint: Vec<String>,
+    /// A column of labels whose every word a station's sensor id must contain: a rule choosing
+    /// among stations that share an id.
+    pub label: Option<String>,
+    /// A row whose values (as written) are all these is dropped whole (an invalid frame).
+    pub invalid_when: Vec<(Quantity, f64)>,
+    /// Rows of the same sensor and instant are merged (the first row's values, and the
+    /// quantities it lacks from the later ones) instead of the later ones dropped.
+    pub merge_duplicates: bool,
     /// How the time is written.
     pub time_format: TimeFormat,
     /// The zone of times without offset and of dates.
@@ -165,6 +194,28 @@ pub struct StationsTable {
     pub id: String,
     /// The position.
     pub position: PositionSpec,
+    /// The column of the sensor id, when the id is not unique (several stations may share
+    /// it: a row goes to one of them by the rules of [`StationsTable::avoid_suffix`],
+    /// [`StationsTable::prefer_kind`] and the readings' hints).
+    pub sensor: Option<String>,
+    /// The column of the altitude, metres.
+    pub alt: Option<String>,
+    /// The column of the station's kind and what each kind is.
+    pub kinds: Option<KindSpec>,
+    /// Among stations sharing an id: those whose sensor id ends so are taken last.
+    pub avoid_suffix: Vec<String>,
+    /// Among stations sharing an id: this kind (a value of the kind column) is preferred.
+    pub prefer_kind: Option<String>,
+}
+
+/// The kinds of stations: a column, and for each of its values the payload kind and the
+/// quantities such a station measures.
+#[derive(Debug, Clone)]
+pub struct KindSpec {
+    /// The column.
+    pub column: String,
+    /// By column value: (payload kind, quantities measured).
+    pub kinds: std::collections::BTreeMap<String, (String, Vec<Quantity>)>,
 }
 
 /// The file of values for sensors without history at a moment.
@@ -194,6 +245,8 @@ struct RawDescription {
     readings: RawReadings,
     stations: Option<OneOrMany<RawStations>>,
     estimate: Option<RawEstimate>,
+    #[serde(default = "yes")]
+    profile_in_readings: bool,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +256,8 @@ struct RawReplay {
     mode: ReplayMode,
     #[serde(default = "default_max_gap")]
     max_gap_secs: f64,
+    #[serde(default)]
+    neighbours: bool,
 }
 
 impl Default for RawReplay {
@@ -210,6 +265,7 @@ impl Default for RawReplay {
         RawReplay {
             mode: default_mode(),
             max_gap_secs: default_max_gap(),
+            neighbours: false,
         }
     }
 }
@@ -226,11 +282,18 @@ fn default_max_gap() -> f64 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReadings {
-    file: String,
+    file: OneOrMany<String>,
     format: FileFormat,
     delimiter: Option<String>,
     id: String,
-    time: String,
+    time: OneOrMany<String>,
+    #[serde(default)]
+    sensor_hint: Vec<String>,
+    label: Option<String>,
+    #[serde(default)]
+    invalid_when: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
+    duplicates: Duplicates,
     #[serde(default = "default_time_format")]
     time_format: TimeFormat,
     #[serde(default = "default_zone")]
@@ -245,6 +308,21 @@ struct RawReadings {
     value: Vec<RawValue>,
 }
 
+/// What a row of a sensor and instant already read does.
+#[derive(Deserialize, Default, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Duplicates {
+    /// Dropped: the first row is kept.
+    #[default]
+    First,
+    /// Merged into the first: it gives the quantities the first lacks.
+    Merge,
+}
+
+fn yes() -> bool {
+    true
+}
+
 fn default_time_format() -> TimeFormat {
     TimeFormat::Iso
 }
@@ -253,12 +331,21 @@ fn default_zone() -> String {
     "UTC".to_owned()
 }
 
-/// `[table]` or `[[table]]`.
+/// `[table]` or `[[table]]`; `"a"` or `["a", "b"]`.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -270,6 +357,21 @@ struct RawStations {
     id: String,
     lon: Option<String>,
     lat: Option<String>,
+    sensor: Option<String>,
+    alt: Option<String>,
+    kind: Option<String>,
+    #[serde(default)]
+    kinds: std::collections::BTreeMap<String, RawKind>,
+    #[serde(default)]
+    avoid_suffix: Vec<String>,
+    prefer_kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKind {
+    kind: String,
+    quantities: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -287,7 +389,9 @@ struct RawEstimate {
 #[serde(deny_unknown_fields)]
 struct RawValue {
     quantity: String,
-    column: String,
+    column: OneOrMany<String>,
+    #[serde(default)]
+    optional: bool,
     unit: Option<String>,
     #[serde(default)]
     unit_in_text: bool,
@@ -324,7 +428,7 @@ impl FleetDescription {
 
     /// The data files the description reads, readings first.
     pub fn files(&self) -> Vec<&str> {
-        let mut files = vec![self.readings.file.file.as_str()];
+        let mut files: Vec<&str> = self.readings.files.iter().map(String::as_str).collect();
         files.extend(self.stations.iter().map(|s| s.file.file.as_str()));
         files.extend(self.estimate.as_ref().map(|e| e.file.file.as_str()));
         files
@@ -394,11 +498,11 @@ impl Checker<'_> {
         let readings = self.readings(raw.readings, &profile_quantities)?;
         let stations = match raw.stations {
             None => Vec::new(),
-            Some(OneOrMany::One(s)) => vec![self.stations(s, "stations")?],
+            Some(OneOrMany::One(s)) => vec![self.stations(s, "stations", &profile_quantities)?],
             Some(OneOrMany::Many(many)) => many
                 .into_iter()
                 .enumerate()
-                .map(|(i, s)| self.stations(s, &format!("stations[{i}]")))
+                .map(|(i, s)| self.stations(s, &format!("stations[{i}]"), &profile_quantities))
                 .collect::<Result<_, _>>()?,
         };
         if stations.is_empty() && readings.position.is_none() {
@@ -433,6 +537,8 @@ impl Checker<'_> {
             readings,
             stations,
             estimate,
+            profile_in_readings: raw.profile_in_readings,
+            neighbours: raw.replay.neighbours,
         })
     }
 
@@ -467,7 +573,32 @@ impl Checker<'_> {
         raw: RawReadings,
         profile_quantities: &[String],
     ) -> Result<ReadingsTable, FleetError> {
-        let file = self.file("readings", raw.file, raw.format, raw.delimiter)?;
+        let files = raw.file.into_vec();
+        let Some(first) = files.first().cloned() else {
+            return Err(self.error("readings.file", "no file: name at least one".to_owned()));
+        };
+        let file = self.file("readings", first, raw.format, raw.delimiter)?;
+        for other in &files[1..] {
+            self.file("readings", other.clone(), raw.format, None)?;
+        }
+        let mut times = raw.time.into_vec().into_iter();
+        let time = times.next().unwrap_or_default();
+        let time_fallback: Vec<String> = times.collect();
+        let mut invalid_when = Vec::with_capacity(raw.invalid_when.len());
+        for (name, value) in raw.invalid_when {
+            match Quantity::from_name(&name).filter(|_| profile_quantities.contains(&name)) {
+                Some(q) => invalid_when.push((q, value)),
+                None => {
+                    return Err(self.error(
+                        "readings.invalid_when",
+                        format!(
+                            "{name:?} is not a quantity of the fleet's profile: write one of {}",
+                            profile_quantities.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         let zone = match raw.zone.as_str() {
             "UTC" | "utc" | "Z" => Zone::Utc,
             "Europe/Paris" => Zone::Paris,
@@ -506,8 +637,14 @@ impl Checker<'_> {
         }
         Ok(ReadingsTable {
             file,
+            files,
             id: self.column("readings.id", raw.id)?,
-            time: self.column("readings.time", raw.time)?,
+            time: self.column("readings.time", time)?,
+            time_fallback,
+            sensor_hint: raw.sensor_hint,
+            label: raw.label,
+            invalid_when,
+            merge_duplicates: raw.duplicates == Duplicates::Merge,
             time_format: raw.time_format,
             zone,
             position,
@@ -518,7 +655,64 @@ impl Checker<'_> {
         })
     }
 
-    fn stations(&self, raw: RawStations, table: &str) -> Result<StationsTable, FleetError> {
+    fn stations(
+        &self,
+        raw: RawStations,
+        table: &str,
+        profile_quantities: &[String],
+    ) -> Result<StationsTable, FleetError> {
+        let kinds = match raw.kind {
+            None if raw.kinds.is_empty() => None,
+            None => {
+                return Err(self.error(
+                    &format!("{table}.kind"),
+                    "kinds are given without the column of the kind: add kind = \"COLUMN\""
+                        .to_owned(),
+                ));
+            }
+            Some(column) => {
+                let mut kinds = std::collections::BTreeMap::new();
+                for (value, k) in raw.kinds {
+                    let key = format!("{table}.kinds.{value}");
+                    if !is_slug(&k.kind) {
+                        return Err(self.error(
+                            &format!("{key}.kind"),
+                            format!(
+                                "{:?} is not a payload kind: write a lower-case slug",
+                                k.kind
+                            ),
+                        ));
+                    }
+                    let mut quantities = Vec::with_capacity(k.quantities.len());
+                    for name in &k.quantities {
+                        match Quantity::from_name(name)
+                            .filter(|_| profile_quantities.contains(name))
+                        {
+                            Some(q) => quantities.push(q),
+                            None => {
+                                return Err(self.error(
+                                    &format!("{key}.quantities"),
+                                    format!(
+                                        "{name:?} is not a quantity of the fleet's profile: \
+                                         write some of {}",
+                                        profile_quantities.join(", ")
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    kinds.insert(value, (k.kind, quantities));
+                }
+                if kinds.is_empty() {
+                    return Err(self.error(
+                        &format!("{table}.kinds"),
+                        "no kind: add a [stations.kinds.VALUE] table per value of the column"
+                            .to_owned(),
+                    ));
+                }
+                Some(KindSpec { column, kinds })
+            }
+        };
         let file = self.file(table, raw.file, raw.format, raw.delimiter)?;
         let position = self
             .position(table, file.format, raw.lon, raw.lat, false)?
@@ -533,6 +727,11 @@ impl Checker<'_> {
             file,
             id: self.column(&format!("{table}.id"), raw.id)?,
             position,
+            sensor: raw.sensor,
+            alt: raw.alt,
+            kinds,
+            avoid_suffix: raw.avoid_suffix,
+            prefer_kind: raw.prefer_kind,
         })
     }
 
@@ -658,9 +857,13 @@ impl Checker<'_> {
                     "scale must be a non-zero number and offset a number".to_owned(),
                 ));
             }
+            let mut columns = v.column.into_vec().into_iter();
+            let column = columns.next().unwrap_or_default();
             values.push(ValueSpec {
                 quantity,
-                column: self.column(&key("column"), v.column)?,
+                column: self.column(&key("column"), column)?,
+                also: columns.collect(),
+                optional: v.optional,
                 unit,
                 unit_in_text: v.unit_in_text,
                 scale: v.scale,

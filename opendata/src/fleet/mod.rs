@@ -70,7 +70,9 @@
 //! # Layout
 //! - `description`: the TOML shape, checked; `table`: any file as rows of named cells.
 //! - `load`: the loader; `report`, `error`: what loading did, and why it failed.
+//! - `compare`: the weather description against the weather loaders (the same readings).
 
+mod compare;
 mod description;
 mod error;
 mod load;
@@ -83,9 +85,10 @@ use garonne_payload::{Location, Quantities, Quantity};
 
 use crate::Observation;
 
+pub use compare::{WeatherComparison, compare_weather};
 pub use description::{
-    EstimateTable, FileFormat, FileSpec, FleetDescription, PositionSpec, ReadingsTable, Replay,
-    ReplayMode, StationsTable, TimeFormat, ValueSpec,
+    EstimateTable, FileFormat, FileSpec, FleetDescription, KindSpec, PositionSpec, ReadingsTable,
+    Replay, ReplayMode, StationsTable, TimeFormat, ValueSpec,
 };
 pub use error::{FleetError, RowError};
 pub use load::load_fleet;
@@ -93,7 +96,7 @@ pub use report::{FleetFileReport, FleetReport, Reason};
 pub use table::RowPlace;
 
 /// The descriptions shipped in `data/fleets/`, compiled in: (file name, text).
-const BUILTIN: [(&str, &str); 2] = [
+const BUILTIN: [(&str, &str); 3] = [
     (
         "bikes.toml",
         include_str!("../../../data/fleets/bikes.toml"),
@@ -101,6 +104,10 @@ const BUILTIN: [(&str, &str); 2] = [
     (
         "river.toml",
         include_str!("../../../data/fleets/river.toml"),
+    ),
+    (
+        "weather.toml",
+        include_str!("../../../data/fleets/weather.toml"),
     ),
 ];
 
@@ -111,10 +118,16 @@ pub struct FleetData {
     pub name: String,
     /// The profile its readings name.
     pub profile: String,
+    /// Whether readings carry the profile's name (see
+    /// [`FleetDescription::profile_in_readings`]).
+    pub profile_in_readings: bool,
     /// The payload `kind` of its sensors.
     pub kind: String,
     /// How rows are replayed.
     pub replay: Replay,
+    /// Whether sensors are estimated from their neighbours where their rows do not cover the
+    /// moment (see [`FleetDescription::neighbours`]).
+    pub neighbours: bool,
     /// The sensors, in the stations files' order (or order of first appearance).
     pub sensors: Vec<FleetSensor>,
     /// The observations, sorted by (sensor id, time), one per sensor and instant; values in
@@ -129,6 +142,8 @@ pub struct FleetData {
 pub struct FleetSensor {
     /// The sensor id readings are published under.
     pub id: String,
+    /// Its payload `kind` (the description's, or its station kind's).
+    pub kind: String,
     /// Where it is.
     pub location: Location,
     /// The quantities the description gives it.
@@ -168,12 +183,22 @@ pub fn descriptions_in(dir: &Path) -> Result<Vec<FleetDescription>, FleetError> 
     paths.iter().map(|p| FleetDescription::load(p)).collect()
 }
 
-/// Whether every file a description reads is in `dir`.
+/// Whether the files a description reads are in `dir`: its stations and estimate files, and
+/// at least one readings file (a pattern counts when it matches a file).
 pub fn files_present(description: &FleetDescription, dir: &Path) -> bool {
-    description
-        .files()
+    let present = |file: &String| {
+        if file.contains('*') {
+            load::matching(dir, file).is_ok_and(|found| !found.is_empty())
+        } else {
+            dir.join(file).is_file()
+        }
+    };
+    let others = description
+        .stations
         .iter()
-        .all(|file| dir.join(file).is_file())
+        .map(|s| &s.file.file)
+        .chain(description.estimate.as_ref().map(|e| &e.file.file));
+    description.readings.files.iter().any(present) && others.into_iter().all(present)
 }
 
 #[cfg(test)]

@@ -47,6 +47,12 @@ pub enum Reason {
     Sentinel,
     /// A value outside the quantity's range (or not whole, for a count) once converted.
     OutOfRange,
+    /// A row whose values are the description's `invalid_when` (an invalid frame).
+    InvalidRow,
+    /// A value of a quantity its station's kind does not measure (a TH station's pressure).
+    NotMeasured,
+    /// A station whose kind is none of the description's `kinds`.
+    UnknownKind,
 }
 
 impl Reason {
@@ -69,6 +75,9 @@ impl Reason {
             Reason::BadUnit => "unit missing or not convertible",
             Reason::Sentinel => "no-data sentinel",
             Reason::OutOfRange => "out of range",
+            Reason::InvalidRow => "invalid frame (invalid_when)",
+            Reason::NotMeasured => "not measured by the station's kind",
+            Reason::UnknownKind => "unknown station kind",
         }
     }
 }
@@ -153,6 +162,8 @@ pub struct FleetReport {
     pub sensors_with_history: usize,
     /// Sensors without rows, published from the estimate file alone.
     pub sensors_estimated: usize,
+    /// Sensors without rows, estimated from their nearest neighbours (`replay.neighbours`).
+    pub sensors_from_neighbours: usize,
     /// Stations without rows or estimate: nothing to publish, left out.
     pub stations_without_data: usize,
     /// Ids left out because an earlier one makes the same sensor id once made valid.
@@ -213,6 +224,13 @@ impl fmt::Display for FleetReport {
             "sensors: {} with history, {} estimated, {} stations without data left out",
             self.sensors_with_history, self.sensors_estimated, self.stations_without_data
         )?;
+        if self.sensors_from_neighbours > 0 {
+            write!(
+                f,
+                ", {} estimated from their neighbours",
+                self.sensors_from_neighbours
+            )?;
+        }
         if self.sensor_id_clashes > 0 {
             write!(
                 f,

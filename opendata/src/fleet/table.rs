@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::FleetError;
-use super::description::{FileFormat, FileSpec};
+use super::description::FileFormat;
 use crate::LoadError;
 
 /// Where a row is in its file.
@@ -86,11 +86,22 @@ impl Cell<'_> {
         }
     }
 
-    /// The value as an id: text as written, a whole JSON number without `.0`.
+    /// The value as an id: text as written, a whole number without `.0` (a JSON number, or
+    /// text such as `12.0`: pandas writes whole numbers as floats).
     pub(crate) fn id(&self) -> Option<Cow<'_, str>> {
         match self {
             Cell::Blank | Cell::Other(_) => None,
-            Cell::Text(t) => Some(Cow::Borrowed(t)),
+            Cell::Text(t) => Some(match t.split_once('.') {
+                Some((whole, zeros))
+                    if !whole.is_empty()
+                        && whole.bytes().all(|b| b.is_ascii_digit())
+                        && !zeros.is_empty()
+                        && zeros.bytes().all(|b| b == b'0') =>
+                {
+                    Cow::Borrowed(whole)
+                }
+                _ => Cow::Borrowed(t),
+            }),
             Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => {
                 Some(Cow::Owned(format!("{}", *n as i64)))
             }
@@ -100,9 +111,13 @@ impl Cell<'_> {
 }
 
 impl Table {
-    /// Reads and parses a fleet file of the data folder.
-    pub(crate) fn read(dir: &Path, spec: &FileSpec) -> Result<Table, FleetError> {
-        let path = dir.join(&spec.file);
+    /// Reads and parses a fleet file (`format` [`FileFormat::Auto`]: recognised by content).
+    pub(crate) fn read_file(
+        path: &Path,
+        format: FileFormat,
+        delimiter: u8,
+    ) -> Result<Table, FleetError> {
+        let path = path.to_owned();
         let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
             path: path.clone(),
             source,
@@ -116,10 +131,19 @@ impl Table {
             ),
             source,
         })?;
-        match spec.format {
-            FileFormat::Csv => read_csv(&path, text, spec.delimiter),
+        match format {
+            FileFormat::Csv => read_csv(&path, text, delimiter),
             FileFormat::Json => read_json(&path, text, false),
             FileFormat::Geojson => read_json(&path, text, true),
+            FileFormat::Auto if text.trim_start().starts_with(['[', '{']) => {
+                read_json(&path, text, false)
+            }
+            FileFormat::Auto => {
+                let header = text.lines().next().unwrap_or_default();
+                let count = |c: char| header.matches(c).count();
+                let delimiter = if count(';') > count(',') { b';' } else { b',' };
+                read_csv(&path, text, delimiter)
+            }
         }
     }
 

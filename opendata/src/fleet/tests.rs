@@ -32,7 +32,7 @@ fn every_shipped_description_parses() {
         FleetDescription::parse(text, Path::new(file)).unwrap_or_else(|e| panic!("{e}"));
     }
     let names: Vec<String> = builtin().into_iter().map(|d| d.name).collect();
-    assert_eq!(names, ["bikes", "river"]);
+    assert_eq!(names, ["bikes", "river", "weather"]);
 }
 
 #[test]
@@ -343,4 +343,26 @@ fn broken_descriptions_name_the_file_the_key_and_the_fix() {
         e.to_string().starts_with("cannot read ") && e.to_string().ends_with("nowhere.csv"),
         "{e}"
     );
+}
+
+/// The weather description gives what the weather loaders give: every observation (sensor,
+/// time, every value), every station as a sensor (id, position with altitude, payload kind,
+/// quantities, in catalogue order), and each readings file's counts.
+#[test]
+fn the_weather_description_gives_the_weather_loaders_readings() {
+    let dir = fixture();
+    let old = crate::load_dir(&dir).expect("weather loaders");
+    let new = load_fleet(&shipped("weather"), &dir).expect("weather description");
+    let comparison = crate::fleet::compare_weather(&old, &new);
+    assert_eq!(comparison.differences, Vec::<String>::new());
+    // The fixture: 77 stations, three readings files.
+    assert_eq!(comparison.sensors, 77);
+    assert_eq!(comparison.files, 3);
+    assert_eq!(comparison.observations, old.observations.len());
+    assert!(
+        comparison.observations > 1000,
+        "{}",
+        comparison.observations
+    );
+    assert!(!new.profile_in_readings && new.neighbours);
 }
