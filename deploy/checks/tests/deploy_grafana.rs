@@ -243,6 +243,7 @@ fn every_dashboard_is_provisioned_with_its_datasources() {
             "garonne-neighbourhood",
             "garonne-pipeline",
             "garonne-sensor",
+            "garonne-telemetry",
         ]),
     );
     let provisioned: BTreeSet<String> = yaml("deploy/grafana/provisioning/datasources/garonne.yml")
@@ -283,6 +284,56 @@ fn every_dashboard_is_provisioned_with_its_datasources() {
             );
         }
     }
+}
+
+/// The telemetry dashboard (issue 16): the device and its channels are variables, and every
+/// query of samples decimates by the minimum and maximum of each interval (a spike is never
+/// averaged away) or counts them, down to the raw rate when zoomed in.
+#[test]
+fn the_telemetry_dashboard_chooses_device_and_channels_and_decimates_by_min_and_max() {
+    let (file, dashboard) = dashboards()
+        .into_iter()
+        .find(|(_, d)| uid(d) == "garonne-telemetry")
+        .expect("a dashboard garonne-telemetry");
+    let vars = variables(&dashboard);
+    let names: Vec<&str> = vars.iter().filter_map(|v| v["name"].as_str()).collect();
+    assert_eq!(names, ["device", "channel"], "{file}");
+    assert_eq!(vars[0]["multi"], false, "{file}: one device at a time");
+    assert_eq!(vars[1]["multi"], true, "{file}: several channels at once");
+    let channels = vars[1]["query"].as_str().unwrap_or_default();
+    assert!(
+        channels.starts_with("SHOW FIELD KEYS FROM \"reading\""),
+        "{file}: the channels are the readings' fields: {channels}"
+    );
+    let mut decimated = 0;
+    for panel in panels(&dashboard) {
+        for (target, _) in targets(panel) {
+            let name = title(panel);
+            let q = target["query"].as_str().unwrap_or_default();
+            assert!(
+                q.contains("\"sensor\" = '$device'"),
+                "{file}, panel {name:?}: one device: {q}"
+            );
+            assert!(
+                !q.to_lowercase().contains("mean("),
+                "{file}, panel {name:?}: a mean averages spikes away: {q}"
+            );
+            if q.contains("GROUP BY time($__interval)") {
+                assert_eq!(
+                    panel["interval"], "10ms",
+                    "{file}, panel {name:?}: zoomed in, the raw samples (100 Hz)"
+                );
+                if q.contains("$channel") {
+                    assert!(
+                        q.contains("min(/^$channel$/)") && q.contains("max(/^$channel$/)"),
+                        "{file}, panel {name:?}: min and max per interval: {q}"
+                    );
+                    decimated += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(decimated, 1, "{file}: the channels' chart");
 }
 
 /// Every `.rs` file under `dir`, recursively.
@@ -711,7 +762,10 @@ async fn variable_sets(
             .or_else(|| variable["query"]["query"].as_str())
             .unwrap_or_else(|| panic!("{file}, variable {name}: no query"));
         let every = linked.contains(&name) || repeated.contains(name.as_str());
-        let saved = variable["current"]["value"].as_str();
+        // A multi-value variable saves a list: its first value.
+        let saved = variable["current"]["value"]
+            .as_str()
+            .or_else(|| variable["current"]["value"][0].as_str());
         let mut next = Vec::new();
         for set in sets {
             let q = interpolate(query, &set);
