@@ -6,7 +6,8 @@
 //!   [`EmbeddedStore::maintenance`], the roll-up and retention it runs every few minutes.
 //! - [`EmbeddedHistory`]: the [`History`] the server reads through, on read-only connections,
 //!   and the [`Readings`] replay and export read raw values through (`raw.rs`: a page is read
-//!   as slices of time, one seek per series and slice).
+//!   as slices of time, one seek per series and slice), and the [`Timeline`] sessions are
+//!   computed from (`timeline.rs`).
 //!
 //! # What is stored where
 //!
@@ -128,6 +129,7 @@
 mod raw;
 mod reader;
 mod sql;
+mod timeline;
 mod times;
 mod writer;
 
@@ -142,6 +144,7 @@ use tokio::sync::oneshot;
 use crate::history::{Bucket, History, HistoryError, Query};
 use crate::point::Point;
 use crate::readings::{self, Cursor, Page, Readings, Scan};
+use crate::sessions::{Counted, SessionQuery, Timeline};
 use crate::store::{Store, StoreError};
 
 pub use sql::{BUSY_TIMEOUT, SCHEMA_VERSION};
@@ -521,6 +524,24 @@ impl Readings for EmbeddedHistory {
             })
             .await
             .map_err(|e| HistoryError::Unavailable(format!("readings scan stopped: {e}")))?
+        }
+    }
+}
+
+impl Timeline for EmbeddedHistory {
+    fn counts(
+        &self,
+        query: &SessionQuery,
+    ) -> impl Future<Output = Result<Vec<Counted>, HistoryError>> + Send {
+        let reader = self.reader.clone();
+        let query = query.clone();
+        async move {
+            query.check()?;
+            tokio::task::spawn_blocking(move || {
+                reader.with_connection(|conn| timeline::counts(&conn.transaction()?, &query))
+            })
+            .await
+            .map_err(|e| HistoryError::Unavailable(format!("sessions query stopped: {e}")))?
         }
     }
 }

@@ -49,7 +49,7 @@ use crate::point::Point;
 use crate::store::{Store, StoreError};
 
 pub use influxql::{InfluxQl, statement};
-pub use raw::scan_statement;
+pub use raw::{count_statement, scan_statement};
 pub use v1::InfluxV1;
 pub use v2::InfluxV2;
 

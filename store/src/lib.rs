@@ -19,6 +19,7 @@
 //! - [`history`]: the history queries the server asks, the same answers from every store.
 //! - [`readings`]: raw readings read back at full rate, page by page (replay, export, the
 //!   telemetry page), the same answers from every store.
+//! - [`sessions`]: a device's runs (no gap longer than asked), counted in the store.
 //! - [`influx`]: InfluxDB stores (v1 and v2 write APIs), InfluxQL history, credentials.
 //! - [`embedded`]: the embedded store (SQLite), readable by another process while written.
 //! - [`config`]: the `[store]` block, one variant per kind.
@@ -32,6 +33,7 @@ pub mod influx;
 pub mod lineproto;
 pub mod point;
 pub mod readings;
+pub mod sessions;
 pub mod store;
 
 pub use backend::Backend;
@@ -40,4 +42,5 @@ pub use history::{Bucket, History, HistoryError, Query, Subject};
 pub use influx::Credentials;
 pub use point::{Field, Point};
 pub use readings::{Cursor, Page, Readings, Sample, Scan, StoredReadings};
+pub use sessions::{Session, SessionQuery, sessions};
 pub use store::{Store, StoreError};

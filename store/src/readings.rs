@@ -38,6 +38,7 @@ use crate::config::{InfluxV1Config, InfluxV2Config, StoreConfig};
 use crate::embedded::EmbeddedHistory;
 use crate::history::{Bucket, History, HistoryError, Query};
 use crate::influx::{Credentials, InfluxQl};
+use crate::sessions::{Counted, SessionQuery, Timeline};
 
 /// The page size callers use when they have no reason to choose another.
 pub const DEFAULT_PAGE: usize = 10_000;
@@ -326,7 +327,7 @@ pub enum OpenError {
 
 /// The readings of the store a `[store]` block names: the embedded store's file (read-only),
 /// or InfluxDB through InfluxQL (v1, and v2 through the database mapped to the bucket). Also
-/// its [`History`].
+/// its [`History`] and its [`Timeline`] (sessions).
 #[derive(Debug, Clone)]
 pub enum StoredReadings {
     /// The embedded store.
@@ -370,6 +371,28 @@ impl Readings for StoredReadings {
         match self {
             StoredReadings::Embedded(s) => s.page(scan, after, limit).await,
             StoredReadings::Influx(s) => s.page(scan, after, limit).await,
+        }
+    }
+}
+
+impl Timeline for StoredReadings {
+    async fn counts(&self, query: &SessionQuery) -> Result<Vec<Counted>, HistoryError> {
+        match self {
+            StoredReadings::Embedded(s) => s.counts(query).await,
+            StoredReadings::Influx(s) => s.counts(query).await,
+        }
+    }
+
+    async fn edge(
+        &self,
+        sensor: &str,
+        from_ns: i64,
+        to_ns: i64,
+        last: bool,
+    ) -> Result<Option<i64>, HistoryError> {
+        match self {
+            StoredReadings::Embedded(s) => s.edge(sensor, from_ns, to_ns, last).await,
+            StoredReadings::Influx(s) => s.edge(sensor, from_ns, to_ns, last).await,
         }
     }
 }

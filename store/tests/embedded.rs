@@ -18,6 +18,9 @@ mod points;
 #[path = "stores/readings.rs"]
 mod readings;
 
+#[path = "stores/sessions.rs"]
+mod sessions;
+
 const SEC: i64 = 1_000_000_000;
 const HOUR: i64 = 3600 * SEC;
 const DAY: i64 = 24 * HOUR;

@@ -7,6 +7,10 @@
 //! next page (they may be incomplete), and when a whole page is one instant (more points at one
 //! time than the limit), that instant is read whole, without a limit (its size is bounded by the
 //! number of series). Every page thus moves the scan forward.
+//!
+//! Sessions ([`crate::sessions::Timeline`]) count a sensor's values per interval with one
+//! `count(*) ... GROUP BY time(...)` ([`count_statement`]), and find a first or last sample's
+//! time with a one-point raw query.
 
 use std::sync::Arc;
 
@@ -16,6 +20,7 @@ use super::InfluxQl;
 use super::influxql::{check_id, identifier, literal};
 use crate::history::HistoryError;
 use crate::readings::{self, Cursor, Page, Readings, Sample, Scan, sort};
+use crate::sessions::{Counted, SessionQuery, Timeline};
 
 /// The columns of a `reading` point that are not quantities: tags and metadata fields.
 const NOT_QUANTITIES: [&str; 7] = ["time", "sensor", "source", "kind", "lat", "lon", "seq"];
@@ -226,6 +231,96 @@ impl InfluxQl {
             return Ok(Page { samples, next });
         }
         Ok(Page::default())
+    }
+}
+
+/// The InfluxQL statement that counts a sensor's values per interval of a sessions query:
+/// `SELECT count(*) FROM "reading" WHERE "sensor" = 'id' AND time >= FROM AND time < TO GROUP
+/// BY time(Nms) fill(none)`, one count per field.
+///
+/// # Errors
+///
+/// [`HistoryError::Invalid`] for a query [`SessionQuery::check`] refuses.
+pub fn count_statement(query: &SessionQuery) -> Result<String, HistoryError> {
+    query.check()?;
+    let (from, to) = query.range_ns();
+    Ok(format!(
+        "SELECT count(*) FROM \"reading\" WHERE \"sensor\" = {} AND time >= {from} AND \
+         time < {to} GROUP BY time({}ms) fill(none)",
+        literal(&query.sensor),
+        query.interval_ns() / 1_000_000
+    ))
+}
+
+/// The non-empty intervals of a `count(*)` answer, oldest first.
+fn intervals(body: &str) -> Result<Vec<Counted>, String> {
+    let answer: Answer =
+        serde_json::from_str(body).map_err(|e| format!("unexpected answer ({e}): {body:.200}"))?;
+    if let Some(error) = answer.error {
+        return Err(error);
+    }
+    let mut out = Vec::new();
+    for result in answer.results {
+        if let Some(error) = result.error {
+            return Err(error);
+        }
+        for series in result.series {
+            let quantities: Vec<(usize, &str)> = series
+                .columns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| Some((i, c.strip_prefix("count_")?)))
+                .filter(|(_, q)| !NOT_QUANTITIES.contains(q))
+                .collect();
+            for row in &series.values {
+                let Some(start_ns) = row.first().and_then(serde_json::Value::as_i64) else {
+                    return Err(format!("unexpected row {row:?}"));
+                };
+                let mut interval = Counted {
+                    start_ns,
+                    ..Counted::default()
+                };
+                for (i, quantity) in &quantities {
+                    let n = row.get(*i).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    if n > 0 {
+                        interval.count += n;
+                        interval.quantities.insert((*quantity).to_owned());
+                    }
+                }
+                if interval.count > 0 {
+                    out.push(interval);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|c| c.start_ns);
+    Ok(out)
+}
+
+impl Timeline for InfluxQl {
+    async fn counts(&self, query: &SessionQuery) -> Result<Vec<Counted>, HistoryError> {
+        let text = count_statement(query)?;
+        let body = self.fetch(&text).await?;
+        intervals(&body).map_err(|error| self.answer_error(&error))
+    }
+
+    async fn edge(
+        &self,
+        sensor: &str,
+        from_ns: i64,
+        to_ns: i64,
+        last: bool,
+    ) -> Result<Option<i64>, HistoryError> {
+        check_id(sensor, "sensor")?;
+        let order = if last { "DESC" } else { "ASC" };
+        let text = format!(
+            "SELECT * FROM \"reading\" WHERE \"sensor\" = {} AND time >= {from_ns} AND \
+             time < {to_ns} ORDER BY time {order} LIMIT 1",
+            literal(sensor)
+        );
+        let body = self.fetch(&text).await?;
+        let found = points(&body).map_err(|error| self.answer_error(&error))?;
+        Ok(found.times.first().copied())
     }
 }
 
