@@ -1,5 +1,6 @@
 //! `garonne data fetch` against a local HTTP/1.1 server that serves the shared reference copies
-//! of the Toulouse open-data files under the portal's export URLs.
+//! of the Toulouse open-data files under the portal's export URLs, a VélôToulouse export and
+//! Hub'Eau's hydrometry pages written here (the bikes and river families).
 //!
 //! The server is written here on a tokio `TcpListener` (127.0.0.1, port 0) so that each test
 //! can make it misbehave the way real servers do: drop a connection mid-body, ignore `Range`,
@@ -15,8 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use garonne_opendata::fetch::{
-    FetchError, FetchOptions, FetchSummary, Manifest, fetch, manifest::sha256_file,
+    Family, FetchError, FetchOptions, FetchSummary, Manifest, family_missing, fetch,
+    manifest::sha256_file,
 };
+use garonne_opendata::fleet::{FleetDescription, builtin, load_fleet};
+use garonne_payload::{Quantity, Timestamp};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -83,6 +87,12 @@ struct Behaviour {
     stall: bool,
     /// Send no Content-Length: the body ends when the connection closes.
     no_length: bool,
+    /// Hub'Eau: the most records per page, whatever `size` asks.
+    hubeau_page: usize,
+    /// Hub'Eau: the first request for this `page` of `obs_elab` breaks off mid-body.
+    cut_hubeau_page: Option<usize>,
+    /// Hub'Eau: `obs_elab` answers 200 with a maintenance page instead of JSON.
+    bad_hubeau: bool,
 }
 
 impl Default for Behaviour {
@@ -93,6 +103,9 @@ impl Default for Behaviour {
             missing: Vec::new(),
             stall: false,
             no_length: false,
+            hubeau_page: 4,
+            cut_hubeau_page: None,
+            bad_hubeau: false,
         }
     }
 }
@@ -128,6 +141,8 @@ impl Server {
             behaviour,
             log: Arc::clone(&log),
             dropped: Mutex::new(false),
+            hubeau_cut: Mutex::new(false),
+            addr,
         });
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
@@ -165,6 +180,8 @@ struct State {
     behaviour: Behaviour,
     log: Arc<Mutex<Vec<Logged>>>,
     dropped: Mutex<bool>,
+    hubeau_cut: Mutex<bool>,
+    addr: SocketAddr,
 }
 
 /// Reads the request head: the request line and headers, up to 16 KiB, within 5 s.
@@ -206,6 +223,9 @@ async fn serve(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
         Some((path, query)) => (path, Some(query.to_owned())),
         None => (target, None),
     };
+    if let Some(endpoint) = path.strip_prefix("/api/v2/hydrometrie/") {
+        return serve_hubeau(stream, state, endpoint, query.unwrap_or_default()).await;
+    }
     let (dataset, format) = path
         .strip_prefix("/api/explore/v2.1/catalog/datasets/")
         .and_then(|rest| rest.split_once("/exports/"))
@@ -225,7 +245,12 @@ async fn serve(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
         .find(|(id, f, _, _)| *id == dataset && *f == format)
         .filter(|(id, ..)| !behaviour.missing.contains(id))
         .map(|(_, _, shared, _)| garonne_testkit::open_data_file(shared));
-    let (Some(file), "GET") = (file, method) else {
+    let bytes = match file {
+        Some(file) => Some(tokio::fs::read(&file).await?),
+        None if dataset == BIKES && format == "json" => Some(BIKES_EXPORT.as_bytes().to_vec()),
+        None => None,
+    };
+    let (Some(bytes), "GET") = (bytes, method) else {
         log(state, &dataset, &format, &query, &range, 404);
         let body = br#"{"error_code":"NotFound","message":"Unknown dataset"}"#;
         let head = format!(
@@ -237,7 +262,6 @@ async fn serve(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
         return stream.shutdown().await;
     };
 
-    let bytes = tokio::fs::read(&file).await?;
     let total = bytes.len();
     let offset = range
         .as_deref()
@@ -308,6 +332,191 @@ fn log(
         range: range.clone(),
         status,
     });
+}
+
+// ------------------------------------------------------------------------------------------
+// The bikes and the river: what the server has, written here.
+
+/// The portal's VélôToulouse dataset.
+const BIKES: &str = "api-velo-toulouse-temps-reel";
+const STATIONS_ID: &str = "hubeau-hydrometrie-stations";
+const HEIGHTS_ID: &str = "hubeau-hydrometrie-hixnj";
+const BIKES_FILE: &str = "velotoulouse-stations-realtime.json";
+const RIVER_STATIONS_FILE: &str = "garonne-hydrometric-stations.geojson";
+const HEIGHTS_FILE: &str = "garonne-toulouse-daily-max-water-height.csv";
+
+/// Three stations as the portal's JSON export gives them (fields of the JCDecaux feed,
+/// `position` as Opendatasoft's geo point, `last_update` as a datetime).
+const BIKES_EXPORT: &str = r#"[
+{"number": 55, "contract_name": "toulouse", "name": "00055 - SAINT-SERNIN - G. ARNOULT", "address": "2 RUE GATIEN ARNOULT", "position": {"lon": 1.4410035987262, "lat": 43.6089519604964}, "banking": true, "bonus": false, "status": "OPEN", "bike_stands": 15, "available_bike_stands": 11, "available_bikes": 4, "last_update": "2025-11-25T09:12:05+00:00"},
+{"number": 195, "contract_name": "toulouse", "name": "00195 - LARROUSSE - RIEUX", "address": "FACE 15 RUE PIERRE LAROUSSE", "position": {"lon": 1.45907112459247, "lat": 43.5972354030358}, "banking": true, "bonus": false, "status": "OPEN", "bike_stands": 20, "available_bike_stands": 20, "available_bikes": 0, "last_update": "2025-11-25T09:10:41+00:00"},
+{"number": 34, "contract_name": "toulouse", "name": "00034 - SAINT LAZARE", "address": "2 PETITE RUE SAINT LAZARE", "position": {"lon": 1.446076879873296, "lat": 43.609650036285025}, "banking": false, "bonus": false, "status": "OPEN", "bike_stands": 19, "available_bike_stands": 2, "available_bikes": 17, "last_update": "2025-11-25T09:11:59+00:00"}
+]
+"#;
+
+/// Hub'Eau's station referential: the two gauges of river.toml and another river's.
+fn hubeau_stations() -> Vec<serde_json::Value> {
+    let station = |code: &str, name: &str, river: &str, lon: f64, lat: f64| {
+        serde_json::json!({
+            "code_site": &code[..8], "code_station": code, "libelle_station": name,
+            "libelle_cours_eau": river, "en_service": true, "libelle_commune": "TOULOUSE",
+            "longitude_station": lon, "latitude_station": lat,
+            "geometry": {"type": "Point", "coordinates": [lon, lat]}
+        })
+    };
+    vec![
+        station(
+            "O200004001",
+            "La Garonne à Toulouse [Pont-Neuf]",
+            "La Garonne",
+            1.439964216,
+            43.597961996,
+        ),
+        station(
+            "O200008001",
+            "La Garonne à Toulouse [St-Michel]",
+            "La Garonne",
+            1.4387,
+            43.588,
+        ),
+        station(
+            "O263001001",
+            "Le Touch à Toulouse",
+            "Le Touch",
+            1.3896,
+            43.6102,
+        ),
+    ]
+}
+
+/// `obs_elab` HIXnJ records: ten January days of each gauge (mm; St-Michel with halves).
+fn hubeau_heights() -> Vec<(String, String, f64)> {
+    let mut rows = Vec::new();
+    for (code, base) in [("O200004001", 500.0), ("O200008001", 300.5)] {
+        for day in 1..=10u32 {
+            let scale = if base > 400.0 { 10.0 } else { 1.0 };
+            rows.push((
+                code.to_owned(),
+                format!("2024-01-{day:02}"),
+                base + scale * f64::from(day),
+            ));
+        }
+    }
+    rows
+}
+
+/// The heights file `garonne data fetch` must write from [`hubeau_heights`].
+fn expected_heights_csv() -> String {
+    let mut text = String::from("date_observation;code_station;hauteur\n");
+    for (code, date, value) in hubeau_heights() {
+        text.push_str(&format!("{date};{code};{value} [mm]\n"));
+    }
+    text
+}
+
+/// Answers Hub'Eau's two endpoints, paging by [`Behaviour::hubeau_page`] with `page` and a
+/// `next` link, 206 while more pages follow.
+async fn serve_hubeau(
+    mut stream: TcpStream,
+    state: &State,
+    endpoint: &str,
+    query: String,
+) -> std::io::Result<()> {
+    let pairs = query_pairs(&query);
+    let param = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let records: Vec<serde_json::Value> = match endpoint {
+        "referentiel/stations" => hubeau_stations(),
+        "obs_elab" => {
+            let codes = param("code_entite").unwrap_or_default();
+            let (first, last) = (
+                param("date_debut_obs_elab").unwrap_or_default(),
+                param("date_fin_obs_elab").unwrap_or_default(),
+            );
+            hubeau_heights()
+                .into_iter()
+                .filter(|(code, date, _)| {
+                    codes.split(',').any(|c| c == code) && *date >= first && *date <= last
+                })
+                .map(|(code, date, value)| {
+                    serde_json::json!({
+                        "code_site": &code[..8], "code_station": code, "date_obs_elab": date,
+                        "resultat_obs_elab": value, "grandeur_hydro_elab": "HIXnJ",
+                        "libelle_statut": "Donnée validée"
+                    })
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let size = param("size")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(1000)
+        .min(state.behaviour.hubeau_page);
+    let start = (page - 1) * size;
+    let data: Vec<_> = records.iter().skip(start).take(size).cloned().collect();
+    let more = start + size < records.len();
+    let next = more.then(|| {
+        let rest: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.starts_with("page="))
+            .collect();
+        format!(
+            "http://{}/api/v2/hydrometrie/{endpoint}?{}&page={}",
+            state.addr,
+            rest.join("&"),
+            page + 1
+        )
+    });
+    let status = if more { 206 } else { 200 };
+    let mut body = serde_json::json!({
+        "count": records.len(), "first": null, "prev": null, "next": next,
+        "api_version": "2.0.1", "data": data
+    })
+    .to_string()
+    .into_bytes();
+    let mut content_type = "application/json";
+    if state.behaviour.bad_hubeau && endpoint == "obs_elab" {
+        body = b"<html><body>Maintenance en cours</body></html>".to_vec();
+        content_type = "text/html";
+    }
+    log(
+        state,
+        endpoint,
+        "",
+        &Some(query.clone()),
+        &None,
+        if state.behaviour.bad_hubeau {
+            200
+        } else {
+            status
+        },
+    );
+    let reason = if status == 206 {
+        "Partial Content"
+    } else {
+        "OK"
+    };
+    let status = if state.behaviour.bad_hubeau {
+        200
+    } else {
+        status
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let cut = endpoint == "obs_elab"
+        && state.behaviour.cut_hubeau_page == Some(page)
+        && !std::mem::replace(&mut *state.hubeau_cut.lock().unwrap(), true);
+    if cut {
+        stream.write_all(&body[..body.len() / 2]).await?;
+        stream.flush().await?;
+    } else {
+        stream.write_all(&body).await?;
+    }
+    stream.shutdown().await
 }
 
 // ------------------------------------------------------------------------------------------
@@ -833,4 +1042,357 @@ async fn bad_options_are_refused_before_any_request() {
     assert!(matches!(run(&o).await, Err(FetchError::BaseUrl { .. })));
 
     assert!(server.requests().is_empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// The bikes and the river (issue 15).
+
+/// [`portal`] for these datasets (any family), with Hub'Eau on the same local server.
+async fn families_portal(
+    adjust: impl FnOnce(&mut Behaviour),
+    datasets: &[&str],
+) -> (Server, TempDir, FetchOptions) {
+    let (server, dir, mut o) = portal(adjust, datasets).await;
+    o.hubeau_url = Some(server.base_url());
+    (server, dir, o)
+}
+
+/// The requests to one Hub'Eau endpoint: their `page` (1 when absent) and date span.
+fn hubeau_pages(server: &Server, endpoint: &str) -> Vec<(usize, String)> {
+    server
+        .requests_for(endpoint)
+        .iter()
+        .map(|r| {
+            let pairs = query_pairs(r.query.as_deref().unwrap_or_default());
+            let get = |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            (get("page").parse().unwrap_or(1), get("date_debut_obs_elab"))
+        })
+        .collect()
+}
+
+fn q(name: &str) -> Quantity {
+    Quantity::from_name(name).unwrap()
+}
+
+#[tokio::test]
+async fn families_river_pages_through_hubeau_into_the_files_river_toml_reads() {
+    let (server, dir, mut o) = families_portal(|_| (), &[]).await;
+    o.datasets = None;
+    o.families = vec![Family::River];
+    let summary = run(&o).await.unwrap();
+    assert!(summary.is_complete(), "{summary}");
+    let ids: HashSet<_> = summary.downloaded.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, HashSet::from([STATIONS_ID, HEIGHTS_ID]));
+    let report = summary.to_string();
+    assert!(
+        report.ends_with("\ndata Hub'Eau — eaufrance, licence etalab-2.0 (river)"),
+        "{report}"
+    );
+    assert!(!report.contains("Toulouse Métropole"), "{report}");
+
+    // The history in four twenty-year spans; the one with data paged 4 records at a time
+    // through the `next` links, 20 records in 5 pages.
+    let pages = hubeau_pages(&server, "obs_elab");
+    let spans: Vec<_> = pages.iter().map(|(_, from)| from.as_str()).collect();
+    assert_eq!(
+        spans,
+        [
+            "1946-01-01",
+            "1966-01-01",
+            "1986-01-01",
+            "2006-01-01",
+            "2006-01-01",
+            "2006-01-01",
+            "2006-01-01",
+            "2006-01-01"
+        ]
+    );
+    let numbers: Vec<_> = pages.iter().map(|(page, _)| *page).collect();
+    assert_eq!(numbers, [1, 1, 1, 1, 2, 3, 4, 5]);
+    let first = server.requests_for("obs_elab")[0].query.clone().unwrap();
+    assert_eq!(
+        query_pairs(&first),
+        [
+            ("code_entite".to_owned(), "O200004001,O200008001".to_owned()),
+            ("grandeur_hydro_elab".to_owned(), "HIXnJ".to_owned()),
+            ("date_debut_obs_elab".to_owned(), "1946-01-01".to_owned()),
+            ("date_fin_obs_elab".to_owned(), "1965-12-31".to_owned()),
+            ("size".to_owned(), "5000".to_owned()),
+        ]
+    );
+    let stations_query = server.requests_for("referentiel/stations")[0]
+        .query
+        .clone()
+        .unwrap();
+    assert_eq!(
+        query_pairs(&stations_query)[0],
+        ("bbox".to_owned(), "1.2,43.4,1.7,43.8".to_owned())
+    );
+
+    // The files, in the reference copy's formats, and in the manifest.
+    let heights = std::fs::read_to_string(dir.path().join(HEIGHTS_FILE)).unwrap();
+    assert_eq!(heights, expected_heights_csv());
+    let stations: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(RIVER_STATIONS_FILE)).unwrap())
+            .unwrap();
+    assert_eq!(stations["type"], "FeatureCollection");
+    let features = stations["features"].as_array().unwrap();
+    assert_eq!(features.len(), 3);
+    assert_eq!(features[0]["properties"]["code_station"], "O200004001");
+    assert_eq!(
+        features[0]["geometry"]["coordinates"],
+        serde_json::json!([1.439964216, 43.597961996])
+    );
+    let manifest = Manifest::load(dir.path()).unwrap();
+    let entry = manifest.entry(HEIGHTS_ID).unwrap();
+    assert_eq!(entry.file, HEIGHTS_FILE);
+    assert!(
+        entry
+            .url
+            .contains("date_debut_obs_elab=1946-01-01&date_fin_obs_elab=2025-11-25"),
+        "{}",
+        entry.url
+    );
+    assert!(
+        partial_files(dir.path()).is_empty(),
+        "{:?}",
+        partial_files(dir.path())
+    );
+    assert!(
+        family_missing(dir.path(), Family::River)
+            .unwrap()
+            .is_empty()
+    );
+
+    // The shipped river fleet loads them: both gauges, every day, in metres.
+    let river = builtin().into_iter().find(|d| d.name == "river").unwrap();
+    let data = load_fleet(&river, dir.path()).unwrap();
+    let ids: Vec<&str> = data.sensors.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["hydro-O200004001", "hydro-O200008001"]);
+    assert_eq!(data.observations.len(), 20);
+    let level = q("streamGauge");
+    let first = &data.observations[0];
+    // 2024-01-01 at midnight in Paris, 510 mm.
+    assert_eq!(
+        first.time,
+        Timestamp::parse("2023-12-31T23:00:00Z").unwrap()
+    );
+    assert_eq!(first.quantities.get(level), Some(0.51));
+    let last = data.observations.last().unwrap();
+    assert_eq!(last.station_id, "hydro-O200008001");
+    assert_eq!(last.quantities.get(level), Some(0.3105));
+
+    // A second run asks nothing.
+    let before = server.requests().len();
+    let second = run(&o).await.unwrap();
+    assert_eq!(second.skipped.len(), 2, "{second}");
+    assert_eq!(server.requests().len(), before);
+}
+
+#[tokio::test]
+async fn families_river_resumes_at_the_page_where_it_was_cut() {
+    let (server, dir, mut o) =
+        families_portal(|b| b.cut_hubeau_page = Some(3), &[HEIGHTS_ID]).await;
+    o.attempts = 1;
+
+    // The third page of the span with data breaks off: reported, two pages kept.
+    let first = run(&o).await.unwrap();
+    assert!(!first.is_complete());
+    assert!(
+        matches!(&first.failed[0].error, FetchError::Transfer { id, url, .. } if id == HEIGHTS_ID && url.contains("page=3")),
+        "{first}"
+    );
+    assert!(!dir.path().join(HEIGHTS_FILE).exists());
+    assert_eq!(partial_files(dir.path()).len(), 2);
+
+    // The next run asks only from that page on.
+    let second = run(&o).await.unwrap();
+    assert!(second.is_complete(), "{second}");
+    assert!(second.downloaded[0].resumed_from > 0);
+    let numbers: Vec<_> = hubeau_pages(&server, "obs_elab")
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(numbers, [1, 1, 1, 1, 2, 3, 3, 4, 5]);
+    let heights = std::fs::read_to_string(dir.path().join(HEIGHTS_FILE)).unwrap();
+    assert_eq!(heights, expected_heights_csv());
+    assert!(partial_files(dir.path()).is_empty());
+
+    // Within one run, the cut page is simply asked again.
+    let (server, dir, o) = families_portal(|b| b.cut_hubeau_page = Some(2), &[HEIGHTS_ID]).await;
+    let summary = run(&o).await.unwrap();
+    assert!(summary.is_complete(), "{summary}");
+    let numbers: Vec<_> = hubeau_pages(&server, "obs_elab")
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(numbers, [1, 1, 1, 1, 2, 2, 3, 4, 5]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(HEIGHTS_FILE)).unwrap(),
+        expected_heights_csv()
+    );
+}
+
+#[tokio::test]
+async fn families_a_bad_hubeau_answer_is_a_clear_error() {
+    let (server, dir, o) = families_portal(|b| b.bad_hubeau = true, &[HEIGHTS_ID]).await;
+    let summary = run(&o).await.unwrap();
+    assert!(!summary.is_complete());
+    let failure = &summary.failed[0];
+    assert!(
+        matches!(failure.error, FetchError::BadResponse { .. }),
+        "{summary}"
+    );
+    let text = failure.error.to_string();
+    let expected = format!(
+        "dataset {HEIGHTS_ID}: the answer from {}/api/v2/hydrometrie/obs_elab?code_entite=",
+        server.base_url()
+    );
+    assert!(text.starts_with(&expected), "{text}");
+    assert!(
+        text.contains(" is not usable: not Hub'Eau's JSON ("),
+        "{text}"
+    );
+    assert!(!text.contains('\n'));
+    // Not retried (the answer would be the same), nothing written.
+    assert_eq!(server.requests_for("obs_elab").len(), 1);
+    assert!(!dir.path().join(HEIGHTS_FILE).exists());
+}
+
+#[tokio::test]
+async fn families_bikes_download_resume_skip_and_load_as_a_fleet() {
+    // The first answer breaks off: resumed with a Range request.
+    let (server, dir, mut o) = families_portal(|b| b.drop_first = Some((BIKES, 300)), &[]).await;
+    o.datasets = None;
+    o.families = vec![Family::Bikes];
+    let summary = run(&o).await.unwrap();
+    assert!(summary.is_complete(), "{summary}");
+    assert_eq!(summary.downloaded[0].resumed_from, 300);
+    let ranges: Vec<_> = server
+        .requests_for(BIKES)
+        .iter()
+        .map(|r| (r.format.clone(), r.query.clone(), r.range.clone()))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("json".to_owned(), None, None),
+            ("json".to_owned(), None, Some("bytes=300-".to_owned()))
+        ]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join(BIKES_FILE)).unwrap(),
+        BIKES_EXPORT.as_bytes()
+    );
+    assert!(
+        summary
+            .to_string()
+            .ends_with("\ndata © JCDecaux / Toulouse Métropole, licence ODbL-1.0 (bikes)")
+    );
+    assert!(
+        family_missing(dir.path(), Family::Bikes)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        family_missing(dir.path(), Family::Weather).unwrap(),
+        [
+            "stations-meteo-en-place.json",
+            "quartiers-de-democratie-locale.geojson"
+        ]
+    );
+
+    // A second run skips it.
+    let second = run(&o).await.unwrap();
+    assert_eq!((second.downloaded.len(), second.skipped.len()), (0, 1));
+    assert_eq!(server.requests_for(BIKES).len(), 2);
+
+    // The export loads as a fleet with a description that reads it as it is.
+    let description = FleetDescription::parse(
+        r#"
+name = "bikes-live"
+profile = "bikes"
+kind = "bike-station"
+id_prefix = "velotoulouse-"
+area = [1.2, 43.4, 1.7, 43.8]
+
+[replay]
+mode = "step"
+
+[readings]
+file = "velotoulouse-stations-realtime.json"
+format = "json"
+id = "number"
+time = "last_update"
+lon = "position.lon"
+lat = "position.lat"
+
+[[readings.value]]
+quantity = "availableBikeNumber"
+column = "available_bikes"
+
+[[readings.value]]
+quantity = "freeSlotNumber"
+column = "available_bike_stands"
+
+[[readings.value]]
+quantity = "totalSlotNumber"
+column = "bike_stands"
+"#,
+        Path::new("bikes-live.toml"),
+    )
+    .unwrap();
+    let data = load_fleet(&description, dir.path()).unwrap();
+    let mut ids: Vec<&str> = data.sensors.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        ["velotoulouse-195", "velotoulouse-34", "velotoulouse-55"]
+    );
+    assert_eq!(data.observations.len(), 3);
+    let saint_sernin = data
+        .observations
+        .iter()
+        .find(|o| o.station_id == "velotoulouse-55")
+        .unwrap();
+    assert_eq!(
+        saint_sernin.time,
+        Timestamp::parse("2025-11-25T09:12:05Z").unwrap()
+    );
+    assert_eq!(
+        saint_sernin.quantities.get(q("availableBikeNumber")),
+        Some(4.0)
+    );
+    assert_eq!(
+        saint_sernin.quantities.get(q("totalSlotNumber")),
+        Some(15.0)
+    );
+}
+
+#[tokio::test]
+async fn families_datasets_of_every_family_in_one_run() {
+    let (server, dir, o) = families_portal(|_| (), &[COMMUNES, BIKES, STATIONS_ID]).await;
+    let summary = run(&o).await.unwrap();
+    assert!(summary.is_complete(), "{summary}");
+    let mut ids: Vec<_> = summary.downloaded.iter().map(|f| f.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [BIKES, COMMUNES, STATIONS_ID]);
+    let report = summary.to_string();
+    let credits: Vec<_> = report.lines().filter(|l| l.starts_with("data ")).collect();
+    assert_eq!(
+        credits,
+        [
+            "data © Toulouse Métropole, licence ODbL-1.0",
+            "data © JCDecaux / Toulouse Métropole, licence ODbL-1.0 (bikes)",
+            "data Hub'Eau — eaufrance, licence etalab-2.0 (river)"
+        ]
+    );
+    assert!(server.requests_for("obs_elab").is_empty());
+    assert!(dir.path().join(RIVER_STATIONS_FILE).exists());
 }

@@ -395,10 +395,10 @@ impl Catalogue {
                 }
             }
         }
-        if let Some(bikes) = &self.bikes {
-            if let Some(d) = bikes.datasets.iter().find(|d| d.readings) {
-                return Err(CatalogueError::NotWhole { id: d.id.clone() });
-            }
+        if let Some(bikes) = &self.bikes
+            && let Some(d) = bikes.datasets.iter().find(|d| d.readings)
+        {
+            return Err(CatalogueError::NotWhole { id: d.id.clone() });
         }
         if let Some(river) = &self.river {
             river.check()?;

@@ -243,18 +243,19 @@ async fn resume_state(job: &PagedJob, part: &Path, meta: &Path) -> Result<PagedS
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(source) => return Err(FetchError::io("read", part, source)),
     };
-    if let (Some(state), Some(size)) = (recorded, size) {
-        if state.identity == job.identity.as_str() && state.bytes <= size {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(part)
-                .await
-                .map_err(|source| FetchError::io("write", part, source))?;
-            file.set_len(state.bytes)
-                .await
-                .map_err(|source| FetchError::io("write", part, source))?;
-            return Ok(state);
-        }
+    if let (Some(state), Some(size)) = (recorded, size)
+        && state.identity == job.identity.as_str()
+        && state.bytes <= size
+    {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(part)
+            .await
+            .map_err(|source| FetchError::io("write", part, source))?;
+        file.set_len(state.bytes)
+            .await
+            .map_err(|source| FetchError::io("write", part, source))?;
+        return Ok(state);
     }
     remove_partial(part, meta).await?;
     fs::write(part, b"")

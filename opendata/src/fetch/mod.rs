@@ -80,6 +80,25 @@ pub fn essential_missing(data_dir: &Path) -> Vec<&'static str> {
         .collect()
 }
 
+/// The files `family` needs that `data_dir` lacks, what `--if-missing` looks at: for the
+/// weather, [`ESSENTIAL_FILES`] (its readings depend on the dates asked); for the bikes and
+/// the river, every file of the family in the catalogue.
+pub fn family_missing(data_dir: &Path, family: Family) -> Result<Vec<String>, FetchError> {
+    if family == Family::Weather {
+        return Ok(essential_missing(data_dir)
+            .into_iter()
+            .map(str::to_owned)
+            .collect());
+    }
+    let catalogue = Catalogue::embedded().map_err(FetchError::Catalogue)?;
+    Ok(catalogue
+        .files_of(family)
+        .into_iter()
+        .filter(|file| !data_dir.join(file).is_file())
+        .map(str::to_owned)
+        .collect())
+}
+
 pub use catalogue::{
     Catalogue, CatalogueError, Credit, Dataset, ExportFormat, Family, UnknownFamily,
 };
