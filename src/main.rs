@@ -17,6 +17,7 @@ mod profile_dbc;
 mod profile_doc;
 mod profile_publish;
 mod realtime_cmd;
+mod replay_cmd;
 mod serve_cmd;
 mod service_args;
 mod simulate_cmd;
@@ -65,6 +66,9 @@ enum Command {
     /// The web server: the live neighbourhood map, its JSON API and live events, history from
     /// the store, and the payload validator page.
     Serve(serve_cmd::ServeArgs),
+    /// Publish stored readings again over MQTT (a session, or a time range of any sensors) at
+    /// 1× or N× on a virtual clock, marked `source: replay`, as if they were live.
+    Replay(replay_cmd::ReplayArgs),
     /// Download the open-data files.
     Data {
         #[command(subcommand)]
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => exit(runtime().and_then(|rt| rt.block_on(serve_cmd::run(args)))),
         Command::Pi(args) => exit(runtime().and_then(|rt| rt.block_on(pi_cmd::run(args)))),
+        Command::Replay(args) => exit(runtime().and_then(|rt| rt.block_on(replay_cmd::run(args)))),
         Command::Data { action } => {
             exit(runtime().and_then(|rt| rt.block_on(data_cmd::run(action))))
         }

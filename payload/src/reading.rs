@@ -95,16 +95,19 @@ pub enum Source {
     RaspberryPi,
     /// Any other real device (a student's microcontroller, a zigbee2mqtt bridge...).
     Device,
+    /// Stored readings published again by `garonne replay` (spec 1.2).
+    Replay,
 }
 
 impl Source {
     /// Every source, in spec order.
-    pub const ALL: [Source; 5] = [
+    pub const ALL: [Source; 6] = [
         Source::OpendataReplay,
         Source::OpendataEstimate,
         Source::Virtual,
         Source::RaspberryPi,
         Source::Device,
+        Source::Replay,
     ];
 
     /// The name on the wire.
@@ -115,6 +118,7 @@ impl Source {
             Source::Virtual => "virtual",
             Source::RaspberryPi => "raspberry-pi",
             Source::Device => "device",
+            Source::Replay => "replay",
         }
     }
 

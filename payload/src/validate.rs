@@ -808,9 +808,9 @@ const READING_FIELDS: [(&str, [&str; 2]); 8] = [
         "source",
         [
             "add \"source\": one of opendata-replay, opendata-estimate, virtual, raspberry-pi, \
-             device",
+             device, replay",
             "ajoutez \"source\" : une valeur parmi opendata-replay, opendata-estimate, virtual, \
-             raspberry-pi, device",
+             raspberry-pi, device, replay",
         ],
     ),
     (

@@ -13,12 +13,14 @@
 //!   river, a data folder's own), and loading them.
 //! - [`mqtt`]: broker addresses and the reconnecting MQTT event loop (from `garonne-service`).
 //! - [`simulate`]: `garonne simulate`, the fleet's async driver.
+//! - [`replay`]: `garonne replay`, stored readings published again on a virtual clock.
 //!
 //! The open-data loaders, the dataset catalogue and `garonne data fetch` are in
 //! `garonne-opendata`; the Raspberry Pi agent (`garonne pi`) is in `garonne-agent`.
 
 pub mod fleet;
 pub mod fleets;
+pub mod replay;
 pub mod simulate;
 
 pub use garonne_service::mqtt;

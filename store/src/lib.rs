@@ -22,12 +22,14 @@
 //! - [`sessions`]: a device's runs (no gap longer than asked), counted in the store.
 //! - [`influx`]: InfluxDB stores (v1 and v2 write APIs), InfluxQL history, credentials.
 //! - [`embedded`]: the embedded store (SQLite), readable by another process while written.
+//! - [`export`]: stored samples written out as CSV or Parquet, streamed (`garonne export`).
 //! - [`config`]: the `[store]` block, one variant per kind.
 //! - [`backend`]: the store a configuration names, opened.
 
 pub mod backend;
 pub mod config;
 pub mod embedded;
+pub mod export;
 pub mod history;
 pub mod influx;
 pub mod lineproto;

@@ -1,0 +1,497 @@
+//! Stored readings written out for simulations and spreadsheets: CSV and Parquet, one row per
+//! sample, streamed (`garonne export`, the server's `/api/export`).
+//!
+//! Both formats have the same five columns, in the same order:
+//!
+//! | column | CSV | Parquet |
+//! |---|---|---|
+//! | `time` | RFC 3339 UTC with nine decimals (`2026-12-03T10:15:00.010000000Z`) | `INT64`, `TIMESTAMP(NANOS, UTC)` |
+//! | `sensor` | text | `BYTE_ARRAY` (`STRING`, dictionary) |
+//! | `quantity` | text, its name on the wire | `BYTE_ARRAY` (`STRING`, dictionary) |
+//! | `value` | number (shortest exact form) | `DOUBLE` |
+//! | `unit` | the quantity's unit (`°C`; empty for plain numbers) | `BYTE_ARRAY` (`STRING`, dictionary) |
+//!
+//! Design: long ("tidy"), not wide (a column per channel). A stored stream comes in time order
+//! with each channel at its own rate (a CAN frame of 10 Hz beside one of 100 Hz): a wide row
+//! would need every channel's value at every instant (holes, or a resampling that changes the
+//! data) and the full set of channels before the first row (a second pass over the store), and
+//! a device's channels can change mid-session. Long rows are written as they come, in bounded
+//! memory, exact, and one line of pandas makes them wide per device
+//! (`df.pivot_table(index="time", columns="quantity", values="value")`).
+//!
+//! Memory: the CSV writer holds one row; the Parquet writer holds at most [`ROW_GROUP_ROWS`]
+//! rows (a few megabytes) before it writes them as one row group, so a session of 12 million
+//! values is never in memory at once.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use garonne_payload::{Quantity, Timestamp};
+use parquet::basic::Compression;
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+
+pub use crate::readings::Sample;
+
+/// Rows of one Parquet row group: what the Parquet writer holds in memory at most.
+///
+/// Performance: 65,536 rows are about 4 MB in memory (names of 20 bytes), large enough for
+/// Snappy and the dictionaries to do well, small enough for a reader to skip by time.
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
+/// The Parquet schema of an export (see the module doc).
+const PARQUET_SCHEMA: &str = "
+message reading {
+    required int64 time (TIMESTAMP(NANOS, true));
+    required binary sensor (STRING);
+    required binary quantity (STRING);
+    required double value;
+    required binary unit (STRING);
+}";
+
+/// The header of a CSV export.
+pub const CSV_HEADER: [&str; 5] = ["time", "sensor", "quantity", "value", "unit"];
+
+/// An export's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values, with a header line.
+    Csv,
+    /// Apache Parquet, Snappy-compressed.
+    Parquet,
+}
+
+impl Format {
+    /// The format named `name` (`csv`, `parquet`), if any.
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "csv" => Some(Format::Csv),
+            "parquet" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+
+    /// The file extension, which is also the name.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    /// The HTTP content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+}
+
+/// Why an export could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The CSV writer failed (the output could not be written).
+    #[error("cannot write the CSV export")]
+    Csv(#[source] csv::Error),
+    /// The Parquet writer failed (the output could not be written).
+    #[error("cannot write the Parquet export")]
+    Parquet(#[source] parquet::errors::ParquetError),
+}
+
+/// A writer of samples in one [`Format`], on any output.
+pub enum ExportWriter<W: Write + Send> {
+    /// CSV.
+    Csv(CsvWriter<W>),
+    /// Parquet.
+    Parquet(ParquetWriter<W>),
+}
+
+impl<W: Write + Send> ExportWriter<W> {
+    /// A writer of `format` on `out`; CSV writes its header now.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError`] when `out` cannot be written.
+    pub fn new(format: Format, out: W) -> Result<ExportWriter<W>, ExportError> {
+        Ok(match format {
+            Format::Csv => ExportWriter::Csv(CsvWriter::new(out)?),
+            Format::Parquet => ExportWriter::Parquet(ParquetWriter::new(out)?),
+        })
+    }
+
+    /// Writes one sample.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError`] when the output cannot be written.
+    pub fn write(&mut self, sample: &Sample) -> Result<(), ExportError> {
+        match self {
+            ExportWriter::Csv(w) => w.write(sample),
+            ExportWriter::Parquet(w) => w.write(sample),
+        }
+    }
+
+    /// Writes what is held and the file's end; returns the rows written and the output.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError`] when the output cannot be written.
+    pub fn finish(self) -> Result<(u64, W), ExportError> {
+        match self {
+            ExportWriter::Csv(w) => w.finish(),
+            ExportWriter::Parquet(w) => w.finish(),
+        }
+    }
+}
+
+/// The unit of quantity `name`, as people read it (empty for plain numbers and unknown names).
+pub fn unit_of(name: &str) -> &'static str {
+    Quantity::from_name(name).map_or("", Quantity::unit)
+}
+
+/// `time_ns` as RFC 3339 UTC with nine decimals: every row of a CSV export the same width, and
+/// sorted as text as in time.
+pub fn rfc3339_ns(time_ns: i64) -> String {
+    let t = Timestamp::UNIX_EPOCH.add_nanos(time_ns);
+    // Display writes 0, 3, 6 or 9 decimals; the row wants nine.
+    let secs = Timestamp::new(t.unix_secs(), 0).unwrap_or(t).to_string();
+    let whole = secs.trim_end_matches('Z');
+    format!("{whole}.{:09}Z", t.subsec_nanos())
+}
+
+/// The CSV writer (see the module doc for the columns).
+pub struct CsvWriter<W: Write> {
+    out: csv::Writer<W>,
+    rows: u64,
+}
+
+impl<W: Write> CsvWriter<W> {
+    /// A writer on `out`, header written.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Csv`] when `out` cannot be written.
+    pub fn new(out: W) -> Result<CsvWriter<W>, ExportError> {
+        let mut out = csv::Writer::from_writer(out);
+        out.write_record(CSV_HEADER).map_err(ExportError::Csv)?;
+        Ok(CsvWriter { out, rows: 0 })
+    }
+
+    /// Writes one row.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Csv`] when the output cannot be written.
+    pub fn write(&mut self, s: &Sample) -> Result<(), ExportError> {
+        let value = s.value.to_string();
+        self.out
+            .write_record([
+                rfc3339_ns(s.time_ns).as_str(),
+                &s.sensor,
+                &s.quantity,
+                &value,
+                unit_of(&s.quantity),
+            ])
+            .map_err(ExportError::Csv)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes; returns the rows written and the output.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Csv`] when the output cannot be written.
+    pub fn finish(self) -> Result<(u64, W), ExportError> {
+        let out = self
+            .out
+            .into_inner()
+            .map_err(|e| ExportError::Csv(csv::Error::from(e.into_error())))?;
+        Ok((self.rows, out))
+    }
+}
+
+/// The Parquet writer: rows held by column, written as a row group every [`ROW_GROUP_ROWS`].
+pub struct ParquetWriter<W: Write + Send> {
+    file: SerializedFileWriter<W>,
+    times: Vec<i64>,
+    sensors: Vec<ByteArray>,
+    quantities: Vec<ByteArray>,
+    values: Vec<f64>,
+    units: Vec<ByteArray>,
+    rows: u64,
+}
+
+impl<W: Write + Send> ParquetWriter<W> {
+    /// A writer on `out` (the file's magic number written now).
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Parquet`] when `out` cannot be written.
+    pub fn new(out: W) -> Result<ParquetWriter<W>, ExportError> {
+        let schema = Arc::new(parse_message_type(PARQUET_SCHEMA).map_err(ExportError::Parquet)?);
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(format!("garonne {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let file = SerializedFileWriter::new(out, schema, Arc::new(properties))
+            .map_err(ExportError::Parquet)?;
+        Ok(ParquetWriter {
+            file,
+            times: Vec::with_capacity(ROW_GROUP_ROWS),
+            sensors: Vec::with_capacity(ROW_GROUP_ROWS),
+            quantities: Vec::with_capacity(ROW_GROUP_ROWS),
+            values: Vec::with_capacity(ROW_GROUP_ROWS),
+            units: Vec::with_capacity(ROW_GROUP_ROWS),
+            rows: 0,
+        })
+    }
+
+    /// Holds one row; writes a row group when [`ROW_GROUP_ROWS`] are held.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Parquet`] when the output cannot be written.
+    pub fn write(&mut self, s: &Sample) -> Result<(), ExportError> {
+        // Design: the same sensor and quantity come again and again; a ByteArray shares its
+        // bytes, so repeating the previous row's costs no allocation.
+        let same = |column: &[ByteArray], text: &str| {
+            column
+                .last()
+                .filter(|last| last.data() == text.as_bytes())
+                .cloned()
+                .unwrap_or_else(|| ByteArray::from(text))
+        };
+        let sensor = same(&self.sensors, &s.sensor);
+        let quantity = same(&self.quantities, &s.quantity);
+        let unit = same(&self.units, unit_of(&s.quantity));
+        self.times.push(s.time_ns);
+        self.sensors.push(sensor);
+        self.quantities.push(quantity);
+        self.values.push(s.value);
+        self.units.push(unit);
+        self.rows += 1;
+        if self.times.len() >= ROW_GROUP_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows held as one row group.
+    fn flush(&mut self) -> Result<(), ExportError> {
+        if self.times.is_empty() {
+            return Ok(());
+        }
+        let mut group = self.file.next_row_group().map_err(ExportError::Parquet)?;
+        let mut index = 0;
+        while let Some(mut column) = group.next_column().map_err(ExportError::Parquet)? {
+            let written = match index {
+                0 => column
+                    .typed::<Int64Type>()
+                    .write_batch(&self.times, None, None),
+                1 => column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&self.sensors, None, None),
+                2 => column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&self.quantities, None, None),
+                3 => column
+                    .typed::<DoubleType>()
+                    .write_batch(&self.values, None, None),
+                _ => column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&self.units, None, None),
+            };
+            written.map_err(ExportError::Parquet)?;
+            column.close().map_err(ExportError::Parquet)?;
+            index += 1;
+        }
+        group.close().map_err(ExportError::Parquet)?;
+        self.times.clear();
+        self.sensors.clear();
+        self.quantities.clear();
+        self.values.clear();
+        self.units.clear();
+        Ok(())
+    }
+
+    /// Writes the rows held and the footer; returns the rows written and the output.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Parquet`] when the output cannot be written.
+    pub fn finish(mut self) -> Result<(u64, W), ExportError> {
+        self.flush()?;
+        let out = self.file.into_inner().map_err(ExportError::Parquet)?;
+        Ok((self.rows, out))
+    }
+}
+
+/// Where a sensor is and what it is, as the store keeps it beside its values: what a replay
+/// needs to publish a stored reading again (`garonne replay`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorPlace {
+    /// The kind of device, if stored.
+    pub kind: Option<String>,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+}
+
+/// Every sensor's newest place and kind in the embedded store at `path` (its `sensor` table,
+/// read-only): sensors stored without a location are left out.
+///
+/// # Errors
+///
+/// [`crate::embedded::OpenError`] when the file is missing or SQLite fails.
+pub async fn embedded_places(
+    path: &std::path::Path,
+) -> Result<std::collections::HashMap<String, SensorPlace>, crate::embedded::OpenError> {
+    use rusqlite::{Connection, OpenFlags};
+    let path = path.to_path_buf();
+    let failed = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| crate::embedded::OpenError::Sqlite { path, source }
+    };
+    if !path.exists() {
+        return Err(crate::embedded::OpenError::Missing { path });
+    }
+    let thread_path = path.clone();
+    tokio::task::spawn_blocking(move || {
+        let path = thread_path;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed(&path))?;
+        conn.busy_timeout(crate::embedded::BUSY_TIMEOUT)
+            .map_err(failed(&path))?;
+        let mut statement = conn
+            .prepare(
+                "SELECT name, kind, lat, lon FROM sensor WHERE lat IS NOT NULL AND lon IS NOT NULL",
+            )
+            .map_err(failed(&path))?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    SensorPlace {
+                        kind: r.get(1)?,
+                        lat: r.get(2)?,
+                        lon: r.get(3)?,
+                    },
+                ))
+            })
+            .map_err(failed(&path))?;
+        rows.collect::<Result<_, _>>().map_err(failed(&path))
+    })
+    .await
+    .map_err(|_| crate::embedded::OpenError::Thread { path, source: None })?
+}
+
+#[cfg(test)]
+mod tests {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+
+    use super::*;
+
+    fn samples(n: usize) -> Vec<Sample> {
+        (0..n)
+            .map(|i| Sample {
+                time_ns: 1_764_000_000_000_000_000 + i as i64 * 10_000_000 + (i % 3) as i64,
+                sensor: if i % 2 == 0 { "car-1" } else { "car-2" }.into(),
+                quantity: if i % 5 == 0 { "temperature" } else { "motion" }.into(),
+                value: i as f64 * 0.1 - 3.0,
+            })
+            .collect()
+    }
+
+    fn write(format: Format, samples: &[Sample]) -> Vec<u8> {
+        let mut w = ExportWriter::new(format, Vec::new()).expect("writer");
+        for s in samples {
+            w.write(s).expect("row");
+        }
+        let (rows, out) = w.finish().expect("finished");
+        assert_eq!(rows, samples.len() as u64);
+        out
+    }
+
+    /// Reads a Parquet export back with the parquet crate's own reader.
+    fn read_parquet(bytes: Vec<u8>) -> (Vec<Sample>, usize) {
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(&bytes).expect("written");
+        let reader = SerializedFileReader::new(file).expect("parquet");
+        let groups = reader.metadata().num_row_groups();
+        let mut out = Vec::new();
+        for row in reader.get_row_iter(None).expect("rows") {
+            let row = row.expect("row");
+            let fields: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
+            // TIMESTAMP(NANOS) has no converted type: the row API gives the i64 itself.
+            let [
+                Field::Long(time_ns),
+                Field::Str(sensor),
+                Field::Str(quantity),
+                Field::Double(value),
+                Field::Str(unit),
+            ] = fields[..]
+            else {
+                panic!("unexpected row {row:?}");
+            };
+            assert_eq!(unit, unit_of(quantity));
+            out.push(Sample {
+                time_ns: *time_ns,
+                sensor: sensor.as_str().into(),
+                quantity: quantity.as_str().into(),
+                value: *value,
+            });
+        }
+        (out, groups)
+    }
+
+    #[test]
+    fn parquet_reads_back_sample_for_sample_in_row_groups() {
+        let rows = samples(ROW_GROUP_ROWS + 10);
+        let (back, groups) = read_parquet(write(Format::Parquet, &rows));
+        assert_eq!(groups, 2, "a row group every ROW_GROUP_ROWS rows");
+        assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn csv_has_one_row_per_sample_with_nanosecond_times_and_units() {
+        let rows = samples(3);
+        let text = String::from_utf8(write(Format::Csv, &rows)).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "time,sensor,quantity,value,unit",
+                "2025-11-24T16:00:00.000000000Z,car-1,temperature,-3,°C",
+                "2025-11-24T16:00:00.010000001Z,car-2,motion,-2.9,",
+                "2025-11-24T16:00:00.020000002Z,car-1,motion,-2.8,",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_export_is_a_valid_file() {
+        let (back, groups) = read_parquet(write(Format::Parquet, &[]));
+        assert_eq!((back.len(), groups), (0, 0));
+        assert_eq!(
+            write(Format::Csv, &[]),
+            b"time,sensor,quantity,value,unit\n"
+        );
+    }
+
+    #[test]
+    fn rfc3339_ns_always_has_nine_decimals() {
+        assert_eq!(rfc3339_ns(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339_ns(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(rfc3339_ns(1_500_000_000), "1970-01-01T00:00:01.500000000Z");
+    }
+}

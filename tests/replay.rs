@@ -1,0 +1,229 @@
+//! `garonne replay` end to end (issue 16): a session stored in the embedded store, replayed at
+//! 10× into a real mosquitto by the same [`replay`] as the command, comes back reading for
+//! reading (once, in order, values unchanged, marked `source: replay`), and a real realtime
+//! aggregates it (the sensor's windowed statistics count every reading).
+//!
+//! Realtime learns of its subscription only from the broker; the test knows it is in place when
+//! realtime has counted a retained probe (as realtime's own end-to-end tests do).
+
+use std::time::Duration;
+
+use garonne_historian::schema::reading_point;
+use garonne_payload::{
+    Limits, Location, Quantity, Reading, Source, Timestamp, parse_reading, senml::parse_senml,
+};
+use garonne_realtime::service::load_neighbourhoods;
+use garonne_realtime::{Config, RealtimeError, Summary as RealtimeSummary};
+use garonne_service::config::MqttConfig;
+use garonne_simulator::replay::{self, Place, ReplayConfig, Speed, Times};
+use garonne_store::embedded::{EmbeddedStore, Retention};
+use garonne_store::export::embedded_places;
+use garonne_store::readings::{Scan, StoredReadings};
+use garonne_store::{Credentials, Store, StoreConfig};
+use garonne_testkit::{Mosquitto, Service, Subscriber};
+use rumqttc::QoS;
+use tokio_util::sync::CancellationToken;
+
+/// Every wait: far above what it takes.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The session: 2 s of a 100 Hz device.
+const READINGS: i64 = 200;
+const PERIOD_NS: i64 = 10_000_000;
+
+/// The device, in the quartier of the Capitole.
+const SENSOR: &str = "car-replay-1";
+const PLACE: (f64, f64) = (1.4442, 43.6047);
+
+/// The stored session: `READINGS` readings an hour ago, two quantities each.
+fn session(start: Timestamp) -> Vec<Reading> {
+    let location = Location {
+        lon: PLACE.0,
+        lat: PLACE.1,
+        alt: None,
+    };
+    (0..READINGS)
+        .map(|i| {
+            let time = start.add_nanos(i * PERIOD_NS);
+            let mut r = Reading::new(
+                SENSOR,
+                "can-logger",
+                Source::Device,
+                time,
+                i as u64,
+                location,
+            );
+            r.quantities
+                .set(Quantity::Temperature, 20.0 + (i % 37) as f64 * 0.25)
+                .set(Quantity::AtmosphericPressure, 1000.0 + i as f64 * 0.125);
+            r
+        })
+        .collect()
+}
+
+/// Realtime on `broker`, under `prefix`: windows of an hour, statistics every 200 ms.
+async fn realtime(broker: &Mosquitto, prefix: &str) -> Service<RealtimeSummary, RealtimeError> {
+    let config = Config {
+        mqtt: mqtt(broker, prefix, "realtime"),
+        neighbourhoods: garonne_testkit::open_data_file("quartiers-de-democratie-locale.geojson"),
+        window_secs: 3600,
+        panes_per_window: 5,
+        emit_every_ms: 200,
+        lateness_secs: 120,
+        ..Config::default()
+    };
+    let areas = load_neighbourhoods(&config).expect("the polygons load");
+    let service = Service::start("realtime", |listener, shutdown| {
+        garonne_realtime::serve(config, areas, listener, shutdown)
+    })
+    .await;
+    service
+        .wait_metric("garonne_realtime_mqtt_connected", WAIT, |v| v == 1.0)
+        .await;
+    service
+}
+
+fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
+    MqttConfig {
+        broker: broker.url().parse().expect("broker URL"),
+        topic_prefix: prefix.parse().expect("topic prefix"),
+        client_id: Some(format!("{prefix}-{client}")),
+        credentials: None,
+    }
+}
+
+/// The readings of the replay's messages, in the order received.
+fn decode(messages: &[garonne_testkit::Message]) -> Vec<Reading> {
+    let limits = Limits::default();
+    let now = Timestamp::now();
+    let mut out = Vec::new();
+    for m in messages {
+        if m.topic.ends_with("/reading") && !m.topic.contains("/probe/") {
+            out.push(parse_reading(&m.payload, now, &limits).expect("a valid reading"));
+        } else if m.topic.ends_with("/senml") {
+            out.extend(parse_senml(&m.payload, now, &limits).expect("a valid pack"));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_session_replayed_at_10x_comes_back_once_in_order_and_realtime_counts_it() {
+    let broker = Mosquitto::start().expect("mosquitto");
+    let prefix = "replay10x";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history.sqlite");
+    // Whole milliseconds: the times travel exactly through SenML's microseconds.
+    let start = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 3_600_000);
+    let stored = session(start);
+    let mut store = EmbeddedStore::open(&path, Retention::default())
+        .await
+        .expect("store");
+    let points: Vec<_> = stored.iter().map(reading_point).collect();
+    store.write(&points).await.expect("session written");
+    store.close().await.expect("closed");
+
+    let realtime = realtime(&broker, prefix).await;
+    let mut sub = Subscriber::start(
+        &broker,
+        &format!("{prefix}-watch"),
+        &[&format!("{prefix}/v1/sensors/#")],
+    )
+    .await;
+    let probe = format!("{prefix}/v1/sensors/probe/reading");
+    sub.client()
+        .publish(probe.as_str(), QoS::AtLeastOnce, true, b"probe".to_vec())
+        .await
+        .expect("probe queued");
+    realtime
+        .wait_metric("garonne_realtime_messages_received_total", WAIT, |v| {
+            v >= 1.0
+        })
+        .await;
+
+    let readings = StoredReadings::open(&StoreConfig::embedded(path.clone()), Credentials::None)
+        .await
+        .expect("readings");
+    let places = embedded_places(&path).await.expect("places");
+    let place = &places[SENSOR];
+    assert_eq!((place.lon, place.lat), PLACE);
+    let config = ReplayConfig {
+        mqtt: mqtt(&broker, prefix, "replay"),
+        speed: Speed::Times(10.0),
+        times: Times::Now,
+        places: [(
+            SENSOR.to_owned(),
+            Place {
+                kind: place.kind.clone().expect("a kind"),
+                location: Location {
+                    lon: place.lon,
+                    lat: place.lat,
+                    alt: None,
+                },
+            },
+        )]
+        .into(),
+        progress: false,
+        state: None,
+    };
+    // The scan's range is wider than the session: the replay's clock starts at its first reading.
+    let scan = Scan::new(
+        vec![SENSOR.to_owned()],
+        start.add_nanos(-5_000_000_000),
+        start.add_nanos(5_000_000_000),
+    );
+    let summary = replay::replay(&readings, scan, None, &config, CancellationToken::new())
+        .await
+        .expect("replayed");
+    assert_eq!(summary.readings, READINGS as u64);
+    assert_eq!(summary.samples, 2 * READINGS as u64);
+    assert!(
+        summary.delivered && summary.stopped_at.is_none(),
+        "{summary:?}"
+    );
+    // 1.99 s of data at 10×: the last reading is due 199 ms after the first.
+    assert!(
+        summary.elapsed >= Duration::from_millis(199),
+        "{:?}",
+        summary.elapsed
+    );
+    // At 10×, ten ticks of 100 ms: packs, not 200 messages.
+    assert!(summary.messages <= 12, "{summary:?}");
+
+    let messages = sub
+        .wait_for("every replayed reading", WAIT, |m| {
+            decode(m).len() >= READINGS as usize
+        })
+        .await;
+    let back = decode(messages);
+    assert_eq!(back.len(), READINGS as usize, "each reading once");
+    for (i, (got, was)) in back.iter().zip(&stored).enumerate() {
+        assert_eq!(got.sensor_id, SENSOR);
+        assert_eq!(got.source, Source::Replay, "reading {i}");
+        assert_eq!(got.seq, i as u64, "in order");
+        assert_eq!(got.quantities, was.quantities, "values of reading {i}");
+        assert_eq!(got.kind, "can-logger");
+        // Shifted to now, 10 times denser: 1 ms apart.
+        if i > 0 {
+            let gap = got.time.unix_nanos() - back[i - 1].time.unix_nanos();
+            assert_eq!(gap, 1_000_000, "reading {i}");
+        }
+    }
+    assert!(
+        back[0].time.secs_since(Timestamp::now()).abs() < 10.0,
+        "shifted to now: {}",
+        back[0].time
+    );
+
+    // Realtime counted every reading in the sensor's windowed statistics.
+    let rolling = format!("{prefix}/v1/sensors/{SENSOR}/rolling");
+    sub.wait_for("realtime's statistics of all 200 readings", WAIT, |m| {
+        m.iter().filter(|m| m.topic == rolling).any(|m| {
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+            v["quantities"]["temperature"]["readings"] == READINGS
+                && v["quantities"]["atmosphericPressure"]["readings"] == READINGS
+        })
+    })
+    .await;
+    realtime.stop().await;
+}
