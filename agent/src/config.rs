@@ -1269,6 +1269,22 @@ dbc = "/etc/garonne/FS-Car.dbc"
 "#;
 
     #[test]
+    fn the_example_files_can_section_uncommented_is_valid() {
+        let start = EXAMPLE
+            .find("# [can]\n")
+            .expect("pi.toml shows a [can] section");
+        let section: String = EXAMPLE[start..]
+            .lines()
+            .take_while(|l| *l != "#")
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        let config = parse(&format!("{EXAMPLE}{section}")).expect("valid");
+        let can = config.can.expect("[can]");
+        assert_eq!(can.interfaces, ["can0", "can1"]);
+        assert_eq!(can.profile_name(), "car");
+    }
+
+    #[test]
     fn a_can_section_alone_is_a_valid_configuration_with_its_defaults() {
         let config = parse(CAN_ONLY).expect("valid");
         let can = config.can.as_ref().expect("[can]");
