@@ -19,6 +19,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::history;
 use crate::live::Live;
+use crate::readings;
+use garonne_store::history::HistoryError;
 
 /// The OpenAPI 3.1 document of every route.
 ///
@@ -281,6 +283,68 @@ pub async fn history(
             Err(ApiError::unavailable(format!(
                 "history is not available: {message}"
             )))
+        }
+    }
+}
+
+/// `GET /api/readings`: raw samples of chosen sensors and quantities, a page at a time
+/// (`crate::readings`).
+pub async fn readings(
+    State(app): State<Arc<App>>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let request = readings::parse_readings(&query_params(params)?, now())?;
+    let page = readings::page(app.history(), &request)
+        .await
+        .map_err(|e| store_error(&app, e, "readings are"))?;
+    app.metrics()
+        .history_queries
+        .fetch_add(1, Ordering::Relaxed);
+    Ok(body(
+        JSON,
+        readings::readings_answer(&request, &page).to_string(),
+    ))
+}
+
+/// `GET /api/sessions`: a device's runs, no pause longer than the gap asked.
+pub async fn sessions(
+    State(app): State<Arc<App>>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = readings::parse_sessions(&query_params(params)?, now())?;
+    let sessions = readings::sessions(app.history(), &query)
+        .await
+        .map_err(|e| store_error(&app, e, "sessions are"))?;
+    app.metrics()
+        .history_queries
+        .fetch_add(1, Ordering::Relaxed);
+    Ok(body(
+        JSON,
+        readings::sessions_answer(&query, &sessions).to_string(),
+    ))
+}
+
+/// A request's query string as name and value pairs.
+fn query_params(
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    params.map(|Query(params)| params).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the query string cannot be read ({e}): encode it as a URL query"
+        ))
+    })
+}
+
+/// The API error of a store's answer: 400 for a request it cannot answer as asked, 503 (and a
+/// history failure counted) when it does not answer.
+fn store_error(app: &App, error: HistoryError, what: &str) -> ApiError {
+    match error {
+        HistoryError::Invalid(message) => ApiError::bad_request(message),
+        HistoryError::Unavailable(message) => {
+            app.metrics()
+                .history_failures
+                .fetch_add(1, Ordering::Relaxed);
+            ApiError::unavailable(format!("{what} not available: {message}"))
         }
     }
 }

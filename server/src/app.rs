@@ -45,6 +45,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/neighbourhoods"),
     ("get", "/api/sensors"),
     ("get", "/api/history"),
+    ("get", "/api/readings"),
+    ("get", "/api/sessions"),
     ("get", "/api/alerts"),
     ("get", "/api/schema"),
     ("get", "/api/profiles"),
@@ -482,6 +484,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/neighbourhoods", get(api::neighbourhoods))
         .route("/api/sensors", get(api::sensors))
         .route("/api/history", get(api::history))
+        .route("/api/readings", get(api::readings))
+        .route("/api/sessions", get(api::sessions))
         .route("/api/alerts", get(api::alerts))
         .route("/api/schema", get(api::schema))
         .route("/api/profiles", get(api::profiles))

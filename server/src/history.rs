@@ -67,17 +67,33 @@ impl HistorySource {
 
     /// Runs `query`.
     pub async fn query(&self, query: &Query) -> Result<Vec<Bucket>, HistoryError> {
-        match self {
-            HistorySource::Embedded { path, reader } => {
-                let reader = reader
-                    .get_or_try_init(|| EmbeddedHistory::open(path))
-                    .await
-                    .map_err(|e| HistoryError::Unavailable(e.to_string()))?;
-                reader.query(query).await
-            }
-            HistorySource::Influx(influx) => influx.query(query).await,
+        match self.opened().await? {
+            Opened::Embedded(reader) => reader.query(query).await,
+            Opened::Influx(influx) => influx.query(query).await,
         }
     }
+
+    /// The store, the embedded one opened if it was not yet: what raw readings and sessions
+    /// are read from (`crate::readings`).
+    pub async fn opened(&self) -> Result<Opened<'_>, HistoryError> {
+        match self {
+            HistorySource::Embedded { path, reader } => reader
+                .get_or_try_init(|| EmbeddedHistory::open(path))
+                .await
+                .map(Opened::Embedded)
+                .map_err(|e| HistoryError::Unavailable(e.to_string())),
+            HistorySource::Influx(influx) => Ok(Opened::Influx(influx)),
+        }
+    }
+}
+
+/// A history store, open.
+#[derive(Debug, Clone, Copy)]
+pub enum Opened<'a> {
+    /// The embedded store's reader.
+    Embedded(&'a EmbeddedHistory),
+    /// InfluxDB.
+    Influx(&'a InfluxQl),
 }
 
 /// Turns the parameters of `/api/history` into a query. `now` sets the default range;

@@ -15,6 +15,8 @@
 //!   sensor, active alerts), and the events it fans out.
 //! - [`geojson`]: the polygons as GeoJSON, rendered once.
 //! - [`history`]: the history store, and the parameters of `/api/history`.
+//! - [`readings`]: raw readings and sessions from the same store, for `/api/readings` and
+//!   `/api/sessions`.
 //! - [`app`]: the shared state, the routes, `/metrics`.
 //! - [`api`]: the `/api` handlers and the OpenAPI document.
 //! - [`events`]: `/events`, Server-Sent Events from a broadcast channel.
@@ -34,6 +36,7 @@ pub mod history;
 mod http;
 pub mod live;
 pub mod pages;
+pub mod readings;
 pub mod service;
 pub mod telemetry;
 

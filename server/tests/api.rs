@@ -1008,3 +1008,137 @@ async fn the_toulouse_quartiers_come_out_with_every_polygon_and_position() {
         assert_eq!(a, b, "quartier {id}: every position, exactly");
     }
 }
+
+/// A car's points for the embedded store: speed and rpm at 100 Hz for 1 s from `start` (odd
+/// nanoseconds), then one speed 90 s later (a second session at the default gap).
+fn car_points(start: i64) -> Vec<garonne_store::point::Point> {
+    use garonne_store::point::{Field, Point};
+    let point = |time_ns: i64, values: Vec<(&'static str, f64)>| Point {
+        measurement: "reading",
+        tags: vec![("sensor", "car-1".to_owned()), ("source", "can".to_owned())],
+        fields: values
+            .into_iter()
+            .map(|(q, v)| (q, Field::Float(v)))
+            .collect(),
+        time_ns,
+    };
+    let mut points: Vec<Point> = (0..100)
+        .map(|i| {
+            point(
+                start + i * 10_000_000,
+                vec![("speed", i as f64), ("rpm", 1000.0 + i as f64)],
+            )
+        })
+        .collect();
+    points.push(point(start + 91_000_000_000, vec![("speed", 7.5)]));
+    points
+}
+
+#[tokio::test]
+async fn readings_come_back_page_by_page_and_sessions_per_device() {
+    use garonne_store::store::Store;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = app_in(dir.path(), CancellationToken::new());
+    // Before the historian created the store: 503, saying so.
+    let (status, _, body) = call(&app, "GET", "/api/sessions?sensor=car-1", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body.contains("sessions are not available: no embedded store at"),
+        "{body}"
+    );
+
+    let start = ts("2025-11-24T10:00:00Z").unix_nanos() as i64 + 7;
+    let mut store = garonne_store::embedded::EmbeddedStore::open(
+        dir.path().join("history.sqlite"),
+        garonne_store::embedded::Retention::default(),
+    )
+    .await
+    .expect("store");
+    store.write(&car_points(start)).await.expect("write");
+
+    // Every sample of the first second, 64 at a time, by following `next`.
+    let mut uri = "/api/readings?sensor=car-1&sensor=nobody&from=2025-11-24T10:00:00.000000007Z&to=2025-11-24T10:00:01Z&limit=64".to_owned();
+    let mut series: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let v = json(&answer(&app, "GET", &uri, "", 200, JSON).await);
+        pages += 1;
+        assert!(v["count"].as_u64().is_some_and(|n| n <= 64), "{v}");
+        for s in v["series"].as_array().expect("series") {
+            let q = s["quantity"].as_str().expect("quantity").to_owned();
+            let (t, values) = (s["t"].as_array().expect("t"), s["v"].as_array().expect("v"));
+            assert_eq!(s["sensor"], "car-1");
+            assert_eq!(t.len(), values.len());
+            let at = match series.iter().position(|(name, _, _)| *name == q) {
+                Some(at) => at,
+                None => {
+                    series.push((q, Vec::new(), Vec::new()));
+                    series.len() - 1
+                }
+            };
+            series[at].1.extend(t.iter().filter_map(Value::as_f64));
+            series[at].2.extend(values.iter().filter_map(Value::as_f64));
+        }
+        match v["next"].as_str() {
+            Some(next) => {
+                uri = format!(
+                    "/api/readings?sensor=car-1&from=2025-11-24T10:00:00.000000007Z&to=2025-11-24T10:00:01Z&limit=64&after={next}"
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 4, "200 samples, 64 a page");
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(series.len(), 2);
+    let (rpm, speed) = (&series[0], &series[1]);
+    assert_eq!((rpm.0.as_str(), speed.0.as_str()), ("rpm", "speed"));
+    assert_eq!(speed.2, (0..100).map(f64::from).collect::<Vec<_>>());
+    assert_eq!(
+        rpm.2,
+        (0..100).map(|i| 1000.0 + f64::from(i)).collect::<Vec<_>>()
+    );
+    let first = start as f64 / 1e9;
+    assert!((speed.1[0] - first).abs() < 1e-6 && (speed.1[99] - first - 0.99).abs() < 1e-6);
+
+    // One quantity, from the store's first nanosecond on; the one before it is out.
+    let v = json(&answer(&app, "GET", "/api/readings?sensor=car-1&quantity=rpm&from=2025-11-24T10:00:00.000000008Z&to=2025-11-24T10:02:00Z", "", 200, JSON).await);
+    assert_eq!(v["count"], 99, "{v}");
+    assert_eq!(v["next"], Value::Null);
+
+    // Two sessions at the default gap of 60 s, one at 100 s.
+    let sessions = "/api/sessions?sensor=car-1&from=2025-11-24T09:00:00Z&to=2025-11-24T11:00:00Z";
+    let v = json(&answer(&app, "GET", sessions, "", 200, JSON).await);
+    assert_eq!(v["gap_secs"], 60);
+    let list = v["sessions"].as_array().expect("sessions");
+    assert_eq!(list.len(), 2, "{v}");
+    assert_eq!(list[0]["start"], "2025-11-24T10:00:00.000000007Z");
+    assert_eq!(list[0]["end"], "2025-11-24T10:00:00.990000007Z");
+    assert_eq!(list[0]["until"], "2025-11-24T10:00:00.990000008Z");
+    assert_eq!(list[0]["samples"], 200);
+    assert_eq!(list[0]["quantities"], serde_json::json!(["rpm", "speed"]));
+    assert_eq!(list[0]["id"], format!("car-1@{start}"));
+    assert_eq!(list[1]["samples"], 1);
+    let v = json(&answer(&app, "GET", &format!("{sessions}&gap=100"), "", 200, JSON).await);
+    assert_eq!(v["sessions"].as_array().map(Vec::len), Some(1), "{v}");
+
+    // Mistakes: 400 with what to fix.
+    for (uri, fix) in [
+        ("/api/readings?quantity=speed", "give sensor=ID"),
+        ("/api/readings?sensor=car-1&limit=0", "from 1 to 100000"),
+        ("/api/readings?sensor=car-1&after=nope", "is not a cursor"),
+        ("/api/sessions?sensor=car-1&gap=0", "1 or more"),
+        (
+            "/api/sessions?sensor=car-1&gap=1&from=2025-01-01T00:00:00Z&to=2025-11-24T00:00:00Z",
+            "ask for a gap of",
+        ),
+    ] {
+        let body = answer(&app, "GET", uri, "", 400, JSON).await;
+        assert!(
+            json(&body)["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(fix)),
+            "{uri}: {body}"
+        );
+    }
+}
