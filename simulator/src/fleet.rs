@@ -308,6 +308,25 @@ struct Sensor {
     seq: u64,
 }
 
+/// What [`Fleet::with_neighbours`] makes a sensor of.
+struct Seed {
+    id: String,
+    kind: String,
+    location: Location,
+    quantities: Vec<Quantity>,
+}
+
+/// How a fleet estimated from neighbours is built, beside its sensors.
+struct Neighbourly<'a> {
+    /// The neighbourhoods virtual sensors are placed in, if any.
+    areas: Option<&'a Neighbourhoods>,
+    replay: Replay,
+    /// The profile readings name.
+    profile: Option<ProfileId>,
+    /// What a virtual sensor measures.
+    virtual_quantities: &'a [Quantity],
+}
+
 /// The fleet: sensors, their data and their schedule.
 pub struct Fleet {
     config: FleetConfig,
@@ -333,7 +352,8 @@ pub struct Fleet {
 
 impl Fleet {
     /// Builds the fleet from the catalogue, the readings and (for virtual sensors) the
-    /// neighbourhoods, starting its clock at `start`.
+    /// neighbourhoods, starting its clock at `start`: the weather fleet as the weather loaders
+    /// give it, the reference the weather description is checked against.
     pub fn new(
         stations: &[Station],
         observations: &[Observation],
@@ -342,40 +362,65 @@ impl Fleet {
         topics: Topics,
         start: Timestamp,
     ) -> Result<Fleet, FleetError> {
+        let seeds: Vec<Seed> = stations
+            .iter()
+            .map(|station| Seed {
+                id: station.id.clone(),
+                kind: station.kind.payload_kind().to_owned(),
+                location: station.location(),
+                quantities: station.kind.quantities().to_vec(),
+            })
+            .collect();
+        let neighbourly = Neighbourly {
+            areas,
+            replay: WEATHER_REPLAY,
+            profile: None,
+            virtual_quantities: StationKind::Iss.quantities(),
+        };
+        Fleet::with_neighbours(&seeds, observations, neighbourly, config, topics, start)
+    }
+
+    /// Builds a fleet whose stations without readings, and moments their readings do not
+    /// cover, are estimated from the nearest stations with data, plus `config.density` virtual
+    /// sensors per neighbourhood of `areas` (the weather fleet).
+    fn with_neighbours(
+        seeds: &[Seed],
+        observations: &[Observation],
+        neighbourly: Neighbourly<'_>,
+        config: FleetConfig,
+        topics: Topics,
+        start: Timestamp,
+    ) -> Result<Fleet, FleetError> {
         config.validate()?;
-        if stations.is_empty() {
+        if seeds.is_empty() {
             return Err(FleetError::NoStations);
         }
+        let mut by_sensor: std::collections::HashMap<&str, Vec<&Observation>> =
+            std::collections::HashMap::new();
+        for o in observations {
+            by_sensor.entry(o.station_id.as_str()).or_default().push(o);
+        }
         let mut series: Vec<Series> = Vec::new();
-        let mut series_of: Vec<Option<usize>> = vec![None; stations.len()];
-        for (si, station) in stations.iter().enumerate() {
-            let rows: Vec<&Observation> = observations
-                .iter()
-                .filter(|o| o.station_id == station.id)
-                .collect();
-            if rows.is_empty() {
+        let mut series_of: Vec<Option<usize>> = vec![None; seeds.len()];
+        for (si, seed) in seeds.iter().enumerate() {
+            let Some(rows) = by_sensor.remove(seed.id.as_str()) else {
                 continue;
-            }
+            };
             series_of[si] = Some(series.len());
             series.push(Series::of(rows));
         }
         if series.is_empty() {
             return Err(FleetError::NoReadings);
         }
-        let station_points: Vec<(f64, f64, usize)> = stations
+        let station_points: Vec<(f64, f64, usize)> = seeds
             .iter()
             .zip(&series_of)
-            .filter_map(|(s, i)| i.map(|i| (s.lon, s.lat, i)))
+            .filter_map(|(s, i)| i.map(|i| (s.location.lon, s.location.lat, i)))
             .collect();
 
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut sensors = Vec::new();
-        for (si, station) in stations.iter().enumerate() {
-            let location = Location {
-                lon: station.lon,
-                lat: station.lat,
-                alt: station.alt,
-            };
+        for (si, seed) in seeds.iter().enumerate() {
             let own = series_of[si];
             let role = if own.is_some() {
                 Role::Station
@@ -384,20 +429,20 @@ impl Fleet {
             };
             sensors.push(Sensor {
                 info: SensorInfo {
-                    id: station.id.clone(),
-                    kind: station.kind.payload_kind().to_owned(),
-                    profile: None,
-                    location,
+                    id: seed.id.clone(),
+                    kind: seed.kind.clone(),
+                    profile: neighbourly.profile,
+                    location: seed.location,
                     role,
-                    quantities: station.kind.quantities().to_vec(),
+                    quantities: seed.quantities.clone(),
                 },
                 series: own,
-                neighbours: nearest(&station_points, station.lon, station.lat, own),
+                neighbours: nearest(&station_points, seed.location.lon, seed.location.lat, own),
                 estimate: None,
                 seq: 0,
             });
         }
-        if let Some(areas) = areas {
+        if let Some(areas) = neighbourly.areas {
             for area in 0..areas.len() {
                 let area_id = sensor_id_from(areas[area].id());
                 for n in 0..config.density {
@@ -406,14 +451,14 @@ impl Fleet {
                         info: SensorInfo {
                             id: format!("virtual-{area_id}-{n:03}"),
                             kind: "virtual".to_owned(),
-                            profile: None,
+                            profile: neighbourly.profile,
                             location: Location {
                                 lon,
                                 lat,
                                 alt: None,
                             },
                             role: Role::Virtual(area),
-                            quantities: StationKind::Iss.quantities().to_vec(),
+                            quantities: neighbourly.virtual_quantities.to_vec(),
                         },
                         series: None,
                         neighbours: nearest(&station_points, lon, lat, None),
@@ -429,22 +474,53 @@ impl Fleet {
             start,
             sensors,
             series,
-            WEATHER_REPLAY,
+            neighbourly.replay,
             rng,
         ))
     }
 
-    /// Builds the fleet of a described open-data family (bikes, the river, a course's own
-    /// dataset): one sensor per [`FleetData`] sensor, replaying its observations as the
-    /// description's [`Replay`] says, or publishing its estimate (`opendata-estimate`) where
-    /// they do not cover the moment. No virtual sensors and no neighbour estimates: a count or
-    /// a level does not average across places.
+    /// Builds the fleet of a described open-data family (the weather, bikes, the river, a
+    /// course's own dataset): one sensor per [`FleetData`] sensor, replaying its observations
+    /// as the description's [`Replay`] says, or publishing its estimate (`opendata-estimate`)
+    /// where they do not cover the moment. No virtual sensors and no neighbour estimates (a
+    /// count or a level does not average across places), unless the description asks for
+    /// them (`replay.neighbours`, the weather): then every sensor is estimated from its
+    /// nearest neighbours where its rows do not cover the moment, and `areas` get
+    /// `config.density` virtual sensors each, as [`Fleet::new`] does.
     pub fn from_data(
         data: &FleetData,
+        areas: Option<&Neighbourhoods>,
         config: FleetConfig,
         topics: Topics,
         start: Timestamp,
     ) -> Result<Fleet, FleetError> {
+        let profile = ProfileId::from_name(&data.profile).filter(|_| data.profile_in_readings);
+        if data.neighbours {
+            let seeds: Vec<Seed> = data
+                .sensors
+                .iter()
+                .map(|sensor| Seed {
+                    id: sensor.id.clone(),
+                    kind: sensor.kind.clone(),
+                    location: sensor.location,
+                    quantities: sensor.quantities.clone(),
+                })
+                .collect();
+            let neighbourly = Neighbourly {
+                areas,
+                replay: data.replay,
+                profile,
+                virtual_quantities: &data.quantities,
+            };
+            return Fleet::with_neighbours(
+                &seeds,
+                &data.observations,
+                neighbourly,
+                config,
+                topics,
+                start,
+            );
+        }
         config.validate()?;
         let mut by_sensor: std::collections::HashMap<&str, Vec<&Observation>> =
             std::collections::HashMap::new();
@@ -461,8 +537,8 @@ impl Fleet {
             sensors.push(Sensor {
                 info: SensorInfo {
                     id: sensor.id.clone(),
-                    kind: data.kind.clone(),
-                    profile: ProfileId::from_name(&data.profile),
+                    kind: sensor.kind.clone(),
+                    profile,
                     location: sensor.location,
                     role: if own.is_some() {
                         Role::Station
@@ -1127,6 +1203,109 @@ mod tests {
         );
     }
 
+    /// The weather fleet from its description (`data/fleets/weather.toml`), as `garonne
+    /// simulate` builds it.
+    fn weather_described(
+        dir: &std::path::Path,
+        areas: Option<&Neighbourhoods>,
+        config: FleetConfig,
+        start: Timestamp,
+    ) -> Fleet {
+        let description = garonne_opendata::fleet::builtin()
+            .into_iter()
+            .find(|d| d.name == "weather")
+            .expect("shipped weather description");
+        let data = garonne_opendata::fleet::load_fleet(&description, dir).expect("weather loads");
+        Fleet::from_data(&data, areas, config, Topics::default(), start).expect("fleet")
+    }
+
+    /// Same seed, same output: the weather fleet built from its description publishes, byte
+    /// for byte, what the fleet of the weather loaders publishes (statuses, then every reading
+    /// of every station and virtual sensor, replayed, estimated or spoiled by a fault).
+    #[test]
+    fn the_weather_description_publishes_what_the_weather_loaders_do() {
+        let dir = garonne_testkit::open_data_dir();
+        let areas = Neighbourhoods::load(
+            dir.join("quartiers-de-democratie-locale.geojson"),
+            &garonne_neighbourhoods::Properties::detect(),
+        )
+        .expect("neighbourhoods");
+        let config = FleetConfig {
+            speed: 3600.0,
+            rate_hz: 2.0,
+            density: 2,
+            faults: 0.2,
+            seed: 7,
+            ..FleetConfig::default()
+        };
+        let data = garonne_opendata::load_dir(&dir).expect("weather loaders");
+        let mut old = Fleet::new(
+            &data.stations,
+            &data.observations,
+            Some(&areas),
+            config.clone(),
+            Topics::default(),
+            start(),
+        )
+        .expect("fleet");
+        let mut new = weather_described(&dir, Some(&areas), config, start());
+        assert_eq!(old.sensors(), new.sensors());
+        assert_eq!(
+            old.statuses(SensorState::Online, start()),
+            new.statuses(SensorState::Online, start())
+        );
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        // Sixty seconds of wall time, in steps: every sensor several times over.
+        for step in 1..=120 {
+            let now = start().add_nanos(step * 500_000_000);
+            old.poll(now, usize::MAX, &mut a);
+            new.poll(now, usize::MAX, &mut b);
+        }
+        old.drain_held_back(&mut a);
+        new.drain_held_back(&mut b);
+        assert!(a.len() > 10 * old.sensors().len(), "{} messages", a.len());
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x, y, "message {i}");
+        }
+        assert_eq!(old.stats(), new.stats());
+        assert!(
+            old.stats().faults.iter().all(|&n| n > 0),
+            "{:?}",
+            old.stats()
+        );
+    }
+
+    /// The starter dataset through the weather description: every station once, replayed
+    /// readings among them, on today's clock.
+    #[test]
+    fn the_starter_dataset_replays_now_by_description() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        garonne_opendata::starter::write(dir.path()).expect("starter written");
+        let now = Timestamp::now();
+        let config = FleetConfig {
+            rate_hz: 1.0,
+            ..FleetConfig::default()
+        };
+        let mut fleet = weather_described(dir.path(), None, config, now);
+        let mut out = Vec::new();
+        fleet.poll(now.add_nanos(999_000_000), usize::MAX, &mut out);
+        let readings: Vec<Reading> = out
+            .iter()
+            .filter(|o| o.topic.ends_with("/reading"))
+            .map(|o| {
+                parse_reading(&o.payload, Timestamp::now(), &Limits::default()).expect("valid now")
+            })
+            .collect();
+        assert_eq!(readings.len(), 77, "every station, once");
+        assert!(fleet.stats().replayed > 0, "stations replay their readings");
+        assert!(readings.iter().all(|r| r.profile.is_none()));
+        assert!(
+            readings.iter().all(|r| r.time.secs_since(now).abs() < 2.0),
+            "published on today's clock"
+        );
+    }
+
     /// A described fleet in step mode: a daily gauge "a" (two days) and a station "b" with no
     /// rows but an estimate.
     fn daily(config: FleetConfig) -> Fleet {
@@ -1134,6 +1313,7 @@ mod tests {
         let level = Quantity::StreamGauge;
         let sensor = |id: &str, estimate: Option<f64>| FleetSensor {
             id: id.to_owned(),
+            kind: "river-gauge".to_owned(),
             location: Location::new(1.44, 43.6),
             quantities: vec![level],
             estimate: estimate.map(|v| {
@@ -1156,10 +1336,13 @@ mod tests {
             name: "river".to_owned(),
             profile: "river".to_owned(),
             kind: "river-gauge".to_owned(),
+            profile_in_readings: true,
             replay: Replay {
                 mode: ReplayMode::Step,
                 max_gap_secs: 90_000.0,
             },
+            quantities: vec![level],
+            neighbours: false,
             sensors: vec![sensor("a", None), sensor("b", Some(0.25))],
             observations: vec![
                 day("2023-01-01T23:00:00Z", 0.5),
@@ -1167,7 +1350,7 @@ mod tests {
             ],
             report: FleetReport::default(),
         };
-        Fleet::from_data(&data, config, Topics::default(), start()).expect("fleet")
+        Fleet::from_data(&data, None, config, Topics::default(), start()).expect("fleet")
     }
 
     #[test]

@@ -134,6 +134,7 @@ pub fn load_fleet(description: &FleetDescription, dir: &Path) -> Result<FleetDat
         profile_in_readings: description.profile_in_readings,
         kind: description.kind.clone(),
         replay: description.replay,
+        quantities,
         neighbours: description.neighbours,
         sensors,
         observations,

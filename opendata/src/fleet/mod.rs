@@ -98,16 +98,16 @@ pub use table::RowPlace;
 /// The descriptions shipped in `data/fleets/`, compiled in: (file name, text).
 const BUILTIN: [(&str, &str); 3] = [
     (
+        "weather.toml",
+        include_str!("../../../data/fleets/weather.toml"),
+    ),
+    (
         "bikes.toml",
         include_str!("../../../data/fleets/bikes.toml"),
     ),
     (
         "river.toml",
         include_str!("../../../data/fleets/river.toml"),
-    ),
-    (
-        "weather.toml",
-        include_str!("../../../data/fleets/weather.toml"),
     ),
 ];
 
@@ -125,6 +125,8 @@ pub struct FleetData {
     pub kind: String,
     /// How rows are replayed.
     pub replay: Replay,
+    /// The quantities the description reads, in its order (what a virtual sensor measures).
+    pub quantities: Vec<Quantity>,
     /// Whether sensors are estimated from their neighbours where their rows do not cover the
     /// moment (see [`FleetDescription::neighbours`]).
     pub neighbours: bool,

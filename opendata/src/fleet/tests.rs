@@ -32,7 +32,7 @@ fn every_shipped_description_parses() {
         FleetDescription::parse(text, Path::new(file)).unwrap_or_else(|e| panic!("{e}"));
     }
     let names: Vec<String> = builtin().into_iter().map(|d| d.name).collect();
-    assert_eq!(names, ["bikes", "river", "weather"]);
+    assert_eq!(names, ["weather", "bikes", "river"]);
 }
 
 #[test]
