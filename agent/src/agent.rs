@@ -488,14 +488,9 @@ impl Agent {
         for (reading, seq) in pack.iter_mut().zip(first..) {
             reading.seq = seq;
         }
-        let last = first + pack.len() as u64 - 1;
-        match encode_senml(&pack) {
-            Some(bytes) => {
-                self.queue_item(ItemKind::Pack, sensor_id, last, bytes)
-                    .await?
-            }
-            // The source's readings are of one device: never seen.
-            None => error!(seq = first, "a CAN pack cannot be encoded: it is lost"),
+        for (last, bytes) in encode_within(&pack, Limits::default().max_pack_bytes) {
+            self.queue_item(ItemKind::Pack, sensor_id, last, bytes)
+                .await?;
         }
         self.pump();
         Ok(())
@@ -736,6 +731,29 @@ fn open_queue(
     Ok((queue, recovered, foreign.len()))
 }
 
+/// The SenML packs of `readings` (of one device, numbered in a row), each with the `seq` of its
+/// last reading: one pack, or halves of it until each is at most `max_bytes` (the payload
+/// spec's bound: long quantity names can make a pack of many values too large).
+fn encode_within(readings: &[Reading], max_bytes: usize) -> Vec<(u64, Vec<u8>)> {
+    let Some(last) = readings.last() else {
+        return Vec::new();
+    };
+    match encode_senml(readings) {
+        Some(bytes) if bytes.len() <= max_bytes || readings.len() == 1 => vec![(last.seq, bytes)],
+        Some(_) => {
+            let (a, b) = readings.split_at(readings.len() / 2);
+            let mut packs = encode_within(a, max_bytes);
+            packs.extend(encode_within(b, max_bytes));
+            packs
+        }
+        // The source's readings are of one device: never seen.
+        None => {
+            error!(seq = last.seq, "a CAN pack cannot be encoded: it is lost");
+            Vec::new()
+        }
+    }
+}
+
 /// The next pack of the CAN source and its sensor; never, without one or once it has ended
 /// (a log replayed whole). Cancel-safe.
 async fn next_pack(can: &mut Option<CanSource>) -> (String, Vec<Reading>) {
@@ -760,6 +778,31 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 mod tests {
     use super::*;
     use crate::queue::tests::reading_of as reading;
+
+    #[test]
+    fn a_pack_over_the_size_bound_goes_out_in_halves_numbered_in_a_row() {
+        let readings: Vec<Reading> = (10..18)
+            .map(|seq| {
+                let mut r: Reading = serde_json::from_slice(&reading("car-1", seq)).expect("json");
+                r.time = r.time.add_nanos(seq as i64 * 1_000_000);
+                r
+            })
+            .collect();
+        let whole = encode_senml(&readings).expect("one device").len();
+        assert_eq!(encode_within(&readings, whole).len(), 1);
+        let packs = encode_within(&readings, whole * 2 / 3);
+        let lasts: Vec<u64> = packs.iter().map(|(last, _)| *last).collect();
+        assert_eq!(lasts, [13, 17]);
+        let parsed: Vec<u64> = packs
+            .iter()
+            .flat_map(|(_, bytes)| {
+                garonne_payload::parse_senml(bytes, Timestamp::now(), &Limits::default())
+                    .expect("valid")
+            })
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(parsed, (10..18).collect::<Vec<_>>());
+    }
 
     /// Regression: readings queued under a former `sensor_id` must not go out under the new
     /// one's topic.
