@@ -389,8 +389,8 @@ async fn the_river_replay_raises_the_default_flood_alert_on_the_january_2022_flo
     let dir = flood_dir();
     let mut sub = subscribe_with_probe(&broker, prefix).await;
     let realtime = realtime(&broker, prefix).await;
-    // Three days of data a second, a reading every 9 hours of it: 7 January to the 12th (the
-    // river back under 3 m) in under two seconds; the pass ends before the replay starts over.
+    // Three days of data a second, a reading every 9 hours of it: 7 January to the 13th in
+    // two seconds; the pass ends before the replay starts over (8 days and the last one held).
     let fleet = FleetConfig {
         speed: 3.0 * 86_400.0,
         rate_hz: 8.0,
@@ -408,24 +408,44 @@ async fn the_river_replay_raises_the_default_flood_alert_on_the_january_2022_flo
     )
     .await;
     let level = Quantity::StreamGauge;
-    // (gauge, the file's height on 10 January, on 12 January), in metres.
+    // Each gauge's heights of 7 to 14 January in the file, in metres: over 3.5 m on the 10th
+    // and the 11th, back under 3 m on the 12th.
     let gauges = [
-        ("hydro-O200004001", 3.97, 2.422),
-        ("hydro-O200008001", 4.264, 2.383),
+        (
+            "hydro-O200004001",
+            [0.781, 0.756, 1.474, 3.97, 4.306, 2.422, 1.755, 1.471],
+        ),
+        (
+            "hydro-O200008001",
+            [0.584, 0.56, 1.337, 4.264, 4.633, 2.383, 1.62, 1.322],
+        ),
     ];
-    for (id, flood, after) in gauges {
-        let values: Vec<f64> = readings
-            .iter()
-            .filter(|r| r.sensor_id == id)
-            .filter_map(|r| r.quantities.get(level))
-            .collect();
+    // What realtime must say of each gauge: raised by its first reading over 3.5 m, which is
+    // a flood day's, cleared by its first reading under 3.0 m after that.
+    let mut expected = BTreeMap::new();
+    for (id, heights) in gauges {
+        let mut rs: Vec<&Reading> = readings.iter().filter(|r| r.sensor_id == id).collect();
+        rs.sort_by_key(|r| (r.time, r.seq));
+        let values: Vec<f64> = rs.iter().filter_map(|r| r.quantities.get(level)).collect();
         assert!(
-            values.contains(&flood) && values.contains(&after),
-            "{id} replayed the 10th and the 12th: {values:?}"
+            values.iter().all(|v| heights.contains(v)),
+            "{id}: every value is a row of the file: {values:?}"
+        );
+        let raised = values.iter().position(|v| *v > 3.5);
+        let raised = raised.unwrap_or_else(|| panic!("{id} replayed the flood: {values:?}"));
+        assert!(heights[3..5].contains(&values[raised]), "10 or 11 January");
+        let cleared = values[raised..].iter().find(|v| **v < 3.0);
+        let cleared = *cleared.unwrap_or_else(|| panic!("{id} replayed the fall: {values:?}"));
+        expected.insert(
+            id,
+            [
+                (AlertState::Raised, values[raised]),
+                (AlertState::Cleared, cleared),
+            ],
         );
     }
 
-    // Each gauge's alert: raised by its height of 10 January, cleared by that of the 12th.
+    // Each gauge's alert, raised and cleared.
     let alerts = |messages: &[Message]| -> BTreeMap<String, Vec<Alert>> {
         let mut by_gauge: BTreeMap<String, Vec<Alert>> = BTreeMap::new();
         let topic = format!("{prefix}/v1/alerts/river-flood/");
@@ -448,20 +468,16 @@ async fn the_river_replay_raises_the_default_flood_alert_on_the_january_2022_flo
             let a = alerts(m);
             gauges
                 .iter()
-                .all(|(id, _, _)| a.get(*id).is_some_and(|v| v.len() >= 2))
+                .all(|(id, _)| a.get(*id).is_some_and(|v| v.len() >= 2))
         })
         .await;
     let by_gauge = alerts(messages);
-    for (id, flood, after) in gauges {
+    for (id, want) in expected {
         let seen: Vec<(AlertState, f64)> = by_gauge[id][..2]
             .iter()
             .map(|a| (a.state, a.value))
             .collect();
-        assert_eq!(
-            seen,
-            [(AlertState::Raised, flood), (AlertState::Cleared, after)],
-            "{id}"
-        );
+        assert_eq!(seen, want, "{id}");
         let raised = &by_gauge[id][0];
         assert_eq!((raised.quantity, raised.threshold), (level, 3.5), "{id}");
     }
