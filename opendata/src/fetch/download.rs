@@ -24,7 +24,7 @@ use super::manifest::sha256_file;
 use super::progress::Bar;
 
 /// The longest wait between two attempts.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// What every download of a run shares.
 pub(crate) struct Context {

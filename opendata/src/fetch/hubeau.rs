@@ -26,7 +26,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use garonne_payload::report::Chain;
 use reqwest::{StatusCode, Url};
@@ -39,7 +38,9 @@ use tracing::{debug, warn};
 use super::FetchError;
 use super::catalogue::{HubeauFamily, encode_query_value};
 use super::date::{Date, DateWindow};
-use super::download::{Context, Downloaded, is_transient, remove_partial, with_suffix};
+use super::download::{
+    Context, Downloaded, MAX_RETRY_DELAY, is_transient, remove_partial, with_suffix,
+};
 use super::manifest::sha256_file;
 use super::progress::Bar;
 
@@ -48,9 +49,6 @@ const HYDROMETRY_PATH: &str = "/api/v2/hydrometrie";
 
 /// The most pages one span may take: a `next` chain longer than this is a server loop.
 const MAX_PAGES_PER_SPAN: usize = 10_000;
-
-/// The longest wait between two attempts at a page.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// The header of the heights file, as in the reference copy.
 pub const HEIGHTS_HEADER: &str = "date_observation;code_station;hauteur";
@@ -183,7 +181,7 @@ pub(crate) async fn download_pages(
         .open(&part)
         .await
         .map_err(|source| FetchError::io("write", &part, source))?;
-    bar.start(resumed_from, None);
+    bar.start(0, None);
 
     while let Some(first) = job.spans.get(state.span) {
         let url = match &state.next {
