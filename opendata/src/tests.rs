@@ -937,4 +937,84 @@ fn load_dir_reads_the_layout_data_fetch_writes() {
         "the records of station 42, its sentinel row dropped"
     );
     assert!(open.observations.iter().all(|o| o.station_id == COMPANS));
+    // The weather description reads the same layout the same way (unfinished files skipped).
+    assert_same_by_description(dir.path());
+}
+
+/// The weather description (`data/fleets/weather.toml`, through the general loader) gives
+/// what [`load_dir`] gives in `dir`: the same observations, stations and counts.
+fn assert_same_by_description(dir: &Path) {
+    let old = load_dir(dir).expect("weather loaders");
+    let description = fleet::builtin()
+        .into_iter()
+        .find(|d| d.name == "weather")
+        .expect("shipped weather description");
+    let new = fleet::load_fleet(&description, dir).expect("weather description");
+    let comparison = fleet::compare_weather(&old, &new);
+    assert_eq!(
+        comparison.differences,
+        Vec::<String>::new(),
+        "in {}",
+        dir.display()
+    );
+    assert!(comparison.files > 0 && comparison.observations > 0);
+}
+
+/// Every synthetic readings file of the tests above, in the layout `garonne data fetch`
+/// writes (`readings/`): the weather description gives what the weather loaders give.
+#[test]
+fn the_weather_description_reads_every_schema_family_as_the_loaders_do() {
+    let v1 = r#"{"nhits": 1, "records": [{"datasetid":
+        "42-station-meteo-toulouse-parc-compans-cafarelli-point-frais",
+        "fields": {"id": 42, "humidite": 70, "temperature_en_degre_c": 9.0,
+                   "force_moyenne_du_vecteur_vent": 7.2,
+                   "heure_utc": "2025-11-25T11:00:00+00:00"}}]}"#;
+    let v21 = r#"{"total_count": 1, "results": [
+        {"id": 42, "humidite": 77, "pression": 99800, "temperature_en_degre_c": 9.4,
+         "heure_de_paris": "2025-11-25T11:00:00+00:00", "heure_utc": "2025-11-25T11:00:00+00:00"}
+    ]}"#;
+    let ods = format!(
+        "{ODS_HEADER}\n\
+         5578614f0a8000000ba00000;28;80;3;0.0;99300;90;ISS;0.2;67.5;18;36;10.2;2025-03-30T03:15:00+02:00\n\
+         5578614f0a8000000ba00000;28;75;3;0.0;90000;180;ISS;0.0;67.5;0;0;8.1;2025-10-26T02:30:00+02:00\n\
+         557963a00000000000000000;28;0;0;0.0;90000;0;ISS;0.0;0.0;0;0;-50.0;2025-03-30T01:30:00+01:00\n\
+         5578614f0a8000000ba00000;28;;3;0.0;101000;270;ISS;0.0;67.5;3.6;7.2;7.9;2025-10-26T02:30:00+01:00\n\
+         5578614f0a8000000ba00000;28;81;3;0.0;99400;45;ISS;0.0;67.5;9;18;10.0;2025-03-30T01:45:00+01:00\n"
+    );
+    let files: [(&str, &str); 7] = [
+        ("carmes.csv", &ods),
+        (
+            "utc.csv",
+            "id;temperature_en_degre_c;heure_de_paris;heure_utc\n\
+             12;10.0;2025-11-24T11:00:00+01:00;2025-11-24T10:00:00+00:00\n\
+             12;11.0;2025-11-24T12:00:00+01:00;\n\
+             12;12.0;2025-11-24T13:00:00+01:00;2025-11-24T12:00:00Z\n",
+        ),
+        (
+            "hourly.csv",
+            "\u{feff},id,heure_de_paris,humidite,pression,temperature_en_degre_c,station_name\n\
+             0,42.0,2025-11-06T11:00:00+00:00,92.0,98900.0,12.7,compans_cafarelli\n\
+             1,42.0,2025-11-06T10:00:00+00:00,91.0,99000.0,12.9,compans_cafarelli\n",
+        ),
+        (
+            "crlf.csv",
+            "id,heure_de_paris,humidite,pression,temperature_en_degre_c,station_name\r\n\
+             42,2025-11-06T11:00:00+00:00,92,98900,12.7,compans_cafarelli\r\n",
+        ),
+        ("results.json", v21),
+        ("v1.json", v1),
+        (
+            "bad-number.csv",
+            "id,heure_de_paris,temperature_en_degre_c,humidite\n\
+             12,2025-11-06T11:00:00+00:00,12.0,abc\n\
+             99,2025-11-06T11:00:00+00:00,12.0,50\n",
+        ),
+    ];
+    for (name, content) in files {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(data(CATALOGUE), dir.path().join(CATALOGUE)).expect("copy");
+        std::fs::create_dir(dir.path().join("readings")).expect("mkdir");
+        std::fs::write(dir.path().join("readings").join(name), content).expect("write");
+        assert_same_by_description(dir.path());
+    }
 }

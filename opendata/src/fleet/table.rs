@@ -396,9 +396,15 @@ fn read_json(path: &Path, text: &str, geojson: bool) -> Result<Table, FleetError
             };
             rows.push((properties, point));
         } else {
-            // A v1 API record nests its values under `fields`.
+            // A v1 API record nests its values under `fields`; its own keys (`datasetid`,
+            // `recordid`, ...) are columns too, unless a field has the name.
             let fields = match object.remove("fields") {
-                Some(Value::Object(f)) => f,
+                Some(Value::Object(mut f)) => {
+                    for (key, value) in object {
+                        f.entry(key).or_insert(value);
+                    }
+                    f
+                }
                 Some(other) => {
                     object.insert("fields".to_owned(), other);
                     object
