@@ -18,6 +18,7 @@ import { getJson } from './lib/api.js';
 import { connectLive } from './lib/live.js';
 import { scaleFor } from './lib/colour.js';
 import { h } from './lib/dom.js';
+import { tt } from './telemetry/texts.js';
 import { lang, onLanguageChange, switchLanguage, t, translate } from './lib/i18n.js';
 import { quantityLabel, quantitySpec } from './lib/format.js';
 import { createNeighbourhoods } from './map/neighbourhoods.js';
@@ -49,6 +50,7 @@ async function main() {
   const quantitySelect = h('select', { id: 'g-quantity', onchange: (event) => setQuantity(event.target.value) });
   const liveState = h('span', { class: 'g-live', role: 'status', 'data-state': 'connecting' });
   const validatorLink = h('a', { class: 'g-nav', 'data-i18n': 'app.validator' });
+  const telemetryLink = h('a', { class: 'g-nav', id: 'g-telemetry-link' });
   const langButton = h('button', { type: 'button', class: 'g-lang', onclick: switchLanguage });
   const mapEl = h('div', { class: 'g-map', id: 'g-map' });
   const banner = h('div', { class: 'g-banner g-error', hidden: true });
@@ -61,7 +63,7 @@ async function main() {
       h('label', { for: 'g-quantity', 'data-i18n': 'app.quantity' }), quantitySelect,
       liveState,
       h('span', { class: 'g-spacer' }),
-      validatorLink, langButton),
+      telemetryLink, validatorLink, langButton),
     h('main', { class: 'g-main' },
       h('div', { class: 'g-map-wrap' }, mapEl, banner),
       h('aside', { class: 'g-side' }, panelEl, alertsEl)),
@@ -127,6 +129,8 @@ async function main() {
   function renderFrame() {
     renderMenu();
     validatorLink.href = `${config.base}/validate?lang=${lang()}`;
+    telemetryLink.href = `${config.base}/telemetry?lang=${lang()}`;
+    telemetryLink.textContent = tt('nav');
     langButton.textContent = t('lang.switch');
     liveState.textContent = t(`live.${liveState.dataset.state}`);
     translate(root);

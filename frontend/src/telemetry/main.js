@@ -40,6 +40,8 @@ const state = {
   charts: new Map(),
   ghost: null,
   alerts: new Map(),
+  /** The viewer's thresholds by channel, kept when the charts are made again. */
+  thresholds: new Map(),
   dirty: false,
   frames: 0,
   points: 0,
@@ -145,6 +147,7 @@ async function chooseDevice(id) {
   state.device = id;
   state.channels.clear();
   state.ghost = null;
+  state.firstMs = null;
   if (!id) {
     replace(state.status, tt('noDevice'));
     return;
@@ -213,8 +216,39 @@ function plotWidth() {
   return Math.max(200, Math.floor(state.chartsEl.clientWidth || 800) - 20);
 }
 
+/**
+ * Fills the rings with the window's history before the live points (windows of a minute or
+ * more: a shorter one fills from the stream in seconds), one bucket per pixel, at least 1 s.
+ */
+async function backfill(channels, generation) {
+  const span = windowSecs();
+  if (span < 60) return;
+  const to = Date.now();
+  const from = to - span * 1000;
+  const every = Math.max(1, Math.ceil(span / plotWidth()));
+  await Promise.all(channels.map(async (name) => {
+    try {
+      const answer = await getJson(state.config.base, '/api/history', {
+        sensor: state.device, quantity: name, from: new Date(from).toISOString(), to: new Date(to).toISOString(), every,
+      });
+      if (generation !== state.generation) return;
+      const ring = state.rings.get(name);
+      for (const b of answer.buckets) {
+        if (Number.isFinite(b.min) && ring?.push(Date.parse(b.start), b.min, b.max)) {
+          state.latestMs = Math.max(state.latestMs, Date.parse(b.start));
+        }
+      }
+    } catch {
+      // No history (the store not there yet): the live points fill the window.
+    }
+  }));
+  state.dirty = true;
+}
+
 /** (Re)opens the stream for the device, channels, rate and window chosen. */
-function subscribe() {
+async function subscribe() {
+  state.generation = (state.generation ?? 0) + 1;
+  const generation = state.generation;
   state.source?.close();
   state.source = null;
   for (const chart of state.charts.values()) chart.destroy();
@@ -233,6 +267,8 @@ function subscribe() {
     state.rings.set(name, new Ring());
     state.charts.set(name, makeChart(name, COLOURS[i % COLOURS.length]));
   });
+  await backfill(channels, generation);
+  if (generation !== state.generation) return;
   const url = new URL(`${state.config.base}/api/telemetry/stream`, window.location.href);
   url.search = new URLSearchParams({
     sensor: state.device, channels: channels.join(','), rate: state.rate, window: windowSecs(), width: plotWidth(),
@@ -350,6 +386,7 @@ function makeChart(name, colour) {
     setThresholds() {
       const read = (input) => (input.value.trim() === '' || !Number.isFinite(Number(input.value)) ? null : Number(input.value));
       chart.thresholds = { above: read(above), below: read(below) };
+      state.thresholds.set(name, { above: above.value, below: below.value });
       el.dataset.above = chart.thresholds.above ?? '';
       el.dataset.below = chart.thresholds.below ?? '';
       chart.u?.redraw(false);
@@ -388,7 +425,8 @@ function makeChart(name, colour) {
     legend: { show: false },
     cursor: { drag: { x: true, y: false, setScale: false } },
     scales: { x: { time: true } },
-    series: [{}, { stroke: colour, width: 1 }, { stroke: colour, width: 1 }, { stroke: '#8b949e', width: 1.5, dash: [5, 4] }],
+    series: [{}, { stroke: colour, width: 1, points: { show: false } }, { stroke: colour, width: 1, points: { show: false } },
+      { stroke: '#8b949e', width: 1.5, dash: [5, 4], points: { show: false } }],
     bands: [{ series: [2, 1], fill: `${colour}33` }],
     axes: [{}, { size: 60 }],
     hooks: {
@@ -396,6 +434,12 @@ function makeChart(name, colour) {
       setSelect: [(u) => { if (state.paused && u.select.width > 4) zoom(chart, name, u); }],
     },
   }, [[], [], [], []], plotEl);
+  const kept = state.thresholds.get(name);
+  if (kept) {
+    above.value = kept.above;
+    below.value = kept.below;
+    chart.setThresholds();
+  }
   chart.redrawLabels();
   return chart;
 }
