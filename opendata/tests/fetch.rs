@@ -93,6 +93,8 @@ struct Behaviour {
     cut_hubeau_page: Option<usize>,
     /// Hub'Eau: `obs_elab` answers 200 with a maintenance page instead of JSON.
     bad_hubeau: bool,
+    /// Hub'Eau: the `next` links point at another host.
+    foreign_next: bool,
 }
 
 impl Default for Behaviour {
@@ -106,6 +108,7 @@ impl Default for Behaviour {
             hubeau_page: 4,
             cut_hubeau_page: None,
             bad_hubeau: false,
+            foreign_next: false,
         }
     }
 }
@@ -461,9 +464,13 @@ async fn serve_hubeau(
             .split('&')
             .filter(|p| !p.starts_with("page="))
             .collect();
+        let host = if state.behaviour.foreign_next {
+            "elsewhere.example:80".to_owned()
+        } else {
+            state.addr.to_string()
+        };
         format!(
-            "http://{}/api/v2/hydrometrie/{endpoint}?{}&page={}",
-            state.addr,
+            "http://{host}/api/v2/hydrometrie/{endpoint}?{}&page={}",
             rest.join("&"),
             page + 1
         )
@@ -1395,4 +1402,41 @@ async fn families_datasets_of_every_family_in_one_run() {
     );
     assert!(server.requests_for("obs_elab").is_empty());
     assert!(dir.path().join(RIVER_STATIONS_FILE).exists());
+}
+
+#[tokio::test]
+async fn families_a_next_link_to_another_host_is_not_followed() {
+    let (server, dir, o) = families_portal(|b| b.foreign_next = true, &[HEIGHTS_ID]).await;
+    let summary = run(&o).await.unwrap();
+    let text = summary.failed[0].error.to_string();
+    assert!(
+        text.ends_with(" is not usable: a next link to another host"),
+        "{text}"
+    );
+    assert_eq!(
+        server.requests_for("obs_elab").len(),
+        4,
+        "the four spans' first pages only"
+    );
+    assert!(!dir.path().join(HEIGHTS_FILE).exists());
+}
+
+#[tokio::test]
+async fn families_an_unreachable_hubeau_fails_fast_with_one_line() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let (_server, dir, mut o) = families_portal(|_| (), &[STATIONS_ID]).await;
+    o.hubeau_url = Some(format!("http://127.0.0.1:{closed}"));
+    let error = run_failing_fast(&o).await;
+    assert!(matches!(error, FetchError::Unreachable { .. }), "{error:?}");
+    let line = error.to_string();
+    assert!(
+        line.starts_with(&format!(
+            "cannot reach 127.0.0.1:{closed}: no network? Copy the open-data files into {}",
+            dir.path().display()
+        )),
+        "{line}"
+    );
 }
