@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{Historian, publish_probe};
@@ -46,31 +47,25 @@ fn same(got: &[Bucket], want: &[Bucket]) -> bool {
         })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() {
-    let (Some(broker), Some(influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
-    else {
-        return;
-    };
+/// Two historians on `broker` under `prefix`, through the same `serve` as `garonne historian`:
+/// one into InfluxDB (database [`DB`], created), one into the embedded store
+/// `dir/history.sqlite` (returned), each with its spool in `dir`.
+async fn two_historians(
+    broker: &Mosquitto,
+    influx: &Influxd,
+    prefix: &str,
+    dir: &Path,
+) -> (Historian, Historian, PathBuf) {
     let influx_store = InfluxV1::new(&influx.url(), DB, Credentials::None).expect("store");
     influx_store.create_database().await.expect("database");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("history.sqlite");
+    let file = dir.join("history.sqlite");
     let embedded_store = EmbeddedStore::open(&file, Retention::default())
         .await
         .expect("embedded store");
-
     let config = |name: &str, store: StoreConfig| {
-        let spool = dir.path().join(format!("spool-{name}"));
-        common::config(&broker, PREFIX, name, spool, store)
+        let spool = dir.join(format!("spool-{name}"));
+        common::config(broker, prefix, name, spool, store)
     };
-    let mut sub = Subscriber::start(
-        &broker,
-        &format!("{PREFIX}-recorder"),
-        &[&format!("{PREFIX}/v1/sensors/+/reading")],
-    )
-    .await;
-    publish_probe(&broker, PREFIX).await;
     let influx_config = StoreConfig::InfluxV1(InfluxV1Config {
         url: influx.url(),
         db: DB.to_owned(),
@@ -78,6 +73,24 @@ async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() 
     let to_influx = Historian::start(config("influx", influx_config), influx_store).await;
     let embedded_config = StoreConfig::embedded(file.clone());
     let to_embedded = Historian::start(config("embedded", embedded_config), embedded_store).await;
+    (to_influx, to_embedded, file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influxdb_and_the_embedded_store_answer_the_history_the_readings_make() {
+    let (Some(broker), Some(influx)) = (Mosquitto::start_or_skip(), Influxd::start_or_skip())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut sub = Subscriber::start(
+        &broker,
+        &format!("{PREFIX}-recorder"),
+        &[&format!("{PREFIX}/v1/sensors/+/reading")],
+    )
+    .await;
+    publish_probe(&broker, PREFIX).await;
+    let (to_influx, to_embedded, file) = two_historians(&broker, &influx, PREFIX, dir.path()).await;
     // Subscribed once each has taken the retained probe.
     to_influx.wait_subscribed().await;
     to_embedded.wait_subscribed().await;
@@ -208,14 +221,13 @@ mod can {
     use garonne_agent::can::profile::channels;
     use garonne_agent::{CanConfig, Hardware, PiConfig, SiteLocation};
     use garonne_payload::Timestamp;
-    use garonne_store::config::{InfluxV1Config, StoreConfig};
-    use garonne_store::embedded::{EmbeddedHistory, EmbeddedStore, Retention};
-    use garonne_store::influx::{Credentials, InfluxQl, InfluxV1};
+    use garonne_store::embedded::EmbeddedHistory;
+    use garonne_store::influx::{Credentials, InfluxQl};
     use garonne_store::readings::{Pages, Readings, Scan};
     use garonne_testkit::{Influxd, Mosquitto, Task};
 
     use super::DB;
-    use super::common::{self, Historian, publish_probe};
+    use super::common::publish_probe;
 
     const PREFIX: &str = "can-e2e";
     const CAR: &str = "car-e2e";
@@ -347,25 +359,9 @@ BO_ 2566869246 E2eBms: 8 ECU
         else {
             return;
         };
-        let influx_store = InfluxV1::new(&influx.url(), DB, Credentials::None).expect("store");
-        influx_store.create_database().await.expect("database");
         let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("history.sqlite");
-        let embedded_store = EmbeddedStore::open(&file, Retention::default())
-            .await
-            .expect("embedded store");
-        let config = |name: &str, store| {
-            let spool = dir.path().join(format!("spool-{name}"));
-            common::config(&broker, PREFIX, name, spool, store)
-        };
-        let influx_config = StoreConfig::InfluxV1(InfluxV1Config {
-            url: influx.url(),
-            db: DB.to_owned(),
-        });
-        let to_influx = Historian::start(config("influx", influx_config), influx_store).await;
-        let embedded_config = StoreConfig::embedded(file.clone());
-        let to_embedded =
-            Historian::start(config("embedded", embedded_config), embedded_store).await;
+        let (to_influx, to_embedded, file) =
+            super::two_historians(&broker, &influx, PREFIX, dir.path()).await;
         publish_probe(&broker, PREFIX).await;
         to_influx.wait_subscribed().await;
         to_embedded.wait_subscribed().await;
