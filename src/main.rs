@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod broker;
 mod data_cmd;
+mod export_cmd;
 mod historian_cmd;
 mod mqtt_args;
 mod neighbourhood_args;
@@ -69,6 +70,9 @@ enum Command {
     /// Publish stored readings again over MQTT (a session, or a time range of any sensors) at
     /// 1× or N× on a virtual clock, marked `source: replay`, as if they were live.
     Replay(replay_cmd::ReplayArgs),
+    /// Write stored readings (a session, or a time range of chosen sensors and quantities) to
+    /// a CSV or Parquet file, for simulations and spreadsheets.
+    Export(export_cmd::ExportArgs),
     /// Download the open-data files.
     Data {
         #[command(subcommand)]
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => exit(runtime().and_then(|rt| rt.block_on(serve_cmd::run(args)))),
         Command::Pi(args) => exit(runtime().and_then(|rt| rt.block_on(pi_cmd::run(args)))),
+        Command::Export(args) => exit(runtime().and_then(|rt| rt.block_on(export_cmd::run(args)))),
         Command::Replay(args) => exit(runtime().and_then(|rt| rt.block_on(replay_cmd::run(args)))),
         Command::Data { action } => {
             exit(runtime().and_then(|rt| rt.block_on(data_cmd::run(action))))

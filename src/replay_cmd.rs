@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use garonne_payload::{Location, Timestamp};
+use garonne_payload::Location;
 use garonne_service::config::MqttConfig;
 use garonne_simulator::replay::{self, Place, ReplayConfig, ReplayState, Speed, Summary, Times};
 use garonne_store::config::StoreConfig;
 use garonne_store::export::embedded_places;
 use garonne_store::readings::{Cursor, Scan, StoredReadings};
 
+use crate::export_cmd::RangeArgs;
 use crate::mqtt_args::MqttArgs;
 use crate::store_args::{StoreArgs, influx_credentials};
 
@@ -26,18 +27,8 @@ enum TimesArg {
 /// The flags of `garonne replay`.
 #[derive(Args)]
 pub struct ReplayArgs {
-    /// A sensor to replay (repeat the flag for several; default: every sensor of the range).
-    #[arg(long = "sensor", value_name = "ID")]
-    sensors: Vec<String>,
-    /// A quantity to replay (repeat the flag for several; default: every quantity).
-    #[arg(long = "quantity", value_name = "NAME")]
-    quantities: Vec<String>,
-    /// Start of the range, RFC 3339 (e.g. 2026-12-01T14:00:00Z).
-    #[arg(long, value_parser = parse_time)]
-    from: Timestamp,
-    /// End of the range (excluded), RFC 3339.
-    #[arg(long, value_parser = parse_time)]
-    to: Timestamp,
+    #[command(flatten)]
+    range: RangeArgs,
     /// Seconds of data per second: 1 (as it happened), 10, 0.5... or max (as fast as the broker
     /// takes it; with --times original only).
     #[arg(long, default_value = "1")]
@@ -57,11 +48,6 @@ pub struct ReplayArgs {
     store: StoreArgs,
 }
 
-fn parse_time(text: &str) -> Result<Timestamp, String> {
-    Timestamp::parse(text)
-        .map_err(|e| format!("{e}: give an RFC 3339 time in UTC such as 2026-12-01T14:00:00Z"))
-}
-
 /// Replays the range until its end or Ctrl-C, then prints the summary (and how to resume).
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     if args.speed == Speed::Max && matches!(args.times, TimesArg::Now) {
@@ -74,19 +60,13 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let mut mqtt = MqttConfig::default();
     args.mqtt.apply(&mut mqtt)?;
     let store = args.store.apply(StoreConfig::default());
-    let scan = Scan {
-        sensors: args.sensors,
-        quantities: args.quantities,
-        from: args.from,
-        to: args.to,
-    };
-    scan.check()?;
+    let readings = StoredReadings::open(&store, influx_credentials()).await?;
+    let scan = args.range.scan(&readings).await?;
     let resume = if args.resume {
         Some(resume_point(&args.state, &scan)?)
     } else {
         None
     };
-    let readings = StoredReadings::open(&store, influx_credentials()).await?;
     let config = ReplayConfig {
         mqtt,
         speed: args.speed,

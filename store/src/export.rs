@@ -33,7 +33,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 
+use crate::history::HistoryError;
 pub use crate::readings::Sample;
+use crate::readings::{DEFAULT_PAGE, Pages, Readings, Scan};
 
 /// Rows of one Parquet row group: what the Parquet writer holds in memory at most.
 ///
@@ -99,6 +101,62 @@ pub enum ExportError {
     /// The Parquet writer failed (the output could not be written).
     #[error("cannot write the Parquet export")]
     Parquet(#[source] parquet::errors::ParquetError),
+    /// The output could not be flushed.
+    #[error("cannot write the export")]
+    Io(#[source] std::io::Error),
+    /// The store did not answer, or refused the scan.
+    #[error("cannot read the stored readings")]
+    Store(#[source] HistoryError),
+    /// Nothing to export: an unknown sensor or quantity, or a range without readings.
+    #[error(
+        "no stored readings of {who} from {from} to {to}: check the sensor ids (/api/sensors), \
+         the quantity names and the range (the embedded store keeps raw values for 7 days)"
+    )]
+    Empty {
+        /// The sensors asked (`any sensor` for all).
+        who: String,
+        /// Start of the range.
+        from: Timestamp,
+        /// End of the range.
+        to: Timestamp,
+    },
+}
+
+/// Writes every sample of `scan` from `readings` to `out` in `format`, page by page; returns
+/// the rows written and the output.
+///
+/// # Errors
+///
+/// [`ExportError::Empty`] when the scan has no samples at all (the output then holds an empty
+/// export), [`ExportError::Store`] when the store does not answer, the others when `out`
+/// cannot be written.
+pub async fn export<R: Readings, W: Write + Send>(
+    readings: &R,
+    scan: &Scan,
+    format: Format,
+    out: W,
+) -> Result<(u64, W), ExportError> {
+    let mut writer = ExportWriter::new(format, out)?;
+    let mut pages = Pages::new(readings, scan.clone(), DEFAULT_PAGE);
+    while let Some(page) = pages.next().await {
+        for sample in page.map_err(ExportError::Store)? {
+            writer.write(&sample)?;
+        }
+    }
+    let (rows, mut out) = writer.finish()?;
+    out.flush().map_err(ExportError::Io)?;
+    if rows == 0 {
+        return Err(ExportError::Empty {
+            who: if scan.sensors.is_empty() {
+                "any sensor".to_owned()
+            } else {
+                scan.sensors.join(", ")
+            },
+            from: scan.from,
+            to: scan.to,
+        });
+    }
+    Ok((rows, out))
 }
 
 /// A writer of samples in one [`Format`], on any output.
@@ -486,6 +544,101 @@ mod tests {
             write(Format::Csv, &[]),
             b"time,sensor,quantity,value,unit\n"
         );
+    }
+
+    /// A stored set: two sensors, two quantities, 1 ms apart with odd nanoseconds.
+    fn stored_points(n: i64) -> Vec<crate::Point> {
+        use crate::point::{Field as PointField, Point};
+        (0..n)
+            .map(|i| Point {
+                measurement: "reading",
+                tags: vec![
+                    ("sensor", format!("car-{}", i % 2)),
+                    ("source", "device".to_owned()),
+                ],
+                fields: vec![
+                    ("temperature", PointField::Float(20.0 + i as f64 / 8.0)),
+                    ("atmosphericPressure", PointField::Float(1000.0 - i as f64)),
+                    ("lat", PointField::Float(43.6)),
+                    ("lon", PointField::Float(1.44)),
+                    ("kind", PointField::Str("car".to_owned())),
+                    ("seq", PointField::Int(i)),
+                ],
+                time_ns: 1_764_000_000_000_000_000 + i * 1_000_007,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_stored_set_exports_and_reads_back_sample_for_sample() {
+        use crate::Store;
+        use crate::embedded::{EmbeddedHistory, EmbeddedStore, Retention};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("h.sqlite");
+        let mut store = EmbeddedStore::open(&path, Retention::default())
+            .await
+            .expect("store");
+        let points = stored_points(500);
+        store.write(&points).await.expect("written");
+        let readings = EmbeddedHistory::open(&path).await.expect("reader");
+        let t = |ns: i64| Timestamp::UNIX_EPOCH.add_nanos(ns);
+        let scan = Scan {
+            sensors: vec!["car-1".to_owned()],
+            quantities: vec!["temperature".to_owned()],
+            from: t(points[0].time_ns),
+            to: t(points[499].time_ns + 1),
+        };
+        let expected: Vec<Sample> = points
+            .iter()
+            .filter(|p| p.tag("sensor") == Some("car-1"))
+            .map(|p| Sample {
+                time_ns: p.time_ns,
+                sensor: "car-1".into(),
+                quantity: "temperature".into(),
+                value: match p.field("temperature") {
+                    Some(crate::point::Field::Float(v)) => *v,
+                    other => panic!("{other:?}"),
+                },
+            })
+            .collect();
+        let (rows, bytes) = export(&readings, &scan, Format::Parquet, Vec::new())
+            .await
+            .expect("exported");
+        assert_eq!(rows, 250);
+        assert_eq!(read_parquet(bytes).0, expected);
+        let (_, csv) = export(&readings, &scan, Format::Csv, Vec::new())
+            .await
+            .expect("exported");
+        let csv = String::from_utf8(csv).expect("utf-8");
+        assert_eq!(csv.lines().count(), 251);
+        assert!(
+            csv.lines()
+                .nth(1)
+                .is_some_and(|l| l.ends_with(",car-1,temperature,20.125,°C")),
+            "{csv}"
+        );
+
+        // Nothing to export says why; so does an empty range.
+        let unknown = Scan {
+            sensors: vec!["car-9".to_owned()],
+            ..scan.clone()
+        };
+        let e = export(&readings, &unknown, Format::Csv, Vec::new())
+            .await
+            .expect_err("nothing");
+        assert!(
+            matches!(e, ExportError::Empty { .. }) && e.to_string().contains("car-9"),
+            "{e}"
+        );
+        let empty = Scan {
+            to: scan.from,
+            ..scan
+        };
+        let e = export(&readings, &empty, Format::Parquet, Vec::new())
+            .await
+            .expect_err("empty range");
+        let shown = garonne_payload::report::Chain(&e).to_string();
+        assert!(shown.contains("from must be before to"), "{shown}");
     }
 
     #[test]
