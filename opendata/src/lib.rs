@@ -4,8 +4,11 @@
 //! in), `garonne data fetch` ([`fetch`]) and the small starter dataset built into the binary
 //! ([`starter`]).
 //!
-//! This crate writes no MQTT topic: it reads and writes files of the data folder. The loaders
-//! are the simulator's source (its fleet replays what is loaded here). The exports are messy
+//! This crate writes no MQTT topic: it reads and writes files of the data folder. The
+//! simulator replays what is loaded here: every fleet, the weather included, through [`fleet`]
+//! and its description (`data/fleets/weather.toml` for the weather). The weather loaders below
+//! remain as the reference that description is checked against
+//! ([`fleet::compare_weather`]: the same readings, the same counts), with their own tests. The exports are messy
 //! in known ways (see `testkit/fixtures/toulouse/SOURCES.md` and `docs/payload-spec.md` §6),
 //! and every quirk is handled here, once, and counted in a [`LoadReport`], so that every
 //! observation that leaves the loaders is a valid reading's values.

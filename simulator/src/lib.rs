@@ -9,7 +9,7 @@
 //! # Layout
 //! - [`fleet`]: the simulated sensors and their schedule, a pure transform (data + `now` in,
 //!   messages out).
-//! - [`fleets`]: which fleets a run simulates (`weather`, and the described ones: bikes, the
+//! - [`fleets`]: which fleets a run simulates (the described ones: the weather, bikes, the
 //!   river, a data folder's own), and loading them.
 //! - [`mqtt`]: broker addresses and the reconnecting MQTT event loop (from `garonne-service`).
 //! - [`simulate`]: `garonne simulate`, the fleet's async driver.

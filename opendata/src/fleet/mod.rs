@@ -17,6 +17,8 @@
 //! - `id_prefix`: put before each id value to make the sensor id (`velotoulouse-` + `55`);
 //!   characters a sensor id cannot have become `-`.
 //! - `area = [lon_min, lat_min, lon_max, lat_max]`: sensors outside are left out (counted).
+//! - `profile_in_readings` (default `true`): `false` leaves the profile out of the readings
+//!   (the weather fleet: a reading without a profile is checked as a weather reading).
 //!
 //! `[replay]`:
 //! - `mode`: `"linear"` (default) interpolates between a sensor's rows (whole-number
@@ -25,16 +27,26 @@
 //! - `max_gap_secs` (default 10800): rows further apart are a gap, replayed as no data; in
 //!   `step` mode a row's values hold at most this long after it. Periods where no sensor has
 //!   data are skipped by the simulated clock.
+//! - `neighbours` (default `false`): every station is a sensor, with rows or not; moments a
+//!   sensor's rows do not cover are estimated from its nearest sensors with data (inverse
+//!   square distance), and `garonne simulate --density N` adds N virtual sensors per
+//!   neighbourhood (the weather fleet).
 //!
-//! `[readings]`, the file of timed rows (required):
-//! - `file`: its name in the data folder; `format`: `"csv"`, `"json"` (an array of objects,
-//!   or an object whose `results` or `records` is one: Opendatasoft exports and API answers)
-//!   or `"geojson"` (a FeatureCollection: `properties` are the columns); `delimiter` (csv
-//!   only, default `","`; `";"` for Opendatasoft CSV exports, `"tab"`).
-//! - `id`: the column of the sensor id. `only_ids = [...]`: keep only these id values.
+//! `[readings]`, the file(s) of timed rows (required):
+//! - `file`: its name in the data folder, or a list of names; a `*` in a name's last part
+//!   matches any characters (`"readings/*.json"`). Every file found is read, in name order.
+//! - `format`: `"csv"`, `"json"` (an array of objects, or an object whose `results` or
+//!   `records` is one: Opendatasoft exports and API answers; a v1 record's `fields` and its
+//!   own keys such as `datasetid`), `"geojson"` (a FeatureCollection: `properties` are the
+//!   columns) or `"auto"` (file by file: JSON when it starts with `[` or `{`, else CSV with
+//!   whichever of `;` and `,` the header has more of); `delimiter` (csv only, default `","`;
+//!   `";"` for Opendatasoft CSV exports, `"tab"`). A UTF-8 BOM is skipped; CRLF or LF.
+//! - `id`: the column of the sensor id (a whole number written `12.0` is the id `12`).
+//!   `only_ids = [...]`: keep only these id values.
 //!   `from`, `until`: keep only the rows from this time (included) until that one (excluded),
 //!   written like the times (ISO 8601 or a date, in `zone` without an offset).
-//! - `time`: the column of the time; `time_format`: `"iso"` (default: ISO 8601 with or without
+//! - `time`: the column of the time, or a list: the first the row has, not blank
+//!   (`["heure_utc", "heure_de_paris"]`); `time_format`: `"iso"` (default: ISO 8601 with or without
 //!   an offset, or a bare date), `"date"` (`YYYY-MM-DD`, the day's local midnight),
 //!   `"unix_s"`, `"unix_ms"`; `zone`: `"UTC"` (default) or `"Europe/Paris"`, the zone of
 //!   times written without an offset and of dates (an offset written in the file wins).
@@ -46,13 +58,34 @@
 //!   `"Pa"` → hPa, `"km/h"` → m/s, `"mm"` → m), `unit_in_text = true` (values written
 //!   `"500 [mm]"`: the unit is read from each value, and converted the same way), `scale` and
 //!   `offset` (applied after the unit: value × scale + offset), `sentinels = [...]` (values,
-//!   as written before any conversion, that mean "no data").
+//!   as written before any conversion, that mean "no data"). `column` may be a list: the
+//!   first name the file has (files of several schema families); `optional = true`: a file
+//!   may lack the column.
+//! - `invalid_when = { quantity = value, ... }`: a row whose values (as written) are all
+//!   these is dropped whole, counted (the weather's −50 °C with 0 % humidity: a radio frame
+//!   decoded to zeros).
+//! - `duplicates`: `"first"` (default: a later row of the same sensor and instant is
+//!   dropped) or `"merge"` (it gives the quantities the first lacks); counted either way, in
+//!   the later row's file, across files too.
+//! - `sensor_hint = [columns]`, `label = "column"`: for ids several stations share (below).
 //!
 //! `[stations]`, positions joined on the id (optional): `file`, `format`, `delimiter`, `id`
 //! (compared with the readings' id as text: `55` and `"55"` match), and `lon`/`lat` columns or
 //! a geojson geometry. Several files may be given as `[[stations]]`: an id takes its position
 //! from the first that has it. Every station with rows, or with an estimate, becomes a sensor,
-//! in the files' order; rows of ids that are no station are dropped (counted).
+//! in the files' order; rows of ids that are no station are dropped (counted). Also:
+//! - `alt`: the column of the altitude (metres), carried in the readings' location.
+//! - `sensor`: the column of the sensor id, when the `id` the rows carry is not unique (the
+//!   weather's `id_numero`, shared by a station and its sub-stations). A row then goes to the
+//!   station whose sensor id is the value of the row's first `sensor_hint` column (ignoring
+//!   case); else to the best by these preferences, each deciding among those the previous
+//!   left tied: a sensor id not ending in one of `avoid_suffix = [...]`; the kind
+//!   `prefer_kind`; a sensor id holding every word of the row's `label`; the shortest; the
+//!   alphabetically first.
+//! - `kind`: the column of the station's kind, and one `[stations.kinds.VALUE]` table per
+//!   value: `kind` (the payload kind of such a station) and `quantities` (what it measures;
+//!   a row's values of other quantities are dropped, counted as not measured). A station of
+//!   another kind is left out (counted).
 //!
 //! `[estimate]`, values for sensors without history (optional): `file`, `format`,
 //! `delimiter`, `id` and `[[estimate.value]]` tables as above. A sensor found there publishes
