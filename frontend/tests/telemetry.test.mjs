@@ -162,8 +162,15 @@ test('the telemetry page draws chosen channels live at 100 Hz, changes rate and 
   assert.equal(await app.getAttribute('data-frames'), frozen, 'no redraw while paused');
   await page.click('#t-pause');
 
-  // The stored session as a ghost, aligned on the live run's start.
-  await page.fill('#t-ghost-from', new Date(ghostStart).toISOString());
+  // The stored session as a ghost, aligned on the live run's start: from the sessions' menu when
+  // the server lists sessions (the oldest is the stored one), else by its start time.
+  if (await page.locator('#t-ghost-session option').count() > 1) {
+    const first = await page.locator('#t-ghost-session option').nth(1).getAttribute('value');
+    assert.equal(Date.parse(first.replace(/(\.\d{3})\d+/, '$1')), ghostStart, 'the stored session starts at its first sample');
+    await page.selectOption('#t-ghost-session', first);
+  } else {
+    await page.fill('#t-ghost-from', new Date(ghostStart).toISOString());
+  }
   await page.selectOption('#t-window', '60');
   await page.click('#t-ghost');
   await eventually(async () => Number(await chart.getAttribute('data-ghost')) > 0, { what: 'the ghost drawn over the live run' });

@@ -8,8 +8,10 @@
 // page) and realtime's raised alerts for the device (/api/alerts and the `alert` events); a
 // channel is in alert when a bucket's max is above its upper threshold or its min below its
 // lower one. Pause freezes the charts; dragging over a paused chart zooms into that range, from
-// /api/history when it is older than the points in memory. A stored session (/api/sessions when
+// the store when it is older than the points in memory. A stored session (/api/sessions when
 // the server has it, or any time range) overlays the live run as a "ghost", aligned on its start.
+// Stored values come from /api/readings at full rate when the range is small enough, else from
+// /api/history's buckets.
 import './telemetry.css';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -165,6 +167,9 @@ async function chooseDevice(id) {
       state.sessions = [];
     }
   }
+  // The live run: a session that ended less than 2 minutes ago is still going on.
+  const open = state.sessions.find((s) => Date.now() - parseTime(s.end) < 120_000);
+  state.liveSessionStart = open ? parseTime(open.start) : null;
   fillSessions();
 }
 
@@ -173,9 +178,14 @@ function fillSessions() {
   const current = state.ghostSelect.value;
   replace(state.ghostSelect,
     h('option', { value: '' }, tt('ghostNone')),
-    (state.sessions ?? []).map((s) => h('option', { value: s.start, dataset: { end: s.end } },
-      tt('session_item', { start: new Date(s.start).toLocaleString(lang()), minutes: Math.max(1, Math.round((Date.parse(s.end) - Date.parse(s.start)) / 60_000)) }))));
+    (state.sessions ?? []).map((s) => h('option', { value: s.start, dataset: { end: s.until ?? s.end } },
+      tt('session_item', { start: new Date(parseTime(s.start)).toLocaleString(lang()), minutes: Math.max(1, Math.round((parseTime(s.end) - parseTime(s.start)) / 60_000)) }))));
   state.ghostSelect.value = current;
+}
+
+/** Milliseconds of an RFC 3339 time, whatever its fraction's digits (the store's are ns). */
+function parseTime(text) {
+  return Date.parse(String(text).replace(/(\.\d{3})\d+/, '$1'));
 }
 
 function device() {
@@ -208,12 +218,51 @@ function windowSecs() {
 
 /** The live run's start: the open session's (from /api/sessions), else the first point seen. */
 function liveStartMs() {
-  const open = (state.sessions ?? []).find((s) => Date.now() - Date.parse(s.end) < 120_000);
-  return open ? Date.parse(open.start) : state.firstMs;
+  return state.liveSessionStart ?? state.firstMs;
 }
 
 function plotWidth() {
   return Math.max(200, Math.floor(state.chartsEl.clientWidth || 800) - 20);
+}
+
+/** Most raw samples the page reads from /api/readings at once; past it, /api/history buckets. */
+const MAX_RAW_SAMPLES = 50_000;
+
+/**
+ * The stored values of `channels` over [fromMs, toMs): `name → {t: ms[], min, max, v}`. At full
+ * rate from /api/readings when the server has it and the range is small enough (the device's
+ * rate × span × channels), else /api/history's buckets (one per pixel, at least 1 s; v the mean).
+ */
+async function stored(channels, fromMs, toMs) {
+  const out = new Map(channels.map((name) => [name, { t: [], min: [], max: [], v: [] }]));
+  const rate = device()?.rate_hz || 100;
+  const from = new Date(fromMs).toISOString();
+  const to = new Date(toMs).toISOString();
+  if (state.api.has('/api/readings') && ((toMs - fromMs) / 1000) * rate * channels.length <= MAX_RAW_SAMPLES) {
+    const url = new URL(`${state.config.base}/api/readings`, window.location.href);
+    url.searchParams.set('sensor', state.device);
+    for (const name of channels) url.searchParams.append('quantity', name);
+    url.searchParams.set('from', from);
+    url.searchParams.set('to', to);
+    url.searchParams.set('limit', '100000');
+    const answer = await getJson('', url.pathname + url.search);
+    for (const series of answer.series ?? []) {
+      const into = out.get(series.quantity);
+      if (!into) continue;
+      into.t = series.t.map((seconds) => seconds * 1000);
+      into.min = series.v;
+      into.max = series.v;
+      into.v = series.v;
+    }
+    return out;
+  }
+  const every = Math.max(1, Math.ceil((toMs - fromMs) / 1000 / plotWidth()));
+  await Promise.all(channels.map(async (name) => {
+    const answer = await getJson(state.config.base, '/api/history', { sensor: state.device, quantity: name, from, to, every });
+    const rows = answer.buckets.filter((b) => Number.isFinite(b.min));
+    out.set(name, { t: rows.map((b) => Date.parse(b.start)), min: rows.map((b) => b.min), max: rows.map((b) => b.max), v: rows.map((b) => b.mean) });
+  }));
+  return out;
 }
 
 /**
@@ -224,24 +273,19 @@ async function backfill(channels, generation) {
   const span = windowSecs();
   if (span < 60) return;
   const to = Date.now();
-  const from = to - span * 1000;
-  const every = Math.max(1, Math.ceil(span / plotWidth()));
-  await Promise.all(channels.map(async (name) => {
-    try {
-      const answer = await getJson(state.config.base, '/api/history', {
-        sensor: state.device, quantity: name, from: new Date(from).toISOString(), to: new Date(to).toISOString(), every,
-      });
-      if (generation !== state.generation) return;
-      const ring = state.rings.get(name);
-      for (const b of answer.buckets) {
-        if (Number.isFinite(b.min) && ring?.push(Date.parse(b.start), b.min, b.max)) {
-          state.latestMs = Math.max(state.latestMs, Date.parse(b.start));
-        }
-      }
-    } catch {
-      // No history (the store not there yet): the live points fill the window.
+  let series;
+  try {
+    series = await stored(channels, to - span * 1000, to);
+  } catch {
+    return; // No history (the store not there yet): the live points fill the window.
+  }
+  if (generation !== state.generation) return;
+  for (const [name, s] of series) {
+    const ring = state.rings.get(name);
+    for (let i = 0; i < s.t.length; i += 1) {
+      if (ring?.push(s.t[i], s.min[i], s.max[i])) state.latestMs = Math.max(state.latestMs, s.t[i]);
     }
-  }));
+  }
   state.dirty = true;
 }
 
@@ -389,7 +433,7 @@ function makeChart(name, colour) {
       state.thresholds.set(name, { above: above.value, below: below.value });
       el.dataset.above = chart.thresholds.above ?? '';
       el.dataset.below = chart.thresholds.below ?? '';
-      chart.u?.redraw(false);
+      if (chart.u?.data[0]?.length) chart.u.redraw(false);
     },
     redrawLabels() {
       title.textContent = `${channel.label?.[lang()] ?? name}${channel.unit_display ? ` (${channel.unit_display})` : ''}`;
@@ -404,7 +448,8 @@ function makeChart(name, colour) {
       relabel(el);
     },
     draw([xs, mins, maxs], fromS, toS) {
-      if (chart.history) return;
+      // No point in the window yet: uPlot cannot place a y axis on nothing.
+      if (chart.history || !xs.length) return;
       const ghost = state.ghost?.series.get(name);
       const ghostColumn = ghost ? alignGhost(xs, ghost, state.ghost.startMs, liveStartMs() ?? state.firstMs) : new Array(xs.length).fill(null);
       chart.ghostValues = ghostColumn.filter((v) => v != null).length;
@@ -476,13 +521,9 @@ async function zoom(chart, name, u) {
     u.setScale('x', { min: fromS, max: toS });
     return;
   }
-  const every = Math.max(1, Math.ceil((toS - fromS) / plotWidth()));
-  const answer = await getJson(state.config.base, '/api/history', {
-    sensor: state.device, quantity: name, from: new Date(fromS * 1000).toISOString(), to: new Date(toS * 1000).toISOString(), every,
-  });
-  const rows = answer.buckets.filter((b) => Number.isFinite(b.min));
+  const s = (await stored([name], fromS * 1000, toS * 1000)).get(name);
   chart.history = true;
-  u.setData([rows.map((b) => Date.parse(b.start) / 1000), rows.map((b) => b.min), rows.map((b) => b.max), rows.map(() => null)], false);
+  u.setData([s.t.map((ms) => ms / 1000), s.min, s.max, s.t.map(() => null)], false);
   u.setScale('x', { min: fromS, max: toS });
 }
 
@@ -492,8 +533,8 @@ async function loadGhost() {
   let startMs;
   let endMs;
   if (option?.value) {
-    startMs = Date.parse(option.value);
-    endMs = Date.parse(option.dataset.end);
+    startMs = parseTime(option.value);
+    endMs = parseTime(option.dataset.end);
   } else {
     startMs = Date.parse(state.ghostFrom.value.trim());
     endMs = startMs + windowSecs() * 1000;
@@ -503,15 +544,7 @@ async function loadGhost() {
     state.root.dataset.ghost = '';
     return;
   }
-  const every = Math.max(1, Math.ceil((endMs - startMs) / 1000 / plotWidth()));
-  const series = new Map();
-  await Promise.all([...state.channels].map(async (name) => {
-    const answer = await getJson(state.config.base, '/api/history', {
-      sensor: state.device, quantity: name, from: new Date(startMs).toISOString(), to: new Date(endMs).toISOString(), every,
-    });
-    const rows = answer.buckets.filter((b) => Number.isFinite(b.mean));
-    series.set(name, { t: rows.map((b) => Date.parse(b.start)), v: rows.map((b) => b.mean) });
-  }));
+  const series = await stored([...state.channels], startMs, endMs);
   state.ghost = { startMs, endMs, series };
   state.root.dataset.ghost = String(startMs);
   state.dirty = true;
