@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use garonne_opendata::fetch::{
-    DEFAULT_BASE_URL, Date, Family, FetchOptions, family_missing, fetch,
+    DEFAULT_BASE_URL, Date, ESSENTIAL_FILES, Family, FetchOptions, family_missing, fetch,
 };
 use garonne_opendata::starter;
 
@@ -41,9 +41,10 @@ pub struct FetchArgs {
     /// Download again even what is already there and unchanged.
     #[arg(long)]
     force: bool,
-    /// Download only the families whose files are missing (for the weather: the station
-    /// catalogue and the quartiers), nothing when all are there (a deployment's restart then
-    /// needs no internet).
+    /// Download nothing when the open data is there (a deployment's restart then needs no
+    /// internet): without --family, when the station catalogue and the quartiers are there
+    /// (else every family is downloaded); with --family, only the families named whose files
+    /// are missing.
     #[arg(long, conflicts_with = "force")]
     if_missing: bool,
     /// Base URL of the Opendatasoft portal (the weather and the bikes).
@@ -62,7 +63,8 @@ fn families(asked: &[Family]) -> Vec<Family> {
         .collect()
 }
 
-/// For `--if-missing`: the families with a file missing, and the files of those complete.
+/// For `--if-missing --family …`: the families with a file missing, and the names of those
+/// complete.
 fn missing_families(
     data_dir: &Path,
     families: &[Family],
@@ -83,7 +85,17 @@ fn missing_families(
 pub async fn run(command: DataCommand) -> anyhow::Result<()> {
     let DataCommand::Fetch(args) = command;
     let mut families = families(&args.families);
-    if args.if_missing {
+    if args.if_missing && args.families.is_empty() {
+        // What a deployment needs to start decides, as before the bikes and the river.
+        if family_missing(&args.data_dir, Family::Weather)?.is_empty() {
+            println!(
+                "the open data is already in {} ({}): nothing downloaded (--if-missing)",
+                args.data_dir.display(),
+                ESSENTIAL_FILES.join(", ")
+            );
+            return Ok(());
+        }
+    } else if args.if_missing {
         let (missing, present) = missing_families(&args.data_dir, &families)?;
         if missing.is_empty() {
             println!(
@@ -132,7 +144,6 @@ pub async fn run(command: DataCommand) -> anyhow::Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use clap::Parser;
-    use garonne_opendata::fetch::ESSENTIAL_FILES;
 
     use super::*;
 
