@@ -81,7 +81,8 @@ async function main() {
   const ghostSelect = h('select', { id: 't-ghost-session' });
   const ghostFrom = h('input', { id: 't-ghost-from', type: 'text', size: 22, placeholder: '2026-05-01T14:00:00Z' });
   const ghostButton = h('button', { type: 'button', id: 't-ghost', 'data-tt': 'ghostShow', onclick: () => loadGhost() });
-  const exportLink = h('a', { id: 't-export', class: 'g-nav', 'data-tt': 'export', hidden: !state.api.has('/api/export') });
+  // The window that ends now, as CSV (/api/export): the link is made when clicked.
+  const exportLink = h('a', { id: 't-export', class: 'g-nav', 'data-tt': 'export', hidden: !state.api.has('/api/export'), onclick: () => updateExport() });
   const status = h('p', { id: 't-status', class: 'g-muted' });
   const charts = h('div', { id: 't-charts' });
   root.append(
@@ -338,9 +339,11 @@ function updateExport() {
   const to = new Date();
   const from = new Date(to.getTime() - windowSecs() * 1000);
   const url = new URL(`${state.config.base}/api/export`, window.location.href);
-  url.search = new URLSearchParams({
-    sensor: state.device, quantity: [...state.channels].join(','), from: from.toISOString(), to: to.toISOString(), format: 'csv',
-  }).toString();
+  url.searchParams.set('sensor', state.device);
+  for (const name of state.channels) url.searchParams.append('quantity', name);
+  url.searchParams.set('from', from.toISOString());
+  url.searchParams.set('to', to.toISOString());
+  url.searchParams.set('format', 'csv');
   state.exportLink.href = url.toString();
 }
 
