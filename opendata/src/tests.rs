@@ -512,18 +512,24 @@ pression;direction_du_vecteur_vent_moyen;type_de_station;pluie;\
 direction_du_vecteur_de_rafale_de_vent_max;force_moyenne_du_vecteur_vent;force_rafale_max;\
 temperature;heure_de_paris";
 
-#[test]
-fn ods_csv_export_with_paris_offsets_and_unsorted_rows() {
-    // Carmes (28), label-style column names, local times around both 2025 clock changes,
-    // rows out of order, an invalid frame, a pressure sentinel and a blank.
-    let csv = format!(
+/// Carmes (28) in an ODS export: label-style column names, local times around both 2025 clock
+/// changes, rows out of order, an invalid frame, a pressure sentinel and a blank.
+fn ods_carmes() -> String {
+    format!(
         "{ODS_HEADER}\n\
          5578614f0a8000000ba00000;28;80;3;0.0;99300;90;ISS;0.2;67.5;18;36;10.2;2025-03-30T03:15:00+02:00\n\
          5578614f0a8000000ba00000;28;75;3;0.0;90000;180;ISS;0.0;67.5;0;0;8.1;2025-10-26T02:30:00+02:00\n\
          557963a00000000000000000;28;0;0;0.0;90000;0;ISS;0.0;0.0;0;0;-50.0;2025-03-30T01:30:00+01:00\n\
          5578614f0a8000000ba00000;28;;3;0.0;101000;270;ISS;0.0;67.5;3.6;7.2;7.9;2025-10-26T02:30:00+01:00\n\
          5578614f0a8000000ba00000;28;81;3;0.0;99400;45;ISS;0.0;67.5;9;18;10.0;2025-03-30T01:45:00+01:00\n"
-    );
+    )
+}
+
+#[test]
+fn ods_csv_export_with_paris_offsets_and_unsorted_rows() {
+    // Carmes (28), label-style column names, local times around both 2025 clock changes,
+    // rows out of order, an invalid frame, a pressure sentinel and a blank.
+    let csv = ods_carmes();
     let (obs, report) = readings("carmes.csv", &csv).expect("ods export");
     assert_invariants(&obs, &report);
     let f = &report.files[0];
@@ -973,14 +979,7 @@ fn the_weather_description_reads_every_schema_family_as_the_loaders_do() {
         {"id": 42, "humidite": 77, "pression": 99800, "temperature_en_degre_c": 9.4,
          "heure_de_paris": "2025-11-25T11:00:00+00:00", "heure_utc": "2025-11-25T11:00:00+00:00"}
     ]}"#;
-    let ods = format!(
-        "{ODS_HEADER}\n\
-         5578614f0a8000000ba00000;28;80;3;0.0;99300;90;ISS;0.2;67.5;18;36;10.2;2025-03-30T03:15:00+02:00\n\
-         5578614f0a8000000ba00000;28;75;3;0.0;90000;180;ISS;0.0;67.5;0;0;8.1;2025-10-26T02:30:00+02:00\n\
-         557963a00000000000000000;28;0;0;0.0;90000;0;ISS;0.0;0.0;0;0;-50.0;2025-03-30T01:30:00+01:00\n\
-         5578614f0a8000000ba00000;28;;3;0.0;101000;270;ISS;0.0;67.5;3.6;7.2;7.9;2025-10-26T02:30:00+01:00\n\
-         5578614f0a8000000ba00000;28;81;3;0.0;99400;45;ISS;0.0;67.5;9;18;10.0;2025-03-30T01:45:00+01:00\n"
-    );
+    let ods = ods_carmes();
     let files: [(&str, &str); 7] = [
         ("carmes.csv", &ods),
         (

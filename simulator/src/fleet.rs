@@ -1165,6 +1165,18 @@ mod tests {
         assert_eq!(statuses[1].topic, "garonne/v1/sensors/b/status");
     }
 
+    /// The readings a fleet started at `now` publishes in its first second, each valid now.
+    fn first_second(fleet: &mut Fleet, now: Timestamp) -> Vec<Reading> {
+        let mut out = Vec::new();
+        fleet.poll(now.add_nanos(999_000_000), usize::MAX, &mut out);
+        out.iter()
+            .filter(|o| o.topic.ends_with("/reading"))
+            .map(|o| {
+                parse_reading(&o.payload, Timestamp::now(), &Limits::default()).expect("valid now")
+            })
+            .collect()
+    }
+
     /// The starter dataset `garonne up` writes offline has readings of November 2025: the
     /// fleet replays them on today's clock, every reading valid now.
     #[test]
@@ -1186,15 +1198,7 @@ mod tests {
             now,
         )
         .expect("fleet");
-        let mut out = Vec::new();
-        fleet.poll(now.add_nanos(999_000_000), usize::MAX, &mut out);
-        let readings: Vec<Reading> = out
-            .iter()
-            .filter(|o| o.topic.ends_with("/reading"))
-            .map(|o| {
-                parse_reading(&o.payload, Timestamp::now(), &Limits::default()).expect("valid now")
-            })
-            .collect();
+        let readings = first_second(&mut fleet, now);
         assert_eq!(readings.len(), data.stations.len(), "every station, once");
         assert!(fleet.stats().replayed > 0, "stations replay their readings");
         assert!(
@@ -1288,15 +1292,7 @@ mod tests {
             ..FleetConfig::default()
         };
         let mut fleet = weather_described(dir.path(), None, config, now);
-        let mut out = Vec::new();
-        fleet.poll(now.add_nanos(999_000_000), usize::MAX, &mut out);
-        let readings: Vec<Reading> = out
-            .iter()
-            .filter(|o| o.topic.ends_with("/reading"))
-            .map(|o| {
-                parse_reading(&o.payload, Timestamp::now(), &Limits::default()).expect("valid now")
-            })
-            .collect();
+        let readings = first_second(&mut fleet, now);
         assert_eq!(readings.len(), 77, "every station, once");
         assert!(fleet.stats().replayed > 0, "stations replay their readings");
         assert!(readings.iter().all(|r| r.profile.is_none()));

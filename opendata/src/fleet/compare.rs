@@ -25,30 +25,29 @@ pub struct WeatherComparison {
 /// (sensor, time, values, in order), the sensors (catalogue order, id, position, kind,
 /// quantities) and each readings file's counts, reason by reason.
 pub fn compare_weather(old: &OpenData, new: &FleetData) -> WeatherComparison {
-    let mut out = WeatherComparison::default();
+    let mut differences: Vec<String> = Vec::new();
+    let lengths = [
+        (
+            "observations",
+            old.observations.len(),
+            new.observations.len(),
+        ),
+        ("stations", old.stations.len(), new.sensors.len()),
+    ];
+    for (what, a, b) in lengths {
+        if a != b {
+            differences.push(format!("{a} {what}, {b} by description"));
+        }
+    }
     let mut differ = |what: String| {
-        if out.differences.len() < 50 {
-            out.differences.push(what);
+        if differences.len() < 50 {
+            differences.push(what);
         }
     };
-    if old.observations.len() != new.observations.len() {
-        differ(format!(
-            "{} observations, {} by description",
-            old.observations.len(),
-            new.observations.len()
-        ));
-    }
     for (a, b) in old.observations.iter().zip(&new.observations) {
         if a != b {
             differ(format!("observation {a:?} is {b:?} by description"));
         }
-    }
-    if old.stations.len() != new.sensors.len() {
-        differ(format!(
-            "{} stations, {} sensors by description",
-            old.stations.len(),
-            new.sensors.len()
-        ));
     }
     for (station, sensor) in old.stations.iter().zip(&new.sensors) {
         let same = station.id == sensor.id
@@ -137,8 +136,10 @@ pub fn compare_weather(old: &OpenData, new: &FleetData) -> WeatherComparison {
             "{compared} readings files, {described_readings} by description"
         ));
     }
-    out.sensors = new.sensors.len().min(old.stations.len());
-    out.observations = new.observations.len().min(old.observations.len());
-    out.files = compared;
-    out
+    WeatherComparison {
+        sensors: new.sensors.len().min(old.stations.len()),
+        observations: new.observations.len().min(old.observations.len()),
+        files: compared,
+        differences,
+    }
 }
