@@ -100,41 +100,21 @@ impl Names {
     /// The ids of the scan's names; `None` when it names sensors or quantities none of which
     /// the store has seen (nothing to read).
     fn resolve(tx: &Transaction<'_>, scan: &Scan) -> Result<Option<Names>, Failure> {
-        let mut names = Names {
-            sensors: None,
-            quantities: None,
-            sensor_names: HashMap::new(),
-            quantity_names: HashMap::new(),
-        };
-        if !scan.sensors.is_empty() {
-            let mut ids = HashSet::new();
-            let mut statement = tx.prepare_cached("SELECT id FROM sensor WHERE name = ?1")?;
-            for name in &scan.sensors {
-                if let Some(id) = statement.query_row([name], |r| r.get(0)).optional()? {
-                    ids.insert(id);
-                    names.sensor_names.insert(id, name.as_str().into());
-                }
-            }
-            if ids.is_empty() {
-                return Ok(None);
-            }
-            names.sensors = Some(ids);
+        let mut sensor_names = HashMap::new();
+        let mut quantity_names = HashMap::new();
+        let sensors = ids(tx, "sensor", &scan.sensors, &mut sensor_names)?;
+        let quantities = ids(tx, "quantity", &scan.quantities, &mut quantity_names)?;
+        if sensors.as_ref().is_some_and(HashSet::is_empty)
+            || quantities.as_ref().is_some_and(HashSet::is_empty)
+        {
+            return Ok(None);
         }
-        if !scan.quantities.is_empty() {
-            let mut ids = HashSet::new();
-            let mut statement = tx.prepare_cached("SELECT id FROM quantity WHERE name = ?1")?;
-            for name in &scan.quantities {
-                if let Some(id) = statement.query_row([name], |r| r.get(0)).optional()? {
-                    ids.insert(id);
-                    names.quantity_names.insert(id, name.as_str().into());
-                }
-            }
-            if ids.is_empty() {
-                return Ok(None);
-            }
-            names.quantities = Some(ids);
-        }
-        Ok(Some(names))
+        Ok(Some(Names {
+            sensors,
+            quantities,
+            sensor_names,
+            quantity_names,
+        }))
     }
 
     /// Whether the scan asks for this series.
@@ -157,6 +137,28 @@ impl Names {
         let quantity = name(tx, &mut self.quantity_names, "quantity", quantity)?;
         Ok((sensor, quantity))
     }
+}
+
+/// The ids of `wanted` in `table` (`sensor` or `quantity`), their names noted in `known`;
+/// `None` when nothing is named (all are wanted), empty when none is known.
+fn ids(
+    tx: &Transaction<'_>,
+    table: &str,
+    wanted: &[String],
+    known: &mut HashMap<i64, Arc<str>>,
+) -> Result<Option<HashSet<i64>>, Failure> {
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let mut statement = tx.prepare_cached(&format!("SELECT id FROM {table} WHERE name = ?1"))?;
+    let mut ids = HashSet::new();
+    for name in wanted {
+        if let Some(id) = statement.query_row([name], |r| r.get(0)).optional()? {
+            ids.insert(id);
+            known.insert(id, name.as_str().into());
+        }
+    }
+    Ok(Some(ids))
 }
 
 /// The name of `id` in `table` (`sensor` or `quantity`), looked up once.

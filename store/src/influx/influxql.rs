@@ -224,44 +224,66 @@ fn quoted(s: &str, quote: char) -> String {
 
 /// The answer of `/query` for one statement.
 #[derive(Debug, Deserialize)]
-struct Answer {
+pub(super) struct Answer {
     #[serde(default)]
-    results: Vec<StatementResult>,
-    error: Option<String>,
+    pub(super) results: Vec<StatementResult>,
+    pub(super) error: Option<String>,
 }
 
 /// The result of one statement.
 #[derive(Debug, Deserialize)]
-struct StatementResult {
+pub(super) struct StatementResult {
     #[serde(default)]
-    series: Vec<Series>,
-    error: Option<String>,
+    pub(super) series: Vec<Series>,
+    pub(super) error: Option<String>,
+    /// Set when the server cut the answer (`max-row-limit`).
+    #[serde(default)]
+    pub(super) partial: bool,
 }
 
-/// One series of a result: rows of `time, mean, min, max, count`, or for a neighbourhood
-/// `time, mean value, mean, min, max, count`.
+/// One series of a result: for history, rows of `time, mean, min, max, count`, or for a
+/// neighbourhood `time, mean value, mean, min, max, count`; for raw readings, the columns named.
 #[derive(Debug, Deserialize)]
-struct Series {
+pub(super) struct Series {
     #[serde(default)]
-    values: Vec<Vec<serde_json::Value>>,
+    pub(super) columns: Vec<String>,
+    #[serde(default)]
+    pub(super) values: Vec<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub(super) partial: bool,
+}
+
+impl Answer {
+    /// The answer in `body`, its statements' series; an error text if it is not one or
+    /// reports an error.
+    pub(super) fn series(body: &str) -> Result<(Vec<Series>, bool), String> {
+        let answer: Answer = serde_json::from_str(body)
+            .map_err(|e| format!("unexpected answer ({e}): {body:.200}"))?;
+        if let Some(error) = answer.error {
+            return Err(error);
+        }
+        let mut series = Vec::new();
+        let mut partial = false;
+        for result in answer.results {
+            if let Some(error) = result.error {
+                return Err(error);
+            }
+            partial |= result.partial;
+            for s in result.series {
+                partial |= s.partial;
+                series.push(s);
+            }
+        }
+        Ok((series, partial))
+    }
 }
 
 /// The buckets of a `/query` answer, oldest first; an error text otherwise.
 fn buckets(body: &str) -> Result<Vec<Bucket>, String> {
-    let answer: Answer =
-        serde_json::from_str(body).map_err(|e| format!("unexpected answer ({e}): {body:.200}"))?;
-    if let Some(error) = answer.error {
-        return Err(error);
-    }
     let mut out = Vec::new();
-    for result in answer.results {
-        if let Some(error) = result.error {
-            return Err(error);
-        }
-        for series in result.series {
-            for row in series.values {
-                out.push(bucket(&row).ok_or_else(|| format!("unexpected row {row:?}"))?);
-            }
+    for series in Answer::series(body)?.0 {
+        for row in series.values {
+            out.push(bucket(&row).ok_or_else(|| format!("unexpected row {row:?}"))?);
         }
     }
     out.sort_by_key(|b| b.start);

@@ -14,10 +14,8 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::InfluxQl;
-use super::influxql::{check_id, identifier, literal};
+use super::influxql::{Answer, check_id, identifier, literal};
 use crate::history::HistoryError;
 use crate::readings::{self, Cursor, Page, Readings, Sample, Scan, sort};
 use crate::sessions::{Counted, SessionQuery, Timeline};
@@ -65,36 +63,6 @@ pub fn scan_statement(
     ))
 }
 
-/// The answer of `/query` for one statement.
-#[derive(Debug, Deserialize)]
-struct Answer {
-    #[serde(default)]
-    results: Vec<StatementResult>,
-    error: Option<String>,
-}
-
-/// The result of one statement.
-#[derive(Debug, Deserialize)]
-struct StatementResult {
-    #[serde(default)]
-    series: Vec<Series>,
-    error: Option<String>,
-    /// Set when the server cut the answer (`max-row-limit`).
-    #[serde(default)]
-    partial: bool,
-}
-
-/// One series: its columns and rows.
-#[derive(Debug, Deserialize)]
-struct Series {
-    #[serde(default)]
-    columns: Vec<String>,
-    #[serde(default)]
-    values: Vec<Vec<serde_json::Value>>,
-    #[serde(default)]
-    partial: bool,
-}
-
 /// The points of an answer: their times (in the order given) and their samples.
 #[derive(Debug, Default)]
 struct Points {
@@ -108,53 +76,45 @@ struct Points {
 
 /// The points of a `/query` answer; an error text otherwise.
 fn points(body: &str) -> Result<Points, String> {
-    let answer: Answer =
-        serde_json::from_str(body).map_err(|e| format!("unexpected answer ({e}): {body:.200}"))?;
-    if let Some(error) = answer.error {
-        return Err(error);
-    }
-    let mut out = Points::default();
-    for result in answer.results {
-        if let Some(error) = result.error {
-            return Err(error);
-        }
-        out.partial |= result.partial;
-        for series in result.series {
-            out.partial |= series.partial;
-            let at = |name: &str| series.columns.iter().position(|c| c == name);
-            let (Some(time), Some(sensor)) = (at("time"), at("sensor")) else {
-                return Err(format!("no time or sensor column in {:?}", series.columns));
+    let (series, partial) = Answer::series(body)?;
+    let mut out = Points {
+        partial,
+        ..Points::default()
+    };
+    for series in series {
+        let at = |name: &str| series.columns.iter().position(|c| c == name);
+        let (Some(time), Some(sensor)) = (at("time"), at("sensor")) else {
+            return Err(format!("no time or sensor column in {:?}", series.columns));
+        };
+        let quantities: Vec<(usize, Arc<str>)> = series
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !NOT_QUANTITIES.contains(&c.as_str()))
+            .map(|(i, c)| (i, Arc::from(c.as_str())))
+            .collect();
+        let mut sensors: Option<Arc<str>> = None;
+        for row in &series.values {
+            let (Some(time_ns), Some(id)) = (
+                row.get(time).and_then(serde_json::Value::as_i64),
+                row.get(sensor).and_then(serde_json::Value::as_str),
+            ) else {
+                return Err(format!("unexpected row {row:?}"));
             };
-            let quantities: Vec<(usize, Arc<str>)> = series
-                .columns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| !NOT_QUANTITIES.contains(&c.as_str()))
-                .map(|(i, c)| (i, Arc::from(c.as_str())))
-                .collect();
-            let mut sensors: Option<Arc<str>> = None;
-            for row in &series.values {
-                let (Some(time_ns), Some(id)) = (
-                    row.get(time).and_then(serde_json::Value::as_i64),
-                    row.get(sensor).and_then(serde_json::Value::as_str),
-                ) else {
-                    return Err(format!("unexpected row {row:?}"));
-                };
-                // Rows of one sensor follow each other: one name shared by them.
-                let id = match &sensors {
-                    Some(name) if &**name == id => name.clone(),
-                    _ => sensors.insert(Arc::from(id)).clone(),
-                };
-                out.times.push(time_ns);
-                for (i, quantity) in &quantities {
-                    if let Some(value) = row.get(*i).and_then(serde_json::Value::as_f64) {
-                        out.samples.push(Sample {
-                            time_ns,
-                            sensor: id.clone(),
-                            quantity: quantity.clone(),
-                            value,
-                        });
-                    }
+            // Rows of one sensor follow each other: one name shared by them.
+            let id = match &sensors {
+                Some(name) if &**name == id => name.clone(),
+                _ => sensors.insert(Arc::from(id)).clone(),
+            };
+            out.times.push(time_ns);
+            for (i, quantity) in &quantities {
+                if let Some(value) = row.get(*i).and_then(serde_json::Value::as_f64) {
+                    out.samples.push(Sample {
+                        time_ns,
+                        sensor: id.clone(),
+                        quantity: quantity.clone(),
+                        value,
+                    });
                 }
             }
         }
@@ -254,42 +214,32 @@ pub fn count_statement(query: &SessionQuery) -> Result<String, HistoryError> {
 
 /// The non-empty intervals of a `count(*)` answer, oldest first.
 fn intervals(body: &str) -> Result<Vec<Counted>, String> {
-    let answer: Answer =
-        serde_json::from_str(body).map_err(|e| format!("unexpected answer ({e}): {body:.200}"))?;
-    if let Some(error) = answer.error {
-        return Err(error);
-    }
     let mut out = Vec::new();
-    for result in answer.results {
-        if let Some(error) = result.error {
-            return Err(error);
-        }
-        for series in result.series {
-            let quantities: Vec<(usize, &str)> = series
-                .columns
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| Some((i, c.strip_prefix("count_")?)))
-                .filter(|(_, q)| !NOT_QUANTITIES.contains(q))
-                .collect();
-            for row in &series.values {
-                let Some(start_ns) = row.first().and_then(serde_json::Value::as_i64) else {
-                    return Err(format!("unexpected row {row:?}"));
-                };
-                let mut interval = Counted {
-                    start_ns,
-                    ..Counted::default()
-                };
-                for (i, quantity) in &quantities {
-                    let n = row.get(*i).and_then(serde_json::Value::as_u64).unwrap_or(0);
-                    if n > 0 {
-                        interval.count += n;
-                        interval.quantities.insert((*quantity).to_owned());
-                    }
+    for series in Answer::series(body)?.0 {
+        let quantities: Vec<(usize, &str)> = series
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i, c.strip_prefix("count_")?)))
+            .filter(|(_, q)| !NOT_QUANTITIES.contains(q))
+            .collect();
+        for row in &series.values {
+            let Some(start_ns) = row.first().and_then(serde_json::Value::as_i64) else {
+                return Err(format!("unexpected row {row:?}"));
+            };
+            let mut interval = Counted {
+                start_ns,
+                ..Counted::default()
+            };
+            for (i, quantity) in &quantities {
+                let n = row.get(*i).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                if n > 0 {
+                    interval.count += n;
+                    interval.quantities.insert((*quantity).to_owned());
                 }
-                if interval.count > 0 {
-                    out.push(interval);
-                }
+            }
+            if interval.count > 0 {
+                out.push(interval);
             }
         }
     }

@@ -15,17 +15,17 @@ use garonne_store::readings::{self, Cursor, Pages, Readings, Sample, Scan};
 use garonne_store::store::Store;
 use garonne_testkit::Influxd;
 
-const MS: i64 = 1_000_000;
-const SEC: i64 = 1_000 * MS;
+pub const MS: i64 = 1_000_000;
+pub const SEC: i64 = 1_000 * MS;
 /// 2025-11-24T01:00:00Z: the data straddles this hour's start.
-const HOUR_START: i64 = 1_763_946_000 * SEC;
+pub const HOUR_START: i64 = 1_763_946_000 * SEC;
 
-fn ts(ns: i64) -> Timestamp {
+pub fn ts(ns: i64) -> Timestamp {
     Timestamp::UNIX_EPOCH.add_nanos(ns)
 }
 
 /// A `reading` point as the historian's schema makes it, with any quantity names.
-fn point(sensor: &str, time_ns: i64, values: &[(&'static str, f64)]) -> Point {
+pub fn point(sensor: &str, time_ns: i64, values: &[(&'static str, f64)]) -> Point {
     let mut fields: Vec<(&'static str, Field)> =
         values.iter().map(|(q, v)| (*q, Field::Float(*v))).collect();
     fields.push(("lat", Field::Float(43.6)));

@@ -3,35 +3,14 @@
 //! nanosecond, with a pause of exactly the gap (one session) and of the gap and 1 ns (two).
 //! (Included in the `embedded` test binary.)
 
-use garonne_payload::Timestamp;
 use garonne_store::embedded::{EmbeddedHistory, EmbeddedStore, Retention};
 use garonne_store::influx::{Credentials, InfluxQl, InfluxV1};
-use garonne_store::point::{Field, Point};
+use garonne_store::point::Point;
 use garonne_store::sessions::{Session, SessionQuery, Timeline, sessions};
 use garonne_store::store::Store;
 use garonne_testkit::Influxd;
 
-const MS: i64 = 1_000_000;
-const SEC: i64 = 1_000 * MS;
-/// 2025-11-24T01:00:00Z.
-const HOUR_START: i64 = 1_763_946_000 * SEC;
-
-fn ts(ns: i64) -> Timestamp {
-    Timestamp::UNIX_EPOCH.add_nanos(ns)
-}
-
-fn point(sensor: &str, time_ns: i64, values: &[(&'static str, f64)]) -> Point {
-    let mut fields: Vec<(&'static str, Field)> =
-        values.iter().map(|(q, v)| (*q, Field::Float(*v))).collect();
-    fields.push(("lat", Field::Float(43.6)));
-    fields.push(("seq", Field::Int(1)));
-    Point {
-        measurement: "reading",
-        tags: vec![("sensor", sensor.to_owned()), ("source", "can".to_owned())],
-        fields,
-        time_ns,
-    }
-}
+use super::readings::{HOUR_START, MS, SEC, point, ts};
 
 /// Car 1: 2 s at 100 Hz across the hour's start (speed, rpm); one speed exactly 60 s after;
 /// a brake 60 s and 1 ns after that, then 5 s at 10 Hz (speed). Car 2 in between all along.
