@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/history"),
     ("get", "/api/readings"),
     ("get", "/api/sessions"),
+    ("get", "/api/export"),
     ("get", "/api/alerts"),
     ("get", "/api/schema"),
     ("get", "/api/profiles"),
@@ -486,6 +487,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/history", get(api::history))
         .route("/api/readings", get(api::readings))
         .route("/api/sessions", get(api::sessions))
+        .route("/api/export", get(crate::export::export))
         .route("/api/alerts", get(api::alerts))
         .route("/api/schema", get(api::schema))
         .route("/api/profiles", get(api::profiles))

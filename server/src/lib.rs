@@ -17,6 +17,7 @@
 //! - [`history`]: the history store, and the parameters of `/api/history`.
 //! - [`readings`]: raw readings and sessions from the same store, for `/api/readings` and
 //!   `/api/sessions`.
+//! - [`export`]: `/api/export`, stored readings as a CSV or Parquet download, streamed.
 //! - [`app`]: the shared state, the routes, `/metrics`.
 //! - [`api`]: the `/api` handlers and the OpenAPI document.
 //! - [`events`]: `/events`, Server-Sent Events from a broadcast channel.
@@ -31,6 +32,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod geojson;
 pub mod history;
 mod http;
