@@ -1,5 +1,5 @@
-//! The telemetry page's data: `GET /api/telemetry/devices` (the devices that send readings and
-//! the channels each has sent) and `GET /api/telemetry/stream`, one device's channels live as
+//! The telemetry page's data: `GET /api/telemetry/devices` (the devices that send SenML packs,
+//! and the channels each has sent) and `GET /api/telemetry/stream`, one device's channels live as
 //! Server-Sent Events, decimated on the server.
 //!
 //! ```text
@@ -337,12 +337,19 @@ impl Telemetry {
         &self.metrics
     }
 
-    /// Takes one MQTT message received at `now`: a reading or a SenML pack (anything else, or
-    /// anything invalid, is left to the live state, which counts it) updates its device and
-    /// feeds the device's streams.
+    /// Takes one MQTT message received at `now`: a SenML pack, or a reading of a sensor someone
+    /// follows (anything else, or anything invalid, is left to the live state, which counts it),
+    /// updates its device and feeds the device's streams.
+    ///
+    /// Performance: the live state has parsed the message already; parsing it again here costs
+    /// only for packs (the high-rate devices this page is for) and for followed sensors, not for
+    /// the city's fleet of single readings.
     pub fn offer(&self, topic: &str, payload: &[u8], now: Timestamp) {
         let sensor_id = match self.topics.parse(topic) {
-            Some(Topic::Reading { sensor_id } | Topic::Senml { sensor_id }) => sensor_id,
+            Some(Topic::Senml { sensor_id }) => sensor_id,
+            Some(Topic::Reading { sensor_id }) if self.state().streams.contains_key(sensor_id) => {
+                sensor_id
+            }
             _ => return,
         };
         let Ok(parsed) = parse_payload(payload, now, &self.limits) else {
