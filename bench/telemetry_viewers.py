@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """The telemetry page's load: one car of CHANNELS channels at 100 Hz (ten SenML packs a second,
 each of ten instants, through mosquitto_pub -l), followed by VIEWERS Server-Sent Events clients
-of /api/telemetry/stream at 10 Hz (each its own CHOSEN channels, a 60 s window on 1000 px), for
+of /api/telemetry/stream at RATE (each its own CHOSEN channels, a 10 s window on 1000 px), for
 SECONDS; first a 1-viewer baseline, then VIEWERS, in the same run. Prints one JSON line per
 phase: the server's CPU (% of one core) and resident memory (from /proc/PID), the events and
 bytes the viewers received, and the publish-to-screen latency p50/p99: the time an event
-reaches a client minus its `at` (the newest sample of the pack that made it, stamped with the
-publisher's clock when it sends the pack; same machine, same clock). Standard library only.
+reaches a client minus its `at` (the newest sample of the pack that made it, the time the
+publisher was due to send the pack; same machine, same clock). Standard library only.
 
-Usage: bench/telemetry_viewers.py BASE_URL MQTT_PORT SERVER_PID PREFIX CHANNELS VIEWERS SECONDS
+Usage: bench/telemetry_viewers.py BASE_URL MQTT_PORT SERVER_PID PREFIX CHANNELS VIEWERS SECONDS [RATE]
+(RATE: raw, 50, 10 or 1; default 10)
 """
 import asyncio
 import json
@@ -29,7 +30,8 @@ def channel(i):
 
 
 def publisher(port, prefix, channels, stop):
-    """Ten packs a second until `stop`: each pack's last instant is its publish time."""
+    """Ten packs a second until `stop`, on a regular clock: each pack's last instant is the time it
+    is due, so packs never overlap and the latency counts any lateness of the publisher too."""
     topic = f"{prefix}/v1/sensors/{DEVICE}/senml"
     pub = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-l"],
                            stdin=subprocess.PIPE, text=True)
@@ -39,8 +41,7 @@ def publisher(port, prefix, channels, stop):
         delay = next_at - time.time()
         if delay > 0:
             time.sleep(delay)
-        now = time.time()
-        records = [{"bn": f"{DEVICE}:", "bt": now - 0.09, "n": "lat", "u": "lat", "v": 43.6},
+        records = [{"bn": f"{DEVICE}:", "bt": round(next_at - 0.09, 6), "n": "lat", "u": "lat", "v": 43.6},
                    {"n": "lon", "u": "lon", "v": 1.44}, {"n": "seq", "v": seq},
                    {"n": "source", "vs": "device"}, {"n": "kind", "vs": "race-car"}]
         for i in range(10):
@@ -55,9 +56,9 @@ def publisher(port, prefix, channels, stop):
     pub.wait()
 
 
-async def viewer(base, index, channels, stop, stats):
+async def viewer(base, index, channels, rate, stop, stats):
     chosen = ",".join(channel((index * 7 + k) % channels) for k in range(CHOSEN))
-    path = f"/api/telemetry/stream?sensor={DEVICE}&channels={chosen}&rate=10&window=60&width=1000"
+    path = f"/api/telemetry/stream?sensor={DEVICE}&channels={chosen}&rate={rate}&window=10&width=1000"
     parts = urlsplit(base)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/event-stream\r\n\r\n".encode())
@@ -106,10 +107,10 @@ def percentile(values, p):
     return round(values[min(len(values) - 1, int(len(values) * p))], 1)
 
 
-async def phase(base, pid, viewers, channels, seconds):
+async def phase(base, pid, viewers, channels, rate, seconds):
     stop = asyncio.Event()
     stats = {"connected": 0, "refused": 0, "events": 0, "bytes": 0, "latency": [], "measuring": False}
-    tasks = [asyncio.create_task(viewer(base, i, channels, stop, stats)) for i in range(viewers)]
+    tasks = [asyncio.create_task(viewer(base, i, channels, rate, stop, stats)) for i in range(viewers)]
     await asyncio.sleep(2)  # connected, streams warm
     stats["measuring"] = True
     ticks, start = cpu_ticks(pid), time.monotonic()
@@ -121,14 +122,14 @@ async def phase(base, pid, viewers, channels, seconds):
     stats["measuring"] = False
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"viewers": viewers, "connected": stats["connected"], "refused": stats["refused"],
+    return {"viewers": viewers, "rate": rate, "connected": stats["connected"], "refused": stats["refused"],
             "server_cpu_percent": round(cpu, 1), "server_rss_mib": round(rss / 1024, 1),
             "events_per_s": round((stats["events"] - events0) / elapsed, 1),
             "latency_ms_p50": percentile(stats["latency"], 0.5),
             "latency_ms_p99": percentile(stats["latency"], 0.99)}
 
 
-async def main(base, port, pid, prefix, channels, viewers, seconds):
+async def main(base, port, pid, prefix, channels, viewers, seconds, rate):
     stop = threading.Event()
     thread = threading.Thread(target=publisher, args=(port, prefix, channels, stop), daemon=True)
     thread.start()
@@ -139,13 +140,13 @@ async def main(base, port, pid, prefix, channels, viewers, seconds):
             "server_rss_mib": round(rss_kib(pid) / 1024, 1)}
     print(json.dumps(idle), flush=True)
     for n in (1, viewers):
-        print(json.dumps(await phase(base, pid, n, channels, seconds)), flush=True)
+        print(json.dumps(await phase(base, pid, n, channels, rate, seconds)), flush=True)
     stop.set()
     thread.join()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 8:
+    if len(sys.argv) not in (8, 9):
         sys.exit(__doc__)
     a = sys.argv
-    asyncio.run(main(a[1], int(a[2]), int(a[3]), a[4], int(a[5]), int(a[6]), float(a[7])))
+    asyncio.run(main(a[1], int(a[2]), int(a[3]), a[4], int(a[5]), int(a[6]), float(a[7]), a[8] if len(a) == 9 else "10"))
