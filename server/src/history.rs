@@ -163,18 +163,7 @@ pub fn parse_query(
         }
     };
 
-    let time = |name: &str, value: Option<&str>| -> Result<Option<Timestamp>, ApiError> {
-        value
-            .map(|v| {
-                Timestamp::parse(v).map_err(|e| {
-                    ApiError::bad_request(format!(
-                        "{name}={v} is not a time: {e} (RFC 3339 in UTC, e.g. \
-                         2025-11-24T10:15:00Z)"
-                    ))
-                })
-            })
-            .transpose()
-    };
+    let time = |name: &str, value: Option<&str>| value.map(|v| time_param(name, v)).transpose();
     let to = time("to", to)?.unwrap_or(now);
     let from =
         time("from", from)?.unwrap_or_else(|| to.add_nanos(-DEFAULT_RANGE_SECS * 1_000_000_000));
@@ -208,6 +197,19 @@ pub fn parse_query(
         from,
         to,
         every_secs,
+    })
+}
+
+/// The time of parameter `name` (`from`, `to`), RFC 3339 in UTC, to the nanosecond.
+///
+/// # Errors
+///
+/// 400, saying how to write a time.
+pub fn time_param(name: &str, value: &str) -> Result<Timestamp, ApiError> {
+    Timestamp::parse(value).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{name}={value} is not a time: {e} (RFC 3339 in UTC, e.g. 2025-11-24T10:15:00Z)"
+        ))
     })
 }
 

@@ -15,7 +15,7 @@ use garonne_store::sessions::{DEFAULT_GAP_SECS, Session, SessionQuery};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::history::{HistorySource, Opened};
+use crate::history::{HistorySource, Opened, time_param};
 
 /// Default range of `/api/readings`: the 10 minutes before `to`.
 pub const DEFAULT_READINGS_SECS: i64 = 600;
@@ -85,18 +85,7 @@ fn range(
     now: Timestamp,
     default_secs: i64,
 ) -> Result<(Timestamp, Timestamp), ApiError> {
-    let time = |name: &str| -> Result<Option<Timestamp>, ApiError> {
-        one(params, name)
-            .map(|v| {
-                Timestamp::parse(v).map_err(|e| {
-                    ApiError::bad_request(format!(
-                        "{name}={v} is not a time: {e} (RFC 3339 in UTC, e.g. \
-                         2025-11-24T10:15:00.25Z)"
-                    ))
-                })
-            })
-            .transpose()
-    };
+    let time = |name: &str| one(params, name).map(|v| time_param(name, v)).transpose();
     let to = time("to")?.unwrap_or(now);
     let from = time("from")?.unwrap_or_else(|| to.add_nanos(-default_secs * 1_000_000_000));
     if from >= to {
