@@ -781,3 +781,88 @@ fn interpolation_helpers_read_compose_syntax() {
     assert_eq!(defaults, [None, Some("x"), None, Some("y")]);
     assert_eq!(interpolate("${A:-1}:${B}$$x", "p"), "1:p$x");
 }
+
+/// The files under `data/` that a crate compiles in (`include_str!("…/data/…")`), relative to
+/// the repository's root.
+fn compiled_in_data_files() -> Result<BTreeSet<String>> {
+    let mut found = BTreeSet::new();
+    let mut folders = vec![root()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() {
+                if !matches!(name, "target" | "node_modules" | ".git") {
+                    folders.push(path);
+                }
+                continue;
+            }
+            if !name.ends_with(".rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)?;
+            for included in text.split("include_str!(\"").skip(1) {
+                let relative = included.split('"').next().unwrap_or("");
+                let full = path.parent().unwrap_or(&folder).join(relative);
+                let Ok(full) = full.canonicalize() else {
+                    continue;
+                };
+                if let Ok(inside) = full.strip_prefix(root().canonicalize()?) {
+                    let inside = inside.to_string_lossy().into_owned();
+                    if inside.starts_with("data/") {
+                        found.insert(inside);
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Whether `.dockerignore`'s `rules` keep `path` out of the build context: the last rule that
+/// matches decides, a `!` rule lets the path in. Enough of Docker's syntax for this file: a rule
+/// matches the path itself, a folder holding it, or one level of `*`.
+fn docker_ignores(rules: &str, path: &str) -> bool {
+    let mut ignored = false;
+    for rule in rules.lines().map(str::trim) {
+        if rule.is_empty() || rule.starts_with('#') {
+            continue;
+        }
+        let (keep, pattern) = match rule.strip_prefix('!') {
+            Some(pattern) => (true, pattern),
+            None => (false, rule),
+        };
+        let pattern = pattern.trim_end_matches('/');
+        let matches = path == pattern
+            || path.starts_with(&format!("{pattern}/"))
+            || pattern.strip_suffix("/*").is_some_and(|folder| {
+                path.strip_prefix(&format!("{folder}/"))
+                    .is_some_and(|rest| !rest.is_empty())
+            });
+        if matches {
+            ignored = !keep;
+        }
+    }
+    ignored
+}
+
+#[test]
+fn the_docker_build_context_holds_every_data_file_the_crates_compile_in() -> Result<()> {
+    let rules = std::fs::read_to_string(root().join(".dockerignore"))?;
+    let files = compiled_in_data_files()?;
+    ensure!(
+        files.contains("data/datasets.toml") && files.len() >= 3,
+        "the scan found the files compiled in from data/: {files:?}"
+    );
+    let left_out: Vec<&String> = files.iter().filter(|f| docker_ignores(&rules, f)).collect();
+    ensure!(
+        left_out.is_empty(),
+        ".dockerignore keeps out of the image's build files the crates compile in: {left_out:?}; \
+         add a `!` rule for each"
+    );
+    ensure!(
+        docker_ignores(&rules, "data/readings/x.json"),
+        "the open data stays out"
+    );
+    Ok(())
+}
