@@ -980,7 +980,14 @@ fn the_weather_description_reads_every_schema_family_as_the_loaders_do() {
          "heure_de_paris": "2025-11-25T11:00:00+00:00", "heure_utc": "2025-11-25T11:00:00+00:00"}
     ]}"#;
     let ods = ods_carmes();
-    let files: [(&str, &str); 7] = [
+    let files: [(&str, &str); 8] = [
+        (
+            // The same station and instant twice: the second gives the humidity the first lacks.
+            "merge.csv",
+            "id,heure_de_paris,temperature_en_degre_c,humidite\n\
+             12,2025-11-06T11:00:00+00:00,12.0,\n\
+             12,2025-11-06T11:00:00+00:00,13.0,80\n",
+        ),
         ("carmes.csv", &ods),
         (
             "utc.csv",
