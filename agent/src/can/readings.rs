@@ -1,5 +1,5 @@
 //! Frames through a DBC into readings and SenML packs of one device: the transform between a
-//! CAN source (a log today, SocketCAN next) and the agent's disk queue.
+//! CAN source (SocketCAN or a log, `can_source`) and the agent's disk queue.
 //!
 //! Every decoded value keeps its frame's own time (the interface's microsecond timestamp), so
 //! the full-rate store gets each sample as the car measured it. Frames of the same time merge
