@@ -213,7 +213,7 @@ async fn raw_readings_are_the_same_from_every_store() {
 
     for scan in scans() {
         let want = expected(&written, &scan);
-        for limit in [4, 37, readings::DEFAULT_PAGE] {
+        for limit in [9, 37, readings::DEFAULT_PAGE] {
             let got = all(&embedded_readings, &scan, limit).await;
             assert_eq!(got, want, "embedded store, limit {limit}, {scan:?}");
             if let Some(influx) = &influx {
