@@ -227,3 +227,85 @@ async fn a_stored_session_replayed_at_10x_comes_back_once_in_order_and_realtime_
     .await;
     realtime.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_stopped_by_ctrl_c_resumes_after_its_last_reading_from_the_state_file() {
+    let broker = Mosquitto::start().expect("mosquitto");
+    let prefix = "replayresume";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history.sqlite");
+    let start = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 3_600_000);
+    let stored = session(start);
+    let mut store = EmbeddedStore::open(&path, Retention::default())
+        .await
+        .expect("store");
+    let points: Vec<_> = stored.iter().map(reading_point).collect();
+    store.write(&points).await.expect("session written");
+    store.close().await.expect("closed");
+    let readings = StoredReadings::open(&StoreConfig::embedded(path.clone()), Credentials::None)
+        .await
+        .expect("readings");
+    let mut sub = Subscriber::start(
+        &broker,
+        &format!("{prefix}-watch"),
+        &[&format!("{prefix}/v1/sensors/#")],
+    )
+    .await;
+    let state = dir.path().join("state.json");
+    let config = |speed| ReplayConfig {
+        mqtt: mqtt(&broker, prefix, "replay"),
+        speed,
+        times: Times::Original,
+        places: Default::default(),
+        progress: false,
+        state: Some(state.clone()),
+    };
+    let scan = Scan::new(
+        vec![SENSOR.to_owned()],
+        start,
+        start.add_nanos(READINGS * PERIOD_NS),
+    );
+    // At 1× the session takes 2 s: Ctrl-C as soon as its first message is out.
+    let shutdown = CancellationToken::new();
+    let slow = config(Speed::Times(1.0));
+    let run = replay::replay(&readings, scan.clone(), None, &slow, shutdown.clone());
+    let stop = async {
+        sub.wait_for("the first message", WAIT, |m| !decode(m).is_empty())
+            .await;
+        shutdown.cancel();
+    };
+    let (first, ()) = tokio::join!(run, stop);
+    let first = first.expect("stopped cleanly");
+    let cursor = first.stopped_at.clone().expect("stopped before the end");
+    assert!(
+        first.delivered && first.readings < READINGS as u64,
+        "{first:?}"
+    );
+    let saved = replay::ReplayState::load(&state)
+        .expect("readable")
+        .expect("saved");
+    assert!(saved.is_of(&scan));
+    assert_eq!(saved.cursor, cursor.token());
+
+    let rest = replay::replay(
+        &readings,
+        scan,
+        Some(cursor),
+        &config(Speed::Max),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("resumed");
+    assert_eq!(first.readings + rest.readings, READINGS as u64, "{rest:?}");
+    let messages = sub
+        .wait_for("every reading", WAIT, |m| {
+            decode(m).len() >= READINGS as usize
+        })
+        .await;
+    let times: Vec<Timestamp> = decode(messages).iter().map(|r| r.time).collect();
+    let expected: Vec<Timestamp> = stored.iter().map(|r| r.time).collect();
+    assert_eq!(
+        times, expected,
+        "each reading once, in order, at its own time"
+    );
+}
