@@ -24,10 +24,12 @@ pub const WEATHER: &str = "weather";
 #[derive(Debug, thiserror::Error)]
 pub enum FleetsError {
     /// A described fleet could not be loaded.
-    #[error("cannot load the {name} fleet")]
+    #[error("cannot load the {name} fleet{fix}")]
     Described {
         /// The fleet.
         name: String,
+        /// How to get a shipped fleet's files (empty for a fleet of the data folder's).
+        fix: String,
         /// Why (it names the file, the key or row, and the fix).
         #[source]
         source: Box<described::FleetError>,
@@ -54,8 +56,9 @@ pub enum FleetsError {
     },
     /// No fleet has its files in the data folder.
     #[error(
-        "no fleet has its files in {}: `garonne data fetch` downloads the weather data; the \
-         bikes and river fleets read the files their descriptions (data/fleets) name",
+        "no fleet has its files in {}: `garonne data fetch` downloads the shipped fleets' data \
+         (weather, bikes, river); a fleet of your own reads the files its description \
+         (data/fleets) names",
         dir.display()
     )]
     NothingToRun {
@@ -76,6 +79,7 @@ pub fn known(data_dir: &Path) -> Result<Vec<String>, FleetsError> {
 fn descriptions(data_dir: &Path) -> Result<Vec<FleetDescription>, FleetsError> {
     let own = described::descriptions_in(data_dir).map_err(|source| FleetsError::Described {
         name: "data folder's".to_owned(),
+        fix: String::new(),
         source: Box::new(source),
     })?;
     let mut all: Vec<FleetDescription> = described::builtin()
@@ -157,11 +161,18 @@ fn from_description(
 ) -> Result<NamedFleet, FleetsError> {
     let name = description.name.clone();
     let loading = Instant::now();
-    let data =
-        described::load_fleet(description, data_dir).map_err(|source| FleetsError::Described {
+    let data = described::load_fleet(description, data_dir).map_err(|source| {
+        let shipped = described::builtin().iter().any(|b| b.name == name);
+        FleetsError::Described {
+            fix: if shipped && matches!(source, described::FleetError::File(_)) {
+                format!(" (`garonne data fetch --family {name}` downloads its files)")
+            } else {
+                String::new()
+            },
             name: name.clone(),
             source: Box::new(source),
-        })?;
+        }
+    })?;
     info!(
         fleet = %name,
         sensors = data.sensors.len(),
