@@ -70,6 +70,8 @@ async fn realtime(broker: &Mosquitto, prefix: &str) -> Service<RealtimeSummary, 
         panes_per_window: 5,
         emit_every_ms: 200,
         lateness_secs: 120,
+        // No state saved: the default would write the repository's data/realtime-snapshot.json.
+        snapshot: None,
         ..Config::default()
     };
     let areas = load_neighbourhoods(&config).expect("the polygons load");

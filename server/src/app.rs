@@ -40,6 +40,7 @@ pub const VALIDATE_BODY_LIMIT: usize = 1 << 20;
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/validate"),
+    ("get", "/telemetry"),
     ("get", "/static/{path}"),
     ("get", "/api/config"),
     ("get", "/api/neighbourhoods"),
@@ -48,6 +49,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/readings"),
     ("get", "/api/sessions"),
     ("get", "/api/export"),
+    ("get", "/api/telemetry/devices"),
+    ("get", "/api/telemetry/stream"),
     ("get", "/api/alerts"),
     ("get", "/api/schema"),
     ("get", "/api/profiles"),
