@@ -1,10 +1,10 @@
 // The sensor markers. A marker's shape and colour tell the source (simulated, open-data replay
-// or estimate, Raspberry Pi, other device), its fill the state (hollow grey when offline), and
-// it blinks when its sensor reports. The styles are in app.css (`.g-dot`).
+// or estimate, Raspberry Pi, other device, stored readings replayed by `garonne replay`), its
+// fill the state (hollow grey when offline), and it blinks when its sensor reports. The styles are in app.css (`.g-dot`).
 import L from 'leaflet';
 import { h } from '../lib/dom.js';
 
-export const SOURCES = ['virtual', 'opendata-replay', 'opendata-estimate', 'raspberry-pi', 'device'];
+export const SOURCES = ['virtual', 'opendata-replay', 'opendata-estimate', 'raspberry-pi', 'device', 'replay'];
 
 /** Adds the sensor layer to `map`; `onSelect(id)` hears a click on a marker. */
 export function createSensors(map, { onSelect }) {
