@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::body::BodyDataStream;
 use axum::http::StatusCode;
+use axum::response::Response;
 use futures_util::StreamExt;
 use garonne_payload::Timestamp;
 use garonne_server::{App, Config, HistorySource, router};
@@ -63,6 +64,18 @@ fn now() -> Timestamp {
     Timestamp::new(T0_SECS + 600, 0).expect("valid")
 }
 
+/// The answer to `GET /api/telemetry/stream?{query}`.
+async fn stream(app: &Arc<App>, query: &str) -> Response {
+    router(Arc::clone(app))
+        .oneshot(request(
+            "GET",
+            &format!("/api/telemetry/stream?{query}"),
+            "",
+        ))
+        .await
+        .expect("response")
+}
+
 /// An open viewer: its body and what it has not parsed yet.
 struct Viewer {
     body: BodyDataStream,
@@ -71,14 +84,7 @@ struct Viewer {
 
 impl Viewer {
     async fn open(app: &Arc<App>, query: &str) -> Viewer {
-        let response = router(Arc::clone(app))
-            .oneshot(request(
-                "GET",
-                &format!("/api/telemetry/stream?{query}"),
-                "",
-            ))
-            .await
-            .expect("response");
+        let response = stream(app, query).await;
         assert_eq!(response.status(), StatusCode::OK, "{query}");
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Viewer {
@@ -271,14 +277,7 @@ async fn a_stream_request_says_what_to_fix() {
             "width=10 must be a whole number from 50",
         ),
     ] {
-        let response = router(Arc::clone(&app))
-            .oneshot(request(
-                "GET",
-                &format!("/api/telemetry/stream?{query}"),
-                "",
-            ))
-            .await
-            .expect("response");
+        let response = stream(&app, query).await;
         let (status, _, body) = read(response).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert!(body.contains(says), "{query}: {body}");

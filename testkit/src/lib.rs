@@ -46,6 +46,8 @@
 //!   without the port.
 //! - [`metrics`]: [`Metrics`], a `/metrics` page scraped and parsed into `name{labels}` samples.
 //! - [`data`]: the Toulouse open data tests read ([`open_data_dir`]): a committed fixture.
+//! - [`probe`]: the retained probe, how a test knows a service's MQTT subscription is in place
+//!   ([`probe::retain_probe`], [`probe::subscribe_with_probe`], [`probe::start_subscribed`]).
 //! - [`subscriber`]: [`Subscriber`], an MQTT client on a test's broker that
 //!   records what it receives, and waits (with a timeout) for what a test
 //!   expects.
@@ -61,6 +63,7 @@ pub mod instance;
 pub mod metrics;
 pub mod mosquitto;
 pub mod port;
+pub mod probe;
 pub mod server;
 pub mod service;
 pub mod subscriber;
