@@ -263,11 +263,7 @@ pub async fn history(
     State(app): State<Arc<App>>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| {
-        ApiError::bad_request(format!(
-            "the query string cannot be read ({e}): encode it as a URL query"
-        ))
-    })?;
+    let params = query_params(params)?;
     let query = history::parse_query(&params, now(), |id| app.live().has_neighbourhood(id))?;
     let metrics = app.metrics();
     match app.history().query(&query).await {
@@ -325,7 +321,7 @@ pub async fn sessions(
 }
 
 /// A request's query string as name and value pairs.
-fn query_params(
+pub(crate) fn query_params(
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Vec<(String, String)>, ApiError> {
     params.map(|Query(params)| params).map_err(|e| {

@@ -6,11 +6,15 @@
 //! `events_buffer` messages behind skips the oldest ones (counted in
 //! `garonne_server_events_dropped_total`) and goes on from the newest: a slow browser never
 //! slows the MQTT loop or the other clients, and the map catches up from the next aggregate.
+//!
+//! The pieces every Server-Sent Events endpoint needs (the client count and its limit in
+//! [`admit`], the query string in [`query`], the response in [`response`]) are shared with
+//! `/api/telemetry/stream`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
@@ -67,16 +71,70 @@ impl Kinds {
     }
 }
 
-/// Counts a connected client; uncounts it when its stream is dropped.
-struct Client(Arc<App>);
+/// A client counted in by [`admit`], counted out when its stream is dropped.
+pub(crate) struct Connection {
+    app: Arc<App>,
+    connected: fn(&App) -> &AtomicU64,
+}
 
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.0
-            .metrics()
-            .event_clients
-            .fetch_sub(1, Ordering::Relaxed);
+impl Connection {
+    /// The server the client is connected to.
+    pub(crate) fn app(&self) -> &Arc<App> {
+        &self.app
     }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        (self.connected)(&self.app).fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a new client of a Server-Sent Events endpoint in `connected`, or refuses it (counted
+/// in `refused`) when `max_event_clients` are connected already; the error says
+/// "{max} `following` already".
+pub(crate) fn admit(
+    app: &Arc<App>,
+    connected: fn(&App) -> &AtomicU64,
+    refused: fn(&App) -> &AtomicU64,
+    following: &str,
+) -> Result<Connection, ApiError> {
+    let before = connected(app).fetch_add(1, Ordering::Relaxed);
+    let connection = Connection {
+        app: Arc::clone(app),
+        connected,
+    };
+    if before >= app.max_event_clients() as u64 {
+        refused(app).fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::unavailable(format!(
+            "{} {following} already, the most this server takes: try again later",
+            app.max_event_clients()
+        )));
+    }
+    Ok(connection)
+}
+
+/// The query string of a Server-Sent Events request, or a 400 saying why it cannot be read.
+pub(crate) fn query(
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<HashMap<String, String>, ApiError> {
+    let Query(params) = params
+        .map_err(|e| ApiError::bad_request(format!("the query string cannot be read ({e})")))?;
+    Ok(params)
+}
+
+/// `stream` as a Server-Sent Events response: a ping comment every [`PING_EVERY`], and
+/// unbuffered by nginx (which would otherwise hold the events back in its buffer).
+pub(crate) fn response(
+    stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+) -> Response {
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(PING_EVERY).text("ping"))
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }
 
 /// `GET /events?kinds=...`.
@@ -84,42 +142,26 @@ pub async fn events(
     State(app): State<Arc<App>>,
     params: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params
-        .map_err(|e| ApiError::bad_request(format!("the query string cannot be read ({e})")))?;
+    let params = query(params)?;
     if let Some(other) = params.keys().find(|k| *k != "kinds") {
         return Err(ApiError::bad_request(format!(
             "unknown parameter \"{other}\": /events takes only kinds"
         )));
     }
     let kinds = Kinds::parse(params.get("kinds").map_or("", String::as_str))?;
-    let metrics = app.metrics();
-    let before = metrics.event_clients.fetch_add(1, Ordering::Relaxed);
-    let client = Client(Arc::clone(&app));
-    if before >= app.max_event_clients() as u64 {
-        metrics
-            .event_clients_refused
-            .fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::unavailable(format!(
-            "{} clients are following the live events already, the most this server takes: \
-             try again later",
-            app.max_event_clients()
-        )));
-    }
+    let client = admit(
+        &app,
+        |app| &app.metrics().event_clients,
+        |app| &app.metrics().event_clients_refused,
+        "clients are following the live events",
+    )?;
     let receiver = app.subscribe();
-    let stream = stream(client, receiver, kinds);
-    let mut response = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(PING_EVERY).text("ping"))
-        .into_response();
-    // nginx would otherwise hold the events back in its buffer.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(response(stream(client, receiver, kinds)))
 }
 
 /// The events of `receiver` that `kinds` wants, until the server shuts down.
 fn stream(
-    client: Client,
+    client: Connection,
     receiver: tokio::sync::broadcast::Receiver<LiveEvent>,
     kinds: Kinds,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -127,7 +169,7 @@ fn stream(
         (client, receiver),
         move |(client, mut receiver)| async move {
             loop {
-                let shutdown = client.0.shutdown().clone();
+                let shutdown = client.app().shutdown().clone();
                 let received = tokio::select! {
                     _ = shutdown.cancelled() => return None,
                     received = receiver.recv() => received,
@@ -135,7 +177,7 @@ fn stream(
                 match received {
                     Ok(event) if kinds.contains(event.kind) => {
                         client
-                            .0
+                            .app()
                             .metrics()
                             .events_sent
                             .fetch_add(1, Ordering::Relaxed);
@@ -147,7 +189,7 @@ fn stream(
                     Ok(_) => {}
                     Err(RecvError::Lagged(skipped)) => {
                         client
-                            .0
+                            .app()
                             .metrics()
                             .events_dropped
                             .fetch_add(skipped, Ordering::Relaxed);

@@ -91,11 +91,7 @@ pub async fn export(
     State(app): State<Arc<App>>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| {
-        ApiError::bad_request(format!(
-            "the query string cannot be read ({e}): encode it as a URL query"
-        ))
-    })?;
+    let params = crate::api::query_params(params)?;
     let request = parse_export(&params, crate::api::now())?;
     let source = Source(app.history());
     let mut pages = Pages::new(&source, request.scan.clone(), DEFAULT_PAGE);

@@ -40,8 +40,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::HeaderValue;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use garonne_payload::{
@@ -52,7 +51,7 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::events::PING_EVERY;
+use crate::events::Connection;
 
 /// Bucket widths in milliseconds, finest first; 0 is raw. The first four are the rates a viewer
 /// may ask for (raw, 50, 10, 1 Hz); the last two serve long windows on narrow screens.
@@ -648,39 +647,20 @@ pub async fn devices(State(app): State<Arc<App>>) -> Response {
     axum::Json(app.telemetry().devices_json()).into_response()
 }
 
-/// Counts a connected viewer; uncounts it when its stream is dropped.
-struct Viewer(Arc<App>);
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        self.0
-            .telemetry()
-            .metrics()
-            .viewers
-            .fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// `GET /api/telemetry/stream?sensor=&channels=&rate=&window=&width=`.
 pub async fn stream(
     State(app): State<Arc<App>>,
     params: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params
-        .map_err(|e| ApiError::bad_request(format!("the query string cannot be read ({e})")))?;
+    let params = crate::events::query(params)?;
     let request = parse_request(&params)?;
     let telemetry = app.telemetry();
-    let metrics = telemetry.metrics();
-    let before = metrics.viewers.fetch_add(1, Ordering::Relaxed);
-    let viewer = Viewer(Arc::clone(&app));
-    if before >= app.max_event_clients() as u64 {
-        metrics.viewers_refused.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::unavailable(format!(
-            "{} viewers are following telemetry already, the most this server takes: try again \
-             later",
-            app.max_event_clients()
-        )));
-    }
+    let viewer = crate::events::admit(
+        &app,
+        |app| &app.telemetry().metrics().viewers,
+        |app| &app.telemetry().metrics().viewers_refused,
+        "viewers are following telemetry",
+    )?;
     let bucket = choose_bucket(
         request.asked,
         request.window_secs,
@@ -704,18 +684,12 @@ pub async fn stream(
         channels: request.channels,
         hello: Some(hello.to_string()),
     };
-    let mut response = Sse::new(events(follow))
-        .keep_alive(KeepAlive::new().interval(PING_EVERY).text("ping"))
-        .into_response();
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(crate::events::response(events(follow)))
 }
 
 /// One viewer's place in its stream.
 struct Follow {
-    viewer: Viewer,
+    viewer: Connection,
     shared: Arc<Shared>,
     receiver: watch::Receiver<u64>,
     next: u64,
@@ -736,7 +710,7 @@ impl Follow {
             && oldest.seq > self.next
         {
             self.viewer
-                .0
+                .app()
                 .telemetry()
                 .metrics()
                 .batches_skipped
@@ -775,7 +749,7 @@ fn events(follow: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
                 if let Some(data) = follow.render(&batch) {
                     follow
                         .viewer
-                        .0
+                        .app()
                         .telemetry()
                         .metrics()
                         .events_sent
@@ -783,7 +757,7 @@ fn events(follow: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
                     return Some((Ok(Event::default().event("points").data(data)), follow));
                 }
             }
-            let shutdown = follow.viewer.0.shutdown().clone();
+            let shutdown = follow.viewer.app().shutdown().clone();
             tokio::select! {
                 _ = shutdown.cancelled() => return None,
                 changed = follow.receiver.changed() => if changed.is_err() { return None },
