@@ -431,14 +431,7 @@ pub async fn replay<R: Readings>(
             let Some(stored) = grouper.push(sample) else {
                 continue;
             };
-            let clock = clock.get_or_insert_with(|| {
-                Clock::new(
-                    stored.time_ns,
-                    config.speed,
-                    Instant::now(),
-                    Timestamp::now(),
-                )
-            });
+            let clock = start_clock(&mut clock, stored.time_ns, config.speed);
             let due = clock.due(stored.time_ns);
             if tick.is_full(due) {
                 if !tick
@@ -456,14 +449,7 @@ pub async fn replay<R: Readings>(
     }
     if !interrupted {
         if let Some(stored) = grouper.finish() {
-            let clock = clock.get_or_insert_with(|| {
-                Clock::new(
-                    stored.time_ns,
-                    config.speed,
-                    Instant::now(),
-                    Timestamp::now(),
-                )
-            });
+            let clock = start_clock(&mut clock, stored.time_ns, config.speed);
             let due = clock.due(stored.time_ns);
             let reading = reading(&stored, clock, config, &mut seq, &mut summary);
             tick.push(reading, due, stored.cursor, stored.time_ns);
@@ -488,6 +474,11 @@ pub async fn replay<R: Readings>(
     summary.delivered = publisher.finish(summary.messages).await;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// The replay's clock, started now at `time_ns` (the first sample's time) if it is not yet.
+fn start_clock(clock: &mut Option<Clock>, time_ns: i64, speed: Speed) -> &mut Clock {
+    clock.get_or_insert_with(|| Clock::new(time_ns, speed, Instant::now(), Timestamp::now()))
 }
 
 /// The reading a stored one becomes: its sensor's place, `source: replay`, the next number.
