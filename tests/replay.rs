@@ -6,6 +6,7 @@
 //! Realtime learns of its subscription only from the broker; the test knows it is in place when
 //! realtime has counted a retained probe (as realtime's own end-to-end tests do).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use garonne_historian::schema::reading_point;
@@ -20,8 +21,7 @@ use garonne_store::embedded::{EmbeddedStore, Retention};
 use garonne_store::export::embedded_places;
 use garonne_store::readings::{Scan, StoredReadings};
 use garonne_store::{Credentials, Store, StoreConfig};
-use garonne_testkit::{Mosquitto, Service, Subscriber};
-use rumqttc::QoS;
+use garonne_testkit::{Mosquitto, Service, Subscriber, probe};
 use tokio_util::sync::CancellationToken;
 
 /// Every wait: far above what it takes.
@@ -61,7 +61,8 @@ fn session(start: Timestamp) -> Vec<Reading> {
         .collect()
 }
 
-/// Realtime on `broker`, under `prefix`: windows of an hour, statistics every 200 ms.
+/// Realtime on `broker`, under `prefix`: windows of an hour, statistics every 200 ms; started,
+/// and subscribed (it has counted the retained probe, [`probe::retain_probe`], left before).
 async fn realtime(broker: &Mosquitto, prefix: &str) -> Service<RealtimeSummary, RealtimeError> {
     let config = Config {
         mqtt: mqtt(broker, prefix, "realtime"),
@@ -75,14 +76,35 @@ async fn realtime(broker: &Mosquitto, prefix: &str) -> Service<RealtimeSummary, 
         ..Config::default()
     };
     let areas = load_neighbourhoods(&config).expect("the polygons load");
-    let service = Service::start("realtime", |listener, shutdown| {
-        garonne_realtime::serve(config, areas, listener, shutdown)
-    })
-    .await;
-    service
-        .wait_metric("garonne_realtime_mqtt_connected", WAIT, |v| v == 1.0)
-        .await;
-    service
+    probe::start_subscribed(
+        "realtime",
+        "garonne_realtime_messages_received_total",
+        WAIT,
+        |listener, shutdown| garonne_realtime::serve(config, areas, listener, shutdown),
+    )
+    .await
+}
+
+/// The session (see [`session`]), an hour ago in whole milliseconds (which travel exactly
+/// through SenML's microseconds), written to a new embedded store in `dir`: the store's file,
+/// the session's start and its readings.
+async fn stored_session(dir: &Path) -> (PathBuf, Timestamp, Vec<Reading>) {
+    let path = dir.join("history.sqlite");
+    let start = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 3_600_000);
+    let stored = session(start);
+    let mut store = EmbeddedStore::open(&path, Retention::default())
+        .await
+        .expect("store");
+    let points: Vec<_> = stored.iter().map(reading_point).collect();
+    store.write(&points).await.expect("session written");
+    store.close().await.expect("closed");
+    (path, start, stored)
+}
+
+/// A subscriber to every sensor topic under `prefix`.
+async fn watch(broker: &Mosquitto, prefix: &str) -> Subscriber {
+    let sensors = format!("{prefix}/v1/sensors/#");
+    Subscriber::start(broker, &format!("{prefix}-watch"), &[&sensors]).await
 }
 
 fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
@@ -114,34 +136,11 @@ async fn a_stored_session_replayed_at_10x_comes_back_once_in_order_and_realtime_
     let broker = Mosquitto::start().expect("mosquitto");
     let prefix = "replay10x";
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("history.sqlite");
-    // Whole milliseconds: the times travel exactly through SenML's microseconds.
-    let start = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 3_600_000);
-    let stored = session(start);
-    let mut store = EmbeddedStore::open(&path, Retention::default())
-        .await
-        .expect("store");
-    let points: Vec<_> = stored.iter().map(reading_point).collect();
-    store.write(&points).await.expect("session written");
-    store.close().await.expect("closed");
+    let (path, start, stored) = stored_session(dir.path()).await;
 
+    let mut sub = watch(&broker, prefix).await;
+    probe::retain_probe(&mut sub, prefix, WAIT).await;
     let realtime = realtime(&broker, prefix).await;
-    let mut sub = Subscriber::start(
-        &broker,
-        &format!("{prefix}-watch"),
-        &[&format!("{prefix}/v1/sensors/#")],
-    )
-    .await;
-    let probe = format!("{prefix}/v1/sensors/probe/reading");
-    sub.client()
-        .publish(probe.as_str(), QoS::AtLeastOnce, true, b"probe".to_vec())
-        .await
-        .expect("probe queued");
-    realtime
-        .wait_metric("garonne_realtime_messages_received_total", WAIT, |v| {
-            v >= 1.0
-        })
-        .await;
 
     let readings = StoredReadings::open(&StoreConfig::embedded(path.clone()), Credentials::None)
         .await
@@ -235,24 +234,11 @@ async fn a_replay_stopped_by_ctrl_c_resumes_after_its_last_reading_from_the_stat
     let broker = Mosquitto::start().expect("mosquitto");
     let prefix = "replayresume";
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("history.sqlite");
-    let start = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 3_600_000);
-    let stored = session(start);
-    let mut store = EmbeddedStore::open(&path, Retention::default())
-        .await
-        .expect("store");
-    let points: Vec<_> = stored.iter().map(reading_point).collect();
-    store.write(&points).await.expect("session written");
-    store.close().await.expect("closed");
+    let (path, start, stored) = stored_session(dir.path()).await;
     let readings = StoredReadings::open(&StoreConfig::embedded(path.clone()), Credentials::None)
         .await
         .expect("readings");
-    let mut sub = Subscriber::start(
-        &broker,
-        &format!("{prefix}-watch"),
-        &[&format!("{prefix}/v1/sensors/#")],
-    )
-    .await;
+    let mut sub = watch(&broker, prefix).await;
     let state = dir.path().join("state.json");
     let config = |speed| ReplayConfig {
         mqtt: mqtt(&broker, prefix, "replay"),

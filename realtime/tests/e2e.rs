@@ -26,7 +26,7 @@ use garonne_realtime::{Config, RealtimeError, Summary};
 use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::{Fault, FleetConfig};
 use garonne_simulator::simulate::{self, SimulateConfig};
-use garonne_testkit::{Message, Mosquitto, Service, Subscriber};
+use garonne_testkit::{Message, Mosquitto, Service, Subscriber, probe};
 use geo::{Coord, Intersects, LineString, MultiPolygon, Point, Polygon};
 use rumqttc::QoS;
 use serde_json::Value;
@@ -189,7 +189,7 @@ impl Realtime {
         realtime
     }
 
-    /// Waits until realtime has counted the retained probe (see [`retain_probe`]): its
+    /// Waits until realtime has counted the retained probe (see [`probe::retain_probe`]): its
     /// subscription is in place. For a first start; a restart keeps its session.
     async fn wait_subscribed(&self) {
         self.wait_metric("garonne_realtime_messages_received_total", |v| v >= 1.0)
@@ -214,7 +214,7 @@ impl Realtime {
 
 /// What every test starts from, on `broker`: a temporary folder for realtime's snapshot (in a
 /// `state` folder realtime creates; removed when dropped), a subscriber to everything under the
-/// prefix with the retained probe in place (see [`retain_probe`]), realtime's configuration, and
+/// prefix with the retained probe in place (see [`probe::retain_probe`]), realtime's configuration, and
 /// the polygons as realtime places them; and realtime, started on that configuration, subscribed.
 async fn setup(
     broker: &Mosquitto,
@@ -232,8 +232,7 @@ async fn setup_with(
     adjust: impl FnOnce(&mut Config),
 ) -> (TempDir, Subscriber, Config, Neighbourhoods, Realtime) {
     let state = tempfile::tempdir().expect("temp dir");
-    let mut sub = subscribe_all(broker, prefix).await;
-    retain_probe(&mut sub, prefix).await;
+    let sub = probe::subscribe_with_probe(broker, prefix, WAIT).await;
     let snapshot = state.path().join("state").join("realtime.json");
     let mut config = config(broker, prefix, layer, &snapshot);
     adjust(&mut config);
@@ -261,25 +260,6 @@ async fn start_subscribed(config: &Config) -> Realtime {
 }
 
 // ---- MQTT helpers -------------------------------------------------------------------------------
-
-/// A subscriber to everything under `{prefix}/v1/`.
-async fn subscribe_all(broker: &Mosquitto, prefix: &str) -> Subscriber {
-    let all = format!("{prefix}/v1/#");
-    Subscriber::start(broker, &format!("{prefix}-sub"), &[&all]).await
-}
-
-/// Leaves a retained invalid payload on `{prefix}/v1/sensors/probe/reading`, and waits until
-/// the broker has it (the subscriber sees it). A subscription to the readings made later gets it
-/// at once: when realtime has counted a message, its subscription is in place.
-async fn retain_probe(sub: &mut Subscriber, prefix: &str) {
-    let topic = format!("{prefix}/v1/sensors/probe/reading");
-    sub.client()
-        .publish(topic.as_str(), QoS::AtLeastOnce, true, b"probe".to_vec())
-        .await
-        .expect("probe queued");
-    sub.wait_for("the probe", WAIT, |m| m.iter().any(|m| m.topic == topic))
-        .await;
-}
 
 /// Publishes `payload` on `topic` at QoS 1.
 async fn publish(sub: &Subscriber, topic: &str, payload: Vec<u8>) {

@@ -24,7 +24,7 @@ use garonne_realtime::{Config, RealtimeError, Summary};
 use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::FleetConfig;
 use garonne_simulator::simulate::{self, SimulateConfig};
-use garonne_testkit::{Message, Mosquitto, Service, Subscriber};
+use garonne_testkit::{Message, Mosquitto, Service, Subscriber, probe};
 use rumqttc::QoS;
 use tokio_util::sync::CancellationToken;
 
@@ -44,7 +44,7 @@ fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
 
 /// Realtime on the fixture's quartiers with its default rules (the shipped flood alert),
 /// hour windows emitted every 200 ms, no snapshot; started, and subscribed (it has counted the
-/// retained probe `sub` left, which the broker hands to a new subscription at once).
+/// retained probe [`probe::subscribe_with_probe`] left, which the broker hands to a new subscription at once).
 async fn realtime(broker: &Mosquitto, prefix: &str) -> Service<Summary, RealtimeError> {
     let config = Config {
         mqtt: mqtt(broker, prefix, "realtime"),
@@ -56,35 +56,13 @@ async fn realtime(broker: &Mosquitto, prefix: &str) -> Service<Summary, Realtime
         ..Config::default()
     };
     let areas = load_neighbourhoods(&config).expect("the polygons load");
-    let service = Service::start("realtime", |listener, shutdown| {
-        garonne_realtime::serve(config, areas, listener, shutdown)
-    })
-    .await;
-    service
-        .wait_metric("garonne_realtime_messages_received_total", WAIT, |v| {
-            v >= 1.0
-        })
-        .await;
-    service
-}
-
-/// A subscriber to everything under `{prefix}/v1/`, with an invalid retained payload left on
-/// a reading topic (see [`realtime`]).
-async fn subscribe_with_probe(broker: &Mosquitto, prefix: &str) -> Subscriber {
-    let mut sub = Subscriber::start(
-        broker,
-        &format!("{prefix}-sub"),
-        &[&format!("{prefix}/v1/#")],
+    probe::start_subscribed(
+        "realtime",
+        "garonne_realtime_messages_received_total",
+        WAIT,
+        |listener, shutdown| garonne_realtime::serve(config, areas, listener, shutdown),
     )
-    .await;
-    let probe = format!("{prefix}/v1/sensors/probe/reading");
-    sub.client()
-        .publish(probe.as_str(), QoS::AtLeastOnce, true, b"probe".to_vec())
-        .await
-        .expect("probe queued");
-    sub.wait_for("the probe", WAIT, |m| m.iter().any(|m| m.topic == probe))
-        .await;
-    sub
+    .await
 }
 
 /// Runs the fleet `name` of `data_dir` for `run` on today's clock (rebased, as `garonne up`
@@ -235,7 +213,7 @@ async fn a_family_described_by_the_test_is_aggregated_per_quartier_by_its_profil
     };
     let prefix = "fleet-rt-footfall";
     let dir = footfall_dir();
-    let mut sub = subscribe_with_probe(&broker, prefix).await;
+    let mut sub = probe::subscribe_with_probe(&broker, prefix, WAIT).await;
     let realtime = realtime(&broker, prefix).await;
     // An hour of data a second: the 08:00 counts, then the 09:00 ones.
     let fleet = FleetConfig {
@@ -387,7 +365,7 @@ async fn the_river_replay_raises_the_default_flood_alert_on_the_january_2022_flo
     };
     let prefix = "fleet-rt-river";
     let dir = flood_dir();
-    let mut sub = subscribe_with_probe(&broker, prefix).await;
+    let mut sub = probe::subscribe_with_probe(&broker, prefix, WAIT).await;
     let realtime = realtime(&broker, prefix).await;
     // Three days of data a second, a reading every 9 hours of it: 7 January to the 13th in
     // two seconds; the pass ends before the replay starts over (8 days and the last one held).
