@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use garonne_agent::can::dbc::CanDb;
-use garonne_agent::can::profile::profile_toml;
+use garonne_agent::can::profile::{default_name, profile_toml};
 use garonne_payload::profile::{MAX_NAME_BYTES, is_valid_profile_name};
 
 /// Runs `garonne profile from-dbc`.
@@ -54,29 +54,6 @@ fn generate(file: &Path, name: &str) -> Result<String, String> {
         |f| f.to_string_lossy().into(),
     );
     profile_toml(&db, name, &source).map_err(|e| format!("{}: {e}", file.display()))
-}
-
-/// A profile name from the DBC's file name: lower-cased, every other character a '-'
-/// (`Car_2026.dbc` → `car-2026`), `can-` in front if it would not start with a letter.
-fn default_name(file: &Path) -> String {
-    let stem = file
-        .file_stem()
-        .map_or(String::new(), |s| s.to_string_lossy().into());
-    let mut name = String::new();
-    for c in stem.chars() {
-        let c = c.to_ascii_lowercase();
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            name.push(c);
-        } else if !name.ends_with('-') {
-            name.push('-');
-        }
-    }
-    let mut name = name.trim_matches('-').to_owned();
-    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        name.insert_str(0, "can-");
-    }
-    name.truncate(MAX_NAME_BYTES);
-    name.trim_end_matches('-').to_owned()
 }
 
 #[cfg(test)]

@@ -137,14 +137,12 @@ pub struct CanConfig {
 }
 
 impl CanConfig {
-    /// The profile name: `profile`, or the DBC file's stem.
+    /// The profile name: `profile`, or the DBC file's name as `garonne profile from-dbc` makes
+    /// it (`Car_2026.dbc` → `car-2026`).
     pub fn profile_name(&self) -> String {
-        self.profile.clone().unwrap_or_else(|| {
-            self.dbc
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_lowercase())
-                .unwrap_or_default()
-        })
+        self.profile
+            .clone()
+            .unwrap_or_else(|| crate::can::profile::default_name(&self.dbc))
     }
 
     /// `[can]`'s rules, the Pi's `sensor_id` as the default id.
@@ -1290,8 +1288,11 @@ dbc = "/etc/garonne/FS-Car.dbc"
         let can = config.can.as_ref().expect("[can]");
         assert!(config.modules.is_empty());
         assert_eq!(config.can_sensor_id(), Some("fs-car-1"));
-        // The profile is named after the DBC file, lower-cased.
+        // The profile is named after the DBC file, as `garonne profile from-dbc` names it.
         assert_eq!(can.profile_name(), "fs-car");
+        let underscored = parse(&CAN_ONLY.replace("FS-Car.dbc", "FS_Car 2026.dbc")).expect("valid");
+        let named = underscored.can.as_ref().expect("[can]").profile_name();
+        assert_eq!(named, "fs-car-2026");
         assert_eq!(
             (can.pack_max_values, can.pack_max_span_ms, can.log_speed),
             (100, 100, 1.0)

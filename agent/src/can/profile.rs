@@ -106,6 +106,30 @@ pub struct Channel {
     pub quantity: String,
 }
 
+/// A profile name from the DBC's file name: lower-cased, every other character a '-'
+/// (`Car_2026.dbc` → `car-2026`), `can-` in front if it would not start with a letter: what
+/// `garonne profile from-dbc` names the profile, and the agent's `[can]` by default.
+pub fn default_name(file: &std::path::Path) -> String {
+    let stem = file
+        .file_stem()
+        .map_or(String::new(), |s| s.to_string_lossy().into());
+    let mut name = String::new();
+    for c in stem.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            name.push(c);
+        } else if !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    let mut name = name.trim_matches('-').to_owned();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        name.insert_str(0, "can-");
+    }
+    name.truncate(MAX_NAME_BYTES);
+    name.trim_end_matches('-').to_owned()
+}
+
 /// The camelCase quantity name of a signal name (see the module doc). It may still break the
 /// name rule (empty, too long): [`channels`] checks.
 pub fn quantity_name(signal: &str) -> String {
