@@ -28,7 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::geojson::Shapes;
 use crate::history::HistorySource;
-use crate::live::{Ignored, Kind, Live, LiveEvent};
+use crate::live::{Fanout, Ignored, Kind, Live, LiveEvent};
 use crate::telemetry::Telemetry;
 use crate::{api, events, pages, telemetry};
 
@@ -157,7 +157,7 @@ impl App {
     ) -> Arc<App> {
         let shapes = Shapes::new(areas);
         let topics = config.mqtt.topics().clone();
-        let telemetry = Telemetry::new(topics.clone());
+        let telemetry = Telemetry::default();
         let live = Live::new(topics, shapes.ids().map(str::to_owned), config.max_sensors)
             .forget_after(Duration::from_secs(config.forget_sensors_after_secs.into()));
         let (events, _) = broadcast::channel(config.events_buffer);
@@ -184,10 +184,9 @@ impl App {
 
     /// Applies one MQTT message received at `now` and fans out what it changed to `/events`.
     pub fn apply(&self, topic: &str, payload: &[u8], now: Timestamp) -> Result<Kind, Ignored> {
-        let mut out = Vec::new();
+        let mut out = Fanout::default();
         let result = self.live_mut().apply(topic, payload, now, &mut out);
         self.fan_out(out);
-        self.telemetry.offer(topic, payload, now);
         result
     }
 
@@ -197,8 +196,7 @@ impl App {
         messages: impl IntoIterator<Item = (&'a str, &'a [u8])>,
         now: Timestamp,
     ) {
-        let mut out = Vec::new();
-        let mut applied = Vec::new();
+        let mut out = Fanout::default();
         {
             let mut live = self.live_mut();
             for (topic, payload) in messages {
@@ -207,13 +205,9 @@ impl App {
                     continue;
                 }
                 let _ = live.apply(topic, payload, now, &mut out);
-                applied.push((topic, payload));
             }
         }
         self.fan_out(out);
-        for (topic, payload) in applied {
-            self.telemetry.offer(topic, payload, now);
-        }
     }
 
     /// Keeps the broker's count of dropped messages, if `payload` is one.
@@ -228,10 +222,15 @@ impl App {
         }
     }
 
-    fn fan_out(&self, out: Vec<LiveEvent>) {
-        for event in out {
+    /// Hands on what the live state produced, once its lock is released: events to `/events`
+    /// clients, readings to the telemetry streams.
+    fn fan_out(&self, out: Fanout) {
+        for event in out.events {
             // No receiver (no client connected) is no error.
             let _ = self.events.send(event);
+        }
+        for parsed in &out.readings {
+            self.telemetry.offer(parsed);
         }
     }
 

@@ -144,7 +144,7 @@ mod tests {
             "garonne/v1/neighbourhoods/east/aggregate",
             aggregate.as_bytes(),
             Timestamp::parse("2025-11-24T10:20:00Z").expect("valid"),
-            &mut Vec::new(),
+            &mut crate::live::Fanout::default(),
         )
         .expect("applied");
 

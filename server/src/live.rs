@@ -89,6 +89,15 @@ pub struct LiveEvent {
     pub data: Arc<str>,
 }
 
+/// What applying messages produced, to hand on once the live state's lock is released.
+#[derive(Debug, Default)]
+pub struct Fanout {
+    /// The messages `/events` clients should see, in order.
+    pub events: Vec<LiveEvent>,
+    /// Each accepted reading or SenML pack, parsed once here, for the telemetry streams.
+    pub readings: Vec<Payload>,
+}
+
 /// Why a message changed nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ignored {
@@ -254,17 +263,18 @@ impl Live {
     }
 
     /// Applies one MQTT message received at `now`; pushes onto `out` what `/events` clients
-    /// should see. Returns the kind applied, or why nothing changed (also counted).
+    /// should see, and an accepted reading as parsed. Returns the kind applied, or why nothing
+    /// changed (also counted).
     pub fn apply(
         &mut self,
         topic: &str,
         payload: &[u8],
         now: Timestamp,
-        out: &mut Vec<LiveEvent>,
+        out: &mut Fanout,
     ) -> Result<Kind, Ignored> {
         let result = self
-            .change(topic, payload, now)
-            .map(|(kind, change)| self.fan_out(kind, change, out));
+            .change(topic, payload, now, &mut out.readings)
+            .map(|(kind, change)| self.fan_out(kind, change, &mut out.events));
         match result {
             Ok(kind) if payload.is_empty() => self.counters.removed[kind.index()] += 1,
             Ok(kind) => self.counters.applied[kind.index()] += 1,
@@ -279,18 +289,21 @@ impl Live {
         result
     }
 
-    /// What the message on `topic` changes, of which kind; nothing yet if it is refused.
+    /// What the message on `topic` changes, of which kind; nothing yet if it is refused. An
+    /// accepted reading or pack goes onto `readings` as parsed.
     fn change(
         &mut self,
         topic: &str,
         payload: &[u8],
         now: Timestamp,
+        readings: &mut Vec<Payload>,
     ) -> Result<(Kind, Change), Ignored> {
         let parsed = self.topics.parse(topic).ok_or(Ignored::Topic)?;
         Ok(match parsed {
-            Topic::Reading { sensor_id } | Topic::Senml { sensor_id } => {
-                (Kind::Reading, self.reading(sensor_id, payload, now)?)
-            }
+            Topic::Reading { sensor_id } | Topic::Senml { sensor_id } => (
+                Kind::Reading,
+                self.reading(sensor_id, payload, now, readings)?,
+            ),
             Topic::Status { sensor_id } => (Kind::Status, self.status(sensor_id, payload, now)?),
             Topic::Rolling { sensor_id } => (Kind::Rolling, self.rolling(sensor_id, payload, now)?),
             Topic::Aggregate { neighbourhood_id } => {
@@ -332,6 +345,7 @@ impl Live {
         sensor_id: &str,
         payload: &[u8],
         now: Timestamp,
+        accepted: &mut Vec<Payload>,
     ) -> Result<Change, Ignored> {
         let kind = Kind::Reading;
         let parsed =
@@ -357,6 +371,7 @@ impl Live {
             sensor.reading = Some(Arc::clone(&data));
             sensor.quantities = newest.quantities.iter().map(|(q, _)| q).collect();
         }
+        accepted.push(parsed);
         Ok(Change::Kept(data))
     }
 
@@ -718,12 +733,12 @@ mod tests {
         live: &mut Live,
         messages: &[(&str, String)],
     ) -> (Vec<Result<Kind, Ignored>>, Vec<LiveEvent>) {
-        let mut out = Vec::new();
+        let mut out = Fanout::default();
         let results = messages
             .iter()
             .map(|(topic, payload)| live.apply(topic, payload.as_bytes(), now(), &mut out))
             .collect();
-        (results, out)
+        (results, out.events)
     }
 
     #[test]
@@ -905,7 +920,7 @@ mod tests {
     fn a_senml_pack_counts_as_its_newest_reading() {
         let mut state = live();
         let pack = r#"[{"bn":"s1:","bt":1763979000,"n":"lat","u":"lat","v":43.6},{"n":"lon","u":"lon","v":1.44},{"n":"seq","v":1},{"n":"source","vs":"virtual"},{"n":"kind","vs":"bme280"},{"n":"temperature","u":"Cel","v":8.0},{"n":"temperature","u":"Cel","v":9.0,"t":60}]"#;
-        let mut out = Vec::new();
+        let mut out = Fanout::default();
         let result = state.apply(
             "garonne/v1/sensors/s1/senml",
             pack.as_bytes(),
@@ -918,10 +933,18 @@ mod tests {
             let verdict = parse_payload(pack.as_bytes(), now(), &Limits::default());
             panic!("pack refused: {result:?}: {verdict:?}");
         }
-        assert_eq!(out.len(), 1, "one event for the pack");
+        assert_eq!(out.events.len(), 1, "one event for the pack");
         let sensor = &state.sensors()["s1"];
-        assert_eq!(sensor.reading.as_deref(), Some(&*out[0].data));
-        assert!(out[0].data.contains("\"temperature\":9"), "{}", out[0].data);
+        let event = &out.events[0];
+        assert_eq!(sensor.reading.as_deref(), Some(&*event.data));
+        assert!(event.data.contains("\"temperature\":9"), "{}", event.data);
+        // The pack is handed on as parsed, for the telemetry streams: both readings of it.
+        let [parsed] = out.readings.as_slice() else {
+            panic!("one parsed pack handed on, got {:?}", out.readings);
+        };
+        let times: Vec<_> = parsed.readings().iter().map(|r| r.time).collect();
+        let at = |secs: i64| Timestamp::from_unix_millis(secs * 1000);
+        assert_eq!(times, [at(1_763_979_000), at(1_763_979_060)]);
     }
 
     #[test]
@@ -1014,7 +1037,7 @@ mod tests {
     fn at_the_bound_sensors_silent_for_long_make_room_for_new_ones() {
         let mut state = live().forget_after(Duration::from_secs(3600));
         let at = |secs: i64| now().add_nanos(secs * 1_000_000_000);
-        let mut out = Vec::new();
+        let mut out = Fanout::default();
         let mut send = |state: &mut Live, id: &str, secs: i64| {
             let payload = reading(id, "2025-11-24T10:15:00Z", 9.0);
             let topic = format!("garonne/v1/sensors/{id}/reading");
@@ -1069,7 +1092,7 @@ mod tests {
     #[test]
     fn raised_alerts_past_the_bound_are_counted_and_left_out() {
         let mut state = live();
-        let mut out = Vec::new();
+        let mut out = Fanout::default();
         for i in 0..=MAX_ALERTS {
             let payload = alert("raised").replace(r#""id":"1""#, &format!(r#""id":"n{i}""#));
             let topic = format!("garonne/v1/alerts/heat/neighbourhood-n{i}");

@@ -43,9 +43,7 @@ use axum::extract::{Query, State};
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use garonne_payload::{
-    Limits, Quantity, Reading, Timestamp, Topic, Topics, is_valid_sensor_id, parse_payload,
-};
+use garonne_payload::{Payload, Quantity, Reading, Timestamp, is_valid_sensor_id};
 use garonne_service::prometheus::Exposition;
 use tokio::sync::watch;
 
@@ -308,25 +306,13 @@ struct Hub {
 }
 
 /// The telemetry hub: devices seen, and the shared decimated streams.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Telemetry {
-    topics: Topics,
-    limits: Limits,
     state: Mutex<Hub>,
     metrics: TelemetryMetrics,
 }
 
 impl Telemetry {
-    /// A hub reading readings and SenML packs on `topics`.
-    pub fn new(topics: Topics) -> Telemetry {
-        Telemetry {
-            topics,
-            limits: Limits::default(),
-            state: Mutex::new(Hub::default()),
-            metrics: TelemetryMetrics::default(),
-        }
-    }
-
     fn state(&self) -> std::sync::MutexGuard<'_, Hub> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -336,26 +322,16 @@ impl Telemetry {
         &self.metrics
     }
 
-    /// Takes one MQTT message received at `now`: a SenML pack, or a reading of a sensor someone
-    /// follows (anything else, or anything invalid, is left to the live state, which counts it),
-    /// updates its device and feeds the device's streams.
-    ///
-    /// Performance: the live state has parsed the message already; parsing it again here costs
-    /// only for packs (the high-rate devices this page is for) and for followed sensors, not for
-    /// the city's fleet of single readings.
-    pub fn offer(&self, topic: &str, payload: &[u8], now: Timestamp) {
-        let sensor_id = match self.topics.parse(topic) {
-            Some(Topic::Senml { sensor_id }) => sensor_id,
-            Some(Topic::Reading { sensor_id }) if self.state().streams.contains_key(sensor_id) => {
-                sensor_id
-            }
-            _ => return,
-        };
-        let Ok(parsed) = parse_payload(payload, now, &self.limits) else {
+    /// Takes one reading or SenML pack the live state accepted, as it parsed it: a pack, or a
+    /// reading of a sensor someone follows, updates its device and feeds the device's streams;
+    /// other single readings (the city's fleet) are left alone.
+    pub fn offer(&self, parsed: &Payload) {
+        let readings = parsed.readings();
+        let Some(first) = readings.first() else {
             return;
         };
-        let readings = parsed.readings();
-        if readings.is_empty() || readings.iter().any(|r| r.sensor_id != sensor_id) {
+        let sensor_id = first.sensor_id.as_str();
+        if matches!(parsed, Payload::Reading(_)) && !self.state().streams.contains_key(sensor_id) {
             return;
         }
         let mut state = self.state();
