@@ -3,7 +3,8 @@
 //!
 //! - every InfluxQL query of every dashboard — panels and template variables — runs against a
 //!   real InfluxDB 1.x loaded with the historian's points for the last hours, with Grafana's
-//!   macros and variables replaced as Grafana replaces them, and returns rows;
+//!   macros and variables replaced as Grafana replaces them (a variable's values filtered by
+//!   its regex, as Grafana filters them), and returns rows;
 //! - the map's Grafana links (frontend/src) open provisioned dashboards, by uid, with a
 //!   variable of the name the link sets;
 //! - every panel and query names a provisioned datasource, and every Prometheus query names
@@ -286,15 +287,24 @@ fn every_dashboard_is_provisioned_with_its_datasources() {
     }
 }
 
+/// The fields of a reading point that are not channels (the historian's schema): its position,
+/// its kind and its sequence number. The profiles reserve these names.
+const NOT_CHANNELS: [&str; 4] = ["kind", "lat", "lon", "seq"];
+
+/// The telemetry dashboard: its file name and JSON model.
+fn telemetry_dashboard() -> (String, Value) {
+    dashboards()
+        .into_iter()
+        .find(|(_, d)| uid(d) == "garonne-telemetry")
+        .expect("a dashboard garonne-telemetry")
+}
+
 /// The telemetry dashboard (issue 16): the device and its channels are variables, and every
 /// query of samples decimates by the minimum and maximum of each interval (a spike is never
 /// averaged away) or counts them, down to the raw rate when zoomed in.
 #[test]
 fn the_telemetry_dashboard_chooses_device_and_channels_and_decimates_by_min_and_max() {
-    let (file, dashboard) = dashboards()
-        .into_iter()
-        .find(|(_, d)| uid(d) == "garonne-telemetry")
-        .expect("a dashboard garonne-telemetry");
+    let (file, dashboard) = telemetry_dashboard();
     let vars = variables(&dashboard);
     let names: Vec<&str> = vars.iter().filter_map(|v| v["name"].as_str()).collect();
     assert_eq!(names, ["device", "channel"], "{file}");
@@ -304,6 +314,27 @@ fn the_telemetry_dashboard_chooses_device_and_channels_and_decimates_by_min_and_
     assert!(
         channels.starts_with("SHOW FIELD KEYS FROM \"reading\""),
         "{file}: the channels are the readings' fields: {channels}"
+    );
+    // The fields that are not channels are left out by the variable's regex, and only they: a
+    // channel may begin like one of them.
+    let fields = [
+        "temperature",
+        "engine_rpm",
+        "latency",
+        "longitudinal_accel",
+        "sequence",
+        "kinds",
+        "lat",
+        "lon",
+        "seq",
+        "kind",
+    ]
+    .map(str::to_owned);
+    assert_eq!(
+        variable_regex(&file, vars[1], fields.to_vec()),
+        fields[..fields.len() - NOT_CHANNELS.len()],
+        "{file}: the channel variable's regex {}",
+        vars[1]["regex"]
     );
     let mut decimated = 0;
     for panel in panels(&dashboard) {
@@ -676,6 +707,52 @@ fn offered_values(series: &[Value]) -> Vec<String> {
     values
 }
 
+/// The values a variable offers once its `regex` filters them, as Grafana does: the regex is a
+/// JavaScript one, `/PATTERN/FLAGS` (or else `PATTERN`, matched whole); a value it does not
+/// match is left out, and a value it matches with a capture group becomes the group's text.
+/// No regex: every value.
+fn variable_regex(file: &str, variable: &Value, values: Vec<String>) -> Vec<String> {
+    let name = &variable["name"];
+    let text = variable["regex"].as_str().unwrap_or_default();
+    if text.is_empty() {
+        return values;
+    }
+    let (pattern, flags) = match text.strip_prefix('/').and_then(|t| t.rsplit_once('/')) {
+        Some((pattern, flags)) => (pattern.to_owned(), flags),
+        None => (format!("^(?:{text})$"), ""),
+    };
+    // `g` and `y` change nothing for one value tested once; the others are inline flags.
+    let inline: String = flags.chars().filter(|f| "ims".contains(*f)).collect();
+    assert!(
+        flags.chars().all(|f| "gimsy".contains(f)),
+        "{file}, variable {name}: regex flags {flags:?} are not JavaScript's"
+    );
+    assert!(
+        !pattern.contains("(?<"),
+        "{file}, variable {name}: named groups (text, value) are not emulated"
+    );
+    let pattern = if inline.is_empty() {
+        pattern
+    } else {
+        format!("(?{inline}){pattern}")
+    };
+    let regex = fancy_regex::Regex::new(&pattern)
+        .unwrap_or_else(|e| panic!("{file}, variable {name}: regex {text} is not valid: {e}"));
+    values
+        .into_iter()
+        .filter_map(|value| {
+            let captures = regex.captures(&value).unwrap_or_else(|e| {
+                panic!("{file}, variable {name}: regex {text} on {value}: {e}")
+            })?;
+            Some(
+                captures
+                    .get(1)
+                    .map_or(value.clone(), |g| g.as_str().to_owned()),
+            )
+        })
+        .collect()
+}
+
 /// Escapes a value for a regular expression, as Grafana's InfluxDB datasource does for a
 /// variable inside `/.../`.
 fn regex_escape(value: &str) -> String {
@@ -752,11 +829,6 @@ async fn variable_sets(
             variable["type"], "query",
             "{file}, variable {name}: only query variables are emulated"
         );
-        assert_eq!(
-            variable["regex"].as_str().unwrap_or_default(),
-            "",
-            "{file}, variable {name}: a variable regex is not emulated"
-        );
         let query = variable["query"]
             .as_str()
             .or_else(|| variable["query"]["query"].as_str())
@@ -772,7 +844,7 @@ async fn variable_sets(
             let series = influxql(url, &q)
                 .await
                 .unwrap_or_else(|e| panic!("{file}, variable {name}: {e}\n{q}"));
-            let values = offered_values(&series);
+            let values = variable_regex(file, variable, offered_values(&series));
             assert!(
                 !values.is_empty(),
                 "{file}, variable {name} offers no value with {set:?}\n{q}"
@@ -847,4 +919,23 @@ async fn every_influxql_query_returns_rows_from_the_historians_points() {
         }
     }
     assert!(queries >= 15, "only {queries} InfluxQL queries run");
+
+    // The telemetry channels: InfluxDB lists every field of the readings, the variable's regex
+    // leaves out those that are not channels.
+    let (file, telemetry) = telemetry_dashboard();
+    let channel = variables(&telemetry)[1];
+    let q = channel["query"].as_str().expect("the channel query");
+    let fields = offered_values(&influxql(&url, q).await.expect("the readings' fields"));
+    for field in NOT_CHANNELS {
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{file}: InfluxDB lists no field {field}: {fields:?}"
+        );
+    }
+    let channels = variable_regex(&file, channel, fields);
+    assert!(
+        channels.iter().any(|c| c == "temperature")
+            && !channels.iter().any(|c| NOT_CHANNELS.contains(&c.as_str())),
+        "{file}: the channels offered: {channels:?}"
+    );
 }
