@@ -34,7 +34,7 @@ use crate::PiError;
 use crate::can_source::{self, CanSource};
 use crate::config::{ConfigError, PiConfig, Problem};
 use crate::modules::{Backend, ModuleSlot};
-use crate::queue::{DiskQueue, ItemKind};
+use crate::queue::{DiskQueue, Item, ItemKind};
 
 /// One module's read: its values, or why it failed.
 type ModuleRead = Result<Vec<(Quantity, f64)>, String>;
@@ -49,6 +49,10 @@ const CHANNEL_CAPACITY: usize = 256;
 /// How long the start waits for the broker, so the life cycle shows on the status topic; the
 /// agent then goes on without it (readings queue).
 const STARTUP_CONNECT_WAIT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for the CAN source's packs still in memory to be written to the disk
+/// queue (a few hundred fsynced files at worst on a slow SD card); within systemd's stop timeout
+/// (90 s) with [`SHUTDOWN_GRACE`].
+const CAN_DRAIN_GRACE: Duration = Duration::from_secs(10);
 /// How long shutdown waits for the offline status and the readings in flight to be
 /// acknowledged.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -305,11 +309,59 @@ impl Agent {
                 biased;
                 () = shutdown.cancelled() => break,
                 () = changed => self.service_link().await?,
-                (sensor_id, pack) = next_pack(&mut can) => self.queue_pack(&sensor_id, pack).await?,
+                (sensor_id, packs) = next_packs(&mut can) => self.queue_packs(&sensor_id, packs).await?,
                 _ = ticker.tick(), if !self.modules.is_empty() => self.take_reading().await?,
             }
         }
+        if let Some(source) = can {
+            self.drain_can(source).await?;
+        }
         self.shut_down().await
+    }
+
+    /// Shutdown, first step: writes to the disk queue every pack the CAN source still holds
+    /// (its readers stop and each stage passes on what it holds), for at most
+    /// [`CAN_DRAIN_GRACE`]; what is left then is counted and logged as lost.
+    async fn drain_can(&mut self, mut source: CanSource) -> Result<(), PiError> {
+        let deadline = Instant::now() + CAN_DRAIN_GRACE;
+        let (mut packs, mut values) = (0, 0);
+        loop {
+            let mut batch = Vec::new();
+            tokio::select! {
+                _ = source.packs.recv_many(&mut batch, can_source::PACKS) => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    source.packs.close();
+                    let (mut lost_packs, mut lost) = (0, 0);
+                    while let Ok(pack) = source.packs.try_recv() {
+                        lost_packs += 1;
+                        lost += can_source::values(&pack);
+                    }
+                    error!(
+                        packs = lost_packs,
+                        values = lost,
+                        grace_secs = CAN_DRAIN_GRACE.as_secs(),
+                        "CAN packs not written to the disk queue before shutdown: lost (the \
+                         queue's storage is too slow for the car; the source logs what it still \
+                         held)"
+                    );
+                    break;
+                }
+            }
+            // Empty: the source has passed on everything and ended.
+            if batch.is_empty() {
+                break;
+            }
+            packs += batch.len();
+            values += batch.iter().map(|p| can_source::values(p)).sum::<usize>();
+            self.queue_packs(&source.sensor_id, batch).await?;
+        }
+        if packs > 0 {
+            info!(
+                packs,
+                values, "CAN packs held in memory at shutdown written to the disk queue"
+            );
+        }
+        Ok(())
     }
 
     /// Probe and sample test of each module, each step published on the status topic.
@@ -481,16 +533,43 @@ impl Agent {
             .await
     }
 
-    /// Numbers a pack's readings in `sensor_id`'s run, encodes it and writes it to the disk
-    /// queue, then publishes what the window allows.
-    async fn queue_pack(&mut self, sensor_id: &str, mut pack: Vec<Reading>) -> Result<(), PiError> {
-        let first = self.take_seqs(sensor_id, pack.len() as u64);
-        for (reading, seq) in pack.iter_mut().zip(first..) {
-            reading.seq = seq;
+    /// Numbers the packs' readings in `sensor_id`'s run, encodes them and writes them to the
+    /// disk queue (fsynced, one sync of the folder for all), then publishes what the window
+    /// allows. A failure is logged and the packs lost.
+    async fn queue_packs(
+        &mut self,
+        sensor_id: &str,
+        packs: Vec<Vec<Reading>>,
+    ) -> Result<(), PiError> {
+        let mut items = Vec::new();
+        let mut values = 0;
+        for mut pack in packs {
+            let first = self.take_seqs(sensor_id, pack.len() as u64);
+            for (reading, seq) in pack.iter_mut().zip(first..) {
+                reading.seq = seq;
+            }
+            values += can_source::values(&pack);
+            items.extend(
+                encode_within(&pack, Limits::default().max_pack_bytes)
+                    .into_iter()
+                    .map(|(seq, bytes)| Item {
+                        kind: ItemKind::Pack,
+                        sensor_id: sensor_id.to_owned(),
+                        seq,
+                        bytes,
+                    }),
+            );
         }
-        for (last, bytes) in encode_within(&pack, Limits::default().max_pack_bytes) {
-            self.queue_item(ItemKind::Pack, sensor_id, last, bytes)
-                .await?;
+        let (queue, count) = (Arc::clone(&self.queue), items.len());
+        match blocking(move || lock(&queue).push_all(items)).await? {
+            Ok(pushed) => debug!(first = pushed.id, count, "packs queued"),
+            Err(error) => error!(
+                dir = %self.config.queue_dir.display(),
+                packs = count,
+                values,
+                %error,
+                "cannot write to the queue: the CAN values are lost"
+            ),
         }
         self.pump();
         Ok(())
@@ -754,12 +833,13 @@ fn encode_within(readings: &[Reading], max_bytes: usize) -> Vec<(u64, Vec<u8>)> 
     }
 }
 
-/// The next pack of the CAN source and its sensor; never, without one or once it has ended
-/// (a log replayed whole). Cancel-safe.
-async fn next_pack(can: &mut Option<CanSource>) -> (String, Vec<Reading>) {
+/// The next packs of the CAN source (one, or all those waiting) and its sensor; never, without
+/// one or once it has ended (a log replayed whole). Cancel-safe.
+async fn next_packs(can: &mut Option<CanSource>) -> (String, Vec<Vec<Reading>>) {
     if let Some(source) = can {
-        if let Some(pack) = source.packs.recv().await {
-            return (source.sensor_id.clone(), pack);
+        let mut packs = Vec::new();
+        if source.packs.recv_many(&mut packs, can_source::PACKS).await > 0 {
+            return (source.sensor_id.clone(), packs);
         }
         *can = None;
     }

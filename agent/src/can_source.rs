@@ -12,6 +12,12 @@
 //!   reading came in;
 //! - the agent numbers each pack's readings (`seq` per sensor), encodes the SenML and queues it.
 //!
+//! Shutdown (Ctrl-C, SIGTERM) drops nothing that was read: the readers stop reading and pass
+//! on the batch they hold, the decoder decodes every batch left and passes on its pending pack
+//! at once, and the agent writes every pack to its disk queue before it goes offline. That is
+//! bounded in time (the agent's `CAN_DRAIN_GRACE`, 10 s): past it, the values left are counted
+//! and logged as lost. The channels stay bounded.
+//!
 //! Every value keeps its frame's time: the log's, or the kernel's receive time, to the
 //! microsecond (SenML's resolution). What is not a value is counted and logged once per kind:
 //! log lines that are not frames, remote and error frames, frames of an id the DBC lacks,
@@ -31,7 +37,7 @@ use garonne_payload::{Limits, Location, ProfileId, Quantity, Reading};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::PiError;
 use crate::can::candump::{BadReason, Frame, parse_line};
@@ -45,7 +51,7 @@ pub(crate) const CAN_KIND: &str = "can-logger";
 /// Batches of frames waiting to be decoded.
 const FRAME_BATCHES: usize = 64;
 /// Packs waiting for the disk queue.
-const PACKS: usize = 64;
+pub(crate) const PACKS: usize = 64;
 /// Most frames in one batch.
 const BATCH_FRAMES: usize = 512;
 
@@ -226,16 +232,20 @@ async fn decode_and_cut(
             batch = frames.recv() => batch,
             () = sleep_until(deadline) => {
                 deadline = None;
-                if let Some(pack) = cutter.take() && packs.send(pack).await.is_err() {
-                    return;
+                if let Some(pack) = cutter.take()
+                    && let Err(refused) = packs.send(pack).await
+                {
+                    return lost(values(&refused.0), &decoder, device, &mut frames);
                 }
                 continue;
             }
         };
+        // The readers have stopped (shutdown) or the log has ended: what they sent is decoded.
         let Some(batch) = batch else { break };
         let (readings, report) = decoder.readings(&batch, device, 0);
         counts.add(&report);
-        for reading in readings {
+        let mut readings = readings.into_iter();
+        while let Some(reading) = readings.next() {
             if reading.time < Limits::default().earliest {
                 counts.before_2000(&reading);
                 continue;
@@ -245,19 +255,49 @@ async fn decode_and_cut(
             }
             if let Some(pack) = cutter.push(reading) {
                 deadline = Some(Instant::now() + span);
-                if packs.send(pack).await.is_err() {
-                    return;
+                if let Err(refused) = packs.send(pack).await {
+                    let held = values(&refused.0) + values(&readings.collect::<Vec<_>>());
+                    let pending = cutter.take().map_or(0, |p| values(&p));
+                    return lost(held + pending, &decoder, device, &mut frames);
                 }
             }
         }
     }
-    if let Some(pack) = cutter.take() {
-        let _ = packs.send(pack).await;
+    // Design: the pending pack goes on at once, not at its span's end: the log has ended, or
+    // the agent is shutting down and waits for it to write it to the disk queue.
+    if let Some(pack) = cutter.take()
+        && let Err(refused) = packs.send(pack).await
+    {
+        return lost(values(&refused.0), &decoder, device, &mut frames);
     }
     info!(
         frames = counts.frames,
         values = counts.values,
         "CAN source ended"
+    );
+}
+
+/// The values of `readings`.
+pub(crate) fn values(readings: &[Reading]) -> usize {
+    readings.iter().map(|r| r.quantities.len()).sum()
+}
+
+/// The agent stopped taking packs before the source was drained (its shutdown took too long):
+/// logs how many values are lost, the `held` ones and those of the frames still waiting.
+fn lost(
+    held: usize,
+    decoder: &FrameDecoder<'_>,
+    device: &Device,
+    frames: &mut mpsc::Receiver<Vec<Frame>>,
+) {
+    frames.close();
+    let mut values = held;
+    while let Ok(batch) = frames.try_recv() {
+        values += decoder.readings(&batch, device, 0).1.values;
+    }
+    error!(
+        values,
+        "CAN values decoded or read but not written to the disk queue before shutdown: lost"
     );
 }
 
@@ -335,6 +375,9 @@ fn replay_log(
     let mut origin: Option<(i128, std::time::Instant)> = None;
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         if shutdown.is_cancelled() {
+            // What was read goes on to be decoded and queued; the rest of the log is not read.
+            send(frames, &mut batch);
+            info!(file = %path.display(), line = i + 1, "candump log replay stopped by the shutdown");
             return;
         }
         let line = match line {
@@ -380,9 +423,20 @@ fn replay_log(
     info!(file = %path.display(), bad_lines = ?bad, "candump log replayed");
 }
 
-/// Sends the batch, if any; false when the decoder has gone.
+/// Sends the batch, if any; false when the decoder has gone (the agent stopped taking packs
+/// before the source was drained: the batch is lost, and logged).
 fn send(frames: &mpsc::Sender<Vec<Frame>>, batch: &mut Vec<Frame>) -> bool {
-    batch.is_empty() || frames.blocking_send(std::mem::take(batch)).is_ok()
+    if batch.is_empty() {
+        return true;
+    }
+    let Err(refused) = frames.blocking_send(std::mem::take(batch)) else {
+        return true;
+    };
+    error!(
+        frames = refused.0.len(),
+        "CAN frames read but not decoded before shutdown: lost"
+    );
+    false
 }
 
 /// Sleeps until `due`, in slices short enough to see a shutdown.
@@ -508,6 +562,8 @@ mod socket {
                 }
             }
         }
+        // Shutdown: the frames read go on to be decoded and queued.
+        send(frames, &mut batch);
     }
 
     /// A frame read from SocketCAN as the log reader gives it: its id, data and receive time

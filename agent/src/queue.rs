@@ -76,6 +76,19 @@ pub struct Entry {
     pub bytes: Vec<u8>,
 }
 
+/// An item to queue ([`DiskQueue::push_all`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// A reading or a pack.
+    pub kind: ItemKind,
+    /// The sensor whose readings it holds.
+    pub sensor_id: String,
+    /// The `seq` of its (last) reading.
+    pub seq: u64,
+    /// The bytes to publish.
+    pub bytes: Vec<u8>,
+}
+
 /// What [`DiskQueue::open`] found on disk.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
@@ -90,7 +103,7 @@ pub struct Recovered {
 /// What [`DiskQueue::push`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pushed {
-    /// The new entry's counter.
+    /// The new entry's counter (the first's, of several).
     pub id: u64,
     /// How many of the oldest readings were dropped to make room.
     pub dropped: u64,
@@ -218,8 +231,21 @@ impl DiskQueue {
         seq: u64,
         bytes: Vec<u8>,
     ) -> io::Result<Pushed> {
-        let size = bytes.len() as u64;
-        if size > self.max_bytes {
+        self.push_all(vec![Item {
+            kind,
+            sensor_id: sensor_id.to_owned(),
+            seq,
+            bytes,
+        }])
+    }
+
+    /// Queues `items` in their order, all durable on disk when this returns, with one sync of
+    /// the folder for all of them (the agent catching up, or saving what the CAN source held at
+    /// shutdown). Drops the oldest items first if they would not fit. The [`Pushed::id`] is the
+    /// first item's; the others follow it. On an error none of them is queued.
+    pub fn push_all(&mut self, items: Vec<Item>) -> io::Result<Pushed> {
+        let sizes: Vec<u64> = items.iter().map(|i| i.bytes.len() as u64).collect();
+        if let Some(&size) = sizes.iter().find(|&&size| size > self.max_bytes) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
@@ -228,32 +254,79 @@ impl DiskQueue {
                 ),
             ));
         }
-        let dropped = self.make_room(size)?;
+        let total: u64 = sizes.iter().sum();
+        if items.is_empty() {
+            return Ok(Pushed {
+                id: self.next_id,
+                dropped: 0,
+            });
+        }
+        if total > self.max_bytes {
+            // Too much for the bound at once (each fits, so there are two at least): in halves,
+            // each making its own room.
+            let mut second = items;
+            let first: Vec<Item> = second.drain(..second.len() / 2).collect();
+            let a = self.push_all(first)?;
+            let b = self.push_all(second)?;
+            return Ok(Pushed {
+                id: a.id,
+                dropped: a.dropped + b.dropped,
+            });
+        }
+        let dropped = self.make_room(total)?;
         if dropped == 0
             && let Some(episode) = self.overflow.take()
         {
             info!(dir = %self.dir.display(), dropped = episode, "reading queue has room again");
         }
-        let id = self.next_id;
-        let path = self.path(id, kind);
-        let tmp = path.with_extension(TMP_EXTENSION);
-        // Design: the file whole and synced under a temporary name, then renamed and the folder
-        // synced: a power cut at any step leaves the whole reading or none (a `.tmp` is removed
-        // at the next open). Only then is it queued.
-        self.disk.create_write(&tmp, &bytes)?;
-        self.disk.sync_file(&tmp)?;
-        self.disk.rename(&tmp, &path)?;
-        self.disk.sync_dir(&self.dir)?;
-        self.next_id += 1;
-        self.bytes += size;
-        self.entries.push_back(Entry {
-            id,
-            kind,
-            sensor_id: sensor_id.to_owned(),
-            seq,
-            bytes,
-        });
-        Ok(Pushed { id, dropped })
+        let first = self.next_id;
+        // Design: ids are taken even when writing fails, so that a file a failed write left
+        // under its final name is never overwritten by a later item.
+        self.next_id += items.len() as u64;
+        let paths: Vec<PathBuf> = items
+            .iter()
+            .zip(first..)
+            .map(|(item, id)| self.path(id, item.kind))
+            .collect();
+        if let Err(error) = self.write_durably(&items, &paths) {
+            for path in &paths {
+                let _ = fs::remove_file(path.with_extension(TMP_EXTENSION));
+                let _ = fs::remove_file(path);
+            }
+            return Err(error);
+        }
+        self.bytes += total;
+        self.entries
+            .extend(items.into_iter().zip(first..).map(|(item, id)| Entry {
+                id,
+                kind: item.kind,
+                sensor_id: item.sensor_id,
+                seq: item.seq,
+                bytes: item.bytes,
+            }));
+        Ok(Pushed { id: first, dropped })
+    }
+
+    /// Writes each item to its path, durably.
+    ///
+    /// Design: each file whole and synced under a temporary name, then renamed and the folder
+    /// synced: a power cut at any step leaves each item whole or absent (a `.tmp` is removed at
+    /// the next open). Only then are they queued. One folder sync covers every rename.
+    fn write_durably(&self, items: &[Item], paths: &[PathBuf]) -> io::Result<()> {
+        let tmps: Vec<PathBuf> = paths
+            .iter()
+            .map(|p| p.with_extension(TMP_EXTENSION))
+            .collect();
+        for (item, tmp) in items.iter().zip(&tmps) {
+            self.disk.create_write(tmp, &item.bytes)?;
+        }
+        for tmp in &tmps {
+            self.disk.sync_file(tmp)?;
+        }
+        for (tmp, path) in tmps.iter().zip(paths) {
+            self.disk.rename(tmp, path)?;
+        }
+        self.disk.sync_dir(&self.dir)
     }
 
     /// Drops the oldest entries until `incoming` more bytes fit; returns how many.
