@@ -736,12 +736,17 @@ pub(crate) mod tests {
         }
     }
 
+    /// A queue in `dir` that writes through a [`PowerCut`] file system, and that file system.
+    fn on_power_cut(dir: &Path) -> (DiskQueue, std::sync::Arc<PowerCut>) {
+        let disk = std::sync::Arc::new(PowerCut::default());
+        let (q, _) = DiskQueue::open(dir, 1 << 20).expect("open");
+        (q.with_disk(Box::new(std::sync::Arc::clone(&disk))), disk)
+    }
+
     #[test]
     fn a_reading_is_queued_only_once_a_power_cut_would_keep_it() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let disk = std::sync::Arc::new(PowerCut::default());
-        let (q, _) = DiskQueue::open(dir.path(), 1 << 20).expect("open");
-        let mut q = q.with_disk(Box::new(std::sync::Arc::clone(&disk)));
+        let (mut q, disk) = on_power_cut(dir.path());
         for seq in 0..3 {
             let pushed = push(&mut q, seq, reading(seq)).expect("push");
             // The moment push returns, the power goes: the reading is on the device, whole,
@@ -760,6 +765,56 @@ pub(crate) mod tests {
                 "a temporary name left durable: {durable:?}"
             );
         }
+    }
+
+    /// The readings `seqs` of `pi-test`, as items to queue together.
+    fn items(seqs: std::ops::Range<u64>) -> Vec<Item> {
+        seqs.map(|seq| Item {
+            kind: ItemKind::Reading,
+            sensor_id: "pi-test".to_owned(),
+            seq,
+            bytes: reading(seq),
+        })
+        .collect()
+    }
+
+    #[test]
+    fn items_queued_together_are_each_kept_by_a_power_cut_when_the_call_returns() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut q, disk) = on_power_cut(dir.path());
+        push(&mut q, 0, reading(0)).expect("push");
+        let pushed = q.push_all(items(1..5)).expect("push all");
+        assert_eq!(pushed, Pushed { id: 1, dropped: 0 });
+        let durable = disk.durable();
+        for seq in 0..5 {
+            let name = dir.path().join(format!("{seq:020}.{EXTENSION}"));
+            assert_eq!(durable.get(&name), Some(&Some(reading(seq))), "{seq}");
+        }
+        assert_eq!(durable.len(), 5, "no temporary name left: {durable:?}");
+        assert_eq!(seqs(&q), (0..5).collect::<Vec<_>>());
+        // Nothing to queue: nothing written.
+        assert_eq!(q.push_all(Vec::new()).expect("none").id, 5);
+        assert_eq!(disk.durable().len(), 5);
+    }
+
+    #[test]
+    fn items_queued_together_beyond_the_bound_keep_the_newest_within_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Two-digit seqs: readings of one size.
+        let size = reading(10).len() as u64;
+        let (mut q, _) = DiskQueue::open(dir.path(), size * 4).expect("open");
+        push(&mut q, 10, reading(10)).expect("push");
+        // Ten readings where four fit: queued in halves, the oldest dropped to make room.
+        let pushed = q.push_all(items(11..21)).expect("push all");
+        assert_eq!(pushed, Pushed { id: 1, dropped: 7 });
+        assert_eq!(seqs(&q), [17, 18, 19, 20]);
+        assert!(q.bytes() <= size * 4);
+        assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 4);
+        // One item larger than the bound: none is queued.
+        let mut too_large = items(21..23);
+        too_large[1].bytes = vec![b' '; (size * 5) as usize];
+        assert!(q.push_all(too_large).is_err());
+        assert_eq!(seqs(&q), [17, 18, 19, 20]);
     }
 
     #[test]
