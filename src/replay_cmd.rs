@@ -1,14 +1,11 @@
 //! `garonne replay`: flags to [`garonne_simulator::replay`], the state file, the summary.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use garonne_payload::Location;
 use garonne_service::config::MqttConfig;
-use garonne_simulator::replay::{self, Place, ReplayConfig, ReplayState, Speed, Summary, Times};
+use garonne_simulator::replay::{self, ReplayConfig, ReplayState, Speed, Summary, Times};
 use garonne_store::config::StoreConfig;
-use garonne_store::export::embedded_places;
 use garonne_store::readings::{Cursor, Scan, StoredReadings};
 
 use crate::export_cmd::RangeArgs;
@@ -74,7 +71,9 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             TimesArg::Original => Times::Original,
             TimesArg::Now => Times::Now,
         },
-        places: places(&store).await?,
+        // Each sensor's place and kind from the store, whichever it is (the embedded store's
+        // newest, InfluxDB's last within the range); one without is published at 0° N 0° E.
+        places: replay::places(readings.places(&scan).await?),
         progress: true,
         state: Some(args.state.clone()),
     };
@@ -123,29 +122,6 @@ fn resume_point(path: &std::path::Path, scan: &Scan) -> anyhow::Result<Cursor> {
         );
     }
     Ok(Cursor::parse(&state.cursor)?)
-}
-
-/// Each sensor's place and kind, from the embedded store; none from InfluxDB (the readings are
-/// then published at 0° N 0° E, kind `replay`).
-async fn places(store: &StoreConfig) -> anyhow::Result<HashMap<String, Place>> {
-    let StoreConfig::Embedded(c) = store else {
-        return Ok(HashMap::new());
-    };
-    Ok(embedded_places(&c.path)
-        .await?
-        .into_iter()
-        .map(|(sensor, p)| {
-            let place = Place {
-                kind: p.kind.unwrap_or_else(|| "replay".to_owned()),
-                location: Location {
-                    lon: p.lon,
-                    lat: p.lat,
-                    alt: None,
-                },
-            };
-            (sensor, place)
-        })
-        .collect())
 }
 
 fn print_summary(s: &Summary, state: &std::path::Path) {

@@ -3,6 +3,10 @@
 //! reading (once, in order, values unchanged, marked `source: replay`), and a real realtime
 //! aggregates it (the sensor's windowed statistics count every reading).
 //!
+//! A day of the city stored in InfluxDB (two stations in two quartiers, written as the historian
+//! writes them) replays with each station's stored place and kind, read from InfluxDB as the
+//! command reads them, so realtime places its readings in their quartiers again.
+//!
 //! Realtime learns of its subscription only from the broker; the test knows it is in place when
 //! realtime has counted a retained probe (as realtime's own end-to-end tests do).
 
@@ -16,12 +20,12 @@ use garonne_payload::{
 use garonne_realtime::service::load_neighbourhoods;
 use garonne_realtime::{Config, RealtimeError, Summary as RealtimeSummary};
 use garonne_service::config::MqttConfig;
-use garonne_simulator::replay::{self, Place, ReplayConfig, Speed, Times};
+use garonne_simulator::replay::{self, ReplayConfig, Speed, Times};
 use garonne_store::embedded::{EmbeddedStore, Retention};
-use garonne_store::export::embedded_places;
+use garonne_store::influx::InfluxV1;
 use garonne_store::readings::{Scan, StoredReadings};
 use garonne_store::{Credentials, Store, StoreConfig};
-use garonne_testkit::{Mosquitto, Service, Subscriber, probe};
+use garonne_testkit::{Influxd, Mosquitto, Service, Subscriber, probe};
 use tokio_util::sync::CancellationToken;
 
 /// Every wait: far above what it takes.
@@ -34,6 +38,43 @@ const PERIOD_NS: i64 = 10_000_000;
 /// The device, in the quartier of the Capitole.
 const SENSOR: &str = "car-replay-1";
 const PLACE: (f64, f64) = (1.4442, 43.6047);
+
+/// The city's stations: id, (lon, lat), and the quartier the fixture's polygons put them in
+/// (Capitole / Arnaud Bernard / Carmes is quartier 1; Rangueil / Sauzelong / ... quartier 13).
+const STATIONS: [(&str, (f64, f64), &str); 2] = [
+    ("station-capitole", PLACE, "1"),
+    ("station-rangueil", (1.466, 43.563), "13"),
+];
+
+/// Readings of each station in the stored day, 1 s apart.
+const CITY_READINGS: i64 = 20;
+
+/// The stored day of the city: `CITY_READINGS` readings of each station from `start`.
+fn city(start: Timestamp) -> Vec<Reading> {
+    let mut out = Vec::new();
+    for i in 0..CITY_READINGS {
+        for (n, &(sensor, (lon, lat), _)) in STATIONS.iter().enumerate() {
+            let time = start.add_nanos(i * 1_000_000_000);
+            let location = Location {
+                lon,
+                lat,
+                alt: None,
+            };
+            let mut r = Reading::new(
+                sensor,
+                "weather-station",
+                Source::Device,
+                time,
+                i as u64,
+                location,
+            );
+            r.quantities
+                .set(Quantity::Temperature, 8.0 + n as f64 + i as f64 * 0.5);
+            out.push(r);
+        }
+    }
+    out
+}
 
 /// The stored session: `READINGS` readings an hour ago, two quantities each.
 fn session(start: Timestamp) -> Vec<Reading> {
@@ -116,6 +157,29 @@ fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
     }
 }
 
+/// Replays `scan` from `readings` into `broker` under `prefix` at `speed`×, shifted to now, each
+/// sensor at the place and of the kind the store gives (as `garonne replay` does).
+async fn replay_placed(
+    broker: &Mosquitto,
+    prefix: &str,
+    readings: &StoredReadings,
+    scan: Scan,
+    speed: f64,
+) -> replay::Summary {
+    let places = readings.places(&scan).await.expect("places");
+    let config = ReplayConfig {
+        mqtt: mqtt(broker, prefix, "replay"),
+        speed: Speed::Times(speed),
+        times: Times::Now,
+        places: replay::places(places),
+        progress: false,
+        state: None,
+    };
+    replay::replay(readings, scan, None, &config, CancellationToken::new())
+        .await
+        .expect("replayed")
+}
+
 /// The readings of the replay's messages, in the order received.
 fn decode(messages: &[garonne_testkit::Message]) -> Vec<Reading> {
     let limits = Limits::default();
@@ -142,40 +206,20 @@ async fn a_stored_session_replayed_at_10x_comes_back_once_in_order_and_realtime_
     probe::retain_probe(&mut sub, prefix, WAIT).await;
     let realtime = realtime(&broker, prefix).await;
 
-    let readings = StoredReadings::open(&StoreConfig::embedded(path.clone()), Credentials::None)
+    let readings = StoredReadings::open(&StoreConfig::embedded(path), Credentials::None)
         .await
         .expect("readings");
-    let places = embedded_places(&path).await.expect("places");
-    let place = &places[SENSOR];
-    assert_eq!((place.lon, place.lat), PLACE);
-    let config = ReplayConfig {
-        mqtt: mqtt(&broker, prefix, "replay"),
-        speed: Speed::Times(10.0),
-        times: Times::Now,
-        places: [(
-            SENSOR.to_owned(),
-            Place {
-                kind: place.kind.clone().expect("a kind"),
-                location: Location {
-                    lon: place.lon,
-                    lat: place.lat,
-                    alt: None,
-                },
-            },
-        )]
-        .into(),
-        progress: false,
-        state: None,
-    };
     // The scan's range is wider than the session: the replay's clock starts at its first reading.
     let scan = Scan::new(
         vec![SENSOR.to_owned()],
         start.add_nanos(-5_000_000_000),
         start.add_nanos(5_000_000_000),
     );
-    let summary = replay::replay(&readings, scan, None, &config, CancellationToken::new())
-        .await
-        .expect("replayed");
+    let places = readings.places(&scan).await.expect("places");
+    let place = &places[SENSOR];
+    assert_eq!((place.lon, place.lat), PLACE);
+    assert_eq!(place.kind.as_deref(), Some("can-logger"), "a kind");
+    let summary = replay_placed(&broker, prefix, &readings, scan, 10.0).await;
     assert_eq!(summary.readings, READINGS as u64);
     assert_eq!(summary.samples, 2 * READINGS as u64);
     assert!(
@@ -296,4 +340,79 @@ async fn a_replay_stopped_by_ctrl_c_resumes_after_its_last_reading_from_the_stat
         times, expected,
         "each reading once, in order, at its own time"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_day_replayed_from_influxdb_is_placed_in_its_quartiers_by_realtime() {
+    let Some(influxd) = Influxd::start_or_skip() else {
+        return;
+    };
+    let broker = Mosquitto::start().expect("mosquitto");
+    let prefix = "replayinflux";
+    let start = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 3_600_000);
+    let stored = city(start);
+    let mut store = InfluxV1::new(&influxd.url(), "garonne", Credentials::None).expect("url");
+    store.create_database().await.expect("database");
+    let points: Vec<_> = stored.iter().map(reading_point).collect();
+    store.write(&points).await.expect("day written");
+
+    let sensors = format!("{prefix}/v1/sensors/#");
+    let neighbourhoods = format!("{prefix}/v1/neighbourhoods/#");
+    let mut sub = Subscriber::start(
+        &broker,
+        &format!("{prefix}-watch"),
+        &[&sensors, &neighbourhoods],
+    )
+    .await;
+    probe::retain_probe(&mut sub, prefix, WAIT).await;
+    let realtime = realtime(&broker, prefix).await;
+
+    let readings = StoredReadings::open(
+        &StoreConfig::influx_v1(influxd.url(), "garonne"),
+        Credentials::None,
+    )
+    .await
+    .expect("readings");
+    let scan = Scan::new(Vec::new(), start, start.add_nanos(60_000_000_000));
+    let summary = replay_placed(&broker, prefix, &readings, scan, 100.0).await;
+    assert_eq!(summary.readings, stored.len() as u64, "{summary:?}");
+    assert_eq!(summary.unplaced, 0, "every station placed: {summary:?}");
+    assert!(summary.delivered, "{summary:?}");
+
+    // Each replayed reading carries its station's stored place and kind.
+    let messages = sub
+        .wait_for("every replayed reading", WAIT, |m| {
+            decode(m).len() >= stored.len()
+        })
+        .await;
+    for r in decode(messages) {
+        let (_, (lon, lat), _) = STATIONS
+            .iter()
+            .find(|(id, ..)| *id == r.sensor_id)
+            .unwrap_or_else(|| panic!("an unknown sensor {}", r.sensor_id));
+        assert_eq!((r.location.lon, r.location.lat), (*lon, *lat), "{r:?}");
+        assert_eq!(
+            (r.kind.as_str(), r.source),
+            ("weather-station", Source::Replay)
+        );
+    }
+
+    // Realtime placed each station's readings in its quartier.
+    for (sensor, _, quartier) in STATIONS {
+        let topic = format!("{prefix}/v1/neighbourhoods/{quartier}/aggregate");
+        sub.wait_for(
+            &format!("quartier {quartier}'s aggregate of {sensor}'s readings"),
+            WAIT,
+            |m| {
+                m.iter().filter(|m| m.topic == topic).any(|m| {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&m.payload).unwrap_or_default();
+                    v["quantities"]["temperature"]["readings"] == CITY_READINGS
+                        && v["quantities"]["temperature"]["sensors"] == 1
+                })
+            },
+        )
+        .await;
+    }
+    realtime.stop().await;
 }

@@ -32,6 +32,7 @@ use garonne_payload::{Location, Quantity, Reading, Source, Timestamp, Topics};
 use garonne_service::config::MqttConfig;
 use garonne_service::host::Session;
 use garonne_store::readings::{Cursor, Pages, Readings, Sample, Scan};
+use garonne_store::{Places, SensorPlace};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rumqttc::{AsyncClient, QoS};
 use serde::{Deserialize, Serialize};
@@ -92,13 +93,37 @@ pub enum Times {
 }
 
 /// Where a sensor is and what it is, for its replayed messages (the store keeps them beside its
-/// values: the embedded store's sensor table, InfluxDB's `lat`, `lon`, `kind` fields).
+/// values: the embedded store's sensor table, InfluxDB's `lat`, `lon`, `kind` fields; read with
+/// [`garonne_store::StoredReadings::places`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Place {
     /// The kind of device (`weather-station`, `can-logger`...).
     pub kind: String,
     /// Its location.
     pub location: Location,
+}
+
+impl From<SensorPlace> for Place {
+    /// The stored place; a sensor stored without a kind is of kind `replay`.
+    fn from(p: SensorPlace) -> Place {
+        Place {
+            kind: p.kind.unwrap_or_else(|| "replay".to_owned()),
+            location: Location {
+                lon: p.lon,
+                lat: p.lat,
+                alt: None,
+            },
+        }
+    }
+}
+
+/// The places a store gives ([`garonne_store::StoredReadings::places`]) as
+/// [`ReplayConfig::places`] takes them.
+pub fn places(stored: Places) -> HashMap<String, Place> {
+    stored
+        .into_iter()
+        .map(|(sensor, place)| (sensor, Place::from(place)))
+        .collect()
 }
 
 /// What to replay and how.

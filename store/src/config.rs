@@ -168,6 +168,14 @@ impl StoreConfig {
         })
     }
 
+    /// InfluxDB's v1 API at `url` (`http://HOST:PORT`), database `db`.
+    pub fn influx_v1(url: impl Into<String>, db: impl Into<String>) -> StoreConfig {
+        StoreConfig::InfluxV1(InfluxV1Config {
+            url: url.into(),
+            db: db.into(),
+        })
+    }
+
     /// Which kind.
     pub fn kind(&self) -> StoreKind {
         match self {

@@ -389,69 +389,6 @@ impl<W: Write + Send> ParquetWriter<W> {
     }
 }
 
-/// Where a sensor is and what it is, as the store keeps it beside its values: what a replay
-/// needs to publish a stored reading again (`garonne replay`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SensorPlace {
-    /// The kind of device, if stored.
-    pub kind: Option<String>,
-    /// Latitude, degrees.
-    pub lat: f64,
-    /// Longitude, degrees.
-    pub lon: f64,
-}
-
-/// Every sensor's newest place and kind in the embedded store at `path` (its `sensor` table,
-/// read-only): sensors stored without a location are left out.
-///
-/// # Errors
-///
-/// [`crate::embedded::OpenError`] when the file is missing or SQLite fails.
-pub async fn embedded_places(
-    path: &std::path::Path,
-) -> Result<std::collections::HashMap<String, SensorPlace>, crate::embedded::OpenError> {
-    use rusqlite::{Connection, OpenFlags};
-    let path = path.to_path_buf();
-    let failed = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| crate::embedded::OpenError::Sqlite { path, source }
-    };
-    if !path.exists() {
-        return Err(crate::embedded::OpenError::Missing { path });
-    }
-    let thread_path = path.clone();
-    tokio::task::spawn_blocking(move || {
-        let path = thread_path;
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(failed(&path))?;
-        conn.busy_timeout(crate::embedded::BUSY_TIMEOUT)
-            .map_err(failed(&path))?;
-        let mut statement = conn
-            .prepare(
-                "SELECT name, kind, lat, lon FROM sensor WHERE lat IS NOT NULL AND lon IS NOT NULL",
-            )
-            .map_err(failed(&path))?;
-        let rows = statement
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    SensorPlace {
-                        kind: r.get(1)?,
-                        lat: r.get(2)?,
-                        lon: r.get(3)?,
-                    },
-                ))
-            })
-            .map_err(failed(&path))?;
-        rows.collect::<Result<_, _>>().map_err(failed(&path))
-    })
-    .await
-    .map_err(|_| crate::embedded::OpenError::Thread { path, source: None })?
-}
-
 #[cfg(test)]
 mod tests {
     use parquet::file::reader::{FileReader, SerializedFileReader};

@@ -8,7 +8,8 @@
 //! - [`InfluxQl`]: a [`History`](crate::history::History) through InfluxQL on `/query`, which
 //!   InfluxDB 1.x, 2.x (with a DBRP mapping of the database name to the bucket) and 3.x
 //!   answer. [`statement`] is the query text, a pure function. It also gives raw readings
-//!   back, page by page ([`crate::readings::Readings`], [`scan_statement`]).
+//!   back, page by page ([`crate::readings::Readings`], [`scan_statement`]), and each
+//!   sensor's last place and kind ([`crate::places`], [`places_statement`]).
 //!
 //! # Credentials
 //!
@@ -33,6 +34,7 @@
 //! than the server accepts (413).
 
 mod influxql;
+mod places;
 mod raw;
 mod v1;
 mod v2;
@@ -49,6 +51,7 @@ use crate::point::Point;
 use crate::store::{Store, StoreError};
 
 pub use influxql::{InfluxQl, statement};
+pub use places::places_statement;
 pub use raw::{count_statement, scan_statement};
 pub use v1::InfluxV1;
 pub use v2::InfluxV2;

@@ -20,6 +20,7 @@
 //! - [`readings`]: raw readings read back at full rate, page by page (replay, export, the
 //!   telemetry page), the same answers from every store.
 //! - [`sessions`]: a device's runs (no gap longer than asked), counted in the store.
+//! - [`places`]: each sensor's last known place and kind, what a replay publishes readings with.
 //! - [`influx`]: InfluxDB stores (v1 and v2 write APIs), InfluxQL history, credentials.
 //! - [`embedded`]: the embedded store (SQLite), readable by another process while written.
 //! - [`export`]: stored samples written out as CSV or Parquet, streamed (`garonne export`).
@@ -33,6 +34,7 @@ pub mod export;
 pub mod history;
 pub mod influx;
 pub mod lineproto;
+pub mod places;
 pub mod point;
 pub mod readings;
 pub mod sessions;
@@ -42,6 +44,7 @@ pub use backend::Backend;
 pub use config::{StoreConfig, StoreKind};
 pub use history::{Bucket, History, HistoryError, Query, Subject};
 pub use influx::Credentials;
+pub use places::{Places, PlacesError, SensorPlace};
 pub use point::{Field, Point};
 pub use readings::{Cursor, Page, Readings, Sample, Scan, StoredReadings};
 pub use sessions::{Session, SessionQuery, sessions};

@@ -18,6 +18,9 @@ mod points;
 #[path = "stores/readings.rs"]
 mod readings;
 
+#[path = "stores/places.rs"]
+mod places;
+
 #[path = "stores/sessions.rs"]
 mod sessions;
 

@@ -1,5 +1,6 @@
 //! [`InfluxQl`]: history through InfluxQL on `/query`.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use garonne_payload::Timestamp;
@@ -242,13 +243,17 @@ pub(super) struct StatementResult {
 }
 
 /// One series of a result: for history, rows of `time, mean, min, max, count`, or for a
-/// neighbourhood `time, mean value, mean, min, max, count`; for raw readings, the columns named.
+/// neighbourhood `time, mean value, mean, min, max, count`; for raw readings, the columns named;
+/// for places, one row per sensor's series.
 #[derive(Debug, Deserialize)]
 pub(super) struct Series {
     #[serde(default)]
     pub(super) columns: Vec<String>,
     #[serde(default)]
     pub(super) values: Vec<Vec<serde_json::Value>>,
+    /// The tags of the group, for a statement with `GROUP BY` tags (places: `sensor`).
+    #[serde(default)]
+    pub(super) tags: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub(super) partial: bool,
 }
