@@ -19,7 +19,7 @@
 //! - [`history`]: the history queries the server asks, the same answers from every store.
 //! - [`readings`]: raw readings read back at full rate, page by page (replay, export, the
 //!   telemetry page), the same answers from every store.
-//! - [`sessions`]: a device's runs (no gap longer than asked), counted in the store.
+//! - [`mod@sessions`]: a device's runs (no gap longer than asked), counted in the store.
 //! - [`places`]: each sensor's last known place and kind, what a replay publishes readings with.
 //! - [`influx`]: InfluxDB stores (v1 and v2 write APIs), InfluxQL history, credentials.
 //! - [`embedded`]: the embedded store (SQLite), readable by another process while written.

@@ -148,7 +148,7 @@ fn max_of(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 
 /// A store that counts a sensor's samples over time.
 pub trait Timeline: Send + Sync {
-    /// The non-empty intervals of [`SessionQuery::interval_ns`] of the sensor's samples in the
+    /// The non-empty intervals of `SessionQuery::interval_ns` of the sensor's samples in the
     /// query's range (already checked), oldest first.
     fn counts(
         &self,
