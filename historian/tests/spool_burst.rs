@@ -93,11 +93,9 @@ async fn start_historian(
     let store = EmbeddedStore::open(&file, Retention::default())
         .await
         .expect("embedded store");
-    let mut mqtt = MqttConfig::new(broker.url().parse().expect("broker URL"));
-    mqtt.topic_prefix = PREFIX.parse().expect("topic prefix");
-    mqtt.client_id = Some(format!("{PREFIX}-historian"));
     let config = Config {
-        mqtt,
+        mqtt: MqttConfig::parse(&broker.url(), PREFIX, format!("{PREFIX}-historian"))
+            .expect("[mqtt]"),
         spool_dir,
         spool_segment_bytes: 16_384,
         spool_max_bytes,

@@ -55,11 +55,9 @@ fn run(
 ) -> (usize, f64, f64, f64) {
     let prefix = format!("lat{emit_ms}x{rate}");
     let topics = Topics::new(&prefix).expect("prefix");
-    let mut mqtt = MqttConfig::new(broker.url().parse().expect("broker URL"));
-    mqtt.topic_prefix = prefix.parse().expect("topic prefix");
-    mqtt.client_id = Some(format!("{prefix}-realtime"));
     let config = Config {
-        mqtt,
+        mqtt: MqttConfig::parse(&broker.url(), &prefix, format!("{prefix}-realtime"))
+            .expect("[mqtt]"),
         emit_every_ms: emit_ms,
         publish_rolling: false,
         snapshot: None,

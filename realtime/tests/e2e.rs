@@ -147,7 +147,8 @@ fn locate(areas: &[Area], lon: f64, lat: f64) -> Option<usize> {
 /// properties are left to detection, as in the default deployment.
 fn config(broker: &Mosquitto, prefix: &str, layer: &Layer, snapshot: &Path) -> Config {
     Config {
-        mqtt: mqtt(broker, prefix, "realtime"),
+        mqtt: MqttConfig::parse(&broker.url(), prefix, format!("{prefix}-realtime"))
+            .expect("[mqtt]"),
         neighbourhoods: data_dir().join(layer.file),
         window_secs: 3600,
         panes_per_window: 5,
@@ -155,17 +156,6 @@ fn config(broker: &Mosquitto, prefix: &str, layer: &Layer, snapshot: &Path) -> C
         lateness_secs: 120,
         snapshot: Some(snapshot.to_owned()),
         ..Config::default()
-    }
-}
-
-/// The `[mqtt]` section of `client` (`realtime`, `simulator`) in a test: `broker`, topics under
-/// `prefix`, client id `{prefix}-{client}`.
-fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
-    MqttConfig {
-        broker: broker.url().parse().expect("broker URL"),
-        topic_prefix: prefix.parse().expect("topic prefix"),
-        client_id: Some(format!("{prefix}-{client}")),
-        credentials: None,
     }
 }
 
@@ -394,7 +384,8 @@ async fn the_simulated_fleet_gives_every_quartier_the_aggregates_its_readings_ma
     let (_state, mut sub, _, _, realtime) = setup(&broker, prefix, &QUARTIERS).await;
 
     let fleet = SimulateConfig {
-        mqtt: mqtt(&broker, prefix, "simulator"),
+        mqtt: MqttConfig::parse(&broker.url(), prefix, format!("{prefix}-simulator"))
+            .expect("[mqtt]"),
         data_dir: data_dir(),
         neighbourhoods: None,
         fleet: FleetConfig {

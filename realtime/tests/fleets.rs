@@ -31,23 +31,13 @@ use tokio_util::sync::CancellationToken;
 /// Every wait for something realtime or the simulator does.
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The `[mqtt]` section of `client` in a test: topics under `prefix`, client id
-/// `{prefix}-{client}`.
-fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
-    MqttConfig {
-        broker: broker.url().parse().expect("broker URL"),
-        topic_prefix: prefix.parse().expect("topic prefix"),
-        client_id: Some(format!("{prefix}-{client}")),
-        credentials: None,
-    }
-}
-
 /// Realtime on the fixture's quartiers with its default rules (the shipped flood alert),
 /// hour windows emitted every 200 ms, no snapshot; started, and subscribed (it has counted the
 /// retained probe [`probe::subscribe_with_probe`] left, which the broker hands to a new subscription at once).
 async fn realtime(broker: &Mosquitto, prefix: &str) -> Service<Summary, RealtimeError> {
     let config = Config {
-        mqtt: mqtt(broker, prefix, "realtime"),
+        mqtt: MqttConfig::parse(&broker.url(), prefix, format!("{prefix}-realtime"))
+            .expect("[mqtt]"),
         neighbourhoods: garonne_testkit::open_data_file("quartiers-de-democratie-locale.geojson"),
         window_secs: 3600,
         panes_per_window: 5,
@@ -77,7 +67,8 @@ async fn replay(
     run: Duration,
 ) -> Vec<Reading> {
     let config = SimulateConfig {
-        mqtt: mqtt(broker, prefix, "simulator"),
+        mqtt: MqttConfig::parse(&broker.url(), prefix, format!("{prefix}-simulator"))
+            .expect("[mqtt]"),
         data_dir,
         neighbourhoods: None,
         fleet,

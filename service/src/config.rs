@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data_dir::DataDir;
 use crate::host::Session;
-use crate::mqtt::{BrokerUrl, CaFile, Credentials, Roots};
+use crate::mqtt::{BrokerUrl, BrokerUrlError, CaFile, Credentials, Roots};
 
 /// Why a configuration file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -447,6 +447,18 @@ pub struct MqttConfig {
     pub credentials: Option<Credentials>,
 }
 
+/// Why [`MqttConfig::parse`] refuses its broker or its topic prefix; the text says how to write
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MqttConfigError {
+    /// The broker is not `mqtt://HOST[:PORT]`, `mqtts://HOST[:PORT]` or `HOST[:PORT]`.
+    #[error(transparent)]
+    Broker(#[from] BrokerUrlError),
+    /// The topic prefix is not levels of letters, digits, `-` or `_`.
+    #[error(transparent)]
+    TopicPrefix(#[from] TopicPrefixError),
+}
+
 /// The `[mqtt]` section as the file has it: [`MqttConfig`] with the CA file as a key of its own.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -496,6 +508,27 @@ impl MqttConfig {
             broker,
             ..MqttConfig::default()
         }
+    }
+
+    /// The section of the client `client_id` on `broker` (`mqtt://HOST[:PORT]`,
+    /// `mqtts://HOST[:PORT]` or `HOST[:PORT]`), its topics under `topic_prefix`, no login, no
+    /// CA file: in one call what a test, a bench or an embedded service gives a service on a
+    /// broker it started, in place of the fields one by one.
+    ///
+    /// # Errors
+    ///
+    /// [`MqttConfigError`]: the broker or the prefix is not valid.
+    pub fn parse(
+        broker: &str,
+        topic_prefix: &str,
+        client_id: impl Into<String>,
+    ) -> Result<MqttConfig, MqttConfigError> {
+        Ok(MqttConfig {
+            broker: broker.parse()?,
+            topic_prefix: topic_prefix.parse()?,
+            client_id: Some(client_id.into()),
+            credentials: None,
+        })
     }
 
     /// The topics under [`MqttConfig::topic_prefix`].
@@ -614,6 +647,27 @@ mod tests {
         assert!(e.contains("topic prefix \"a/+\" is not valid"), "{e}");
         let e = parse("brokr = \"mqtt://h\"").expect_err("typo");
         assert!(e.contains("brokr"), "{e}");
+    }
+
+    #[test]
+    fn one_call_gives_broker_prefix_and_client_id_or_says_which_is_wrong() {
+        for broker in ["mqtt://127.0.0.1:18830", "127.0.0.1:18830"] {
+            let mqtt = MqttConfig::parse(broker, "t42/city", "t42-realtime").expect("valid");
+            assert_eq!(mqtt.broker.to_string(), "mqtt://127.0.0.1:18830");
+            assert_eq!(mqtt.topics().root(), "t42/city/v1");
+            assert_eq!(
+                mqtt.client_id("realtime", Session::Persistent),
+                "t42-realtime"
+            );
+            assert_eq!(mqtt.credentials, None);
+            assert!(mqtt.validate().is_ok());
+        }
+        let e = MqttConfig::parse("http://h", "garonne", "c").expect_err("not MQTT");
+        assert!(matches!(e, MqttConfigError::Broker(_)), "{e:?}");
+        assert!(e.to_string().contains("mqtt://127.0.0.1:1883"), "{e}");
+        let e = MqttConfig::parse("mqtt://h", "a/+", "c").expect_err("wildcard");
+        assert!(matches!(e, MqttConfigError::TopicPrefix(_)), "{e:?}");
+        assert!(e.to_string().contains("topic prefix \"a/+\""), "{e}");
     }
 
     #[test]

@@ -20,15 +20,6 @@ use garonne_store::store::Store;
 use garonne_testkit::{Mosquitto, Service};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 
-/// The `[mqtt]` section of `client` in a test: `broker`, topics under `prefix`, client id
-/// `{prefix}-{client}`.
-pub fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
-    let mut mqtt = MqttConfig::new(broker.url().parse().expect("broker URL"));
-    mqtt.topic_prefix = prefix.parse().expect("topic prefix");
-    mqtt.client_id = Some(format!("{prefix}-{client}"));
-    mqtt
-}
-
 /// The historian `client` under `prefix`: its spool in `spool_dir` (segments of 1 MiB, 64 MiB
 /// at most), writing to `store` in batches of up to 1,000 points, at least every 100 ms.
 pub fn config(
@@ -39,7 +30,8 @@ pub fn config(
     store: StoreConfig,
 ) -> Config {
     Config {
-        mqtt: mqtt(broker, prefix, client),
+        mqtt: MqttConfig::parse(&broker.url(), prefix, format!("{prefix}-{client}"))
+            .expect("[mqtt]"),
         spool_dir,
         spool_segment_bytes: 1 << 20,
         spool_max_bytes: 64 << 20,
@@ -54,7 +46,8 @@ pub fn config(
 /// `secs`.
 pub fn fleet(broker: &Mosquitto, prefix: &str, fleet: FleetConfig, secs: u64) -> SimulateConfig {
     SimulateConfig {
-        mqtt: mqtt(broker, prefix, "simulator"),
+        mqtt: MqttConfig::parse(&broker.url(), prefix, format!("{prefix}-simulator"))
+            .expect("[mqtt]"),
         data_dir: garonne_testkit::open_data_dir(),
         neighbourhoods: None,
         fleet,

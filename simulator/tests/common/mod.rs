@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use garonne_service::config::MqttConfig;
 use garonne_simulator::fleet::FleetConfig;
-use garonne_simulator::mqtt::BrokerUrl;
 use garonne_simulator::simulate::SimulateConfig;
 use garonne_testkit::Mosquitto;
 use rumqttc::QoS;
@@ -20,12 +19,8 @@ pub fn config(
     fleet: FleetConfig,
     secs: u64,
 ) -> SimulateConfig {
-    let broker = broker.url().parse::<BrokerUrl>().expect("url");
-    let mut mqtt = MqttConfig::new(broker);
-    mqtt.topic_prefix = prefix.parse().expect("topic prefix");
-    mqtt.client_id = Some(prefix.to_owned());
     SimulateConfig {
-        mqtt,
+        mqtt: MqttConfig::parse(&broker.url(), prefix, prefix).expect("[mqtt]"),
         data_dir,
         neighbourhoods: None,
         fleet,
