@@ -638,3 +638,78 @@ mod socket {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example DBC's decoding (signals renamed with `tag`, so its profile is new to the
+    /// process's catalogue), packs of up to 100 values within 10 s.
+    fn example_decoding(tag: &str) -> Decoding {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dbc = dir.path().join("car.dbc");
+        let text = include_str!("can/example.dbc").replace("\n SG_ ", &format!("\n SG_ {tag}"));
+        std::fs::write(&dbc, text).expect("DBC written");
+        let can = CanConfig {
+            interfaces: Vec::new(),
+            log_file: None,
+            log_speed: 1.0,
+            dbc,
+            sensor_id: None,
+            profile: Some(format!("test-{}", tag.to_lowercase())),
+            pack_max_values: 100,
+            pack_max_span_ms: 10_000,
+        };
+        decoding(&can, "car-source", Location::new(1.44, 43.6)).expect("valid")
+    }
+
+    /// `count` engine frames (4 values each), 10 ms apart.
+    fn engine_frames(count: u32) -> Vec<Frame> {
+        (0..count)
+            .map(|i| {
+                let line = format!("(1700000000.{:06}) can0 100#401F823200000000", i * 10_000);
+                parse_line(&line).expect("a frame")
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn when_the_frames_end_the_pending_pack_goes_on_at_once_not_at_its_span() {
+        let (frames_tx, frames_rx) = mpsc::channel(FRAME_BATCHES);
+        let (packs_tx, mut packs) = mpsc::channel(PACKS);
+        let decoder = tokio::spawn(decode_and_cut(
+            example_decoding("Ends"),
+            frames_rx,
+            packs_tx,
+        ));
+        frames_tx.send(engine_frames(3)).await.expect("sent");
+        // The readers stop (shutdown): the 12 values come now, not 10 s later.
+        drop(frames_tx);
+        let pack = tokio::time::timeout(Duration::from_secs(2), packs.recv())
+            .await
+            .expect("at once")
+            .expect("a pack");
+        assert_eq!(values(&pack), 12);
+        assert!(packs.recv().await.is_none(), "the source has ended");
+        decoder.await.expect("the decoder ends");
+    }
+
+    #[tokio::test]
+    async fn a_decoder_whose_packs_are_no_longer_taken_ends_and_its_readers_stop() {
+        let (frames_tx, frames_rx) = mpsc::channel(2);
+        let (packs_tx, packs) = mpsc::channel(1);
+        let mut decoding = example_decoding("Gone");
+        decoding.policy.max_records = 4;
+        let decoder = tokio::spawn(decode_and_cut(decoding, frames_rx, packs_tx));
+        // The agent gave up draining (its grace passed): the decoder counts what it held, logs
+        // it as lost and ends, and a reader's next batch is refused instead of blocking.
+        drop(packs);
+        frames_tx.send(engine_frames(5)).await.expect("sent");
+        tokio::time::timeout(Duration::from_secs(2), decoder)
+            .await
+            .expect("the decoder ends")
+            .expect("no panic");
+        let reader = tokio::task::spawn_blocking(move || send(&frames_tx, &mut engine_frames(1)));
+        assert!(!reader.await.expect("no panic"), "the batch is refused");
+    }
+}
