@@ -87,11 +87,8 @@ async fn a_historian_killed_mid_stream_loses_nothing_once_restarted() {
     // Connected is not yet subscribed: give the SUBSCRIBE its round trip.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let mut mqtt = MqttConfig::new(broker.url().parse().expect("broker URL"));
-    mqtt.topic_prefix = PREFIX.parse().expect("topic prefix");
-    mqtt.client_id = Some("kill-simulator".into());
     let fleet = SimulateConfig {
-        mqtt,
+        mqtt: MqttConfig::parse(&broker.url(), PREFIX, "kill-simulator").expect("[mqtt]"),
         data_dir: garonne_testkit::open_data_dir(),
         neighbourhoods: None,
         fleet: FleetConfig {
