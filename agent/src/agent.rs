@@ -13,6 +13,10 @@
 //! session, silently drop them) and make acknowledgements impossible to match to readings.
 //! A reading the broker received just before the loss may thus arrive twice: QoS 1 is "at
 //! least once", and `seq` lets receivers drop the duplicate.
+//!
+//! Shutdown loses nothing taken: a module reading is on disk before the loop sees the shutdown
+//! (a `select!` branch runs to its end, and nothing sits between reading and queueing), and the
+//! CAN source's packs still in memory are written to the queue first ([`CAN_DRAIN_GRACE`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
