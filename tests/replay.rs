@@ -148,13 +148,10 @@ async fn watch(broker: &Mosquitto, prefix: &str) -> Subscriber {
     Subscriber::start(broker, &format!("{prefix}-watch"), &[&sensors]).await
 }
 
+/// The `[mqtt]` section of `client` (`realtime`, `replay`): `broker`, topics under `prefix`,
+/// client id `{prefix}-{client}`.
 fn mqtt(broker: &Mosquitto, prefix: &str, client: &str) -> MqttConfig {
-    MqttConfig {
-        broker: broker.url().parse().expect("broker URL"),
-        topic_prefix: prefix.parse().expect("topic prefix"),
-        client_id: Some(format!("{prefix}-{client}")),
-        credentials: None,
-    }
+    MqttConfig::parse(&broker.url(), prefix, format!("{prefix}-{client}")).expect("[mqtt]")
 }
 
 /// Replays `scan` from `readings` into `broker` under `prefix` at `speed`×, shifted to now, each
