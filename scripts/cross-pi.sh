@@ -9,9 +9,15 @@
 #            Skipped (exit 0, said so) while the binary has no `pi` subcommand, unless
 #            --require-pi is given.
 #
-# Usage: scripts/cross-pi.sh [--require-pi] [--no-run]
-#   --require-pi  fail, instead of skipping phase 2, when `garonne pi` is missing
-#   --no-run      build only (no qemu runs)
+# Usage: scripts/cross-pi.sh [--require-pi] [--no-run] [--profile NAME]
+#   --require-pi    fail, instead of skipping phase 2, when `garonne pi` is missing
+#   --no-run        build only (no qemu runs)
+#   --profile NAME  the cargo profile of the aarch64 build (default: release, the binary for a
+#                   Pi); CI gives `pi-check`, which optimises less: it checks that the binary
+#                   builds and runs, not its speed
+#
+# GARONNE_HOST_BIN: an x86_64 garonne to check the readings with (CI keeps the one its tests
+# built); without it, the dev build of target/debug/garonne is made.
 #
 # The toolchain is Debian's, not rustup's: rustup cannot add a target without its download
 # server, and an aarch64 std must come from the very compiler that uses it. Debian 12 ships
@@ -26,17 +32,25 @@
 # command to run is printed. rustup's toolchain in ~/.cargo/bin stays first on PATH and is not
 # touched: this script names Debian's compiler explicitly.
 #
-# Output: $GARONNE_CROSS_TARGET_DIR/aarch64-unknown-linux-gnu/release/garonne, and a stripped
+# Output: $GARONNE_CROSS_TARGET_DIR/aarch64-unknown-linux-gnu/<profile>/garonne, and a stripped
 # copy to install on a Pi, $GARONNE_CROSS_TARGET_DIR/garonne (default dir: target/aarch64).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 require_pi=false
 run=true
-for arg in "$@"; do
+profile=release
+while [ $# -gt 0 ]; do
+  arg=$1
+  shift
   case $arg in
     --require-pi) require_pi=true ;;
     --no-run) run=false ;;
+    --profile)
+      [ $# -gt 0 ] || { echo "cross-pi: --profile needs a name (release, pi-check)" >&2; exit 2; }
+      profile=$1
+      shift
+      ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "cross-pi: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -91,7 +105,7 @@ echo "gcc:   $(aarch64-linux-gnu-gcc --version | head -1)"
 echo "qemu:  $("$QEMU" --version | head -1)"
 
 # --- 2. cross build -----------------------------------------------------------------------------
-step "cargo build --release --target $TARGET --bin garonne [--features rpi] (target dir $TARGET_DIR)"
+step "cargo build --profile $profile --target $TARGET --bin garonne [--features rpi] (target dir $TARGET_DIR)"
 # RUSTC: cargo would otherwise run the first `rustc` on PATH, rustup's, whose version does not
 # match the arm64 std (error E0514). Build scripts and proc macros use the same compiler and its
 # x86_64 std (libstd-rust-web-dev:amd64). The C parts (aws-lc-sys, ring) use the cross gcc.
@@ -108,9 +122,9 @@ if awk '/^\[/{f=($0=="[features]")} f && /^rpi *=/{found=1} END{exit !found}' Ca
 fi
 echo "features: ${features[*]:-(none: this garonne has no rpi feature yet, so no real hardware)}"
 start=$SECONDS
-"$DEB_CARGO" build --release --locked --target "$TARGET" --target-dir "$TARGET_DIR" --bin garonne "${features[@]}"
+"$DEB_CARGO" build --profile "$profile" --locked --target "$TARGET" --target-dir "$TARGET_DIR" --bin garonne "${features[@]}"
 echo "cross build took $((SECONDS - start)) s"
-BIN=$TARGET_DIR/$TARGET/release/garonne
+BIN=$TARGET_DIR/$TARGET/$profile/garonne
 [ -x "$BIN" ] || fail "no binary at $BIN"
 file "$BIN"
 file -L "$BIN" | grep -q 'ARM aarch64' || fail "$BIN is not an aarch64 executable"
@@ -170,12 +184,16 @@ fi
 grep -q -- '--fake-hardware' <<<"$help_out" || fail "phase 2: 'garonne pi --help' does not offer --fake-hardware"
 echo "'garonne pi --help' is there (exit 0) and offers --fake-hardware"
 
-# The x86 garonne that checks the readings: rustup's own toolchain, the ordinary dev build (after
-# `cargo test`, as in CI, it is already built).
+# The x86 garonne that checks the readings: the one GARONNE_HOST_BIN names, or rustup's own
+# toolchain's ordinary dev build (after `cargo test` it is already built).
 step "x86_64 garonne (validator)"
-(unset RUSTC CC_aarch64_unknown_linux_gnu; cargo build --quiet --locked --bin garonne)
-HOST_BIN=target/debug/garonne
+HOST_BIN=${GARONNE_HOST_BIN:-}
+if [ -z "$HOST_BIN" ]; then
+  (unset RUSTC CC_aarch64_unknown_linux_gnu; cargo build --quiet --locked --bin garonne)
+  HOST_BIN=target/debug/garonne
+fi
 [ -x "$HOST_BIN" ] || fail "no x86 binary at $HOST_BIN"
+echo "validator: $HOST_BIN"
 
 step "local mosquitto, pi.toml"
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
