@@ -9,7 +9,8 @@
 //! replay's own, in which every replayed sensor has readings, hence a place.
 
 use super::InfluxQl;
-use super::influxql::{Answer, check_id, literal};
+use super::influxql::Answer;
+use super::raw::sensors_clause;
 use crate::history::HistoryError;
 use crate::places::{Places, SensorPlace};
 use crate::readings::Scan;
@@ -25,16 +26,7 @@ use crate::readings::Scan;
 pub fn places_statement(scan: &Scan) -> Result<String, HistoryError> {
     scan.check()?;
     let (from, to) = scan.range_ns();
-    let mut sensors = Vec::with_capacity(scan.sensors.len());
-    for id in &scan.sensors {
-        check_id(id, "sensor")?;
-        sensors.push(format!("\"sensor\" = {}", literal(id)));
-    }
-    let sensors = if sensors.is_empty() {
-        String::new()
-    } else {
-        format!("({}) AND ", sensors.join(" OR "))
-    };
+    let sensors = sensors_clause(&scan.sensors)?;
     Ok(format!(
         "SELECT last(\"lat\") AS \"lat\", last(\"lon\") AS \"lon\", last(\"kind\") AS \"kind\" \
          FROM \"reading\" WHERE {sensors}time >= {from} AND time < {to} GROUP BY \"sensor\""

@@ -48,21 +48,30 @@ pub fn scan_statement(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let sensors = if scan.sensors.is_empty() {
-        String::new()
-    } else {
-        let mut any = Vec::with_capacity(scan.sensors.len());
-        for id in &scan.sensors {
-            check_id(id, "sensor")?;
-            any.push(format!("\"sensor\" = {}", literal(id)));
-        }
-        format!("({}) AND ", any.join(" OR "))
-    };
+    let sensors = sensors_clause(&scan.sensors)?;
     let limit = limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
     Ok(format!(
         "SELECT {columns} FROM \"reading\" WHERE {sensors}time >= {start} AND time < {end} \
          ORDER BY time ASC{limit}"
     ))
+}
+
+/// The start of a `WHERE` clause that keeps the points of `sensors`
+/// (`("sensor" = 'a' OR "sensor" = 'b') AND `); empty when none is named (every sensor).
+///
+/// # Errors
+///
+/// [`HistoryError::Invalid`] for an empty sensor id.
+pub(super) fn sensors_clause(sensors: &[String]) -> Result<String, HistoryError> {
+    if sensors.is_empty() {
+        return Ok(String::new());
+    }
+    let mut any = Vec::with_capacity(sensors.len());
+    for id in sensors {
+        check_id(id, "sensor")?;
+        any.push(format!("\"sensor\" = {}", literal(id)));
+    }
+    Ok(format!("({}) AND ", any.join(" OR ")))
 }
 
 /// The points of an answer: their times (in the order given) and their samples.
